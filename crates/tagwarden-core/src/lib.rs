@@ -1,0 +1,18 @@
+//! The pure core of tagwarden: everything that can be decided without the network.
+//!
+//! - [`kube_version`]: parse any distribution's Kubernetes version string.
+//! - [`reference`]: the OCI image reference grammar (parse, normalise, format).
+//! - [`tag`]: tag anatomy (prefix, numeric parts, suffix), compatibility and ordering.
+//! - [`policy`]: which published tags may stand in for a missing one, in what order.
+//!
+//! Nothing here does I/O or async, so every rule is tested exhaustively.
+
+pub mod kube_version;
+pub mod policy;
+pub mod reference;
+pub mod tag;
+
+pub use kube_version::{Distribution, KubeVersion, KubeVersionError};
+pub use policy::{Candidate, FallbackPolicy, Prefer};
+pub use reference::{Reference, ReferenceError};
+pub use tag::{TagFormat, TagFormatError, VersionTag};
