@@ -1,0 +1,116 @@
+//! What can go wrong when asking a registry, sorted by what it lets us conclude.
+//!
+//! The one rule of this crate: only the registry saying "this does not exist"
+//! (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, or a plain 404) is an answer. That answer is
+//! not an error: operations return it as [`Lookup::Missing`]. Everything else here is a
+//! [`RegistryError`], which means *could not decide*. Callers must never treat a
+//! `RegistryError` as "missing", and must never fall back to another tag because of one.
+
+use std::fmt;
+
+/// The result of asking for something that may or may not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup<T> {
+    /// The registry has it.
+    Found(T),
+    /// The registry said it does not exist.
+    Missing(Missing),
+}
+
+impl<T> Lookup<T> {
+    /// The found value, if any.
+    pub fn found(self) -> Option<T> {
+        match self {
+            Lookup::Found(value) => Some(value),
+            Lookup::Missing(_) => None,
+        }
+    }
+}
+
+/// Why the registry said something does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// The error code from the registry's JSON body (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`),
+    /// or `None` for a bare 404 without a recognisable body.
+    pub code: Option<String>,
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{code}"),
+            None => f.write_str("HTTP 404"),
+        }
+    }
+}
+
+/// A registry question that got no usable answer: the caller could not decide.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// 401 or 403: the registry knows, but will not tell us.
+    #[error(
+        "{registry} denied {request} (HTTP {status}{}); check the credentials for {registry} in your docker config or REGISTRY_AUTH_FILE",
+        detail(.message)
+    )]
+    Denied {
+        registry: String,
+        request: String,
+        status: u16,
+        message: Option<String>,
+    },
+    /// 429 after retries: the registry is rationing answers.
+    #[error("{registry} rate-limited {request} (HTTP 429{}) and retries did not get through; try again later or log in to raise the limit", detail(.message))]
+    RateLimited {
+        registry: String,
+        request: String,
+        message: Option<String>,
+    },
+    /// Connection errors, timeouts, TLS failures, 5xx: the registry could not be reached or
+    /// failed to answer.
+    #[error("{registry} is unreachable: {request} failed: {reason}")]
+    Unreachable {
+        registry: String,
+        request: String,
+        reason: String,
+    },
+    /// The registry answered, but with something that is not a valid Distribution API answer.
+    #[error("{registry} gave a malformed answer to {request}: {reason}")]
+    Malformed {
+        registry: String,
+        request: String,
+        reason: String,
+    },
+    /// The local configuration (credentials file, options) is unusable.
+    #[error("{0}")]
+    Config(String),
+}
+
+fn detail(message: &Option<String>) -> String {
+    match message {
+        Some(m) if !m.is_empty() => format!(": {m}"),
+        _ => String::new(),
+    }
+}
+
+/// The coarse kind of an undecided answer, as reported in JSON (`status` fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undecided {
+    Denied,
+    Unreachable,
+}
+
+impl RegistryError {
+    /// How a report should label this failure: `denied` for 401/403, `unreachable` for
+    /// everything else that kept us from an answer.
+    pub fn undecided(&self) -> Undecided {
+        match self {
+            RegistryError::Denied { .. } => Undecided::Denied,
+            _ => Undecided::Unreachable,
+        }
+    }
+
+    /// True when the failure comes from the user's own configuration rather than the registry.
+    pub fn is_config(&self) -> bool {
+        matches!(self, RegistryError::Config(_))
+    }
+}

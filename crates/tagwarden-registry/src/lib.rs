@@ -1,0 +1,46 @@
+//! An OCI Distribution API client built for one question: *does this image exist, and if
+//! not, which compatible tag does?*
+//!
+//! - [`Client`] speaks the protocol: HEAD and GET manifests with every manifest media type
+//!   in `Accept`, list tags across `Link` pages, fetch blobs, authenticate with Basic or
+//!   Bearer tokens, retry transient failures, and limit concurrency per registry.
+//! - [`resolve()`] turns an image reference (and maybe a Kubernetes version) into a tag
+//!   that exists, following the fallback policy of `tagwarden-core`.
+//!
+//! Answers are sorted by what they let us conclude. [`Lookup::Missing`] means the registry
+//! said the thing does not exist; every other failure is a [`RegistryError`], which means
+//! *could not decide* and never leads to a fallback.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use tagwarden_core::Reference;
+//! use tagwarden_registry::{resolve, Client, ClientOptions, ResolveRequest};
+//!
+//! let client = Client::new(ClientOptions::default())?;
+//! let request = ResolveRequest {
+//!     reference: Reference::parse("clastix/kubectl:v1.32")?,
+//!     kube_version: None,
+//!     tag_format: None,
+//!     policy: Default::default(),
+//!     platforms: vec![],
+//! };
+//! let resolution = resolve(&client, &request).await?;
+//! println!("{}", resolution.explanation);
+//! # Ok(()) }
+//! ```
+
+mod client;
+pub mod credentials;
+mod error;
+mod platform;
+mod resolve;
+
+pub use client::{
+    Client, ClientOptions, MANIFEST_ACCEPT, Manifest, ManifestHead, Repository, is_loopback,
+};
+pub use credentials::{Credential, CredentialStore};
+pub use error::{Lookup, Missing, RegistryError, Undecided};
+pub use platform::{Platform, PlatformError};
+pub use resolve::{
+    Outcome, Resolution, ResolveError, ResolveRequest, missing_platforms, platforms_of, resolve,
+};

@@ -1,0 +1,512 @@
+//! Resolution: from an image reference (and maybe a Kubernetes version) to a tag that
+//! really exists, following DESIGN.md step by step.
+//!
+//! 1. Work out the wanted tag: from the reference's tag, or from `--kube-version` through
+//!    `--tag-format`, the reference tag's own scheme, or the scheme the repository's
+//!    published tags use.
+//! 2. HEAD the wanted tag. Found → done (`exact`), with the digest the registry reports.
+//! 3. Missing → list the repository's tags once (all pages), let
+//!    [`tagwarden_core::policy::candidates`] order the compatible ones within the skew
+//!    window, and HEAD them in that order (`fallback`).
+//! 4. With platforms requested, a candidate counts only when its index (or single image's
+//!    config) carries every requested platform.
+//! 5. Any answer other than "does not exist" ends resolution with a [`RegistryError`]:
+//!    a transient failure never causes a fallback.
+
+use serde::Serialize;
+use tagwarden_core::policy::{self, FallbackPolicy};
+use tagwarden_core::{KubeVersion, Reference, TagFormat, VersionTag};
+
+use crate::client::{Client, Repository};
+use crate::error::{Lookup, RegistryError};
+use crate::platform::Platform;
+
+/// What to resolve.
+#[derive(Debug, Clone)]
+pub struct ResolveRequest {
+    /// The image as the user wrote it.
+    pub reference: Reference,
+    /// The cluster's Kubernetes version, when the tag should follow it.
+    pub kube_version: Option<KubeVersion>,
+    /// How a Kubernetes version becomes a tag (`v{major}.{minor}`).
+    pub tag_format: Option<TagFormat>,
+    /// Skew window and preference.
+    pub policy: FallbackPolicy,
+    /// Platforms every acceptable tag must carry.
+    pub platforms: Vec<Platform>,
+}
+
+/// How resolution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The wanted tag exists.
+    Exact,
+    /// The wanted tag is missing; a compatible tag within the policy exists.
+    Fallback,
+    /// The wanted tag is missing and nothing within the policy can stand in.
+    Missing,
+}
+
+/// The answer, with everything needed to explain it.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    /// The reference as given.
+    pub requested: Reference,
+    /// The reference with the wanted tag (differs from `requested` with `--kube-version`).
+    pub wanted: Reference,
+    pub outcome: Outcome,
+    /// The chosen reference, in the user's spelling, without digest.
+    pub resolved: Option<Reference>,
+    /// The chosen tag (`None` for a digest-only reference or when missing).
+    pub tag: Option<String>,
+    /// The chosen manifest's digest, as the registry reported it.
+    pub digest: Option<String>,
+    /// Minor versions between the chosen and the wanted tag (`-1`: one older).
+    pub skew: Option<i64>,
+    /// Tags (or digests) asked for and found unusable, in order.
+    pub tried: Vec<String>,
+    /// One line for people: why this answer.
+    pub explanation: String,
+}
+
+/// Why resolution stopped without an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The request itself cannot be carried out (exit 2).
+    #[error("{0}")]
+    Input(String),
+    /// The registry did not let us decide (exit 3).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Resolve one reference. See the module documentation for the steps.
+pub async fn resolve(
+    client: &Client,
+    request: &ResolveRequest,
+) -> Result<Resolution, ResolveError> {
+    let reference = &request.reference;
+    let repo = Repository::of(reference);
+    let mut published: Option<Vec<String>> = None;
+
+    if request.tag_format.is_some() && request.kube_version.is_none() {
+        return Err(ResolveError::Input(
+            "--tag-format needs --kube-version: the format says how a Kubernetes version becomes a tag".into(),
+        ));
+    }
+
+    // A digest without a Kubernetes version: the digest is the question.
+    if let (Some(digest), None) = (reference.digest(), &request.kube_version) {
+        return resolve_digest(client, request, &repo, digest).await;
+    }
+
+    // 1. The wanted tag.
+    let wanted_tag = match &request.kube_version {
+        None => reference.tag().unwrap_or("latest").to_string(),
+        Some(kube) => {
+            if reference.digest().is_some() {
+                return Err(ResolveError::Input(format!(
+                    "\"{reference}\" is pinned to a digest, so its tag cannot follow --kube-version; drop the @sha256:… part"
+                )));
+            }
+            match wanted_from_kube_version(request, kube)? {
+                Some(tag) => tag,
+                None => {
+                    let tags = match list_once(client, &repo, &mut published).await? {
+                        Some(tags) => tags,
+                        None => {
+                            return Ok(repository_missing(request, reference.clone(), Vec::new()));
+                        }
+                    };
+                    match policy::infer_expected_tag(
+                        kube.major,
+                        kube.minor,
+                        kube.patch,
+                        tags.iter().map(String::as_str),
+                    ) {
+                        Some(tag) => tag.as_str().to_string(),
+                        None => {
+                            return Err(ResolveError::Input(format!(
+                                "no published tag of {} looks like a Kubernetes {}.x version, so the tag scheme cannot be inferred; pass --tag-format, e.g. --tag-format 'v{{major}}.{{minor}}'",
+                                reference.name_as_written(),
+                                kube.major
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let wanted = reference.with_tag(&wanted_tag).map_err(|e| {
+        ResolveError::Input(format!(
+            "the wanted tag {wanted_tag:?} is not a valid tag: {e}"
+        ))
+    })?;
+    let mut tried = Vec::new();
+    // Set when the wanted tag exists but lacks requested platforms.
+    let mut exact_lacks: Option<Vec<Platform>> = None;
+
+    // 2. The exact tag.
+    if let Lookup::Found(head) = client.head_manifest(&repo, &wanted_tag).await? {
+        let lacking = missing_platforms(client, &repo, &head.digest, &request.platforms).await?;
+        if lacking.is_empty() {
+            return Ok(Resolution {
+                requested: reference.clone(),
+                resolved: Some(wanted.clone()),
+                wanted,
+                outcome: Outcome::Exact,
+                tag: Some(wanted_tag.clone()),
+                explanation: format!("{wanted_tag} is published ({})", short(&head.digest)),
+                digest: Some(head.digest),
+                skew: Some(0),
+                tried,
+            });
+        }
+        tracing::debug!(tag = %wanted_tag, ?lacking, "exact tag lacks platforms");
+        exact_lacks = Some(lacking);
+    }
+    // How the first half of every explanation reads.
+    let wanted_problem = match &exact_lacks {
+        Some(lacking) => format!("{wanted_tag} lacks {}", platform_list(lacking)),
+        None => format!("{wanted_tag} is not published"),
+    };
+    tried.push(wanted_tag.clone());
+
+    // 3. Fallback candidates.
+    let Some(wanted_version) = VersionTag::parse(&wanted_tag).filter(|v| v.parts().len() >= 2)
+    else {
+        return Ok(Resolution {
+            requested: reference.clone(),
+            wanted,
+            outcome: Outcome::Missing,
+            resolved: None,
+            tag: None,
+            digest: None,
+            skew: None,
+            tried,
+            explanation: format!(
+                "{wanted_problem}, and it is not a MAJOR.MINOR version tag, so no fallback applies"
+            ),
+        });
+    };
+    let tags = match list_once(client, &repo, &mut published).await? {
+        Some(tags) => tags,
+        None => return Ok(repository_missing(request, wanted, tried)),
+    };
+    let candidates = policy::candidates(
+        &wanted_version,
+        tags.iter().map(String::as_str),
+        &request.policy,
+    );
+    for candidate in &candidates {
+        let tag = candidate.tag.as_str();
+        if let Lookup::Found(head) = client.head_manifest(&repo, tag).await? {
+            let lacking =
+                missing_platforms(client, &repo, &head.digest, &request.platforms).await?;
+            if lacking.is_empty() {
+                let resolved = wanted.with_tag(tag).map_err(|e| {
+                    ResolveError::Input(format!("published tag {tag:?} is not a valid tag: {e}"))
+                })?;
+                return Ok(Resolution {
+                    requested: reference.clone(),
+                    wanted,
+                    outcome: Outcome::Fallback,
+                    resolved: Some(resolved),
+                    tag: Some(tag.to_string()),
+                    digest: Some(head.digest),
+                    skew: Some(candidate.minor_skew),
+                    explanation: explain(
+                        &wanted_version,
+                        candidate,
+                        &request.policy,
+                        &wanted_problem,
+                    ),
+                    tried,
+                });
+            }
+        }
+        tried.push(tag.to_string());
+    }
+
+    // 4. Nothing within the policy: say what the nearest tag outside it would have been.
+    let wide = FallbackPolicy {
+        max_skew: u64::MAX,
+        ..request.policy
+    };
+    // Only without platforms: a tag outside the window was never checked for them.
+    let nearest = policy::candidates(&wanted_version, tags.iter().map(String::as_str), &wide)
+        .into_iter()
+        .filter(|_| request.platforms.is_empty())
+        .find(|c| c.minor_skew.unsigned_abs() > request.policy.max_skew);
+    let hint = match nearest {
+        Some(c) => format!(
+            "; the nearest compatible tag is {} ({} minor{} {}), raise --max-skew to accept it",
+            c.tag.as_str(),
+            c.minor_skew.unsigned_abs(),
+            if c.minor_skew.unsigned_abs() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if c.minor_skew < 0 { "older" } else { "newer" }
+        ),
+        None => String::new(),
+    };
+    Ok(Resolution {
+        requested: reference.clone(),
+        wanted,
+        outcome: Outcome::Missing,
+        resolved: None,
+        tag: None,
+        digest: None,
+        skew: None,
+        explanation: format!(
+            "{wanted_problem}, and no compatible tag is within the skew policy of ±{}{hint}",
+            request.policy.max_skew
+        ),
+        tried,
+    })
+}
+
+/// The wanted tag when it can be derived without listing tags.
+fn wanted_from_kube_version(
+    request: &ResolveRequest,
+    kube: &KubeVersion,
+) -> Result<Option<String>, ResolveError> {
+    if let Some(format) = &request.tag_format {
+        return format
+            .render(kube.major, kube.minor, kube.patch)
+            .map(Some)
+            .map_err(|e| ResolveError::Input(e.to_string()));
+    }
+    let Some(template) = request
+        .reference
+        .tag()
+        .and_then(VersionTag::parse)
+        .filter(|t| t.parts().len() >= 2)
+    else {
+        return Ok(None);
+    };
+    let parts: Vec<u64> = match (template.parts().len(), kube.patch) {
+        (2, _) => vec![kube.major, kube.minor],
+        (3, Some(patch)) => vec![kube.major, kube.minor, patch],
+        (3, None) => {
+            return Err(ResolveError::Input(format!(
+                "the tag {} has a patch number, but Kubernetes version {kube} has none; pass a full version such as {}.{}.0, or --tag-format",
+                template.as_str(),
+                kube.major,
+                kube.minor
+            )));
+        }
+        (n, _) => {
+            return Err(ResolveError::Input(format!(
+                "the tag {} has {n} numeric parts and cannot follow a Kubernetes version; pass --tag-format",
+                template.as_str()
+            )));
+        }
+    };
+    Ok(Some(template.with_parts(&parts).as_str().to_string()))
+}
+
+async fn resolve_digest(
+    client: &Client,
+    request: &ResolveRequest,
+    repo: &Repository,
+    digest: &str,
+) -> Result<Resolution, ResolveError> {
+    let reference = &request.reference;
+    let found = match client.head_manifest(repo, digest).await? {
+        Lookup::Found(head) => missing_platforms(client, repo, &head.digest, &request.platforms)
+            .await?
+            .is_empty(),
+        Lookup::Missing(_) => false,
+    };
+    Ok(Resolution {
+        requested: reference.clone(),
+        wanted: reference.clone(),
+        outcome: if found {
+            Outcome::Exact
+        } else {
+            Outcome::Missing
+        },
+        resolved: found.then(|| reference.clone()),
+        tag: None,
+        digest: found.then(|| digest.to_string()),
+        skew: found.then_some(0),
+        tried: if found {
+            Vec::new()
+        } else {
+            vec![digest.to_string()]
+        },
+        explanation: if found {
+            format!("{} is published", short(digest))
+        } else {
+            format!(
+                "{} is not published{}",
+                short(digest),
+                platform_note(&request.platforms)
+            )
+        },
+    })
+}
+
+fn repository_missing(
+    request: &ResolveRequest,
+    wanted: Reference,
+    tried: Vec<String>,
+) -> Resolution {
+    Resolution {
+        requested: request.reference.clone(),
+        explanation: format!(
+            "repository {} does not exist on {}",
+            request.reference.repository(),
+            request.reference.registry()
+        ),
+        wanted,
+        outcome: Outcome::Missing,
+        resolved: None,
+        tag: None,
+        digest: None,
+        skew: None,
+        tried,
+    }
+}
+
+/// The repository's tags, listed at most once per resolution. `None`: no such repository.
+async fn list_once(
+    client: &Client,
+    repo: &Repository,
+    cache: &mut Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, RegistryError> {
+    if cache.is_none() {
+        match client.list_tags(repo).await? {
+            Lookup::Found(tags) => *cache = Some(tags),
+            Lookup::Missing(_) => return Ok(None),
+        }
+    }
+    Ok(cache.clone())
+}
+
+/// The requested platforms that the manifest at `digest` does not provide.
+pub async fn missing_platforms(
+    client: &Client,
+    repo: &Repository,
+    digest: &str,
+    wanted: &[Platform],
+) -> Result<Vec<Platform>, RegistryError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let offered = platforms_of(client, repo, digest).await?;
+    Ok(wanted
+        .iter()
+        .filter(|w| !offered.iter().any(|o| w.matches(o)))
+        .cloned()
+        .collect())
+}
+
+/// The platforms a manifest provides: every entry of an index, or the config of an image.
+pub async fn platforms_of(
+    client: &Client,
+    repo: &Repository,
+    digest: &str,
+) -> Result<Vec<Platform>, RegistryError> {
+    let malformed = |reason: String| RegistryError::Malformed {
+        registry: repo.registry.clone(),
+        request: format!("GET {}@{digest}", repo.name),
+        reason,
+    };
+    let manifest = match client.get_manifest(repo, digest).await? {
+        Lookup::Found(m) => m,
+        Lookup::Missing(_) => {
+            return Err(malformed(
+                "the manifest vanished between HEAD and GET".into(),
+            ));
+        }
+    };
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType", default)]
+        media_type: Option<String>,
+        #[serde(default)]
+        manifests: Option<serde_json::Value>,
+    }
+    let probe: Probe = serde_json::from_slice(&manifest.body)
+        .map_err(|e| malformed(format!("the manifest is not valid JSON: {e}")))?;
+    let is_index = probe.manifests.is_some()
+        || probe
+            .media_type
+            .as_deref()
+            .is_some_and(|m| m.contains("index") || m.contains("list"));
+    if is_index {
+        let index: oci_spec::image::ImageIndex = serde_json::from_slice(&manifest.body)
+            .map_err(|e| malformed(format!("the index is malformed: {e}")))?;
+        return Ok(index
+            .manifests()
+            .iter()
+            .filter_map(|d| d.platform().as_ref())
+            .map(|p| {
+                Platform::new(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                )
+            })
+            .collect());
+    }
+    let image: oci_spec::image::ImageManifest = serde_json::from_slice(&manifest.body)
+        .map_err(|e| malformed(format!("the image manifest is malformed: {e}")))?;
+    let config_digest = image.config().digest().to_string();
+    let config = match client.get_blob(repo, &config_digest).await? {
+        Lookup::Found(bytes) => bytes,
+        Lookup::Missing(_) => {
+            return Err(malformed(format!(
+                "the image config {config_digest} is missing"
+            )));
+        }
+    };
+    let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config)
+        .map_err(|e| malformed(format!("the image config is malformed: {e}")))?;
+    Ok(vec![Platform::new(
+        &config.os().to_string(),
+        &config.architecture().to_string(),
+        config.variant().as_deref(),
+    )])
+}
+
+/// The policy's explanation, with its first clause replaced by what really was wrong
+/// with the wanted tag (it may exist but lack a platform).
+fn explain(
+    wanted: &VersionTag,
+    chosen: &policy::Candidate,
+    fallback_policy: &FallbackPolicy,
+    wanted_problem: &str,
+) -> String {
+    let explanation = policy::explain_fallback(wanted, chosen, fallback_policy);
+    match explanation.split_once("; ") {
+        Some((_, why_this_one)) => format!("{wanted_problem}; {why_this_one}"),
+        None => explanation,
+    }
+}
+
+fn platform_list(platforms: &[Platform]) -> String {
+    let list: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+    list.join(", ")
+}
+
+fn platform_note(platforms: &[Platform]) -> String {
+    if platforms.is_empty() {
+        String::new()
+    } else {
+        format!(" for {}", platform_list(platforms))
+    }
+}
+
+/// `sha256:0123456789ab…` for messages.
+fn short(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algo, hex)) if hex.len() > 12 => format!("{algo}:{}…", &hex[..12]),
+        _ => digest.to_string(),
+    }
+}
