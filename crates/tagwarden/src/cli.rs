@@ -1,0 +1,103 @@
+//! The command-line surface. DESIGN.md holds the contract; `--help` is its user-facing copy.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+
+const ABOUT: &str = "Keeps Kubernetes image tags honest: finds the tag a chart asks for, checks that \
+it exists, and picks the nearest published tag within the kubectl skew policy when it does not.";
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success: everything exists, or it was resolved
+  1  a finding: something is missing, or there is no fallback within the policy
+  2  bad usage or bad input: flags, version strings, references
+  3  could not decide: unreachable, denied, rate-limited, or a malformed registry answer";
+
+#[derive(Debug, Parser)]
+#[command(name = "tagwarden", version, about = ABOUT, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts, before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// Output format: text for people, json for programs.
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Allow plain HTTP and unverified TLS for this registry (HOST[:PORT]); repeatable.
+    /// Loopback registries (localhost, 127.0.0.0/8, [::1]) are always allowed, as with Docker.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+
+    /// A docker config.json to read credentials from, before REGISTRY_AUTH_FILE,
+    /// $DOCKER_CONFIG/config.json and ~/.docker/config.json.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "TAGWARDEN_REGISTRY_CONFIG"
+    )]
+    pub registry_config: Option<PathBuf>,
+
+    /// Log what tagwarden does (requests, retries, decisions) to stderr. Secrets are never logged.
+    #[arg(long, global = true)]
+    pub debug: bool,
+}
+
+/// Every output format of every command; each command accepts the ones that make sense
+/// for it (see [`OutputFormat::reject`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// For programs: the stable shapes documented in ARCHITECTURE.md.
+    Json,
+    /// SARIF 2.1.0, for code scanning (`check`).
+    Sarif,
+    /// JUnit XML, for CI test reports (`check`).
+    Junit,
+    /// `{"include":[…]}`, a GitHub Actions build matrix (`gaps`).
+    GithubMatrix,
+}
+
+impl OutputFormat {
+    /// The error for a format this command does not produce (exit 2).
+    pub fn reject(self, command: &str, supported: &[&str]) -> crate::exit::Failure {
+        let name = self
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default();
+        crate::exit::Failure::bad_input(anyhow::anyhow!(
+            "`{command}` cannot write `-o {name}`; it writes {}",
+            supported.join(" or ")
+        ))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse a Kubernetes version string from any distribution.
+    #[command(after_help = commands::kube_version::EXAMPLES)]
+    KubeVersion(commands::kube_version::Args),
+
+    /// Turn an image reference (and maybe a Kubernetes version) into a tag that exists.
+    #[command(after_help = commands::resolve::EXAMPLES)]
+    Resolve(commands::resolve::Args),
+
+    /// Upstream Kubernetes versions that have no published tag of an image (for publishers).
+    #[command(after_help = commands::gaps::EXAMPLES)]
+    Gaps(commands::gaps::Args),
+
+    /// The compatibility matrix of an application against Kubernetes versions.
+    #[command(after_help = commands::matrix::EXAMPLES)]
+    Matrix(commands::matrix::Args),
+}

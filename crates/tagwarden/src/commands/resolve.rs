@@ -1,0 +1,158 @@
+//! `tagwarden resolve`: the nearest published tag for an image, within the skew policy.
+
+use anyhow::anyhow;
+use clap::{Args as ClapArgs, ValueEnum};
+use serde::Serialize;
+use tagwarden_core::{FallbackPolicy, KubeVersion, Prefer, Reference, TagFormat};
+use tagwarden_registry::{Outcome, Platform, ResolveRequest};
+
+use crate::cli::{GlobalOptions, OutputFormat};
+use crate::commands::{print_json, registry_client};
+use crate::exit::{CommandResult, Failure, Status};
+
+/// The JSON answer (a stable interface; see DESIGN.md).
+#[derive(Debug, Serialize)]
+struct ResolveOutput {
+    requested: String,
+    resolved: Option<String>,
+    tag: Option<String>,
+    digest: Option<String>,
+    outcome: Outcome,
+    skew: Option<i64>,
+    tried: Vec<String>,
+}
+
+pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+    if !matches!(global.output, OutputFormat::Text | OutputFormat::Json) {
+        return Err(global.output.reject("resolve", &["text", "json"]));
+    }
+    let request = request_from(args)?;
+    let client = registry_client(global)?;
+    let resolution = tagwarden_registry::resolve(&client, &request).await?;
+
+    let resolved = match (&resolution.resolved, &resolution.digest) {
+        (Some(reference), Some(digest)) if args.pin && reference.digest().is_none() => Some(
+            reference
+                .with_digest(digest)
+                .map_err(|e| {
+                    Failure::undecided(anyhow!("the registry reported digest {digest:?}: {e}"))
+                })?
+                .to_string(),
+        ),
+        (Some(reference), _) => Some(reference.to_string()),
+        (None, _) => None,
+    };
+    match global.output {
+        OutputFormat::Json => print_json(&ResolveOutput {
+            requested: resolution.requested.original().to_string(),
+            resolved: resolved.clone(),
+            tag: resolution.tag.clone(),
+            digest: resolution.digest.clone(),
+            outcome: resolution.outcome,
+            skew: resolution.skew,
+            tried: resolution.tried.clone(),
+        }),
+        _ => {
+            if let Some(resolved) = &resolved {
+                println!("{resolved}");
+            }
+        }
+    }
+    eprintln!("{}", resolution.explanation);
+    Ok(match resolution.outcome {
+        Outcome::Exact | Outcome::Fallback => Status::Success,
+        Outcome::Missing => Status::Finding,
+    })
+}
+
+fn request_from(args: &Args) -> Result<ResolveRequest, Failure> {
+    let reference = Reference::parse(&args.image).map_err(Failure::bad_input)?;
+    let kube_version = args
+        .kube_version
+        .as_deref()
+        .map(KubeVersion::parse)
+        .transpose()
+        .map_err(|e| Failure::bad_input(anyhow!("--kube-version: {e}")))?;
+    let tag_format = args
+        .tag_format
+        .as_deref()
+        .map(TagFormat::parse)
+        .transpose()
+        .map_err(|e| Failure::bad_input(anyhow!("--tag-format: {e}")))?;
+    let platforms = args
+        .platforms
+        .iter()
+        .map(|p| p.parse::<Platform>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::bad_input(anyhow!("--platform: {e}")))?;
+    Ok(ResolveRequest {
+        reference,
+        kube_version,
+        tag_format,
+        policy: FallbackPolicy {
+            max_skew: args.max_skew,
+            prefer: match args.prefer {
+                PreferArg::Older => Prefer::Older,
+                PreferArg::Newer => Prefer::Newer,
+            },
+        },
+        platforms,
+    })
+}
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # The Capsule case: v1.32 is not published, take the nearest tag within ±1 minor
+  tagwarden resolve clastix/kubectl:v1.32
+
+  # Derive the tag from an EKS version, and pin the answer by digest
+  tagwarden resolve clastix/kubectl --kube-version v1.32.0-eks-5e0fdde --tag-format 'v{major}.{minor}' --pin
+
+  # Prefer a newer minor over an older one, and require arm64
+  tagwarden resolve bitnami/kubectl:1.33 --prefer newer --platform linux/arm64
+
+  # A registry on loopback speaks plain HTTP without further flags
+  tagwarden resolve 127.0.0.1:5000/clastix/kubectl:v1.32 -o json
+
+Text output: the resolved reference on stdout, one line of explanation on stderr.
+JSON output: {\"requested\",\"resolved\",\"tag\",\"digest\",\"outcome\":\"exact|fallback|missing\",\"skew\",\"tried\"}";
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// The image reference, e.g. clastix/kubectl:v1.32 or ghcr.io/org/app:1.2.3.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    /// Derive the tag from this Kubernetes version (any distribution's string, e.g.
+    /// v1.32.0-eks-5e0fdde). The tag scheme comes from --tag-format, the IMAGE's own tag,
+    /// or the repository's published tags.
+    #[arg(long, value_name = "VERSION")]
+    pub kube_version: Option<String>,
+
+    /// How a Kubernetes version becomes a tag: placeholders {major}, {minor}, {patch}.
+    #[arg(long, value_name = "FORMAT")]
+    pub tag_format: Option<String>,
+
+    /// How many minor versions a fallback may be away from the wanted one
+    /// (kubectl supports ±1 around the API server).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub max_skew: u64,
+
+    /// Which side to try first once the wanted minor has nothing.
+    #[arg(long, value_enum, default_value_t = PreferArg::Older)]
+    pub prefer: PreferArg,
+
+    /// A platform every acceptable tag must provide (OS/ARCH[/VARIANT]); repeatable.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
+
+    /// Print the answer pinned by digest (IMAGE:TAG@sha256:…).
+    #[arg(long)]
+    pub pin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreferArg {
+    Older,
+    Newer,
+}

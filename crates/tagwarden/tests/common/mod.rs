@@ -1,0 +1,124 @@
+//! Shared helpers for the CLI tests: run the real binary with a clean environment.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What one run of the binary produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Run `tagwarden ARGS` with no credentials from the developer's machine.
+pub fn tagwarden(args: &[&str]) -> Run {
+    let home = tempfile::tempdir().expect("temp HOME");
+    let output: Output = Command::new(env!("CARGO_BIN_EXE_tagwarden"))
+        .args(args)
+        .env("HOME", home.path())
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("TAGWARDEN_REGISTRY_CONFIG")
+        .env_remove("TAGWARDEN_LOG")
+        .output()
+        .expect("run the tagwarden binary");
+    Run {
+        code: output
+            .status
+            .code()
+            .expect("tagwarden was killed by a signal"),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// A tiny HTTP/1.1 server that answers every request with the same status and headers,
+/// and counts the requests. It stands in for a registry that is up but failing
+/// (503, 429, 401 without a usable challenge), which Debian's registry cannot be made to do.
+pub struct CannedServer {
+    pub addr: String,
+    pub hits: Arc<AtomicUsize>,
+}
+
+impl CannedServer {
+    pub fn start(status_line: &'static str, headers: &'static [&'static str]) -> CannedServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind canned server");
+        let addr = listener.local_addr().unwrap().to_string();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    loop {
+                        // Read one request head; bodies are never sent by tagwarden here.
+                        let mut line = String::new();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        if !line.starts_with(|c: char| c.is_ascii_uppercase()) {
+                            return; // a TLS ClientHello or garbage: hang up
+                        }
+                        loop {
+                            let mut header = String::new();
+                            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if header == "\r\n" {
+                                break;
+                            }
+                        }
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let body = "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"canned failure\"}]}";
+                        let mut response = format!("HTTP/1.1 {status_line}\r\n");
+                        for h in headers {
+                            response.push_str(h);
+                            response.push_str("\r\n");
+                        }
+                        response.push_str(&format!(
+                            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        ));
+                        if stream.write_all(response.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        CannedServer { addr, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
