@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The main job, on any machine with Debian's docker-registry and no internet:
+# start a throw-away registry on loopback, seed it like Docker Hub's clastix/kubectl
+# (v1.28 … v1.31 published, no v1.32), and resolve the Capsule 1.32 case end to end.
+#
+#   cargo build --release --locked && scripts/demo.sh
+#
+# Env: TAGWARDEN (default target/release/tagwarden), TESTBED (default target/release/tagwarden-testbed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TAGWARDEN=${TAGWARDEN:-target/release/tagwarden}
+TESTBED=${TESTBED:-target/release/tagwarden-testbed}
+for bin in "$TAGWARDEN" "$TESTBED"; do
+    [ -x "$bin" ] || { echo "demo: $bin is missing; run: cargo build --release --locked" >&2; exit 2; }
+done
+
+work=$(mktemp -d)
+cleanup() {
+    [ -n "${testbed_pid:-}" ] && kill "$testbed_pid" 2>/dev/null && wait "$testbed_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The testbed starts docker-registry, seeds it, writes its address and waits until killed.
+"$TESTBED" serve --addr-file "$work/addr" >"$work/testbed.log" 2>&1 &
+testbed_pid=$!
+for _ in $(seq 1 200); do
+    [ -s "$work/addr" ] && break
+    kill -0 "$testbed_pid" 2>/dev/null || { cat "$work/testbed.log" >&2; exit 3; }
+    sleep 0.1
+done
+[ -s "$work/addr" ] || { echo "demo: the test registry did not start" >&2; cat "$work/testbed.log" >&2; exit 3; }
+registry=$(cat "$work/addr")
+
+run() {
+    printf '\n$ %s\n' "$*"
+    set +e
+    "$@" 2>&1
+    echo "(exit $?)"
+    set -e
+}
+echo "A local registry at $registry holds clastix/kubectl v1.28 … v1.31, but no v1.32."
+run "$TAGWARDEN" kube-version v1.32.0-eks-5e0fdde --minor 32+
+run "$TAGWARDEN" resolve "$registry/clastix/kubectl:v1.32"
+run "$TAGWARDEN" resolve "$registry/clastix/kubectl" --kube-version v1.32.0-eks-5e0fdde --tag-format 'v{major}.{minor}' --pin
+run "$TAGWARDEN" resolve "$registry/clastix/kubectl:v1.32" --platform linux/arm64 -o json
+run "$TAGWARDEN" resolve "$registry/clastix/kubectl:v1.34"
