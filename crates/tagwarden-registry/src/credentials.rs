@@ -7,8 +7,20 @@
 //! 3. `$DOCKER_CONFIG/config.json`;
 //! 4. `~/.docker/config.json`.
 //!
-//! Within a file, `auths` keys are matched the way Docker matches them: the key's scheme
-//! and path are dropped before comparing hosts, so `https://ghcr.io`, `ghcr.io` and
+//! Kubernetes pull secrets (`--pull-secret FILE`: a `kubernetes.io/dockerconfigjson` Secret
+//! manifest, YAML or JSON, or a bare `.dockerconfigjson`) come before all of these.
+//!
+//! Within a file, as in Docker:
+//!
+//! - `credHelpers` names a helper per registry: `docker-credential-NAME get` is run with
+//!   the server URL on stdin and a timeout, and answers `{"Username","Secret"}`
+//!   (`Username` `<token>` means `Secret` is an identity token);
+//! - `credsStore` names the helper for every registry without its own;
+//! - `auths` entries hold `auth` (base64 `user:password`), `username`/`password`, or
+//!   `identitytoken` (an OAuth2 refresh token, exchanged at the token realm).
+//!
+//! `auths` keys are matched the way Docker matches them: the key's scheme and path are
+//! dropped before comparing hosts, so `https://ghcr.io`, `ghcr.io` and
 //! `https://ghcr.io/v1/` all name `ghcr.io`; Docker Hub is stored under
 //! `https://index.docker.io/v1/`, which matches `docker.io`.
 //!
@@ -16,7 +28,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -49,6 +65,10 @@ impl fmt::Debug for Credential {
 struct DockerConfigFile {
     #[serde(default)]
     auths: HashMap<String, AuthEntry>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: HashMap<String, String>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -74,12 +94,29 @@ impl fmt::Debug for AuthEntry {
 struct ConfigSource {
     path: PathBuf,
     auths: HashMap<String, Credential>,
+    /// Registry host (as written in the file) → helper name.
+    cred_helpers: HashMap<String, String>,
+    creds_store: Option<String>,
 }
 
 /// All credentials tagwarden may use, in lookup order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CredentialStore {
     sources: Vec<ConfigSource>,
+    /// How long a credential helper may take.
+    helper_timeout: Duration,
+    /// Helper answers, per (helper, registry): helpers run once per registry and run.
+    helper_cache: Mutex<HashMap<(String, String), Option<Credential>>>,
+}
+
+impl Default for CredentialStore {
+    fn default() -> Self {
+        Self {
+            sources: Vec::new(),
+            helper_timeout: Duration::from_secs(10),
+            helper_cache: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl CredentialStore {
@@ -94,6 +131,18 @@ impl CredentialStore {
     /// is an error that names it, because silently ignoring it would turn a credentials
     /// problem into a confusing "denied".
     pub fn from_environment(explicit: Option<&Path>) -> Result<Self, RegistryError> {
+        Self::from_environment_with(explicit, &[])
+    }
+
+    /// Like [`Self::from_environment`], with Kubernetes pull secrets (`--pull-secret`) first.
+    pub fn from_environment_with(
+        explicit: Option<&Path>,
+        pull_secrets: &[PathBuf],
+    ) -> Result<Self, RegistryError> {
+        let mut store = Self::default();
+        for path in pull_secrets {
+            store.sources.push(load_pull_secret(path)?);
+        }
         let mut paths = Vec::new();
         if let Some(path) = explicit {
             if !path.exists() {
@@ -113,7 +162,6 @@ impl CredentialStore {
         if let Some(home) = std::env::var_os("HOME").filter(|p| !p.is_empty()) {
             paths.push(PathBuf::from(home).join(".docker").join("config.json"));
         }
-        let mut store = Self::default();
         for path in paths {
             if store.sources.iter().any(|s| s.path == path) || !path.is_file() {
                 continue;
@@ -127,21 +175,244 @@ impl CredentialStore {
     pub fn from_file(path: &Path) -> Result<Self, RegistryError> {
         Ok(Self {
             sources: vec![load(path)?],
+            ..Self::default()
         })
     }
 
+    /// How long a credential helper may run before it counts as failed (default 10 s).
+    pub fn with_helper_timeout(mut self, timeout: Duration) -> Self {
+        self.helper_timeout = timeout;
+        self
+    }
+
     /// The credential for `registry` (normalised host, e.g. `docker.io`, `ghcr.io`,
-    /// `127.0.0.1:5000`), and the file it came from.
-    pub fn lookup(&self, registry: &str) -> Option<(&Credential, &Path)> {
+    /// `127.0.0.1:5000`), and the file that named it.
+    ///
+    /// Errors when a credential helper is configured for the registry but is missing,
+    /// fails or times out: guessing "anonymous" then would turn a broken setup into a
+    /// confusing "denied".
+    pub fn lookup(&self, registry: &str) -> Result<Option<(Credential, PathBuf)>, RegistryError> {
         let wanted = canonical_host(registry);
-        self.sources.iter().find_map(|source| {
-            source
+        for source in &self.sources {
+            let helper = source
+                .cred_helpers
+                .iter()
+                .find(|(key, _)| canonical_host(&key_host(key)) == wanted)
+                .map(|(_, helper)| helper)
+                .or(source.creds_store.as_ref());
+            if let Some(helper) = helper.filter(|h| !h.is_empty())
+                && let Some(cred) = self.run_helper(helper, registry, &source.path)?
+            {
+                return Ok(Some((cred, source.path.clone())));
+            }
+            if let Some((_, cred)) = source
                 .auths
                 .iter()
                 .find(|(key, _)| canonical_host(&key_host(key)) == wanted)
-                .map(|(_, cred)| (cred, source.path.as_path()))
-        })
+            {
+                return Ok(Some((cred.clone(), source.path.clone())));
+            }
+        }
+        Ok(None)
     }
+
+    /// Ask `docker-credential-HELPER get` for `registry`'s credential. `None` when the
+    /// helper says it has none.
+    fn run_helper(
+        &self,
+        helper: &str,
+        registry: &str,
+        config: &Path,
+    ) -> Result<Option<Credential>, RegistryError> {
+        let key = (helper.to_string(), canonical_host(registry));
+        if let Some(cached) = self.helper_cache.lock().expect("cache poisoned").get(&key) {
+            return Ok(cached.clone());
+        }
+        let program = format!("docker-credential-{helper}");
+        // Docker Hub's credentials live under its legacy index URL, everything else under
+        // the host name.
+        let server = if canonical_host(registry) == "docker.io" {
+            "https://index.docker.io/v1/".to_string()
+        } else {
+            registry.to_string()
+        };
+        let fail = |what: String| {
+            RegistryError::Config(format!(
+                "credential helper {program} (from {}) {what}",
+                config.display()
+            ))
+        };
+        let mut child = Command::new(&program)
+            .arg("get")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    fail(format!(
+                        "is not installed: put {program} on PATH, or remove \"{helper}\" from credHelpers/credsStore"
+                    ))
+                } else {
+                    fail(format!("cannot be started: {e}"))
+                }
+            })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A helper that exits without reading is not an error here.
+            let _ = stdin.write_all(server.as_bytes());
+        }
+        // Read both pipes on threads so a chatty helper cannot block on a full pipe.
+        let mut stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        let out = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stdout.read_to_end(&mut buf);
+            buf
+        });
+        let err = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stderr.read_to_end(&mut buf);
+            buf
+        });
+        let deadline = Instant::now() + self.helper_timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail(format!(
+                        "did not answer within {} s",
+                        self.helper_timeout.as_secs_f32()
+                    )));
+                }
+                Err(e) => return Err(fail(format!("could not be waited for: {e}"))),
+            }
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        let answer = if status.success() {
+            #[derive(Deserialize)]
+            struct HelperAnswer {
+                #[serde(rename = "Username", default)]
+                username: String,
+                #[serde(rename = "Secret", default)]
+                secret: String,
+            }
+            let parsed: HelperAnswer = serde_json::from_slice(&stdout)
+                .map_err(|_| fail("answered with something that is not credentials JSON".into()))?;
+            if parsed.secret.is_empty() {
+                None
+            } else if parsed.username == "<token>" {
+                Some(Credential::IdentityToken(parsed.secret))
+            } else {
+                Some(Credential::Basic {
+                    username: parsed.username,
+                    password: parsed.secret,
+                })
+            }
+        } else {
+            let message =
+                String::from_utf8_lossy(if stdout.is_empty() { &stderr } else { &stdout })
+                    .trim()
+                    .to_string();
+            // The protocol's "no credentials" answer; anything else is a failure.
+            if message
+                .to_ascii_lowercase()
+                .contains("credentials not found")
+            {
+                None
+            } else {
+                // Only the first line, shortened: helpers must not be able to make us
+                // print whatever they like.
+                let first: String = message
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(160)
+                    .collect();
+                return Err(fail(format!("failed ({status}): {first}")));
+            }
+        };
+        self.helper_cache
+            .lock()
+            .expect("cache poisoned")
+            .insert(key, answer.clone());
+        Ok(answer)
+    }
+}
+
+/// A Kubernetes pull secret: a Secret manifest of type `kubernetes.io/dockerconfigjson`
+/// (YAML or JSON, `data` base64 or `stringData`), or a bare `.dockerconfigjson` file.
+fn load_pull_secret(path: &Path) -> Result<ConfigSource, RegistryError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        RegistryError::Config(format!("cannot read pull secret {}: {e}", path.display()))
+    })?;
+    let bad =
+        |reason: String| RegistryError::Config(format!("pull secret {}: {reason}", path.display()));
+    #[derive(Deserialize)]
+    struct Secret {
+        #[serde(default)]
+        kind: Option<String>,
+        #[serde(default, rename = "type")]
+        secret_type: Option<String>,
+        #[serde(default)]
+        data: HashMap<String, String>,
+        #[serde(default, rename = "stringData")]
+        string_data: HashMap<String, String>,
+    }
+    let secret: Secret = serde_saphyr::from_str(&text).map_err(|e| {
+        bad(format!(
+            "not a YAML or JSON document: {}",
+            first_line(&e.to_string())
+        ))
+    })?;
+    let config_json = if secret.kind.is_none() && secret.data.is_empty() {
+        // A bare .dockerconfigjson file.
+        text.clone()
+    } else {
+        if secret.kind.as_deref() != Some("Secret") {
+            return Err(bad(
+                "expected a Secret manifest or a .dockerconfigjson file".into(),
+            ));
+        }
+        if let Some(t) = &secret.secret_type
+            && t != "kubernetes.io/dockerconfigjson"
+            && t != "kubernetes.io/dockercfg"
+        {
+            return Err(bad(format!(
+                "type {t} holds no registry credentials; expected kubernetes.io/dockerconfigjson"
+            )));
+        }
+        if let Some(plain) = secret.string_data.get(".dockerconfigjson") {
+            plain.clone()
+        } else if let Some(encoded) = secret.data.get(".dockerconfigjson") {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| bad("data[.dockerconfigjson] is not valid base64".into()))?;
+            String::from_utf8(bytes)
+                .map_err(|_| bad("data[.dockerconfigjson] is not UTF-8".into()))?
+        } else if let Some(encoded) = secret.data.get(".dockercfg") {
+            // The legacy format is the `auths` map itself.
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| bad("data[.dockercfg] is not valid base64".into()))?;
+            let legacy = String::from_utf8(bytes)
+                .map_err(|_| bad("data[.dockercfg] is not UTF-8".into()))?;
+            format!("{{\"auths\":{legacy}}}")
+        } else {
+            return Err(bad("it has no .dockerconfigjson key".into()));
+        }
+    };
+    parse_config(path, &config_json)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
 }
 
 fn load(path: &Path) -> Result<ConfigSource, RegistryError> {
@@ -151,7 +422,11 @@ fn load(path: &Path) -> Result<ConfigSource, RegistryError> {
             path.display()
         ))
     })?;
-    let file: DockerConfigFile = serde_json::from_str(&text).map_err(|e| {
+    parse_config(path, &text)
+}
+
+fn parse_config(path: &Path, text: &str) -> Result<ConfigSource, RegistryError> {
+    let file: DockerConfigFile = serde_json::from_str(text).map_err(|e| {
         RegistryError::Config(format!(
             "registry config {} is not valid JSON (line {}, column {}): fix or remove it",
             path.display(),
@@ -173,6 +448,8 @@ fn load(path: &Path) -> Result<ConfigSource, RegistryError> {
     Ok(ConfigSource {
         path: path.to_path_buf(),
         auths,
+        cred_helpers: file.cred_helpers,
+        creds_store: file.creds_store,
     })
 }
 
@@ -239,15 +516,18 @@ mod tests {
         // "alice:s3cret" in base64
         let (_dir, store) =
             store(r#"{"auths":{"https://index.docker.io/v1/":{"auth":"YWxpY2U6czNjcmV0"}}}"#);
-        let (cred, _) = store.lookup("docker.io").expect("docker hub credential");
+        let (cred, _) = store
+            .lookup("docker.io")
+            .unwrap()
+            .expect("docker hub credential");
         assert_eq!(
             cred,
-            &Credential::Basic {
+            Credential::Basic {
                 username: "alice".into(),
                 password: "s3cret".into()
             }
         );
-        assert!(store.lookup("ghcr.io").is_none());
+        assert!(store.lookup("ghcr.io").unwrap().is_none());
     }
 
     #[test]
@@ -259,25 +539,99 @@ mod tests {
                 "http://quay.io/v1/":{"identitytoken":"refresh-me"}}}"#,
         );
         assert!(
-            matches!(store.lookup("ghcr.io"), Some((Credential::Basic { username, .. }, _)) if username == "u1")
+            matches!(store.lookup("ghcr.io").unwrap(), Some((Credential::Basic { username, .. }, _)) if username == "u1")
         );
         assert!(
-            matches!(store.lookup("127.0.0.1:5000"), Some((Credential::Basic { username, .. }, _)) if username == "u2")
+            matches!(store.lookup("127.0.0.1:5000").unwrap(), Some((Credential::Basic { username, .. }, _)) if username == "u2")
         );
         assert!(matches!(
-            store.lookup("quay.io"),
+            store.lookup("quay.io").unwrap(),
             Some((Credential::IdentityToken(_), _))
         ));
-        assert!(store.lookup("127.0.0.1:5001").is_none());
+        assert!(store.lookup("127.0.0.1:5001").unwrap().is_none());
     }
 
     #[test]
     fn debug_output_never_shows_secrets() {
         let (_dir, store) =
             store(r#"{"auths":{"ghcr.io":{"username":"bob","password":"hunter2-secret"}}}"#);
-        let shown = format!("{store:?} {:?}", store.lookup("ghcr.io").unwrap().0);
+        let shown = format!(
+            "{store:?} {:?}",
+            store.lookup("ghcr.io").unwrap().unwrap().0
+        );
         assert!(!shown.contains("hunter2-secret"), "{shown}");
         assert!(shown.contains("bob"), "{shown}");
+    }
+
+    #[test]
+    fn pull_secrets_in_every_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        // {"auths":{"127.0.0.1:5000":{"auth":"dTI6cDI="}}}  (u2:p2)
+        let inner = r#"{"auths":{"127.0.0.1:5000":{"auth":"dTI6cDI="}}}"#;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(inner);
+        let shapes = [
+            (
+                "secret.yaml",
+                format!(
+                    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: regcred\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {encoded}\n"
+                ),
+            ),
+            (
+                "secret.json",
+                format!(
+                    r#"{{"apiVersion":"v1","kind":"Secret","type":"kubernetes.io/dockerconfigjson","data":{{".dockerconfigjson":"{encoded}"}}}}"#
+                ),
+            ),
+            (
+                "string-data.yaml",
+                format!(
+                    "kind: Secret\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{inner}'\n"
+                ),
+            ),
+            ("bare.dockerconfigjson", inner.to_string()),
+        ];
+        for (name, text) in shapes {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let store = CredentialStore::from_environment_with(None, std::slice::from_ref(&path))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (cred, from) = store
+                .lookup("127.0.0.1:5000")
+                .unwrap()
+                .unwrap_or_else(|| panic!("{name}: no credential"));
+            assert_eq!(
+                cred,
+                Credential::Basic {
+                    username: "u2".into(),
+                    password: "p2".into()
+                },
+                "{name}"
+            );
+            assert_eq!(from, path);
+        }
+        let path = dir.path().join("opaque.yaml");
+        std::fs::write(
+            &path,
+            "kind: Secret\ntype: Opaque\ndata:\n  password: eA==\n",
+        )
+        .unwrap();
+        let err = CredentialStore::from_environment_with(None, &[path])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kubernetes.io/dockerconfigjson"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_credential_helper_is_a_clear_error() {
+        let (_dir, store) = store(r#"{"credHelpers":{"ghcr.io":"tagwarden-test-no-such-helper"}}"#);
+        let err = store.lookup("ghcr.io").unwrap_err().to_string();
+        assert!(
+            err.contains("docker-credential-tagwarden-test-no-such-helper")
+                && err.contains("is not installed"),
+            "{err}"
+        );
+        // Other registries are unaffected.
+        assert!(store.lookup("quay.io").unwrap().is_none());
     }
 
     #[test]

@@ -29,18 +29,20 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cache;
 mod client;
 pub mod credentials;
 mod error;
 mod platform;
 mod resolve;
+mod transport;
 
-pub use client::{
-    Client, ClientOptions, MANIFEST_ACCEPT, Manifest, ManifestHead, Repository, is_loopback,
-};
+pub use cache::DiskCache;
+pub use client::{Client, MANIFEST_ACCEPT, Manifest, ManifestHead, Repository};
 pub use credentials::{Credential, CredentialStore};
 pub use error::{Lookup, Missing, RegistryError, Undecided};
 pub use platform::{Platform, PlatformError};
 pub use resolve::{
     Outcome, Resolution, ResolveError, ResolveRequest, missing_platforms, platforms_of, resolve,
 };
+pub use transport::{ClientOptions, RateLimit, is_loopback};

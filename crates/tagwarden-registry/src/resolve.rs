@@ -388,7 +388,8 @@ async fn list_once(
     Ok(cache.clone())
 }
 
-/// The requested platforms that the manifest at `digest` does not provide.
+/// The requested platforms that the manifest at `digest` does not provide. An index
+/// entry whose child manifest is missing counts as not provided (a broken index).
 pub async fn missing_platforms(
     client: &Client,
     repo: &Repository,
@@ -398,20 +399,64 @@ pub async fn missing_platforms(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let offered = platforms_of(client, repo, digest).await?;
-    Ok(wanted
-        .iter()
-        .filter(|w| !offered.iter().any(|o| w.matches(o)))
-        .cloned()
-        .collect())
+    let entries = platform_entries(client, repo, digest).await?;
+    let mut lacking = Vec::new();
+    for platform in wanted {
+        let mut provided = false;
+        for (offered, child) in entries.iter().filter(|(o, _)| platform.matches(o)) {
+            if child_exists(client, repo, child.as_deref()).await? {
+                provided = true;
+                break;
+            }
+            tracing::debug!(%offered, child = ?child, "index entry points at a missing manifest");
+        }
+        if !provided {
+            lacking.push(platform.clone());
+        }
+    }
+    Ok(lacking)
 }
 
-/// The platforms a manifest provides: every entry of an index, or the config of an image.
+/// The platforms a manifest provides: every entry of an index whose child manifest
+/// exists, or the platform in the config of a single image.
 pub async fn platforms_of(
     client: &Client,
     repo: &Repository,
     digest: &str,
 ) -> Result<Vec<Platform>, RegistryError> {
+    let entries = platform_entries(client, repo, digest).await?;
+    let checks = entries
+        .iter()
+        .map(|(_, child)| child_exists(client, repo, child.as_deref()));
+    let exists = futures::future::try_join_all(checks).await?;
+    Ok(entries
+        .into_iter()
+        .zip(exists)
+        .filter_map(|((platform, _), ok)| ok.then_some(platform))
+        .collect())
+}
+
+async fn child_exists(
+    client: &Client,
+    repo: &Repository,
+    child: Option<&str>,
+) -> Result<bool, RegistryError> {
+    match child {
+        // A single image: its config was read, it exists.
+        None => Ok(true),
+        Some(digest) => Ok(matches!(
+            client.head_manifest(repo, digest).await?,
+            Lookup::Found(_)
+        )),
+    }
+}
+
+/// (platform, child manifest digest) for an index; (platform, None) for a single image.
+async fn platform_entries(
+    client: &Client,
+    repo: &Repository,
+    digest: &str,
+) -> Result<Vec<(Platform, Option<String>)>, RegistryError> {
     let malformed = |reason: String| RegistryError::Malformed {
         registry: repo.registry.clone(),
         request: format!("GET {}@{digest}", repo.name),
@@ -445,13 +490,16 @@ pub async fn platforms_of(
         return Ok(index
             .manifests()
             .iter()
-            .filter_map(|d| d.platform().as_ref())
-            .map(|p| {
-                Platform::new(
-                    &p.os().to_string(),
-                    &p.architecture().to_string(),
-                    p.variant().as_deref(),
-                )
+            .filter_map(|d| {
+                let p = d.platform().as_ref()?;
+                Some((
+                    Platform::new(
+                        &p.os().to_string(),
+                        &p.architecture().to_string(),
+                        p.variant().as_deref(),
+                    ),
+                    Some(d.digest().to_string()),
+                ))
             })
             .collect());
     }
@@ -468,10 +516,13 @@ pub async fn platforms_of(
     };
     let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config)
         .map_err(|e| malformed(format!("the image config is malformed: {e}")))?;
-    Ok(vec![Platform::new(
-        &config.os().to_string(),
-        &config.architecture().to_string(),
-        config.variant().as_deref(),
+    Ok(vec![(
+        Platform::new(
+            &config.os().to_string(),
+            &config.architecture().to_string(),
+            config.variant().as_deref(),
+        ),
+        None,
     )])
 }
 
