@@ -48,7 +48,56 @@ pub struct GlobalOptions {
     )]
     pub registry_config: Option<PathBuf>,
 
-    /// Log what tagwarden does (requests, retries, decisions) to stderr. Secrets are never logged.
+    /// A Kubernetes pull secret with registry credentials: a Secret manifest of type
+    /// kubernetes.io/dockerconfigjson (YAML or JSON) or a bare .dockerconfigjson; repeatable.
+    #[arg(long = "pull-secret", global = true, value_name = "FILE")]
+    pub pull_secrets: Vec<PathBuf>,
+
+    /// Trust this CA certificate bundle (PEM) for every registry; repeatable.
+    #[arg(long = "ca-file", global = true, value_name = "FILE")]
+    pub ca_files: Vec<PathBuf>,
+
+    /// Docker's per-registry CA folders: DIR/HOST[:PORT]/*.crt is trusted for that registry.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/etc/docker/certs.d"
+    )]
+    pub certs_dir: PathBuf,
+
+    /// A tagwarden config file (YAML): insecure registries, insecure_skip_verify, CA files,
+    /// mirrors, cache TTL. See the README.
+    #[arg(long, global = true, value_name = "FILE", env = "TAGWARDEN_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Neither read nor write the on-disk cache of digests and tag lists.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+
+    /// Attempts per request when it fails transiently (connection errors, timeouts,
+    /// truncated answers, 429, 5xx).
+    #[arg(long, global = true, value_name = "N", default_value_t = 3)]
+    pub attempts: u32,
+
+    /// Give up retrying one request after this many seconds in total.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
+    pub retry_budget: u64,
+
+    /// Timeout of one HTTP request, in seconds.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
+
+    /// Requests in flight per registry.
+    #[arg(long, global = true, value_name = "N", default_value_t = 8)]
+    pub max_concurrency: usize,
+
+    /// Requests per second per registry (default: no limit).
+    #[arg(long, global = true, value_name = "N")]
+    pub rps: Option<f64>,
+
+    /// Log what tagwarden does (requests, retries, rate-limit headers, decisions) to
+    /// stderr. Secrets are never logged.
     #[arg(long, global = true)]
     pub debug: bool,
 }
@@ -96,6 +145,9 @@ pub enum Command {
     /// Upstream Kubernetes versions that have no published tag of an image (for publishers).
     #[command(after_help = commands::gaps::EXAMPLES)]
     Gaps(commands::gaps::Args),
+
+    /// The on-disk cache of digests and tag lists: `cache clear`, `cache path`.
+    Cache(commands::cache::Args),
 
     /// The compatibility matrix of an application against Kubernetes versions.
     #[command(after_help = commands::matrix::EXAMPLES)]

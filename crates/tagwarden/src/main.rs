@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod config;
 mod exit;
 
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::KubeVersion(args) => commands::kube_version::run(&cli.global, args),
         Command::Resolve(args) => runtime.block_on(commands::resolve::run(&cli.global, args)),
+        Command::Cache(args) => commands::cache::run(&cli.global, args),
         Command::Gaps(args) => runtime.block_on(commands::gaps::run(&cli.global, args)),
         Command::Matrix(args) => runtime.block_on(commands::matrix::run(&cli.global, args)),
     };

@@ -1,24 +1,63 @@
 //! One module per command; each turns parsed flags into calls of the library crates.
 
+pub mod cache;
 pub mod gaps;
 pub mod kube_version;
 pub mod matrix;
 pub mod resolve;
 
-use tagwarden_registry::{Client, ClientOptions, CredentialStore};
+use std::time::Duration;
+
+use tagwarden_registry::{Client, ClientOptions, CredentialStore, DiskCache};
 
 use crate::cli::GlobalOptions;
+use crate::config::Config;
 use crate::exit::Failure;
 
-/// The registry client every command shares, configured from the global flags.
+/// The config file named by `--config`, or the empty config.
+pub fn load_config(global: &GlobalOptions) -> Result<Config, Failure> {
+    match &global.config {
+        Some(path) => Config::load(path),
+        None => Ok(Config::default()),
+    }
+}
+
+/// The registry client every command shares, configured from the global flags and the
+/// config file.
 pub fn registry_client(global: &GlobalOptions) -> Result<Client, Failure> {
-    let credentials = CredentialStore::from_environment(global.registry_config.as_deref())?;
+    let config = load_config(global)?;
+    let credentials = CredentialStore::from_environment_with(
+        global.registry_config.as_deref(),
+        &global.pull_secrets,
+    )?;
+    let mut insecure = global.insecure_registries.clone();
+    insecure.extend(config.registries.insecure.iter().cloned());
+    let mut ca_files = config.registries.ca_files.clone();
+    ca_files.extend(global.ca_files.iter().cloned());
     let options = ClientOptions {
-        insecure_registries: global.insecure_registries.clone(),
+        insecure_registries: insecure,
+        skip_verify: config.registries.insecure_skip_verify.clone(),
+        ca_files,
+        certs_dir: Some(global.certs_dir.clone()),
         credentials,
+        request_timeout: Duration::from_secs(global.timeout.max(1)),
+        max_attempts: global.attempts.max(1),
+        max_retry_time: Duration::from_secs(global.retry_budget),
+        max_concurrency_per_registry: global.max_concurrency.max(1),
+        requests_per_second: global.rps,
         ..ClientOptions::default()
     };
-    Ok(Client::new(options)?)
+    let ttl = config
+        .cache
+        .ttl
+        .map(Duration::from_secs)
+        .unwrap_or(tagwarden_registry::cache::DEFAULT_TTL);
+    let disk = if global.no_cache || ttl.is_zero() {
+        None
+    } else {
+        DiskCache::default_path().and_then(|path| DiskCache::open_or_skip(&path, ttl))
+    };
+    Ok(Client::with_extras(options, config.mirrors, disk)?)
 }
 
 /// Print a value as JSON on stdout, followed by a newline.

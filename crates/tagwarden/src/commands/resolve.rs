@@ -20,6 +20,26 @@ struct ResolveOutput {
     outcome: Outcome,
     skew: Option<i64>,
     tried: Vec<String>,
+    /// Only when a registry sent rate-limit headers (Docker Hub does).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rate_limits: Vec<RateLimitOutput>,
+}
+
+/// A registry's rate-limit headers, as last seen.
+#[derive(Debug, Serialize)]
+pub struct RateLimitOutput {
+    pub registry: String,
+    #[serde(flatten)]
+    pub limit: tagwarden_registry::RateLimit,
+}
+
+/// The rate-limit headers the client saw, for JSON output.
+pub fn rate_limits_of(client: &tagwarden_registry::Client) -> Vec<RateLimitOutput> {
+    client
+        .rate_limits()
+        .into_iter()
+        .map(|(registry, limit)| RateLimitOutput { registry, limit })
+        .collect()
 }
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
@@ -51,6 +71,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             outcome: resolution.outcome,
             skew: resolution.skew,
             tried: resolution.tried.clone(),
+            rate_limits: rate_limits_of(&client),
         }),
         _ => {
             if let Some(resolved) = &resolved {

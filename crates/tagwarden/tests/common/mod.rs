@@ -46,6 +46,8 @@ pub fn tagwarden(args: &[&str]) -> Run {
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("TAGWARDEN_REGISTRY_CONFIG")
         .env_remove("TAGWARDEN_LOG")
+        .env_remove("TAGWARDEN_CONFIG")
+        .env_remove("XDG_CACHE_HOME")
         .output()
         .expect("run the tagwarden binary");
     Run {
