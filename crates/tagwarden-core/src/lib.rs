@@ -7,7 +7,9 @@
 //!
 //! Nothing here does I/O or async, so every rule is tested exhaustively.
 
+pub mod gaps;
 pub mod kube_version;
+pub mod matrix;
 pub mod policy;
 pub mod reference;
 pub mod tag;

@@ -1,17 +1,548 @@
-//! `tagwarden gaps`: being built (issue 5).
+//! `tagwarden gaps`: the upstream Kubernetes versions an image has no tag for (for publishers).
+//!
+//! The decisions live in `tagwarden_core::gaps`; this module gathers the inputs (the
+//! upstream image's tags or a version list, the image's published tags: one tag listing
+//! each), checks platforms of the present tags only when asked, and prints the report.
+//! Nothing is printed on stdout until every registry answer is in, so a registry that
+//! cannot be read (exit 3) never yields a partial report that looks like a real one.
 
-use clap::Args as ClapArgs;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use crate::cli::GlobalOptions;
-use crate::exit::{CommandResult, Failure};
+use anyhow::{Context, anyhow};
+use clap::{ArgGroup, Args as ClapArgs};
+use serde::Serialize;
+use tagwarden_core::gaps::{
+    self, ExpectedTag, GapReport, Selection, UpstreamVersion, expected_tags, partition,
+};
+use tagwarden_core::{Reference, TagFormat, VersionTag};
+use tagwarden_registry::{Client, Lookup, Platform, RegistryError, Repository};
 
-pub const EXAMPLES: &str = "";
+use crate::cli::{GlobalOptions, OutputFormat};
+use crate::commands::{print_json, registry_client};
+use crate::exit::{CommandResult, Failure, Status};
+
+const FORMATS: &[&str] = &["text", "json", "github-matrix"];
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # Which Kubernetes minors since 1.28 have no clastix/kubectl:vX.Y tag?
+  tagwarden gaps --image clastix/kubectl --upstream registry.k8s.io/kube-apiserver \\
+      --tag-format 'v{major}.{minor}' --since 1.28
+
+  # Per release and per minor at once, both platforms required, as a GitHub Actions matrix
+  tagwarden gaps --image ghcr.io/org/kubectl --upstream registry.k8s.io/kube-apiserver \\
+      --tag-format 'v{major}.{minor}.{patch}' --tag-format 'v{major}.{minor}' \\
+      --platform linux/amd64 --platform linux/arm64 --since 1.30 -o github-matrix
+
+  # Versions from a list instead of an upstream image; the tag scheme is read off IMAGE's tag
+  tagwarden gaps --image clastix/kubectl:v1.31 --versions 1.31.4,1.32.0
+
+Expected tags: each --tag-format renders every upstream version; versions that render the
+same tag are one expectation, reported with the newest of them (v{major}.{minor} expects one
+tag per minor, reported as that minor's newest release, the version to build it from;
+v{major}.{minor}.{patch} expects one per release). A pre-release keeps its suffix after
+{patch} (v1.33.0-rc.1). Without --tag-format, IMAGE's own tag is the template
+(clastix/kubectl:v1.31 → v{major}.{minor}); without one either, the scheme most of IMAGE's
+published tags follow is used and named on stderr.
+
+Upstream tags count when they are [v]MAJOR.MINOR.PATCH[-(alpha|beta|rc).N]; others
+(latest, v1.32, signatures) are ignored. GA releases only, unless --include-prereleases;
+the same rule applies to --versions and --versions-file.
+
+Output:
+  text           a table: version, expected tag, present/missing (summary on stderr)
+  json           {\"missing\":[{\"version\",\"tag\"}],\"present\":[{\"version\",\"tag\"}]}; with
+                 --platform, a present tag that lacks a platform is listed in missing once
+                 per platform, with \"platform\" and \"digest\"; present tags carry \"digest\"
+  github-matrix  {\"include\":[{\"version\",\"tag\"}]} on one line, one entry per tag to build;
+                 with --platform each entry has \"platforms\": \"linux/amd64,linux/arm64/v8\"
+                 (all requested platforms: rebuilding a tag rebuilds its whole index)
+
+Exit: 0 nothing missing, 1 something missing, 2 bad flags or versions,
+3 a registry could not be read (nothing is reported then).";
 
 #[derive(Debug, ClapArgs)]
-pub struct Args {}
+#[command(group(
+    ArgGroup::new("source")
+        .required(true)
+        .args(["upstream", "versions_file", "versions"])
+))]
+pub struct Args {
+    /// The image that should have a tag for every upstream version, e.g. clastix/kubectl.
+    /// A version tag on it (clastix/kubectl:v1.31) serves as the tag template.
+    #[arg(long, value_name = "REF")]
+    pub image: String,
 
-pub async fn run(_global: &GlobalOptions, _args: &Args) -> CommandResult {
-    Err(Failure::bad_input(anyhow::anyhow!(
-        "`gaps` is not available yet"
-    )))
+    /// An image released with every Kubernetes version, whose tags are the upstream
+    /// versions, e.g. registry.k8s.io/kube-apiserver.
+    #[arg(long, value_name = "REF")]
+    pub upstream: Option<String>,
+
+    /// A file with one upstream version per line (blank lines and # comments ignored).
+    #[arg(long, value_name = "FILE")]
+    pub versions_file: Option<PathBuf>,
+
+    /// Upstream versions, comma-separated: 1.31.4,1.32.0.
+    #[arg(long, value_name = "V,V,…", value_delimiter = ',')]
+    pub versions: Vec<String>,
+
+    /// How a Kubernetes version becomes a tag: placeholders {major}, {minor}, {patch};
+    /// repeatable (every format is expected).
+    #[arg(long = "tag-format", value_name = "FORMAT")]
+    pub tag_formats: Vec<String>,
+
+    /// Ignore upstream versions below this one (MAJOR.MINOR[.PATCH], e.g. 1.28).
+    #[arg(long, value_name = "VERSION")]
+    pub since: Option<String>,
+
+    /// Count alpha, beta and rc releases too (default: GA releases only).
+    #[arg(long)]
+    pub include_prereleases: bool,
+
+    /// A platform every present tag must provide (OS/ARCH[/VARIANT]); repeatable.
+    /// A present tag without it is a gap.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
+}
+
+/// One line of the JSON report (a stable interface).
+#[derive(Debug, Clone, Serialize)]
+struct GapEntry {
+    version: String,
+    tag: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct GapsOutput {
+    missing: Vec<GapEntry>,
+    present: Vec<GapEntry>,
+}
+
+#[derive(Debug, Serialize)]
+struct MatrixEntry {
+    version: String,
+    tag: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platforms: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct GithubMatrix {
+    include: Vec<MatrixEntry>,
+}
+
+/// Where the upstream versions come from, parsed before any request.
+enum Source {
+    Upstream(Reference),
+    Listed(Vec<UpstreamVersion>),
+}
+
+pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+    if !matches!(
+        global.output,
+        OutputFormat::Text | OutputFormat::Json | OutputFormat::GithubMatrix
+    ) {
+        return Err(global.output.reject("gaps", FORMATS));
+    }
+
+    // Everything the user typed is checked before the first request.
+    let image =
+        Reference::parse(&args.image).map_err(|e| Failure::bad_input(anyhow!("--image: {e}")))?;
+    if image.digest().is_some() {
+        return Err(Failure::bad_input(anyhow!(
+            "--image {}: name the repository (optionally with a version tag as template), not a digest",
+            args.image
+        )));
+    }
+    let mut formats = args
+        .tag_formats
+        .iter()
+        .map(|f| TagFormat::parse(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::bad_input(anyhow!("--tag-format: {e}")))?;
+    if formats.is_empty()
+        && let Some(tag) = image.tag()
+    {
+        let format = VersionTag::parse(tag)
+            .and_then(|t| gaps::format_of_tag(&t))
+            .ok_or_else(|| {
+                Failure::bad_input(anyhow!(
+                    "--image {}: tag {tag:?} is not a template (expected a version tag such as v1.31 or 1.31.4); drop the tag or give --tag-format",
+                    args.image
+                ))
+            })?;
+        formats.push(format);
+    }
+    let since = args
+        .since
+        .as_deref()
+        .map(gaps::parse_since)
+        .transpose()
+        .map_err(|e| Failure::bad_input(anyhow!("--since {e}")))?;
+    let selection = Selection {
+        include_prereleases: args.include_prereleases,
+        since,
+    };
+    let platforms = parse_platforms(&args.platforms)?;
+    let source = source_from(args)?;
+
+    // The network: upstream versions, then the image's tags (one listing each).
+    let client = registry_client(global)?;
+    let (all_versions, origin) = match source {
+        Source::Listed(versions) => (versions, "the listed versions".to_string()),
+        Source::Upstream(upstream) => {
+            let tags = match client.list_tags(&Repository::of(&upstream)).await? {
+                Lookup::Found(tags) => tags,
+                Lookup::Missing(why) => {
+                    return Err(Failure::bad_input(anyhow!(
+                        "--upstream {}: the repository does not exist ({why})",
+                        upstream.name_as_written()
+                    )));
+                }
+            };
+            let versions = gaps::versions_from_tags(tags.iter().map(String::as_str));
+            if versions.is_empty() {
+                return Err(Failure::bad_input(anyhow!(
+                    "--upstream {}: none of its {} tags is a Kubernetes release ([v]MAJOR.MINOR.PATCH[-(alpha|beta|rc).N])",
+                    upstream.name_as_written(),
+                    tags.len()
+                )));
+            }
+            (versions, upstream.name_as_written().to_string())
+        }
+    };
+    let versions = gaps::select(&all_versions, &selection);
+
+    let repo = Repository::of(&image);
+    let (published, repository_missing) = match client.list_tags(&repo).await? {
+        Lookup::Found(tags) => (tags, false),
+        Lookup::Missing(_) => (Vec::new(), true),
+    };
+
+    if formats.is_empty() {
+        let Some(newest) = versions.last().or(all_versions.last()) else {
+            return Err(Failure::bad_input(anyhow!("no upstream versions given")));
+        };
+        let inferred = gaps::infer_format(newest, published.iter().map(String::as_str))
+            .ok_or_else(|| {
+                let why = if repository_missing {
+                    "the repository does not exist"
+                } else {
+                    "it publishes no version tags with two or three numbers"
+                };
+                Failure::bad_input(anyhow!(
+                    "cannot infer the tag scheme of {}: {why}; give --tag-format, e.g. 'v{{major}}.{{minor}}'",
+                    image.name_as_written()
+                ))
+            })?;
+        eprintln!(
+            "note: tag format {} inferred from the tags of {}; give --tag-format to choose (repeatable)",
+            inferred,
+            image.name_as_written()
+        );
+        formats.push(inferred);
+    }
+
+    let expected = expected_tags(&versions, &formats).map_err(Failure::bad_input)?;
+    let report = partition(&expected, published.iter().map(String::as_str));
+    let checked = check_platforms(&client, &repo, &report, &platforms).await?;
+
+    // Only now, with every answer in, is anything printed.
+    let summary = summarize(&checked, &platforms);
+    match global.output {
+        OutputFormat::Json => print_json(&summary.json),
+        OutputFormat::GithubMatrix => println!(
+            "{}",
+            serde_json::to_string(&summary.matrix).expect("output types always serialise")
+        ),
+        _ => print_table(&checked),
+    }
+    let name = image.name_as_written();
+    if repository_missing {
+        eprintln!("note: {name} does not exist in its registry, so every expected tag is missing");
+    }
+    if expected.is_empty() {
+        eprintln!(
+            "no upstream versions to expect tags for: {} versions from {origin}, none {}",
+            all_versions.len(),
+            describe_selection(&selection)
+        );
+    } else {
+        eprintln!(
+            "{} of {} expected tags of {name} missing{} ({} upstream versions from {origin}; tag format {})",
+            summary.missing_tags,
+            expected.len(),
+            if summary.platform_gaps > 0 {
+                format!(", {} platform gaps", summary.platform_gaps)
+            } else {
+                String::new()
+            },
+            versions.len(),
+            formats
+                .iter()
+                .map(TagFormat::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(if summary.json.missing.is_empty() {
+        Status::Success
+    } else {
+        Status::Finding
+    })
+}
+
+fn describe_selection(selection: &Selection) -> String {
+    let kind = if selection.include_prereleases {
+        "release"
+    } else {
+        "GA release"
+    };
+    match selection.since {
+        Some((major, minor, patch)) => format!("a {kind} at or above {major}.{minor}.{patch}"),
+        None => format!("a {kind}"),
+    }
+}
+
+fn parse_platforms(platforms: &[String]) -> Result<Vec<Platform>, Failure> {
+    let mut out: Vec<Platform> = Vec::new();
+    for text in platforms {
+        let platform: Platform = text
+            .parse()
+            .map_err(|e| Failure::bad_input(anyhow!("--platform: {e}")))?;
+        if !out.contains(&platform) {
+            out.push(platform);
+        }
+    }
+    Ok(out)
+}
+
+fn source_from(args: &Args) -> Result<Source, Failure> {
+    if let Some(upstream) = &args.upstream {
+        let reference = Reference::parse(upstream)
+            .map_err(|e| Failure::bad_input(anyhow!("--upstream: {e}")))?;
+        if reference.tag().is_some() || reference.digest().is_some() {
+            return Err(Failure::bad_input(anyhow!(
+                "--upstream {upstream}: name the repository only (e.g. registry.k8s.io/kube-apiserver); its tags are the upstream versions"
+            )));
+        }
+        return Ok(Source::Upstream(reference));
+    }
+    let mut versions = Vec::new();
+    if let Some(path) = &args.versions_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--versions-file {}", path.display()))
+            .map_err(Failure::bad_input)?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let version = UpstreamVersion::parse(line).map_err(|e| {
+                Failure::bad_input(anyhow!("{}:{}: {e}", path.display(), number + 1))
+            })?;
+            versions.push(version);
+        }
+        if versions.is_empty() {
+            return Err(Failure::bad_input(anyhow!(
+                "--versions-file {}: no versions in it (one per line, e.g. 1.32.0)",
+                path.display()
+            )));
+        }
+    } else {
+        for text in &args.versions {
+            if text.trim().is_empty() {
+                continue;
+            }
+            versions.push(
+                UpstreamVersion::parse(text)
+                    .map_err(|e| Failure::bad_input(anyhow!("--versions: {e}")))?,
+            );
+        }
+        if versions.is_empty() {
+            return Err(Failure::bad_input(anyhow!(
+                "--versions: no versions given (e.g. --versions 1.31.4,1.32.0)"
+            )));
+        }
+    }
+    versions.sort();
+    versions.dedup();
+    Ok(Source::Listed(versions))
+}
+
+/// A present tag after the platform check.
+struct Checked {
+    expected: ExpectedTag,
+    /// `None`: missing. `Some(digest)`: present (the digest is known only when
+    /// platforms were checked, otherwise empty).
+    digest: Option<String>,
+    /// Requested platforms the tag lacks.
+    lacking: Vec<Platform>,
+}
+
+/// HEAD and inspect the present tags, only when platforms were asked for.
+async fn check_platforms(
+    client: &Client,
+    repo: &Repository,
+    report: &GapReport,
+    platforms: &[Platform],
+) -> Result<Vec<Checked>, Failure> {
+    let mut checked: Vec<Checked> = report
+        .missing
+        .iter()
+        .map(|e| Checked {
+            expected: e.clone(),
+            digest: None,
+            lacking: Vec::new(),
+        })
+        .collect();
+    if platforms.is_empty() {
+        checked.extend(report.present.iter().map(|e| Checked {
+            expected: e.clone(),
+            digest: Some(String::new()),
+            lacking: Vec::new(),
+        }));
+    } else {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, expected) in report.present.iter().enumerate() {
+            let (client, repo, platforms) = (client.clone(), repo.clone(), platforms.to_vec());
+            let tag = expected.tag.clone();
+            tasks.spawn(async move {
+                let result = inspect(&client, &repo, &tag, &platforms).await;
+                (index, result)
+            });
+        }
+        let mut results: BTreeMap<usize, Option<(String, Vec<Platform>)>> = BTreeMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (index, result) =
+                joined.map_err(|e| Failure::undecided(anyhow!("a platform check failed: {e}")))?;
+            results.insert(index, result?);
+        }
+        for (index, result) in results {
+            let expected = report.present[index].clone();
+            checked.push(match result {
+                Some((digest, lacking)) => Checked {
+                    expected,
+                    digest: Some(digest),
+                    lacking,
+                },
+                // Listed, then gone at HEAD: the registry now says it does not exist.
+                None => Checked {
+                    expected,
+                    digest: None,
+                    lacking: Vec::new(),
+                },
+            });
+        }
+    }
+    checked.sort_by(|a, b| a.expected.cmp(&b.expected));
+    Ok(checked)
+}
+
+/// The digest of `tag` and the requested platforms it lacks; `None` when the tag is gone.
+async fn inspect(
+    client: &Client,
+    repo: &Repository,
+    tag: &str,
+    platforms: &[Platform],
+) -> Result<Option<(String, Vec<Platform>)>, RegistryError> {
+    let head = match client.head_manifest(repo, tag).await? {
+        Lookup::Found(head) => head,
+        Lookup::Missing(_) => return Ok(None),
+    };
+    let lacking =
+        tagwarden_registry::missing_platforms(client, repo, &head.digest, platforms).await?;
+    Ok(Some((head.digest, lacking)))
+}
+
+struct Summary {
+    json: GapsOutput,
+    matrix: GithubMatrix,
+    missing_tags: usize,
+    platform_gaps: usize,
+}
+
+fn summarize(checked: &[Checked], platforms: &[Platform]) -> Summary {
+    let mut json = GapsOutput {
+        missing: Vec::new(),
+        present: Vec::new(),
+    };
+    let mut matrix = GithubMatrix {
+        include: Vec::new(),
+    };
+    let (mut missing_tags, mut platform_gaps) = (0, 0);
+    let all_platforms = (!platforms.is_empty()).then(|| {
+        platforms
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    for c in checked {
+        let entry = |platform: Option<String>, digest: Option<String>| GapEntry {
+            version: c.expected.version.to_string(),
+            tag: c.expected.tag.clone(),
+            platform,
+            digest: digest.filter(|d| !d.is_empty()),
+        };
+        let needs_build = match &c.digest {
+            None => {
+                missing_tags += 1;
+                json.missing.push(entry(None, None));
+                true
+            }
+            Some(digest) if c.lacking.is_empty() => {
+                json.present.push(entry(None, Some(digest.clone())));
+                false
+            }
+            Some(digest) => {
+                for platform in &c.lacking {
+                    platform_gaps += 1;
+                    json.missing
+                        .push(entry(Some(platform.to_string()), Some(digest.clone())));
+                }
+                true
+            }
+        };
+        if needs_build {
+            matrix.include.push(MatrixEntry {
+                version: c.expected.version.to_string(),
+                tag: c.expected.tag.clone(),
+                platforms: all_platforms.clone(),
+            });
+        }
+    }
+    Summary {
+        json,
+        matrix,
+        missing_tags,
+        platform_gaps,
+    }
+}
+
+fn print_table(checked: &[Checked]) {
+    let mut rows: Vec<[String; 3]> = vec![["VERSION".into(), "TAG".into(), "STATUS".into()]];
+    for c in checked {
+        let version = c.expected.version.to_string();
+        let tag = c.expected.tag.clone();
+        match &c.digest {
+            None => rows.push([version, tag, "missing".into()]),
+            Some(_) if c.lacking.is_empty() => rows.push([version, tag, "present".into()]),
+            Some(_) => {
+                for platform in &c.lacking {
+                    rows.push([version.clone(), tag.clone(), format!("missing {platform}")]);
+                }
+            }
+        }
+    }
+    let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0);
+    let (w0, w1) = (width(0), width(1));
+    for [version, tag, status] in &rows {
+        println!("{version:<w0$}  {tag:<w1$}  {status}");
+    }
 }

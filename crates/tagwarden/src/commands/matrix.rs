@@ -1,17 +1,564 @@
-//! `tagwarden matrix`: being built (issue 5).
+//! `tagwarden matrix check|show|verify`: an application's compatibility matrix against
+//! Kubernetes versions.
+//!
+//! The file format, ranges, "nearest" and the Markdown live in `tagwarden_core::matrix`;
+//! this module reads the file, reports its problems as `FILE:LINE:COLUMN: what`, and for
+//! `verify` asks the registries: one tag listing per repository, then a manifest (and
+//! config) only for present tags whose entry lists platforms.
 
-use clap::Args as ClapArgs;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
-use crate::cli::GlobalOptions;
-use crate::exit::{CommandResult, Failure};
+use anyhow::anyhow;
+use clap::{Args as ClapArgs, Subcommand, ValueEnum};
+use serde::Serialize;
+use tagwarden_core::KubeVersion;
+use tagwarden_core::Reference;
+use tagwarden_core::matrix::{AppVersion, Entry, Layout, Matrix};
+use tagwarden_registry::{Client, Lookup, Platform, RegistryError, Repository};
 
-pub const EXAMPLES: &str = "";
+use crate::cli::{GlobalOptions, OutputFormat};
+use crate::commands::{print_json, registry_client};
+use crate::exit::{CommandResult, Failure, Status};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # Does Capsule 0.7.3 support Kubernetes 1.33? If not, what is the nearest supported pair?
+  tagwarden matrix check --file compat.yaml --app 0.7.3 --kube-version v1.33.1-eks-5e0fdde
+
+  # The matrix as a Markdown table for the README (or a ✓ grid)
+  tagwarden matrix show --file compat.yaml
+  tagwarden matrix show --file compat.yaml --layout grid
+
+  # Every image tag the matrix promises exists, on every listed platform
+  tagwarden matrix verify --file compat.yaml
+
+The file (JSON Schema: schema/compat-matrix.schema.json):
+
+  name: capsule
+  image: clastix/kubectl:v{major}.{minor}   # default for every entry; {major}.{minor} of Kubernetes
+  platforms: [linux/amd64, linux/arm64]     # default; needs an image
+  versions:
+    - app: 0.7.x                            # or 0.7.3, 0.7, >=0.7.0 <0.8.0, 0.7.0 - 0.7.5, *
+      kubernetes: 1.28 - 1.32               # inclusive minors, or one minor: 1.30
+    - app: 0.6.x
+      kubernetes: 1.26 - 1.30
+      image: clastix/kubectl:v{major}.{minor}.0
+      notes: shown by `matrix show`
+
+Application ranges must not overlap. A bad file is reported as FILE:LINE:COLUMN: what is
+wrong (exit 2).
+
+Exit: 0 supported / everything exists, 1 not supported / something missing,
+2 bad flags or a bad file, 3 a registry could not be read (verify reports nothing then).";
 
 #[derive(Debug, ClapArgs)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    pub command: MatrixCommand,
+}
 
-pub async fn run(_global: &GlobalOptions, _args: &Args) -> CommandResult {
-    Err(Failure::bad_input(anyhow::anyhow!(
-        "`matrix` is not available yet"
-    )))
+#[derive(Debug, Subcommand)]
+pub enum MatrixCommand {
+    /// Whether an application version supports a Kubernetes version; if not, the nearest
+    /// supported combination (exit 1).
+    #[command(after_help = EXAMPLES)]
+    Check(CheckArgs),
+    /// The matrix as a Markdown table (text), or as JSON.
+    #[command(after_help = EXAMPLES)]
+    Show(ShowArgs),
+    /// Every image tag the matrix promises exists in its registry, on every listed platform.
+    #[command(after_help = EXAMPLES)]
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct CheckArgs {
+    /// The compatibility matrix file.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The application version, e.g. 0.7.3 (missing numbers are 0; a pre-release
+    /// suffix is ignored).
+    #[arg(long, value_name = "VERSION")]
+    pub app: String,
+
+    /// The Kubernetes version, any distribution's string (v1.32.1-eks-5e0fdde, 1.32).
+    #[arg(long, value_name = "VERSION")]
+    pub kube_version: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ShowArgs {
+    /// The compatibility matrix file.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// list: one row per entry with its ranges, image and platforms;
+    /// grid: one column per Kubernetes minor, ✓ where supported.
+    #[arg(long, value_enum, default_value_t = LayoutArg::List)]
+    pub layout: LayoutArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    List,
+    Grid,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct VerifyArgs {
+    /// The compatibility matrix file.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+    match &args.command {
+        MatrixCommand::Check(args) => check(global, args),
+        MatrixCommand::Show(args) => show(global, args),
+        MatrixCommand::Verify(args) => verify(global, args).await,
+    }
+}
+
+fn text_or_json(global: &GlobalOptions, command: &str) -> Result<(), Failure> {
+    if matches!(global.output, OutputFormat::Text | OutputFormat::Json) {
+        Ok(())
+    } else {
+        Err(global.output.reject(command, &["text", "json"]))
+    }
+}
+
+/// Read and validate the file. Every problem goes to stderr as `FILE:LINE:COLUMN: what`;
+/// the last one is the command's error (exit 2).
+fn load(path: &Path) -> Result<Matrix, Failure> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| Failure::bad_input(anyhow!("cannot read {}: {e}", path.display())))?;
+    Matrix::parse(&source).map_err(|errors| {
+        let file = path.display().to_string();
+        let mut lines: Vec<String> = errors.0.iter().map(|e| e.in_file(&file)).collect();
+        let last = lines.pop().unwrap_or_else(|| format!("{file}: invalid"));
+        for line in lines {
+            eprintln!("error: {line}");
+        }
+        Failure::bad_input(anyhow!(last))
+    })
+}
+
+fn app_label(matrix: &Matrix, version: &str) -> String {
+    match &matrix.name {
+        Some(name) => format!("{name} {version}"),
+        None => version.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// check
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+struct EntryRef {
+    app: String,
+    kubernetes: String,
+    line: u64,
+}
+
+impl EntryRef {
+    fn of(entry: &Entry) -> Self {
+        EntryRef {
+            app: entry.app.as_str().to_string(),
+            kubernetes: entry.kubernetes.to_string(),
+            line: entry.line,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Combination {
+    app: String,
+    kubernetes: String,
+    image: Option<String>,
+    keeps: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckOutput {
+    app: String,
+    kubernetes: String,
+    supported: bool,
+    entry: Option<EntryRef>,
+    image: Option<String>,
+    nearest: Vec<Combination>,
+}
+
+fn check(global: &GlobalOptions, args: &CheckArgs) -> CommandResult {
+    text_or_json(global, "matrix check")?;
+    let app =
+        AppVersion::parse(&args.app).map_err(|e| Failure::bad_input(anyhow!("--app: {e}")))?;
+    let kube = KubeVersion::parse(&args.kube_version)
+        .map_err(|e| Failure::bad_input(anyhow!("--kube-version: {e}")))?;
+    let matrix = load(&args.file)?;
+    let (major, minor) = kube.major_minor();
+    let result = matrix.check(&app, major, minor);
+
+    let output = CheckOutput {
+        app: app.to_string(),
+        kubernetes: format!("{major}.{minor}"),
+        supported: result.supported,
+        entry: result.entry.map(EntryRef::of),
+        image: result
+            .entry
+            .filter(|_| result.supported)
+            .and_then(|e| e.image.as_ref())
+            .map(|i| i.render(major, minor)),
+        nearest: result
+            .nearest
+            .iter()
+            .map(|s| Combination {
+                app: s.entry.app.as_str().to_string(),
+                kubernetes: format!("{}.{}", s.major, s.minor),
+                image: s.image(),
+                keeps: s.keeps.as_str(),
+            })
+            .collect(),
+    };
+    match global.output {
+        OutputFormat::Json => print_json(&output),
+        _ => {
+            let asked = format!(
+                "{} on Kubernetes {}",
+                app_label(&matrix, &output.app),
+                output.kubernetes
+            );
+            let entry = match &output.entry {
+                Some(e) => format!(
+                    "{} supports Kubernetes {}, line {}",
+                    e.app, e.kubernetes, e.line
+                ),
+                None => format!("no entry holds {}", output.app),
+            };
+            if output.supported {
+                println!("supported: {asked} ({entry})");
+                if let Some(image) = &output.image {
+                    println!("image: {image}");
+                }
+            } else {
+                println!("not supported: {asked} ({entry})");
+                for (i, c) in output.nearest.iter().enumerate() {
+                    let why = match c.keeps {
+                        "kubernetes" => format!("keeps Kubernetes {}", output.kubernetes),
+                        "app" => format!("keeps {}", output.app),
+                        _ => "nearest entry".to_string(),
+                    };
+                    let image = c
+                        .image
+                        .as_ref()
+                        .map(|i| format!(", image {i}"))
+                        .unwrap_or_default();
+                    println!(
+                        "{}: {} on Kubernetes {} ({why}{image})",
+                        if i == 0 { "nearest supported" } else { "or" },
+                        app_label(&matrix, &c.app),
+                        c.kubernetes
+                    );
+                }
+            }
+        }
+    }
+    Ok(if output.supported {
+        Status::Success
+    } else {
+        Status::Finding
+    })
+}
+
+// ---------------------------------------------------------------------------
+// show
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+struct ShowEntry {
+    app: String,
+    kubernetes: String,
+    minors: Vec<String>,
+    image: Option<String>,
+    platforms: Vec<String>,
+    notes: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ShowOutput {
+    name: Option<String>,
+    versions: Vec<ShowEntry>,
+}
+
+fn show(global: &GlobalOptions, args: &ShowArgs) -> CommandResult {
+    text_or_json(global, "matrix show")?;
+    let matrix = load(&args.file)?;
+    match global.output {
+        OutputFormat::Json => print_json(&ShowOutput {
+            name: matrix.name.clone(),
+            versions: matrix
+                .entries
+                .iter()
+                .map(|e| ShowEntry {
+                    app: e.app.as_str().to_string(),
+                    kubernetes: e.kubernetes.to_string(),
+                    minors: e
+                        .kubernetes
+                        .minors()
+                        .map(|(major, minor)| format!("{major}.{minor}"))
+                        .collect(),
+                    image: e.image.as_ref().map(ToString::to_string),
+                    platforms: e.platforms.clone(),
+                    notes: e.notes.clone(),
+                })
+                .collect(),
+        }),
+        _ => print!(
+            "{}",
+            matrix.to_markdown(match args.layout {
+                LayoutArg::List => Layout::List,
+                LayoutArg::Grid => Layout::Grid,
+            })
+        ),
+    }
+    Ok(Status::Success)
+}
+
+// ---------------------------------------------------------------------------
+// verify
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize)]
+struct VerifyEntry {
+    app: String,
+    kubernetes: String,
+    image: String,
+    tag: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct VerifyOutput {
+    missing: Vec<VerifyEntry>,
+    present: Vec<VerifyEntry>,
+}
+
+/// What the registry said about one promised tag.
+#[derive(Debug, Clone)]
+enum TagState {
+    Missing,
+    /// Present; the digest and platforms are known only when some entry lists platforms.
+    Present {
+        digest: Option<String>,
+        offered: Vec<Platform>,
+    },
+}
+
+async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
+    text_or_json(global, "matrix verify")?;
+    let matrix = load(&args.file)?;
+    let promises = matrix.promises();
+    for entry in matrix.entries.iter().filter(|e| e.image.is_none()) {
+        eprintln!(
+            "note: {} (line {}) names no image; nothing to verify for it",
+            entry.app, entry.line
+        );
+    }
+
+    // Every promise, resolved to a repository, and the platforms each needs.
+    struct Planned<'a> {
+        promise: tagwarden_core::matrix::Promise<'a>,
+        repo: Repository,
+        platforms: Vec<Platform>,
+    }
+    let mut planned = Vec::new();
+    for promise in promises {
+        let reference = Reference::parse(&promise.image).map_err(|e| {
+            Failure::bad_input(anyhow!(
+                "{} line {}: {e}",
+                args.file.display(),
+                promise.entry.line
+            ))
+        })?;
+        let platforms = promise
+            .entry
+            .platforms
+            .iter()
+            .map(|p| p.parse::<Platform>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Failure::bad_input(anyhow!(
+                    "{} line {}: {e}",
+                    args.file.display(),
+                    promise.entry.line
+                ))
+            })?;
+        planned.push(Planned {
+            repo: Repository::of(&reference),
+            promise,
+            platforms,
+        });
+    }
+
+    let client = registry_client(global)?;
+    // One tag listing per repository.
+    let mut listings: HashMap<Repository, Option<HashSet<String>>> = HashMap::new();
+    for p in &planned {
+        if !listings.contains_key(&p.repo) {
+            let tags = client.list_tags(&p.repo).await?.found();
+            listings.insert(p.repo.clone(), tags.map(HashSet::from_iter));
+        }
+    }
+    // The manifest only for present tags some entry wants platforms of; each tag once.
+    let mut states: BTreeMap<(String, String, String), TagState> = BTreeMap::new();
+    let mut to_inspect: Vec<(Repository, String)> = Vec::new();
+    for p in &planned {
+        let key = key_of(&p.repo, &p.promise.tag);
+        let listed = listings
+            .get(&p.repo)
+            .and_then(|tags| tags.as_ref())
+            .is_some_and(|tags| tags.contains(&p.promise.tag));
+        if !listed {
+            states.insert(key, TagState::Missing);
+            continue;
+        }
+        if !p.platforms.is_empty() && !to_inspect.iter().any(|(r, t)| key_of(r, t) == key) {
+            to_inspect.push((p.repo.clone(), p.promise.tag.clone()));
+        }
+        states.entry(key).or_insert(TagState::Present {
+            digest: None,
+            offered: Vec::new(),
+        });
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (repo, tag) in to_inspect {
+        let client = client.clone();
+        tasks.spawn(async move {
+            let state = inspect(&client, &repo, &tag).await;
+            (key_of(&repo, &tag), state)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (key, state) =
+            joined.map_err(|e| Failure::undecided(anyhow!("a platform check failed: {e}")))?;
+        states.insert(key, state?);
+    }
+
+    // Only now, with every answer in, is anything printed.
+    let mut output = VerifyOutput {
+        missing: Vec::new(),
+        present: Vec::new(),
+    };
+    let mut rows: Vec<[String; 4]> = vec![[
+        "APP".into(),
+        "KUBERNETES".into(),
+        "IMAGE".into(),
+        "STATUS".into(),
+    ]];
+    for p in &planned {
+        let promise = &p.promise;
+        let kubernetes = format!("{}.{}", promise.major, promise.minor);
+        let entry = |platform: Option<String>, digest: Option<String>| VerifyEntry {
+            app: promise.entry.app.as_str().to_string(),
+            kubernetes: kubernetes.clone(),
+            image: promise.image.clone(),
+            tag: promise.tag.clone(),
+            platform,
+            digest,
+        };
+        let row = |status: String| {
+            [
+                promise.entry.app.as_str().to_string(),
+                kubernetes.clone(),
+                promise.image.clone(),
+                status,
+            ]
+        };
+        match states.get(&key_of(&p.repo, &promise.tag)) {
+            Some(TagState::Present { digest, offered }) => {
+                let lacking: Vec<&Platform> = p
+                    .platforms
+                    .iter()
+                    .filter(|w| !offered.iter().any(|o| w.matches(o)))
+                    .collect();
+                if lacking.is_empty() {
+                    output.present.push(entry(None, digest.clone()));
+                    rows.push(row("present".into()));
+                }
+                for platform in lacking {
+                    output
+                        .missing
+                        .push(entry(Some(platform.to_string()), digest.clone()));
+                    rows.push(row(format!("missing {platform}")));
+                }
+            }
+            _ => {
+                output.missing.push(entry(None, None));
+                rows.push(row("missing".into()));
+            }
+        }
+    }
+
+    match global.output {
+        OutputFormat::Json => print_json(&output),
+        _ => {
+            if planned.is_empty() {
+                println!("no entry names an image: nothing to verify");
+            } else {
+                let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+                let (w0, w1, w2) = (width(0), width(1), width(2));
+                for [app, kube, image, status] in &rows {
+                    println!("{app:<w0$}  {kube:<w1$}  {image:<w2$}  {status}");
+                }
+            }
+        }
+    }
+    if !output.missing.is_empty() {
+        let mut names: Vec<String> = Vec::new();
+        for m in &output.missing {
+            let name = match &m.platform {
+                Some(platform) => format!("{} ({platform})", m.image),
+                None => m.image.clone(),
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        eprintln!(
+            "{} of {} promised images missing: {}",
+            output.missing.len(),
+            output.missing.len() + output.present.len(),
+            names.join(", ")
+        );
+    } else if !planned.is_empty() {
+        eprintln!("all {} promised images exist", output.present.len());
+    }
+    Ok(if output.missing.is_empty() {
+        Status::Success
+    } else {
+        Status::Finding
+    })
+}
+
+fn key_of(repo: &Repository, tag: &str) -> (String, String, String) {
+    (repo.api_host.clone(), repo.name.clone(), tag.to_string())
+}
+
+/// HEAD a listed tag and read the platforms its manifest provides.
+async fn inspect(client: &Client, repo: &Repository, tag: &str) -> Result<TagState, RegistryError> {
+    let head = match client.head_manifest(repo, tag).await? {
+        Lookup::Found(head) => head,
+        // Listed, then gone at HEAD: the registry now says it does not exist.
+        Lookup::Missing(_) => return Ok(TagState::Missing),
+    };
+    let offered = tagwarden_registry::platforms_of(client, repo, &head.digest).await?;
+    Ok(TagState::Present {
+        digest: Some(head.digest),
+        offered,
+    })
 }
