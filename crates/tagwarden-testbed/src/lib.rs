@@ -15,6 +15,15 @@
 //!   the table) and returns a [`Seeded`] to look digests up in;
 //! - [`PagingProxy`] adds the `tags/list` paging that distribution 2.8 lacks
 //!   but Docker Hub has ([`proxy`] explains why it matters);
+//! - [`Registry::start_with`] runs it the other two ways registries are met
+//!   in the wild ([`RegistryMode`]): HTTPS with a fresh test CA and Basic auth
+//!   (htpasswd), or Bearer tokens from this crate's [`TokenServer`] (the Docker
+//!   Hub flow); [`Registry::seeder`] logs in as each mode requires;
+//! - [`FaultProxy`] injects what real registries do on bad days: 429 with
+//!   `Retry-After`, 5xx, resets, slow and truncated answers, wrong digests,
+//!   redirects, rate-limit headers ([`fault`] explains each one);
+//! - [`CaptureServer`] records what reaches "another host", to prove that
+//!   credentials never follow a redirect or go to a foreign token realm;
 //! - [`dead_addr`] gives an address where nothing listens.
 //!
 //! The API is synchronous, for plain `#[test]` functions (the CLI tests run the
@@ -35,15 +44,41 @@
 //! Linux and `/usr/bin/docker-registry` (`apt-get install -y docker-registry`),
 //! or `TAGWARDEN_TEST_REGISTRY_BIN` pointing at a distribution `registry`
 //! binary. Nothing is skipped when it is missing: tests fail with that advice.
+//! Everything else (certificates, bcrypt, RS256 JWT signing) is done in-process
+//! with `rcgen`, `bcrypt` and rustls on aws-lc-rs, the crypto library the
+//! workspace already uses (never `ring`): no `openssl`, `htpasswd` or
+//! `python3` processes.
 
+pub mod capture;
+pub mod fault;
 pub mod image;
 pub mod proxy;
 pub mod registry;
 pub mod seeder;
+mod server;
 pub mod standard;
+mod tls;
+pub mod token;
 
+pub use capture::{CaptureResponse, CaptureServer, CapturedRequest};
+pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};
 pub use image::{ACCEPT_ALL_MANIFESTS, ManifestKind, Platform};
 pub use proxy::PagingProxy;
-pub use registry::{Registry, dead_addr};
-pub use seeder::Seeder;
+pub use registry::{Registry, RegistryBuilder, RegistryMode, dead_addr};
+pub use seeder::{Seeder, SeederBuilder};
 pub use standard::{MANY_TAGS, Seeded, many_tag_names, seed_standard, seed_standard_with};
+pub use token::{TokenRequest, TokenServer, TokenServerConfig};
+
+/// Every handle can live in a `static` (`OnceLock<Registry>`) and be shared
+/// between test threads.
+#[cfg(test)]
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Registry>();
+    check::<TokenServer>();
+    check::<FaultProxy>();
+    check::<CaptureServer>();
+    check::<PagingProxy>();
+    check::<Seeder>();
+}

@@ -1,12 +1,14 @@
 //! A real registry process: Debian's `docker-registry` (CNCF distribution 2.8)
-//! on a free loopback port with a throw-away filesystem store.
+//! on a free loopback port with a throw-away filesystem store, in one of the
+//! three ways registries are met in the wild ([`RegistryMode`]).
 //!
 //! # How the registry is configured
 //!
 //! [`Registry::start`] creates a [`tempfile::TempDir`] (in `/dev/shm` when it
 //! exists: the registry writes many small files and tmpfs makes seeding several
 //! times faster than ext4) and writes `config.yml` into it (see
-//! [`Registry::config_yaml`] for the exact text):
+//! [`Registry::config_yaml`] for the exact text of plain mode, and
+//! [`Registry::config`] for what a running registry got):
 //!
 //! - `storage.filesystem.rootdirectory` is `<tempdir>/storage`, deleted with the
 //!   `TempDir` when the [`Registry`] is dropped; deletes are enabled and upload
@@ -18,6 +20,30 @@
 //!   `<tempdir>/registry.log`; [`Registry::log`] returns it, and every panic
 //!   of this module quotes its tail.
 //!
+//! # The three modes
+//!
+//! - [`RegistryMode::Plain`]: the above. Like a local mirror or a CI registry.
+//! - [`RegistryMode::Htpasswd`]: HTTPS and HTTP Basic auth, like a private
+//!   Harbor, Nexus or Artifactory behind a company CA. A fresh CA and a server
+//!   certificate for `127.0.0.1`, `::1` and `localhost` are made in memory
+//!   (`rcgen` on aws-lc-rs, no `openssl` process); the CA is written to
+//!   `<tempdir>/ca/ca.crt` ([`Registry::ca_cert_path`], alone in its directory
+//!   so that [`Registry::ca_cert_dir`] works as `skopeo --cert-dir`), the
+//!   server certificate and key to `<tempdir>/certs/`, and `http.tls` points at them;
+//!   `auth.htpasswd` points at `<tempdir>/auth/htpasswd`, one bcrypt line for
+//!   [`Registry::credentials`] (bcrypt cost 4, the minimum: the registry checks
+//!   the hash on *every* request, and the default cost would make seeding
+//!   hundreds of times slower). Every request without valid credentials gets
+//!   `401` with `WWW-Authenticate: Basic realm="tagwarden-testbed"`.
+//! - [`RegistryMode::Token`]: plain HTTP and `auth.token`, like Docker Hub,
+//!   GHCR or Quay. The registry answers `401` with a `Bearer` challenge whose
+//!   realm is a [`TokenServer`] of this crate (its own port, its own thread;
+//!   [`Registry::token_server`]), and trusts the JWTs it signs through
+//!   `rootcertbundle`. [`crate::token`] explains the flow and what is granted.
+//!
+//! [`Registry::seeder`] returns a [`Seeder`] that authenticates as each mode
+//! requires, so [`crate::seed_standard`] works in all three.
+//!
 //! # Choosing the port
 //!
 //! We bind `127.0.0.1:0`, read the port the kernel chose and drop the listener,
@@ -26,7 +52,8 @@
 //! retry with a new port (a few attempts). "Ready" means all of: the child is
 //! alive, its log says `listening on 127.0.0.1:<port>` (proof that *our* process
 //! owns the port, not some other server that won the race) and `GET /v2/`
-//! answers 200.
+//! answers as the mode should: 200 in plain mode, 401 with auth (over TLS
+//! verified with the fresh CA in htpasswd mode).
 //!
 //! # Why `PR_SET_PDEATHSIG`, and why a spawner thread
 //!
@@ -38,6 +65,8 @@
 //! then kills it as soon as its parent goes away, however that happens.
 //! (Only the process is cleaned up that way; a killed run leaves its small
 //! `tagwarden-registry-*` directory behind in `/dev/shm` or `$TMPDIR`.)
+//! The in-process servers ([`TokenServer`], [`crate::FaultProxy`], …) are
+//! threads, so they die with the process anyway.
 //!
 //! The catch: Linux sends the death signal when the *thread* that forked the
 //! child exits, not the whole process. The test harness runs each `#[test]` on
@@ -54,11 +83,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::Seeder;
+use crate::token::{DEFAULT_PASSWORD, DEFAULT_USERNAME, TokenServer, TokenServerConfig};
+use crate::{Seeder, tls};
 
 /// Where Debian's package installs the registry binary.
 pub const DEFAULT_REGISTRY_BIN: &str = "/usr/bin/docker-registry";
@@ -71,6 +101,98 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const PORT_ATTEMPTS: usize = 5;
 /// How long `Drop` waits after SIGTERM before it sends SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+/// bcrypt cost of the htpasswd line (4 is the minimum; see the module docs).
+const BCRYPT_COST: u32 = 4;
+/// The `realm` of the registry's Basic challenge in htpasswd mode.
+pub const HTPASSWD_REALM: &str = "tagwarden-testbed";
+
+/// How a [`Registry`] authenticates clients (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum RegistryMode {
+    /// Plain HTTP, no auth.
+    #[default]
+    Plain,
+    /// HTTPS with a fresh test CA, and HTTP Basic auth from an htpasswd file.
+    Htpasswd,
+    /// Plain HTTP, and Bearer tokens from this crate's [`TokenServer`].
+    Token,
+}
+
+/// Options for [`Registry::builder`]; [`RegistryBuilder::start`] runs it.
+#[derive(Clone, Debug)]
+pub struct RegistryBuilder {
+    mode: RegistryMode,
+    username: String,
+    password: String,
+    anonymous_pull: bool,
+    token_expires_in: u64,
+    refresh_token: Option<String>,
+}
+
+impl Default for RegistryBuilder {
+    fn default() -> Self {
+        RegistryBuilder {
+            mode: RegistryMode::Plain,
+            username: DEFAULT_USERNAME.to_string(),
+            password: DEFAULT_PASSWORD.to_string(),
+            anonymous_pull: true,
+            token_expires_in: TokenServerConfig::default().expires_in,
+            refresh_token: None,
+        }
+    }
+}
+
+impl RegistryBuilder {
+    /// The mode (default [`RegistryMode::Plain`]).
+    pub fn mode(mut self, mode: RegistryMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The one user (default `testuser` / `testpassword`). Must not contain
+    /// `:` (Basic auth and htpasswd split there) or a line break.
+    pub fn credentials(mut self, username: &str, password: &str) -> Self {
+        assert!(
+            !username.is_empty() && !username.contains([':', '\n', '\r']),
+            "user name {username:?} must be non-empty and free of ':' and line breaks"
+        );
+        assert!(
+            !password.contains(['\n', '\r']),
+            "the password must be free of line breaks"
+        );
+        self.username = username.to_string();
+        self.password = password.to_string();
+        self
+    }
+
+    /// Token mode: whether anonymous callers get `pull` (default `true`).
+    pub fn anonymous_pull(mut self, on: bool) -> Self {
+        self.anonymous_pull = on;
+        self
+    }
+
+    /// Token mode: `expires_in` of the tokens, in seconds (default 300).
+    pub fn token_expires_in(mut self, seconds: u64) -> Self {
+        self.token_expires_in = seconds;
+        self
+    }
+
+    /// Token mode: a fixed refresh token the token server accepts for the
+    /// user (e.g. to write into a Docker `config.json` as `identitytoken`).
+    pub fn refresh_token(mut self, token: &str) -> Self {
+        self.refresh_token = Some(token.to_string());
+        self
+    }
+
+    /// Start the registry (and, in token mode, its token server first).
+    ///
+    /// # Panics
+    ///
+    /// As [`Registry::start`].
+    pub fn start(self) -> Registry {
+        Registry::launch(self)
+    }
+}
 
 /// A running, empty registry. Dropping it stops the process and deletes its storage.
 ///
@@ -80,16 +202,39 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// println!("{} has clastix/kubectl:v1.31 = {}", registry.url(),
 ///          seeded.digest("clastix/kubectl", "v1.31"));
 /// ```
+///
+/// With auth:
+///
+/// ```no_run
+/// use tagwarden_testbed::{Registry, RegistryMode, seed_standard};
+///
+/// let registry = Registry::start_with(RegistryMode::Htpasswd);
+/// seed_standard(&registry); // the seeder logs in by itself
+/// let (user, password) = registry.credentials();
+/// let ca = registry.ca_cert_path().unwrap(); // trust this to reach registry.url()
+/// # let _ = (user, password, ca);
+/// ```
 pub struct Registry {
     child: Child,
     addr: String,
     bin: PathBuf,
+    mode: RegistryMode,
+    credentials: (String, String),
+    ca_cert: Option<PathBuf>,
+    token_server: Option<TokenServer>,
     // Dropped after `Drop::drop` has stopped the child: field drop order.
     dir: tempfile::TempDir,
 }
 
+/// What `GET /v2/` must answer for the registry to count as ready.
+struct Probe {
+    tls: Option<Arc<rustls::ClientConfig>>,
+    status: u16,
+}
+
 impl Registry {
-    /// Start a registry on `127.0.0.1:<free port>` and wait until it answers.
+    /// Start a plain-HTTP registry without auth on `127.0.0.1:<free port>`
+    /// and wait until it answers.
     ///
     /// # Panics
     ///
@@ -98,17 +243,91 @@ impl Registry {
     /// quotes the registry's log tail). Tests that need a registry must fail,
     /// never skip, when there is none.
     pub fn start() -> Registry {
+        Registry::builder().start()
+    }
+
+    /// Start a registry in `mode` with the default user (see [`Registry::credentials`]).
+    ///
+    /// # Panics
+    ///
+    /// As [`Registry::start`].
+    pub fn start_with(mode: RegistryMode) -> Registry {
+        Registry::builder().mode(mode).start()
+    }
+
+    /// Options beyond the mode: credentials, token server behaviour.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    fn launch(opts: RegistryBuilder) -> Registry {
         let bin = registry_bin();
         let dir = data_dir();
+        let mut token_server = None;
+        let mut ca_cert = None;
+        let (extra, probe) = match opts.mode {
+            RegistryMode::Plain => (
+                Extra::default(),
+                Probe {
+                    tls: None,
+                    status: 200,
+                },
+            ),
+            RegistryMode::Htpasswd => {
+                let (extra, ca) = write_htpasswd_mode(dir.path(), &opts);
+                let config = tls::client_config(Some(&ca));
+                ca_cert = Some(ca);
+                (
+                    extra,
+                    Probe {
+                        tls: Some(Arc::new(config)),
+                        status: 401,
+                    },
+                )
+            }
+            RegistryMode::Token => {
+                let server = TokenServer::start(TokenServerConfig {
+                    username: opts.username.clone(),
+                    password: opts.password.clone(),
+                    anonymous_pull: opts.anonymous_pull,
+                    expires_in: opts.token_expires_in,
+                    refresh_token: opts.refresh_token.clone(),
+                    ..TokenServerConfig::default()
+                });
+                let extra = Extra {
+                    tls: String::new(),
+                    auth: format!(
+                        "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
+                         rootcertbundle: {}\n",
+                        server.realm(),
+                        server.service(),
+                        server.issuer(),
+                        server.signer_cert_path().display()
+                    ),
+                };
+                token_server = Some(server);
+                (
+                    extra,
+                    Probe {
+                        tls: None,
+                        status: 401,
+                    },
+                )
+            }
+        };
         let mut last_log = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let addr = format!("127.0.0.1:{}", free_port());
-            match try_start(&bin, dir.path(), &addr) {
+            match try_start(&bin, dir.path(), &addr, &extra, &probe) {
                 Ok(child) => {
                     return Registry {
                         child,
                         addr,
                         bin,
+                        mode: opts.mode,
+                        credentials: (opts.username, opts.password),
+                        ca_cert,
+                        token_server,
                         dir,
                     };
                 }
@@ -124,19 +343,67 @@ impl Registry {
         );
     }
 
+    /// The mode it was started in.
+    pub fn mode(&self) -> RegistryMode {
+        self.mode
+    }
+
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> &str {
         &self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://127.0.0.1:PORT` in htpasswd mode.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.mode {
+            RegistryMode::Htpasswd => format!("https://{}", self.addr),
+            RegistryMode::Plain | RegistryMode::Token => format!("http://{}", self.addr),
+        }
     }
 
-    /// A [`Seeder`] that pushes to this registry.
+    /// `(user, password)` the registry (htpasswd mode) or its token server
+    /// (token mode) accepts; default `testuser` / `testpassword`. A plain
+    /// registry accepts everyone and ignores them.
+    pub fn credentials(&self) -> (String, String) {
+        self.credentials.clone()
+    }
+
+    /// The PEM file of the CA that signed the registry's certificate
+    /// (htpasswd mode); `None` for the plain-HTTP modes.
+    pub fn ca_cert_path(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
+    }
+
+    /// The directory that holds only [`Registry::ca_cert_path`] as `ca.crt`:
+    /// the layout of Docker's `/etc/docker/certs.d/HOST:PORT/` and of
+    /// `skopeo --cert-dir` (htpasswd mode; `None` otherwise).
+    pub fn ca_cert_dir(&self) -> Option<&Path> {
+        self.ca_cert.as_deref().and_then(Path::parent)
+    }
+
+    /// The token server (token mode only).
+    pub fn token_server(&self) -> Option<&TokenServer> {
+        self.token_server.as_ref()
+    }
+
+    /// A [`Seeder`] that pushes to this registry: it trusts the CA and logs in
+    /// (Basic in htpasswd mode, tokens for `pull,push` in token mode).
     pub fn seeder(&self) -> Seeder {
-        Seeder::new(&self.url())
+        self.seeder_for(&self.url())
+    }
+
+    /// A [`Seeder`] with this registry's CA and credentials that pushes
+    /// through `base_url`, e.g. a [`crate::FaultProxy`] or
+    /// [`crate::PagingProxy`] in front of it.
+    pub fn seeder_for(&self, base_url: &str) -> Seeder {
+        let mut builder = Seeder::builder(base_url);
+        if let Some(ca) = &self.ca_cert {
+            builder = builder.ca_cert(ca);
+        }
+        if self.mode != RegistryMode::Plain {
+            builder = builder.credentials(&self.credentials.0, &self.credentials.1);
+        }
+        builder.build()
     }
 
     /// The registry process id.
@@ -144,7 +411,8 @@ impl Registry {
         self.child.id()
     }
 
-    /// The throw-away directory with `config.yml`, `registry.log` and `storage/`.
+    /// The throw-away directory with `config.yml`, `registry.log`, `storage/`
+    /// (and `ca/`, `certs/`, `auth/` in htpasswd mode).
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
@@ -159,10 +427,30 @@ impl Registry {
         fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
-    /// The `config.yml` this crate writes for a registry in `data_dir` listening on `addr`.
+    /// The `config.yml` the registry runs with.
+    pub fn config(&self) -> String {
+        fs::read_to_string(self.dir.path().join("config.yml")).unwrap_or_default()
+    }
+
+    /// The `config.yml` this crate writes for a plain registry in `data_dir`
+    /// listening on `addr`.
     pub fn config_yaml(data_dir: &Path, addr: &str) -> String {
-        format!(
-            "\
+        config_text(data_dir, addr, &Extra::default())
+    }
+}
+
+/// The mode-specific parts of `config.yml`.
+#[derive(Default)]
+struct Extra {
+    /// Lines inside `http:` (indented by two).
+    tls: String,
+    /// A top-level `auth:` section.
+    auth: String,
+}
+
+fn config_text(data_dir: &Path, addr: &str, extra: &Extra) -> String {
+    format!(
+        "\
 version: 0.1
 log:
   level: info
@@ -186,12 +474,53 @@ http:
   draintimeout: 1s
   headers:
     X-Content-Type-Options: [nosniff]
-catalog:
+{tls}{auth}catalog:
   maxentries: 1000
 ",
-            storage = data_dir.join("storage").display()
-        )
-    }
+        storage = data_dir.join("storage").display(),
+        tls = extra.tls,
+        auth = extra.auth,
+    )
+}
+
+/// Write the CA, the server certificate and the htpasswd file into `dir`;
+/// returns the config parts and the CA path.
+fn write_htpasswd_mode(dir: &Path, opts: &RegistryBuilder) -> (Extra, PathBuf) {
+    let write = |path: &Path, text: &str| {
+        if let Some(parent) = path.parent() {
+            let _ = fs::create_dir_all(parent);
+        }
+        fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    };
+    let pki = tls::ServerPki::generate();
+    // The CA gets a directory of its own: containers/image (skopeo) reads
+    // every `*.key` in a `--cert-dir` as a client key, so the server key
+    // must not sit next to it.
+    let certs = dir.join("certs");
+    let (ca, cert, key) = (
+        dir.join("ca").join("ca.crt"),
+        certs.join("server.crt"),
+        certs.join("server.key"),
+    );
+    write(&ca, &pki.ca_cert_pem);
+    write(&cert, &pki.server_cert_pem);
+    write(&key, &pki.server_key_pem);
+    let hash = bcrypt::hash(&opts.password, BCRYPT_COST)
+        .unwrap_or_else(|e| panic!("cannot bcrypt the test password: {e}"));
+    let htpasswd = dir.join("auth").join("htpasswd");
+    write(&htpasswd, &format!("{}:{hash}\n", opts.username));
+    let extra = Extra {
+        tls: format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            cert.display(),
+            key.display()
+        ),
+        auth: format!(
+            "auth:\n  htpasswd:\n    realm: {HTPASSWD_REALM}\n    path: {}\n",
+            htpasswd.display()
+        ),
+    };
+    (extra, ca)
 }
 
 impl Drop for Registry {
@@ -228,8 +557,13 @@ pub fn dead_addr() -> String {
 /// The registry's filesystem driver writes several small files per manifest
 /// PUT; on a disk-backed ext4 that made seeding 2-5 times slower than on tmpfs.
 fn data_dir() -> tempfile::TempDir {
+    scratch_dir("tagwarden-registry-")
+}
+
+/// A fresh directory named `<prefix>…` in `/dev/shm` when possible, else in `$TMPDIR`.
+pub(crate) fn scratch_dir(prefix: &str) -> tempfile::TempDir {
     let mut builder = tempfile::Builder::new();
-    builder.prefix("tagwarden-registry-");
+    builder.prefix(prefix);
     let shm = Path::new("/dev/shm");
     if shm.is_dir()
         && let Ok(dir) = builder.tempdir_in(shm)
@@ -238,7 +572,7 @@ fn data_dir() -> tempfile::TempDir {
     }
     builder
         .tempdir()
-        .unwrap_or_else(|e| panic!("cannot create a temporary directory for the registry: {e}"))
+        .unwrap_or_else(|e| panic!("cannot create a temporary directory for the test bed: {e}"))
 }
 
 fn free_port() -> u16 {
@@ -286,11 +620,17 @@ enum Failure {
     Fatal(String),
 }
 
-fn try_start(bin: &Path, dir: &Path, addr: &str) -> Result<Child, Failure> {
+fn try_start(
+    bin: &Path,
+    dir: &Path,
+    addr: &str,
+    extra: &Extra,
+    probe: &Probe,
+) -> Result<Child, Failure> {
     let config = dir.join("config.yml");
     let log_path = dir.join("registry.log");
     fs::create_dir_all(dir.join("storage"))
-        .and_then(|()| fs::write(&config, Registry::config_yaml(dir, addr)))
+        .and_then(|()| fs::write(&config, config_text(dir, addr, extra)))
         .map_err(|e| Failure::Fatal(format!("cannot write {}: {e}", config.display())))?;
     let log = File::create(&log_path)
         .map_err(|e| Failure::Fatal(format!("cannot create {}: {e}", log_path.display())))?;
@@ -314,9 +654,11 @@ fn try_start(bin: &Path, dir: &Path, addr: &str) -> Result<Child, Failure> {
         ))
     })?;
 
+    let scheme = if probe.tls.is_some() { "https" } else { "http" };
     let read_log = || fs::read_to_string(&log_path).unwrap_or_default();
     let listening = format!("listening on {addr}");
     let deadline = Instant::now() + START_TIMEOUT;
+    let mut last_probe = String::from("not probed yet: the log never said `listening on`");
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
@@ -326,7 +668,7 @@ fn try_start(bin: &Path, dir: &Path, addr: &str) -> Result<Child, Failure> {
                 }
                 return Err(Failure::Fatal(format!(
                     "docker-registry ({}) exited with {status} before answering on \
-                     http://{addr}/v2/. Log tail:\n{}",
+                     {scheme}://{addr}/v2/. Log tail:\n{}",
                     bin.display(),
                     tail(&log, 20)
                 )));
@@ -334,16 +676,21 @@ fn try_start(bin: &Path, dir: &Path, addr: &str) -> Result<Child, Failure> {
             Ok(None) => {}
             Err(e) => return Err(Failure::Fatal(format!("waiting for docker-registry: {e}"))),
         }
-        if read_log().contains(&listening) && probe_v2(addr) == Some(200) {
-            return Ok(child);
+        if read_log().contains(&listening) {
+            match probe_v2(addr, probe.tls.as_ref()) {
+                Ok(status) if status == probe.status => return Ok(child),
+                Ok(status) => last_probe = format!("GET /v2/ answered {status}"),
+                Err(e) => last_probe = e,
+            }
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
             return Err(Failure::Fatal(format!(
-                "docker-registry ({}) did not answer GET http://{addr}/v2/ with 200 within {}s. \
-                 Log tail:\n{}",
+                "docker-registry ({}) did not answer GET {scheme}://{addr}/v2/ with {} within \
+                 {}s (last probe: {last_probe}). Log tail:\n{}",
                 bin.display(),
+                probe.status,
                 START_TIMEOUT.as_secs(),
                 tail(&read_log(), 20)
             )));
@@ -399,31 +746,55 @@ fn spawn(cmd: Command) -> io::Result<Child> {
     answer.recv().expect("the spawner thread always answers")
 }
 
-/// `GET /v2/` over a raw socket; the HTTP status, or `None` if nothing answered.
+/// `GET /v2/` over a raw socket (through rustls when `tls` is given); the
+/// HTTP status, or why there was none.
 ///
-/// A raw socket rather than an HTTP client keeps `start` free of any async
-/// runtime, so it also works when called from inside one.
-fn probe_v2(addr: &str) -> Option<u16> {
-    let sock: SocketAddr = addr.parse().ok()?;
-    let mut s = TcpStream::connect_timeout(&sock, Duration::from_millis(500)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
+/// A blocking socket rather than an HTTP client keeps `start` free of any
+/// async runtime, so it also works when called from inside one.
+fn probe_v2(addr: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<u16, String> {
+    let sock: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("bad address {addr}: {e}"))?;
+    let tcp = TcpStream::connect_timeout(&sock, Duration::from_millis(500))
+        .map_err(|e| format!("connect: {e}"))?;
+    let timeout = Some(Duration::from_secs(2));
+    tcp.set_read_timeout(timeout)
+        .and_then(|()| tcp.set_write_timeout(timeout))
+        .map_err(|e| format!("socket timeouts: {e}"))?;
+    match tls {
+        None => http_status(tcp, addr),
+        Some(config) => {
+            let name = rustls::pki_types::ServerName::IpAddress(sock.ip().into());
+            let conn = rustls::ClientConnection::new(Arc::clone(config), name)
+                .map_err(|e| format!("TLS setup: {e}"))?;
+            http_status(rustls::StreamOwned::new(conn, tcp), addr)
+                .map_err(|e| format!("{e} (over TLS, verified with the test CA)"))
+        }
+    }
+}
+
+fn http_status(mut s: impl Read + Write, addr: &str) -> Result<u16, String> {
     write!(
         s,
         "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
-    .ok()?;
+    .and_then(|()| s.flush())
+    .map_err(|e| format!("write: {e}"))?;
     let mut buf = [0u8; 64];
     let mut got = 0;
     while got < 12 {
         match s.read(&mut buf[got..]) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
             Ok(n) => got += n,
+            Err(e) => return Err(format!("read: {e}")),
         }
     }
     // "HTTP/1.1 200 OK"
-    let head = std::str::from_utf8(&buf[..got]).ok()?;
-    head.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()
+    let head = String::from_utf8_lossy(&buf[..got]);
+    head.strip_prefix("HTTP/1.")
+        .and_then(|h| h.get(2..5))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {head:?}"))
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -15,15 +15,38 @@
 //! with the method, URL, status and body, because a half-seeded registry would make
 //! the tests that use it fail in confusing ways.
 //!
+//! # Authentication
+//!
+//! A seeder made with [`Seeder::new`] speaks plain HTTP without auth. One from
+//! [`Seeder::builder`] (or [`crate::Registry::seeder`], which sets it up for the
+//! registry's mode) may trust a CA file for `https://` and hold credentials,
+//! which it uses the way registry clients do: it sends a request without
+//! `Authorization`, and on `401` reads `WWW-Authenticate`:
+//!
+//! - `Basic realm=…`: from then on every request carries Basic credentials;
+//! - `Bearer realm=…,service=…,scope=repository:NAME:…`: it asks the realm
+//!   (with Basic credentials) for a token with `repository:NAME:pull,push`
+//!   (push needs both, and asking once per repository avoids a second round
+//!   when a GET is followed by a PUT), caches it per repository and sends it
+//!   as `Bearer` from then on.
+//!
+//! Either way the request is retried once; a second `401` panics with the
+//! registry's answer.
+//!
 //! The API is synchronous for `#[test]` functions. Internally it drives an async
 //! [`reqwest::Client`] on a private single-threaded tokio runtime; when called from
 //! inside another runtime (a `#[tokio::test]`), the work hops to a scoped thread, so
 //! the seeder works from both worlds without "cannot block inside a runtime" panics.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use bytes::Bytes;
 use futures::StreamExt;
+use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 
 use crate::image::{self, ACCEPT_ALL_MANIFESTS, Blob, BuiltImage, ManifestKind, Platform};
@@ -31,27 +54,75 @@ use crate::image::{self, ACCEPT_ALL_MANIFESTS, Blob, BuiltImage, ManifestKind, P
 /// How many manifest PUTs [`Seeder::many_tags`] keeps in flight.
 const CONCURRENCY: usize = 8;
 
-/// Pushes deterministic images to a registry at a base URL (plain HTTP, no auth).
+/// Pushes deterministic images to a registry at a base URL.
 ///
-/// Cheap to clone; clones share the HTTP connection pool.
+/// Cheap to clone; clones share the HTTP connection pool and the tokens.
 #[derive(Clone)]
 pub struct Seeder {
     http: Http,
     rt: Arc<Runtime>,
 }
 
-impl Seeder {
-    /// A seeder for the registry at `base_url`, e.g. `http://127.0.0.1:5000`
-    /// (a [`crate::PagingProxy`] URL works too: everything passes through it).
-    pub fn new(base_url: &str) -> Seeder {
-        let base = base_url.trim_end_matches('/').to_string();
+/// Options for [`Seeder::builder`]: a CA to trust and credentials.
+#[derive(Clone, Debug)]
+pub struct SeederBuilder {
+    base: String,
+    ca: Option<PathBuf>,
+    credentials: Option<(String, String)>,
+}
+
+impl SeederBuilder {
+    /// Trust the CA certificates in this PEM file (needed for `https://`),
+    /// e.g. [`crate::Registry::ca_cert_path`].
+    pub fn ca_cert(mut self, path: &Path) -> SeederBuilder {
+        self.ca = Some(path.to_path_buf());
+        self
+    }
+
+    /// Log in with these when the registry asks (Basic auth, or at the token
+    /// realm of a Bearer challenge).
+    pub fn credentials(mut self, username: &str, password: &str) -> SeederBuilder {
+        self.credentials = Some((username.to_string(), password.to_string()));
+        self
+    }
+
+    /// The seeder.
+    ///
+    /// # Panics
+    ///
+    /// If the URL is not `http://` or `https://`, if it is `https://`
+    /// without a CA, or if the CA file is unreadable.
+    pub fn build(self) -> Seeder {
+        let base = self.base.trim_end_matches('/').to_string();
+        let https = base.starts_with("https://");
         assert!(
-            base.starts_with("http://"),
-            "Seeder speaks plain HTTP only; got base URL {base_url:?}"
+            https || base.starts_with("http://"),
+            "Seeder: the base URL must be http:// or https://; got {:?}",
+            self.base
         );
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(30))
+            .timeout(std::time::Duration::from_secs(30));
+        match &self.ca {
+            Some(ca) => {
+                let pem = std::fs::read(ca).unwrap_or_else(|e| {
+                    panic!("Seeder: cannot read CA file {}: {e}", ca.display())
+                });
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_else(|e| {
+                    panic!(
+                        "Seeder: CA file {} is not PEM certificates: {e}",
+                        ca.display()
+                    )
+                });
+                client = client.tls_certs_only(certs);
+            }
+            None => assert!(
+                !https,
+                "Seeder: {base} is HTTPS: give the CA that signed its certificate with \
+                 Seeder::builder(url).ca_cert(path) (a test-bed registry's seeder() does that)"
+            ),
+        }
+        let client = client
             .build()
             .expect("building a reqwest client cannot fail with these options");
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -59,8 +130,40 @@ impl Seeder {
             .build()
             .expect("cannot build the seeder's tokio runtime");
         Seeder {
-            http: Http { client, base },
+            http: Http {
+                client,
+                base,
+                auth: Arc::new(Auth {
+                    credentials: self.credentials,
+                    basic: AtomicBool::new(false),
+                    tokens: tokio::sync::Mutex::new(HashMap::new()),
+                }),
+            },
             rt: Arc::new(Runtime(Some(rt))),
+        }
+    }
+}
+
+impl Seeder {
+    /// A seeder for the registry at `base_url`, e.g. `http://127.0.0.1:5000`
+    /// (a [`crate::PagingProxy`] or [`crate::FaultProxy`] URL works too:
+    /// everything passes through it). Plain HTTP, no credentials: for
+    /// registries with auth use [`crate::Registry::seeder`] or [`Seeder::builder`].
+    pub fn new(base_url: &str) -> Seeder {
+        assert!(
+            base_url.starts_with("http://"),
+            "Seeder::new speaks plain HTTP only; got base URL {base_url:?}: for HTTPS use \
+             Seeder::builder(url).ca_cert(path) or registry.seeder()"
+        );
+        Seeder::builder(base_url).build()
+    }
+
+    /// A seeder with options (CA, credentials) for the registry at `base_url`.
+    pub fn builder(base_url: &str) -> SeederBuilder {
+        SeederBuilder {
+            base: base_url.to_string(),
+            ca: None,
+            credentials: None,
         }
     }
 
@@ -178,6 +281,16 @@ impl Drop for Runtime {
 pub(crate) struct Http {
     client: reqwest::Client,
     base: String,
+    auth: Arc<Auth>,
+}
+
+/// Credentials and what the registry told us to do with them.
+struct Auth {
+    credentials: Option<(String, String)>,
+    /// The registry asked for Basic auth: send it with every request.
+    basic: AtomicBool,
+    /// Bearer tokens by repository name (or by scope, for other scopes).
+    tokens: tokio::sync::Mutex<HashMap<String, String>>,
 }
 
 impl Http {
@@ -258,9 +371,28 @@ impl Http {
         digest
     }
 
+    /// Upload a blob (POST a session, PUT the bytes). Distribution 2.8 on a busy machine
+    /// occasionally answers a concurrent upload with 500 UNKNOWN; a fresh session is tried
+    /// then, a few times, as a registry client would.
     pub(crate) async fn upload_blob(&self, repo: &str, blob: &Blob) {
+        for attempt in 1..=SERVER_ERROR_ATTEMPTS {
+            if self
+                .try_upload_blob(repo, blob, attempt == SERVER_ERROR_ATTEMPTS)
+                .await
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+        }
+    }
+
+    /// One upload; false when the registry answered 5xx and `last` is not set.
+    async fn try_upload_blob(&self, repo: &str, blob: &Blob, last: bool) -> bool {
         let start_url = format!("{}/v2/{repo}/blobs/uploads/", self.base);
-        let (status, headers, body) = self.send(Method::POST, &start_url, |r| r).await;
+        let (status, headers, body) = self.send(Method::POST, &start_url, repo, |r| r).await;
+        if status.is_server_error() && !last {
+            return false;
+        }
         if status != StatusCode::ACCEPTED {
             fail("POST", &start_url, status, &body, "202 Accepted");
         }
@@ -276,17 +408,21 @@ impl Http {
             .query_pairs_mut()
             .append_pair("digest", &blob.digest);
 
-        let bytes = blob.bytes.clone();
+        let bytes = Bytes::from(blob.bytes.clone());
         let (status, headers, body) = self
-            .send(Method::PUT, put_url.as_str(), |r| {
+            .send(Method::PUT, put_url.as_str(), repo, |r| {
                 r.header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                    .body(bytes)
+                    .body(bytes.clone())
             })
             .await;
+        if status.is_server_error() && !last {
+            return false;
+        }
         if status != StatusCode::CREATED {
             fail("PUT", put_url.as_str(), status, &body, "201 Created");
         }
         check_digest("PUT", put_url.as_str(), &headers, &blob.digest);
+        true
     }
 
     pub(crate) async fn put_manifest(
@@ -298,11 +434,11 @@ impl Http {
     ) -> String {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
         let digest = image::sha256_digest(bytes);
-        let body = bytes.to_vec();
+        let body = Bytes::copy_from_slice(bytes);
         let (status, headers, resp) = self
-            .send(Method::PUT, &url, |r| {
+            .send(Method::PUT, &url, repo, |r| {
                 r.header(reqwest::header::CONTENT_TYPE, media_type)
-                    .body(body)
+                    .body(body.clone())
             })
             .await;
         if status != StatusCode::CREATED {
@@ -315,7 +451,7 @@ impl Http {
     pub(crate) async fn get_manifest(&self, repo: &str, reference: &str) -> (String, Vec<u8>) {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
         let (status, headers, body) = self
-            .send(Method::GET, &url, |r| {
+            .send(Method::GET, &url, repo, |r| {
                 r.header(reqwest::header::ACCEPT, ACCEPT_ALL_MANIFESTS)
             })
             .await;
@@ -331,26 +467,213 @@ impl Http {
         (media_type, body)
     }
 
+    /// Send a request about `repo`, authenticating as the registry asks
+    /// (see the module docs); `build` may be called twice.
     async fn send(
         &self,
         method: Method,
         url: &str,
-        build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+        repo: &str,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
-        let req = build(self.client.request(method.clone(), url));
-        let resp = req
+        let mut retried = false;
+        let mut server_errors = 0u32;
+        loop {
+            let mut req = build(self.client.request(method.clone(), url));
+            let sent = self.auth_header(repo).await;
+            if let Some(value) = &sent {
+                req = req.header(AUTHORIZATION, value);
+            }
+            let resp = req
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {url}: no answer from the registry: {e}"));
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp
+                .bytes()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"));
+            // Distribution 2.8 on a busy machine sometimes answers 500 UNKNOWN to a
+            // request that races another; idempotent ones (reads, manifest PUTs of the
+            // same bytes) are simply asked again.
+            let idempotent = matches!(method, Method::GET | Method::HEAD)
+                || (method == Method::PUT && url.contains("/manifests/"));
+            if status.is_server_error() && idempotent && server_errors + 1 < SERVER_ERROR_ATTEMPTS {
+                server_errors += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    50 * u64::from(server_errors),
+                ))
+                .await;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED && !retried {
+                retried = true;
+                let challenge = headers
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_else(|| {
+                        fail(
+                            method.as_str(),
+                            url,
+                            status,
+                            &body,
+                            "an answer or a WWW-Authenticate challenge",
+                        )
+                    })
+                    .to_string();
+                self.answer_challenge(&method, url, &challenge, sent.as_deref())
+                    .await;
+                continue;
+            }
+            return (status, headers, body.to_vec());
+        }
+    }
+
+    async fn auth_header(&self, repo: &str) -> Option<String> {
+        let (user, password) = self.auth.credentials.as_ref()?;
+        if self.auth.basic.load(Ordering::SeqCst) {
+            return Some(crate::server::basic_header(user, password));
+        }
+        let tokens = self.auth.tokens.lock().await;
+        tokens.get(repo).map(|t| format!("Bearer {t}"))
+    }
+
+    /// Do what a `401` challenge asks: switch to Basic, or fetch a token.
+    /// `sent` is the `Authorization` the rejected request carried.
+    async fn answer_challenge(
+        &self,
+        method: &Method,
+        url: &str,
+        challenge: &str,
+        sent: Option<&str>,
+    ) {
+        let Some((user, password)) = self.auth.credentials.clone() else {
+            panic!(
+                "{method} {url}: the registry wants credentials ({challenge}) but this Seeder has \
+                 none: use registry.seeder(), or Seeder::builder(url).credentials(user, password)"
+            );
+        };
+        let (scheme, params) = parse_challenge(challenge);
+        if scheme.eq_ignore_ascii_case("basic") {
+            self.auth.basic.store(true, Ordering::SeqCst);
+            return;
+        }
+        assert!(
+            scheme.eq_ignore_ascii_case("bearer"),
+            "{method} {url}: unsupported challenge {challenge:?}"
+        );
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let realm = param("realm").unwrap_or_else(|| {
+            panic!("{method} {url}: Bearer challenge without realm: {challenge}")
+        });
+        let scope = param("scope").unwrap_or("");
+        // Ask for pull and push at once; key the token by repository name.
+        let (key, scope) = match scope
+            .strip_prefix("repository:")
+            .and_then(|r| r.rsplit_once(':'))
+        {
+            Some((name, _)) => (name.to_string(), format!("repository:{name}:pull,push")),
+            None => (scope.to_string(), scope.to_string()),
+        };
+        let mut token_url = url::Url::parse(realm)
+            .unwrap_or_else(|e| panic!("{method} {url}: bad token realm {realm:?}: {e}"));
+        {
+            let mut q = token_url.query_pairs_mut();
+            if let Some(service) = param("service") {
+                q.append_pair("service", service);
+            }
+            if !scope.is_empty() {
+                q.append_pair("scope", &scope);
+            }
+        }
+        let mut tokens = self.auth.tokens.lock().await;
+        if let Some(cached) = tokens.get(&key)
+            && sent != Some(format!("Bearer {cached}").as_str())
+        {
+            // A concurrent request fetched a token since this one was sent.
+            return;
+        }
+        let resp = self
+            .client
+            .get(token_url.as_str())
+            .basic_auth(user, Some(password))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{method} {url}: no answer from the registry: {e}"));
+            .unwrap_or_else(|e| panic!("GET {token_url}: no answer from the token realm: {e}"));
         let status = resp.status();
-        let headers = resp.headers().clone();
         let body = resp
             .bytes()
             .await
-            .unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"));
-        (status, headers, body.to_vec())
+            .unwrap_or_else(|e| panic!("GET {token_url}: reading the token failed: {e}"));
+        if status != StatusCode::OK {
+            fail(
+                "GET",
+                token_url.as_str(),
+                status,
+                &body,
+                "200 OK from the token realm",
+            );
+        }
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!(
+                "GET {token_url}: the token answer is not JSON ({e}): {}",
+                String::from_utf8_lossy(&body)
+            )
+        });
+        let token = answer["token"]
+            .as_str()
+            .or_else(|| answer["access_token"].as_str())
+            .unwrap_or_else(|| panic!("GET {token_url}: no token in the answer: {answer}"));
+        tokens.insert(key, token.to_string());
     }
 }
+
+/// `Bearer realm="r",service="s",scope="a:b:pull,push"` →
+/// `("Bearer", [("realm","r"), ("service","s"), ("scope","a:b:pull,push")])`.
+/// Quoted values may hold commas; names are lower-cased.
+fn parse_challenge(header: &str) -> (String, Vec<(String, String)>) {
+    let header = header.trim();
+    let (scheme, mut rest) = header.split_once(' ').unwrap_or((header, ""));
+    let mut params = Vec::new();
+    loop {
+        rest = rest.trim_start_matches([' ', ',']);
+        let Some((name, after)) = rest.split_once('=') else {
+            break;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, escaped)) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        params.push((name, value));
+        rest = next;
+    }
+    (scheme.to_string(), params)
+}
+
+/// How often a request that the registry answered with 5xx is tried in all.
+const SERVER_ERROR_ATTEMPTS: u32 = 4;
 
 fn fail(method: &str, url: &str, status: StatusCode, body: &[u8], wanted: &str) -> ! {
     panic!(
@@ -368,4 +691,31 @@ fn check_digest(method: &str, url: &str, headers: &reqwest::header::HeaderMap, w
         got, want,
         "{method} {url}: registry's Docker-Content-Digest differs from the sha256 of the bytes"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_challenge;
+
+    #[test]
+    fn challenges_parse() {
+        let (scheme, params) = parse_challenge(
+            r#"Bearer realm="http://127.0.0.1:1/token",service="svc",scope="repository:a/b:pull,push",error="insufficient_scope""#,
+        );
+        assert_eq!(scheme, "Bearer");
+        let want = [
+            ("realm", "http://127.0.0.1:1/token"),
+            ("service", "svc"),
+            ("scope", "repository:a/b:pull,push"),
+            ("error", "insufficient_scope"),
+        ];
+        assert_eq!(
+            params,
+            want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec()
+        );
+        let (scheme, params) = parse_challenge(r#"Basic realm="x \"y\"", charset=UTF-8"#);
+        assert_eq!(scheme, "Basic");
+        assert_eq!(params[0].1, "x \"y\"");
+        assert_eq!(params[1], ("charset".to_string(), "UTF-8".to_string()));
+    }
 }

@@ -5,13 +5,19 @@
 //! SIGINT or SIGTERM, when it stops the registry and removes its storage.
 //!
 //! ```text
-//! tagwarden-testbed serve [--addr-file FILE] [--paging PAGE_SIZE]
+//! tagwarden-testbed serve [--addr-file FILE] [--paging PAGE_SIZE] [--mode plain|htpasswd|token]
+//!                         [--latency-ms MS]
 //! ```
+//!
+//! With `--mode htpasswd` or `token` it also prints (to stderr) the user, the password, and
+//! the CA file or the token realm. `--latency-ms` puts a [`tagwarden_testbed::FaultProxy`]
+//! that delays every request by `MS` milliseconds in front (plain HTTP, whatever the mode),
+//! and the printed address is the proxy's: the set-up of the registry client's benchmark.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tagwarden_testbed::{PagingProxy, Registry, seed_standard};
+use tagwarden_testbed::{FaultProxy, PagingProxy, Registry, RegistryMode, seed_standard};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -20,7 +26,10 @@ extern "C" fn request_stop(_: libc::c_int) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: tagwarden-testbed serve [--addr-file FILE] [--paging PAGE_SIZE]");
+    eprintln!(
+        "usage: tagwarden-testbed serve [--addr-file FILE] [--paging PAGE_SIZE] \
+         [--mode plain|htpasswd|token] [--latency-ms MS]"
+    );
     std::process::exit(2);
 }
 
@@ -31,6 +40,8 @@ fn main() {
     }
     let mut addr_file = None;
     let mut paging = None;
+    let mut mode = RegistryMode::Plain;
+    let mut latency = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr-file" => addr_file = Some(args.next().unwrap_or_else(|| usage())),
@@ -40,6 +51,21 @@ fn main() {
                         .and_then(|n| n.parse::<usize>().ok())
                         .unwrap_or_else(|| usage()),
                 )
+            }
+            "--latency-ms" => {
+                latency = Some(
+                    args.next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
+            "--mode" => {
+                mode = match args.next().as_deref() {
+                    Some("plain") => RegistryMode::Plain,
+                    Some("htpasswd") => RegistryMode::Htpasswd,
+                    Some("token") => RegistryMode::Token,
+                    _ => usage(),
+                }
             }
             _ => usage(),
         }
@@ -56,13 +82,40 @@ fn main() {
         );
     }
 
-    let registry = Registry::start();
+    if paging.is_some() && mode == RegistryMode::Htpasswd {
+        eprintln!("--paging forwards to plain HTTP only; use it with --mode plain or token");
+        std::process::exit(2);
+    }
+    let registry = Registry::start_with(mode);
     let seeded = seed_standard(&registry);
+    if mode != RegistryMode::Plain {
+        let (user, password) = registry.credentials();
+        eprintln!("tagwarden-testbed: {mode:?} mode, user {user:?}, password {password:?}");
+    }
+    if let Some(ca) = registry.ca_cert_path() {
+        eprintln!("tagwarden-testbed: HTTPS, CA certificate {}", ca.display());
+    }
+    if let Some(tokens) = registry.token_server() {
+        eprintln!("tagwarden-testbed: token realm {}", tokens.realm());
+    }
     let proxy = paging.map(|size| PagingProxy::start(&registry.url(), size));
-    let addr = proxy
-        .as_ref()
-        .map(|p| p.addr().to_string())
-        .unwrap_or_else(|| registry.addr().to_string());
+    let slow = latency.map(|ms| {
+        let slow = match &proxy {
+            Some(p) => FaultProxy::start(&p.url(), None),
+            None => FaultProxy::in_front_of(&registry),
+        };
+        slow.set_latency(Duration::from_millis(ms));
+        eprintln!(
+            "tagwarden-testbed: {ms} ms latency proxy at {}",
+            slow.addr()
+        );
+        slow
+    });
+    let addr = match (&slow, &proxy) {
+        (Some(s), _) => s.addr(),
+        (None, Some(p)) => p.addr().to_string(),
+        (None, None) => registry.addr().to_string(),
+    };
     eprintln!(
         "tagwarden-testbed: registry at {addr} with {} repositories: {}",
         seeded.repos().len(),
@@ -78,6 +131,7 @@ fn main() {
     while !STOP.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
     }
+    drop(slow);
     drop(proxy);
     drop(registry);
     eprintln!("tagwarden-testbed: stopped");
