@@ -327,7 +327,8 @@ impl Transport {
         let options = &self.options;
         let started = Instant::now();
         let mut attempt = 0u32;
-        let mut reauthenticated = false;
+        let mut refreshed = false;
+        let mut learned_challenge = false;
         loop {
             attempt += 1;
             self.pace(call.host).await;
@@ -343,15 +344,20 @@ impl Transport {
             self.ensure_token(call, &handles).await?;
             let outcome = self.send_once(call, &handles).await?;
             let retry_after = match outcome {
-                Exchange::Answer(status, headers, body) => {
+                Exchange::Answer(status, headers, body, authenticated) => {
                     self.record_rate_limit(call.host, &headers);
                     if status == StatusCode::UNAUTHORIZED {
                         let challenge = header_str(&headers, "www-authenticate");
                         let learned = self.learn_challenge(call, challenge.as_deref())?;
                         drop(probe_guard);
-                        if !reauthenticated && learned {
-                            // Retry once with the (fresh) credentials or token.
-                            reauthenticated = true;
+                        // An anonymous 401 teaches the challenge; an authenticated one
+                        // means the token went stale (invalid_token): refresh it, once.
+                        let retry = if authenticated {
+                            !std::mem::replace(&mut refreshed, true)
+                        } else {
+                            !std::mem::replace(&mut learned_challenge, true)
+                        };
+                        if learned && retry {
                             self.with_host(call.host, |s| {
                                 s.tokens.remove(&pull_scope(call.repository));
                             });
@@ -518,7 +524,9 @@ impl Transport {
             if let Some(accept) = call.accept {
                 request = request.header(header::ACCEPT, accept);
             }
-            if let Some(authorization) = self.authorization(call, scheme)? {
+            let authorization = self.authorization(call, scheme)?;
+            let authenticated = authorization.is_some();
+            if let Some(authorization) = authorization {
                 request = request.header(header::AUTHORIZATION, authorization);
             }
             match request.send().await {
@@ -540,7 +548,7 @@ impl Transport {
                                     expected_len.unwrap_or_default()
                                 ))
                             } else {
-                                Exchange::Answer(status, headers, body)
+                                Exchange::Answer(status, headers, body, authenticated)
                             }
                         }
                         Err(BodyError::TooLarge) => {
@@ -722,10 +730,16 @@ impl Transport {
             Some(port) => format!("{realm_host}:{port}"),
             None => realm_host.clone(),
         };
-        // Credentials go to the realm only over HTTPS, or to a realm on loopback.
-        let credential = self
-            .credential(call.registry)?
-            .filter(|_| realm_url.scheme() == "https" || is_loopback(&realm_authority));
+        // Credentials go to the realm only over HTTPS, or over plain HTTP to the
+        // registry's own host (a loopback registry with its token server beside it).
+        let same_host = strip_port(&realm_authority).eq_ignore_ascii_case(strip_port(call.host));
+        let credential = self.credential(call.registry)?.filter(|_| {
+            realm_url.scheme() == "https"
+                || (same_host && may_send_credentials(call.host, Scheme::Http))
+        });
+        if credential.is_none() && !same_host && realm_url.scheme() != "https" {
+            tracing::debug!(realm = %realm_authority, "token realm is plain HTTP on another host: asking anonymously");
+        }
         let handles = self.handles(&realm_authority)?;
         let request = match &credential {
             Some(Credential::IdentityToken(refresh_token)) => {
@@ -835,8 +849,8 @@ impl Transport {
 }
 
 enum Exchange {
-    /// The registry answered.
-    Answer(StatusCode, HeaderMap, Bytes),
+    /// The registry answered; the flag says whether the request carried credentials.
+    Answer(StatusCode, HeaderMap, Bytes, bool),
     /// A transient failure: worth another attempt.
     Failed(String),
     /// A failure another attempt cannot fix.
