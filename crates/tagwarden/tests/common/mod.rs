@@ -38,8 +38,14 @@ impl std::fmt::Debug for Run {
 
 /// Run `tagwarden ARGS` with no credentials from the developer's machine.
 pub fn tagwarden(args: &[&str]) -> Run {
+    tagwarden_with(args, &[])
+}
+
+/// Like [`tagwarden`], with extra environment variables (`PATH`, `DOCKER_CONFIG`, …).
+pub fn tagwarden_with(args: &[&str], envs: &[(&str, &str)]) -> Run {
     let home = tempfile::tempdir().expect("temp HOME");
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_tagwarden"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tagwarden"));
+    command
         .args(args)
         .env("HOME", home.path())
         .env_remove("DOCKER_CONFIG")
@@ -47,9 +53,11 @@ pub fn tagwarden(args: &[&str]) -> Run {
         .env_remove("TAGWARDEN_REGISTRY_CONFIG")
         .env_remove("TAGWARDEN_LOG")
         .env_remove("TAGWARDEN_CONFIG")
-        .env_remove("XDG_CACHE_HOME")
-        .output()
-        .expect("run the tagwarden binary");
+        .env_remove("XDG_CACHE_HOME");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let output: Output = command.output().expect("run the tagwarden binary");
     Run {
         code: output
             .status
