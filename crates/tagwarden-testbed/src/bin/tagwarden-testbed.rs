@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! tagwarden-testbed serve [--addr-file FILE] [--paging PAGE_SIZE] [--mode plain|htpasswd|token]
-//!                         [--latency-ms MS]
+//!                         [--latency-ms MS] [--extra-tags N] [--refs-file FILE]
+//!                         [--stats-file FILE]
 //! ```
 //!
 //! With `--mode htpasswd` or `token` it also prints (to stderr) the user, the password, and
@@ -28,7 +29,8 @@ extern "C" fn request_stop(_: libc::c_int) {
 fn usage() -> ! {
     eprintln!(
         "usage: tagwarden-testbed serve [--addr-file FILE] [--paging PAGE_SIZE] \
-         [--mode plain|htpasswd|token] [--latency-ms MS]"
+         [--mode plain|htpasswd|token] [--latency-ms MS] [--extra-tags N] [--refs-file FILE] \
+         [--stats-file FILE]"
     );
     std::process::exit(2);
 }
@@ -42,8 +44,22 @@ fn main() {
     let mut paging = None;
     let mut mode = RegistryMode::Plain;
     let mut latency = None;
+    let mut extra_tags = 0usize;
+    let mut refs_file = None;
+    let mut stats_file = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            // `bench/many:v1.0.0` … one manifest under N more tags, for benchmarks.
+            "--extra-tags" => {
+                extra_tags = args
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            // Every seeded `repo:tag`, one a line, relative to the served address.
+            "--refs-file" => refs_file = Some(args.next().unwrap_or_else(|| usage())),
+            // On stop: how many requests the latency proxy served, by method.
+            "--stats-file" => stats_file = Some(args.next().unwrap_or_else(|| usage())),
             "--addr-file" => addr_file = Some(args.next().unwrap_or_else(|| usage())),
             "--paging" => {
                 paging = Some(
@@ -88,6 +104,18 @@ fn main() {
     }
     let registry = Registry::start_with(mode);
     let seeded = seed_standard(&registry);
+    let extra: Vec<String> = (0..extra_tags).map(|i| format!("v1.0.{i}")).collect();
+    if !extra.is_empty() {
+        registry.seeder().many_tags("bench/many", &extra);
+    }
+    if let Some(file) = &refs_file {
+        let mut lines: Vec<String> = seeded
+            .iter()
+            .map(|(repo, tag, _)| format!("{repo}:{tag}"))
+            .collect();
+        lines.extend(extra.iter().map(|t| format!("bench/many:{t}")));
+        std::fs::write(file, lines.join("\n") + "\n").expect("write the refs file");
+    }
     if mode != RegistryMode::Plain {
         let (user, password) = registry.credentials();
         eprintln!("tagwarden-testbed: {mode:?} mode, user {user:?}, password {password:?}");
@@ -130,6 +158,19 @@ fn main() {
     }
     while !STOP.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
+    }
+    if let (Some(file), Some(slow)) = (&stats_file, &slow) {
+        let lines = slow.request_lines();
+        let mut by_method = std::collections::BTreeMap::<String, usize>::new();
+        for line in &lines {
+            let method = line.split_whitespace().next().unwrap_or("?").to_string();
+            *by_method.entry(method).or_default() += 1;
+        }
+        let mut out = format!("total {}\n", lines.len());
+        for (method, count) in by_method {
+            out.push_str(&format!("{method} {count}\n"));
+        }
+        std::fs::write(file, out).expect("write the stats file");
     }
     drop(slow);
     drop(proxy);

@@ -1,0 +1,121 @@
+//! Registry options end to end: the config file's insecure_skip_verify, mirrors and cache
+//! TTL, and the cache command.
+
+mod common;
+
+use common::tagwarden_with;
+use tagwarden_testbed::{ManifestKind, Platform, Registry, RegistryMode, seed_standard};
+
+#[test]
+fn insecure_skip_verify_works_and_warns_on_every_run() {
+    let registry = Registry::start_with(RegistryMode::Htpasswd);
+    let seeded = seed_standard(&registry);
+    let (user, password) = registry.credentials();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tagwarden.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "registries:\n  insecure_skip_verify: [\"{}\"]\n",
+            registry.addr()
+        ),
+    )
+    .unwrap();
+    let docker = dir.path().join("docker.json");
+    std::fs::write(
+        &docker,
+        serde_json::json!({"auths": {registry.addr(): {"username": user, "password": password}}})
+            .to_string(),
+    )
+    .unwrap();
+    let image = format!("{}/clastix/kubectl:v1.30", registry.addr());
+    let args = [
+        "resolve",
+        &image,
+        "--config",
+        config.to_str().unwrap(),
+        "--registry-config",
+        docker.to_str().unwrap(),
+        "-o",
+        "json",
+    ];
+    for _ in 0..2 {
+        let run = tagwarden_with(&args, &[]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(
+            run.json()["digest"],
+            seeded.digest("clastix/kubectl", "v1.30")
+        );
+        assert!(run.stderr.contains("NOT verified"), "{run:?}");
+    }
+
+    // A typo in the config file is an error, not a silently ignored setting.
+    std::fs::write(&config, "registries:\n  insecure_skip_verfy: [x]\n").unwrap();
+    let run = tagwarden_with(&args, &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("tagwarden.yaml"), "{run:?}");
+}
+
+#[test]
+fn mirrors_from_the_config_file_answer_first() {
+    let upstream = Registry::start();
+    let _seeded = seed_standard(&upstream);
+    let mirror = Registry::start();
+    let mirrored = mirror.seeder().push_image(
+        "clastix/kubectl",
+        "v1.31",
+        ManifestKind::Oci,
+        &[Platform::linux_amd64()],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tagwarden.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "mirrors:\n  \"{}\": [\"{}\"]\n",
+            upstream.addr(),
+            mirror.addr()
+        ),
+    )
+    .unwrap();
+    let image = format!("{}/clastix/kubectl:v1.32", upstream.addr());
+    let run = tagwarden_with(
+        &[
+            "resolve",
+            &image,
+            "--config",
+            config.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    // v1.32 is nowhere; the fallback v1.31 is answered by the mirror.
+    assert_eq!(run.json()["tag"], "v1.31");
+    assert_eq!(run.json()["digest"], mirrored.as_str());
+}
+
+#[test]
+fn the_cache_lives_under_the_cache_home_and_can_be_cleared() {
+    let registry = Registry::start();
+    let _seeded = seed_standard(&registry);
+    let home = tempfile::tempdir().unwrap();
+    let cache_home = home.path().join("xdg-cache");
+    let envs = [("XDG_CACHE_HOME", cache_home.to_str().unwrap())];
+    let image = format!("{}/clastix/kubectl:v1.32", registry.addr());
+    let file = cache_home.join("tagwarden").join("cache.redb");
+
+    let run = tagwarden_with(&["resolve", &image, "--no-cache"], &envs);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!file.exists(), "--no-cache writes nothing");
+
+    let run = tagwarden_with(&["resolve", &image], &envs);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(file.exists());
+    let run = tagwarden_with(&["cache", "path"], &envs);
+    assert_eq!(run.stdout.trim(), file.to_str().unwrap());
+    let run = tagwarden_with(&["cache", "clear"], &envs);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("cleared"), "{run:?}");
+}
