@@ -13,7 +13,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success: everything exists, or it was resolved
   1  a finding: something is missing, or there is no fallback within the policy
-  2  bad usage or bad input: flags, version strings, references
+  2  bad usage or bad input: flags, version strings, references, YAML
   3  could not decide: unreachable, denied, rate-limited, or a malformed registry answer";
 
 #[derive(Debug, Parser)]
@@ -152,4 +152,12 @@ pub enum Command {
     /// The compatibility matrix of an application against Kubernetes versions.
     #[command(after_help = commands::matrix::EXAMPLES)]
     Matrix(commands::matrix::Args),
+
+    /// Check every image of rendered manifests (files, folders, stdin) against its registry.
+    #[command(after_help = commands::check::EXAMPLES)]
+    Check(commands::check::Args),
+
+    /// A Helm post-renderer: repair image tags that follow the Kubernetes version (stdin → stdout).
+    #[command(after_help = commands::post_render::EXAMPLES)]
+    PostRender(commands::post_render::Args),
 }

@@ -9,6 +9,10 @@
 //!   docker.io: [mirror.local:5000]
 //! cache:
 //!   ttl: 600                               # seconds a cached digest or tag list stays valid; 0: no cache
+//! policy:                                  # `check` and `post-render`
+//!   track: [docker.io/clastix/kubectl, "ghcr.io/org/*"]  # repositories whose tag follows the Kubernetes version
+//!   max_skew: 1                            # minors a fallback may be away (like --max-skew)
+//!   prefer: older                          # older|newer (like --prefer)
 //! ```
 //!
 //! Unknown keys are errors, so a typo never silently disables a setting.
@@ -30,6 +34,8 @@ pub struct Config {
     pub mirrors: HashMap<String, Vec<String>>,
     #[serde(default)]
     pub cache: CacheConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +53,29 @@ pub struct RegistriesConfig {
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
     pub ttl: Option<u64>,
+}
+
+/// Which images follow the Kubernetes version, and how far a fallback may stray
+/// (`check`, `post-render`). Flags given on the command line win over these.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Repositories whose tag tracks the Kubernetes version, whatever the tag looks like:
+    /// `docker.io/clastix/kubectl`, `clastix/kubectl` (Docker Hub, normalised),
+    /// `ghcr.io/org/*` (`*` matches any run of characters, `/` included).
+    #[serde(default)]
+    pub track: Vec<String>,
+    /// Minors a fallback may be away from the wanted tag (default 1).
+    pub max_skew: Option<u64>,
+    /// Which side to try first once the wanted minor has nothing (default older).
+    pub prefer: Option<PreferConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PreferConfig {
+    Older,
+    Newer,
 }
 
 impl Config {

@@ -33,6 +33,10 @@ fn main() -> ExitCode {
         Command::Cache(args) => commands::cache::run(&cli.global, args),
         Command::Gaps(args) => runtime.block_on(commands::gaps::run(&cli.global, args)),
         Command::Matrix(args) => runtime.block_on(commands::matrix::run(&cli.global, args)),
+        Command::Check(args) => runtime.block_on(commands::check::run(&cli.global, args)),
+        Command::PostRender(args) => {
+            runtime.block_on(commands::post_render::run(&cli.global, args))
+        }
     };
     match result {
         Ok(status) => status.into(),

@@ -1,9 +1,11 @@
 //! One module per command; each turns parsed flags into calls of the library crates.
 
 pub mod cache;
+pub mod check;
 pub mod gaps;
 pub mod kube_version;
 pub mod matrix;
+pub mod post_render;
 pub mod resolve;
 
 use std::time::Duration;

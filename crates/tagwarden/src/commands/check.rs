@@ -1,0 +1,564 @@
+//! `tagwarden check`: every image of rendered manifests, checked against its registry.
+//!
+//! 1. Read the inputs (files, folders, stdin) and find the image fields
+//!    (`tagwarden-manifest`). Broken YAML stops here: exit 2, nothing on stdout.
+//! 2. Group the fields by image string, as written. Each unique image is checked once:
+//!    every repository is announced first (one token per registry), then the HEADs run
+//!    concurrently (the client limits each registry to `--max-concurrency`).
+//! 3. A missing image that tracks the Kubernetes version ([`policy`]) gets a suggested
+//!    fallback: the same reference with the nearest published compatible tag. An image
+//!    that could not be checked never gets one.
+//! 4. Only when every answer is in is the report printed (text, JSON, SARIF or JUnit).
+//!
+//! Exit codes, with the default `--fail-on undetermined`: 2 when any image reference is
+//! invalid (the report is still printed), else 3 when any image could not be checked
+//! (denied, unreachable), else 1 when any is missing, else 0. `--fail-on missing` ignores
+//! undetermined images (with a warning); `--fail-on never` always exits 0 once a report was
+//! printed. Broken YAML and bad flags are exit 2 whatever `--fail-on` says.
+
+mod input;
+mod junit;
+pub mod policy;
+mod sarif;
+mod text;
+
+pub use input::{find_options, manifest_error, scan_one};
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+
+use anyhow::anyhow;
+use clap::{Args as ClapArgs, ValueEnum};
+use futures::StreamExt;
+use serde::Serialize;
+use tagwarden_core::Reference;
+use tagwarden_manifest::{Location, SkipReason, read_sources};
+use tagwarden_registry::{
+    Client, Lookup, Outcome, Platform, RegistryError, Repository, ResolveError, ResolveRequest,
+    Undecided,
+};
+
+use crate::cli::{GlobalOptions, OutputFormat};
+use crate::commands::resolve::PreferArg;
+use crate::commands::{load_config, print_json, registry_client};
+use crate::exit::{CommandResult, Failure, Status};
+use policy::{Policy, PolicyFlags};
+
+const FORMATS: &[&str] = &["text", "json", "sarif", "junit"];
+
+/// How many image checks run at once (each registry still gets at most
+/// `--max-concurrency` requests in flight).
+const CHECKS_IN_FLIGHT: usize = 32;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # Will every image of this chart pull on Kubernetes 1.32? Suggest fallbacks if not.
+  helm template capsule projectcapsule/capsule --kube-version 1.32 | tagwarden check --kube-version 1.32
+
+  # Folders are read recursively (*.yaml, *.yml); several paths and - (stdin) mix
+  tagwarden check rendered/ extra.yaml
+
+  # For GitHub code scanning, and for CI test reports
+  tagwarden check rendered/ -o sarif > tagwarden.sarif
+  tagwarden check rendered/ -o junit > tagwarden.xml
+
+  # Images in custom resources, e.g. the Prometheus operator's
+  tagwarden check rendered/ --image-path 'Prometheus:spec.image' --image-path 'Alertmanager:spec.image'
+
+Images: the image of every container, init container and ephemeral container of Pods,
+Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs, CronJobs, ReplicationControllers,
+PodTemplates and List items, plus the fields --image-path names. Each unique image string
+is checked once. A missing image gets a suggested fallback when it tracks the Kubernetes
+version: its tag is a version tag with the --kube-version's major.minor (v1.32, 1.32.0), or
+--track / the config's policy.track names its repository.
+
+Status of each image: present, missing (the registry says so, or a --platform is lacking),
+denied (401/403), unreachable (anything else that kept us from an answer), invalid (not an
+image reference; the reason says why).
+
+Output:
+  text   a table grouped by image, with every location, and a summary line
+  json   {\"images\":[{\"image\",\"status\",\"digest\",\"fallback\",\"reason\",\"locations\":[{\"file\",
+         \"document\",\"line\",\"column\",\"kind\",\"namespace\",\"name\",\"container\",\"path\"}]}],
+         \"summary\":{\"present\",\"missing\",\"undetermined\",\"invalid\"}}
+  sarif  SARIF 2.1.0: one result per location of a missing (image-missing), undeterminable
+         (image-undetermined) or invalid (image-invalid) image
+  junit  one testcase per unique image: <failure> when missing or invalid, <error> when
+         undetermined
+
+Exit (--fail-on undetermined, the default): 2 an invalid image reference, else 3 an image
+could not be checked, else 1 an image is missing, else 0. --fail-on missing: undetermined
+images only warn. --fail-on never: 0 whenever the report was written. Broken YAML, bad
+flags and unreadable files are always 2, with nothing on stdout.";
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Files, folders (read recursively for *.yaml and *.yml) or - for stdin.
+    /// Default: stdin.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    /// The cluster's Kubernetes version (any distribution's string, e.g.
+    /// v1.32.0-eks-5e0fdde): images whose tag has its major.minor track it, and get a
+    /// fallback when missing.
+    #[arg(long, value_name = "VERSION")]
+    pub kube_version: Option<String>,
+
+    /// A platform every image must provide (OS/ARCH[/VARIANT]); repeatable.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
+
+    /// Also treat this field as an image: KIND:PATH, e.g. 'Prometheus:spec.image' or
+    /// 'Foo:spec.containers[*].image'; repeatable.
+    #[arg(long = "image-path", value_name = "KIND:PATH")]
+    pub image_paths: Vec<String>,
+
+    /// What makes the exit code non-zero: undetermined (and missing, the default), missing
+    /// only, or never.
+    #[arg(long, value_enum, default_value_t = FailOn::Undetermined)]
+    pub fail_on: FailOn,
+
+    /// A repository whose tag tracks the Kubernetes version whatever it looks like
+    /// (docker.io/clastix/kubectl, 'ghcr.io/org/*'); repeatable. Adds to the config's
+    /// policy.track.
+    #[arg(long = "track", value_name = "REPOSITORY")]
+    pub track: Vec<String>,
+
+    /// How many minor versions a suggested fallback may be away from the wanted tag
+    /// (default: the config's policy.max_skew, else 1).
+    #[arg(long, value_name = "N")]
+    pub max_skew: Option<u64>,
+
+    /// Which side to try first once the wanted minor has nothing (default: the config's
+    /// policy.prefer, else older).
+    #[arg(long, value_enum)]
+    pub prefer: Option<PreferArg>,
+
+    /// Check the images running in the current cluster instead (not available yet).
+    #[arg(long)]
+    pub cluster: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Exit 1 for missing images only; images that could not be checked only warn.
+    Missing,
+    /// Exit 3 for images that could not be checked, 1 for missing ones.
+    Undetermined,
+    /// Always exit 0 once the report is written.
+    Never,
+}
+
+/// What became of one unique image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStatus {
+    Present,
+    Missing,
+    Denied,
+    Unreachable,
+    Invalid,
+}
+
+impl ImageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageStatus::Present => "present",
+            ImageStatus::Missing => "missing",
+            ImageStatus::Denied => "denied",
+            ImageStatus::Unreachable => "unreachable",
+            ImageStatus::Invalid => "invalid",
+        }
+    }
+
+    pub fn is_undetermined(self) -> bool {
+        matches!(self, ImageStatus::Denied | ImageStatus::Unreachable)
+    }
+}
+
+/// One unique image in the report (the `images[]` entry of `-o json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
+    /// The image exactly as written in the manifest.
+    pub image: String,
+    pub status: ImageStatus,
+    /// The manifest digest, when present.
+    pub digest: Option<String>,
+    /// The reference as written with the fallback tag (no digest), when one was found.
+    pub fallback: Option<String>,
+    /// Why it is not present, one line; `null` when it is.
+    pub reason: Option<String>,
+    /// Every place it is used, in input order.
+    pub locations: Vec<Location>,
+}
+
+/// Counts of unique images.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Summary {
+    pub present: usize,
+    pub missing: usize,
+    /// Denied or unreachable.
+    pub undetermined: usize,
+    pub invalid: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckOutput {
+    pub images: Vec<ImageReport>,
+    pub summary: Summary,
+}
+
+pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+    if !matches!(
+        global.output,
+        OutputFormat::Text | OutputFormat::Json | OutputFormat::Sarif | OutputFormat::Junit
+    ) {
+        return Err(global.output.reject("check", FORMATS));
+    }
+    if args.cluster {
+        return Err(Failure::bad_input(anyhow!(
+            "--cluster is not available yet: reading images from a live cluster comes with the cluster integration (`tagwarden scan`); for now, check rendered manifests (helm template … | tagwarden check)"
+        )));
+    }
+
+    // Everything the user typed is checked before anything is read or asked.
+    let config = load_config(global)?;
+    let policy = Policy::from_flags(
+        &PolicyFlags {
+            kube_version: args.kube_version.as_deref(),
+            track: &args.track,
+            max_skew: args.max_skew,
+            prefer: args.prefer,
+        },
+        &config,
+    )?;
+    let platforms = parse_platforms(&args.platforms)?;
+    let options = find_options(&args.image_paths)?;
+    let paths: Vec<String> = if args.paths.is_empty() {
+        if std::io::stdin().is_terminal() {
+            return Err(Failure::bad_input(anyhow!(
+                "nothing to check: give files or folders, or pipe manifests in (helm template … | tagwarden check)"
+            )));
+        }
+        vec!["-".to_string()]
+    } else {
+        args.paths.clone()
+    };
+
+    // 1. Inputs and their image fields.
+    let sources =
+        read_sources(&paths, &options.limits).map_err(|e| input::manifest_error(e, None))?;
+    let scans = input::scan_all(&sources, &options)?;
+
+    // 2. Unique images, in order of first use.
+    let mut images: Vec<ImageReport> = Vec::new();
+    let mut index: HashMap<(bool, String), usize> = HashMap::new();
+    let mut add = |key: (bool, String), location: Location, reason: Option<String>| {
+        let i = *index.entry(key.clone()).or_insert_with(|| {
+            images.push(ImageReport {
+                image: key.1.clone(),
+                status: ImageStatus::Invalid,
+                digest: None,
+                fallback: None,
+                reason,
+                locations: Vec::new(),
+            });
+            images.len() - 1
+        });
+        images[i].locations.push(location);
+    };
+    for scan in &scans {
+        for field in &scan.images {
+            add((false, field.image.clone()), field.location.clone(), None);
+        }
+        for skipped in &scan.skipped {
+            let location = &skipped.location;
+            match (skipped.reason, &skipped.value) {
+                // Not a string at all: Kubernetes rejects the object; report it as invalid.
+                (SkipReason::NotAString, Some(value)) => add(
+                    (true, value.clone()),
+                    location.clone(),
+                    Some(skipped.reason.to_string()),
+                ),
+                (SkipReason::NotAScalar, _) => eprintln!(
+                    "warning: {}:{}:{}: {} ({}), not checked",
+                    location.file, location.line, location.column, skipped.reason, location.path
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    // 3. The registry, once per unique valid image.
+    let mut references: Vec<(usize, Reference)> = Vec::new();
+    for (i, report) in images.iter_mut().enumerate() {
+        if report.reason.is_some() {
+            continue; // not a string
+        }
+        match Reference::parse(&report.image) {
+            Ok(reference) => references.push((i, reference)),
+            Err(e) => report.reason = Some(e.reason().to_string()),
+        }
+    }
+    if !references.is_empty() {
+        let client = registry_client(global)?;
+        let repositories: Vec<Repository> = {
+            let mut seen = std::collections::HashSet::new();
+            references
+                .iter()
+                .map(|(_, r)| Repository::of(r))
+                .filter(|repo| seen.insert(repo.clone()))
+                .collect()
+        };
+        client.announce(&repositories);
+        let progress = progress_bar(references.len());
+        let verdicts: Vec<(usize, Verdict)> = futures::stream::iter(references.iter())
+            .map(|(i, reference)| {
+                let (client, platforms, policy, progress) =
+                    (&client, &platforms, &policy, &progress);
+                async move {
+                    let verdict = check_image(client, reference, platforms, policy).await;
+                    if let Some(bar) = progress {
+                        bar.inc(1);
+                    }
+                    (*i, verdict)
+                }
+            })
+            .buffer_unordered(CHECKS_IN_FLIGHT)
+            .collect()
+            .await;
+        if let Some(bar) = progress {
+            bar.finish_and_clear();
+        }
+        for (i, verdict) in verdicts {
+            let report = &mut images[i];
+            report.status = verdict.status;
+            report.digest = verdict.digest;
+            report.fallback = verdict.fallback;
+            report.reason = verdict.reason;
+        }
+    }
+
+    let mut summary = Summary::default();
+    for report in &images {
+        match report.status {
+            ImageStatus::Present => summary.present += 1,
+            ImageStatus::Missing => summary.missing += 1,
+            ImageStatus::Denied | ImageStatus::Unreachable => summary.undetermined += 1,
+            ImageStatus::Invalid => summary.invalid += 1,
+        }
+    }
+    let output = CheckOutput { images, summary };
+
+    // 4. The report, with every answer in.
+    match global.output {
+        OutputFormat::Json => print_json(&output),
+        OutputFormat::Sarif => print_json(&sarif::report(&output)),
+        OutputFormat::Junit => print!("{}", junit::report(&output)),
+        _ => text::print(&output),
+    }
+    verdict_of(&output, args.fail_on)
+}
+
+/// The exit status for a finished report (see the module docs).
+fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
+    let summary = output.summary;
+    let first = |wanted: fn(ImageStatus) -> bool| {
+        output
+            .images
+            .iter()
+            .filter(|i| wanted(i.status))
+            .map(|i| match i.locations.first() {
+                Some(l) => format!("{} ({}:{}:{})", i.image, l.file, l.line, l.column),
+                None => i.image.clone(),
+            })
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let plural = |n: usize| if n == 1 { "image" } else { "images" };
+    if fail_on == FailOn::Never {
+        if summary.invalid + summary.undetermined + summary.missing > 0 {
+            eprintln!(
+                "note: {} missing, {} undetermined, {} invalid; --fail-on never exits 0",
+                summary.missing, summary.undetermined, summary.invalid
+            );
+        }
+        return Ok(Status::Success);
+    }
+    if summary.invalid > 0 {
+        return Err(Failure::bad_input(anyhow!(
+            "{} invalid image {}: {}",
+            summary.invalid,
+            if summary.invalid == 1 {
+                "reference"
+            } else {
+                "references"
+            },
+            first(|s| s == ImageStatus::Invalid)
+        )));
+    }
+    if summary.undetermined > 0 {
+        if fail_on == FailOn::Undetermined {
+            return Err(Failure::undecided(anyhow!(
+                "{} {} could not be checked: {}",
+                summary.undetermined,
+                plural(summary.undetermined),
+                first(ImageStatus::is_undetermined)
+            )));
+        }
+        eprintln!(
+            "warning: {} {} could not be checked (denied or unreachable); --fail-on missing ignores that",
+            summary.undetermined,
+            plural(summary.undetermined)
+        );
+    }
+    Ok(if summary.missing > 0 {
+        Status::Finding
+    } else {
+        Status::Success
+    })
+}
+
+fn parse_platforms(platforms: &[String]) -> Result<Vec<Platform>, Failure> {
+    let mut out: Vec<Platform> = Vec::new();
+    for text in platforms {
+        let platform: Platform = text
+            .parse()
+            .map_err(|e| Failure::bad_input(anyhow!("--platform: {e}")))?;
+        if !out.contains(&platform) {
+            out.push(platform);
+        }
+    }
+    Ok(out)
+}
+
+/// A progress bar on stderr, only when stderr is a terminal and there is something to wait for.
+fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
+    if total < 2 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("checking images {bar:30} {pos}/{len} {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+/// The answer for one image.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub status: ImageStatus,
+    pub digest: Option<String>,
+    pub fallback: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Verdict {
+    fn undecided(error: &RegistryError) -> Verdict {
+        Verdict {
+            status: match error.undecided() {
+                Undecided::Denied => ImageStatus::Denied,
+                Undecided::Unreachable => ImageStatus::Unreachable,
+            },
+            digest: None,
+            fallback: None,
+            reason: Some(error.to_string()),
+        }
+    }
+
+    fn present(digest: String) -> Verdict {
+        Verdict {
+            status: ImageStatus::Present,
+            digest: Some(digest),
+            fallback: None,
+            reason: None,
+        }
+    }
+}
+
+/// HEAD the image (by digest when it has one, else by tag, else `latest`); check platforms;
+/// when missing and tracking the Kubernetes version, look for a fallback.
+async fn check_image(
+    client: &Client,
+    reference: &Reference,
+    platforms: &[Platform],
+    policy: &Policy,
+) -> Verdict {
+    let repo = Repository::of(reference);
+    let what = reference
+        .digest()
+        .or(reference.tag())
+        .unwrap_or("latest")
+        .to_string();
+    let problem = match client.head_manifest(&repo, &what).await {
+        Err(e) => return Verdict::undecided(&e),
+        Ok(Lookup::Found(head)) => {
+            match tagwarden_registry::missing_platforms(client, &repo, &head.digest, platforms)
+                .await
+            {
+                Err(e) => return Verdict::undecided(&e),
+                Ok(lacking) if lacking.is_empty() => return Verdict::present(head.digest),
+                Ok(lacking) => format!(
+                    "{what} lacks {}",
+                    lacking
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        Ok(Lookup::Missing(why)) => match why.code.as_deref() {
+            Some("NAME_UNKNOWN") => format!(
+                "repository {} does not exist on {} (NAME_UNKNOWN)",
+                reference.repository(),
+                reference.registry()
+            ),
+            _ => format!("{what} is not published ({why})"),
+        },
+    };
+    let mut verdict = Verdict {
+        status: ImageStatus::Missing,
+        digest: None,
+        fallback: None,
+        reason: Some(problem.clone()),
+    };
+    if policy.tracks(reference).is_none() {
+        return verdict;
+    }
+    let request = ResolveRequest {
+        reference: reference.clone(),
+        kube_version: None,
+        tag_format: None,
+        policy: policy.fallback,
+        platforms: platforms.to_vec(),
+    };
+    match tagwarden_registry::resolve(client, &request).await {
+        Ok(resolution) => match resolution.outcome {
+            Outcome::Fallback => {
+                verdict.fallback = resolution.resolved.map(|r| r.to_string());
+                verdict.reason = Some(resolution.explanation);
+            }
+            Outcome::Missing => verdict.reason = Some(resolution.explanation),
+            // Published between the two questions.
+            Outcome::Exact => {
+                if let Some(digest) = resolution.digest {
+                    return Verdict::present(digest);
+                }
+            }
+        },
+        Err(ResolveError::Registry(e)) => {
+            verdict.reason = Some(format!("{problem}; no fallback could be decided: {e}"));
+        }
+        Err(ResolveError::Input(message)) => {
+            verdict.reason = Some(format!("{problem}; no fallback: {message}"));
+        }
+    }
+    verdict
+}
