@@ -505,6 +505,10 @@ impl Transport {
         let schemes: &[Scheme] = match known {
             Some(Scheme::Https) => &[Scheme::Https],
             Some(Scheme::Http) => &[Scheme::Http],
+            // Loopback registries are plain HTTP far more often than not (a developer's
+            // registry, kind, a port-forward); ask in plain HTTP first, and move to HTTPS
+            // when the server says it only speaks TLS.
+            None if is_loopback(host) => &[Scheme::Http, Scheme::Https],
             None if self.plain_http_allowed(host) => &[Scheme::Https, Scheme::Http],
             None => &[Scheme::Https],
         };
@@ -531,13 +535,25 @@ impl Transport {
             }
             match request.send().await {
                 Ok(response) => {
-                    if known.is_none() {
-                        self.with_host(host, |s| s.scheme = Some(scheme));
-                    }
                     let status = response.status();
                     let headers = response.headers().clone();
                     let expected_len = response.content_length();
-                    return Ok(match read_limited(response).await {
+                    // Go answers plain HTTP on a TLS port with a bare HTTP/1.0 400 (its
+                    // body, which names the problem, is not there for HEAD).
+                    let http10 = response.version() == reqwest::Version::HTTP_10;
+                    let body = read_limited(response).await;
+                    if scheme == Scheme::Http
+                        && status == StatusCode::BAD_REQUEST
+                        && known.is_none()
+                        && (http10 || matches!(&body, Ok(b) if speaks_only_tls(b)))
+                    {
+                        tracing::debug!(host, "plain HTTP refused, the registry speaks TLS");
+                        continue;
+                    }
+                    if known.is_none() {
+                        self.with_host(host, |s| s.scheme = Some(scheme));
+                    }
+                    return Ok(match body {
                         Ok(body) => {
                             if call.method != Method::HEAD
                                 && expected_len.is_some_and(|len| len != body.len() as u64)
@@ -855,6 +871,12 @@ enum Exchange {
     Failed(String),
     /// A failure another attempt cannot fix.
     Fatal(String),
+}
+
+/// What Go's TLS server (and so the distribution registry) answers to plain HTTP.
+fn speaks_only_tls(body: &[u8]) -> bool {
+    body.windows(31)
+        .any(|w| w.eq_ignore_ascii_case(b"HTTP request to an HTTPS server"))
 }
 
 /// The most tagwarden reads of one answer (manifests and tag lists are far smaller).
