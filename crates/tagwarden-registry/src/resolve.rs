@@ -176,19 +176,14 @@ pub async fn resolve(
     // 3. Fallback candidates.
     let Some(wanted_version) = VersionTag::parse(&wanted_tag).filter(|v| v.parts().len() >= 2)
     else {
-        return Ok(Resolution {
-            requested: reference.clone(),
+        return Ok(missing(
+            request,
             wanted,
-            outcome: Outcome::Missing,
-            resolved: None,
-            tag: None,
-            digest: None,
-            skew: None,
             tried,
-            explanation: format!(
+            format!(
                 "{wanted_problem}, and it is not a MAJOR.MINOR version tag, so no fallback applies"
             ),
-        });
+        ));
     };
     let tags = match list_once(client, &repo, &mut published).await? {
         Some(tags) => tags,
@@ -253,20 +248,15 @@ pub async fn resolve(
         ),
         None => String::new(),
     };
-    Ok(Resolution {
-        requested: reference.clone(),
+    Ok(missing(
+        request,
         wanted,
-        outcome: Outcome::Missing,
-        resolved: None,
-        tag: None,
-        digest: None,
-        skew: None,
-        explanation: format!(
+        tried,
+        format!(
             "{wanted_problem}, and no compatible tag is within the skew policy of ±{}{hint}",
             request.policy.max_skew
         ),
-        tried,
-    })
+    ))
 }
 
 /// The wanted tag when it can be derived without listing tags.
@@ -356,13 +346,23 @@ fn repository_missing(
     wanted: Reference,
     tried: Vec<String>,
 ) -> Resolution {
+    let explanation = format!(
+        "repository {} does not exist on {}",
+        request.reference.repository(),
+        request.reference.registry()
+    );
+    missing(request, wanted, tried, explanation)
+}
+
+/// A resolution that found nothing usable.
+fn missing(
+    request: &ResolveRequest,
+    wanted: Reference,
+    tried: Vec<String>,
+    explanation: String,
+) -> Resolution {
     Resolution {
         requested: request.reference.clone(),
-        explanation: format!(
-            "repository {} does not exist on {}",
-            request.reference.repository(),
-            request.reference.registry()
-        ),
         wanted,
         outcome: Outcome::Missing,
         resolved: None,
@@ -370,6 +370,7 @@ fn repository_missing(
         digest: None,
         skew: None,
         tried,
+        explanation,
     }
 }
 
