@@ -4,6 +4,9 @@
 //! `arm64` without a variant means `arm64/v8`, `arm` without a variant means `arm/v7`,
 //! `aarch64` is `arm64` and `x86_64` is `amd64`. An index that lists `linux/arm64`
 //! therefore satisfies a request for `linux/arm64/v8`, and the other way round.
+//!
+//! `--platform all` ([`Platform::all`]) asks for every platform an index lists: each
+//! entry's manifest must exist, so a broken index is caught whatever its platforms.
 
 use std::fmt;
 use std::str::FromStr;
@@ -33,8 +36,25 @@ impl Platform {
         }
     }
 
+    /// Every platform an index lists (`--platform all`).
+    pub fn all() -> Self {
+        Self {
+            os: "*".into(),
+            architecture: "*".into(),
+            variant: None,
+        }
+    }
+
+    /// True for [`Platform::all`].
+    pub fn is_all(&self) -> bool {
+        self.os == "*" && self.architecture == "*"
+    }
+
     /// True when `self` (what the user asked for) is satisfied by `offered`.
     pub fn matches(&self, offered: &Platform) -> bool {
+        if self.is_all() {
+            return true;
+        }
         self.os == offered.os
             && self.architecture == offered.architecture
             && (self.variant.is_none() || self.variant == offered.variant)
@@ -73,6 +93,9 @@ fn normalize_arch(arch: &str, variant: Option<String>) -> (String, Option<String
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_all() {
+            return f.write_str("all");
+        }
         write!(f, "{}/{}", self.os, self.architecture)?;
         if let Some(variant) = &self.variant {
             write!(f, "/{variant}")?;
@@ -83,13 +106,18 @@ impl fmt::Display for Platform {
 
 /// Error for a `--platform` value that is not `OS/ARCH[/VARIANT]`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid platform \"{0}\": expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8")]
+#[error(
+    "invalid platform \"{0}\": expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8, or all"
+)]
 pub struct PlatformError(pub String);
 
 impl FromStr for Platform {
     type Err = PlatformError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(Platform::all());
+        }
         let parts: Vec<&str> = s.split('/').collect();
         let valid_part = |p: &&str| {
             !p.is_empty()
@@ -117,6 +145,15 @@ mod tests {
         let v7: Platform = "linux/arm".parse().unwrap();
         assert_eq!(v7.to_string(), "linux/arm/v7");
         assert!(!v7.matches(&Platform::new("linux", "arm", Some("v6"))));
+    }
+
+    #[test]
+    fn all_matches_everything() {
+        let all: Platform = "all".parse().unwrap();
+        assert!(all.is_all());
+        assert_eq!(all.to_string(), "all");
+        assert!(all.matches(&Platform::new("windows", "amd64", None)));
+        assert!(!"linux/amd64".parse::<Platform>().unwrap().is_all());
     }
 
     #[test]

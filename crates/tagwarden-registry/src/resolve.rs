@@ -68,6 +68,8 @@ pub struct Resolution {
     pub tried: Vec<String>,
     /// One line for people: why this answer.
     pub explanation: String,
+    /// The host that answered for the chosen manifest: a mirror, or the registry itself.
+    pub source: Option<String>,
 }
 
 /// Why resolution stopped without an answer.
@@ -157,7 +159,12 @@ pub async fn resolve(
                 wanted,
                 outcome: Outcome::Exact,
                 tag: Some(wanted_tag.clone()),
-                explanation: format!("{wanted_tag} is published ({})", short(&head.digest)),
+                explanation: format!(
+                    "{wanted_tag} is published ({}){}",
+                    short(&head.digest),
+                    via_mirror(&repo, &head.source)
+                ),
+                source: Some(head.source),
                 digest: Some(head.digest),
                 skew: Some(0),
                 tried,
@@ -216,7 +223,8 @@ pub async fn resolve(
                         candidate,
                         &request.policy,
                         &wanted_problem,
-                    ),
+                    ) + &via_mirror(&repo, &head.source),
+                    source: Some(head.source),
                     tried,
                 });
             }
@@ -306,13 +314,17 @@ async fn resolve_digest(
     digest: &str,
 ) -> Result<Resolution, ResolveError> {
     let reference = &request.reference;
-    let found = match client.head_manifest(repo, digest).await? {
-        Lookup::Found(head) => missing_platforms(client, repo, &head.digest, &request.platforms)
-            .await?
-            .is_empty(),
-        Lookup::Missing(_) => false,
+    let (found, source) = match client.head_manifest(repo, digest).await? {
+        Lookup::Found(head) => (
+            missing_platforms(client, repo, &head.digest, &request.platforms)
+                .await?
+                .is_empty(),
+            Some(head.source),
+        ),
+        Lookup::Missing(_) => (false, None),
     };
     Ok(Resolution {
+        source: source.filter(|_| found),
         requested: reference.clone(),
         wanted: reference.clone(),
         outcome: if found {
@@ -371,6 +383,16 @@ fn missing(
         skew: None,
         tried,
         explanation,
+        source: None,
+    }
+}
+
+/// ` (answered by mirror HOST)` when a mirror, not the registry, answered.
+fn via_mirror(repo: &Repository, source: &str) -> String {
+    if source == repo.api_host {
+        String::new()
+    } else {
+        format!(" (answered by mirror {source})")
     }
 }
 
@@ -402,7 +424,18 @@ pub async fn missing_platforms(
     }
     let entries = platform_entries(client, repo, digest).await?;
     let mut lacking = Vec::new();
-    for platform in wanted {
+    if wanted.iter().any(Platform::is_all) {
+        // Every listed platform must be there; an index without entries provides nothing.
+        if entries.is_empty() {
+            lacking.push(Platform::all());
+        }
+        for (offered, child) in &entries {
+            if !child_exists(client, repo, child.as_deref()).await? {
+                lacking.push(offered.clone());
+            }
+        }
+    }
+    for platform in wanted.iter().filter(|p| !p.is_all()) {
         let mut provided = false;
         for (offered, child) in entries.iter().filter(|(o, _)| platform.matches(o)) {
             if child_exists(client, repo, child.as_deref()).await? {

@@ -158,3 +158,121 @@ async fn mirrors_are_asked_first_and_the_registry_decides() {
         Lookup::Missing(_)
     ));
 }
+
+#[tokio::test]
+async fn an_index_entry_whose_manifest_is_gone_does_not_provide_its_platform() {
+    use tagwarden_registry::{Platform, missing_platforms};
+    let registry = Registry::start();
+    let digest = registry.seeder().push_image(
+        "broken/app",
+        "v1.0",
+        tagwarden_testbed::ManifestKind::Oci,
+        &[
+            tagwarden_testbed::Platform::linux_amd64(),
+            tagwarden_testbed::Platform::linux_arm64(),
+        ],
+    );
+    let client = Client::new(ClientOptions::default()).unwrap();
+    let app = repo(registry.addr(), "broken/app");
+    let platforms =
+        |list: &[&str]| -> Vec<Platform> { list.iter().map(|p| p.parse().unwrap()).collect() };
+
+    let all = platforms(&["all"]);
+    assert!(
+        missing_platforms(&client, &app, &digest, &all)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Delete the arm64 manifest behind the index's back.
+    let Lookup::Found(index) = client.get_manifest(&app, &digest).await.unwrap() else {
+        panic!("the index was pushed")
+    };
+    let index: serde_json::Value = serde_json::from_slice(&index.body).unwrap();
+    let arm64 = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let status = reqwest::Client::new()
+        .delete(format!(
+            "{}/v2/broken/app/manifests/{arm64}",
+            registry.url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 202, "the test registry allows deletes");
+
+    // A fresh client (no cached answers) sees the index as broken for arm64 only.
+    let client = Client::new(ClientOptions::default()).unwrap();
+    let lacking = missing_platforms(
+        &client,
+        &app,
+        &digest,
+        &platforms(&["linux/arm64", "linux/amd64"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(lacking, platforms(&["linux/arm64"]));
+    let lacking = missing_platforms(&client, &app, &digest, &all)
+        .await
+        .unwrap();
+    assert_eq!(lacking, platforms(&["linux/arm64/v8"]));
+    let offered = tagwarden_registry::platforms_of(&client, &app, &digest)
+        .await
+        .unwrap();
+    assert_eq!(offered, platforms(&["linux/amd64"]));
+}
+
+#[tokio::test]
+async fn per_registry_limits_hold() {
+    use tagwarden_testbed::FaultProxy;
+    let registry = Registry::start();
+    let seeded = seed_standard(&registry);
+    let proxy = FaultProxy::in_front_of(&registry);
+    let tags: Vec<String> = seeded.tags("seed/many-tags").into_iter().take(6).collect();
+    let many = repo(&proxy.addr(), "seed/many-tags");
+
+    // Two requests at a time, each held 150 ms by the proxy: six take at least 450 ms.
+    proxy.set_latency(Duration::from_millis(150));
+    let client = Client::new(ClientOptions {
+        max_concurrency_per_registry: 2,
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let heads = tags.iter().map(|t| client.head_manifest(&many, t));
+    for head in futures::future::join_all(heads).await {
+        assert!(matches!(head.unwrap(), Lookup::Found(_)));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Ten requests per second: six requests need at least 500 ms between first and last.
+    proxy.set_latency(Duration::ZERO);
+    let client = Client::new(ClientOptions {
+        requests_per_second: Some(10.0),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let heads = tags.iter().map(|t| client.head_manifest(&many, t));
+    for head in futures::future::join_all(heads).await {
+        assert!(matches!(head.unwrap(), Lookup::Found(_)));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+}

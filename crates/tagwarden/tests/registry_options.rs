@@ -94,6 +94,11 @@ fn mirrors_from_the_config_file_answer_first() {
     // v1.32 is nowhere; the fallback v1.31 is answered by the mirror.
     assert_eq!(run.json()["tag"], "v1.31");
     assert_eq!(run.json()["digest"], mirrored.as_str());
+    assert!(
+        run.stderr
+            .contains(&format!("(answered by mirror {})", mirror.addr())),
+        "{run:?}"
+    );
 }
 
 #[test]

@@ -104,7 +104,8 @@ pub struct Args {
     #[arg(long, value_name = "VERSION")]
     pub kube_version: Option<String>,
 
-    /// A platform every image must provide (OS/ARCH[/VARIANT]); repeatable.
+    /// A platform every image must provide (OS/ARCH[/VARIANT]); repeatable. `all`: every
+    /// platform its index lists, each of whose manifests must exist (a broken index is caught).
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
     pub platforms: Vec<String>,
 

@@ -100,7 +100,8 @@ pub struct Args {
     #[arg(long)]
     pub include_prereleases: bool,
 
-    /// A platform every present tag must provide (OS/ARCH[/VARIANT]); repeatable.
+    /// A platform every present tag must provide (OS/ARCH[/VARIANT]); repeatable. `all`: every
+    /// platform its index lists, each of whose manifests must exist (a broken index is caught).
     /// A present tag without it is a gap.
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
     pub platforms: Vec<String>,

@@ -163,7 +163,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = PreferArg::Older)]
     pub prefer: PreferArg,
 
-    /// A platform every acceptable tag must provide (OS/ARCH[/VARIANT]); repeatable.
+    /// A platform every acceptable tag must provide (OS/ARCH[/VARIANT]); repeatable. `all`: every
+    /// platform its index lists, each of whose manifests must exist (a broken index is caught).
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
     pub platforms: Vec<String>,
 
