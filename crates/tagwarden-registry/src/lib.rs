@@ -43,6 +43,7 @@ pub use credentials::{Credential, CredentialStore};
 pub use error::{Lookup, Missing, RegistryError, Undecided};
 pub use platform::{Platform, PlatformError};
 pub use resolve::{
-    Outcome, Resolution, ResolveError, ResolveRequest, missing_platforms, platforms_of, resolve,
+    Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, missing_platforms,
+    platform_report, platforms_of, resolve,
 };
 pub use transport::{ClientOptions, RateLimit, is_loopback};

@@ -419,36 +419,67 @@ pub async fn missing_platforms(
     digest: &str,
     wanted: &[Platform],
 ) -> Result<Vec<Platform>, RegistryError> {
+    let report = platform_report(client, repo, digest, wanted).await?;
+    Ok(report.absent.into_iter().chain(report.broken).collect())
+}
+
+/// How a manifest measures up to the requested platforms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformReport {
+    /// Requested platforms the manifest does not list at all.
+    pub absent: Vec<Platform>,
+    /// Platforms an index lists whose manifests are missing: a broken index.
+    pub broken: Vec<Platform>,
+}
+
+impl PlatformReport {
+    /// True when every requested platform is there and intact.
+    pub fn is_complete(&self) -> bool {
+        self.absent.is_empty() && self.broken.is_empty()
+    }
+}
+
+/// Check the requested platforms (or, with [`Platform::all`], every listed one) against
+/// the manifest at `digest`, telling absent platforms from broken index entries.
+pub async fn platform_report(
+    client: &Client,
+    repo: &Repository,
+    digest: &str,
+    wanted: &[Platform],
+) -> Result<PlatformReport, RegistryError> {
+    let mut report = PlatformReport::default();
     if wanted.is_empty() {
-        return Ok(Vec::new());
+        return Ok(report);
     }
     let entries = platform_entries(client, repo, digest).await?;
-    let mut lacking = Vec::new();
     if wanted.iter().any(Platform::is_all) {
-        // Every listed platform must be there; an index without entries provides nothing.
         if entries.is_empty() {
-            lacking.push(Platform::all());
+            report.absent.push(Platform::all());
         }
         for (offered, child) in &entries {
             if !child_exists(client, repo, child.as_deref()).await? {
-                lacking.push(offered.clone());
+                report.broken.push(offered.clone());
             }
         }
     }
     for platform in wanted.iter().filter(|p| !p.is_all()) {
+        let mut listed = false;
         let mut provided = false;
         for (offered, child) in entries.iter().filter(|(o, _)| platform.matches(o)) {
+            listed = true;
             if child_exists(client, repo, child.as_deref()).await? {
                 provided = true;
                 break;
             }
             tracing::debug!(%offered, child = ?child, "index entry points at a missing manifest");
         }
-        if !provided {
-            lacking.push(platform.clone());
+        match (listed, provided) {
+            (_, true) => {}
+            (true, false) => report.broken.push(platform.clone()),
+            (false, _) => report.absent.push(platform.clone()),
         }
     }
-    Ok(lacking)
+    Ok(report)
 }
 
 /// The platforms a manifest provides: every entry of an index whose child manifest

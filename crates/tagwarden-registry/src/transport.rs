@@ -1158,6 +1158,16 @@ mod tests {
     }
 
     #[test]
+    fn credentials_never_travel_in_clear_text_across_a_network() {
+        assert!(may_send_credentials("ghcr.io", Scheme::Https));
+        assert!(may_send_credentials("10.0.0.5:5000", Scheme::Https));
+        assert!(!may_send_credentials("10.0.0.5:5000", Scheme::Http));
+        assert!(!may_send_credentials("registry.local", Scheme::Http));
+        assert!(may_send_credentials("127.0.0.1:5000", Scheme::Http));
+        assert!(may_send_credentials("localhost:5000", Scheme::Http));
+    }
+
+    #[test]
     fn listed_hosts_match_with_and_without_port() {
         let list = vec!["registry.local".to_string(), "10.1.2.3:5000".to_string()];
         assert!(host_listed(&list, "registry.local:5000"));

@@ -124,3 +124,71 @@ fn the_cache_lives_under_the_cache_home_and_can_be_cleared() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("cleared"), "{run:?}");
 }
+
+#[test]
+fn check_names_a_broken_index() {
+    let registry = Registry::start();
+    let digest = registry.seeder().push_image(
+        "broken/app",
+        "v1.0",
+        ManifestKind::Oci,
+        &[Platform::linux_amd64(), Platform::linux_arm64()],
+    );
+    let (_, index) = registry.seeder().get_manifest("broken/app", &digest);
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    let arm64 = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deleted = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "DELETE",
+        ])
+        .arg(format!(
+            "{}/v2/broken/app/manifests/{arm64}",
+            registry.url()
+        ))
+        .output()
+        .expect("curl is installed (apt-get install -y curl)");
+    assert_eq!(String::from_utf8_lossy(&deleted.stdout), "202");
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n  - name: app\n    image: {}/broken/app:v1.0\n",
+            registry.addr()
+        ),
+    )
+    .unwrap();
+    let file = manifest.to_str().unwrap();
+    for platform in ["linux/arm64", "all"] {
+        let run = tagwarden_with(&["check", file, "--platform", platform, "-o", "json"], &[]);
+        assert_eq!(run.code, 1, "{platform}: {run:?}");
+        let image = &run.json()["images"][0];
+        assert_eq!(image["status"], "missing", "{platform}");
+        let reason = image["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("broken index") && reason.contains("linux/arm64/v8"),
+            "{platform}: {reason}"
+        );
+    }
+    let run = tagwarden_with(
+        &["check", file, "--platform", "linux/amd64", "-o", "json"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["images"][0]["status"], "present");
+}

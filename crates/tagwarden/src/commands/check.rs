@@ -500,19 +500,30 @@ async fn check_image(
     let problem = match client.head_manifest(&repo, &what).await {
         Err(e) => return Verdict::undecided(&e),
         Ok(Lookup::Found(head)) => {
-            match tagwarden_registry::missing_platforms(client, &repo, &head.digest, platforms)
-                .await
+            match tagwarden_registry::platform_report(client, &repo, &head.digest, platforms).await
             {
                 Err(e) => return Verdict::undecided(&e),
-                Ok(lacking) if lacking.is_empty() => return Verdict::present(head.digest),
-                Ok(lacking) => format!(
-                    "{what} lacks {}",
-                    lacking
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                Ok(report) if report.is_complete() => return Verdict::present(head.digest),
+                Ok(report) => {
+                    let list = |platforms: &[Platform]| {
+                        platforms
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    let mut problems = Vec::new();
+                    if !report.absent.is_empty() {
+                        problems.push(format!("{what} lacks {}", list(&report.absent)));
+                    }
+                    if !report.broken.is_empty() {
+                        problems.push(format!(
+                            "{what} is a broken index: it lists {} but the manifest is missing",
+                            list(&report.broken)
+                        ));
+                    }
+                    problems.join("; ")
+                }
             }
         }
         Ok(Lookup::Missing(why)) => match why.code.as_deref() {
