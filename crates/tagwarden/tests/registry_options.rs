@@ -192,3 +192,33 @@ fn check_names_a_broken_index() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["images"][0]["status"], "present");
 }
+
+#[test]
+fn rate_limit_headers_reach_the_json_reports() {
+    use tagwarden_testbed::{Fault, FaultProxy, Rule};
+    let registry = Registry::start();
+    let _seeded = seed_standard(&registry);
+    let proxy = FaultProxy::in_front_of(&registry);
+    proxy.add_rule(Rule::new(Fault::header(
+        "ratelimit-remaining",
+        "42;w=21600",
+    )));
+    let image = format!("{}/clastix/kubectl:v1.31", proxy.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        format!("kind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: {image}\n"),
+    )
+    .unwrap();
+    for args in [
+        vec!["resolve", image.as_str(), "-o", "json"],
+        vec!["check", manifest.to_str().unwrap(), "-o", "json"],
+    ] {
+        let run = tagwarden_with(&args, &[]);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        let limits = &run.json()["rate_limits"];
+        assert_eq!(limits[0]["registry"], proxy.addr(), "{args:?}: {run:?}");
+        assert_eq!(limits[0]["remaining"], "42;w=21600", "{args:?}");
+    }
+}

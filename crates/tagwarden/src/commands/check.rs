@@ -207,6 +207,9 @@ pub struct Summary {
 pub struct CheckOutput {
     pub images: Vec<ImageReport>,
     pub summary: Summary,
+    /// Only when a registry sent rate-limit headers (Docker Hub does).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<crate::commands::resolve::RateLimitOutput>,
 }
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
@@ -301,6 +304,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             Err(e) => report.reason = Some(e.reason().to_string()),
         }
     }
+    let mut rate_limits = Vec::new();
     if !references.is_empty() {
         let client = registry_client(global)?;
         let repositories: Vec<Repository> = {
@@ -331,6 +335,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         if let Some(bar) = progress {
             bar.finish_and_clear();
         }
+        rate_limits = crate::commands::resolve::rate_limits_of(&client);
         for (i, verdict) in verdicts {
             let report = &mut images[i];
             report.status = verdict.status;
@@ -349,7 +354,11 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             ImageStatus::Invalid => summary.invalid += 1,
         }
     }
-    let output = CheckOutput { images, summary };
+    let output = CheckOutput {
+        images,
+        summary,
+        rate_limits,
+    };
 
     // 4. The report, with every answer in.
     match global.output {
