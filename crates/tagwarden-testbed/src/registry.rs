@@ -561,18 +561,73 @@ fn data_dir() -> tempfile::TempDir {
 }
 
 /// A fresh directory named `<prefix>…` in `/dev/shm` when possible, else in `$TMPDIR`.
+///
+/// Each directory records its owner (this process's pid and start time). A registry kept
+/// for a whole test binary (a `static`) is never dropped, so its directory outlives the
+/// process; the first directory a later process creates sweeps away those whose owner is
+/// gone, so `/dev/shm` (RAM) does not fill up over many test runs.
 pub(crate) fn scratch_dir(prefix: &str) -> tempfile::TempDir {
     let mut builder = tempfile::Builder::new();
     builder.prefix(prefix);
     let shm = Path::new("/dev/shm");
-    if shm.is_dir()
+    let dir = if shm.is_dir()
         && let Ok(dir) = builder.tempdir_in(shm)
     {
-        return dir;
+        dir
+    } else {
+        builder
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temporary directory for the test bed: {e}"))
+    };
+    if let Some(me) = process_identity(std::process::id()) {
+        let _ = std::fs::write(dir.path().join(OWNER_FILE), me);
     }
-    builder
-        .tempdir()
-        .unwrap_or_else(|e| panic!("cannot create a temporary directory for the test bed: {e}"))
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        if let Some(parent) = dir.path().parent() {
+            sweep_orphans(parent);
+        }
+    });
+    dir
+}
+
+const OWNER_FILE: &str = ".tagwarden-testbed-owner";
+
+/// `PID STARTTIME` of a live process (start time from `/proc/PID/stat`, so a reused pid
+/// does not count as the same owner).
+fn process_identity(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it are plain.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let start_time = after_name.split_whitespace().nth(19)?;
+    Some(format!("{pid} {start_time}"))
+}
+
+/// Remove test bed directories whose owning process has exited.
+fn sweep_orphans(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with("tagwarden-registry-") && !name.starts_with("tagwarden-token-") {
+            continue;
+        }
+        let Ok(owner) = std::fs::read_to_string(entry.path().join(OWNER_FILE)) else {
+            continue; // not ours to judge
+        };
+        let pid = owner
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<u32>().ok());
+        let alive = pid
+            .and_then(process_identity)
+            .is_some_and(|now| now == owner.trim());
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn free_port() -> u16 {
