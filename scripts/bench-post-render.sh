@@ -28,21 +28,15 @@ done
 command -v python3 >/dev/null || { echo "bench: python3 is needed to generate the input" >&2; exit 2; }
 
 work=$(mktemp -d)
+. scripts/lib/testbed.sh
 cleanup() {
-    [ -n "${testbed_pid:-}" ] && kill "$testbed_pid" 2>/dev/null && wait "$testbed_pid" 2>/dev/null
+    testbed_stop_all
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-"$TESTBED" serve --addr-file "$work/addr" >"$work/testbed.log" 2>&1 &
-testbed_pid=$!
-for _ in $(seq 1 200); do
-    [ -s "$work/addr" ] && break
-    kill -0 "$testbed_pid" 2>/dev/null || { cat "$work/testbed.log" >&2; exit 3; }
-    sleep 0.1
-done
-[ -s "$work/addr" ] || { echo "bench: the test registry did not start" >&2; exit 3; }
-registry=$(cat "$work/addr")
+testbed_start bench
+registry=$ADDR
 
 python3 - "$registry" "$work" <<'PY'
 import sys

@@ -20,27 +20,16 @@ done
 command -v skopeo >/dev/null || { echo "bench: skopeo is missing; apt-get install -y skopeo" >&2; exit 2; }
 
 work=$(mktemp -d)
-pids=()
+. scripts/lib/testbed.sh
 cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    testbed_stop_all
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 start_testbed() { # NAME -> sets ADDR; writes $work/NAME.{addr,refs,stats}
-    "$TESTBED" serve --latency-ms "$LATENCY_MS" --extra-tags "$N" \
-        --addr-file "$work/$1.addr" --refs-file "$work/$1.refs" --stats-file "$work/$1.stats" \
-        >"$work/$1.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 1 300); do
-        [ -s "$work/$1.addr" ] && break
-        kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/$1.log" >&2; exit 3; }
-        sleep 0.1
-    done
-    ADDR=$(cat "$work/$1.addr")
-}
-stop_testbed() { # index in pids
-    kill "${pids[$1]}"; wait "${pids[$1]}" 2>/dev/null || true
+    testbed_start "$1" --latency-ms "$LATENCY_MS" --extra-tags "$N" \
+        --refs-file "$work/$1.refs" --stats-file "$work/$1.stats"
 }
 now() { date +%s.%N; }
 
@@ -59,7 +48,7 @@ head -n "$N" < <(grep '^bench/many:' "$work/tw.refs") > "$work/refs"
 t0=$(now)
 "$TAGWARDEN" check --no-cache -o json "$work/pods.yaml" > "$work/check.json"
 t1=$(now)
-stop_testbed 0
+testbed_stop "${TESTBED_PIDS[0]}"
 present=$(jq '.summary.present' "$work/check.json")
 requests=$(awk '$1=="total"{print $2}' "$work/tw.stats")
 heads=$(awk '$1=="HEAD"{print $2}' "$work/tw.stats")

@@ -15,22 +15,16 @@ for bin in "$TAGWARDEN" "$TESTBED"; do
 done
 
 work=$(mktemp -d)
+. scripts/lib/testbed.sh
 cleanup() {
-    [ -n "${testbed_pid:-}" ] && kill "$testbed_pid" 2>/dev/null && wait "$testbed_pid" 2>/dev/null
+    testbed_stop_all
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 # The testbed starts docker-registry, seeds it, writes its address and waits until killed.
-"$TESTBED" serve --addr-file "$work/addr" >"$work/testbed.log" 2>&1 &
-testbed_pid=$!
-for _ in $(seq 1 200); do
-    [ -s "$work/addr" ] && break
-    kill -0 "$testbed_pid" 2>/dev/null || { cat "$work/testbed.log" >&2; exit 3; }
-    sleep 0.1
-done
-[ -s "$work/addr" ] || { echo "demo: the test registry did not start" >&2; cat "$work/testbed.log" >&2; exit 3; }
-registry=$(cat "$work/addr")
+testbed_start demo
+registry=$ADDR
 
 run() {
     printf '\n$ %s\n' "$*"
