@@ -37,25 +37,21 @@
 //! It runs on its own thread with its own single-threaded tokio runtime, so it
 //! works under plain `#[test]` functions, and stops when dropped.
 
-use std::convert::Infallible;
-use std::net::TcpListener as StdTcpListener;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
-use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
+
+use crate::server::{Body, BoxError, Conn, Handler, Outcome, Server, full_body, strip_hop_by_hop};
 
 /// Largest page the proxy hands out; a larger `n` is clamped (Docker Hub caps too).
 pub const MAX_PAGE_SIZE: usize = 1000;
-
-type Body = BoxBody<Bytes, hyper::Error>;
 
 /// A running paging proxy in front of one registry. Stops on drop.
 ///
@@ -68,10 +64,10 @@ type Body = BoxBody<Bytes, hyper::Error>;
 /// # let _ = pages;
 /// ```
 pub struct PagingProxy {
+    /// Stops the proxy when dropped.
+    _server: Server,
     addr: String,
     requests: Arc<Mutex<Vec<String>>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl PagingProxy {
@@ -95,13 +91,6 @@ impl PagingProxy {
         );
         let upstream = upstream.origin().ascii_serialization();
 
-        let listener = StdTcpListener::bind("127.0.0.1:0")
-            .unwrap_or_else(|e| panic!("PagingProxy: cannot bind 127.0.0.1:0: {e}"));
-        listener
-            .set_nonblocking(true)
-            .expect("set_nonblocking on a fresh listener");
-        let addr = listener.local_addr().expect("bound listener").to_string();
-
         let requests = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new(State {
             upstream,
@@ -109,22 +98,11 @@ impl PagingProxy {
             client: Client::builder(TokioExecutor::new()).build_http(),
             requests: Arc::clone(&requests),
         });
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("tagwarden-paging-proxy-{addr}"))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("cannot build the proxy's tokio runtime");
-                rt.block_on(serve(listener, state, rx));
-            })
-            .expect("cannot spawn the proxy thread");
+        let server = Server::start("paging-proxy", IpAddr::V4(Ipv4Addr::LOCALHOST), state);
         PagingProxy {
-            addr,
+            addr: server.addr(),
+            _server: server,
             requests,
-            shutdown: Some(tx),
-            thread: Some(thread),
         }
     }
 
@@ -156,18 +134,6 @@ impl PagingProxy {
     }
 }
 
-impl Drop for PagingProxy {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            // A panic on the proxy thread was already printed; don't panic in drop.
-            let _ = t.join();
-        }
-    }
-}
-
 struct State {
     /// `http://host:port` of the registry.
     upstream: String,
@@ -176,59 +142,13 @@ struct State {
     requests: Arc<Mutex<Vec<String>>>,
 }
 
-async fn serve(
-    listener: StdTcpListener,
-    state: Arc<State>,
-    mut shutdown: tokio::sync::oneshot::Receiver<()>,
-) {
-    let listener =
-        tokio::net::TcpListener::from_std(listener).expect("registering the proxy listener");
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        eprintln!("tagwarden-testbed paging proxy: accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let state = Arc::clone(&state);
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        }
-    }
-    // Returning drops the runtime, which cancels open connections.
-}
-
-/// Headers that describe one connection, not the message: never forwarded.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    ] {
-        headers.remove(name);
+impl Handler for State {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, _conn: Conn) -> Outcome {
+        forward(self, req).await
     }
 }
 
-async fn handle(
-    state: Arc<State>,
-    mut req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+async fn forward(state: Arc<State>, mut req: Request<Incoming>) -> Outcome {
     let target = req
         .uri()
         .path_and_query()
@@ -273,7 +193,8 @@ async fn handle(
     strip_hop_by_hop(&mut parts.headers);
 
     if !(is_tags && is_get && parts.status == StatusCode::OK) {
-        return Ok(Response::from_parts(parts, body.boxed()));
+        let body = body.map_err(|e| Box::new(e) as BoxError).boxed();
+        return Ok(Response::from_parts(parts, body));
     }
     let full = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -372,12 +293,6 @@ pub(crate) fn page_tags(
         body: serde_json::to_vec(&doc).expect("a JSON value serializes"),
         link,
     }
-}
-
-fn full_body(bytes: Vec<u8>) -> Body {
-    Full::new(Bytes::from(bytes))
-        .map_err(|never| match never {})
-        .boxed()
 }
 
 /// A Distribution-style error answer: `{"errors":[{"code","message","detail"}]}`.

@@ -1,5 +1,5 @@
 //! Plumbing shared by the in-process HTTP servers of this crate
-//! ([`crate::FaultProxy`], [`crate::TokenServer`], [`crate::CaptureServer`]).
+//! ([`crate::PagingProxy`], [`crate::FaultProxy`], [`crate::TokenServer`], [`crate::CaptureServer`]).
 //!
 //! Each server binds a loopback port *before* its constructor returns (so it
 //! accepts connections at once and the port cannot be stolen), then serves
