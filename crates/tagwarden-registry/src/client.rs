@@ -248,7 +248,7 @@ impl Client {
                 }
             }
             // Some registries omit the digest on HEAD: a GET computes it from the body.
-            None => match self.get_manifest_uncached(repo, reference).await? {
+            None => match self.manifest_on_host(repo, reference).await? {
                 Lookup::Found(m) => ManifestHead {
                     digest: m.digest,
                     media_type: m.media_type,
@@ -270,13 +270,26 @@ impl Client {
         reference: &str,
     ) -> Result<Lookup<Manifest>, RegistryError> {
         self.via_mirrors(repo, |r| async move {
-            let key = (r.api_host.clone(), r.name.clone(), reference.to_string());
-            self.inner
-                .manifests
-                .get_or_try(&key, || self.get_manifest_uncached(&r, reference))
-                .await
+            self.manifest_on_host(&r, reference).await
         })
         .await
+    }
+
+    /// GET a manifest from exactly `repo`'s host (no mirrors), once per run.
+    async fn manifest_on_host(
+        &self,
+        repo: &Repository,
+        reference: &str,
+    ) -> Result<Lookup<Manifest>, RegistryError> {
+        let key = (
+            repo.api_host.clone(),
+            repo.name.clone(),
+            reference.to_string(),
+        );
+        self.inner
+            .manifests
+            .get_or_try(&key, || self.get_manifest_uncached(repo, reference))
+            .await
     }
 
     async fn get_manifest_uncached(

@@ -176,6 +176,8 @@ struct HostHandles {
 /// The shared HTTP machinery of a [`crate::Client`].
 pub(crate) struct Transport {
     options: ClientOptions,
+    /// The `--ca-file` roots, read once; certs.d hosts add theirs to these.
+    ca_file_roots: Vec<reqwest::Certificate>,
     verified: reqwest::Client,
     unverified: reqwest::Client,
     hosts: Mutex<HashMap<String, HostState>>,
@@ -188,14 +190,15 @@ const MAX_SCOPES_PER_TOKEN: usize = 40;
 
 impl Transport {
     pub fn new(options: ClientOptions) -> Result<Self, RegistryError> {
-        let mut extra_roots = Vec::new();
+        let mut ca_file_roots = Vec::new();
         for path in &options.ca_files {
-            extra_roots.extend(load_certificates(path)?);
+            ca_file_roots.extend(load_certificates(path)?);
         }
-        let verified = build_http(&options, true, extra_roots)?;
+        let verified = build_http(&options, true, ca_file_roots.clone())?;
         let unverified = build_http(&options, false, Vec::new())?;
         Ok(Self {
             options,
+            ca_file_roots,
             verified,
             unverified,
             hosts: Mutex::new(HashMap::new()),
@@ -259,10 +262,7 @@ impl Transport {
         } else {
             match self.certs_d_roots(host)? {
                 Some(roots) => {
-                    let mut all = Vec::new();
-                    for path in &self.options.ca_files {
-                        all.extend(load_certificates(path)?);
-                    }
+                    let mut all = self.ca_file_roots.clone();
                     all.extend(roots);
                     build_http(&self.options, true, all)?
                 }
