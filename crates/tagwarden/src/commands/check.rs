@@ -209,7 +209,7 @@ pub struct CheckOutput {
     pub summary: Summary,
     /// Only when a registry sent rate-limit headers (Docker Hub does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub rate_limits: Vec<crate::commands::resolve::RateLimitOutput>,
+    pub rate_limits: Vec<crate::commands::RateLimitOutput>,
 }
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
@@ -335,7 +335,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         if let Some(bar) = progress {
             bar.finish_and_clear();
         }
-        rate_limits = crate::commands::resolve::rate_limits_of(&client);
+        rate_limits = crate::commands::rate_limits_of(&client);
         for (i, verdict) in verdicts {
             let report = &mut images[i];
             report.status = verdict.status;

@@ -62,6 +62,23 @@ pub fn registry_client(global: &GlobalOptions) -> Result<Client, Failure> {
     Ok(Client::with_extras(options, config.mirrors, disk)?)
 }
 
+/// A registry's rate-limit headers, as last seen.
+#[derive(Debug, serde::Serialize)]
+pub struct RateLimitOutput {
+    pub registry: String,
+    #[serde(flatten)]
+    pub limit: tagwarden_registry::RateLimit,
+}
+
+/// The rate-limit headers the client saw, for JSON output.
+pub fn rate_limits_of(client: &tagwarden_registry::Client) -> Vec<RateLimitOutput> {
+    client
+        .rate_limits()
+        .into_iter()
+        .map(|(registry, limit)| RateLimitOutput { registry, limit })
+        .collect()
+}
+
 /// Print a value as JSON on stdout, followed by a newline.
 pub fn print_json(value: &impl serde::Serialize) {
     println!(

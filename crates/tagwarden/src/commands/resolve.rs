@@ -7,7 +7,7 @@ use tagwarden_core::{FallbackPolicy, KubeVersion, Prefer, Reference, TagFormat};
 use tagwarden_registry::{Outcome, Platform, ResolveRequest};
 
 use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::{print_json, registry_client};
+use crate::commands::{RateLimitOutput, print_json, rate_limits_of, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
 
 /// The JSON answer (a stable interface; see DESIGN.md).
@@ -23,23 +23,6 @@ struct ResolveOutput {
     /// Only when a registry sent rate-limit headers (Docker Hub does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     rate_limits: Vec<RateLimitOutput>,
-}
-
-/// A registry's rate-limit headers, as last seen.
-#[derive(Debug, Serialize)]
-pub struct RateLimitOutput {
-    pub registry: String,
-    #[serde(flatten)]
-    pub limit: tagwarden_registry::RateLimit,
-}
-
-/// The rate-limit headers the client saw, for JSON output.
-pub fn rate_limits_of(client: &tagwarden_registry::Client) -> Vec<RateLimitOutput> {
-    client
-        .rate_limits()
-        .into_iter()
-        .map(|(registry, limit)| RateLimitOutput { registry, limit })
-        .collect()
 }
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
