@@ -186,29 +186,11 @@ async fn an_index_entry_whose_manifest_is_gone_does_not_provide_its_platform() {
     );
 
     // Delete the arm64 manifest behind the index's back.
-    let Lookup::Found(index) = client.get_manifest(&app, &digest).await.unwrap() else {
-        panic!("the index was pushed")
-    };
-    let index: serde_json::Value = serde_json::from_slice(&index.body).unwrap();
-    let arm64 = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["platform"]["architecture"] == "arm64")
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let status = reqwest::Client::new()
-        .delete(format!(
-            "{}/v2/broken/app/manifests/{arm64}",
-            registry.url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 202, "the test registry allows deletes");
+    let seeder = registry.seeder();
+    seeder.delete_manifest(
+        "broken/app",
+        &seeder.index_child("broken/app", &digest, "arm64"),
+    );
 
     // A fresh client (no cached answers) sees the index as broken for arm64 only.
     let client = Client::new(ClientOptions::default()).unwrap();
@@ -240,39 +222,35 @@ async fn per_registry_limits_hold() {
     let tags: Vec<String> = seeded.tags("seed/many-tags").into_iter().take(6).collect();
     let many = repo(&proxy.addr(), "seed/many-tags");
 
+    // Time six HEADs of different tags, all started at once.
+    let time_heads = |options: ClientOptions| {
+        let (tags, many) = (&tags, &many);
+        async move {
+            let client = Client::new(options).unwrap();
+            let started = std::time::Instant::now();
+            let heads = tags.iter().map(|t| client.head_manifest(many, t));
+            for head in futures::future::join_all(heads).await {
+                assert!(matches!(head.unwrap(), Lookup::Found(_)));
+            }
+            started.elapsed()
+        }
+    };
+
     // Two requests at a time, each held 150 ms by the proxy: six take at least 450 ms.
     proxy.set_latency(Duration::from_millis(150));
-    let client = Client::new(ClientOptions {
+    let elapsed = time_heads(ClientOptions {
         max_concurrency_per_registry: 2,
         ..ClientOptions::default()
     })
-    .unwrap();
-    let started = std::time::Instant::now();
-    let heads = tags.iter().map(|t| client.head_manifest(&many, t));
-    for head in futures::future::join_all(heads).await {
-        assert!(matches!(head.unwrap(), Lookup::Found(_)));
-    }
-    assert!(
-        started.elapsed() >= Duration::from_millis(450),
-        "{:?}",
-        started.elapsed()
-    );
+    .await;
+    assert!(elapsed >= Duration::from_millis(450), "{elapsed:?}");
 
     // Ten requests per second: six requests need at least 500 ms between first and last.
     proxy.set_latency(Duration::ZERO);
-    let client = Client::new(ClientOptions {
+    let elapsed = time_heads(ClientOptions {
         requests_per_second: Some(10.0),
         ..ClientOptions::default()
     })
-    .unwrap();
-    let started = std::time::Instant::now();
-    let heads = tags.iter().map(|t| client.head_manifest(&many, t));
-    for head in futures::future::join_all(heads).await {
-        assert!(matches!(head.unwrap(), Lookup::Found(_)));
-    }
-    assert!(
-        started.elapsed() >= Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
-    );
+    .await;
+    assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
 }

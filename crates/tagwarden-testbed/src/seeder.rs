@@ -239,6 +239,29 @@ impl Seeder {
         self.block_on(self.http.get_manifest(repo, reference))
     }
 
+    /// The digest of the `architecture` entry of the index at `repo@index_digest`.
+    pub fn index_child(&self, repo: &str, index_digest: &str, architecture: &str) -> String {
+        let (_, body) = self.get_manifest(repo, index_digest);
+        let index: serde_json::Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{repo}@{index_digest} is not JSON: {e}"));
+        index["manifests"]
+            .as_array()
+            .and_then(|entries| {
+                entries
+                    .iter()
+                    .find(|m| m["platform"]["architecture"] == architecture)
+            })
+            .and_then(|m| m["digest"].as_str())
+            .unwrap_or_else(|| panic!("{repo}@{index_digest} has no {architecture} entry"))
+            .to_string()
+    }
+
+    /// DELETE a manifest by digest (the test registry allows deletes), e.g. to leave an
+    /// index pointing at a manifest that is gone.
+    pub fn delete_manifest(&self, repo: &str, digest: &str) {
+        self.block_on(self.http.delete_manifest(repo, digest))
+    }
+
     /// The async core, for concurrent seeding inside this crate.
     pub(crate) fn http(&self) -> &Http {
         &self.http
@@ -446,6 +469,14 @@ impl Http {
         }
         check_digest("PUT", &url, &headers, &digest);
         digest
+    }
+
+    pub(crate) async fn delete_manifest(&self, repo: &str, digest: &str) {
+        let url = format!("{}/v2/{repo}/manifests/{digest}", self.base);
+        let (status, _, body) = self.send(Method::DELETE, &url, repo, |r| r).await;
+        if status != StatusCode::ACCEPTED {
+            fail("DELETE", &url, status, &body, "202 Accepted");
+        }
     }
 
     pub(crate) async fn get_manifest(&self, repo: &str, reference: &str) -> (String, Vec<u8>) {

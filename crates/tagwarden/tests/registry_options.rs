@@ -134,34 +134,11 @@ fn check_names_a_broken_index() {
         ManifestKind::Oci,
         &[Platform::linux_amd64(), Platform::linux_arm64()],
     );
-    let (_, index) = registry.seeder().get_manifest("broken/app", &digest);
-    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
-    let arm64 = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["platform"]["architecture"] == "arm64")
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let deleted = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-X",
-            "DELETE",
-        ])
-        .arg(format!(
-            "{}/v2/broken/app/manifests/{arm64}",
-            registry.url()
-        ))
-        .output()
-        .expect("curl is installed (apt-get install -y curl)");
-    assert_eq!(String::from_utf8_lossy(&deleted.stdout), "202");
+    let seeder = registry.seeder();
+    seeder.delete_manifest(
+        "broken/app",
+        &seeder.index_child("broken/app", &digest, "arm64"),
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("pod.yaml");
