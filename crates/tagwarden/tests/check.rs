@@ -1,11 +1,8 @@
 //! `tagwarden check` end to end: the real binary, rendered-chart fixtures, and Debian's
 //! docker-registry started and seeded by `tagwarden-testbed`.
 
-mod charts;
-mod common;
-
-use charts::{rendered, rendered_dir, shared, tagwarden_stdin};
-use common::{CannedServer, tagwarden};
+use crate::charts::{rendered, rendered_dir, shared, tagwarden_stdin};
+use crate::common::{CannedServer, tagwarden};
 use serde_json::{Value, json};
 use tagwarden_testbed::{PagingProxy, dead_addr};
 

@@ -1,12 +1,10 @@
 //! Credentials from where users keep them, end to end: credential helpers on PATH, pull
 //! secrets, certs.d CAs, and secrets that never show up in output, not even with --debug.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
+use crate::common::tagwarden_with;
 use base64::Engine as _;
-use common::tagwarden_with;
 use tagwarden_testbed::{Registry, RegistryMode, seed_standard};
 
 #[test]

@@ -2,11 +2,9 @@
 //! in each test with an upstream-like repository (kube-apiserver-style `v1.X.Y` tags with
 //! alpha/rc pre-releases and junk tags) and a publisher repository with holes.
 
-mod common;
-
 use std::io::Write as _;
 
-use common::{CannedServer, tagwarden};
+use crate::common::{CannedServer, tagwarden};
 use serde_json::{Value, json};
 use tagwarden_testbed::{ManifestKind, PagingProxy, Platform, Registry, dead_addr};
 

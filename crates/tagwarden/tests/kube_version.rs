@@ -1,8 +1,6 @@
 //! `tagwarden kube-version`: the contract's JSON shape, text output and exit codes.
 
-mod common;
-
-use common::tagwarden;
+use crate::common::tagwarden;
 use serde_json::json;
 
 #[test]

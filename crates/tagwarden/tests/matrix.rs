@@ -2,11 +2,9 @@
 //! `verify` Debian's docker-registry seeded with the standard data set (clastix/kubectl
 //! v1.28–v1.31, no v1.32: the Capsule case).
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::tagwarden;
+use crate::common::tagwarden;
 use serde_json::{Value, json};
 use tagwarden_testbed::{ManifestKind, PagingProxy, Platform, Registry, dead_addr, seed_standard};
 

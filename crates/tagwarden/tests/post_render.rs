@@ -4,10 +4,7 @@
 //! Every golden test computes the expected output independently of the code under test:
 //! the input with the exact image substrings replaced, compared as whole outputs.
 
-mod charts;
-mod common;
-
-use charts::{CHARTS, rendered, replace_except, shared, tagwarden_stdin};
+use crate::charts::{CHARTS, rendered, replace_except, shared, tagwarden_stdin};
 use tagwarden_testbed::{PagingProxy, dead_addr};
 
 const KEEP: &str = "# data, not an image";

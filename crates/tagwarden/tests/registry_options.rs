@@ -1,9 +1,7 @@
 //! Registry options end to end: the config file's insecure_skip_verify, mirrors and cache
 //! TTL, and the cache command.
 
-mod common;
-
-use common::tagwarden_with;
+use crate::common::tagwarden_with;
 use tagwarden_testbed::{ManifestKind, Platform, Registry, RegistryMode, seed_standard};
 
 #[test]

@@ -1,9 +1,7 @@
 //! `tagwarden resolve` end to end: the real binary against Debian's docker-registry,
 //! started and seeded by `tagwarden-testbed` for each test.
 
-mod common;
-
-use common::{CannedServer, tagwarden};
+use crate::common::{CannedServer, tagwarden};
 use tagwarden_testbed::{ManifestKind, PagingProxy, Platform, Registry, dead_addr, seed_standard};
 
 const EXPLAIN_CAPSULE: &str =

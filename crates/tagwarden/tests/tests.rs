@@ -1,0 +1,17 @@
+//! The CLI's integration tests, in one test binary (as ripgrep's `tests/tests.rs`): one
+//! link instead of one per file, and one shared registry for the chart fixtures.
+//!
+//! Every test runs the real `tagwarden` binary against Debian's `docker-registry`, started
+//! and seeded by `tagwarden-testbed`.
+
+mod charts;
+mod common;
+
+mod check;
+mod credentials;
+mod gaps;
+mod kube_version;
+mod matrix;
+mod post_render;
+mod registry_options;
+mod resolve;
