@@ -279,14 +279,18 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             let location = &skipped.location;
             match (skipped.reason, &skipped.value) {
                 // Not a string at all: Kubernetes rejects the object; report it as invalid.
-                (SkipReason::NotAString, Some(value)) => add(
+                (SkipReason::Number | SkipReason::Boolean, Some(value)) => add(
                     (true, value.clone()),
                     location.clone(),
                     Some(skipped.reason.to_string()),
                 ),
-                (SkipReason::NotAScalar, _) => eprintln!(
+                (SkipReason::Mapping | SkipReason::Sequence, _) => eprintln!(
                     "warning: {}:{}:{}: {} ({}), not checked",
-                    location.file, location.line, location.column, skipped.reason, location.path
+                    location.file,
+                    location.line,
+                    location.column,
+                    skipped.message(),
+                    location.path
                 ),
                 _ => {}
             }
