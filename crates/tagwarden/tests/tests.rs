@@ -12,6 +12,7 @@ mod credentials;
 mod gaps;
 mod kube_version;
 mod matrix;
+mod output_errors;
 mod post_render;
 mod registry_options;
 mod resolve;

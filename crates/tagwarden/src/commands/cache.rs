@@ -7,6 +7,7 @@ use tagwarden_registry::{DiskCache, cache};
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::print_json;
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, outln};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -36,8 +37,8 @@ pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     })?;
     match args.action {
         Action::Path => match global.output {
-            OutputFormat::Json => print_json(&serde_json::json!({ "path": path })),
-            _ => println!("{}", path.display()),
+            OutputFormat::Json => print_json(&serde_json::json!({ "path": path }))?,
+            _ => outln!("{}", path.display())?,
         },
         Action::Clear => {
             if path.exists() {
@@ -45,7 +46,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
                     .and_then(|c| c.clear())
                     .map_err(Failure::bad_input)?;
             }
-            eprintln!("cleared {}", path.display());
+            errln!("cleared {}", path.display());
         }
     }
     Ok(Status::Success)

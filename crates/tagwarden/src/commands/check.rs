@@ -42,6 +42,7 @@ use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::resolve::PreferArg;
 use crate::commands::{load_config, print_json, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, out};
 use policy::{Policy, PolicyFlags};
 
 const FORMATS: &[&str] = &["text", "json", "sarif", "junit"];
@@ -284,9 +285,13 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
                     location.clone(),
                     Some(skipped.reason.to_string()),
                 ),
-                (SkipReason::NotAScalar, _) => eprintln!(
+                (SkipReason::NotAScalar, _) => errln!(
                     "warning: {}:{}:{}: {} ({}), not checked",
-                    location.file, location.line, location.column, skipped.reason, location.path
+                    location.file,
+                    location.line,
+                    location.column,
+                    skipped.reason,
+                    location.path
                 ),
                 _ => {}
             }
@@ -362,10 +367,10 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     // 4. The report, with every answer in.
     match global.output {
-        OutputFormat::Json => print_json(&output),
-        OutputFormat::Sarif => print_json(&sarif::report(&output)),
-        OutputFormat::Junit => print!("{}", junit::report(&output)),
-        _ => text::print(&output),
+        OutputFormat::Json => print_json(&output)?,
+        OutputFormat::Sarif => print_json(&sarif::report(&output))?,
+        OutputFormat::Junit => out!("{}", junit::report(&output))?,
+        _ => text::print(&output)?,
     }
     verdict_of(&output, args.fail_on)
 }
@@ -389,9 +394,11 @@ fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
     let plural = |n: usize| if n == 1 { "image" } else { "images" };
     if fail_on == FailOn::Never {
         if summary.invalid + summary.undetermined + summary.missing > 0 {
-            eprintln!(
+            errln!(
                 "note: {} missing, {} undetermined, {} invalid; --fail-on never exits 0",
-                summary.missing, summary.undetermined, summary.invalid
+                summary.missing,
+                summary.undetermined,
+                summary.invalid
             );
         }
         return Ok(Status::Success);
@@ -417,7 +424,7 @@ fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
                 first(ImageStatus::is_undetermined)
             )));
         }
-        eprintln!(
+        errln!(
             "warning: {} {} could not be checked (denied or unreachable); --fail-on missing ignores that",
             summary.undetermined,
             plural(summary.undetermined)

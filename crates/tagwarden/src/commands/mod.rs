@@ -79,10 +79,7 @@ pub fn rate_limits_of(client: &tagwarden_registry::Client) -> Vec<RateLimitOutpu
         .collect()
 }
 
-/// Print a value as JSON on stdout, followed by a newline.
-pub fn print_json(value: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("output types always serialise")
-    );
+/// Print a value as JSON on stdout, followed by a newline (see [`crate::output`]).
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    crate::output::json(value)
 }

@@ -20,7 +20,6 @@
 //! `track` rules do anything, and a warning says so; with neither, it is exit 2.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
@@ -37,6 +36,7 @@ use crate::commands::check::{find_options, manifest_error, scan_one};
 use crate::commands::resolve::PreferArg;
 use crate::commands::{load_config, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::errln;
 
 /// Registry questions in flight at once (each registry still gets at most
 /// `--max-concurrency`).
@@ -140,7 +140,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
                 "post-render needs --kube-version (or TAGWARDEN_KUBE_VERSION): reading it from the live cluster is not available yet; with --pin or a track rule it runs without one"
             )));
         }
-        eprintln!(
+        errln!(
             "warning: no --kube-version: tags are not matched against the cluster's version (reading the live cluster is not available yet), so only {} apply",
             match (args.pin, policy.rules.is_empty()) {
                 (true, true) => "pinning (--pin) will",
@@ -175,7 +175,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         let reference = match Reference::parse(image) {
             Ok(reference) => reference,
             Err(e) => {
-                eprintln!(
+                errln!(
                     "warning: {}: {}; left as it is",
                     where_(&fields[image]),
                     e.to_string().escape_debug()
@@ -226,7 +226,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         .collect();
     if !undecided.is_empty() {
         for line in &undecided[1..] {
-            eprintln!("error: {line}");
+            errln!("error: {line}");
         }
         return Err(Failure::undecided(anyhow!(
             "{}; nothing was rendered",
@@ -244,7 +244,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         match decision {
             Decision::Keep => {}
             Decision::Replace { new, why } => {
-                eprintln!("{}: {image} → {new} ({why})", where_(used));
+                errln!("{}: {image} → {new} ({why})", where_(used));
                 edits.extend(used.iter().map(|field| field.edit(new.as_str())));
             }
             Decision::Missing { why } => missing.push((image, used, why)),
@@ -257,10 +257,10 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             "error"
         };
         for (image, used, why) in &missing {
-            eprintln!("{level}: {}: {image}: {why}{}", where_(used), owner(used));
+            errln!("{level}: {}: {image}: {why}{}", where_(used), owner(used));
         }
         if !args.allow_missing {
-            eprintln!(
+            errln!(
                 "error: {} missing image{} with no fallback: nothing was rendered (--allow-missing renders them as they are)",
                 missing.len(),
                 if missing.len() == 1 { "" } else { "s" }
@@ -275,11 +275,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         tagwarden_manifest::rewrite(&source.contents, &edits)
             .map_err(|e| Failure::bad_input(anyhow!("cannot rewrite the manifests: {e}")))?
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(output.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::undecided(anyhow!("cannot write the manifests to stdout: {e}")))?;
+    crate::output::write_stdout_bytes(output.as_bytes())?;
     Ok(Status::Success)
 }
 

@@ -9,6 +9,7 @@ use tagwarden_registry::{Outcome, Platform, ResolveRequest};
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::{RateLimitOutput, print_json, rate_limits_of, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, outln};
 
 /// The JSON answer (a stable interface; see DESIGN.md).
 #[derive(Debug, Serialize)]
@@ -55,14 +56,14 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             skew: resolution.skew,
             tried: resolution.tried.clone(),
             rate_limits: rate_limits_of(&client),
-        }),
+        })?,
         _ => {
             if let Some(resolved) = &resolved {
-                println!("{resolved}");
+                outln!("{resolved}")?;
             }
         }
     }
-    eprintln!("{}", resolution.explanation);
+    errln!("{}", resolution.explanation);
     Ok(match resolution.outcome {
         Outcome::Exact | Outcome::Fallback => Status::Success,
         Outcome::Missing => Status::Finding,
