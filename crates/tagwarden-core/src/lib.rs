@@ -4,17 +4,22 @@
 //! - [`reference`]: the OCI image reference grammar (parse, normalise, format).
 //! - [`tag`]: tag anatomy (prefix, numeric parts, suffix), compatibility and ordering.
 //! - [`policy`]: which published tags may stand in for a missing one, in what order.
+//! - [`platform`]: the platform grammar (`linux/arm64/v8`, `all`) and how platforms compare.
+//! - [`gaps`]: which upstream Kubernetes releases an image has no tag for.
+//! - [`matrix`]: the compatibility matrix file (application versions × Kubernetes minors).
 //!
 //! Nothing here does I/O or async, so every rule is tested exhaustively.
 
 pub mod gaps;
 pub mod kube_version;
 pub mod matrix;
+pub mod platform;
 pub mod policy;
 pub mod reference;
 pub mod tag;
 
 pub use kube_version::{Distribution, KubeVersion, KubeVersionError};
+pub use platform::{Platform, PlatformError};
 pub use policy::{Candidate, FallbackPolicy, Prefer};
 pub use reference::{Reference, ReferenceError};
 pub use tag::{TagFormat, TagFormatError, VersionTag};
