@@ -7,6 +7,7 @@
 mod charts;
 mod common;
 
+mod cache;
 mod check;
 mod credentials;
 mod gaps;
