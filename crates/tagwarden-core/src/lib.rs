@@ -4,6 +4,9 @@
 //! - [`reference`]: the OCI image reference grammar (parse, normalise, format).
 //! - [`tag`]: tag anatomy (prefix, numeric parts, suffix), compatibility and ordering.
 //! - [`policy`]: which published tags may stand in for a missing one, in what order.
+//! - [`platform`]: the platform grammar (`linux/arm64/v8`, `all`) and how platforms compare.
+//! - [`gaps`]: which upstream Kubernetes releases an image has no tag for.
+//! - [`matrix`]: the compatibility matrix file (application versions × Kubernetes minors).
 //! - [`track`]: which images follow the Kubernetes version (their tag, or a track rule).
 //! - [`verdict`]: the answer about one image (present, missing, undetermined, invalid).
 //!
@@ -12,6 +15,7 @@
 pub mod gaps;
 pub mod kube_version;
 pub mod matrix;
+pub mod platform;
 pub mod policy;
 pub mod reference;
 pub mod tag;
@@ -19,6 +23,7 @@ pub mod track;
 pub mod verdict;
 
 pub use kube_version::{Distribution, KubeVersion, KubeVersionError};
+pub use platform::{Platform, PlatformError};
 pub use policy::{Candidate, FallbackPolicy, Prefer};
 pub use reference::{Reference, ReferenceError};
 pub use tag::{TagFormat, TagFormatError, VersionTag};

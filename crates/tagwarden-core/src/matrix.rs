@@ -58,6 +58,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
+use crate::platform::Platform;
+
 use crate::reference::Reference;
 use crate::tag::{TagFormat, TagFormatError};
 
@@ -614,17 +616,6 @@ impl fmt::Display for ImageTemplate {
     }
 }
 
-/// Whether `text` is `OS/ARCH[/VARIANT]` (each part `[A-Za-z0-9_.-]+`).
-pub fn is_platform(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('/').collect();
-    (2..=3).contains(&parts.len())
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        })
-}
-
 // ---------------------------------------------------------------------------
 // The matrix
 // ---------------------------------------------------------------------------
@@ -638,7 +629,8 @@ pub struct Entry {
     pub kubernetes: KubeRange,
     /// The image they ask for (the entry's own, or the file's default).
     pub image: Option<ImageTemplate>,
-    /// Platforms every promised tag must provide (the entry's, or the file's default).
+    /// Platforms every promised tag must provide (the entry's, or the file's default), as
+    /// written, each normalised platform once; they parse with [`Platform::parse`].
     pub platforms: Vec<String>,
     /// Free text for `show`.
     pub notes: Option<String>,
@@ -841,20 +833,31 @@ impl Matrix {
                 }
             };
         let platforms_of = |list: &[Spanned<String>], errors: &mut Vec<MatrixError>| {
+            // Written as given (for `show`), each normalised platform once.
             let mut out: Vec<String> = Vec::new();
+            let mut seen: Vec<Platform> = Vec::new();
             for p in list {
-                if is_platform(&p.value) {
-                    if !out.contains(&p.value) {
-                        out.push(p.value.clone());
+                match Platform::parse(&p.value) {
+                    Ok(platform) if platform.is_all() => errors.push(at(
+                        &p.referenced,
+                        format!(
+                            "platform {:?}: a matrix names the platforms it promises, e.g. linux/amd64 or linux/arm64/v8",
+                            p.value
+                        ),
+                    )),
+                    Ok(platform) => {
+                        if !seen.contains(&platform) {
+                            seen.push(platform);
+                            out.push(p.value.clone());
+                        }
                     }
-                } else {
-                    errors.push(at(
+                    Err(_) => errors.push(at(
                         &p.referenced,
                         format!(
                             "platform {:?} is not OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8",
                             p.value
                         ),
-                    ));
+                    )),
                 }
             }
             out

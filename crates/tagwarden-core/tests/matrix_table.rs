@@ -221,6 +221,13 @@ fn errors_carry_line_and_column() {
             &["4:16: platforms apply to the entry's image"],
         ),
         (
+            "image: a/b:v{major}.{minor}\nplatforms: [linux/amd64, linux, all]\nversions:\n  - app: 1\n    kubernetes: 1.2\n",
+            &[
+                "2:26: platform \"linux\" is not OS/ARCH[/VARIANT]",
+                "2:33: platform \"all\": a matrix names the platforms it promises",
+            ],
+        ),
+        (
             "image: a/b@sha256:00\nversions:\n  - app: 1\n    kubernetes: 1.2\n",
             &["1:11: an image template names tags, not a digest"],
         ),
@@ -328,4 +335,14 @@ proptest! {
         let _ = AppRange::parse(&text);
         let _ = AppVersion::parse(&text);
     }
+}
+
+#[test]
+fn platforms_use_the_core_grammar_and_keep_each_once() {
+    let m = Matrix::parse(
+        "image: a/b:v{major}.{minor}\nplatforms: [linux/amd64, linux/arm64, linux/x86_64, Linux/ARM64/v8]\nversions:\n  - app: 1\n    kubernetes: 1.2\n",
+    )
+    .unwrap();
+    // Written as first given; `linux/x86_64` is `linux/amd64` and `Linux/ARM64/v8` is `linux/arm64`.
+    assert_eq!(m.entries[0].platforms, ["linux/amd64", "linux/arm64"]);
 }

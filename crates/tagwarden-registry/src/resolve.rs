@@ -93,7 +93,7 @@ pub async fn resolve(
 ) -> Result<Resolution, ResolveError> {
     let reference = &request.reference;
     let repo = Repository::of(reference);
-    let mut published: Option<Vec<String>> = None;
+    let mut published = Published::default();
 
     if request.tag_format.is_some() && request.kube_version.is_none() {
         return Err(ResolveError::Input(
@@ -118,12 +118,19 @@ pub async fn resolve(
             match wanted_from_kube_version(request, kube)? {
                 Some(tag) => tag,
                 None => {
-                    let tags = match list_once(client, &repo, &mut published).await? {
-                        Some(tags) => tags,
-                        None => {
-                            return Ok(repository_missing(request, reference.clone(), Vec::new()));
-                        }
-                    };
+                    let tags =
+                        match list_once(client, &repo, &mut published, Freshness::CachedIsFine)
+                            .await?
+                        {
+                            Some(tags) => tags,
+                            None => {
+                                return Ok(repository_missing(
+                                    request,
+                                    reference.clone(),
+                                    Vec::new(),
+                                ));
+                            }
+                        };
                     match policy::infer_expected_tag(
                         kube.major,
                         kube.minor,
@@ -196,7 +203,7 @@ pub async fn resolve(
             ),
         ));
     };
-    let tags = match list_once(client, &repo, &mut published).await? {
+    let tags = match list_once(client, &repo, &mut published, Freshness::Fresh).await? {
         Some(tags) => tags,
         None => return Ok(repository_missing(request, wanted, tried)),
     };
@@ -405,19 +412,44 @@ fn via_mirror(repo: &Repository, source: &str) -> String {
     }
 }
 
-/// The repository's tags, listed at most once per resolution. `None`: no such repository.
+/// The repository's tags as far as one resolution needs them.
+#[derive(Default)]
+struct Published {
+    tags: Option<Vec<String>>,
+    /// Whether `tags` came from the registry in this run rather than the disk cache.
+    fresh: bool,
+}
+
+/// Whether a tag list may come from the disk cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// Inferring a tag scheme: any recent list will do.
+    CachedIsFine,
+    /// Choosing a fallback: the answer depends on the newest tags, so ask the registry.
+    Fresh,
+}
+
+/// The repository's tags, listed at most once per resolution (twice when a cached list
+/// must be refreshed). `None`: no such repository.
 async fn list_once(
     client: &Client,
     repo: &Repository,
-    cache: &mut Option<Vec<String>>,
+    published: &mut Published,
+    freshness: Freshness,
 ) -> Result<Option<Vec<String>>, RegistryError> {
-    if cache.is_none() {
-        match client.list_tags(repo).await? {
-            Lookup::Found(tags) => *cache = Some(tags),
+    let stale = freshness == Freshness::Fresh && !published.fresh;
+    if published.tags.is_none() || stale {
+        let listed = match freshness {
+            Freshness::Fresh => client.list_tags_fresh(repo).await?,
+            Freshness::CachedIsFine => client.list_tags(repo).await?,
+        };
+        match listed {
+            Lookup::Found(tags) => published.tags = Some(tags),
             Lookup::Missing(_) => return Ok(None),
         }
+        published.fresh = freshness == Freshness::Fresh;
     }
-    Ok(cache.clone())
+    Ok(published.tags.clone())
 }
 
 /// The requested platforms that the manifest at `digest` does not provide. An index

@@ -31,12 +31,13 @@ use anyhow::anyhow;
 use clap::{Args as ClapArgs, ValueEnum};
 use serde::Serialize;
 use tagwarden_manifest::{Location, SkipReason, read_sources};
-use tagwarden_registry::{Client, InspectOptions, Platform};
+use tagwarden_registry::{Client, InspectOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::resolve::PreferArg;
 use crate::commands::{load_config, print_json, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, out};
 use policy::{Policy, PolicyFlags};
 
 const FORMATS: &[&str] = &["text", "json", "sarif", "junit"];
@@ -222,7 +223,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         },
         &config,
     )?;
-    let platforms = parse_platforms(&args.platforms)?;
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
     let options = find_options(&args.image_paths)?;
     let paths: Vec<String> = if args.paths.is_empty() {
         if std::io::stdin().is_terminal() {
@@ -263,10 +264,10 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     // 4. The report, with every answer in.
     match global.output {
-        OutputFormat::Json => print_json(&output),
-        OutputFormat::Sarif => print_json(&sarif::report(&output)),
-        OutputFormat::Junit => print!("{}", junit::report(&output)),
-        _ => text::print(&output),
+        OutputFormat::Json => print_json(&output)?,
+        OutputFormat::Sarif => print_json(&sarif::report(&output))?,
+        OutputFormat::Junit => out!("{}", junit::report(&output))?,
+        _ => text::print(&output)?,
     }
     verdict_of(&output, args.fail_on)
 }
@@ -290,9 +291,11 @@ fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
     let plural = |n: usize| if n == 1 { "image" } else { "images" };
     if fail_on == FailOn::Never {
         if summary.invalid + summary.undetermined + summary.missing > 0 {
-            eprintln!(
+            errln!(
                 "note: {} missing, {} undetermined, {} invalid; --fail-on never exits 0",
-                summary.missing, summary.undetermined, summary.invalid
+                summary.missing,
+                summary.undetermined,
+                summary.invalid
             );
         }
         return Ok(Status::Success);
@@ -318,7 +321,7 @@ fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
                 first(ImageStatus::is_undetermined)
             )));
         }
-        eprintln!(
+        errln!(
             "warning: {} {} could not be checked (denied or unreachable); --fail-on missing ignores that",
             summary.undetermined,
             plural(summary.undetermined)
@@ -329,20 +332,6 @@ fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
     } else {
         Status::Success
     })
-}
-
-/// `--platform` values, parsed and deduplicated.
-pub fn parse_platforms(platforms: &[String]) -> Result<Vec<Platform>, Failure> {
-    let mut out: Vec<Platform> = Vec::new();
-    for text in platforms {
-        let platform: Platform = text
-            .parse()
-            .map_err(|e| Failure::bad_input(anyhow!("--platform: {e}")))?;
-        if !out.contains(&platform) {
-            out.push(platform);
-        }
-    }
-    Ok(out)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal and there is something to wait for.
@@ -396,9 +385,13 @@ fn unique_images(scans: &[tagwarden_manifest::Scan]) -> Vec<ImageReport> {
                     location.clone(),
                     Some(skipped.reason.to_string()),
                 ),
-                (SkipReason::NotAScalar, _) => eprintln!(
+                (SkipReason::NotAScalar, _) => errln!(
                     "warning: {}:{}:{}: {} ({}), not checked",
-                    location.file, location.line, location.column, skipped.reason, location.path
+                    location.file,
+                    location.line,
+                    location.column,
+                    skipped.reason,
+                    location.path
                 ),
                 _ => {}
             }

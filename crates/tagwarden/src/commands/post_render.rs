@@ -23,7 +23,6 @@
 //! `track` rules do anything, and a warning says so; with neither, it is exit 2.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
@@ -33,10 +32,11 @@ use tagwarden_registry::{Repair, RepairOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::check::policy::{Policy, PolicyFlags};
-use crate::commands::check::{find_options, manifest_error, parse_platforms, scan_one};
+use crate::commands::check::{find_options, manifest_error, scan_one};
 use crate::commands::resolve::PreferArg;
 use crate::commands::{load_config, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::errln;
 
 /// Lines listed per image in explanations; the rest are counted.
 const MAX_LINES: usize = 5;
@@ -157,7 +157,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         .collect();
     if let Some((first, rest)) = undecided.split_first() {
         for line in rest {
-            eprintln!("error: {line}");
+            errln!("error: {line}");
         }
         return Err(Failure::undecided(anyhow!("{first}; nothing was rendered")));
     }
@@ -169,7 +169,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         match repair {
             Repair::Keep | Repair::Undetermined { .. } => {}
             Repair::Replace { new, why } => {
-                eprintln!("{}: {image} → {new} ({why})", where_(used));
+                errln!("{}: {image} → {new} ({why})", where_(used));
                 edits.extend(used.iter().map(|field| field.edit(new.as_str())));
             }
             Repair::Missing { why } => missing.push((image, used, why)),
@@ -201,7 +201,7 @@ fn repair_options(global: &GlobalOptions, args: &Args) -> Result<RepairOptions, 
                 "post-render needs --kube-version (or TAGWARDEN_KUBE_VERSION): reading it from the live cluster is not available yet; with --pin or a track rule it runs without one"
             )));
         }
-        eprintln!(
+        errln!(
             "warning: no --kube-version: tags are not matched against the cluster's version (reading the live cluster is not available yet), so only {} apply",
             match (args.pin, no_rules) {
                 (true, true) => "pinning (--pin) will",
@@ -210,7 +210,7 @@ fn repair_options(global: &GlobalOptions, args: &Args) -> Result<RepairOptions, 
             }
         );
     }
-    let platforms = parse_platforms(&args.platforms)?;
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
     Ok(RepairOptions {
         inspect: policy.inspect_options(platforms),
         pin: args.pin,
@@ -235,17 +235,17 @@ fn unique_images(found: &[ImageField]) -> (Vec<&str>, HashMap<&str, Vec<&ImageFi
 
 /// One warning for an image that is not an image reference; it is passed through.
 fn warn_invalid(used: &[&ImageField], reason: &str) {
-    eprintln!("warning: {}: {reason}; left as it is", where_(used));
+    errln!("warning: {}: {reason}; left as it is", where_(used));
 }
 
 /// Says what is missing; true when that stops the rendering (no `--allow-missing`).
 fn report_missing(missing: &[(&str, &Vec<&ImageField>, String)], allow_missing: bool) -> bool {
     let level = if allow_missing { "warning" } else { "error" };
     for (image, used, why) in missing {
-        eprintln!("{level}: {}: {image}: {why}{}", where_(used), owner(used));
+        errln!("{level}: {}: {image}: {why}{}", where_(used), owner(used));
     }
     if !allow_missing {
-        eprintln!(
+        errln!(
             "error: {} missing image{} with no fallback: nothing was rendered (--allow-missing renders them as they are)",
             missing.len(),
             if missing.len() == 1 { "" } else { "s" }
@@ -262,11 +262,7 @@ fn write_rendered(contents: String, edits: &[tagwarden_manifest::Edit]) -> Comma
         tagwarden_manifest::rewrite(&contents, edits)
             .map_err(|e| Failure::bad_input(anyhow!("cannot rewrite the manifests: {e}")))?
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(output.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::undecided(anyhow!("cannot write the manifests to stdout: {e}")))?;
+    crate::output::write_stdout_bytes(output.as_bytes())?;
     Ok(Status::Success)
 }
 
