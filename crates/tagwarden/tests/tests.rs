@@ -17,3 +17,4 @@ mod output_errors;
 mod post_render;
 mod registry_options;
 mod resolve;
+mod scripts;
