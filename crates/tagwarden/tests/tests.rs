@@ -7,11 +7,14 @@
 mod charts;
 mod common;
 
+mod cache;
 mod check;
 mod credentials;
 mod gaps;
 mod kube_version;
 mod matrix;
+mod output_errors;
 mod post_render;
 mod registry_options;
 mod resolve;
+mod scripts;

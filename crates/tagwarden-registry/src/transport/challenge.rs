@@ -1,0 +1,186 @@
+//! Challenges: how a host asks for credentials, and how a request answers.
+//!
+//! A registry that wants credentials answers `401` with `WWW-Authenticate`: `Basic` (send
+//! the user and password on every request) or `Bearer realm=…,service=…` (fetch a scoped
+//! token from the realm, see [`super::token`]). The first request to a host learns the
+//! challenge; after that, requests carry the right `Authorization` up front.
+//!
+//! Credentials are only ever sent over TLS, or to loopback: never in clear text across a
+//! network.
+
+use reqwest::header::HeaderValue;
+
+use base64::Engine as _;
+
+use super::exchange::Scheme;
+use super::token::pull_scope;
+use super::{Call, Transport, is_loopback};
+use crate::credentials::Credential;
+use crate::error::RegistryError;
+use std::time::Instant;
+
+/// What a host asks for, once its first answer is known.
+#[derive(Debug, Clone)]
+pub(super) enum HostAuth {
+    /// The host answered without asking for credentials.
+    Anonymous,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+impl Transport {
+    /// The `Authorization` header for a call, when the host's challenge is known.
+    pub(super) fn authorization(
+        &self,
+        call: &Call<'_>,
+        scheme: Scheme,
+    ) -> Result<Option<HeaderValue>, RegistryError> {
+        let host = call.host;
+        let auth = self.with_host(host, |s| s.auth.clone());
+        Ok(match auth {
+            None | Some(HostAuth::Anonymous) => None,
+            Some(HostAuth::Basic) => {
+                if !may_send_credentials(host, scheme) {
+                    return Ok(None);
+                }
+                match self.credential(call.registry)? {
+                    Some(Credential::Basic { username, password }) => {
+                        basic_header(&username, &password)
+                    }
+                    _ => None,
+                }
+            }
+            Some(HostAuth::Bearer { .. }) => {
+                let scope = pull_scope(call.repository);
+                self.with_host(host, |s| {
+                    s.tokens
+                        .get(&scope)
+                        .filter(|t| t.expires > Instant::now())
+                        .and_then(|t| bearer_header(&t.token))
+                })
+            }
+        })
+    }
+
+    pub(super) fn credential(&self, registry: &str) -> Result<Option<Credential>, RegistryError> {
+        Ok(self
+            .options
+            .credentials
+            .lookup(registry)?
+            .map(|(cred, _)| cred))
+    }
+
+    /// React to a 401: remember the host's challenge. Returns true when a retry may now
+    /// succeed (there is something new to answer the challenge with).
+    pub(super) fn learn_challenge(
+        &self,
+        call: &Call<'_>,
+        challenge: Option<&str>,
+    ) -> Result<bool, RegistryError> {
+        let Some(challenge) = challenge else {
+            return Ok(false);
+        };
+        let parsed = parse_challenge(challenge).ok_or_else(|| RegistryError::Malformed {
+            registry: call.registry.to_string(),
+            request: call.what.clone(),
+            reason: format!("cannot parse the WWW-Authenticate challenge {challenge:?}"),
+        })?;
+        let previous = self.with_host(call.host, |s| s.auth.replace(parsed.clone()));
+        match parsed {
+            HostAuth::Basic => {
+                let scheme = self
+                    .with_host(call.host, |s| s.scheme)
+                    .unwrap_or(Scheme::Https);
+                let can_answer = matches!(
+                    self.credential(call.registry)?,
+                    Some(Credential::Basic { .. })
+                ) && may_send_credentials(call.host, scheme);
+                // Credentials already sent and refused are wrong; do not loop.
+                Ok(can_answer && !matches!(previous, Some(HostAuth::Basic)))
+            }
+            HostAuth::Bearer { .. } => Ok(true),
+            HostAuth::Anonymous => Ok(false),
+        }
+    }
+}
+
+/// Credentials go over TLS, or to loopback; never in clear text across a network.
+pub(super) fn may_send_credentials(host: &str, scheme: Scheme) -> bool {
+    scheme == Scheme::Https || is_loopback(host)
+}
+
+pub(super) fn basic_header(username: &str, password: &str) -> Option<HeaderValue> {
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+pub(super) fn bearer_header(token: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+pub(super) fn parse_challenge(header_value: &str) -> Option<HostAuth> {
+    let challenges = http_auth::parse_challenges(header_value).ok()?;
+    // Prefer Bearer (scoped, short-lived) over Basic when a registry offers both.
+    let mut basic = false;
+    for challenge in challenges {
+        if challenge.scheme.eq_ignore_ascii_case("bearer") {
+            let param = |name: &str| {
+                challenge
+                    .params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.to_unescaped())
+            };
+            let realm = param("realm")?;
+            return Some(HostAuth::Bearer {
+                realm,
+                service: param("service"),
+            });
+        }
+        if challenge.scheme.eq_ignore_ascii_case("basic") {
+            basic = true;
+        }
+    }
+    basic.then_some(HostAuth::Basic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_parsing() {
+        match parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#,
+        ) {
+            Some(HostAuth::Bearer { realm, service }) => {
+                assert_eq!(realm, "https://auth.docker.io/token");
+                assert_eq!(service.as_deref(), Some("registry.docker.io"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(HostAuth::Basic)
+        ));
+        assert!(parse_challenge("Negotiate").is_none());
+    }
+
+    #[test]
+    fn credentials_never_travel_in_clear_text_across_a_network() {
+        assert!(may_send_credentials("ghcr.io", Scheme::Https));
+        assert!(may_send_credentials("10.0.0.5:5000", Scheme::Https));
+        assert!(!may_send_credentials("10.0.0.5:5000", Scheme::Http));
+        assert!(!may_send_credentials("registry.local", Scheme::Http));
+        assert!(may_send_credentials("127.0.0.1:5000", Scheme::Http));
+        assert!(may_send_credentials("localhost:5000", Scheme::Http));
+    }
+}

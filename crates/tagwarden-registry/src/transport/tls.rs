@@ -1,0 +1,120 @@
+//! TLS and `certs.d`: which certificates a host's connection trusts.
+//!
+//! - The system roots, plus every `--ca-file` ([`ClientOptions::ca_files`]), read once.
+//! - Docker's per-registry folders: `/etc/docker/certs.d/HOST[:PORT]/*.crt` are trusted
+//!   for that host only ([`ClientOptions::certs_dir`]).
+//! - `--insecure-registry` hosts and the config file's `insecure_skip_verify` hosts are not
+//!   verified at all; the latter warn once per run.
+//!
+//! Each host gets the HTTP client built for its trust (see [`Transport::http_for_host`]);
+//! hosts without special trust share one.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{ClientOptions, Transport, host_listed, is_loopback};
+use crate::error::RegistryError;
+
+impl Transport {
+    pub(super) fn plain_http_allowed(&self, host: &str) -> bool {
+        is_loopback(host) || host_listed(&self.options.insecure_registries, host)
+    }
+
+    fn verification_off(&self, host: &str) -> bool {
+        host_listed(&self.options.insecure_registries, host)
+            || host_listed(&self.options.skip_verify, host)
+    }
+
+    /// The HTTP client for `host`: unverified, with its certs.d roots, or the shared one.
+    pub(super) fn http_for_host(&self, host: &str) -> Result<reqwest::Client, RegistryError> {
+        Ok(if self.verification_off(host) {
+            if host_listed(&self.options.skip_verify, host)
+                && self
+                    .warned_skip_verify
+                    .lock()
+                    .expect("poisoned")
+                    .insert(host.to_string())
+            {
+                tracing::warn!(
+                    "TLS certificates of {host} are NOT verified (insecure_skip_verify in the config file)"
+                );
+            }
+            self.unverified.clone()
+        } else {
+            match self.certs_d_roots(host)? {
+                Some(roots) => {
+                    let mut all = self.ca_file_roots.clone();
+                    all.extend(roots);
+                    build_http(&self.options, true, all)?
+                }
+                None => self.verified.clone(),
+            }
+        })
+    }
+
+    /// `DIR/HOST[:PORT]/*.crt`, Docker's per-registry CA convention.
+    fn certs_d_roots(
+        &self,
+        host: &str,
+    ) -> Result<Option<Vec<reqwest::Certificate>>, RegistryError> {
+        let Some(dir) = &self.options.certs_dir else {
+            return Ok(None);
+        };
+        let host_dir = dir.join(host);
+        let Ok(entries) = std::fs::read_dir(&host_dir) else {
+            return Ok(None);
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+            .collect();
+        paths.sort();
+        if paths.is_empty() {
+            return Ok(None);
+        }
+        let mut certs = Vec::new();
+        for path in paths {
+            certs.extend(load_certificates(&path)?);
+        }
+        tracing::debug!(host, dir = %host_dir.display(), "trusting certs.d CAs");
+        Ok(Some(certs))
+    }
+}
+
+pub(super) fn build_http(
+    options: &ClientOptions,
+    verify: bool,
+    extra_roots: Vec<reqwest::Certificate>,
+) -> Result<reqwest::Client, RegistryError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(options.user_agent.clone())
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.request_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        // reqwest drops Authorization when a redirect leaves the host.
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .tls_danger_accept_invalid_certs(!verify);
+    if !extra_roots.is_empty() {
+        builder = builder.tls_certs_merge(extra_roots);
+    }
+    builder
+        .build()
+        .map_err(|e| RegistryError::Config(format!("cannot set up HTTPS: {e}")))
+}
+
+pub(super) fn load_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, RegistryError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        RegistryError::Config(format!("cannot read CA file {}: {e}", path.display()))
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        RegistryError::Config(format!("CA file {} is not PEM: {e}", path.display()))
+    })?;
+    if certs.is_empty() {
+        return Err(RegistryError::Config(format!(
+            "CA file {} holds no certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
