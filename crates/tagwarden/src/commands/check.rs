@@ -30,7 +30,7 @@ use std::io::IsTerminal;
 use anyhow::anyhow;
 use clap::{Args as ClapArgs, ValueEnum};
 use serde::Serialize;
-use tagwarden_manifest::{Location, SkipReason, read_sources};
+use tagwarden_manifest::{Location, SkipReason};
 use tagwarden_registry::{Client, InspectOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
@@ -237,8 +237,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     };
 
     // 1. Inputs and their image fields.
-    let sources =
-        read_sources(&paths, &options.limits).map_err(|e| input::manifest_error(e, None))?;
+    let sources = input::read_all(&paths, &options.limits)?;
     let scans = input::scan_all(&sources, &options)?;
 
     // 2. Unique images, in order of first use.
