@@ -70,6 +70,9 @@ pub struct Resolution {
     pub explanation: String,
     /// The host that answered for the chosen manifest: a mirror, or the registry itself.
     pub source: Option<String>,
+    /// When missing: the nearest compatible published tag outside the skew policy
+    /// (only without platforms, since it was never checked for them).
+    pub nearest_outside_policy: Option<policy::Candidate>,
 }
 
 /// Why resolution stopped without an answer.
@@ -175,6 +178,7 @@ pub async fn resolve(
                 digest: Some(head.digest),
                 skew: Some(0),
                 tried,
+                nearest_outside_policy: None,
             });
         }
         tracing::debug!(tag = %wanted_tag, ?lacking, "exact tag lacks platforms");
@@ -233,6 +237,7 @@ pub async fn resolve(
                     ) + &via_mirror(&repo, &head.source),
                     source: Some(head.source),
                     tried,
+                    nearest_outside_policy: None,
                 });
             }
         }
@@ -249,7 +254,7 @@ pub async fn resolve(
         .into_iter()
         .filter(|_| request.platforms.is_empty())
         .find(|c| c.minor_skew.unsigned_abs() > request.policy.max_skew);
-    let hint = match nearest {
+    let hint = match &nearest {
         Some(c) => format!(
             "; the nearest compatible tag is {} ({} minor{} {}), raise --max-skew to accept it",
             c.tag.as_str(),
@@ -263,7 +268,7 @@ pub async fn resolve(
         ),
         None => String::new(),
     };
-    Ok(missing(
+    let mut resolution = missing(
         request,
         wanted,
         tried,
@@ -271,7 +276,9 @@ pub async fn resolve(
             "{wanted_problem}, and no compatible tag is within the skew policy of ±{}{hint}",
             request.policy.max_skew
         ),
-    ))
+    );
+    resolution.nearest_outside_policy = nearest;
+    Ok(resolution)
 }
 
 /// The wanted tag when it can be derived without listing tags.
@@ -331,6 +338,7 @@ async fn resolve_digest(
         Lookup::Missing(_) => (false, None),
     };
     Ok(Resolution {
+        nearest_outside_policy: None,
         source: source.filter(|_| found),
         requested: reference.clone(),
         wanted: reference.clone(),
@@ -391,6 +399,7 @@ fn missing(
         tried,
         explanation,
         source: None,
+        nearest_outside_policy: None,
     }
 }
 

@@ -190,7 +190,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         include_prereleases: args.include_prereleases,
         since,
     };
-    let platforms = parse_platforms(&args.platforms)?;
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
     let source = source_from(args)?;
 
     // The network: upstream versions, then the image's tags (one listing each).
@@ -306,19 +306,6 @@ fn describe_selection(selection: &Selection) -> String {
         Some((major, minor, patch)) => format!("a {kind} at or above {major}.{minor}.{patch}"),
         None => format!("a {kind}"),
     }
-}
-
-fn parse_platforms(platforms: &[String]) -> Result<Vec<Platform>, Failure> {
-    let mut out: Vec<Platform> = Vec::new();
-    for text in platforms {
-        let platform: Platform = text
-            .parse()
-            .map_err(|e| Failure::bad_input(anyhow!("--platform: {e}")))?;
-        if !out.contains(&platform) {
-            out.push(platform);
-        }
-    }
-    Ok(out)
 }
 
 fn source_from(args: &Args) -> Result<Source, Failure> {

@@ -83,3 +83,10 @@ pub fn rate_limits_of(client: &tagwarden_registry::Client) -> Vec<RateLimitOutpu
 pub fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     crate::output::json(value)
 }
+
+/// The `--platform` values of a command, parsed by core's one platform grammar
+/// (deduplicated, in the order given).
+pub fn platforms_flag(values: &[String]) -> Result<Vec<tagwarden_registry::Platform>, Failure> {
+    tagwarden_core::platform::parse_platforms(values)
+        .map_err(|e| Failure::bad_input(anyhow::anyhow!("--platform: {e}")))
+}
