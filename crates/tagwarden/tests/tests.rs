@@ -9,6 +9,7 @@ mod common;
 
 mod cache;
 mod check;
+mod color;
 mod credentials;
 mod gaps;
 mod kube_version;

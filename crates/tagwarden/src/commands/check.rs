@@ -380,17 +380,17 @@ fn unique_images(scans: &[tagwarden_manifest::Scan]) -> Vec<ImageReport> {
             let location = &skipped.location;
             match (skipped.reason, &skipped.value) {
                 // Not a string at all: Kubernetes rejects the object; report it as invalid.
-                (SkipReason::NotAString, Some(value)) => add(
+                (SkipReason::Number | SkipReason::Boolean, Some(value)) => add(
                     (true, value.clone()),
                     location.clone(),
                     Some(skipped.reason.to_string()),
                 ),
-                (SkipReason::NotAScalar, _) => errln!(
+                (SkipReason::Mapping | SkipReason::Sequence, _) => errln!(
                     "warning: {}:{}:{}: {} ({}), not checked",
                     location.file,
                     location.line,
                     location.column,
-                    skipped.reason,
+                    skipped.message(),
                     location.path
                 ),
                 _ => {}
