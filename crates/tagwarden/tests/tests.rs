@@ -12,6 +12,7 @@ mod check;
 mod check_table;
 mod color;
 mod credentials;
+mod decisions;
 mod gaps;
 mod kube_version;
 mod matrix;
