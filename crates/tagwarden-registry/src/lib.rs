@@ -33,6 +33,7 @@ pub mod cache;
 mod client;
 pub mod credentials;
 mod error;
+pub mod observe;
 mod platform;
 mod resolve;
 mod transport;
@@ -41,9 +42,10 @@ pub use cache::DiskCache;
 pub use client::{Client, MANIFEST_ACCEPT, Manifest, ManifestHead, Repository};
 pub use credentials::{Credential, CredentialStore};
 pub use error::{Lookup, Missing, RegistryError, Undecided};
+pub use observe::{ErrorClass, Observer, Operation, RequestEvent, RequestOutcome};
 pub use platform::{Platform, PlatformError};
 pub use resolve::{
     Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, missing_platforms,
     platform_report, platforms_of, resolve,
 };
-pub use transport::{ClientOptions, RateLimit, is_loopback};
+pub use transport::{ClientOptions, ClientOptionsBuilder, RateLimit, is_loopback};

@@ -10,6 +10,7 @@ mod common;
 mod check;
 mod credentials;
 mod gaps;
+mod hung_registry;
 mod kube_version;
 mod matrix;
 mod post_render;
