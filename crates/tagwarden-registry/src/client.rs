@@ -125,6 +125,8 @@ struct Inner {
     mirrors: HashMap<String, Vec<String>>,
     heads: SingleFlight<(String, String, String), Lookup<ManifestHead>>,
     tags: SingleFlight<(String, String), Lookup<Vec<String>>>,
+    /// Tag lists read from the registry in this run, never from the disk cache.
+    fresh_tags: SingleFlight<(String, String), Lookup<Vec<String>>>,
     manifests: SingleFlight<(String, String, String), Lookup<Manifest>>,
     disk: Option<DiskCache>,
 }
@@ -148,6 +150,7 @@ impl Client {
                 mirrors,
                 heads: SingleFlight::new(),
                 tags: SingleFlight::new(),
+                fresh_tags: SingleFlight::new(),
                 manifests: SingleFlight::new(),
                 disk,
             }),
@@ -390,18 +393,45 @@ impl Client {
         .await
     }
 
+    /// All tags of a repository as the registry lists them now: never from the disk cache
+    /// (which it refreshes), at most once per run. For the moment an answer depends on the
+    /// newest tags, such as choosing a fallback: a tag list cached before `v1.32.0` was
+    /// published must not make `v1.32.1` fall back to `v1.31.1`.
+    pub async fn list_tags_fresh(
+        &self,
+        repo: &Repository,
+    ) -> Result<Lookup<Vec<String>>, RegistryError> {
+        self.via_mirrors(repo, |r| async move {
+            let key = (r.api_host.clone(), r.name.clone());
+            self.inner
+                .fresh_tags
+                .get_or_try(&key, || self.list_tags_from_registry(&r))
+                .await
+        })
+        .await
+    }
+
     async fn list_tags_uncached(
         &self,
         repo: &Repository,
     ) -> Result<Lookup<Vec<String>>, RegistryError> {
-        const MAX_PAGES: usize = 10_000;
-        let disk_key = format!("tags\t{}\t{}", repo.api_host, repo.name);
+        let disk_key = tags_disk_key(repo);
         if let Some(disk) = &self.inner.disk
             && let Some(tags) = disk.get::<Vec<String>>(&disk_key)
         {
             tracing::debug!(repo = %repo.name, "tag list from the disk cache");
             return Ok(Lookup::Found(tags));
         }
+        self.list_tags_from_registry(repo).await
+    }
+
+    /// Every page of the tag list, from the registry; the answer goes to the disk cache.
+    async fn list_tags_from_registry(
+        &self,
+        repo: &Repository,
+    ) -> Result<Lookup<Vec<String>>, RegistryError> {
+        const MAX_PAGES: usize = 10_000;
+        let disk_key = tags_disk_key(repo);
         let mut tags = Vec::new();
         let mut path = format!("/v2/{}/tags/list", repo.name);
         let mut seen = HashSet::new();
@@ -459,6 +489,11 @@ impl Client {
         }
         Ok(Lookup::Found(tags))
     }
+}
+
+/// The disk cache key of a repository's tag list.
+fn tags_disk_key(repo: &Repository) -> String {
+    format!("tags\t{}\t{}", repo.api_host, repo.name)
 }
 
 fn manifest_call<'a>(repo: &'a Repository, method: Method, reference: &str) -> Call<'a> {

@@ -70,6 +70,9 @@ pub struct Resolution {
     pub explanation: String,
     /// The host that answered for the chosen manifest: a mirror, or the registry itself.
     pub source: Option<String>,
+    /// When missing: the nearest compatible published tag outside the skew policy
+    /// (only without platforms, since it was never checked for them).
+    pub nearest_outside_policy: Option<policy::Candidate>,
 }
 
 /// Why resolution stopped without an answer.
@@ -90,7 +93,7 @@ pub async fn resolve(
 ) -> Result<Resolution, ResolveError> {
     let reference = &request.reference;
     let repo = Repository::of(reference);
-    let mut published: Option<Vec<String>> = None;
+    let mut published = Published::default();
 
     if request.tag_format.is_some() && request.kube_version.is_none() {
         return Err(ResolveError::Input(
@@ -115,12 +118,19 @@ pub async fn resolve(
             match wanted_from_kube_version(request, kube)? {
                 Some(tag) => tag,
                 None => {
-                    let tags = match list_once(client, &repo, &mut published).await? {
-                        Some(tags) => tags,
-                        None => {
-                            return Ok(repository_missing(request, reference.clone(), Vec::new()));
-                        }
-                    };
+                    let tags =
+                        match list_once(client, &repo, &mut published, Freshness::CachedIsFine)
+                            .await?
+                        {
+                            Some(tags) => tags,
+                            None => {
+                                return Ok(repository_missing(
+                                    request,
+                                    reference.clone(),
+                                    Vec::new(),
+                                ));
+                            }
+                        };
                     match policy::infer_expected_tag(
                         kube.major,
                         kube.minor,
@@ -168,6 +178,7 @@ pub async fn resolve(
                 digest: Some(head.digest),
                 skew: Some(0),
                 tried,
+                nearest_outside_policy: None,
             });
         }
         tracing::debug!(tag = %wanted_tag, ?lacking, "exact tag lacks platforms");
@@ -192,7 +203,7 @@ pub async fn resolve(
             ),
         ));
     };
-    let tags = match list_once(client, &repo, &mut published).await? {
+    let tags = match list_once(client, &repo, &mut published, Freshness::Fresh).await? {
         Some(tags) => tags,
         None => return Ok(repository_missing(request, wanted, tried)),
     };
@@ -226,6 +237,7 @@ pub async fn resolve(
                     ) + &via_mirror(&repo, &head.source),
                     source: Some(head.source),
                     tried,
+                    nearest_outside_policy: None,
                 });
             }
         }
@@ -242,7 +254,7 @@ pub async fn resolve(
         .into_iter()
         .filter(|_| request.platforms.is_empty())
         .find(|c| c.minor_skew.unsigned_abs() > request.policy.max_skew);
-    let hint = match nearest {
+    let hint = match &nearest {
         Some(c) => format!(
             "; the nearest compatible tag is {} ({} minor{} {}), raise --max-skew to accept it",
             c.tag.as_str(),
@@ -256,7 +268,7 @@ pub async fn resolve(
         ),
         None => String::new(),
     };
-    Ok(missing(
+    let mut resolution = missing(
         request,
         wanted,
         tried,
@@ -264,7 +276,9 @@ pub async fn resolve(
             "{wanted_problem}, and no compatible tag is within the skew policy of ±{}{hint}",
             request.policy.max_skew
         ),
-    ))
+    );
+    resolution.nearest_outside_policy = nearest;
+    Ok(resolution)
 }
 
 /// The wanted tag when it can be derived without listing tags.
@@ -324,6 +338,7 @@ async fn resolve_digest(
         Lookup::Missing(_) => (false, None),
     };
     Ok(Resolution {
+        nearest_outside_policy: None,
         source: source.filter(|_| found),
         requested: reference.clone(),
         wanted: reference.clone(),
@@ -384,6 +399,7 @@ fn missing(
         tried,
         explanation,
         source: None,
+        nearest_outside_policy: None,
     }
 }
 
@@ -396,19 +412,44 @@ fn via_mirror(repo: &Repository, source: &str) -> String {
     }
 }
 
-/// The repository's tags, listed at most once per resolution. `None`: no such repository.
+/// The repository's tags as far as one resolution needs them.
+#[derive(Default)]
+struct Published {
+    tags: Option<Vec<String>>,
+    /// Whether `tags` came from the registry in this run rather than the disk cache.
+    fresh: bool,
+}
+
+/// Whether a tag list may come from the disk cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// Inferring a tag scheme: any recent list will do.
+    CachedIsFine,
+    /// Choosing a fallback: the answer depends on the newest tags, so ask the registry.
+    Fresh,
+}
+
+/// The repository's tags, listed at most once per resolution (twice when a cached list
+/// must be refreshed). `None`: no such repository.
 async fn list_once(
     client: &Client,
     repo: &Repository,
-    cache: &mut Option<Vec<String>>,
+    published: &mut Published,
+    freshness: Freshness,
 ) -> Result<Option<Vec<String>>, RegistryError> {
-    if cache.is_none() {
-        match client.list_tags(repo).await? {
-            Lookup::Found(tags) => *cache = Some(tags),
+    let stale = freshness == Freshness::Fresh && !published.fresh;
+    if published.tags.is_none() || stale {
+        let listed = match freshness {
+            Freshness::Fresh => client.list_tags_fresh(repo).await?,
+            Freshness::CachedIsFine => client.list_tags(repo).await?,
+        };
+        match listed {
+            Lookup::Found(tags) => published.tags = Some(tags),
             Lookup::Missing(_) => return Ok(None),
         }
+        published.fresh = freshness == Freshness::Fresh;
     }
-    Ok(cache.clone())
+    Ok(published.tags.clone())
 }
 
 /// The requested platforms that the manifest at `digest` does not provide. An index

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod exit;
+mod output;
 
 use std::process::ExitCode;
 
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(3);
         }
     };
@@ -56,7 +57,7 @@ fn report(failure: &Failure) {
         }
         message.push_str(&cause.to_string());
     }
-    eprintln!("error: {message}");
+    output::errln!("error: {message}");
 }
 
 fn init_logging(debug: bool) {

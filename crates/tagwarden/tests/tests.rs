@@ -7,12 +7,15 @@
 mod charts;
 mod common;
 
+mod cache;
 mod check;
 mod credentials;
 mod gaps;
 mod hung_registry;
 mod kube_version;
 mod matrix;
+mod output_errors;
 mod post_render;
 mod registry_options;
 mod resolve;
+mod scripts;

@@ -7,11 +7,15 @@ use tagwarden_registry::{DiskCache, cache};
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::print_json;
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, outln};
 
 pub const EXAMPLES: &str = "\
 Examples:
   tagwarden cache path
-  tagwarden cache clear";
+  tagwarden cache clear
+
+The cache is a folder of small files, one per answer: any number of tagwarden processes
+read and write it at once, and `cache clear` is safe while they run.";
 
 #[derive(Debug, ClapArgs)]
 #[command(after_help = EXAMPLES)]
@@ -22,7 +26,7 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Action {
-    /// Print where the cache lives.
+    /// Print the folder the cache lives in.
     Path,
     /// Remove every cached digest and tag list.
     Clear,
@@ -31,21 +35,32 @@ pub enum Action {
 pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let path = DiskCache::default_path().ok_or_else(|| {
         Failure::bad_input(anyhow!(
-            "no cache folder: neither XDG_CACHE_HOME nor HOME is set"
+            "no cache folder: neither XDG_CACHE_HOME nor HOME is set to an absolute path"
         ))
     })?;
     match args.action {
         Action::Path => match global.output {
-            OutputFormat::Json => print_json(&serde_json::json!({ "path": path })),
-            _ => println!("{}", path.display()),
+            OutputFormat::Json => print_json(&serde_json::json!({ "path": path }))?,
+            _ => outln!("{}", path.display())?,
         },
         Action::Clear => {
-            if path.exists() {
-                DiskCache::open(&path, cache::DEFAULT_TTL)
-                    .and_then(|c| c.clear())
-                    .map_err(Failure::bad_input)?;
+            // Never opened first: a corrupt or foreign cache must still be removable.
+            let cleared = cache::clear_folder(&path).map_err(Failure::bad_input)?;
+            if cleared.is_empty() {
+                errln!("nothing to clear: the cache at {} is empty", path.display());
+            } else {
+                let plural = if cleared.entries == 1 { "y" } else { "ies" };
+                let legacy = if cleared.legacy_file {
+                    " and the cache file of an earlier version"
+                } else {
+                    ""
+                };
+                errln!(
+                    "cleared {} entr{plural}{legacy} from {}",
+                    cleared.entries,
+                    path.display()
+                );
             }
-            eprintln!("cleared {}", path.display());
         }
     }
     Ok(Status::Success)

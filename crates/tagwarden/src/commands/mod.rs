@@ -78,10 +78,14 @@ pub fn rate_limits_of(client: &tagwarden_registry::Client) -> Vec<RateLimitOutpu
         .collect()
 }
 
-/// Print a value as JSON on stdout, followed by a newline.
-pub fn print_json(value: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("output types always serialise")
-    );
+/// Print a value as JSON on stdout, followed by a newline (see [`crate::output`]).
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    crate::output::json(value)
+}
+
+/// The `--platform` values of a command, parsed by core's one platform grammar
+/// (deduplicated, in the order given).
+pub fn platforms_flag(values: &[String]) -> Result<Vec<tagwarden_registry::Platform>, Failure> {
+    tagwarden_core::platform::parse_platforms(values)
+        .map_err(|e| Failure::bad_input(anyhow::anyhow!("--platform: {e}")))
 }

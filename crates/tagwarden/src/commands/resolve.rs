@@ -4,11 +4,12 @@ use anyhow::anyhow;
 use clap::{Args as ClapArgs, ValueEnum};
 use serde::Serialize;
 use tagwarden_core::{FallbackPolicy, KubeVersion, Prefer, Reference, TagFormat};
-use tagwarden_registry::{Outcome, Platform, ResolveRequest};
+use tagwarden_registry::{Outcome, ResolveRequest};
 
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::{RateLimitOutput, print_json, rate_limits_of, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, outln};
 
 /// The JSON answer (a stable interface; see DESIGN.md).
 #[derive(Debug, Serialize)]
@@ -55,14 +56,14 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             skew: resolution.skew,
             tried: resolution.tried.clone(),
             rate_limits: rate_limits_of(&client),
-        }),
+        })?,
         _ => {
             if let Some(resolved) = &resolved {
-                println!("{resolved}");
+                outln!("{resolved}")?;
             }
         }
     }
-    eprintln!("{}", resolution.explanation);
+    errln!("{}", resolution.explanation);
     Ok(match resolution.outcome {
         Outcome::Exact | Outcome::Fallback => Status::Success,
         Outcome::Missing => Status::Finding,
@@ -83,12 +84,7 @@ fn request_from(args: &Args) -> Result<ResolveRequest, Failure> {
         .map(TagFormat::parse)
         .transpose()
         .map_err(|e| Failure::bad_input(anyhow!("--tag-format: {e}")))?;
-    let platforms = args
-        .platforms
-        .iter()
-        .map(|p| p.parse::<Platform>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::bad_input(anyhow!("--platform: {e}")))?;
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
     Ok(ResolveRequest {
         reference,
         kube_version,

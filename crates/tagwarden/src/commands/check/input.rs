@@ -38,7 +38,7 @@ pub fn manifest_error(error: ManifestError, source: Option<&str>) -> Failure {
     if let (Some(source), Some(_)) = (source, error.line_column())
         && std::io::stderr().is_terminal()
     {
-        eprintln!("{}", error.snippet_styled(source));
+        crate::output::errln!("{}", error.snippet_styled(source));
     }
     Failure::bad_input(anyhow!("{error}"))
 }

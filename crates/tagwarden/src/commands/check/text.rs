@@ -4,15 +4,17 @@ use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
 use tagwarden_manifest::Location;
 
 use super::{CheckOutput, ImageReport, ImageStatus};
+use crate::exit::Failure;
+use crate::output::outln;
 
 /// Locations shown per image; the rest are counted.
 const MAX_LOCATIONS: usize = 20;
 
-pub fn print(output: &CheckOutput) {
+pub fn print(output: &CheckOutput) -> Result<(), Failure> {
     if !output.images.is_empty() {
-        println!("{}", table(output));
+        outln!("{}", table(output))?;
     }
-    println!("{}", summary_line(output));
+    outln!("{}", summary_line(output))
 }
 
 fn table(output: &CheckOutput) -> Table {
