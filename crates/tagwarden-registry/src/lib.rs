@@ -53,7 +53,7 @@ pub use inspect::{
 pub use observe::{ErrorClass, Observer, Operation, RequestEvent, RequestOutcome};
 pub use platform::{Platform, PlatformError};
 pub use resolve::{
-    Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, missing_platforms,
-    platform_report, platforms_of, resolve,
+    Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, SchemeSource, TagScheme,
+    missing_platforms, platform_report, platforms_of, resolve,
 };
 pub use transport::{ClientOptions, ClientOptionsBuilder, RateLimit, is_loopback};

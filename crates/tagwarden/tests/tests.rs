@@ -9,6 +9,8 @@ mod common;
 
 mod cache;
 mod check;
+mod check_table;
+mod color;
 mod credentials;
 mod gaps;
 mod hung_registry;

@@ -281,8 +281,14 @@ fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
             .iter()
             .filter(|i| wanted(i.status))
             .map(|i| match i.locations.first() {
-                Some(l) => format!("{} ({}:{}:{})", i.image, l.file, l.line, l.column),
-                None => i.image.clone(),
+                Some(l) => format!(
+                    "{} ({}:{}:{})",
+                    text::short_image(&i.image),
+                    l.file,
+                    l.line,
+                    l.column
+                ),
+                None => text::short_image(&i.image),
             })
             .take(3)
             .collect::<Vec<_>>()
