@@ -14,6 +14,7 @@ mod color;
 mod credentials;
 mod decisions;
 mod gaps;
+mod hung_registry;
 mod kube_version;
 mod matrix;
 mod output_errors;
