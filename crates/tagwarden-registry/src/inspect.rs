@@ -16,6 +16,8 @@
 //!   the webhook) does with one image: keep it, replace it (and why), or refuse it as
 //!   missing; with `pin`, the answer is pinned by digest, and an image already pinned by
 //!   digest is checked by that digest.
+//! - [`resolve_image`]: [`resolve()`] with the answer pinned by digest when asked, as
+//!   `tagwarden resolve` prints it.
 //! - [`inspect_tags`] and [`published_tags`]: the questions of the publisher commands
 //!   (`gaps`, `matrix verify`): a repository's tags, listed once, and whether given tags
 //!   exist with given platforms.
@@ -34,7 +36,7 @@ use tagwarden_core::verdict::{ImageStatus, Verdict};
 use crate::client::{Client, Repository};
 use crate::error::{Lookup, RegistryError, Undecided};
 use crate::platform::Platform;
-use crate::resolve::{Outcome, ResolveError, ResolveRequest, platform_report, resolve};
+use crate::resolve::{Outcome, Resolution, ResolveError, ResolveRequest, platform_report, resolve};
 
 /// How many images are inspected at once by default (each registry still gets at most
 /// its own concurrency limit of requests in flight).
@@ -491,5 +493,43 @@ async fn inspect_tag(client: &Client, question: &TagQuestion) -> Result<TagState
     Ok(TagState::Present {
         digest: head.digest,
         lacking: report.absent.into_iter().chain(report.broken).collect(),
+    })
+}
+
+/// A [`Resolution`] and the reference to hand out for it.
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// Everything resolution found out.
+    pub resolution: Resolution,
+    /// The answer as written by the user with the chosen tag, pinned by digest when asked
+    /// (`name:tag@sha256:…`); `None` when missing.
+    pub reference: Option<String>,
+}
+
+/// [`resolve()`] one image, and with `pin`, pin the answer to the digest the registry
+/// reported: the question of `tagwarden resolve`, for any front end.
+pub async fn resolve_image(
+    client: &Client,
+    request: &ResolveRequest,
+    pin: bool,
+) -> Result<ResolvedImage, ResolveError> {
+    let resolution = resolve(client, request).await?;
+    let reference = match (&resolution.resolved, &resolution.digest) {
+        (Some(reference), Some(digest)) if pin && reference.digest().is_none() => {
+            let pinned = reference
+                .with_digest(digest)
+                .map_err(|e| RegistryError::Malformed {
+                    registry: reference.registry().to_string(),
+                    request: format!("HEAD {}", reference.repository()),
+                    reason: format!("the digest {digest:?} is not valid: {e}"),
+                })?;
+            Some(pinned.to_string())
+        }
+        (Some(reference), _) => Some(reference.to_string()),
+        (None, _) => None,
+    };
+    Ok(ResolvedImage {
+        resolution,
+        reference,
     })
 }

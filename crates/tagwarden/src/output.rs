@@ -16,6 +16,9 @@
 //!   written, there is nowhere left to report that, and the command's exit status
 //!   still tells the truth.
 //!
+//! Colour: only messages on stderr are ever coloured, and only when [`stderr_color`] says
+//! so (`--color`, `NO_COLOR`, a terminal); stdout is data and never coloured.
+//!
 //! ```ignore
 //! outln!("{resolved}")?;          // data, on stdout
 //! errln!("note: {explanation}");  // commentary, on stderr
@@ -32,6 +35,25 @@ use crate::exit::Failure;
 
 /// Set once a write to stdout found the pipe closed: later writes are skipped.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether messages on stderr get colours (`--color`, `NO_COLOR`); set once by `main`.
+static STDERR_COLOR: AtomicBool = AtomicBool::new(false);
+
+/// Decides, once, whether stderr is coloured (see [`crate::cli::ColorChoice`]).
+pub fn set_stderr_color(on: bool) {
+    STDERR_COLOR.store(on, Ordering::Relaxed);
+}
+
+/// Whether messages on stderr get colours: a YAML snippet, log lines.
+pub fn stderr_color() -> bool {
+    STDERR_COLOR.load(Ordering::Relaxed)
+}
+
+/// Whether stderr is a terminal: snippets and progress are for people watching.
+pub fn stderr_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    io::stderr().is_terminal()
+}
 
 /// Writes formatted text to stdout, then flushes it (see the module docs for errors).
 pub fn write_stdout(args: fmt::Arguments<'_>) -> Result<(), Failure> {

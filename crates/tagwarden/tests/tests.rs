@@ -9,8 +9,12 @@ mod common;
 
 mod cache;
 mod check;
+mod check_table;
+mod color;
 mod credentials;
+mod decisions;
 mod gaps;
+mod hung_registry;
 mod inputs;
 mod kube_version;
 mod matrix;

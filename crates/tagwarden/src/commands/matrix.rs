@@ -510,7 +510,7 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
         OutputFormat::Json => print_json(&output)?,
         _ => {
             if planned.is_empty() {
-                outln!("no entry names an image: nothing to verify")?;
+                errln!("no entry names an image: nothing to verify");
             } else {
                 let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
                 let (w0, w1, w2) = (width(0), width(1), width(2));

@@ -4,8 +4,6 @@
 //! would otherwise pass silently: folder entries that cannot be read, raw Helm templates,
 //! `--image-path` rules whose kind is not in the input.
 
-use std::io::IsTerminal;
-
 use anyhow::anyhow;
 use tagwarden_manifest::{FindOptions, Limits, ManifestError, Scan, Source, read_inputs};
 
@@ -44,7 +42,7 @@ pub fn scan_all(sources: &[Source], options: &FindOptions) -> Result<Vec<Scan>, 
         .map(|source| {
             tagwarden_manifest::scan(&source.name, &source.contents, options).map_err(|e| {
                 let hint = unrendered_template(&e, &source.contents)
-                    .then_some("; this is an unrendered Helm template: render it first: helm template … | tagwarden check -");
+                    .then_some("this is an unrendered Helm template: render it first: helm template … | tagwarden check -");
                 manifest_error_with_hint(e, Some(&source.contents), hint)
             })
         })
@@ -97,21 +95,36 @@ fn warn_about_unmatched_kinds(options: &FindOptions, scans: &[Scan]) {
 }
 
 /// Exit 2 with the error's one-line form (`file:LINE:COL: message`). With the text it came
-/// from and stderr on a terminal, the offending line is shown first, underlined.
+/// from and stderr on a terminal, the offending line is shown instead, underlined (coloured
+/// as `--color` and `NO_COLOR` say), and nothing more.
 pub fn manifest_error(error: ManifestError, source: Option<&str>) -> Failure {
     manifest_error_with_hint(error, source, None)
 }
 
-/// [`manifest_error`] with a hint appended to the one-line form.
+/// [`manifest_error`] with a hint: appended to the one-line form, or on a line of its own
+/// after the snippet.
 fn manifest_error_with_hint(
     error: ManifestError,
     source: Option<&str>,
     hint: Option<&str>,
 ) -> Failure {
+    let failure = match hint {
+        Some(hint) => Failure::bad_input(anyhow!("{error}; {hint}")),
+        None => Failure::bad_input(anyhow!("{error}")),
+    };
     if let (Some(source), Some(_)) = (source, error.line_column())
-        && std::io::stderr().is_terminal()
+        && crate::output::stderr_is_terminal()
     {
-        errln!("{}", error.snippet_styled(source));
+        let snippet = if crate::output::stderr_color() {
+            error.snippet_styled(source)
+        } else {
+            error.snippet(source)
+        };
+        crate::output::errln!("{snippet}");
+        if let Some(hint) = hint {
+            crate::output::errln!("note: {hint}");
+        }
+        return failure.shown();
     }
-    Failure::bad_input(anyhow!("{error}{}", hint.unwrap_or_default()))
+    failure
 }
