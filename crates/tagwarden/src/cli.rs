@@ -1,4 +1,4 @@
-//! The command-line surface. DESIGN.md holds the contract; `--help` is its user-facing copy.
+//! The command-line surface. ARCHITECTURE.md holds the contract; `--help` is its user-facing copy.
 
 use std::path::PathBuf;
 

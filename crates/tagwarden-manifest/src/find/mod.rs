@@ -21,7 +21,7 @@ use crate::tree::{
 use search::{Found, search_document};
 
 /// Where an image field is. Serialises with exactly these field names: it is the
-/// `locations[]` entry of `tagwarden check -o json`.
+/// `locations[]` entry of tagwarden's JSON reports.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Location {
     /// File name as given by the caller (`<stdin>` for standard input).
@@ -254,7 +254,7 @@ impl FindOptions {
         self
     }
 
-    /// Adds rules given as `KIND:PATH` strings (`--image-path` flags).
+    /// Adds rules given as `KIND:PATH` strings.
     pub fn with_image_path_specs<S: AsRef<str>>(
         mut self,
         specs: impl IntoIterator<Item = S>,
