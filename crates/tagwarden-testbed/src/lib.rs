@@ -24,7 +24,10 @@
 //!   redirects, rate-limit headers ([`fault`] explains each one);
 //! - [`CaptureServer`] records what reaches "another host", to prove that
 //!   credentials never follow a redirect or go to a foreign token realm;
-//! - [`dead_addr`] gives an address where nothing listens.
+//! - [`dead_addr`] gives an address where nothing listens;
+//! - [`ApiServer`] is a test Kubernetes API server (HTTPS, bearer tokens,
+//!   discovery, list/watch, writes) loaded with a realistic fixture cluster
+//!   ([`Fixtures`]); the real `kubectl` is its conformance test ([`apiserver`]).
 //!
 //! The API is synchronous, for plain `#[test]` functions (the CLI tests run the
 //! binary with `std::process::Command`), and safe to call from async tests too.
@@ -49,6 +52,7 @@
 //! workspace already uses (never `ring`): no `openssl`, `htpasswd` or
 //! `python3` processes.
 
+pub mod apiserver;
 pub mod capture;
 pub mod fault;
 pub mod image;
@@ -60,6 +64,7 @@ pub mod standard;
 mod tls;
 pub mod token;
 
+pub use apiserver::{ApiRequest, ApiServer, ApiServerBuilder, FixtureImage, Fixtures};
 pub use capture::{CaptureResponse, CaptureServer, CapturedRequest};
 pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};
 pub use image::{ACCEPT_ALL_MANIFESTS, ManifestKind, Platform};
