@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# The main job, on any machine with Debian's docker-registry and no internet:
-# start a throw-away registry on loopback, seed it like Docker Hub's clastix/kubectl
-# (v1.28 … v1.31 published, no v1.32), and resolve the Capsule 1.32 case end to end.
+# The main job, on a fresh Debian machine: start a throw-away registry on loopback, seed it
+# like Docker Hub's clastix/kubectl (v1.28 … v1.31 published, no v1.32), and resolve the
+# Capsule 1.32 case end to end. Nothing leaves loopback.
 #
 #   cargo build --release --locked && scripts/demo.sh
+#
+# The registry is Debian's docker-registry. When it is missing, the demo installs it with
+# apt-get as root; otherwise it prints the one command that installs it and exits 2.
+# (With TAGWARDEN_TEST_REGISTRY_BIN pointing at a registry binary, that one is used.)
 #
 # Env: TAGWARDEN (default target/release/tagwarden), TESTBED (default target/release/tagwarden-testbed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/packages.sh
+if [ -z "${TAGWARDEN_TEST_REGISTRY_BIN:-}" ]; then
+    require_packages demo docker-registry
+fi
+
 TAGWARDEN=${TAGWARDEN:-target/release/tagwarden}
 TESTBED=${TESTBED:-target/release/tagwarden-testbed}
 for bin in "$TAGWARDEN" "$TESTBED"; do

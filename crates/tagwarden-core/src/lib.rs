@@ -7,6 +7,8 @@
 //! - [`platform`]: the platform grammar (`linux/arm64/v8`, `all`) and how platforms compare.
 //! - [`gaps`]: which upstream Kubernetes releases an image has no tag for.
 //! - [`matrix`]: the compatibility matrix file (application versions × Kubernetes minors).
+//! - [`track`]: which images follow the Kubernetes version (their tag, or a track rule).
+//! - [`verdict`]: the answer about one image (present, missing, undetermined, invalid).
 //!
 //! Nothing here does I/O or async, so every rule is tested exhaustively.
 
@@ -17,9 +19,13 @@ pub mod platform;
 pub mod policy;
 pub mod reference;
 pub mod tag;
+pub mod track;
+pub mod verdict;
 
 pub use kube_version::{Distribution, KubeVersion, KubeVersionError};
 pub use platform::{Platform, PlatformError};
 pub use policy::{Candidate, FallbackPolicy, Prefer};
 pub use reference::{Reference, ReferenceError};
 pub use tag::{TagFormat, TagFormatError, VersionTag};
+pub use track::{TrackRule, Tracking, Tracks};
+pub use verdict::{ImageStatus, Verdict};

@@ -207,12 +207,15 @@ struct Scheme {
 /// 1. If the scheme's tag for this very version is published, that scheme
 ///    wins; among several, more parts first (`v1.31.4` over `v1.31`), then
 ///    as in 2.
-/// 2. Otherwise the scheme with the most published tags wins; ties go to
-///    fewer parts, then the empty suffix, then the smaller prefix text, then
-///    the smaller suffix text.
+/// 2. Otherwise the scheme that covers the most minors wins: an image that
+///    publishes `v1.31` and `v1.31.0`…`v1.31.4` follows both schemes for one
+///    minor each, so many patches do not outvote one tag per minor. Ties go
+///    to fewer parts, then the empty suffix, then the smaller prefix text,
+///    then the smaller suffix text.
 ///
 /// Returns the tag rendered in the winning scheme (whether or not it is
-/// published), or `None` when no published tag fits.
+/// published), or `None` when no published tag fits. [`infer_tag_scheme`]
+/// says why as well.
 ///
 /// ```
 /// use tagwarden_core::policy::infer_expected_tag;
@@ -225,8 +228,54 @@ pub fn infer_expected_tag<'a>(
     patch: Option<u64>,
     published: impl IntoIterator<Item = &'a str>,
 ) -> Option<VersionTag> {
+    infer_tag_scheme(major, minor, patch, published).map(|scheme| scheme.expected)
+}
+
+/// The tag scheme [`infer_expected_tag`] chose, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InferredScheme {
+    /// The tag for the Kubernetes version in the chosen scheme.
+    pub expected: VersionTag,
+    /// True when `expected` itself is published (rule 1), false when the scheme won by
+    /// the number of minors it covers (rule 2).
+    pub exact: bool,
+    /// How many distinct minors of the major the scheme's published tags cover.
+    pub minors: usize,
+    /// How many schemes were considered.
+    pub schemes: usize,
+}
+
+impl InferredScheme {
+    /// One clause for people: why this scheme, e.g. `v1.32 is published` or
+    /// `its tags cover 4 minors of 1.x, the most of 2 schemes`.
+    pub fn reason(&self) -> String {
+        let major = self.expected.major();
+        if self.exact {
+            return format!("{} is published", self.expected);
+        }
+        let minors = if self.minors == 1 { "minor" } else { "minors" };
+        match self.schemes {
+            1 => format!(
+                "the only scheme of the published {major}.x tags ({} {minors})",
+                self.minors
+            ),
+            n => format!(
+                "its published tags cover {} {minors} of {major}.x, the most of {n} schemes",
+                self.minors
+            ),
+        }
+    }
+}
+
+/// [`infer_expected_tag`], with what it found: see there for the rules.
+pub fn infer_tag_scheme<'a>(
+    major: u64,
+    minor: u64,
+    patch: Option<u64>,
+    published: impl IntoIterator<Item = &'a str>,
+) -> Option<InferredScheme> {
     let mut seen: HashSet<&str> = HashSet::new();
-    let mut counts: HashMap<Scheme, usize> = HashMap::new();
+    let mut minors_of: HashMap<Scheme, HashSet<u64>> = HashMap::new();
     for text in published {
         if !seen.insert(text) {
             continue;
@@ -243,12 +292,16 @@ pub fn infer_expected_tag<'a>(
             parts,
             suffix: tag.suffix().to_owned(),
         };
-        *counts.entry(scheme).or_default() += 1;
+        minors_of
+            .entry(scheme)
+            .or_default()
+            .insert(tag.minor().unwrap_or(0));
     }
+    let schemes = minors_of.len();
 
-    let mut ranked: Vec<(Scheme, usize, VersionTag, bool)> = counts
+    let mut ranked: Vec<(Scheme, usize, VersionTag, bool)> = minors_of
         .into_iter()
-        .filter_map(|(scheme, count)| {
+        .filter_map(|(scheme, minors)| {
             let numbers = match (scheme.parts, patch) {
                 (2, _) => format!("{major}.{minor}"),
                 (_, Some(patch)) => format!("{major}.{minor}.{patch}"),
@@ -257,7 +310,7 @@ pub fn infer_expected_tag<'a>(
             let expected =
                 VersionTag::parse(&format!("{}{numbers}{}", scheme.prefix, scheme.suffix))?;
             let published = seen.contains(expected.as_str());
-            Some((scheme, count, expected, published))
+            Some((scheme, minors.len(), expected, published))
         })
         .collect();
 
@@ -280,7 +333,30 @@ pub fn infer_expected_tag<'a>(
     ranked
         .into_iter()
         .next()
-        .map(|(_, _, expected, _)| expected)
+        .map(|(_, minors, expected, exact)| InferredScheme {
+            expected,
+            exact,
+            minors,
+            schemes,
+        })
+}
+
+/// How explanations name a skew window: `the kubectl skew policy of ±1` for kubectl's own
+/// window (one minor), `a skew policy of ±N minors` for any other (kubectl's policy says
+/// nothing about ±3, nor about images that are not kubectl).
+///
+/// ```
+/// use tagwarden_core::policy::skew_policy_name;
+/// assert_eq!(skew_policy_name(1), "the kubectl skew policy of ±1");
+/// assert_eq!(skew_policy_name(100), "a skew policy of ±100 minors");
+/// assert_eq!(skew_policy_name(0), "a skew policy of ±0 minors");
+/// ```
+pub fn skew_policy_name(max_skew: u64) -> String {
+    if max_skew == KUBECTL_SKEW {
+        format!("the kubectl skew policy of ±{max_skew}")
+    } else {
+        format!("a skew policy of ±{max_skew} minors")
+    }
 }
 
 /// One line, for stderr, saying why `chosen` replaces the missing `wanted`.
@@ -295,7 +371,8 @@ pub fn infer_expected_tag<'a>(
 /// - `v1.32 is not published; v01.32 is the same version, written differently`
 ///
 /// A candidate outside the policy is described as such ("outside the kubectl
-/// skew policy"). Never panics.
+/// skew policy"); windows other than ±1 are "a skew policy of ±N minors"
+/// ([`skew_policy_name`]). Never panics.
 pub fn explain_fallback(
     wanted: &VersionTag,
     chosen: &Candidate,
@@ -317,8 +394,8 @@ pub fn explain_fallback(
             "outside"
         };
         return format!(
-            "{head} is {distance} {minors} {direction}, {within} the kubectl skew policy of ±{}",
-            policy.max_skew
+            "{head} is {distance} {minors} {direction}, {within} {}",
+            skew_policy_name(policy.max_skew)
         );
     }
     let Some(minor) = chosen.tag.minor() else {

@@ -613,15 +613,7 @@ fn parse_reference(s: &str, hints: bool) -> Result<Reference, String> {
         digest_problem(digest)?;
     }
 
-    let registry = match domain {
-        None | Some(DOCKER_HUB_LEGACY_REGISTRY) => DOCKER_HUB_REGISTRY,
-        Some(d) => d,
-    };
-    let repository = if registry == DOCKER_HUB_REGISTRY && !path.contains('/') {
-        format!("{OFFICIAL_REPOSITORY_PREFIX}{path}")
-    } else {
-        path.to_owned()
-    };
+    let (registry, repository) = normalize_parts(domain, path);
 
     let name_len = registry.len() + 1 + repository.len();
     if name_len > NAME_MAX_LEN {
@@ -639,6 +631,40 @@ fn parse_reference(s: &str, hints: bool) -> Result<Reference, String> {
         tag: tag.map(str::to_owned),
         digest: digest.map(str::to_owned),
     })
+}
+
+/// Docker's name normalisation, without the grammar check: the normalised registry and
+/// repository of a name written without tag or digest.
+///
+/// This is the rule [`Reference::parse`] applies, for callers that normalise names which
+/// are not references, such as repository patterns with `*` (`bitnami/*` names
+/// `docker.io/bitnami/*`). Nothing is validated.
+///
+/// ```
+/// use tagwarden_core::reference::normalize_name;
+/// assert_eq!(normalize_name("busybox"), ("docker.io".to_string(), "library/busybox".to_string()));
+/// assert_eq!(normalize_name("index.docker.io/org/*"), ("docker.io".to_string(), "org/*".to_string()));
+/// assert_eq!(normalize_name("ghcr.io/org/app"), ("ghcr.io".to_string(), "org/app".to_string()));
+/// ```
+pub fn normalize_name(name: &str) -> (String, String) {
+    let (domain, path) = split_domain(name);
+    let (registry, repository) = normalize_parts(domain, path);
+    (registry.to_owned(), repository)
+}
+
+/// `docker.io` for Docker Hub (also written `index.docker.io` or not at all), and the
+/// `library/` prefix for its one-component (official) repositories.
+fn normalize_parts<'a>(domain: Option<&'a str>, path: &str) -> (&'a str, String) {
+    let registry = match domain {
+        None | Some(DOCKER_HUB_LEGACY_REGISTRY) => DOCKER_HUB_REGISTRY,
+        Some(d) => d,
+    };
+    let repository = if registry == DOCKER_HUB_REGISTRY && !path.contains('/') {
+        format!("{OFFICIAL_REPOSITORY_PREFIX}{path}")
+    } else {
+        path.to_owned()
+    };
+    (registry, repository)
 }
 
 /// Docker's `splitDockerDomain`: the first component is a registry host iff it

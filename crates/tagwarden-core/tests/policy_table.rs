@@ -510,6 +510,20 @@ fn policy_infer_expected_tag() {
     assert_eq!(infer(1, 31, Some(4), &mixed), some("1.31.4-debian-12"));
     // Otherwise the scheme with the most tags.
     assert_eq!(infer(1, 32, Some(1), &mixed), some("v1.32"));
+    // Minors count, not tags: many patch tags of a few minors do not outvote one tag per
+    // minor (clastix/kubectl publishes both; an EKS 1.32.0 cluster wants v1.32).
+    let clastix = [
+        "v1.28", "v1.28.0", "v1.28.1", "v1.28.2", "v1.29", "v1.29.0", "v1.29.1", "v1.30",
+        "v1.30.0", "v1.30.1", "v1.31", "v1.31.0", "v1.31.4", "latest",
+    ];
+    assert_eq!(infer(1, 32, Some(0), &clastix), some("v1.32"));
+    let scheme = tagwarden_core::policy::infer_tag_scheme(1, 32, Some(0), clastix).unwrap();
+    assert!(!scheme.exact);
+    assert_eq!(scheme.minors, 4);
+    assert_eq!(
+        scheme.reason(),
+        "its published tags cover 4 minors of 1.x, the most of 2 schemes"
+    );
     // Ties: fewer parts, then empty suffix, then prefix text.
     assert_eq!(infer(1, 32, Some(1), &["v1.30", "v1.30.1"]), some("v1.32"));
     assert_eq!(
@@ -557,7 +571,7 @@ fn policy_explain_fallback() {
     );
     assert_eq!(
         explain("v1.32", "v1.30", -2, 2),
-        "v1.32 is not published; v1.30 is 2 minors older, within the kubectl skew policy of ±2"
+        "v1.32 is not published; v1.30 is 2 minors older, within a skew policy of ±2 minors"
     );
     assert_eq!(
         explain("v1.32", "v1.35", 3, 1),

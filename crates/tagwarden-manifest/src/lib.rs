@@ -49,9 +49,12 @@
 //!
 //! An image is reported exactly as its scalar decodes; telling valid references from invalid
 //! ones is the caller's job ([`ImageField::reference`] helps). A field that a rule names but
-//! that holds no image string (empty or null, a mapping or a sequence, or a plain number or
-//! boolean such as `1.32` or `yes`, which the API server rejects) is listed in
-//! [`Scan::skipped`] with a [`SkipReason`] instead.
+//! that holds no image string is listed in [`Scan::skipped`] with its location and a
+//! [`SkipReason`] instead, never dropped: an empty string, null (`image:`, `~`, `null`, the
+//! usual result of an unset chart value), a container without `image:` at all, a plain number
+//! or boolean such as `1.32` or `yes` (which the API server rejects), a mapping or a
+//! sequence, directly or through an alias ([`SkippedField::via_alias`]).
+//! [`SkipReason::is_unset`] and [`SkipReason::is_not_a_string`] group them.
 //!
 //! Reading inputs: [`read_sources`] takes the CLI's arguments (files, folders read
 //! recursively for `*.yaml`/`*.yml` in sorted order, `-` for stdin) and checks size and

@@ -40,7 +40,8 @@ pub enum Segment {
 /// at the item (a rule for `Prometheus` also finds Prometheus objects inside a `List`).
 ///
 /// When the step before the last key is an index (`containers[*].image`), the `name` of that
-/// item is reported as the container name.
+/// item is reported as the container name, and an item without the last key is reported as
+/// [`crate::SkipReason::Absent`] (a container must name its image).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ImagePath {
     kind: String,
@@ -93,6 +94,28 @@ impl ImagePath {
     /// The last key of the path, if any (`image` for `spec.containers[*].image`).
     pub(crate) fn last_key(&self) -> Option<&str> {
         self.segments.iter().rev().find_map(|s| match s {
+            Segment::Key(k) => Some(k.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Whether the path ends in a key of a list item (`containers[*].image`): such an item
+    /// must have the key, and [`crate::SkipReason::Absent`] reports one that does not.
+    pub fn item_key_required(&self) -> bool {
+        matches!(
+            self.segments.as_slice(),
+            [.., Segment::Index(_) | Segment::AnyIndex, Segment::Key(_)]
+        )
+    }
+
+    /// The key of the list whose items must have the last key (`containers` for
+    /// `spec.containers[*].image`), when [`ImagePath::item_key_required`].
+    pub(crate) fn list_key(&self) -> Option<&str> {
+        if !self.item_key_required() {
+            return None;
+        }
+        let before_field = &self.segments[..self.segments.len() - 1];
+        before_field.iter().rev().find_map(|s| match s {
             Segment::Key(k) => Some(k.as_str()),
             _ => None,
         })

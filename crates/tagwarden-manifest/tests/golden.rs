@@ -821,9 +821,9 @@ fn helm_stream_with_empty_documents_markers_blocks_and_comments() {
     assert_eq!(
         skipped,
         [
-            (47, 12, Some("empty"), SkipReason::Empty),
-            (49, 14, Some("nulled"), SkipReason::Empty),
-            (52, 9, Some("mapping"), SkipReason::NotAScalar),
+            (47, 12, Some("empty"), SkipReason::Null),
+            (49, 14, Some("nulled"), SkipReason::Null),
+            (52, 9, Some("mapping"), SkipReason::Mapping),
         ]
     );
 }
@@ -1048,12 +1048,126 @@ fn numbers_and_booleans_are_skipped_not_reported() {
     assert_eq!(
         skipped,
         [
-            (Some("a"), SkipReason::NotAString, Some("1.32"), 4, 22),
-            (Some("c"), SkipReason::NotAString, Some("yes"), 6, 22),
+            (Some("a"), SkipReason::Number, Some("1.32"), 4, 22),
+            (Some("c"), SkipReason::Boolean, Some("yes"), 6, 22),
         ]
     );
     assert_eq!(
-        SkipReason::NotAString.to_string(),
-        "the image is a number or a boolean, not a string (quote it)"
+        SkipReason::Number.to_string(),
+        "the image is a number, not a string (quote it)"
     );
+}
+
+/// Issue 12 items 7 and 8: every way a container can fail to name an image string is
+/// reported with its own reason and location, directly and through aliases.
+#[test]
+fn every_missing_or_non_string_image_has_its_reason() {
+    let yaml = "\
+kind: Pod
+metadata: {name: p}
+shared:
+  map: &map {repository: nginx, tag: \"1.27\"}
+  seq: &seq [nginx]
+  nul: &nul ~
+spec:
+  containers:
+  - {name: quoted-empty, image: \"\"}
+  - {name: single-empty, image: ''}
+  - name: bare
+    image:
+  - {name: tilde, image: ~}
+  - {name: word, image: null}
+  - {name: tagged-null, image: !!null \"\"}
+  - name: absent
+    ports: [{containerPort: 80}]
+  - {name: number, image: 1.32}
+  - {name: boolean, image: off}
+  - {name: mapping, image: {repository: nginx}}
+  - {name: sequence, image: [nginx]}
+  - {name: map-alias, image: *map}
+  - {name: seq-alias, image: *seq}
+  - {name: null-alias, image: *nul}
+  - {name: ok, image: nginx:1.27}
+  initContainers:
+  - name: init-absent
+";
+    let found = scan("reasons.yaml", yaml, &FindOptions::default()).unwrap();
+    assert_eq!(found.images.len(), 1);
+    assert_eq!(found.images[0].image, "nginx:1.27");
+    let skipped: Vec<_> = found
+        .skipped
+        .iter()
+        .map(|s| {
+            (
+                s.location.container.as_deref().unwrap(),
+                s.reason,
+                s.value.as_deref(),
+                s.via_alias,
+                (s.location.line, s.location.column),
+            )
+        })
+        .collect();
+    use SkipReason::*;
+    assert_eq!(
+        skipped,
+        [
+            ("map-alias", Mapping, None, true, (4, 13)),
+            ("seq-alias", Sequence, None, true, (5, 13)),
+            ("null-alias", Null, None, true, (6, 13)),
+            ("quoted-empty", Empty, None, false, (9, 33)),
+            ("single-empty", Empty, None, false, (10, 33)),
+            ("bare", Null, None, false, (12, 10)),
+            ("tilde", Null, None, false, (13, 26)),
+            ("word", Null, None, false, (14, 25)),
+            ("tagged-null", Null, None, false, (15, 39)),
+            ("absent", Absent, None, false, (16, 5)),
+            ("number", Number, Some("1.32"), false, (18, 27)),
+            ("boolean", Boolean, Some("off"), false, (19, 28)),
+            ("mapping", Mapping, None, false, (20, 28)),
+            ("sequence", Sequence, None, false, (21, 29)),
+            ("init-absent", Absent, None, false, (27, 5)),
+        ]
+    );
+    let absent = found.skipped.iter().find(|s| s.reason == Absent).unwrap();
+    assert_eq!(absent.location.path, "spec.containers[6].image");
+    assert_eq!(absent.message(), "the container has no image");
+    let via = found.skipped.iter().find(|s| s.via_alias).unwrap();
+    assert_eq!(
+        via.message(),
+        "the image is a mapping, not a string (through an alias)"
+    );
+    assert_eq!(via.location.path, "spec.containers[11].image");
+    for reason in [Empty, Null, Absent] {
+        assert!(reason.is_unset() && !reason.is_not_a_string(), "{reason:?}");
+    }
+    for reason in [Number, Boolean, Mapping, Sequence] {
+        assert!(reason.is_not_a_string() && !reason.is_unset(), "{reason:?}");
+    }
+    assert_eq!(
+        serde_json::to_value(&found.skipped[9]).unwrap()["reason"],
+        "absent"
+    );
+
+    // Skipping documents without image keys must not hide a container without one.
+    let no_image = "kind: Pod\nspec:\n  containers:\n  - name: a\n";
+    let fast = FindOptions::default().with_validate_all_documents(false);
+    let stream = format!("---\nkind: ConfigMap\n---\n{no_image}");
+    let found = scan("fast.yaml", &stream, &fast).unwrap();
+    assert_eq!(found.skipped.len(), 1, "{found:?}");
+    assert_eq!(found.skipped[0].reason, Absent);
+    assert_eq!(found.skipped[0].location.document, 1);
+
+    // A rule whose field is not in a list item (an operator may default it) reports nothing
+    // when the field is missing.
+    let options = FindOptions::default()
+        .with_image_path_specs(["Prometheus:spec.image", "Thing:spec.sidecars[*].image"])
+        .unwrap();
+    let crs = "kind: Prometheus\nspec: {replicas: 1}\n---\nkind: Thing\nspec:\n  sidecars:\n  - name: s\n";
+    let found = scan("crs.yaml", crs, &options).unwrap();
+    let reasons: Vec<_> = found
+        .skipped
+        .iter()
+        .map(|s| (s.location.kind.as_str(), s.reason, s.location.path.as_str()))
+        .collect();
+    assert_eq!(reasons, [("Thing", Absent, "spec.sidecars[0].image")]);
 }

@@ -6,6 +6,9 @@
 //!   Bearer tokens, retry transient failures, and limit concurrency per registry.
 //! - [`resolve()`] turns an image reference (and maybe a Kubernetes version) into a tag
 //!   that exists, following the fallback policy of `tagwarden-core`.
+//! - [`inspect`] holds the decisions every front end shares: the verdict about an image
+//!   (present, missing with its fallback, undetermined, invalid), for one or many images,
+//!   and what a repair (`post-render`, the admission webhook) does with it.
 //!
 //! Answers are sorted by what they let us conclude. [`Lookup::Missing`] means the registry
 //! said the thing does not exist; every other failure is a [`RegistryError`], which means
@@ -33,6 +36,8 @@ pub mod cache;
 mod client;
 pub mod credentials;
 mod error;
+pub mod inspect;
+pub mod observe;
 mod platform;
 mod resolve;
 mod transport;
@@ -41,9 +46,14 @@ pub use cache::DiskCache;
 pub use client::{Client, MANIFEST_ACCEPT, Manifest, ManifestHead, Repository};
 pub use credentials::{Credential, CredentialStore};
 pub use error::{Lookup, Missing, RegistryError, Undecided};
+pub use inspect::{
+    InspectOptions, Repair, RepairOptions, decide_repair, decide_repairs, inspect_image,
+    inspect_images, inspect_reference,
+};
+pub use observe::{ErrorClass, Observer, Operation, RequestEvent, RequestOutcome};
 pub use platform::{Platform, PlatformError};
 pub use resolve::{
-    Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, missing_platforms,
-    platform_report, platforms_of, resolve,
+    Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, SchemeSource, TagScheme,
+    missing_platforms, platform_report, platforms_of, resolve,
 };
-pub use transport::{ClientOptions, RateLimit, is_loopback};
+pub use transport::{ClientOptions, ClientOptionsBuilder, RateLimit, is_loopback};

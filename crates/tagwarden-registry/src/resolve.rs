@@ -1,16 +1,20 @@
 //! Resolution: from an image reference (and maybe a Kubernetes version) to a tag that
-//! really exists, following DESIGN.md step by step.
+//! really exists, following ARCHITECTURE.md step by step.
 //!
 //! 1. Work out the wanted tag: from the reference's tag, or from `--kube-version` through
 //!    `--tag-format`, the reference tag's own scheme, or the scheme the repository's
 //!    published tags use.
+//!    With a Kubernetes version, the [`TagScheme`] says which scheme made the tag and why.
+//!    Among published tags, the scheme covering the most minors wins
+//!    ([`tagwarden_core::policy::infer_tag_scheme`]).
 //! 2. HEAD the wanted tag. Found → done (`exact`), with the digest the registry reports.
-//! 3. Missing → list the repository's tags once (all pages), let
+//! 3. Missing → list the repository's tags (all pages, fresh from the registry), let
 //!    [`tagwarden_core::policy::candidates`] order the compatible ones within the skew
 //!    window, and HEAD them in that order (`fallback`).
 //! 4. With platforms requested, a candidate counts only when its index (or single image's
 //!    config) carries every requested platform.
-//! 5. Any answer other than "does not exist" ends resolution with a [`RegistryError`]:
+//! 5. Every tag asked for is recorded in [`Resolution::tried`], in order.
+//! 6. Any answer other than "does not exist" ends resolution with a [`RegistryError`]:
 //!    a transient failure never causes a fallback.
 
 use serde::Serialize;
@@ -64,12 +68,17 @@ pub struct Resolution {
     pub digest: Option<String>,
     /// Minor versions between the chosen and the wanted tag (`-1`: one older).
     pub skew: Option<i64>,
-    /// Tags (or digests) asked for and found unusable, in order.
+    /// Every tag (or digest) asked for, in order, including the one chosen.
     pub tried: Vec<String>,
+    /// With a Kubernetes version: the tag scheme that made the wanted tag, and why.
+    pub scheme: Option<TagScheme>,
     /// One line for people: why this answer.
     pub explanation: String,
     /// The host that answered for the chosen manifest: a mirror, or the registry itself.
     pub source: Option<String>,
+    /// When missing: the nearest compatible published tag outside the skew policy
+    /// (only without platforms, since it was never checked for them).
+    pub nearest_outside_policy: Option<policy::Candidate>,
 }
 
 /// Why resolution stopped without an answer.
@@ -81,6 +90,30 @@ pub enum ResolveError {
     /// The registry did not let us decide (exit 3).
     #[error(transparent)]
     Registry(#[from] RegistryError),
+}
+
+/// Where the tag scheme for a Kubernetes version came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchemeSource {
+    /// The request's [`ResolveRequest::tag_format`].
+    Format,
+    /// The reference's own version tag (`kubectl:v1.28` follows `v{major}.{minor}`).
+    ImageTag,
+    /// The scheme most of the repository's published tags follow.
+    PublishedTags,
+}
+
+/// How a Kubernetes version became the wanted tag: the scheme, where it came from, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagScheme {
+    /// The scheme as a format (`v{major}.{minor}`, `{major}.{minor}.{patch}-debian-12`).
+    pub format: String,
+    /// Where it came from.
+    pub source: SchemeSource,
+    /// One clause for people: why this scheme (e.g. `v1.30 is published`, or how many
+    /// minors its published tags cover).
+    pub reason: String,
 }
 
 /// Resolve one reference. See the module documentation for the steps.
@@ -104,186 +137,276 @@ pub async fn resolve(
     }
 
     // 1. The wanted tag.
-    let wanted_tag = match &request.kube_version {
-        None => reference.tag().unwrap_or("latest").to_string(),
-        Some(kube) => {
-            if reference.digest().is_some() {
-                return Err(ResolveError::Input(format!(
-                    "\"{reference}\" is pinned to a digest, so its tag cannot follow --kube-version; drop the @sha256:… part"
-                )));
-            }
-            match wanted_from_kube_version(request, kube)? {
-                Some(tag) => tag,
-                None => {
-                    let tags =
-                        match list_once(client, &repo, &mut published, Freshness::CachedIsFine)
-                            .await?
-                        {
-                            Some(tags) => tags,
-                            None => {
-                                return Ok(repository_missing(
-                                    request,
-                                    reference.clone(),
-                                    Vec::new(),
-                                ));
-                            }
-                        };
-                    match policy::infer_expected_tag(
-                        kube.major,
-                        kube.minor,
-                        kube.patch,
-                        tags.iter().map(String::as_str),
-                    ) {
-                        Some(tag) => tag.as_str().to_string(),
-                        None => {
-                            return Err(ResolveError::Input(format!(
-                                "no published tag of {} looks like a Kubernetes {}.x version, so the tag scheme cannot be inferred; pass --tag-format, e.g. --tag-format 'v{{major}}.{{minor}}'",
-                                reference.name_as_written(),
-                                kube.major
-                            )));
-                        }
-                    }
-                }
-            }
-        }
+    let (wanted_tag, scheme) = match wanted_tag(client, request, &repo, &mut published).await? {
+        Some(wanted) => wanted,
+        None => return Ok(repository_missing(request, reference.clone(), Vec::new())),
     };
     let wanted = reference.with_tag(&wanted_tag).map_err(|e| {
         ResolveError::Input(format!(
             "the wanted tag {wanted_tag:?} is not a valid tag: {e}"
         ))
     })?;
-    let mut tried = Vec::new();
-    // Set when the wanted tag exists but lacks requested platforms.
-    let mut exact_lacks: Option<Vec<Platform>> = None;
+    let mut search = Search {
+        client,
+        request,
+        repo: &repo,
+        wanted,
+        tried: Vec::new(),
+    };
 
     // 2. The exact tag.
-    if let Lookup::Found(head) = client.head_manifest(&repo, &wanted_tag).await? {
-        let lacking = missing_platforms(client, &repo, &head.digest, &request.platforms).await?;
-        if lacking.is_empty() {
-            return Ok(Resolution {
-                requested: reference.clone(),
-                resolved: Some(wanted.clone()),
-                wanted,
-                outcome: Outcome::Exact,
-                tag: Some(wanted_tag.clone()),
-                explanation: format!(
-                    "{wanted_tag} is published ({}){}",
-                    short(&head.digest),
-                    via_mirror(&repo, &head.source)
-                ),
-                source: Some(head.source),
-                digest: Some(head.digest),
-                skew: Some(0),
-                tried,
-            });
-        }
-        tracing::debug!(tag = %wanted_tag, ?lacking, "exact tag lacks platforms");
-        exact_lacks = Some(lacking);
-    }
-    // How the first half of every explanation reads.
-    let wanted_problem = match &exact_lacks {
-        Some(lacking) => format!("{wanted_tag} lacks {}", platform_list(lacking)),
-        None => format!("{wanted_tag} is not published"),
+    let wanted_problem = match search.exact(&wanted_tag).await? {
+        Ok(resolution) => return Ok(with_scheme(resolution, scheme)),
+        Err(problem) => problem,
     };
-    tried.push(wanted_tag.clone());
 
     // 3. Fallback candidates.
     let Some(wanted_version) = VersionTag::parse(&wanted_tag).filter(|v| v.parts().len() >= 2)
     else {
-        return Ok(missing(
-            request,
-            wanted,
-            tried,
-            format!(
-                "{wanted_problem}, and it is not a MAJOR.MINOR version tag, so no fallback applies"
-            ),
-        ));
+        let explanation = format!(
+            "{wanted_problem}, and it is not a MAJOR.MINOR version tag, so no fallback applies"
+        );
+        return Ok(with_scheme(search.nothing(explanation), scheme));
     };
     let tags = match list_once(client, &repo, &mut published, Freshness::Fresh).await? {
         Some(tags) => tags,
-        None => return Ok(repository_missing(request, wanted, tried)),
-    };
-    let candidates = policy::candidates(
-        &wanted_version,
-        tags.iter().map(String::as_str),
-        &request.policy,
-    );
-    for candidate in &candidates {
-        let tag = candidate.tag.as_str();
-        if let Lookup::Found(head) = client.head_manifest(&repo, tag).await? {
-            let lacking =
-                missing_platforms(client, &repo, &head.digest, &request.platforms).await?;
-            if lacking.is_empty() {
-                let resolved = wanted.with_tag(tag).map_err(|e| {
-                    ResolveError::Input(format!("published tag {tag:?} is not a valid tag: {e}"))
-                })?;
-                return Ok(Resolution {
-                    requested: reference.clone(),
-                    wanted,
-                    outcome: Outcome::Fallback,
-                    resolved: Some(resolved),
-                    tag: Some(tag.to_string()),
-                    digest: Some(head.digest),
-                    skew: Some(candidate.minor_skew),
-                    explanation: explain(
-                        &wanted_version,
-                        candidate,
-                        &request.policy,
-                        &wanted_problem,
-                    ) + &via_mirror(&repo, &head.source),
-                    source: Some(head.source),
-                    tried,
-                });
-            }
+        None => {
+            let resolution = repository_missing(request, search.wanted, search.tried);
+            return Ok(with_scheme(resolution, scheme));
         }
-        tried.push(tag.to_string());
+    };
+    if let Some(resolution) = search
+        .fallback(&wanted_version, &tags, &wanted_problem)
+        .await?
+    {
+        return Ok(with_scheme(resolution, scheme));
     }
 
     // 4. Nothing within the policy: say what the nearest tag outside it would have been.
-    let wide = FallbackPolicy {
-        max_skew: u64::MAX,
-        ..request.policy
-    };
-    // Only without platforms: a tag outside the window was never checked for them.
-    let nearest = policy::candidates(&wanted_version, tags.iter().map(String::as_str), &wide)
-        .into_iter()
-        .filter(|_| request.platforms.is_empty())
-        .find(|c| c.minor_skew.unsigned_abs() > request.policy.max_skew);
-    let hint = match nearest {
-        Some(c) => format!(
-            "; the nearest compatible tag is {} ({} minor{} {}), raise --max-skew to accept it",
-            c.tag.as_str(),
-            c.minor_skew.unsigned_abs(),
-            if c.minor_skew.unsigned_abs() == 1 {
-                ""
-            } else {
-                "s"
-            },
-            if c.minor_skew < 0 { "older" } else { "newer" }
-        ),
-        None => String::new(),
-    };
-    Ok(missing(
-        request,
-        wanted,
-        tried,
-        format!(
-            "{wanted_problem}, and no compatible tag is within the skew policy of ±{}{hint}",
-            request.policy.max_skew
-        ),
-    ))
+    let resolution = search.nothing_within_policy(&wanted_version, &tags, &wanted_problem);
+    Ok(with_scheme(resolution, scheme))
 }
 
-/// The wanted tag when it can be derived without listing tags.
+/// The resolution, with the scheme that chose its wanted tag.
+fn with_scheme(mut resolution: Resolution, scheme: Option<TagScheme>) -> Resolution {
+    resolution.scheme = scheme;
+    resolution
+}
+
+/// The wanted tag, and with a Kubernetes version, the scheme that made it. `None`: the
+/// repository does not exist (found out while inferring the scheme).
+async fn wanted_tag(
+    client: &Client,
+    request: &ResolveRequest,
+    repo: &Repository,
+    published: &mut Published,
+) -> Result<Option<(String, Option<TagScheme>)>, ResolveError> {
+    let reference = &request.reference;
+    let Some(kube) = &request.kube_version else {
+        return Ok(Some((
+            reference.tag().unwrap_or("latest").to_string(),
+            None,
+        )));
+    };
+    if reference.digest().is_some() {
+        return Err(ResolveError::Input(format!(
+            "\"{reference}\" is pinned to a digest, so its tag cannot follow --kube-version; drop the @sha256:… part"
+        )));
+    }
+    if let Some((tag, scheme)) = wanted_from_kube_version(request, kube)? {
+        return Ok(Some((tag, Some(scheme))));
+    }
+    let Some(tags) = list_once(client, repo, published, Freshness::CachedIsFine).await? else {
+        return Ok(None);
+    };
+    let Some(inferred) = policy::infer_tag_scheme(
+        kube.major,
+        kube.minor,
+        kube.patch,
+        tags.iter().map(String::as_str),
+    ) else {
+        return Err(ResolveError::Input(format!(
+            "no published tag of {} looks like a Kubernetes {}.x version, so the tag scheme cannot be inferred; pass --tag-format, e.g. --tag-format 'v{{major}}.{{minor}}'",
+            reference.name_as_written(),
+            kube.major
+        )));
+    };
+    let scheme = TagScheme {
+        format: format_of(&inferred.expected),
+        source: SchemeSource::PublishedTags,
+        reason: inferred.reason(),
+    };
+    Ok(Some((inferred.expected.as_str().to_string(), Some(scheme))))
+}
+
+/// `v{major}.{minor}` for `v1.32`, `{major}.{minor}.{patch}-debian-12` for `1.32.0-debian-12`.
+fn format_of(tag: &VersionTag) -> String {
+    let numbers = match tag.parts().len() {
+        2 => "{major}.{minor}",
+        _ => "{major}.{minor}.{patch}",
+    };
+    format!("{}{numbers}{}", tag.prefix(), tag.suffix())
+}
+
+/// The questions of one resolution after the wanted tag is known: every tag asked for is
+/// recorded in `tried`, in order.
+struct Search<'a> {
+    client: &'a Client,
+    request: &'a ResolveRequest,
+    repo: &'a Repository,
+    wanted: Reference,
+    tried: Vec<String>,
+}
+
+impl Search<'_> {
+    /// HEADs `tag` and checks the requested platforms: `Some(digest, source)` when it is
+    /// usable, `None` when it is missing or lacks a platform (the lacking ones are logged).
+    async fn usable(
+        &mut self,
+        tag: &str,
+    ) -> Result<Result<(String, String), Option<Vec<Platform>>>, RegistryError> {
+        self.tried.push(tag.to_string());
+        let Lookup::Found(head) = self.client.head_manifest(self.repo, tag).await? else {
+            return Ok(Err(None));
+        };
+        let lacking = missing_platforms(
+            self.client,
+            self.repo,
+            &head.digest,
+            &self.request.platforms,
+        )
+        .await?;
+        if lacking.is_empty() {
+            Ok(Ok((head.digest, head.source)))
+        } else {
+            tracing::debug!(%tag, ?lacking, "tag lacks platforms");
+            Ok(Err(Some(lacking)))
+        }
+    }
+
+    /// The exact answer, or the first half of every later explanation ("v1.32 is not
+    /// published", "v1.32 lacks linux/arm64/v8").
+    async fn exact(&mut self, tag: &str) -> Result<Result<Resolution, String>, ResolveError> {
+        match self.usable(tag).await? {
+            Ok((digest, source)) => Ok(Ok(Resolution {
+                requested: self.request.reference.clone(),
+                resolved: Some(self.wanted.clone()),
+                wanted: self.wanted.clone(),
+                outcome: Outcome::Exact,
+                tag: Some(tag.to_string()),
+                explanation: format!(
+                    "{tag} is published ({}){}",
+                    short(&digest),
+                    via_mirror(self.repo, &source)
+                ),
+                source: Some(source),
+                digest: Some(digest),
+                skew: Some(0),
+                tried: std::mem::take(&mut self.tried),
+                scheme: None,
+                nearest_outside_policy: None,
+            })),
+            Err(Some(lacking)) => Ok(Err(format!("{tag} lacks {}", platform_list(&lacking)))),
+            Err(None) => Ok(Err(format!("{tag} is not published"))),
+        }
+    }
+
+    /// The first candidate within the policy that is usable, if any.
+    async fn fallback(
+        &mut self,
+        wanted_version: &VersionTag,
+        tags: &[String],
+        wanted_problem: &str,
+    ) -> Result<Option<Resolution>, ResolveError> {
+        let policy = &self.request.policy;
+        let candidates =
+            policy::candidates(wanted_version, tags.iter().map(String::as_str), policy);
+        for candidate in &candidates {
+            let tag = candidate.tag.as_str();
+            let Ok((digest, source)) = self.usable(tag).await? else {
+                continue;
+            };
+            let resolved = self.wanted.with_tag(tag).map_err(|e| {
+                ResolveError::Input(format!("published tag {tag:?} is not a valid tag: {e}"))
+            })?;
+            return Ok(Some(Resolution {
+                requested: self.request.reference.clone(),
+                wanted: self.wanted.clone(),
+                outcome: Outcome::Fallback,
+                resolved: Some(resolved),
+                tag: Some(tag.to_string()),
+                digest: Some(digest),
+                skew: Some(candidate.minor_skew),
+                explanation: explain(wanted_version, candidate, policy, wanted_problem)
+                    + &via_mirror(self.repo, &source),
+                source: Some(source),
+                tried: std::mem::take(&mut self.tried),
+                scheme: None,
+                nearest_outside_policy: None,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Missing, naming the nearest compatible tag outside the skew window (only without
+    /// platforms: a tag outside the window was never checked for them).
+    fn nothing_within_policy(
+        self,
+        wanted_version: &VersionTag,
+        tags: &[String],
+        wanted_problem: &str,
+    ) -> Resolution {
+        let max_skew = self.request.policy.max_skew;
+        let wide = FallbackPolicy {
+            max_skew: u64::MAX,
+            ..self.request.policy
+        };
+        let nearest = policy::candidates(wanted_version, tags.iter().map(String::as_str), &wide)
+            .into_iter()
+            .filter(|_| self.request.platforms.is_empty())
+            .find(|c| c.minor_skew.unsigned_abs() > max_skew);
+        let hint = match &nearest {
+            Some(c) => format!(
+                "; the nearest compatible tag is {} ({} minor{} {}), raise --max-skew to accept it",
+                c.tag.as_str(),
+                c.minor_skew.unsigned_abs(),
+                if c.minor_skew.unsigned_abs() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                if c.minor_skew < 0 { "older" } else { "newer" }
+            ),
+            None => String::new(),
+        };
+        let mut resolution = self.nothing(format!(
+            "{wanted_problem}, and no compatible tag is within the skew policy of ±{max_skew}{hint}"
+        ));
+        resolution.nearest_outside_policy = nearest;
+        resolution
+    }
+
+    /// Missing, for `explanation`.
+    fn nothing(self, explanation: String) -> Resolution {
+        missing(self.request, self.wanted, self.tried, explanation)
+    }
+}
+
+/// The wanted tag, and its scheme, when it can be derived without listing tags.
 fn wanted_from_kube_version(
     request: &ResolveRequest,
     kube: &KubeVersion,
-) -> Result<Option<String>, ResolveError> {
+) -> Result<Option<(String, TagScheme)>, ResolveError> {
     if let Some(format) = &request.tag_format {
-        return format
+        let tag = format
             .render(kube.major, kube.minor, kube.patch)
-            .map(Some)
-            .map_err(|e| ResolveError::Input(e.to_string()));
+            .map_err(|e| ResolveError::Input(e.to_string()))?;
+        let scheme = TagScheme {
+            format: format.as_str().to_string(),
+            source: SchemeSource::Format,
+            reason: "the tag format was given".to_string(),
+        };
+        return Ok(Some((tag, scheme)));
     }
     let Some(template) = request
         .reference
@@ -311,7 +434,15 @@ fn wanted_from_kube_version(
             )));
         }
     };
-    Ok(Some(template.with_parts(&parts).as_str().to_string()))
+    let scheme = TagScheme {
+        format: format_of(&template),
+        source: SchemeSource::ImageTag,
+        reason: format!("the image's own tag {} follows it", template.as_str()),
+    };
+    Ok(Some((
+        template.with_parts(&parts).as_str().to_string(),
+        scheme,
+    )))
 }
 
 async fn resolve_digest(
@@ -331,6 +462,8 @@ async fn resolve_digest(
         Lookup::Missing(_) => (false, None),
     };
     Ok(Resolution {
+        nearest_outside_policy: None,
+        scheme: None,
         source: source.filter(|_| found),
         requested: reference.clone(),
         wanted: reference.clone(),
@@ -343,11 +476,7 @@ async fn resolve_digest(
         tag: None,
         digest: found.then(|| digest.to_string()),
         skew: found.then_some(0),
-        tried: if found {
-            Vec::new()
-        } else {
-            vec![digest.to_string()]
-        },
+        tried: vec![digest.to_string()],
         explanation: if found {
             format!("{} is published", short(digest))
         } else {
@@ -391,6 +520,8 @@ fn missing(
         tried,
         explanation,
         source: None,
+        scheme: None,
+        nearest_outside_policy: None,
     }
 }
 

@@ -24,7 +24,8 @@
 //!   redirects, rate-limit headers ([`fault`] explains each one);
 //! - [`CaptureServer`] records what reaches "another host", to prove that
 //!   credentials never follow a redirect or go to a foreign token realm;
-//! - [`dead_addr`] gives an address where nothing listens;
+//! - [`dead_addr`] gives an address where nothing listens, and [`HangingServer`] one that
+//!   accepts connections and never answers (a hung registry);
 //! - [`ApiServer`] is a test Kubernetes API server (HTTPS, bearer tokens,
 //!   discovery, list/watch, writes) loaded with a realistic fixture cluster
 //!   ([`Fixtures`]); the real `kubectl` is its conformance test ([`apiserver`]).
@@ -55,6 +56,7 @@
 pub mod apiserver;
 pub mod capture;
 pub mod fault;
+pub mod hanging;
 pub mod image;
 pub mod proxy;
 pub mod registry;
@@ -67,6 +69,7 @@ pub mod token;
 pub use apiserver::{ApiRequest, ApiServer, ApiServerBuilder, FixtureImage, Fixtures};
 pub use capture::{CaptureResponse, CaptureServer, CapturedRequest};
 pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};
+pub use hanging::HangingServer;
 pub use image::{ACCEPT_ALL_MANIFESTS, ManifestKind, Platform};
 pub use proxy::PagingProxy;
 pub use registry::{Registry, RegistryBuilder, RegistryMode, dead_addr};
@@ -86,4 +89,5 @@ fn handles_are_send_and_sync() {
     check::<CaptureServer>();
     check::<PagingProxy>();
     check::<Seeder>();
+    check::<HangingServer>();
 }

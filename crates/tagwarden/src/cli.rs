@@ -100,6 +100,38 @@ pub struct GlobalOptions {
     /// stderr. Secrets are never logged.
     #[arg(long, global = true)]
     pub debug: bool,
+
+    /// When to colour messages on stderr: auto (only on a terminal, and not when NO_COLOR
+    /// is set or TERM is dumb), always, or never. stdout is never coloured.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// `--color`, as ripgrep has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal, NO_COLOR is unset or empty, and TERM is not `dumb`.
+    Auto,
+    /// Always colour, even into a file or a pipe.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether messages on stderr get colours, for this choice in this environment.
+    pub fn colours_stderr(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+                let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+                std::io::stderr().is_terminal() && !no_color && !dumb
+            }
+        }
+    }
 }
 
 /// Every output format of every command; each command accepts the ones that make sense

@@ -34,6 +34,9 @@ pub enum Failure {
     BadInput(anyhow::Error),
     /// Exit 3: a registry (or cluster) did not let us decide.
     Undecided(anyhow::Error),
+    /// A failure already shown to the user in full (a YAML error as a snippet, on a
+    /// terminal): its exit code, and no second `error:` line.
+    Shown(Box<Failure>),
 }
 
 impl Failure {
@@ -45,16 +48,31 @@ impl Failure {
         Failure::Undecided(error.into())
     }
 
+    /// Marks this failure as already shown: `main` prints nothing more for it.
+    pub fn shown(self) -> Self {
+        match self {
+            Failure::Shown(_) => self,
+            other => Failure::Shown(Box::new(other)),
+        }
+    }
+
+    /// True when the user has already seen this failure in full.
+    pub fn is_shown(&self) -> bool {
+        matches!(self, Failure::Shown(_))
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Failure::BadInput(_) => ExitCode::from(2),
             Failure::Undecided(_) => ExitCode::from(3),
+            Failure::Shown(inner) => inner.exit_code(),
         }
     }
 
     pub fn error(&self) -> &anyhow::Error {
         match self {
             Failure::BadInput(e) | Failure::Undecided(e) => e,
+            Failure::Shown(inner) => inner.error(),
         }
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod exit;
+mod output;
 
 use std::process::ExitCode;
 
@@ -15,7 +16,9 @@ use crate::exit::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.debug);
+    let color = cli.global.color.colours_stderr();
+    output::set_stderr_color(color);
+    init_logging(cli.global.debug, color);
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -23,7 +26,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(3);
         }
     };
@@ -41,7 +44,9 @@ fn main() -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(failure) => {
-            report(&failure);
+            if !failure.is_shown() {
+                report(&failure);
+            }
             failure.exit_code()
         }
     }
@@ -56,19 +61,37 @@ fn report(failure: &Failure) {
         }
         message.push_str(&cause.to_string());
     }
-    eprintln!("error: {message}");
+    output::errln!("error: {message}");
 }
 
-fn init_logging(debug: bool) {
+/// Log events of tagwarden's own crates go to stderr: warnings always, everything with
+/// `--debug`, or what `TAGWARDEN_LOG` asks for. Other crates' events (rustls' "failed to
+/// verify TLS certificate", hyper's) stay off unless `TAGWARDEN_LOG` names them: the
+/// command's own `error:` line already says what went wrong, once.
+fn init_logging(debug: bool, color: bool) {
     use tracing_subscriber::EnvFilter;
+    const OWN_CRATES: [&str; 4] = [
+        "tagwarden",
+        "tagwarden_registry",
+        "tagwarden_core",
+        "tagwarden_manifest",
+    ];
+    let own_at = |level: &str| {
+        OWN_CRATES
+            .iter()
+            .map(|name| format!("{name}={level}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let filter = if debug {
-        EnvFilter::new("tagwarden=debug,tagwarden_registry=debug,tagwarden_core=debug")
+        EnvFilter::new(own_at("debug"))
     } else {
-        EnvFilter::try_from_env("TAGWARDEN_LOG").unwrap_or_else(|_| EnvFilter::new("warn"))
+        EnvFilter::try_from_env("TAGWARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(own_at("warn")))
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .with_target(false)
         .without_time()
         .init();

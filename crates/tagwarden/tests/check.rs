@@ -275,11 +275,13 @@ fn text_report_is_a_table_grouped_by_image_with_a_summary() {
     assert!(run.stdout.contains(&format!(
         "{root}/capsule.yaml:131:18 Job capsule-system/capsule-pre-delete (pre-delete-job)"
     )));
-    assert!(run.stdout.lines().last().unwrap().starts_with(
-        "9 unique images in 17 places: 7 present, 2 missing, 0 undetermined, 0 invalid"
-    ));
-    // Not a terminal: no progress bar on stderr.
-    assert_eq!(run.stderr, "", "{run:?}");
+    // The summary is commentary: on stderr, alone (not a terminal: no progress bar).
+    assert_eq!(
+        run.stderr,
+        "9 unique images in 17 places: 7 present, 2 missing, 0 undetermined, 0 invalid \
+         (2 missing with a fallback: tagwarden post-render applies it)\n",
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -778,8 +780,11 @@ fn bad_flags_and_the_cluster_flag_are_exit_2() {
     assert_eq!(run.code, 2, "{run:?}");
     let run = tagwarden_stdin(&["check", "-o", "github-matrix"], b"");
     assert_eq!(run.code, 2, "{run:?}");
-    // Empty input: nothing to check, nothing missing.
+    // Empty input is a mistake that would let a CI gate pass: exit 2, unless
+    // --fail-on never, which warns and reports nothing.
     let run = tagwarden_stdin(&["check", "-o", "json"], b"");
+    assert_eq!(run.code, 2, "{run:?}");
+    let run = tagwarden_stdin(&["check", "-o", "json", "--fail-on", "never"], b"");
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.json(),

@@ -32,7 +32,8 @@ fn capsule_case_falls_back_to_the_previous_minor_with_its_digest() {
     assert_eq!(json["tag"], "v1.31");
     assert_eq!(json["outcome"], "fallback");
     assert_eq!(json["skew"], -1);
-    assert_eq!(json["tried"], serde_json::json!(["v1.32"]));
+    // Every tag asked for, the chosen one included.
+    assert_eq!(json["tried"], serde_json::json!(["v1.32", "v1.31"]));
     // The digest is what the registry reports for v1.31 (an alias of v1.31.4).
     assert_eq!(json["digest"], seeded.digest("clastix/kubectl", "v1.31"));
     assert_eq!(
@@ -73,7 +74,12 @@ fn eks_kube_version_with_tag_format_resolves_and_pins() {
     ]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, format!("{image}:v1.31@{digest}\n"));
-    assert_eq!(run.stderr.trim_end(), EXPLAIN_CAPSULE);
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "Kubernetes 1.32.0 → v1.32: tag scheme v{{major}}.{{minor}}, from --tag-format\n{EXPLAIN_CAPSULE}"
+        )
+    );
 
     // Global flags are accepted after the subcommand too, and --pin puts the digest in
     // `resolved` while `digest` is always filled.
@@ -120,7 +126,64 @@ fn eks_kube_version_with_tag_format_resolves_and_pins() {
     ]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["tag"], "v1.31");
-    assert_eq!(run.json()["tried"], serde_json::json!(["v1.32"]));
+    assert_eq!(run.json()["tried"], serde_json::json!(["v1.32", "v1.31"]));
+    assert_eq!(run.json()["scheme"]["source"], "image-tag");
+    assert_eq!(run.json()["scheme"]["format"], "v{major}.{minor}");
+}
+
+#[test]
+fn a_kube_version_names_the_tag_scheme_and_every_tag_asked_for() {
+    let registry = Registry::start();
+    seed_standard(&registry);
+    // clastix/kubectl publishes v1.28…v1.31 and their patches: one tag per minor and many
+    // patches per minor cover the same four minors, so the shorter scheme wins for an EKS
+    // 1.32.0 cluster (it used to be v1.32.0 → v1.31.4, by counting patch tags).
+    let image = format!("{}/clastix/kubectl", registry.addr());
+    let run = tagwarden(&[
+        "resolve",
+        &image,
+        "--kube-version",
+        "v1.32.0-eks-5e0fdde",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let json = run.json();
+    assert_eq!(json["tag"], "v1.31", "{run:?}");
+    assert_eq!(json["tried"], serde_json::json!(["v1.32", "v1.31"]));
+    assert_eq!(
+        json["scheme"],
+        serde_json::json!({
+            "format": "v{major}.{minor}",
+            "source": "published-tags",
+            "reason": "its published tags cover 4 minors of 1.x, the most of 2 schemes"
+        })
+    );
+    assert_eq!(
+        run.stderr.lines().next().unwrap(),
+        "Kubernetes 1.32.0 → v1.32: tag scheme v{major}.{minor}, inferred from the published tags (its published tags cover 4 minors of 1.x, the most of 2 schemes)"
+    );
+
+    // GKE 1.30.5: v1.30 is published and v1.30.5 is not, so v1.30 is the exact answer,
+    // and the explanation says why v1.30.5 was never asked for.
+    let run = tagwarden(&[
+        "resolve",
+        &image,
+        "--kube-version",
+        "v1.30.5-gke.1014001",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let json = run.json();
+    assert_eq!(json["tag"], "v1.30");
+    assert_eq!(json["outcome"], "exact");
+    assert_eq!(json["tried"], serde_json::json!(["v1.30"]));
+    assert_eq!(json["scheme"]["reason"], "v1.30 is published");
+    assert_eq!(
+        run.stderr.lines().next().unwrap(),
+        "Kubernetes 1.30.5 → v1.30: tag scheme v{major}.{minor}, inferred from the published tags (v1.30 is published)"
+    );
 }
 
 #[test]
@@ -139,7 +202,7 @@ fn exact_hit_reports_the_registry_digest_and_no_fallback() {
         assert_eq!(json["outcome"], "exact", "{run:?}");
         assert_eq!(json["tag"], tag);
         assert_eq!(json["skew"], 0);
-        assert_eq!(json["tried"], serde_json::json!([]));
+        assert_eq!(json["tried"], serde_json::json!([tag]));
         assert_eq!(json["digest"], seeded.digest(repo, tag));
         assert_eq!(json["resolved"], image.as_str());
     }
@@ -284,7 +347,10 @@ fn platforms_skip_tags_that_lack_them() {
     assert_eq!(json["tag"], "v1.30", "{run:?}");
     assert_eq!(json["skew"], 1);
     assert_eq!(json["digest"], seeded.digest("clastix/kubectl", "v1.30"));
-    assert_eq!(json["tried"], serde_json::json!(["v1.29", "v1.28"]));
+    assert_eq!(
+        json["tried"],
+        serde_json::json!(["v1.29", "v1.28", "v1.30"])
+    );
     assert_eq!(
         run.stderr.trim_end(),
         "v1.29 lacks linux/arm64/v8; v1.30 is 1 minor newer, within the kubectl skew policy of ±1"

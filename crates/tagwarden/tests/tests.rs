@@ -9,10 +9,16 @@ mod common;
 
 mod cache;
 mod check;
+mod check_table;
+mod color;
 mod credentials;
+mod decisions;
 mod gaps;
+mod hung_registry;
 mod kube_version;
 mod matrix;
+mod output_errors;
 mod post_render;
 mod registry_options;
 mod resolve;
+mod scripts;

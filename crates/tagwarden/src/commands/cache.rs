@@ -7,6 +7,7 @@ use tagwarden_registry::{DiskCache, cache};
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::print_json;
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, outln};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -39,14 +40,14 @@ pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     })?;
     match args.action {
         Action::Path => match global.output {
-            OutputFormat::Json => print_json(&serde_json::json!({ "path": path })),
-            _ => println!("{}", path.display()),
+            OutputFormat::Json => print_json(&serde_json::json!({ "path": path }))?,
+            _ => outln!("{}", path.display())?,
         },
         Action::Clear => {
             // Never opened first: a corrupt or foreign cache must still be removable.
             let cleared = cache::clear_folder(&path).map_err(Failure::bad_input)?;
             if cleared.is_empty() {
-                eprintln!("nothing to clear: the cache at {} is empty", path.display());
+                errln!("nothing to clear: the cache at {} is empty", path.display());
             } else {
                 let plural = if cleared.entries == 1 { "y" } else { "ies" };
                 let legacy = if cleared.legacy_file {
@@ -54,7 +55,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
                 } else {
                     ""
                 };
-                eprintln!(
+                errln!(
                     "cleared {} entr{plural}{legacy} from {}",
                     cleared.entries,
                     path.display()

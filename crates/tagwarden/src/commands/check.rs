@@ -29,26 +29,18 @@ use std::io::IsTerminal;
 
 use anyhow::anyhow;
 use clap::{Args as ClapArgs, ValueEnum};
-use futures::StreamExt;
 use serde::Serialize;
-use tagwarden_core::Reference;
-use tagwarden_manifest::{Location, SkipReason, read_sources};
-use tagwarden_registry::{
-    Client, Lookup, Outcome, Platform, RegistryError, Repository, ResolveError, ResolveRequest,
-    Undecided,
-};
+use tagwarden_manifest::{Location, read_sources};
+use tagwarden_registry::{Client, InspectOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::resolve::PreferArg;
 use crate::commands::{load_config, print_json, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, out};
 use policy::{Policy, PolicyFlags};
 
 const FORMATS: &[&str] = &["text", "json", "sarif", "junit"];
-
-/// How many image checks run at once (each registry still gets at most
-/// `--max-concurrency` requests in flight).
-const CHECKS_IN_FLIGHT: usize = 32;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -150,32 +142,7 @@ pub enum FailOn {
     Never,
 }
 
-/// What became of one unique image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImageStatus {
-    Present,
-    Missing,
-    Denied,
-    Unreachable,
-    Invalid,
-}
-
-impl ImageStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImageStatus::Present => "present",
-            ImageStatus::Missing => "missing",
-            ImageStatus::Denied => "denied",
-            ImageStatus::Unreachable => "unreachable",
-            ImageStatus::Invalid => "invalid",
-        }
-    }
-
-    pub fn is_undetermined(self) -> bool {
-        matches!(self, ImageStatus::Denied | ImageStatus::Unreachable)
-    }
-}
+pub use tagwarden_core::ImageStatus;
 
 /// One unique image in the report (the `images[]` entry of `-o json`).
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +156,10 @@ pub struct ImageReport {
     pub fallback: Option<String>,
     /// Why it is not present, one line; `null` when it is.
     pub reason: Option<String>,
+    /// For a missing image with no fallback within the policy: the reference as written
+    /// with the nearest compatible tag outside it. Only in JSON when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nearest_outside_policy: Option<String>,
     /// Every place it is used, in input order.
     pub locations: Vec<Location>,
 }
@@ -201,6 +172,22 @@ pub struct Summary {
     /// Denied or unreachable.
     pub undetermined: usize,
     pub invalid: usize,
+}
+
+impl Summary {
+    /// The counts of a finished report.
+    fn of(images: &[ImageReport]) -> Summary {
+        let mut summary = Summary::default();
+        for report in images {
+            match report.status {
+                ImageStatus::Present => summary.present += 1,
+                ImageStatus::Missing => summary.missing += 1,
+                ImageStatus::Denied | ImageStatus::Unreachable => summary.undetermined += 1,
+                ImageStatus::Invalid => summary.invalid += 1,
+            }
+        }
+        summary
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -236,7 +223,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         },
         &config,
     )?;
-    let platforms = parse_platforms(&args.platforms)?;
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
     let options = find_options(&args.image_paths)?;
     let paths: Vec<String> = if args.paths.is_empty() {
         if std::io::stdin().is_terminal() {
@@ -253,107 +240,23 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let sources =
         read_sources(&paths, &options.limits).map_err(|e| input::manifest_error(e, None))?;
     let scans = input::scan_all(&sources, &options)?;
+    no_input_at_all(&sources, args.fail_on)?;
 
     // 2. Unique images, in order of first use.
-    let mut images: Vec<ImageReport> = Vec::new();
-    let mut index: HashMap<(bool, String), usize> = HashMap::new();
-    let mut add = |key: (bool, String), location: Location, reason: Option<String>| {
-        let i = *index.entry(key.clone()).or_insert_with(|| {
-            images.push(ImageReport {
-                image: key.1.clone(),
-                status: ImageStatus::Invalid,
-                digest: None,
-                fallback: None,
-                reason,
-                locations: Vec::new(),
-            });
-            images.len() - 1
-        });
-        images[i].locations.push(location);
-    };
-    for scan in &scans {
-        for field in &scan.images {
-            add((false, field.image.clone()), field.location.clone(), None);
-        }
-        for skipped in &scan.skipped {
-            let location = &skipped.location;
-            match (skipped.reason, &skipped.value) {
-                // Not a string at all: Kubernetes rejects the object; report it as invalid.
-                (SkipReason::NotAString, Some(value)) => add(
-                    (true, value.clone()),
-                    location.clone(),
-                    Some(skipped.reason.to_string()),
-                ),
-                (SkipReason::NotAScalar, _) => eprintln!(
-                    "warning: {}:{}:{}: {} ({}), not checked",
-                    location.file, location.line, location.column, skipped.reason, location.path
-                ),
-                _ => {}
-            }
-        }
-    }
+    let mut images = unique_images(&scans);
 
     // 3. The registry, once per unique valid image.
-    let mut references: Vec<(usize, Reference)> = Vec::new();
-    for (i, report) in images.iter_mut().enumerate() {
-        if report.reason.is_some() {
-            continue; // not a string
-        }
-        match Reference::parse(&report.image) {
-            Ok(reference) => references.push((i, reference)),
-            Err(e) => report.reason = Some(e.reason().to_string()),
-        }
-    }
-    let mut rate_limits = Vec::new();
-    if !references.is_empty() {
+    let rate_limits = if images.iter().any(|i| i.reason.is_none()) {
         let client = registry_client(global)?;
-        let repositories: Vec<Repository> = {
-            let mut seen = std::collections::HashSet::new();
-            references
-                .iter()
-                .map(|(_, r)| Repository::of(r))
-                .filter(|repo| seen.insert(repo.clone()))
-                .collect()
-        };
-        client.announce(&repositories);
-        let progress = progress_bar(references.len());
-        let verdicts: Vec<(usize, Verdict)> = futures::stream::iter(references.iter())
-            .map(|(i, reference)| {
-                let (client, platforms, policy, progress) =
-                    (&client, &platforms, &policy, &progress);
-                async move {
-                    let verdict = check_image(client, reference, platforms, policy).await;
-                    if let Some(bar) = progress {
-                        bar.inc(1);
-                    }
-                    (*i, verdict)
-                }
-            })
-            .buffer_unordered(CHECKS_IN_FLIGHT)
-            .collect()
-            .await;
-        if let Some(bar) = progress {
-            bar.finish_and_clear();
+        inspect_all(&client, &mut images, &policy.inspect_options(platforms)).await;
+        crate::commands::rate_limits_of(&client)
+    } else {
+        for report in &mut images {
+            report.status = ImageStatus::Invalid;
         }
-        rate_limits = crate::commands::rate_limits_of(&client);
-        for (i, verdict) in verdicts {
-            let report = &mut images[i];
-            report.status = verdict.status;
-            report.digest = verdict.digest;
-            report.fallback = verdict.fallback;
-            report.reason = verdict.reason;
-        }
-    }
-
-    let mut summary = Summary::default();
-    for report in &images {
-        match report.status {
-            ImageStatus::Present => summary.present += 1,
-            ImageStatus::Missing => summary.missing += 1,
-            ImageStatus::Denied | ImageStatus::Unreachable => summary.undetermined += 1,
-            ImageStatus::Invalid => summary.invalid += 1,
-        }
-    }
+        Vec::new()
+    };
+    let summary = Summary::of(&images);
     let output = CheckOutput {
         images,
         summary,
@@ -362,36 +265,79 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     // 4. The report, with every answer in.
     match global.output {
-        OutputFormat::Json => print_json(&output),
-        OutputFormat::Sarif => print_json(&sarif::report(&output)),
-        OutputFormat::Junit => print!("{}", junit::report(&output)),
-        _ => text::print(&output),
+        OutputFormat::Json => print_json(&output)?,
+        OutputFormat::Sarif => print_json(&sarif::report(&output))?,
+        OutputFormat::Junit => out!("{}", junit::report(&output))?,
+        _ => text::print(&output)?,
     }
     verdict_of(&output, args.fail_on)
 }
+
+/// Nothing to read at all (an empty folder, empty files, empty stdin) is a mistake that
+/// would let a CI gate pass: a warning with `--fail-on never`, else exit 2.
+fn no_input_at_all(sources: &[tagwarden_manifest::Source], fail_on: FailOn) -> Result<(), Failure> {
+    if sources.iter().any(|s| !s.contents.trim().is_empty()) {
+        return Ok(());
+    }
+    let what = if sources.is_empty() {
+        "no manifest files were found (folders are read for *.yaml and *.yml)".to_string()
+    } else {
+        format!(
+            "the input is empty ({})",
+            sources
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    if fail_on == FailOn::Never {
+        errln!("warning: {what}: nothing was checked");
+        return Ok(());
+    }
+    Err(Failure::bad_input(anyhow!(
+        "{what}: nothing to check (--fail-on never accepts that)"
+    )))
+}
+
+/// Images named in a failing exit's one-line error; the rest are counted ("and 6 more").
+const LISTED_IN_ERRORS: usize = 3;
 
 /// The exit status for a finished report (see the module docs).
 fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
     let summary = output.summary;
     let first = |wanted: fn(ImageStatus) -> bool| {
-        output
-            .images
+        let matching: Vec<&ImageReport> =
+            output.images.iter().filter(|i| wanted(i.status)).collect();
+        let mut listed: Vec<String> = matching
             .iter()
-            .filter(|i| wanted(i.status))
-            .map(|i| match i.locations.first() {
-                Some(l) => format!("{} ({}:{}:{})", i.image, l.file, l.line, l.column),
-                None => i.image.clone(),
+            .take(LISTED_IN_ERRORS)
+            .map(|i| {
+                // A field with no image string is named by what it holds.
+                let what = if i.image.is_empty() {
+                    i.reason.clone().unwrap_or_default()
+                } else {
+                    text::short_image(&i.image)
+                };
+                match i.locations.first() {
+                    Some(l) => format!("{what} ({}:{}:{})", l.file, l.line, l.column),
+                    None => what,
+                }
             })
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        if matching.len() > listed.len() {
+            listed.push(format!("and {} more", matching.len() - listed.len()));
+        }
+        listed.join(", ")
     };
     let plural = |n: usize| if n == 1 { "image" } else { "images" };
     if fail_on == FailOn::Never {
         if summary.invalid + summary.undetermined + summary.missing > 0 {
-            eprintln!(
+            errln!(
                 "note: {} missing, {} undetermined, {} invalid; --fail-on never exits 0",
-                summary.missing, summary.undetermined, summary.invalid
+                summary.missing,
+                summary.undetermined,
+                summary.invalid
             );
         }
         return Ok(Status::Success);
@@ -417,7 +363,7 @@ fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
                 first(ImageStatus::is_undetermined)
             )));
         }
-        eprintln!(
+        errln!(
             "warning: {} {} could not be checked (denied or unreachable); --fail-on missing ignores that",
             summary.undetermined,
             plural(summary.undetermined)
@@ -428,19 +374,6 @@ fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
     } else {
         Status::Success
     })
-}
-
-fn parse_platforms(platforms: &[String]) -> Result<Vec<Platform>, Failure> {
-    let mut out: Vec<Platform> = Vec::new();
-    for text in platforms {
-        let platform: Platform = text
-            .parse()
-            .map_err(|e| Failure::bad_input(anyhow!("--platform: {e}")))?;
-        if !out.contains(&platform) {
-            out.push(platform);
-        }
-    }
-    Ok(out)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal and there is something to wait for.
@@ -460,126 +393,71 @@ fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// The answer for one image.
-#[derive(Debug, Clone)]
-pub struct Verdict {
-    pub status: ImageStatus,
-    pub digest: Option<String>,
-    pub fallback: Option<String>,
-    pub reason: Option<String>,
+/// Every image string of the scans, once, with every place it is used, in order of first
+/// use. Fields that hold no image string (empty, null, absent, a number, a boolean, a
+/// mapping or a sequence, directly or through an alias) are invalid images: Kubernetes
+/// rejects the object, or the chart left a value unset. They are grouped by what they hold
+/// (`image` is the scalar's text, or empty) and already carry their `reason`; other images
+/// are still to be asked about.
+fn unique_images(scans: &[tagwarden_manifest::Scan]) -> Vec<ImageReport> {
+    let mut images: Vec<ImageReport> = Vec::new();
+    // (why it is not an image string, if it is not; the text).
+    let mut index: HashMap<(Option<String>, String), usize> = HashMap::new();
+    let mut add = |reason: Option<String>, image: String, location: Location| {
+        let i = *index
+            .entry((reason.clone(), image.clone()))
+            .or_insert_with(|| {
+                images.push(ImageReport {
+                    image,
+                    status: ImageStatus::Invalid,
+                    digest: None,
+                    fallback: None,
+                    reason,
+                    nearest_outside_policy: None,
+                    locations: Vec::new(),
+                });
+                images.len() - 1
+            });
+        images[i].locations.push(location);
+    };
+    for scan in scans {
+        for field in &scan.images {
+            add(None, field.image.clone(), field.location.clone());
+        }
+        for skipped in &scan.skipped {
+            add(
+                Some(skipped.message()),
+                skipped.value.clone().unwrap_or_default(),
+                skipped.location.clone(),
+            );
+        }
+    }
+    images
 }
 
-impl Verdict {
-    fn undecided(error: &RegistryError) -> Verdict {
-        Verdict {
-            status: match error.undecided() {
-                Undecided::Denied => ImageStatus::Denied,
-                Undecided::Unreachable => ImageStatus::Unreachable,
-            },
-            digest: None,
-            fallback: None,
-            reason: Some(error.to_string()),
+/// Asks the registries about every image not yet known to be invalid (a progress bar on a
+/// terminal), and fills in the answers.
+async fn inspect_all(client: &Client, images: &mut [ImageReport], options: &InspectOptions) {
+    let asked: Vec<usize> = (0..images.len())
+        .filter(|&i| images[i].reason.is_none())
+        .collect();
+    let strings: Vec<&str> = asked.iter().map(|&i| images[i].image.as_str()).collect();
+    let progress = progress_bar(strings.len());
+    let verdicts = tagwarden_registry::inspect_images(client, &strings, options, |_| {
+        if let Some(bar) = &progress {
+            bar.inc(1);
         }
+    })
+    .await;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
     }
-
-    fn present(digest: String) -> Verdict {
-        Verdict {
-            status: ImageStatus::Present,
-            digest: Some(digest),
-            fallback: None,
-            reason: None,
-        }
+    for (i, verdict) in asked.into_iter().zip(verdicts) {
+        let report = &mut images[i];
+        report.status = verdict.status;
+        report.digest = verdict.digest;
+        report.fallback = verdict.fallback;
+        report.nearest_outside_policy = verdict.nearest_outside_policy;
+        report.reason = verdict.reason;
     }
-}
-
-/// HEAD the image (by digest when it has one, else by tag, else `latest`); check platforms;
-/// when missing and tracking the Kubernetes version, look for a fallback.
-async fn check_image(
-    client: &Client,
-    reference: &Reference,
-    platforms: &[Platform],
-    policy: &Policy,
-) -> Verdict {
-    let repo = Repository::of(reference);
-    let what = reference
-        .digest()
-        .or(reference.tag())
-        .unwrap_or("latest")
-        .to_string();
-    let problem = match client.head_manifest(&repo, &what).await {
-        Err(e) => return Verdict::undecided(&e),
-        Ok(Lookup::Found(head)) => {
-            match tagwarden_registry::platform_report(client, &repo, &head.digest, platforms).await
-            {
-                Err(e) => return Verdict::undecided(&e),
-                Ok(report) if report.is_complete() => return Verdict::present(head.digest),
-                Ok(report) => {
-                    let list = |platforms: &[Platform]| {
-                        platforms
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    };
-                    let mut problems = Vec::new();
-                    if !report.absent.is_empty() {
-                        problems.push(format!("{what} lacks {}", list(&report.absent)));
-                    }
-                    if !report.broken.is_empty() {
-                        problems.push(format!(
-                            "{what} is a broken index: it lists {} but the manifest is missing",
-                            list(&report.broken)
-                        ));
-                    }
-                    problems.join("; ")
-                }
-            }
-        }
-        Ok(Lookup::Missing(why)) => match why.code.as_deref() {
-            Some("NAME_UNKNOWN") => format!(
-                "repository {} does not exist on {} (NAME_UNKNOWN)",
-                reference.repository(),
-                reference.registry()
-            ),
-            _ => format!("{what} is not published ({why})"),
-        },
-    };
-    let mut verdict = Verdict {
-        status: ImageStatus::Missing,
-        digest: None,
-        fallback: None,
-        reason: Some(problem.clone()),
-    };
-    if policy.tracks(reference).is_none() {
-        return verdict;
-    }
-    let request = ResolveRequest {
-        reference: reference.clone(),
-        kube_version: None,
-        tag_format: None,
-        policy: policy.fallback,
-        platforms: platforms.to_vec(),
-    };
-    match tagwarden_registry::resolve(client, &request).await {
-        Ok(resolution) => match resolution.outcome {
-            Outcome::Fallback => {
-                verdict.fallback = resolution.resolved.map(|r| r.to_string());
-                verdict.reason = Some(resolution.explanation);
-            }
-            Outcome::Missing => verdict.reason = Some(resolution.explanation),
-            // Published between the two questions.
-            Outcome::Exact => {
-                if let Some(digest) = resolution.digest {
-                    return Verdict::present(digest);
-                }
-            }
-        },
-        Err(ResolveError::Registry(e)) => {
-            verdict.reason = Some(format!("{problem}; no fallback could be decided: {e}"));
-        }
-        Err(ResolveError::Input(message)) => {
-            verdict.reason = Some(format!("{problem}; no fallback: {message}"));
-        }
-    }
-    verdict
 }

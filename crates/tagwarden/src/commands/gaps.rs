@@ -21,6 +21,7 @@ use tagwarden_registry::{Client, Lookup, Platform, RegistryError, Repository};
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::{print_json, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, outln};
 
 const FORMATS: &[&str] = &["text", "json", "github-matrix"];
 
@@ -189,7 +190,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         include_prereleases: args.include_prereleases,
         since,
     };
-    let platforms = parse_platforms(&args.platforms)?;
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
     let source = source_from(args)?;
 
     // The network: upstream versions, then the image's tags (one listing each).
@@ -241,7 +242,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
                     image.name_as_written()
                 ))
             })?;
-        eprintln!(
+        errln!(
             "note: tag format {} inferred from the tags of {}; give --tag-format to choose (repeatable)",
             inferred,
             image.name_as_written()
@@ -256,25 +257,22 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     // Only now, with every answer in, is anything printed.
     let summary = summarize(&checked, &platforms);
     match global.output {
-        OutputFormat::Json => print_json(&summary.json),
-        OutputFormat::GithubMatrix => println!(
-            "{}",
-            serde_json::to_string(&summary.matrix).expect("output types always serialise")
-        ),
-        _ => print_table(&checked),
+        OutputFormat::Json => print_json(&summary.json)?,
+        OutputFormat::GithubMatrix => crate::output::json_line(&summary.matrix)?,
+        _ => print_table(&checked)?,
     }
     let name = image.name_as_written();
     if repository_missing {
-        eprintln!("note: {name} does not exist in its registry, so every expected tag is missing");
+        errln!("note: {name} does not exist in its registry, so every expected tag is missing");
     }
     if expected.is_empty() {
-        eprintln!(
+        errln!(
             "no upstream versions to expect tags for: {} versions from {origin}, none {}",
             all_versions.len(),
             describe_selection(&selection)
         );
     } else {
-        eprintln!(
+        errln!(
             "{} of {} expected tags of {name} missing{} ({} upstream versions from {origin}; tag format {})",
             summary.missing_tags,
             expected.len(),
@@ -308,19 +306,6 @@ fn describe_selection(selection: &Selection) -> String {
         Some((major, minor, patch)) => format!("a {kind} at or above {major}.{minor}.{patch}"),
         None => format!("a {kind}"),
     }
-}
-
-fn parse_platforms(platforms: &[String]) -> Result<Vec<Platform>, Failure> {
-    let mut out: Vec<Platform> = Vec::new();
-    for text in platforms {
-        let platform: Platform = text
-            .parse()
-            .map_err(|e| Failure::bad_input(anyhow!("--platform: {e}")))?;
-        if !out.contains(&platform) {
-            out.push(platform);
-        }
-    }
-    Ok(out)
 }
 
 fn source_from(args: &Args) -> Result<Source, Failure> {
@@ -526,7 +511,7 @@ fn summarize(checked: &[Checked], platforms: &[Platform]) -> Summary {
     }
 }
 
-fn print_table(checked: &[Checked]) {
+fn print_table(checked: &[Checked]) -> Result<(), Failure> {
     let mut rows: Vec<[String; 3]> = vec![["VERSION".into(), "TAG".into(), "STATUS".into()]];
     for c in checked {
         let version = c.expected.version.to_string();
@@ -544,6 +529,7 @@ fn print_table(checked: &[Checked]) {
     let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0);
     let (w0, w1) = (width(0), width(1));
     for [version, tag, status] in &rows {
-        println!("{version:<w0$}  {tag:<w1$}  {status}");
+        outln!("{version:<w0$}  {tag:<w1$}  {status}")?;
     }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use tagwarden_core::KubeVersion;
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::print_json;
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::outln;
 
 pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     if !matches!(global.output, OutputFormat::Text | OutputFormat::Json) {
@@ -25,8 +26,8 @@ pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     )
     .map_err(Failure::bad_input)?;
     match global.output {
-        OutputFormat::Json => print_json(&version),
-        OutputFormat::Text => println!("{version} ({})", version.distribution),
+        OutputFormat::Json => print_json(&version)?,
+        OutputFormat::Text => outln!("{version} ({})", version.distribution)?,
         other => return Err(other.reject("kube-version", &["text", "json"])),
     }
     Ok(Status::Success)

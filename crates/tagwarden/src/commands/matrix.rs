@@ -20,6 +20,7 @@ use tagwarden_registry::{Client, Lookup, Platform, RegistryError, Repository};
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::{print_json, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, out, outln};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -139,7 +140,7 @@ fn load(path: &Path) -> Result<Matrix, Failure> {
         let mut lines: Vec<String> = errors.0.iter().map(|e| e.in_file(&file)).collect();
         let last = lines.pop().unwrap_or_else(|| format!("{file}: invalid"));
         for line in lines {
-            eprintln!("error: {line}");
+            errln!("error: {line}");
         }
         Failure::bad_input(anyhow!(last))
     })
@@ -223,7 +224,7 @@ fn check(global: &GlobalOptions, args: &CheckArgs) -> CommandResult {
             .collect(),
     };
     match global.output {
-        OutputFormat::Json => print_json(&output),
+        OutputFormat::Json => print_json(&output)?,
         _ => {
             let asked = format!(
                 "{} on Kubernetes {}",
@@ -238,12 +239,12 @@ fn check(global: &GlobalOptions, args: &CheckArgs) -> CommandResult {
                 None => format!("no entry holds {}", output.app),
             };
             if output.supported {
-                println!("supported: {asked} ({entry})");
+                outln!("supported: {asked} ({entry})")?;
                 if let Some(image) = &output.image {
-                    println!("image: {image}");
+                    outln!("image: {image}")?;
                 }
             } else {
-                println!("not supported: {asked} ({entry})");
+                outln!("not supported: {asked} ({entry})")?;
                 for (i, c) in output.nearest.iter().enumerate() {
                     let why = match c.keeps {
                         "kubernetes" => format!("keeps Kubernetes {}", output.kubernetes),
@@ -255,12 +256,12 @@ fn check(global: &GlobalOptions, args: &CheckArgs) -> CommandResult {
                         .as_ref()
                         .map(|i| format!(", image {i}"))
                         .unwrap_or_default();
-                    println!(
+                    outln!(
                         "{}: {} on Kubernetes {} ({why}{image})",
                         if i == 0 { "nearest supported" } else { "or" },
                         app_label(&matrix, &c.app),
                         c.kubernetes
-                    );
+                    )?;
                 }
             }
         }
@@ -314,14 +315,14 @@ fn show(global: &GlobalOptions, args: &ShowArgs) -> CommandResult {
                     notes: e.notes.clone(),
                 })
                 .collect(),
-        }),
-        _ => print!(
+        })?,
+        _ => out!(
             "{}",
             matrix.to_markdown(match args.layout {
                 LayoutArg::List => Layout::List,
                 LayoutArg::Grid => Layout::Grid,
             })
-        ),
+        )?,
     }
     Ok(Status::Success)
 }
@@ -364,9 +365,10 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
     let matrix = load(&args.file)?;
     let promises = matrix.promises();
     for entry in matrix.entries.iter().filter(|e| e.image.is_none()) {
-        eprintln!(
+        errln!(
             "note: {} (line {}) names no image; nothing to verify for it",
-            entry.app, entry.line
+            entry.app,
+            entry.line
         );
     }
 
@@ -505,15 +507,15 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
     }
 
     match global.output {
-        OutputFormat::Json => print_json(&output),
+        OutputFormat::Json => print_json(&output)?,
         _ => {
             if planned.is_empty() {
-                println!("no entry names an image: nothing to verify");
+                errln!("no entry names an image: nothing to verify");
             } else {
                 let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
                 let (w0, w1, w2) = (width(0), width(1), width(2));
                 for [app, kube, image, status] in &rows {
-                    println!("{app:<w0$}  {kube:<w1$}  {image:<w2$}  {status}");
+                    outln!("{app:<w0$}  {kube:<w1$}  {image:<w2$}  {status}")?;
                 }
             }
         }
@@ -529,14 +531,14 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
                 names.push(name);
             }
         }
-        eprintln!(
+        errln!(
             "{} of {} promised images missing: {}",
             output.missing.len(),
             output.missing.len() + output.present.len(),
             names.join(", ")
         );
     } else if !planned.is_empty() {
-        eprintln!("all {} promised images exist", output.present.len());
+        errln!("all {} promised images exist", output.present.len());
     }
     Ok(if output.missing.is_empty() {
         Status::Success

@@ -2,10 +2,13 @@
 //! stdout with only image scalars changed.
 //!
 //! - An image is replaced only when its exact tag is missing and it tracks the Kubernetes
-//!   version (see [`crate::commands::check::policy`]): the reference keeps its spelling and
+//!   version (see [`tagwarden_core::track`]): the reference keeps its spelling and
 //!   gets the nearest published compatible tag within the skew policy.
-//! - `--pin` pins every image to its digest (`name:tag@sha256:…`); images already pinned
-//!   are left alone.
+//! - `--pin` pins every image to its digest (`name:tag@sha256:…`); an image already pinned
+//!   is checked by its digest, and is missing when that digest does not exist.
+//! - `--platform` makes every tracking image's tag (and every repair) provide the platforms.
+//! - The decision for each image is the library's ([`tagwarden_registry::decide_repair`]),
+//!   the same one the admission webhook makes.
 //! - Every other byte is copied as it is (`tagwarden-manifest`'s splicer): comments, key
 //!   order, quoting, anchors (an anchored image scalar is rewritten once, its aliases follow),
 //!   CRLF, BOM, document markers.
@@ -20,27 +23,20 @@
 //! `track` rules do anything, and a warning says so; with neither, it is exit 2.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
-use futures::StreamExt;
 use tagwarden_core::Reference;
 use tagwarden_manifest::{ImageField, Limits, STDIN_NAME, read_source};
-use tagwarden_registry::{
-    Client, Lookup, Outcome, RegistryError, Repository, ResolveError, ResolveRequest,
-};
+use tagwarden_registry::{Repair, RepairOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::check::policy::{Policy, PolicyFlags, Tracks};
+use crate::commands::check::policy::{Policy, PolicyFlags};
 use crate::commands::check::{find_options, manifest_error, scan_one};
 use crate::commands::resolve::PreferArg;
 use crate::commands::{load_config, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
-
-/// Registry questions in flight at once (each registry still gets at most
-/// `--max-concurrency`).
-const LOOKUPS_IN_FLIGHT: usize = 32;
+use crate::output::errln;
 
 /// Lines listed per image in explanations; the rest are counted.
 const MAX_LINES: usize = 5;
@@ -80,9 +76,16 @@ pub struct Args {
     #[arg(long, value_name = "VERSION", env = "TAGWARDEN_KUBE_VERSION")]
     pub kube_version: Option<String>,
 
-    /// Pin every image to its digest (name:tag@sha256:…).
+    /// Pin every image to its digest (name:tag@sha256:…). An image already pinned by digest
+    /// is checked by that digest: missing is exit 1.
     #[arg(long)]
     pub pin: bool,
+
+    /// A platform the cluster's nodes need (OS/ARCH[/VARIANT]); repeatable. A tracking image
+    /// whose tag lacks it is repaired, and a repair never picks a tag without it. `all`:
+    /// every platform its index lists, each of whose manifests must exist.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
 
     /// How many minor versions a fallback may be away from the wanted tag
     /// (default: the config's policy.max_skew, else 1).
@@ -109,21 +112,82 @@ pub struct Args {
     pub track: Vec<String>,
 }
 
-/// What to do with one unique image.
-#[derive(Debug)]
-enum Decision {
-    /// Leave it.
-    Keep,
-    /// Replace it with `new`, because of `why`.
-    Replace { new: String, why: String },
-    /// Missing, and nothing may stand in for it.
-    Missing { why: String },
-}
-
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     if global.output != OutputFormat::Text {
         return Err(global.output.reject("post-render", &["text (YAML)"]));
     }
+    let options = repair_options(global, args)?;
+    let find = find_options(&args.image_paths)?;
+
+    let limits = Limits::default();
+    let source = read_source(STDIN_NAME, std::io::stdin().lock(), &limits)
+        .map_err(|e| manifest_error(e, None))?;
+    let scan = scan_one(&source, &find)?;
+    let (order, fields) = unique_images(&scan.images);
+    for skipped in &scan.skipped {
+        let at = &skipped.location;
+        warn_invalid(&format!("{}:{}", at.file, at.line), &skipped.message());
+    }
+
+    // Every valid image; what needs the registry is the library's call.
+    let mut images: Vec<&str> = Vec::new();
+    let mut references: Vec<Reference> = Vec::new();
+    for &image in &order {
+        match Reference::parse(image) {
+            Ok(reference) => {
+                images.push(image);
+                references.push(reference);
+            }
+            Err(e) => warn_invalid(&where_(&fields[image]), &e.to_string()),
+        }
+    }
+    let repairs = if references.iter().any(|r| options.asks_about(r)) {
+        let client = registry_client(global)?;
+        tagwarden_registry::decide_repairs(&client, &references, &options).await
+    } else {
+        vec![Repair::Keep; references.len()]
+    };
+
+    // A registry that could not be asked: nothing is rewritten, nothing is written.
+    let undecided: Vec<String> = images
+        .iter()
+        .zip(&repairs)
+        .filter_map(|(image, repair)| match repair {
+            Repair::Undetermined { why } => {
+                Some(format!("{}: {image}: {why}", where_(&fields[image])))
+            }
+            _ => None,
+        })
+        .collect();
+    if let Some((first, rest)) = undecided.split_first() {
+        for line in rest {
+            errln!("error: {line}");
+        }
+        return Err(Failure::undecided(anyhow!("{first}; nothing was rendered")));
+    }
+
+    let mut edits = Vec::new();
+    let mut missing = Vec::new();
+    for (&image, repair) in images.iter().zip(repairs) {
+        let used = &fields[image];
+        match repair {
+            Repair::Keep | Repair::Undetermined { .. } => {}
+            Repair::Replace { new, why } => {
+                errln!("{}: {image} → {new} ({why})", where_(used));
+                edits.extend(used.iter().map(|field| field.edit(new.as_str())));
+            }
+            Repair::Missing { why } => missing.push((image, used, why)),
+        }
+    }
+    if !missing.is_empty() && report_missing(&missing, args.allow_missing) {
+        return Ok(Status::Finding);
+    }
+    write_rendered(source.contents, &edits)
+}
+
+/// The decision options from the flags and the config file; without a Kubernetes version,
+/// a warning (or exit 2 when nothing at all could act).
+fn repair_options(global: &GlobalOptions, args: &Args) -> Result<RepairOptions, Failure> {
     let config = load_config(global)?;
     let policy = Policy::from_flags(
         &PolicyFlags {
@@ -134,32 +198,34 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         },
         &config,
     )?;
-    if policy.kube_version.is_none() {
-        if !args.pin && policy.rules.is_empty() {
+    if policy.tracking.kube_version.is_none() {
+        let no_rules = policy.tracking.rules.is_empty();
+        if !args.pin && no_rules {
             return Err(Failure::bad_input(anyhow!(
                 "post-render needs --kube-version (or TAGWARDEN_KUBE_VERSION): reading it from the live cluster is not available yet; with --pin or a track rule it runs without one"
             )));
         }
-        eprintln!(
+        errln!(
             "warning: no --kube-version: tags are not matched against the cluster's version (reading the live cluster is not available yet), so only {} apply",
-            match (args.pin, policy.rules.is_empty()) {
+            match (args.pin, no_rules) {
                 (true, true) => "pinning (--pin) will",
                 (false, _) => "track rules",
                 (true, false) => "pinning (--pin) and track rules",
             }
         );
     }
-    let options = find_options(&args.image_paths)?;
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
+    Ok(RepairOptions {
+        inspect: policy.inspect_options(platforms),
+        pin: args.pin,
+    })
+}
 
-    let limits = Limits::default();
-    let source = read_source(STDIN_NAME, std::io::stdin().lock(), &limits)
-        .map_err(|e| manifest_error(e, None))?;
-    let scan = scan_one(&source, &options)?;
-
-    // Unique images, in order of first use.
+/// The image strings in order of first use, and every field that uses each.
+fn unique_images(found: &[ImageField]) -> (Vec<&str>, HashMap<&str, Vec<&ImageField>>) {
     let mut order: Vec<&str> = Vec::new();
     let mut fields: HashMap<&str, Vec<&ImageField>> = HashMap::new();
-    for field in &scan.images {
+    for field in found {
         fields
             .entry(field.image.as_str())
             .or_insert_with(|| {
@@ -168,199 +234,42 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             })
             .push(field);
     }
-
-    // What needs the registry: every image with --pin, else tracking images only.
-    let mut work: Vec<(&str, Reference, Option<Tracks>)> = Vec::new();
-    for &image in &order {
-        let reference = match Reference::parse(image) {
-            Ok(reference) => reference,
-            Err(e) => {
-                eprintln!(
-                    "warning: {}: {}; left as it is",
-                    where_(&fields[image]),
-                    e.to_string().escape_debug()
-                );
-                continue;
-            }
-        };
-        let tracks = policy.tracks(&reference);
-        if args.pin && reference.digest().is_none() || tracks.is_some() {
-            work.push((image, reference, tracks));
-        }
-    }
-
-    let decisions: Vec<(&str, Result<Decision, RegistryError>)> = if work.is_empty() {
-        Vec::new()
-    } else {
-        let client = registry_client(global)?;
-        let mut seen = std::collections::HashSet::new();
-        let repositories: Vec<Repository> = work
-            .iter()
-            .map(|(_, r, _)| Repository::of(r))
-            .filter(|repo| seen.insert(repo.clone()))
-            .collect();
-        client.announce(&repositories);
-        futures::stream::iter(work.iter())
-            .map(|(image, reference, tracks)| {
-                let (client, policy) = (&client, &policy);
-                async move {
-                    let decision =
-                        decide(client, reference, tracks.as_ref(), args.pin, policy).await;
-                    (*image, decision)
-                }
-            })
-            .buffer_unordered(LOOKUPS_IN_FLIGHT)
-            .collect()
-            .await
-    };
-    let mut decisions: HashMap<&str, Result<Decision, RegistryError>> =
-        decisions.into_iter().collect();
-
-    // A registry that could not be asked: nothing is rewritten, nothing is written.
-    let undecided: Vec<String> = order
-        .iter()
-        .filter_map(|image| match decisions.get(image) {
-            Some(Err(e)) => Some(format!("{}: {image}: {e}", where_(&fields[image]))),
-            _ => None,
-        })
-        .collect();
-    if !undecided.is_empty() {
-        for line in &undecided[1..] {
-            eprintln!("error: {line}");
-        }
-        return Err(Failure::undecided(anyhow!(
-            "{}; nothing was rendered",
-            undecided[0]
-        )));
-    }
-
-    let mut edits = Vec::new();
-    let mut missing = Vec::new();
-    for &image in &order {
-        let Some(Ok(decision)) = decisions.remove(image) else {
-            continue;
-        };
-        let used = &fields[image];
-        match decision {
-            Decision::Keep => {}
-            Decision::Replace { new, why } => {
-                eprintln!("{}: {image} → {new} ({why})", where_(used));
-                edits.extend(used.iter().map(|field| field.edit(new.as_str())));
-            }
-            Decision::Missing { why } => missing.push((image, used, why)),
-        }
-    }
-    if !missing.is_empty() {
-        let level = if args.allow_missing {
-            "warning"
-        } else {
-            "error"
-        };
-        for (image, used, why) in &missing {
-            eprintln!("{level}: {}: {image}: {why}{}", where_(used), owner(used));
-        }
-        if !args.allow_missing {
-            eprintln!(
-                "error: {} missing image{} with no fallback: nothing was rendered (--allow-missing renders them as they are)",
-                missing.len(),
-                if missing.len() == 1 { "" } else { "s" }
-            );
-            return Ok(Status::Finding);
-        }
-    }
-
-    let output = if edits.is_empty() {
-        source.contents
-    } else {
-        tagwarden_manifest::rewrite(&source.contents, &edits)
-            .map_err(|e| Failure::bad_input(anyhow!("cannot rewrite the manifests: {e}")))?
-    };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(output.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::undecided(anyhow!("cannot write the manifests to stdout: {e}")))?;
-    Ok(Status::Success)
+    (order, fields)
 }
 
-/// Asks the registry about one image.
-async fn decide(
-    client: &Client,
-    reference: &Reference,
-    tracks: Option<&Tracks>,
-    pin: bool,
-    policy: &Policy,
-) -> Result<Decision, RegistryError> {
-    if reference.digest().is_some() {
-        return Ok(Decision::Keep);
+/// One warning, in one form, for every field that holds no valid image reference (an
+/// invalid string, empty, null, absent, not a string): Kubernetes will reject it, but it is
+/// not post-render's to repair, so it is passed through.
+fn warn_invalid(at: &str, reason: &str) {
+    errln!("warning: {at}: {reason}; left as it is");
+}
+
+/// Says what is missing; true when that stops the rendering (no `--allow-missing`).
+fn report_missing(missing: &[(&str, &Vec<&ImageField>, String)], allow_missing: bool) -> bool {
+    let level = if allow_missing { "warning" } else { "error" };
+    for (image, used, why) in missing {
+        errln!("{level}: {}: {image}: {why}{}", where_(used), owner(used));
     }
-    let repo = Repository::of(reference);
-    let tag = reference.tag().unwrap_or("latest");
-    let pinned = |r: &Reference, digest: &str| {
-        r.with_digest(digest)
-            .map(|p| p.to_string())
-            .map_err(|e| RegistryError::Malformed {
-                registry: reference.registry().to_string(),
-                request: format!("HEAD {}:{tag}", reference.repository()),
-                reason: format!("the digest {digest:?} is not valid: {e}"),
-            })
-    };
-    let problem = match client.head_manifest(&repo, tag).await? {
-        Lookup::Found(head) if pin => {
-            return Ok(Decision::Replace {
-                new: pinned(reference, &head.digest)?,
-                why: format!("pinned to the digest {tag} has now"),
-            });
-        }
-        Lookup::Found(_) => return Ok(Decision::Keep),
-        Lookup::Missing(why) => format!("{tag} is not published ({why})"),
-    };
-    let Some(tracks) = tracks else {
-        return Ok(Decision::Missing {
-            why: format!(
-                "{problem}, and it does not track the Kubernetes version, so it is not replaced"
-            ),
-        });
-    };
-    let request = ResolveRequest {
-        reference: reference.clone(),
-        kube_version: None,
-        tag_format: None,
-        policy: policy.fallback,
-        platforms: Vec::new(),
-    };
-    let resolution = match tagwarden_registry::resolve(client, &request).await {
-        Ok(resolution) => resolution,
-        Err(ResolveError::Registry(e)) => return Err(e),
-        Err(ResolveError::Input(message)) => {
-            return Ok(Decision::Missing {
-                why: format!("{problem}; no fallback: {message}"),
-            });
-        }
-    };
-    let because = match tracks {
-        Tracks::Tag => String::new(),
-        Tracks::Rule(rule) => format!("; track rule {rule}"),
-    };
-    match (resolution.outcome, resolution.resolved, resolution.digest) {
-        (Outcome::Fallback | Outcome::Exact, Some(resolved), Some(digest)) => {
-            let new = if pin {
-                pinned(&resolved, &digest)?
-            } else {
-                resolved.to_string()
-            };
-            if new == reference.original() {
-                return Ok(Decision::Keep);
-            }
-            Ok(Decision::Replace {
-                new,
-                why: format!("{}{because}", resolution.explanation),
-            })
-        }
-        _ => Ok(Decision::Missing {
-            why: format!("{}{because}", resolution.explanation),
-        }),
+    if !allow_missing {
+        errln!(
+            "error: {} missing image{} with no fallback: nothing was rendered (--allow-missing renders them as they are)",
+            missing.len(),
+            if missing.len() == 1 { "" } else { "s" }
+        );
     }
+    !allow_missing
+}
+
+/// The manifests with the edits applied, on stdout.
+fn write_rendered(contents: String, edits: &[tagwarden_manifest::Edit]) -> CommandResult {
+    let output = if edits.is_empty() {
+        contents
+    } else {
+        tagwarden_manifest::rewrite(&contents, edits)
+            .map_err(|e| Failure::bad_input(anyhow!("cannot rewrite the manifests: {e}")))?
+    };
+    crate::output::write_stdout_bytes(output.as_bytes())?;
+    Ok(Status::Success)
 }
 
 /// `<stdin>:12` or `<stdin>:12,40,77` (and a count beyond a few).

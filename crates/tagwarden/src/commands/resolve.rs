@@ -4,13 +4,15 @@ use anyhow::anyhow;
 use clap::{Args as ClapArgs, ValueEnum};
 use serde::Serialize;
 use tagwarden_core::{FallbackPolicy, KubeVersion, Prefer, Reference, TagFormat};
-use tagwarden_registry::{Outcome, Platform, ResolveRequest};
+use tagwarden_registry::inspect::ResolvedImage;
+use tagwarden_registry::{Outcome, Resolution, ResolveRequest, SchemeSource, TagScheme};
 
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::{RateLimitOutput, print_json, rate_limits_of, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
+use crate::output::{errln, outln};
 
-/// The JSON answer (a stable interface; see DESIGN.md).
+/// The JSON answer (a stable interface; see ARCHITECTURE.md).
 #[derive(Debug, Serialize)]
 struct ResolveOutput {
     requested: String,
@@ -19,7 +21,11 @@ struct ResolveOutput {
     digest: Option<String>,
     outcome: Outcome,
     skew: Option<i64>,
+    /// Every tag (or digest) asked for, in order, including the one chosen.
     tried: Vec<String>,
+    /// With --kube-version only: the tag scheme that made the wanted tag, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheme: Option<TagScheme>,
     /// Only when a registry sent rate-limit headers (Docker Hub does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     rate_limits: Vec<RateLimitOutput>,
@@ -31,42 +37,58 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     }
     let request = request_from(args)?;
     let client = registry_client(global)?;
-    let resolution = tagwarden_registry::resolve(&client, &request).await?;
+    let ResolvedImage {
+        resolution,
+        reference,
+    } = tagwarden_registry::inspect::resolve_image(&client, &request, args.pin).await?;
 
-    let resolved = match (&resolution.resolved, &resolution.digest) {
-        (Some(reference), Some(digest)) if args.pin && reference.digest().is_none() => Some(
-            reference
-                .with_digest(digest)
-                .map_err(|e| {
-                    Failure::undecided(anyhow!("the registry reported digest {digest:?}: {e}"))
-                })?
-                .to_string(),
-        ),
-        (Some(reference), _) => Some(reference.to_string()),
-        (None, _) => None,
-    };
     match global.output {
         OutputFormat::Json => print_json(&ResolveOutput {
             requested: resolution.requested.original().to_string(),
-            resolved: resolved.clone(),
+            resolved: reference.clone(),
             tag: resolution.tag.clone(),
             digest: resolution.digest.clone(),
             outcome: resolution.outcome,
             skew: resolution.skew,
             tried: resolution.tried.clone(),
+            scheme: resolution.scheme.clone(),
             rate_limits: rate_limits_of(&client),
-        }),
+        })?,
         _ => {
-            if let Some(resolved) = &resolved {
-                println!("{resolved}");
+            if let Some(reference) = &reference {
+                outln!("{reference}")?;
             }
         }
     }
-    eprintln!("{}", resolution.explanation);
+    if let (Some(scheme), Some(kube)) = (&resolution.scheme, &request.kube_version) {
+        errln!("{}", scheme_line(kube, &resolution, scheme));
+    }
+    errln!("{}", resolution.explanation);
     Ok(match resolution.outcome {
         Outcome::Exact | Outcome::Fallback => Status::Success,
         Outcome::Missing => Status::Finding,
     })
+}
+
+/// `Kubernetes 1.32.0 → v1.32: tag scheme v{major}.{minor}, inferred from the published
+/// tags (its published tags cover 4 minors of 1.x, the most of 2 schemes)`.
+fn scheme_line(kube: &KubeVersion, resolution: &Resolution, scheme: &TagScheme) -> String {
+    let version = match kube.patch {
+        Some(patch) => format!("{}.{}.{patch}", kube.major, kube.minor),
+        None => format!("{}.{}", kube.major, kube.minor),
+    };
+    let wanted = resolution.wanted.tag().unwrap_or("latest");
+    let why = match scheme.source {
+        SchemeSource::Format => "from --tag-format".to_string(),
+        SchemeSource::ImageTag => format!("from the image's tag ({})", scheme.reason),
+        SchemeSource::PublishedTags => {
+            format!("inferred from the published tags ({})", scheme.reason)
+        }
+    };
+    format!(
+        "Kubernetes {version} → {wanted}: tag scheme {}, {why}",
+        scheme.format
+    )
 }
 
 fn request_from(args: &Args) -> Result<ResolveRequest, Failure> {
@@ -83,12 +105,7 @@ fn request_from(args: &Args) -> Result<ResolveRequest, Failure> {
         .map(TagFormat::parse)
         .transpose()
         .map_err(|e| Failure::bad_input(anyhow!("--tag-format: {e}")))?;
-    let platforms = args
-        .platforms
-        .iter()
-        .map(|p| p.parse::<Platform>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::bad_input(anyhow!("--platform: {e}")))?;
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
     Ok(ResolveRequest {
         reference,
         kube_version,
@@ -119,7 +136,12 @@ Examples:
   tagwarden resolve 127.0.0.1:5000/clastix/kubectl:v1.32 -o json
 
 Text output: the resolved reference on stdout, one line of explanation on stderr.
-JSON output: {\"requested\",\"resolved\",\"tag\",\"digest\",\"outcome\":\"exact|fallback|missing\",\"skew\",\"tried\"}";
+With --kube-version, a first stderr line names the tag scheme and why it was chosen
+(--tag-format, the image's own tag, or the scheme covering the most minors among the
+published tags).
+JSON output: {\"requested\",\"resolved\",\"tag\",\"digest\",\"outcome\":\"exact|fallback|missing\",\"skew\",
+\"tried\" (every tag asked for, in order), \"scheme\":{\"format\",\"source\":\"format|image-tag|published-tags\",
+\"reason\"} (with --kube-version only)}";
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {

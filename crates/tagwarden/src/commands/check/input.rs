@@ -2,8 +2,6 @@
 //! `tagwarden-manifest` errors into exit code 2 with a `file:line:col: message` line, and a
 //! rendered snippet of the offending line when stderr is a terminal.
 
-use std::io::IsTerminal;
-
 use anyhow::anyhow;
 use tagwarden_manifest::{FindOptions, ManifestError, Scan, Source};
 
@@ -33,12 +31,20 @@ pub fn scan_one(source: &Source, options: &FindOptions) -> Result<Scan, Failure>
 }
 
 /// Exit 2 with the error's one-line form (`file:LINE:COL: message`). With the text it came
-/// from and stderr on a terminal, the offending line is shown first, underlined.
+/// from and stderr on a terminal, the offending line is shown instead, underlined (coloured
+/// as `--color` and `NO_COLOR` say), and nothing more.
 pub fn manifest_error(error: ManifestError, source: Option<&str>) -> Failure {
+    let failure = Failure::bad_input(anyhow!("{error}"));
     if let (Some(source), Some(_)) = (source, error.line_column())
-        && std::io::stderr().is_terminal()
+        && crate::output::stderr_is_terminal()
     {
-        eprintln!("{}", error.snippet_styled(source));
+        let snippet = if crate::output::stderr_color() {
+            error.snippet_styled(source)
+        } else {
+            error.snippet(source)
+        };
+        crate::output::errln!("{snippet}");
+        return failure.shown();
     }
-    Failure::bad_input(anyhow!("{error}"))
+    failure
 }

@@ -1,41 +1,251 @@
-//! The text report of `check`: a table grouped by image, then a summary line.
+//! The text report of `check`: a table grouped by image on stdout, then a summary line on
+//! stderr (stdout is data; commentary and summaries go to stderr in every command).
+//!
+//! - **On a terminal** the table has borders and fits the terminal's width: details and
+//!   locations wrap between words (here, not in `comfy-table`, which splits long words),
+//!   and a column is never narrower than its longest word, so a reference such as a
+//!   fallback can always be copied whole. A terminal that reports no usable width
+//!   (0 columns) gets the table at its natural width.
+//! - **Piped or redirected**, it is plain columns separated by two spaces, never wrapped,
+//!   with no trailing blanks: easy to read in a CI log and to `grep`.
+//! - **Every cell line is truncated** to [`MAX_CELL_CHARS`] characters, so a 50 MB image
+//!   string costs the time it takes to read it, not a table layout over 50 MB.
 
-use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
+use std::io::IsTerminal;
+
+use comfy_table::{ContentArrangement, Table, presets};
 use tagwarden_manifest::Location;
 
 use super::{CheckOutput, ImageReport, ImageStatus};
+use crate::exit::Failure;
+use crate::output::{errln, outln};
 
 /// Locations shown per image; the rest are counted.
 const MAX_LOCATIONS: usize = 20;
 
-pub fn print(output: &CheckOutput) {
+/// Characters shown of one line of a cell; longer lines end in `… (N bytes in all)`.
+pub const MAX_CELL_CHARS: usize = 256;
+
+/// Below this many columns, a terminal's width is not believed (some report 0).
+const MIN_TERMINAL_WIDTH: u16 = 20;
+
+const HEADER: [&str; 4] = ["IMAGE", "STATUS", "DETAIL", "USED AT"];
+
+/// One row of the table: image, status, detail, locations (cells may hold several lines).
+type Row = [String; 4];
+
+pub fn print(output: &CheckOutput) -> Result<(), Failure> {
     if !output.images.is_empty() {
-        println!("{}", table(output));
+        let rows: Vec<Row> = output.images.iter().map(row).collect();
+        let table = if std::io::stdout().is_terminal() {
+            boxed(&rows)
+        } else {
+            plain(&rows)
+        };
+        outln!("{table}")?;
     }
-    println!("{}", summary_line(output));
+    errln!("{}", summary_line(output));
+    Ok(())
 }
 
-fn table(output: &CheckOutput) -> Table {
+fn row(image: &ImageReport) -> Row {
+    [
+        truncate_lines(&image.image, true),
+        image.status.as_str().to_string(),
+        truncate_lines(&detail(image), false),
+        truncate_lines(&locations(&image.locations), false),
+    ]
+}
+
+/// The table for a terminal: borders, wrapped to its width between words only.
+fn boxed(rows: &[Row]) -> String {
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["IMAGE", "STATUS", "DETAIL", "USED AT"]);
-    for image in &output.images {
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(HEADER);
+    let terminal = table.width().filter(|&w| w >= MIN_TERMINAL_WIDTH);
+    let [detail_width, locations_width] = match terminal {
+        Some(width) => wrap_widths(rows, usize::from(width)),
+        None => [usize::MAX, usize::MAX],
+    };
+    for [image, status, detail, locations] in rows {
         table.add_row([
-            image.image.escape_debug().to_string(),
-            image.status.as_str().to_string(),
-            detail(image),
-            locations(&image.locations),
+            image.clone(),
+            status.clone(),
+            wrap(detail, detail_width),
+            wrap(locations, locations_width),
         ]);
     }
-    // On a narrow terminal, wrap details and locations, never an image or a status.
-    for index in [0, 1] {
-        if let Some(column) = table.column_mut(index) {
-            column.set_constraint(ColumnConstraint::ContentWidth);
+    table.trim_fmt()
+}
+
+/// Widths for the detail and location columns so that the table fits `terminal` columns,
+/// but never narrower than a column's longest word (the table is wider then: a reference
+/// broken in two cannot be copied).
+fn wrap_widths(rows: &[Row], terminal: usize) -> [usize; 2] {
+    let widest = |index: usize, measure: fn(&str) -> usize| {
+        rows.iter()
+            .flat_map(|row| row[index].lines())
+            .map(measure)
+            .chain(std::iter::once(HEADER[index].len()))
+            .max()
+            .unwrap_or(0)
+    };
+    let chars = |line: &str| line.chars().count();
+    // A digest may be split (it is 71 characters of hex); a reference or a location not.
+    let longest_word = |line: &str| {
+        line.split(' ')
+            .filter(|word| !is_digest(word))
+            .map(|word| word.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    // Five borders and one blank either side of every cell.
+    let overhead = 5 + 2 * HEADER.len();
+    let available = terminal.saturating_sub(overhead + widest(0, chars) + widest(1, chars));
+    let (natural, least) = (
+        [widest(2, chars), widest(3, chars)],
+        [widest(2, longest_word), widest(3, longest_word)],
+    );
+    if natural[0] + natural[1] <= available {
+        return natural;
+    }
+    // Share what is left in proportion to what each column would like.
+    let share = available * natural[0] / (natural[0] + natural[1]).max(1);
+    let detail = share.clamp(least[0], natural[0]);
+    let locations = available.saturating_sub(detail).clamp(least[1], natural[1]);
+    [detail, locations]
+}
+
+/// `text` with every line wrapped at spaces to at most `width` characters; a word longer
+/// than `width` stays whole on its own line, except a digest, which is split. Linear in the
+/// length of `text`.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut used = 0;
+        let words = line.split(' ').filter(|w| !w.is_empty());
+        for word in words.flat_map(|word| split_digest(word, width)) {
+            let length = word.chars().count();
+            if used > 0 && used + 1 + length > width {
+                out.push('\n');
+                used = 0;
+            } else if used > 0 {
+                out.push(' ');
+                used += 1;
+            }
+            out.push_str(word);
+            used += length;
         }
     }
-    table
+    out
+}
+
+/// `sha256:…` and the like: an algorithm, a colon, and at least 32 hex digits.
+fn is_digest(word: &str) -> bool {
+    word.split_once(':').is_some_and(|(algorithm, hex)| {
+        !algorithm.is_empty()
+            && algorithm.chars().all(|c| c.is_ascii_alphanumeric())
+            && hex.len() >= 32
+            && hex.chars().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
+/// A digest wider than `width` in pieces of `width` characters; any other word whole.
+fn split_digest(word: &str, width: usize) -> Vec<&str> {
+    if word.len() <= width || width == 0 || !is_digest(word) {
+        return vec![word];
+    }
+    // A digest is ASCII: byte offsets are character offsets.
+    (0..word.len())
+        .step_by(width)
+        .map(|start| &word[start..(start + width).min(word.len())])
+        .collect()
+}
+
+/// The table for a pipe or a file: plain columns, two spaces apart, never wrapped.
+fn plain(rows: &[Row]) -> String {
+    let header: Row = HEADER.map(str::to_string);
+    let all: Vec<&Row> = std::iter::once(&header).chain(rows).collect();
+    let mut widths = [0usize; 4];
+    for row in &all {
+        for (width, cell) in widths.iter_mut().zip(row.iter()) {
+            let widest = cell.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+            *width = (*width).max(widest);
+        }
+    }
+    let mut out = String::new();
+    for row in all {
+        let cells: Vec<Vec<&str>> = row.iter().map(|c| c.lines().collect()).collect();
+        let height = cells.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        for line in 0..height {
+            let mut text = String::new();
+            for (column, cell) in cells.iter().enumerate() {
+                let part = cell.get(line).copied().unwrap_or("");
+                if column > 0 {
+                    text.push_str("  ");
+                }
+                text.push_str(part);
+                let pad = widths[column].saturating_sub(part.chars().count());
+                text.extend(std::iter::repeat_n(' ', pad));
+            }
+            out.push_str(text.trim_end());
+            out.push('\n');
+        }
+    }
+    out.pop();
+    out
+}
+
+/// `text` with control characters (newlines, tabs, escapes) shown as `\n`, `\t`, `\u{1b}`;
+/// quotes and everything else as they are.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// An image string as one short line for a message: escaped and cut to
+/// [`MAX_CELL_CHARS`] characters, in time linear in its length.
+pub fn short_image(image: &str) -> String {
+    truncate_lines(image, true)
+}
+
+/// Every line of `text` cut to [`MAX_CELL_CHARS`]; with `escape`, control characters
+/// escaped (an image string may hold newlines or terminal escapes). Linear in the
+/// length of `text`.
+fn truncate_lines(text: &str, escape: bool) -> String {
+    let one = |line: &str| -> String {
+        let cut = line
+            .char_indices()
+            .nth(MAX_CELL_CHARS)
+            .map_or(line.len(), |(i, _)| i);
+        let head = &line[..cut];
+        let mut shown = if escape {
+            escape_controls(head)
+        } else {
+            head.to_string()
+        };
+        if cut < line.len() {
+            shown.push_str(&format!("… ({} bytes in all)", line.len()));
+        }
+        shown
+    };
+    if escape {
+        // The whole string is one cell line: its newlines are shown as `\n`.
+        return one(text);
+    }
+    text.lines().map(one).collect::<Vec<_>>().join("\n")
 }
 
 fn detail(image: &ImageReport) -> String {

@@ -1,0 +1,202 @@
+//! The README's first two commands on a fresh machine: `scripts/demo.sh` and
+//! `scripts/test.sh` install what they need, and `.ci/run` runs that same test script.
+//!
+//! Nothing is installed or removed here: `id`, `dpkg-query`, `apt-get` and `cargo` are
+//! stand-ins on `PATH` that log their arguments, so each branch (root or not, installed or
+//! not) runs the real scripts without touching the machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::Run;
+
+/// A folder of stand-in commands and their log.
+struct FakeMachine {
+    dir: tempfile::TempDir,
+}
+
+impl FakeMachine {
+    /// A machine where the user id is `uid` and the Debian packages in `installed` are
+    /// installed. `apt-get install` "installs" its arguments; `cargo` only logs.
+    fn new(uid: u32, installed: &[&str]) -> FakeMachine {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        let state = dir.path().join("installed");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&state).unwrap();
+        for package in installed {
+            std::fs::write(state.join(package), "").unwrap();
+        }
+        let log = dir.path().join("log");
+        let state = state.display();
+        let log = log.display();
+        let script = |name: &str, body: &str| {
+            let path = bin.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        script("id", &format!("[ \"$1\" = -u ] && echo {uid}"));
+        script(
+            "dpkg-query",
+            &format!(
+                "for last; do :; done\n[ -e \"{state}/$last\" ] && printf 'ii ' && exit 0\nexit 1"
+            ),
+        );
+        script(
+            "apt-get",
+            &format!(
+                "echo \"apt-get $*\" >> \"{log}\"\nfor a; do case \"$a\" in -*|install|update) ;; *) touch \"{state}/$a\" ;; esac; done"
+            ),
+        );
+        script("cargo", &format!("echo \"cargo $*\" >> \"{log}\""));
+        FakeMachine { dir }
+    }
+
+    fn path_var(&self) -> String {
+        format!("{}:/usr/bin:/bin", self.dir.path().join("bin").display())
+    }
+
+    /// Every stand-in call, one line each.
+    fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Runs a script of the repository on this machine.
+    fn run(&self, script: &str, envs: &[(&str, &str)]) -> Run {
+        // As CI runs it (`bash .ci/run`); the scripts' own `#!` lines say bash too.
+        let mut command = Command::new("/bin/bash");
+        command
+            .arg(repo_root().join(script))
+            .env_clear()
+            .env("PATH", self.path_var())
+            .env("HOME", self.dir.path())
+            .current_dir(self.dir.path());
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let output = command.output().expect("run the script");
+        Run {
+            code: output.status.code().expect("killed by a signal"),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+const TEST_PACKAGES: &str =
+    "docker-registry skopeo apache2-utils jq curl openssl python3 python3-jsonschema";
+
+/// No binaries built: the demo stops there, after its set-up (exit 2, naming the build).
+const NOT_BUILT: [(&str, &str); 1] = [("TAGWARDEN", "/nonexistent/tagwarden")];
+
+#[test]
+fn demo_as_root_installs_the_missing_registry_then_goes_on() {
+    let machine = FakeMachine::new(0, &[]);
+    let run = machine.run("scripts/demo.sh", &NOT_BUILT);
+    assert_eq!(
+        machine.log(),
+        [
+            "apt-get update -qq",
+            "apt-get install -y -qq docker-registry"
+        ],
+        "{run:?}"
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("/nonexistent/tagwarden is missing; run: cargo build --release --locked"),
+        "the demo went on past its set-up: {run:?}"
+    );
+}
+
+#[test]
+fn demo_not_as_root_prints_the_install_command_and_exits_2() {
+    let machine = FakeMachine::new(1000, &[]);
+    let run = machine.run("scripts/demo.sh", &NOT_BUILT);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        machine.log().is_empty(),
+        "nothing is installed: {:?}",
+        machine.log()
+    );
+    assert!(
+        run.stderr
+            .contains("sudo apt-get update && sudo apt-get install -y docker-registry"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stderr.contains("cargo build"),
+        "it stops at the set-up: {run:?}"
+    );
+}
+
+#[test]
+fn demo_with_the_registry_installed_asks_apt_nothing() {
+    let machine = FakeMachine::new(1000, &["docker-registry"]);
+    let run = machine.run("scripts/demo.sh", &NOT_BUILT);
+    assert!(machine.log().is_empty(), "{:?}", machine.log());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("cargo build --release --locked"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn test_script_installs_what_the_tests_need_then_runs_every_test() {
+    let machine = FakeMachine::new(0, &["jq", "curl"]);
+    let run = machine.run("scripts/test.sh", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let missing: Vec<&str> = TEST_PACKAGES
+        .split(' ')
+        .filter(|p| !["jq", "curl"].contains(p))
+        .collect();
+    assert_eq!(
+        machine.log(),
+        [
+            "apt-get update -qq".to_string(),
+            format!("apt-get install -y -qq {}", missing.join(" ")),
+            "cargo test --workspace --locked".to_string(),
+        ],
+        "{run:?}"
+    );
+
+    // Not root, something missing: the one command, exit 2, no tests run.
+    let machine = FakeMachine::new(1000, &[]);
+    let run = machine.run("scripts/test.sh", &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(machine.log().is_empty(), "{:?}", machine.log());
+    assert!(
+        run.stderr.contains(&format!(
+            "sudo apt-get update && sudo apt-get install -y {TEST_PACKAGES}"
+        )),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn ci_runs_fmt_clippy_and_the_test_script() {
+    let packages: Vec<&str> = TEST_PACKAGES.split(' ').collect();
+    let machine = FakeMachine::new(0, &packages);
+    let run = machine.run(".ci/run", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        machine.log(),
+        [
+            "cargo --version",
+            "cargo fmt --all -- --check",
+            "cargo clippy --workspace --all-targets --locked -- -D warnings",
+            "cargo test --workspace --locked",
+        ],
+        "{run:?}"
+    );
+}
