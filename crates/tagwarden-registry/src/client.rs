@@ -25,6 +25,7 @@ use url::Url;
 
 use crate::cache::DiskCache;
 use crate::error::{Lookup, RegistryError};
+use crate::observe::Operation;
 use crate::transport::{Call, ClientOptions, Fetched, RateLimit, Transport, header_str};
 
 /// Every manifest media type tagwarden understands, for `Accept`.
@@ -358,6 +359,7 @@ impl Client {
                 path: format!("/v2/{}/blobs/{}", r.name, digest),
                 accept: None,
                 what: format!("GET blob {}@{}", r.name, digest),
+                operation: Operation::GetBlob,
             };
             let fetched = match self.inner.transport.fetch(&call).await? {
                 Lookup::Found(f) => f,
@@ -449,6 +451,7 @@ impl Client {
                 path: path.clone(),
                 accept: Some("application/json"),
                 what: format!("GET {} tags (page {})", repo.name, page + 1),
+                operation: Operation::ListTags,
             };
             let fetched = match self.inner.transport.fetch(&call).await? {
                 Lookup::Found(f) => f,
@@ -508,6 +511,11 @@ fn manifest_call<'a>(repo: &'a Repository, method: Method, reference: &str) -> C
                 format!(":{reference}")
             }
         ),
+        operation: if method == Method::HEAD {
+            Operation::HeadManifest
+        } else {
+            Operation::GetManifest
+        },
         method,
         path: format!("/v2/{}/manifests/{}", repo.name, reference),
         accept: Some(MANIFEST_ACCEPT),
@@ -625,6 +633,7 @@ mod tests {
             path: "/v2/a/tags/list".into(),
             accept: None,
             what: "GET a tags".into(),
+            operation: Operation::ListTags,
         };
         assert_eq!(
             same_host_path(&repo, &call, "/v2/a/tags/list?last=b").unwrap(),

@@ -37,6 +37,7 @@ mod client;
 pub mod credentials;
 mod error;
 pub mod inspect;
+pub mod observe;
 mod platform;
 mod resolve;
 mod transport;
@@ -49,9 +50,10 @@ pub use inspect::{
     InspectOptions, Repair, RepairOptions, decide_repair, decide_repairs, inspect_image,
     inspect_images, inspect_reference,
 };
+pub use observe::{ErrorClass, Observer, Operation, RequestEvent, RequestOutcome};
 pub use platform::{Platform, PlatformError};
 pub use resolve::{
     Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, SchemeSource, TagScheme,
     missing_platforms, platform_report, platforms_of, resolve,
 };
-pub use transport::{ClientOptions, RateLimit, is_loopback};
+pub use transport::{ClientOptions, ClientOptionsBuilder, RateLimit, is_loopback};

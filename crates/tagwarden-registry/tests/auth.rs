@@ -24,12 +24,11 @@ fn docker_config(dir: &Path, registry: &str, user: &str, password: &str) -> Path
 
 fn client(credentials: CredentialStore, ca: Option<&Path>, certs_dir: Option<PathBuf>) -> Client {
     Client::with_extras(
-        ClientOptions {
-            credentials,
-            ca_files: ca.map(Path::to_path_buf).into_iter().collect(),
-            certs_dir,
-            ..ClientOptions::default()
-        },
+        ClientOptions::builder()
+            .credentials(credentials)
+            .ca_files(ca.map(Path::to_path_buf).into_iter().collect())
+            .certs_dir(certs_dir)
+            .build(),
         HashMap::new(),
         None,
     )

@@ -238,19 +238,21 @@ async fn per_registry_limits_hold() {
 
     // Two requests at a time, each held 150 ms by the proxy: six take at least 450 ms.
     proxy.set_latency(Duration::from_millis(150));
-    let elapsed = time_heads(ClientOptions {
-        max_concurrency_per_registry: 2,
-        ..ClientOptions::default()
-    })
+    let elapsed = time_heads(
+        ClientOptions::builder()
+            .max_concurrency_per_registry(2)
+            .build(),
+    )
     .await;
     assert!(elapsed >= Duration::from_millis(450), "{elapsed:?}");
 
     // Ten requests per second: six requests need at least 500 ms between first and last.
     proxy.set_latency(Duration::ZERO);
-    let elapsed = time_heads(ClientOptions {
-        requests_per_second: Some(10.0),
-        ..ClientOptions::default()
-    })
+    let elapsed = time_heads(
+        ClientOptions::builder()
+            .requests_per_second(Some(10.0))
+            .build(),
+    )
     .await;
     assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
 }

@@ -11,7 +11,8 @@ use tagwarden_registry::{
     ResolveRequest,
 };
 use tagwarden_testbed::{
-    CaptureResponse, CaptureServer, Fault, FaultProxy, Registry, RegistryMode, Rule, seed_standard,
+    CaptureResponse, CaptureServer, Fault, FaultProxy, HangingServer, Registry, RegistryMode, Rule,
+    seed_standard,
 };
 
 fn repo(addr: &str, name: &str) -> Repository {
@@ -19,10 +20,11 @@ fn repo(addr: &str, name: &str) -> Repository {
 }
 
 fn quick_client() -> Client {
-    Client::new(ClientOptions {
-        max_retry_wait: Duration::from_secs(2),
-        ..ClientOptions::default()
-    })
+    Client::new(
+        ClientOptions::builder()
+            .max_retry_wait(Duration::from_secs(2))
+            .build(),
+    )
     .unwrap()
 }
 
@@ -215,11 +217,10 @@ async fn credentials_never_reach_another_host() {
     .unwrap();
     let client = || {
         Client::with_extras(
-            ClientOptions {
-                credentials: CredentialStore::from_file(&config).unwrap(),
-                max_retry_wait: Duration::from_secs(1),
-                ..ClientOptions::default()
-            },
+            ClientOptions::builder()
+                .credentials(CredentialStore::from_file(&config).unwrap())
+                .max_retry_wait(Duration::from_secs(1))
+                .build(),
             HashMap::new(),
             None,
         )
@@ -271,4 +272,52 @@ async fn credentials_never_reach_another_host() {
     );
     assert!(!realm.saw_authorization(), "{:?}", realm.requests());
     let _ = seeded;
+}
+
+#[tokio::test]
+async fn a_hung_host_is_down_for_a_while_then_asked_again() {
+    let server = HangingServer::start();
+    let client = Client::new(
+        ClientOptions::builder()
+            .request_timeout(Duration::from_secs(1))
+            .max_attempts(1)
+            .host_down_for(Duration::from_millis(1500))
+            .build(),
+    )
+    .unwrap();
+    let app = repo(&server.addr(), "team/app");
+
+    // Ten questions at once: one waits for its timeout, the others learn the host is down.
+    let tags: Vec<String> = (0..10).map(|i| format!("v1.0.{i}")).collect();
+    let answers =
+        futures::future::join_all(tags.iter().map(|tag| client.head_manifest(&app, tag))).await;
+    for answer in answers {
+        let err = answer.unwrap_err();
+        assert!(matches!(err, RegistryError::Unreachable { .. }), "{err}");
+        assert!(err.to_string().contains("timed out"), "{err}");
+    }
+    let asked = server.connections();
+    assert!((1..=8).contains(&asked), "{asked} connections");
+
+    // While it is down, a question costs no connection and names the original failure.
+    let err = client
+        .head_manifest(&app, "v2")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not asked") && err.contains("timed out"),
+        "{err}"
+    );
+    assert_eq!(server.connections(), asked);
+
+    // After the down period, the host is asked again.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let err = client
+        .head_manifest(&app, "v3")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("not asked"), "{err}");
+    assert!(server.connections() > asked);
 }

@@ -24,7 +24,8 @@
 //!   redirects, rate-limit headers ([`fault`] explains each one);
 //! - [`CaptureServer`] records what reaches "another host", to prove that
 //!   credentials never follow a redirect or go to a foreign token realm;
-//! - [`dead_addr`] gives an address where nothing listens.
+//! - [`dead_addr`] gives an address where nothing listens, and [`HangingServer`] one that
+//!   accepts connections and never answers (a hung registry).
 //!
 //! The API is synchronous, for plain `#[test]` functions (the CLI tests run the
 //! binary with `std::process::Command`), and safe to call from async tests too.
@@ -51,6 +52,7 @@
 
 pub mod capture;
 pub mod fault;
+pub mod hanging;
 pub mod image;
 pub mod proxy;
 pub mod registry;
@@ -62,6 +64,7 @@ pub mod token;
 
 pub use capture::{CaptureResponse, CaptureServer, CapturedRequest};
 pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};
+pub use hanging::HangingServer;
 pub use image::{ACCEPT_ALL_MANIFESTS, ManifestKind, Platform};
 pub use proxy::PagingProxy;
 pub use registry::{Registry, RegistryBuilder, RegistryMode, dead_addr};
@@ -81,4 +84,5 @@ fn handles_are_send_and_sync() {
     check::<CaptureServer>();
     check::<PagingProxy>();
     check::<Seeder>();
+    check::<HangingServer>();
 }

@@ -14,6 +14,7 @@ mod cli_surface;
 mod color;
 mod credentials;
 mod gaps;
+mod hung_registry;
 mod kube_version;
 mod matrix;
 mod output_errors;

@@ -43,14 +43,15 @@ use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
 
 use crate::error::{Lookup, Missing, RegistryError};
+use crate::observe::{Operation, RequestEvent, RequestOutcome};
 use challenge::HostAuth;
 use errors::{denied, error_entries, error_message};
-use exchange::{Exchange, Scheme};
+use exchange::{Answer, Exchange, Failure, Scheme, attempt_timeout};
 use retry::{backoff, retry_after_header};
 use tls::{build_http, load_certificates};
 use token::{CachedToken, pull_scope};
 
-pub use options::ClientOptions;
+pub use options::{ClientOptions, ClientOptionsBuilder};
 pub use rate_limit::RateLimit;
 
 /// An answer with its body read (empty for HEAD).
@@ -74,6 +75,8 @@ pub(crate) struct Call<'a> {
     pub accept: Option<&'a str>,
     /// For messages: `HEAD clastix/kubectl:v1.32`.
     pub what: String,
+    /// For observers.
+    pub operation: Operation,
 }
 
 /// What the transport knows about one host.
@@ -89,6 +92,9 @@ struct HostState {
     rate_limit: Option<RateLimit>,
     /// Earliest time the next request may start (requests-per-second limit).
     next_slot: Option<Instant>,
+    /// Set when the host failed at the transport level: until when it counts as down, and
+    /// why.
+    down: Option<(Instant, String)>,
 }
 
 /// Per-host resources shared by every request to it.
@@ -185,7 +191,12 @@ impl Transport {
 
     /// Send a request with authentication, limits and retries. 2xx → `Found`, 404 →
     /// `Missing`, everything else → an error that says why we could not decide.
+    ///
+    /// A host that failed at the transport level is down for
+    /// [`ClientOptions::host_down_for`]: requests to it fail at once, so a hung registry
+    /// costs one timeout per run, not one per image.
     pub async fn fetch(&self, call: &Call<'_>) -> Result<Lookup<Fetched>, RegistryError> {
+        self.refuse_if_down(call)?;
         let handles = self.handles(call.host)?;
         let _permit = handles
             .limit
@@ -196,39 +207,49 @@ impl Transport {
         let started = Instant::now();
         let mut attempt = 0u32;
         let mut unauthorized = UnauthorizedRetries::default();
+        // Held while this request is the one learning the host's challenge, across its
+        // retries: the others wait, then see the challenge, or that the host is down.
+        let mut probe_guard = None;
         loop {
             attempt += 1;
             self.pace(call.host).await;
-            let probe_guard = self.probe_guard(call.host, &handles).await;
+            if probe_guard.is_none() {
+                probe_guard = self.probe_guard(call.host, &handles).await;
+            }
+            self.refuse_if_down(call)?;
             self.ensure_token(call, &handles).await?;
-            let next = match self.send_once(call, &handles).await? {
-                Exchange::Answer(status, headers, body, authenticated) => {
-                    self.record_rate_limit(call.host, &headers);
-                    if status == StatusCode::UNAUTHORIZED {
-                        let retry =
-                            self.on_unauthorized(call, &headers, authenticated, &mut unauthorized);
-                        drop(probe_guard);
+            let budget_left = self
+                .options
+                .max_retry_time
+                .saturating_sub(started.elapsed());
+            let timeout = attempt_timeout(self.options.request_timeout, budget_left);
+            let sent = Instant::now();
+            let exchange = self.send_once(call, &handles, timeout).await?;
+            self.observe(call, &exchange, sent.elapsed(), attempt);
+            let next = match exchange {
+                Exchange::Answer(answer) => {
+                    self.record_rate_limit(call.host, &answer.headers);
+                    if answer.status == StatusCode::UNAUTHORIZED {
+                        let retry = self.on_unauthorized(
+                            call,
+                            &answer.headers,
+                            answer.authenticated,
+                            &mut unauthorized,
+                        );
+                        drop(probe_guard.take());
                         if retry? {
                             attempt -= 1;
                             continue;
                         }
-                        return Err(denied(call, status, &body));
+                        return Err(denied(call, answer.status, &answer.body));
                     }
                     if self.with_host(call.host, |s| s.auth.is_none()) {
                         self.with_host(call.host, |s| s.auth = Some(HostAuth::Anonymous));
                     }
-                    drop(probe_guard);
-                    self.judge_answer(call, status, headers, body, attempt, started)
+                    drop(probe_guard.take());
+                    self.judge_answer(call, answer, attempt, started)
                 }
-                Exchange::Failed(reason) => {
-                    drop(probe_guard);
-                    if self.give_up(attempt, started, None) {
-                        Next::Return(Err(unreachable(call, reason)))
-                    } else {
-                        Next::Retry(None)
-                    }
-                }
-                Exchange::Fatal(reason) => Next::Return(Err(unreachable(call, reason))),
+                Exchange::Failed(failure) => self.judge_failure(call, failure, attempt, started),
             };
             let retry_after = match next {
                 Next::Return(result) => return result,
@@ -237,6 +258,89 @@ impl Transport {
             let wait = retry_after.unwrap_or_else(|| backoff(attempt));
             tracing::debug!(request = %call.what, attempt, ?wait, "retrying");
             tokio::time::sleep(wait.min(self.options.max_retry_wait)).await;
+        }
+    }
+
+    /// Fail at once when the host is marked down.
+    fn refuse_if_down(&self, call: &Call<'_>) -> Result<(), RegistryError> {
+        match self.down_reason(call.host) {
+            Some(reason) => {
+                tracing::debug!(request = %call.what, host = call.host, "not asked: the host is down");
+                Err(unreachable_host(call, call.host, reason))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Why `host` counts as down, if it does (an expired mark is cleared).
+    fn down_reason(&self, host: &str) -> Option<String> {
+        let now = Instant::now();
+        self.with_host(host, |s| match &s.down {
+            Some((until, reason)) if *until > now => Some(reason.clone()),
+            Some(_) => {
+                s.down = None;
+                None
+            }
+            None => None,
+        })
+    }
+
+    /// Remember that `host` is unusable, for [`ClientOptions::host_down_for`].
+    fn mark_down(&self, host: &str, reason: &str) {
+        let period = self.options.host_down_for;
+        if period.is_zero() {
+            return;
+        }
+        tracing::debug!(host, reason, ?period, "host marked down");
+        let until = Instant::now() + period;
+        self.with_host(host, |s| s.down = Some((until, reason.to_string())));
+    }
+
+    /// Judge a failed exchange: retry it, or give up (marking the host down when the
+    /// failure was the host's, not the request's).
+    fn judge_failure(
+        &self,
+        call: &Call<'_>,
+        failure: Failure,
+        attempt: u32,
+        started: Instant,
+    ) -> Next {
+        if failure.class.is_transient() && !self.give_up(attempt, started, None) {
+            return Next::Retry(None);
+        }
+        let reason = format!("{} ({})", failure.reason, attempts(attempt));
+        if failure.class.is_host_level() {
+            self.mark_down(call.host, &reason);
+        }
+        Next::Return(Err(unreachable(call, reason)))
+    }
+
+    /// Tell the observer (and `--debug`) about one exchange.
+    fn observe(&self, call: &Call<'_>, exchange: &Exchange, duration: Duration, attempt: u32) {
+        let (outcome, rate_limit) = match exchange {
+            Exchange::Answer(answer) => (
+                RequestOutcome::Status(answer.status.as_u16()),
+                RateLimit::from_headers(&answer.headers),
+            ),
+            Exchange::Failed(failure) => (RequestOutcome::Error(failure.class), None),
+        };
+        let event = RequestEvent {
+            registry: call.registry.to_string(),
+            host: call.host.to_string(),
+            operation: call.operation,
+            outcome,
+            duration,
+            attempt,
+            rate_limit,
+        };
+        self.emit(call.method.as_str(), &call.path, &event);
+    }
+
+    /// Log one request for `--debug` and hand it to the observer.
+    fn emit(&self, method: &str, path: &str, event: &RequestEvent) {
+        log_request(method, &event.host, path, event);
+        if let Some(observer) = &self.options.observer {
+            observer.on_request(event);
         }
     }
 
@@ -284,12 +388,16 @@ impl Transport {
     fn judge_answer(
         &self,
         call: &Call<'_>,
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Bytes,
+        answer: Answer,
         attempt: u32,
         started: Instant,
     ) -> Next {
+        let Answer {
+            status,
+            headers,
+            body,
+            ..
+        } = answer;
         let with_message = |prefix: String| {
             format!(
                 "{prefix}{}",
@@ -321,7 +429,11 @@ impl Transport {
                 if self.give_up(attempt, started, wait) {
                     Next::Return(Err(unreachable(
                         call,
-                        with_message(format!("HTTP {}", s.as_u16())),
+                        format!(
+                            "{} ({})",
+                            with_message(format!("HTTP {}", status_line(s))),
+                            attempts(attempt)
+                        ),
                     )))
                 } else {
                     Next::Retry(wait)
@@ -342,6 +454,46 @@ fn unreachable(call: &Call<'_>, reason: String) -> RegistryError {
         request: call.what.clone(),
         reason,
     }
+}
+
+/// The error for a request that was not sent because its host is down.
+fn unreachable_host(call: &Call<'_>, host: &str, reason: String) -> RegistryError {
+    RegistryError::Unreachable {
+        registry: call.registry.to_string(),
+        request: call.what.clone(),
+        reason: format!("not asked, {host} failed moments ago: {reason}"),
+    }
+}
+
+/// `1 attempt`, `3 attempts`.
+pub(super) fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".to_string()
+    } else {
+        format!("{n} attempts")
+    }
+}
+
+/// `503 Service Unavailable`.
+fn status_line(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+/// One `--debug` line per request: method, URL (paths and queries carry no secrets), status
+/// or error, duration, attempt.
+fn log_request(method: &str, host: &str, path: &str, event: &RequestEvent) {
+    let outcome = match event.outcome {
+        RequestOutcome::Status(code) => code.to_string(),
+        RequestOutcome::Error(class) => class.to_string(),
+    };
+    tracing::debug!(
+        attempt = event.attempt,
+        "{method} {host}{path} -> {outcome} in {} ms",
+        event.duration.as_millis()
+    );
 }
 
 fn host_listed(list: &[String], host: &str) -> bool {

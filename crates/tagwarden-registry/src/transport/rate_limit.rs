@@ -32,26 +32,35 @@ impl Transport {
         limits
     }
 
+    /// Keep the rate-limit headers of an answer, when it has any.
     pub(super) fn record_rate_limit(&self, host: &str, headers: &HeaderMap) {
+        let Some(limit) = RateLimit::from_headers(headers) else {
+            return;
+        };
+        tracing::debug!(
+            host,
+            limit = limit.limit.as_deref().unwrap_or("-"),
+            remaining = limit.remaining.as_deref().unwrap_or("-"),
+            source = limit.source.as_deref().unwrap_or("-"),
+            "registry rate limit"
+        );
+        self.with_host(host, |s| s.rate_limit = Some(limit));
+    }
+}
+
+impl RateLimit {
+    /// The rate-limit headers of an answer; `None` when it has none of them.
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Option<RateLimit> {
         let limit = header_str(headers, "ratelimit-limit");
         let remaining = header_str(headers, "ratelimit-remaining");
         let source = header_str(headers, "docker-ratelimit-source");
         if limit.is_none() && remaining.is_none() && source.is_none() {
-            return;
+            return None;
         }
-        tracing::debug!(
-            host,
-            limit = limit.as_deref().unwrap_or("-"),
-            remaining = remaining.as_deref().unwrap_or("-"),
-            source = source.as_deref().unwrap_or("-"),
-            "registry rate limit"
-        );
-        self.with_host(host, |s| {
-            s.rate_limit = Some(RateLimit {
-                limit,
-                remaining,
-                source,
-            })
-        });
+        Some(RateLimit {
+            limit,
+            remaining,
+            source,
+        })
     }
 }

@@ -21,10 +21,11 @@ use url::Url;
 
 use super::challenge::{HostAuth, basic_header, may_send_credentials};
 use super::errors::{describe_transport_error, error_message};
-use super::exchange::{BodyError, Scheme, read_limited};
-use super::{Call, HostHandles, HostState, Transport, strip_port};
+use super::exchange::{BodyError, Scheme, attempt_timeout, classify, read_limited};
+use super::{Call, HostHandles, HostState, Transport, attempts, strip_port, unreachable_host};
 use crate::credentials::Credential;
 use crate::error::RegistryError;
+use crate::observe::{ErrorClass, Operation, RequestEvent, RequestOutcome};
 
 /// Most scopes on one token request; keeps the URL short.
 pub(super) const MAX_SCOPES_PER_TOKEN: usize = 40;
@@ -151,6 +152,7 @@ impl Transport {
     }
 
     /// Send a token request, retrying connection failures and 5xx like any other request.
+    /// A realm that cannot be reached is marked down like a registry host.
     async fn send_token_request(
         &self,
         call: &Call<'_>,
@@ -158,42 +160,96 @@ impl Transport {
         realm: &Realm,
         request: reqwest::RequestBuilder,
     ) -> Result<(StatusCode, Bytes), RegistryError> {
+        if let Some(reason) = self.down_reason(&realm.authority) {
+            return Err(unreachable_host(call, &realm.authority, reason));
+        }
         let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let budget_left = self
+                .options
+                .max_retry_time
+                .saturating_sub(started.elapsed());
+            let sent_at = Instant::now();
             let sent = request
                 .try_clone()
                 .expect("token request bodies are strings")
+                .timeout(attempt_timeout(self.options.request_timeout, budget_left))
                 .send()
                 .await;
-            let failure = match sent {
+            let (failure, class, outcome) = match sent {
                 Ok(r) if !r.status().is_server_error() => {
                     let status = r.status();
-                    match read_limited(r).await {
-                        Ok(body) => return Ok((status, body)),
+                    let read = read_limited(r).await;
+                    match read {
+                        Ok(body) => {
+                            let outcome = RequestOutcome::Status(status.as_u16());
+                            self.observe_token(call, realm, outcome, sent_at, attempt);
+                            return Ok((status, body));
+                        }
                         Err(BodyError::TooLarge) => {
+                            let outcome = RequestOutcome::Error(ErrorClass::TooLarge);
+                            self.observe_token(call, realm, outcome, sent_at, attempt);
                             return Err(RegistryError::Malformed {
                                 registry: call.registry.to_string(),
                                 request: what.to_string(),
                                 reason: "the token answer is too large".into(),
                             });
                         }
-                        Err(BodyError::Read(e)) => describe_transport_error(&e),
+                        Err(BodyError::Read(e)) => {
+                            let class = classify(&e);
+                            let reason = describe_transport_error(&e);
+                            (reason, Some(class), RequestOutcome::Error(class))
+                        }
                     }
                 }
-                Ok(r) => format!("HTTP {}", r.status().as_u16()),
-                Err(e) => describe_transport_error(&e),
+                Ok(r) => (
+                    format!("HTTP {}", r.status().as_u16()),
+                    None,
+                    RequestOutcome::Status(r.status().as_u16()),
+                ),
+                Err(e) => {
+                    let class = classify(&e);
+                    let reason = describe_transport_error(&e);
+                    (reason, Some(class), RequestOutcome::Error(class))
+                }
             };
+            self.observe_token(call, realm, outcome, sent_at, attempt);
             if self.give_up(attempt, started, None) {
+                let reason = format!("{failure} ({})", attempts(attempt));
+                if class.is_some_and(ErrorClass::is_host_level) {
+                    self.mark_down(&realm.authority, &reason);
+                }
                 return Err(RegistryError::Unreachable {
                     registry: call.registry.to_string(),
                     request: format!("{what} from {}", realm.authority),
-                    reason: failure,
+                    reason,
                 });
             }
             tokio::time::sleep(super::retry::backoff(attempt)).await;
         }
+    }
+
+    /// One event per token request.
+    fn observe_token(
+        &self,
+        call: &Call<'_>,
+        realm: &Realm,
+        outcome: RequestOutcome,
+        sent_at: Instant,
+        attempt: u32,
+    ) {
+        let event = RequestEvent {
+            registry: call.registry.to_string(),
+            host: realm.authority.clone(),
+            operation: Operation::Token,
+            outcome,
+            duration: sent_at.elapsed(),
+            attempt,
+            rate_limit: None,
+        };
+        self.emit("token request", realm.url.path(), &event);
     }
 }
 

@@ -36,19 +36,18 @@ pub fn registry_client(global: &GlobalOptions) -> Result<Client, Failure> {
     insecure.extend(config.registries.insecure.iter().cloned());
     let mut ca_files = config.registries.ca_files.clone();
     ca_files.extend(global.ca_files.iter().cloned());
-    let options = ClientOptions {
-        insecure_registries: insecure,
-        skip_verify: config.registries.insecure_skip_verify.clone(),
-        ca_files,
-        certs_dir: Some(global.certs_dir.clone()),
-        credentials,
-        request_timeout: Duration::from_secs(global.timeout.max(1)),
-        max_attempts: global.attempts.max(1),
-        max_retry_time: Duration::from_secs(global.retry_budget),
-        max_concurrency_per_registry: global.max_concurrency.max(1),
-        requests_per_second: global.rps,
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::builder()
+        .insecure_registries(insecure)
+        .skip_verify(config.registries.insecure_skip_verify.clone())
+        .ca_files(ca_files)
+        .certs_dir(Some(global.certs_dir.clone()))
+        .credentials(credentials)
+        .request_timeout(Duration::from_secs(global.timeout.max(1)))
+        .max_attempts(global.attempts.max(1))
+        .max_retry_time(Duration::from_secs(global.retry_budget))
+        .max_concurrency_per_registry(global.max_concurrency.max(1))
+        .requests_per_second(global.rps)
+        .build();
     let ttl = config
         .cache
         .ttl
