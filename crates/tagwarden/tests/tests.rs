@@ -13,6 +13,7 @@ mod check_table;
 mod cli_surface;
 mod color;
 mod credentials;
+mod decisions;
 mod gaps;
 mod hung_registry;
 mod kube_version;
