@@ -71,7 +71,7 @@ pub enum MatrixCommand {
     Show(ShowArgs),
     /// Every image tag the matrix promises exists in its registry, on every listed platform.
     #[command(after_help = EXAMPLES)]
-    Verify(VerifyArgs),
+    Verify(crate::cli::WithRegistry<VerifyArgs, crate::cli::NoOutputFormat>),
 }
 
 #[derive(Debug, ClapArgs)]
@@ -119,7 +119,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     match &args.command {
         MatrixCommand::Check(args) => check(global, args),
         MatrixCommand::Show(args) => show(global, args),
-        MatrixCommand::Verify(args) => verify(global, args).await,
+        MatrixCommand::Verify(args) => verify(global, &args.args).await,
     }
 }
 
