@@ -10,6 +10,7 @@ mod common;
 mod cache;
 mod check;
 mod check_table;
+mod cli_surface;
 mod color;
 mod credentials;
 mod decisions;
