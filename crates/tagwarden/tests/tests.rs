@@ -15,6 +15,7 @@ mod color;
 mod credentials;
 mod decisions;
 mod gaps;
+mod helm_plugin;
 mod hung_registry;
 mod kube_version;
 mod matrix;
