@@ -23,4 +23,5 @@ mod output_errors;
 mod post_render;
 mod registry_options;
 mod resolve;
+mod schema;
 mod scripts;
