@@ -83,6 +83,10 @@
 //!   group-version documents say that every resource takes
 //!   `fieldValidation`, so `kubectl create -f` leaves validation to the
 //!   server (which accepts every field) instead of downloading `/openapi/v2`.
+//! - **Admission:** Pod creates can go through one mutating webhook
+//!   ([`PodWebhook`], [`admission`]): a real `AdmissionReview` v1 over
+//!   HTTPS, its JSON Patch applied, its warnings as `Warning` headers,
+//!   `failurePolicy` and `namespaceSelector` honoured.
 //! - **Tables:** `kubectl get` asks for `as=Table;g=meta.k8s.io`; it gets a
 //!   small server-side Table ([`table`]), in lists, gets and watches.
 //!
@@ -90,7 +94,8 @@
 //!
 //! Protobuf (JSON only), HTTP/2 and websockets (so no `exec`/`logs`/
 //! `port-forward`), subresources (`/status`, `/scale`, `/log`, `/eviction`),
-//! admission, defaulting and validation beyond names and namespaces,
+//! admission other than the one Pod webhook, defaulting and validation
+//! beyond names and namespaces,
 //! `dryRun` (refused with 400 rather than silently applied), JSON Patch (415),
 //! server-side apply's removal of fields no longer applied, strategic merge keys,
 //! graceful deletion, finalizers and garbage collection (a delete removes
@@ -107,6 +112,7 @@
 //! [`Fixtures`] is the cluster of issue 9, as JSON the real server returns
 //! (files under `fixtures/apiserver/`, with the registry hosts templated).
 
+mod admission;
 mod convert;
 mod discovery;
 mod fields;
@@ -129,6 +135,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub use admission::PodWebhook;
 pub use fixtures::{FixtureImage, Fixtures};
 
 use self::http::Inner;
@@ -173,6 +180,7 @@ pub struct ApiServerBuilder {
     bookmark_interval: Duration,
     fixtures: Option<Fixtures>,
     forbidden: Vec<String>,
+    pod_webhook: Option<PodWebhook>,
 }
 
 impl Default for ApiServerBuilder {
@@ -185,6 +193,7 @@ impl Default for ApiServerBuilder {
             bookmark_interval: Duration::from_secs(1),
             fixtures: Some(Fixtures::standard()),
             forbidden: Vec::new(),
+            pod_webhook: None,
         }
     }
 }
@@ -240,6 +249,12 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Send every Pod create through `webhook` (see [`ApiServer::set_pod_webhook`]).
+    pub fn pod_webhook(mut self, webhook: PodWebhook) -> Self {
+        self.pod_webhook = Some(webhook);
+        self
+    }
+
     /// Bind `127.0.0.1:0`, load the fixtures and serve.
     ///
     /// # Panics
@@ -292,6 +307,7 @@ impl ApiServer {
             server_address: addr.to_string(),
             bookmark_interval: b.bookmark_interval,
             forbidden: Mutex::new(BTreeSet::new()),
+            pod_webhook: Mutex::new(b.pod_webhook),
             requests: Mutex::new(Vec::new()),
         });
         if let Some(fixtures) = &b.fixtures {
@@ -497,6 +513,13 @@ impl ApiServer {
     /// Undo [`ApiServer::forbid`].
     pub fn allow(&self, resource: &str) {
         lock(&self.inner.forbidden).remove(resource);
+    }
+
+    /// From now on, send every Pod create through this mutating webhook
+    /// (`None`: none), as a `MutatingWebhookConfiguration` for Pod `CREATE`
+    /// would ([`admission`] has the details).
+    pub fn set_pod_webhook(&self, webhook: Option<PodWebhook>) {
+        *lock(&self.inner.pod_webhook) = webhook;
     }
 
     /// Every request answered so far, in order.
