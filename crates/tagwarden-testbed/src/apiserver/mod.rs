@@ -31,12 +31,12 @@
 //!   `Status` body (`reason: Unauthorized`).
 //! - **`/version`** with a configurable `gitVersion` (`v1.32.1-eks-5e0fdde`
 //!   gives `major: "1"`, `minor: "32+"`, as vendor builds report).
-//! - **Discovery** ([`discovery`]): `/api`, `/apis`, `/apis/{group}`, `/api/v1`,
+//! - **Discovery** (`discovery.rs`): `/api`, `/apis`, `/apis/{group}`, `/api/v1`,
 //!   `/apis/{apps,batch,events.k8s.io,coordination.k8s.io}/v1` in the legacy
 //!   shapes, and the aggregated `APIGroupDiscoveryList` (v2 and v2beta1)
 //!   when the `Accept` header asks for it, falling back to the legacy
 //!   documents when it does not, as the real server negotiates.
-//! - **Objects** ([`store`]): one global, increasing `resourceVersion`
+//! - **Objects** (`store.rs`): one global, increasing `resourceVersion`
 //!   stamped into every write; `uid`, `creationTimestamp`, `generation` and a
 //!   `managedFields` entry (manager from `fieldManager` or the User-Agent) on
 //!   writes; `409 AlreadyExists`/`Conflict`, `404 NotFound` and `422 Invalid`
@@ -66,11 +66,11 @@
 //!   JSON body, which creates a missing object), `DELETE`, and
 //!   `deletecollection`: enough for Events (core and `events.k8s.io`), Leases
 //!   and Pods. Patches are applied atomically under the store's lock.
-//! - **One Event store, two APIs** ([`convert`]): core `v1` and
+//! - **One Event store, two APIs** (`convert.rs`): core `v1` and
 //!   `events.k8s.io/v1` Events are views of the same objects, converted
 //!   field by field, so an Event a `Recorder` writes shows in
 //!   `kubectl get events` and the kubelet's Events in `events.k8s.io/v1`.
-//! - **Field ownership** ([`fields`]): `managedFields` follow the writes of
+//! - **Field ownership** (`fields.rs`): `managedFields` follow the writes of
 //!   each field manager, and a server-side apply that would change a field
 //!   another manager owns is `409 Conflict` ("Apply failed with 1 conflict:
 //!   conflict with \"…\" using coordination.k8s.io/v1: .spec.holderIdentity")
@@ -84,11 +84,11 @@
 //!   `fieldValidation`, so `kubectl create -f` leaves validation to the
 //!   server (which accepts every field) instead of downloading `/openapi/v2`.
 //! - **Admission:** Pod creates can go through one mutating webhook
-//!   ([`PodWebhook`], [`admission`]): a real `AdmissionReview` v1 over
+//!   ([`PodWebhook`], `admission.rs`): a real `AdmissionReview` v1 over
 //!   HTTPS, its JSON Patch applied, its warnings as `Warning` headers,
 //!   `failurePolicy` and `namespaceSelector` honoured.
 //! - **Tables:** `kubectl get` asks for `as=Table;g=meta.k8s.io`; it gets a
-//!   small server-side Table ([`table`]), in lists, gets and watches.
+//!   small server-side Table (`table.rs`), in lists, gets and watches.
 //!
 //! # What is deliberately left out
 //!
@@ -517,7 +517,7 @@ impl ApiServer {
 
     /// From now on, send every Pod create through this mutating webhook
     /// (`None`: none), as a `MutatingWebhookConfiguration` for Pod `CREATE`
-    /// would ([`admission`] has the details).
+    /// would (`admission.rs` has the details).
     pub fn set_pod_webhook(&self, webhook: Option<PodWebhook>) {
         *lock(&self.inner.pod_webhook) = webhook;
     }
