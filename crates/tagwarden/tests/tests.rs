@@ -11,6 +11,7 @@ mod cache;
 mod check;
 mod check_table;
 mod color;
+mod config_file;
 mod credentials;
 mod gaps;
 mod hung_registry;
