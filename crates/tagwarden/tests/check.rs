@@ -780,8 +780,11 @@ fn bad_flags_and_the_cluster_flag_are_exit_2() {
     assert_eq!(run.code, 2, "{run:?}");
     let run = tagwarden_stdin(&["check", "-o", "github-matrix"], b"");
     assert_eq!(run.code, 2, "{run:?}");
-    // Empty input: nothing to check, nothing missing.
+    // Empty input is a mistake that would let a CI gate pass: exit 2, unless
+    // --fail-on never, which warns and reports nothing.
     let run = tagwarden_stdin(&["check", "-o", "json"], b"");
+    assert_eq!(run.code, 2, "{run:?}");
+    let run = tagwarden_stdin(&["check", "-o", "json", "--fail-on", "never"], b"");
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.json(),

@@ -13,6 +13,7 @@ mod check_table;
 mod color;
 mod config_file;
 mod credentials;
+mod decisions;
 mod gaps;
 mod hung_registry;
 mod kube_version;

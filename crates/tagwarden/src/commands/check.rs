@@ -30,7 +30,7 @@ use std::io::IsTerminal;
 use anyhow::anyhow;
 use clap::{Args as ClapArgs, ValueEnum};
 use serde::Serialize;
-use tagwarden_manifest::{Location, SkipReason, read_sources};
+use tagwarden_manifest::{Location, read_sources};
 use tagwarden_registry::{Client, InspectOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
@@ -240,6 +240,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let sources =
         read_sources(&paths, &options.limits).map_err(|e| input::manifest_error(e, None))?;
     let scans = input::scan_all(&sources, &options)?;
+    no_input_at_all(&sources, args.fail_on)?;
 
     // 2. Unique images, in order of first use.
     let mut images = unique_images(&scans);
@@ -272,27 +273,62 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     verdict_of(&output, args.fail_on)
 }
 
+/// Nothing to read at all (an empty folder, empty files, empty stdin) is a mistake that
+/// would let a CI gate pass: a warning with `--fail-on never`, else exit 2.
+fn no_input_at_all(sources: &[tagwarden_manifest::Source], fail_on: FailOn) -> Result<(), Failure> {
+    if sources.iter().any(|s| !s.contents.trim().is_empty()) {
+        return Ok(());
+    }
+    let what = if sources.is_empty() {
+        "no manifest files were found (folders are read for *.yaml and *.yml)".to_string()
+    } else {
+        format!(
+            "the input is empty ({})",
+            sources
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    if fail_on == FailOn::Never {
+        errln!("warning: {what}: nothing was checked");
+        return Ok(());
+    }
+    Err(Failure::bad_input(anyhow!(
+        "{what}: nothing to check (--fail-on never accepts that)"
+    )))
+}
+
+/// Images named in a failing exit's one-line error; the rest are counted ("and 6 more").
+const LISTED_IN_ERRORS: usize = 3;
+
 /// The exit status for a finished report (see the module docs).
 fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
     let summary = output.summary;
     let first = |wanted: fn(ImageStatus) -> bool| {
-        output
-            .images
+        let matching: Vec<&ImageReport> =
+            output.images.iter().filter(|i| wanted(i.status)).collect();
+        let mut listed: Vec<String> = matching
             .iter()
-            .filter(|i| wanted(i.status))
-            .map(|i| match i.locations.first() {
-                Some(l) => format!(
-                    "{} ({}:{}:{})",
-                    text::short_image(&i.image),
-                    l.file,
-                    l.line,
-                    l.column
-                ),
-                None => text::short_image(&i.image),
+            .take(LISTED_IN_ERRORS)
+            .map(|i| {
+                // A field with no image string is named by what it holds.
+                let what = if i.image.is_empty() {
+                    i.reason.clone().unwrap_or_default()
+                } else {
+                    text::short_image(&i.image)
+                };
+                match i.locations.first() {
+                    Some(l) => format!("{what} ({}:{}:{})", l.file, l.line, l.column),
+                    None => what,
+                }
             })
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        if matching.len() > listed.len() {
+            listed.push(format!("and {} more", matching.len() - listed.len()));
+        }
+        listed.join(", ")
     };
     let plural = |n: usize| if n == 1 { "image" } else { "images" };
     if fail_on == FailOn::Never {
@@ -358,49 +394,42 @@ fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
 }
 
 /// Every image string of the scans, once, with every place it is used, in order of first
-/// use. Values that are not strings are reported as they were written, already invalid
-/// (their `reason` is set); other images are still to be asked about.
+/// use. Fields that hold no image string (empty, null, absent, a number, a boolean, a
+/// mapping or a sequence, directly or through an alias) are invalid images: Kubernetes
+/// rejects the object, or the chart left a value unset. They are grouped by what they hold
+/// (`image` is the scalar's text, or empty) and already carry their `reason`; other images
+/// are still to be asked about.
 fn unique_images(scans: &[tagwarden_manifest::Scan]) -> Vec<ImageReport> {
     let mut images: Vec<ImageReport> = Vec::new();
-    let mut index: HashMap<(bool, String), usize> = HashMap::new();
-    let mut add = |key: (bool, String), location: Location, reason: Option<String>| {
-        let i = *index.entry(key.clone()).or_insert_with(|| {
-            images.push(ImageReport {
-                image: key.1.clone(),
-                status: ImageStatus::Invalid,
-                digest: None,
-                fallback: None,
-                reason,
-                nearest_outside_policy: None,
-                locations: Vec::new(),
+    // (why it is not an image string, if it is not; the text).
+    let mut index: HashMap<(Option<String>, String), usize> = HashMap::new();
+    let mut add = |reason: Option<String>, image: String, location: Location| {
+        let i = *index
+            .entry((reason.clone(), image.clone()))
+            .or_insert_with(|| {
+                images.push(ImageReport {
+                    image,
+                    status: ImageStatus::Invalid,
+                    digest: None,
+                    fallback: None,
+                    reason,
+                    nearest_outside_policy: None,
+                    locations: Vec::new(),
+                });
+                images.len() - 1
             });
-            images.len() - 1
-        });
         images[i].locations.push(location);
     };
     for scan in scans {
         for field in &scan.images {
-            add((false, field.image.clone()), field.location.clone(), None);
+            add(None, field.image.clone(), field.location.clone());
         }
         for skipped in &scan.skipped {
-            let location = &skipped.location;
-            match (skipped.reason, &skipped.value) {
-                // Not a string at all: Kubernetes rejects the object; report it as invalid.
-                (SkipReason::Number | SkipReason::Boolean, Some(value)) => add(
-                    (true, value.clone()),
-                    location.clone(),
-                    Some(skipped.reason.to_string()),
-                ),
-                (SkipReason::Mapping | SkipReason::Sequence, _) => errln!(
-                    "warning: {}:{}:{}: {} ({}), not checked",
-                    location.file,
-                    location.line,
-                    location.column,
-                    skipped.message(),
-                    location.path
-                ),
-                _ => {}
-            }
+            add(
+                Some(skipped.message()),
+                skipped.value.clone().unwrap_or_default(),
+                skipped.location.clone(),
+            );
         }
     }
     images

@@ -124,6 +124,10 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         .map_err(|e| manifest_error(e, None))?;
     let scan = scan_one(&source, &find)?;
     let (order, fields) = unique_images(&scan.images);
+    for skipped in &scan.skipped {
+        let at = &skipped.location;
+        warn_invalid(&format!("{}:{}", at.file, at.line), &skipped.message());
+    }
 
     // Every valid image; what needs the registry is the library's call.
     let mut images: Vec<&str> = Vec::new();
@@ -134,7 +138,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
                 images.push(image);
                 references.push(reference);
             }
-            Err(e) => warn_invalid(&fields[image], &e.to_string()),
+            Err(e) => warn_invalid(&where_(&fields[image]), &e.to_string()),
         }
     }
     let repairs = if references.iter().any(|r| options.asks_about(r)) {
@@ -233,9 +237,11 @@ fn unique_images(found: &[ImageField]) -> (Vec<&str>, HashMap<&str, Vec<&ImageFi
     (order, fields)
 }
 
-/// One warning for an image that is not an image reference; it is passed through.
-fn warn_invalid(used: &[&ImageField], reason: &str) {
-    errln!("warning: {}: {reason}; left as it is", where_(used));
+/// One warning, in one form, for every field that holds no valid image reference (an
+/// invalid string, empty, null, absent, not a string): Kubernetes will reject it, but it is
+/// not post-render's to repair, so it is passed through.
+fn warn_invalid(at: &str, reason: &str) {
+    errln!("warning: {at}: {reason}; left as it is");
 }
 
 /// Says what is missing; true when that stops the rendering (no `--allow-missing`).
