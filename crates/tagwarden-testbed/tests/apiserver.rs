@@ -800,6 +800,43 @@ fn events_leases_and_pods_are_written_as_the_real_server_writes_them() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().unwrap()["series"]["count"], 2);
+    // One store, two APIs: the core view of it, as `kubectl get events` reads it …
+    let core = get_json(
+        &api,
+        &format!("/api/v1/namespaces/capsule-system/events/{name}"),
+    );
+    assert_eq!(core["apiVersion"], "v1");
+    assert_eq!(
+        core["message"],
+        "clastix/kubectl:v1.32 is missing; v1.31 is published"
+    );
+    assert_eq!(core["involvedObject"]["name"], "capsule-crds");
+    assert_eq!(core["reportingComponent"], "tagwarden");
+    let listed = ok_json(&kubectl(
+        &api,
+        None,
+        &["get", "events", "-n", "capsule-system", "-o", "json"],
+        KUBECTL_TIMEOUT,
+    ));
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"] == "ImageMissing"),
+        "kubectl get events does not show the Event"
+    );
+    // … and the kubelet's core Events through events.k8s.io/v1.
+    let kubelet = get_json(
+        &api,
+        "/apis/events.k8s.io/v1/namespaces/capsule-system/events?fieldSelector=regarding.name%3Dcapsule-crds-8x7kq",
+    );
+    assert_eq!(kubelet["items"].as_array().unwrap().len(), 5);
+    assert!(kubelet["items"][0]["note"].is_string());
+    assert_eq!(
+        kubelet["items"][0]["deprecatedSource"]["component"],
+        "kubelet"
+    );
 
     // A Lease: create, then an update with a stale resourceVersion conflicts.
     let lease = json!({
@@ -866,6 +903,93 @@ fn events_leases_and_pods_are_written_as_the_real_server_writes_them() {
         .status(),
         404
     );
+}
+
+/// kube-lease-manager takes an orphaned Lease with a server-side apply and
+/// counts on the real server's conflict when another replica got there first.
+#[test]
+fn server_side_apply_conflicts_as_leader_election_needs() {
+    let api = ApiServer::builder().empty().start();
+    let http = client(&api);
+    let url = format!(
+        "{}/apis/coordination.k8s.io/v1/namespaces/default/leases/tagwarden",
+        api.url()
+    );
+    let patch = |manager: &str, content_type: &str, extra: &str, body: Value| {
+        http.patch(format!("{url}?fieldManager={manager}{extra}"))
+            .bearer_auth(api.token())
+            .header("Content-Type", content_type)
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let apply = |manager: &str, holder: &str, extra: &str| {
+        let body = json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "spec": { "holderIdentity": holder, "leaseDurationSeconds": 15 },
+        });
+        patch(manager, "application/apply-patch+yaml", extra, body)
+    };
+    let holder = || {
+        api.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "tagwarden",
+        )
+        .unwrap()["spec"]["holderIdentity"]
+            .clone()
+    };
+
+    assert_eq!(apply("lease-a", "a", "").status(), 201);
+    let lost = apply("lease-b", "b", "");
+    assert_eq!(lost.status(), 409);
+    let status: Value = lost.json().unwrap();
+    assert_eq!(status["reason"], "Conflict");
+    assert_eq!(
+        status["details"]["causes"][0]["reason"],
+        "FieldManagerConflict"
+    );
+    assert_eq!(
+        status["details"]["causes"][0]["field"],
+        ".spec.holderIdentity"
+    );
+    assert_eq!(holder(), "a");
+    // Re-applying the same values is no conflict.
+    assert_eq!(apply("lease-b", "a", "").status(), 200);
+    // The holder releases with a strategic merge patch of nulls: the field is free.
+    let release = json!({ "spec": { "holderIdentity": null, "leaseDurationSeconds": null } });
+    assert_eq!(
+        patch(
+            "lease-a",
+            "application/strategic-merge-patch+json",
+            "",
+            release
+        )
+        .status(),
+        200
+    );
+    assert_eq!(apply("lease-b", "b", "").status(), 200);
+    assert_eq!(holder(), "b");
+    // force=true takes a field over.
+    assert_eq!(apply("lease-a", "a", "&force=true").status(), 200);
+    assert_eq!(holder(), "a");
+    let lease = api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "tagwarden",
+        )
+        .unwrap();
+    let owners: Vec<&str> = lease["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["fieldsV1"]["f:spec"].get("f:holderIdentity").is_some())
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, ["lease-a"]);
 }
 
 #[test]

@@ -16,9 +16,10 @@ use crate::exit::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let color = cli.global.color.colours_stderr();
+    let global = cli.global();
+    let color = global.color.colours_stderr();
     output::set_stderr_color(color);
-    init_logging(cli.global.debug, color);
+    init_logging(global.debug, color);
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -31,15 +32,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match &cli.command {
-        Command::KubeVersion(args) => commands::kube_version::run(&cli.global, args),
-        Command::Resolve(args) => runtime.block_on(commands::resolve::run(&cli.global, args)),
-        Command::Cache(args) => commands::cache::run(&cli.global, args),
-        Command::Gaps(args) => runtime.block_on(commands::gaps::run(&cli.global, args)),
-        Command::Matrix(args) => runtime.block_on(commands::matrix::run(&cli.global, args)),
-        Command::Check(args) => runtime.block_on(commands::check::run(&cli.global, args)),
-        Command::PostRender(args) => {
-            runtime.block_on(commands::post_render::run(&cli.global, args))
-        }
+        Command::KubeVersion(c) => commands::kube_version::run(&global, &c.args),
+        Command::Resolve(c) => runtime.block_on(commands::resolve::run(&global, &c.args)),
+        Command::Cache(c) => commands::cache::run(&global, &c.args),
+        Command::Gaps(c) => runtime.block_on(commands::gaps::run(&global, &c.args)),
+        Command::Matrix(c) => runtime.block_on(commands::matrix::run(&global, &c.args)),
+        Command::Check(c) => runtime.block_on(commands::check::run(&global, &c.args)),
+        Command::PostRender(c) => runtime.block_on(commands::post_render::run(&global, &c.args)),
     };
     match result {
         Ok(status) => status.into(),

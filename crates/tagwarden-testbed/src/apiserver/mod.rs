@@ -65,7 +65,16 @@
 //!   `strategic-merge-patch+json` as a merge patch, `apply-patch+yaml` with a
 //!   JSON body, which creates a missing object), `DELETE`, and
 //!   `deletecollection`: enough for Events (core and `events.k8s.io`), Leases
-//!   and Pods.
+//!   and Pods. Patches are applied atomically under the store's lock.
+//! - **One Event store, two APIs** ([`convert`]): core `v1` and
+//!   `events.k8s.io/v1` Events are views of the same objects, converted
+//!   field by field, so an Event a `Recorder` writes shows in
+//!   `kubectl get events` and the kubelet's Events in `events.k8s.io/v1`.
+//! - **Field ownership** ([`fields`]): `managedFields` follow the writes of
+//!   each field manager, and a server-side apply that would change a field
+//!   another manager owns is `409 Conflict` ("Apply failed with 1 conflict:
+//!   conflict with \"…\" using coordination.k8s.io/v1: .spec.holderIdentity")
+//!   unless `force=true`: the race that Lease-based leader election relies on.
 //! - **RBAC, as a switch:** [`ApiServer::forbid`] makes every verb on a
 //!   resource `403 Forbidden` with the real message ("secrets \"regcred\" is
 //!   forbidden: User \"…\" cannot get resource \"secrets\" in API group \"\"
@@ -79,13 +88,12 @@
 //! `port-forward`), subresources (`/status`, `/scale`, `/log`, `/eviction`),
 //! admission, defaulting and validation beyond names and namespaces,
 //! `dryRun` (refused with 400 rather than silently applied), JSON Patch (415),
-//! server-side apply's field ownership and conflicts, strategic merge keys,
+//! server-side apply's removal of fields no longer applied, strategic merge keys,
 //! graceful deletion, finalizers and garbage collection (a delete removes
 //! the object at once; owners do not cascade), controllers (nothing creates
 //! ReplicaSets or Pods, nothing updates `status`), `/openapi` (so
 //! `kubectl apply` and client-side validation need `--validate=false`),
-//! conversion between the two Event APIs (core and `events.k8s.io` Events
-//! are separate stores here), the watch cache's own quirks (a list with
+//! the watch cache's own quirks (a list with
 //! `resourceVersion=0` honours `limit` here), and waiting for a
 //! resourceVersion newer than the newest (served as the newest).
 //!
@@ -94,7 +102,9 @@
 //! [`Fixtures`] is the cluster of issue 9, as JSON the real server returns
 //! (files under `fixtures/apiserver/`, with the registry hosts templated).
 
+mod convert;
 mod discovery;
+mod fields;
 mod fixtures;
 mod http;
 mod selector;

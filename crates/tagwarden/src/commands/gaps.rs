@@ -6,7 +6,6 @@
 //! Nothing is printed on stdout until every registry answer is in, so a registry that
 //! cannot be read (exit 3) never yields a partial report that looks like a real one.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
@@ -16,7 +15,8 @@ use tagwarden_core::gaps::{
     self, ExpectedTag, GapReport, Selection, UpstreamVersion, expected_tags, partition,
 };
 use tagwarden_core::{Reference, TagFormat, VersionTag};
-use tagwarden_registry::{Client, Lookup, Platform, RegistryError, Repository};
+use tagwarden_registry::inspect::{self, TagQuestion, TagState};
+use tagwarden_registry::{Client, Platform, Repository};
 
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::{print_json, registry_client};
@@ -153,33 +153,8 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     }
 
     // Everything the user typed is checked before the first request.
-    let image =
-        Reference::parse(&args.image).map_err(|e| Failure::bad_input(anyhow!("--image: {e}")))?;
-    if image.digest().is_some() {
-        return Err(Failure::bad_input(anyhow!(
-            "--image {}: name the repository (optionally with a version tag as template), not a digest",
-            args.image
-        )));
-    }
-    let mut formats = args
-        .tag_formats
-        .iter()
-        .map(|f| TagFormat::parse(f))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::bad_input(anyhow!("--tag-format: {e}")))?;
-    if formats.is_empty()
-        && let Some(tag) = image.tag()
-    {
-        let format = VersionTag::parse(tag)
-            .and_then(|t| gaps::format_of_tag(&t))
-            .ok_or_else(|| {
-                Failure::bad_input(anyhow!(
-                    "--image {}: tag {tag:?} is not a template (expected a version tag such as v1.31 or 1.31.4); drop the tag or give --tag-format",
-                    args.image
-                ))
-            })?;
-        formats.push(format);
-    }
+    let image = image_from(args)?;
+    let mut formats = formats_from(args, &image)?;
     let since = args
         .since
         .as_deref()
@@ -195,59 +170,20 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     // The network: upstream versions, then the image's tags (one listing each).
     let client = registry_client(global)?;
-    let (all_versions, origin) = match source {
-        Source::Listed(versions) => (versions, "the listed versions".to_string()),
-        Source::Upstream(upstream) => {
-            let tags = match client.list_tags(&Repository::of(&upstream)).await? {
-                Lookup::Found(tags) => tags,
-                Lookup::Missing(why) => {
-                    return Err(Failure::bad_input(anyhow!(
-                        "--upstream {}: the repository does not exist ({why})",
-                        upstream.name_as_written()
-                    )));
-                }
-            };
-            let versions = gaps::versions_from_tags(tags.iter().map(String::as_str));
-            if versions.is_empty() {
-                return Err(Failure::bad_input(anyhow!(
-                    "--upstream {}: none of its {} tags is a Kubernetes release ([v]MAJOR.MINOR.PATCH[-(alpha|beta|rc).N])",
-                    upstream.name_as_written(),
-                    tags.len()
-                )));
-            }
-            (versions, upstream.name_as_written().to_string())
-        }
-    };
+    let (all_versions, origin) = upstream_versions(&client, source).await?;
     let versions = gaps::select(&all_versions, &selection);
-
     let repo = Repository::of(&image);
-    let (published, repository_missing) = match client.list_tags(&repo).await? {
-        Lookup::Found(tags) => (tags, false),
-        Lookup::Missing(_) => (Vec::new(), true),
-    };
-
+    let listed = inspect::published_tags(&client, &repo).await?;
+    let repository_missing = listed.is_none();
+    let published = listed.unwrap_or_default();
     if formats.is_empty() {
-        let Some(newest) = versions.last().or(all_versions.last()) else {
-            return Err(Failure::bad_input(anyhow!("no upstream versions given")));
-        };
-        let inferred = gaps::infer_format(newest, published.iter().map(String::as_str))
-            .ok_or_else(|| {
-                let why = if repository_missing {
-                    "the repository does not exist"
-                } else {
-                    "it publishes no version tags with two or three numbers"
-                };
-                Failure::bad_input(anyhow!(
-                    "cannot infer the tag scheme of {}: {why}; give --tag-format, e.g. 'v{{major}}.{{minor}}'",
-                    image.name_as_written()
-                ))
-            })?;
-        errln!(
-            "note: tag format {} inferred from the tags of {}; give --tag-format to choose (repeatable)",
-            inferred,
-            image.name_as_written()
-        );
-        formats.push(inferred);
+        let newest = versions.last().or(all_versions.last());
+        formats.push(inferred_format(
+            &image,
+            newest,
+            &published,
+            repository_missing,
+        )?);
     }
 
     let expected = expected_tags(&versions, &formats).map_err(Failure::bad_input)?;
@@ -267,21 +203,24 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     }
     if expected.is_empty() {
         errln!(
-            "no upstream versions to expect tags for: {} versions from {origin}, none {}",
-            all_versions.len(),
+            "no upstream versions to expect tags for: {} from {origin}, none {}",
+            counted(all_versions.len(), "version", "versions"),
             describe_selection(&selection)
         );
     } else {
         errln!(
-            "{} of {} expected tags of {name} missing{} ({} upstream versions from {origin}; tag format {})",
+            "{} of {} of {name} missing{} ({} from {origin}; tag format {})",
             summary.missing_tags,
-            expected.len(),
+            counted(expected.len(), "expected tag", "expected tags"),
             if summary.platform_gaps > 0 {
-                format!(", {} platform gaps", summary.platform_gaps)
+                format!(
+                    ", {}",
+                    counted(summary.platform_gaps, "platform gap", "platform gaps")
+                )
             } else {
                 String::new()
             },
-            versions.len(),
+            counted(versions.len(), "upstream version", "upstream versions"),
             formats
                 .iter()
                 .map(TagFormat::as_str)
@@ -294,6 +233,104 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     } else {
         Status::Finding
     })
+}
+
+/// `1 platform gap`, `2 platform gaps`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `--image`, which names a repository (maybe with a version tag as template), not a digest.
+fn image_from(args: &Args) -> Result<Reference, Failure> {
+    let image =
+        Reference::parse(&args.image).map_err(|e| Failure::bad_input(anyhow!("--image: {e}")))?;
+    if image.digest().is_some() {
+        return Err(Failure::bad_input(anyhow!(
+            "--image {}: name the repository (optionally with a version tag as template), not a digest",
+            args.image
+        )));
+    }
+    Ok(image)
+}
+
+/// The `--tag-format`s, else the image's own version tag as the template; empty when the
+/// scheme must be inferred from the published tags.
+fn formats_from(args: &Args, image: &Reference) -> Result<Vec<TagFormat>, Failure> {
+    let mut formats = args
+        .tag_formats
+        .iter()
+        .map(|f| TagFormat::parse(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::bad_input(anyhow!("--tag-format: {e}")))?;
+    if formats.is_empty()
+        && let Some(tag) = image.tag()
+    {
+        let format = VersionTag::parse(tag)
+            .and_then(|t| gaps::format_of_tag(&t))
+            .ok_or_else(|| {
+                Failure::bad_input(anyhow!(
+                    "--image {}: tag {tag:?} is not a template (expected a version tag such as v1.31 or 1.31.4); drop the tag or give --tag-format",
+                    args.image
+                ))
+            })?;
+        formats.push(format);
+    }
+    Ok(formats)
+}
+
+/// The upstream versions, and where they came from (for the summary).
+async fn upstream_versions(
+    client: &Client,
+    source: Source,
+) -> Result<(Vec<UpstreamVersion>, String), Failure> {
+    let upstream = match source {
+        Source::Listed(versions) => return Ok((versions, "the listed versions".to_string())),
+        Source::Upstream(upstream) => upstream,
+    };
+    let name = upstream.name_as_written();
+    let Some(tags) = inspect::published_tags(client, &Repository::of(&upstream)).await? else {
+        return Err(Failure::bad_input(anyhow!(
+            "--upstream {name}: the repository does not exist"
+        )));
+    };
+    let versions = gaps::versions_from_tags(tags.iter().map(String::as_str));
+    if versions.is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "--upstream {name}: none of its {} is a Kubernetes release ([v]MAJOR.MINOR.PATCH[-(alpha|beta|rc).N])",
+            counted(tags.len(), "tag", "tags")
+        )));
+    }
+    Ok((versions, name.to_string()))
+}
+
+/// The scheme most of the image's published tags follow, named on stderr.
+fn inferred_format(
+    image: &Reference,
+    newest: Option<&UpstreamVersion>,
+    published: &[String],
+    repository_missing: bool,
+) -> Result<TagFormat, Failure> {
+    let Some(newest) = newest else {
+        return Err(Failure::bad_input(anyhow!("no upstream versions given")));
+    };
+    let inferred =
+        gaps::infer_format(newest, published.iter().map(String::as_str)).ok_or_else(|| {
+            let why = if repository_missing {
+                "the repository does not exist"
+            } else {
+                "it publishes no version tags with two or three numbers"
+            };
+            Failure::bad_input(anyhow!(
+                "cannot infer the tag scheme of {}: {why}; give --tag-format, e.g. 'v{{major}}.{{minor}}'",
+                image.name_as_written()
+            ))
+        })?;
+    errln!(
+        "note: tag format {} inferred from the tags of {}; give --tag-format to choose (repeatable)",
+        inferred,
+        image.name_as_written()
+    );
+    Ok(inferred)
 }
 
 fn describe_selection(selection: &Selection) -> String {
@@ -394,32 +431,26 @@ async fn check_platforms(
             lacking: Vec::new(),
         }));
     } else {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, expected) in report.present.iter().enumerate() {
-            let (client, repo, platforms) = (client.clone(), repo.clone(), platforms.to_vec());
-            let tag = expected.tag.clone();
-            tasks.spawn(async move {
-                let result = inspect(&client, &repo, &tag, &platforms).await;
-                (index, result)
-            });
-        }
-        let mut results: BTreeMap<usize, Option<(String, Vec<Platform>)>> = BTreeMap::new();
-        while let Some(joined) = tasks.join_next().await {
-            let (index, result) =
-                joined.map_err(|e| Failure::undecided(anyhow!("a platform check failed: {e}")))?;
-            results.insert(index, result?);
-        }
-        for (index, result) in results {
-            let expected = report.present[index].clone();
-            checked.push(match result {
-                Some((digest, lacking)) => Checked {
-                    expected,
+        let questions: Vec<TagQuestion> = report
+            .present
+            .iter()
+            .map(|expected| TagQuestion {
+                repository: repo.clone(),
+                tag: expected.tag.clone(),
+                platforms: platforms.to_vec(),
+            })
+            .collect();
+        let states = inspect::inspect_tags(client, &questions).await?;
+        for (expected, state) in report.present.iter().zip(states) {
+            checked.push(match state {
+                TagState::Present { digest, lacking } => Checked {
+                    expected: expected.clone(),
                     digest: Some(digest),
                     lacking,
                 },
                 // Listed, then gone at HEAD: the registry now says it does not exist.
-                None => Checked {
-                    expected,
+                TagState::Missing => Checked {
+                    expected: expected.clone(),
                     digest: None,
                     lacking: Vec::new(),
                 },
@@ -428,22 +459,6 @@ async fn check_platforms(
     }
     checked.sort_by(|a, b| a.expected.cmp(&b.expected));
     Ok(checked)
-}
-
-/// The digest of `tag` and the requested platforms it lacks; `None` when the tag is gone.
-async fn inspect(
-    client: &Client,
-    repo: &Repository,
-    tag: &str,
-    platforms: &[Platform],
-) -> Result<Option<(String, Vec<Platform>)>, RegistryError> {
-    let head = match client.head_manifest(repo, tag).await? {
-        Lookup::Found(head) => head,
-        Lookup::Missing(_) => return Ok(None),
-    };
-    let lacking =
-        tagwarden_registry::missing_platforms(client, repo, &head.digest, platforms).await?;
-    Ok(Some((head.digest, lacking)))
 }
 
 struct Summary {
