@@ -1043,3 +1043,78 @@ fn fixtures_follow_the_registry_hosts() {
     let dep = get_json(&api, "/apis/apps/v1/namespaces/shop/deployments/web");
     assert_eq!(dep["metadata"]["uid"], dep_ref["uid"]);
 }
+
+/// The webhook issue's client path: `kubectl create -f` a hook Job's Pod as
+/// the Job controller makes it (generateName, owner reference), then read
+/// it back. kubectl asks `/openapi/v3` whether the server validates fields.
+#[test]
+fn kubectl_creates_a_pod_from_a_file() {
+    let api = ApiServer::start();
+    let job_uid = api
+        .get("batch/v1", "Job", Some("capsule-system"), "capsule-crds")
+        .unwrap()["metadata"]["uid"]
+        .clone();
+    let manifest = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "generateName": "capsule-crds-",
+            "namespace": "capsule-system",
+            "labels": { "job-name": "capsule-crds" },
+            "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "Job", "name": "capsule-crds",
+                "uid": job_uid, "controller": true, "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{ "name": "crds-hook", "image": "clastix/kubectl:v1.32" }],
+        },
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("job-pod.json");
+    std::fs::write(&file, manifest.to_string()).unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &["create", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    let name = said
+        .trim()
+        .strip_prefix("pod/")
+        .and_then(|s| s.strip_suffix(" created"))
+        .unwrap_or_else(|| panic!("kubectl said {said:?}"))
+        .to_string();
+    assert!(
+        name.starts_with("capsule-crds-") && name.len() == "capsule-crds-".len() + 5,
+        "{name}"
+    );
+    let create = api
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("kubectl posted the Pod");
+    assert!(
+        create.query.contains("fieldManager=kubectl-create"),
+        "{create:?}"
+    );
+    let pod = ok_json(&kubectl(
+        &api,
+        None,
+        &["get", "pod", &name, "-n", "capsule-system", "-o", "json"],
+        KUBECTL_TIMEOUT,
+    ));
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        "clastix/kubectl:v1.32"
+    );
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["uid"], job_uid);
+    // (kubectl hides managedFields; the server has them.)
+    let stored = api.get("v1", "Pod", Some("capsule-system"), &name).unwrap();
+    assert_eq!(
+        stored["metadata"]["managedFields"][0]["manager"],
+        "kubectl-create"
+    );
+}

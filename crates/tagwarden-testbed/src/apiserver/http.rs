@@ -116,6 +116,13 @@ async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
             StatusCode::OK,
             &discovery::api_resource_list("", "v1").expect("core is served"),
         )),
+        ["openapi", "v3"] => Ok(json_response(
+            StatusCode::OK,
+            &discovery::openapi_v3_index(OPENAPI_HASH),
+        )),
+        ["openapi", "v3", gv @ ..] => discovery::openapi_v3_document(&gv.join("/"))
+            .map(|v| json_response(StatusCode::OK, &v))
+            .ok_or_else(not_found_path),
         ["apis", group, version] => discovery::api_resource_list(group, version)
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(not_found_path),
@@ -129,6 +136,9 @@ async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
         _ => Ok(text_response(StatusCode::NOT_FOUND, "404 page not found\n")),
     }
 }
+
+/// The version hash of the OpenAPI documents (they never change).
+const OPENAPI_HASH: &str = "6C8C4E1E0B0B6A2E3F9D7F1B3A5C4D2E1F0A9B8C7D6E5F4A3B2C1D0E9F8A7B6C";
 
 fn not_found_path() -> ApiError {
     ApiError::new(

@@ -79,6 +79,10 @@
 //!   resource `403 Forbidden` with the real message ("secrets \"regcred\" is
 //!   forbidden: User \"…\" cannot get resource \"secrets\" in API group \"\"
 //!   in the namespace \"payments\"").
+//! - **OpenAPI, as far as kubectl needs it:** `/openapi/v3` and its
+//!   group-version documents say that every resource takes
+//!   `fieldValidation`, so `kubectl create -f` leaves validation to the
+//!   server (which accepts every field) instead of downloading `/openapi/v2`.
 //! - **Tables:** `kubectl get` asks for `as=Table;g=meta.k8s.io`; it gets a
 //!   small server-side Table ([`table`]), in lists, gets and watches.
 //!
@@ -91,8 +95,9 @@
 //! server-side apply's removal of fields no longer applied, strategic merge keys,
 //! graceful deletion, finalizers and garbage collection (a delete removes
 //! the object at once; owners do not cascade), controllers (nothing creates
-//! ReplicaSets or Pods, nothing updates `status`), `/openapi` (so
-//! `kubectl apply` and client-side validation need `--validate=false`),
+//! ReplicaSets or Pods, nothing updates `status`), schemas (no `/openapi/v2`,
+//! no schemas in `/openapi/v3`: `kubectl explain` and client-side
+//! `kubectl apply` do not work; `kubectl create` and `apply --server-side` do),
 //! the watch cache's own quirks (a list with
 //! `resourceVersion=0` honours `limit` here), and waiting for a
 //! resourceVersion newer than the newest (served as the newest).
