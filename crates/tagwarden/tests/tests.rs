@@ -12,6 +12,7 @@ mod check;
 mod check_table;
 mod cli_surface;
 mod color;
+mod config_file;
 mod credentials;
 mod decisions;
 mod gaps;
