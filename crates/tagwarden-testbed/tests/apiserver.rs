@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
-use tagwarden_testbed::{ApiServer, Fixtures};
+use tagwarden_testbed::{ApiServer, Fixtures, PodWebhook};
 
 // ---------------------------------------------------------------- helpers
 
@@ -1044,17 +1044,9 @@ fn fixtures_follow_the_registry_hosts() {
     assert_eq!(dep["metadata"]["uid"], dep_ref["uid"]);
 }
 
-/// The webhook issue's client path: `kubectl create -f` a hook Job's Pod as
-/// the Job controller makes it (generateName, owner reference), then read
-/// it back. kubectl asks `/openapi/v3` whether the server validates fields.
-#[test]
-fn kubectl_creates_a_pod_from_a_file() {
-    let api = ApiServer::start();
-    let job_uid = api
-        .get("batch/v1", "Job", Some("capsule-system"), "capsule-crds")
-        .unwrap()["metadata"]["uid"]
-        .clone();
-    let manifest = json!({
+/// A Pod as the Job controller creates it for the Capsule hook Job.
+fn job_pod(job_uid: &Value) -> Value {
+    json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {
             "generateName": "capsule-crds-",
@@ -1069,7 +1061,187 @@ fn kubectl_creates_a_pod_from_a_file() {
             "restartPolicy": "Never",
             "containers": [{ "name": "crds-hook", "image": "clastix/kubectl:v1.32" }],
         },
+    })
+}
+
+/// The name in kubectl's `pod/NAME created`.
+fn created_name(out: &Output) -> String {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    said.trim()
+        .strip_prefix("pod/")
+        .and_then(|s| s.strip_suffix(" created"))
+        .unwrap_or_else(|| panic!("kubectl said {said:?}"))
+        .to_string()
+}
+
+/// A plain-HTTP admission webhook on loopback answering each review with
+/// `answer`; the reviews it got come out of the receiver.
+fn webhook_server(
+    answer: impl Fn(&Value) -> Value + Send + 'static,
+) -> (String, mpsc::Receiver<Value>) {
+    use std::io::Write as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mutate", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim_end().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let review: Value = serde_json::from_slice(&body).unwrap();
+            let out = answer(&review).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{out}",
+                out.len()
+            );
+            if tx.send(review).is_err() {
+                break;
+            }
+        }
     });
+    (url, rx)
+}
+
+/// The webhook issue's path end to end: `kubectl create -f` a hook Job's
+/// Pod, the server asks the mutating webhook, applies its JSON Patch and
+/// passes its warning to kubectl.
+#[test]
+fn pod_creates_go_through_the_mutating_webhook() {
+    use base64::Engine as _;
+    let (url, reviews) = webhook_server(|review| {
+        let patch = json!([
+            { "op": "replace", "path": "/spec/containers/0/image", "value": "clastix/kubectl:v1.31" },
+            { "op": "add", "path": "/metadata/annotations", "value": {
+                "tagwarden.io/original-images": "{\"crds-hook\":\"clastix/kubectl:v1.32\"}" } },
+        ]);
+        json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {
+                "uid": review["request"]["uid"], "allowed": true, "patchType": "JSONPatch",
+                "patch": base64::engine::general_purpose::STANDARD.encode(patch.to_string()),
+                "warnings": ["tagwarden: clastix/kubectl:v1.32 is not published; using v1.31"],
+            },
+        })
+    });
+    let api = ApiServer::builder()
+        .pod_webhook(PodWebhook::new("tagwarden.io", url))
+        .start();
+    let job_uid = api
+        .get("batch/v1", "Job", Some("capsule-system"), "capsule-crds")
+        .unwrap()["metadata"]["uid"]
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("job-pod.json");
+    std::fs::write(&file, job_pod(&job_uid).to_string()).unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &["create", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    let name = created_name(&out);
+    assert!(
+        text(&out.stderr)
+            .contains("Warning: tagwarden: clastix/kubectl:v1.32 is not published; using v1.31"),
+        "{}",
+        text(&out.stderr)
+    );
+    let review = reviews
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the webhook was called");
+    let request = &review["request"];
+    assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(
+        (request["operation"].as_str(), request["name"].as_str()),
+        (Some("CREATE"), Some(""))
+    );
+    assert_eq!(request["namespace"], "capsule-system");
+    assert_eq!(
+        request["kind"],
+        json!({ "group": "", "version": "v1", "kind": "Pod" })
+    );
+    assert_eq!(
+        request["object"]["metadata"]["generateName"],
+        "capsule-crds-"
+    );
+    let pod = ok_json(&kubectl(
+        &api,
+        None,
+        &["get", "pod", &name, "-n", "capsule-system", "-o", "json"],
+        KUBECTL_TIMEOUT,
+    ));
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        "clastix/kubectl:v1.31"
+    );
+    assert!(pod["metadata"]["annotations"]["tagwarden.io/original-images"].is_string());
+
+    // failurePolicy: Ignore (the default): a webhook that is down changes nothing.
+    let dead = format!("http://{}/mutate", tagwarden_testbed::dead_addr());
+    api.set_pod_webhook(Some(PodWebhook::new("tagwarden.io", dead.clone())));
+    let post = || {
+        client(&api)
+            .post(format!(
+                "{}/api/v1/namespaces/capsule-system/pods",
+                api.url()
+            ))
+            .bearer_auth(api.token())
+            .json(&job_pod(&job_uid))
+            .send()
+            .unwrap()
+    };
+    let resp = post();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        resp.json::<Value>().unwrap()["spec"]["containers"][0]["image"],
+        "clastix/kubectl:v1.32"
+    );
+    // failurePolicy: Fail: the create fails.
+    let mut closed = PodWebhook::new("tagwarden.io", dead);
+    closed.fail_closed = true;
+    api.set_pod_webhook(Some(closed));
+    let resp = post();
+    assert_eq!(resp.status(), 500);
+    let status: Value = resp.json().unwrap();
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed calling webhook \"tagwarden.io\""),
+        "{status}"
+    );
+    // A namespaceSelector that does not match: no call at all.
+    let mut unselected = PodWebhook::new("tagwarden.io", "http://127.0.0.1:1/never");
+    unselected.fail_closed = true;
+    unselected.namespace_selector = Some("tagwarden.io/mutate=enabled".into());
+    api.set_pod_webhook(Some(unselected));
+    assert_eq!(post().status(), 201);
+}
+
+/// The webhook issue's client path: `kubectl create -f` a hook Job's Pod as
+/// the Job controller makes it (generateName, owner reference), then read
+/// it back. kubectl asks `/openapi/v3` whether the server validates fields.
+#[test]
+fn kubectl_creates_a_pod_from_a_file() {
+    let api = ApiServer::start();
+    let job_uid = api
+        .get("batch/v1", "Job", Some("capsule-system"), "capsule-crds")
+        .unwrap()["metadata"]["uid"]
+        .clone();
+    let manifest = job_pod(&job_uid);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("job-pod.json");
     std::fs::write(&file, manifest.to_string()).unwrap();
@@ -1079,14 +1251,7 @@ fn kubectl_creates_a_pod_from_a_file() {
         &["create", "-f", file.to_str().unwrap()],
         KUBECTL_TIMEOUT,
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let said = text(&out.stdout);
-    let name = said
-        .trim()
-        .strip_prefix("pod/")
-        .and_then(|s| s.strip_suffix(" created"))
-        .unwrap_or_else(|| panic!("kubectl said {said:?}"))
-        .to_string();
+    let name = created_name(&out);
     assert!(
         name.starts_with("capsule-crds-") && name.len() == "capsule-crds-".len() + 5,
         "{name}"

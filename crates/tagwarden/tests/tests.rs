@@ -22,6 +22,7 @@ mod kube_version;
 mod matrix;
 mod output_errors;
 mod post_render;
+mod progress;
 mod registry_options;
 mod resolve;
 mod schema;

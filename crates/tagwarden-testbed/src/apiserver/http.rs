@@ -15,6 +15,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
+use super::admission;
 use super::convert;
 use super::discovery::{self, RESOURCES, Resource};
 use super::selector::{FieldSelector, LabelSelector};
@@ -34,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) bookmark_interval: Duration,
     /// `resource.qualified()` names every verb on which is 403.
     pub(crate) forbidden: Mutex<BTreeSet<String>>,
+    /// The mutating webhook Pod creates go through, if any.
+    pub(crate) pod_webhook: Mutex<Option<admission::PodWebhook>>,
     pub(crate) requests: Mutex<Vec<ApiRequest>>,
 }
 
@@ -307,7 +310,13 @@ async fn resource_request(
                     "dryRun is not supported by the tagwarden test API server",
                 ));
             }
-            let body = read_json(req).await?;
+            let mut body = read_json(req).await?;
+            let mut warnings = Vec::new();
+            if verb == "create" && target.res.group.is_empty() && target.res.kind == "Pod" {
+                let admitted = admit_pod(inner, &target, body, manager.as_deref()).await?;
+                body = admitted.object;
+                warnings = admitted.warnings;
+            }
             let object = match verb {
                 "create" => create(inner, &target, body, manager.as_deref())?,
                 "update" => update(inner, &target, body, manager.as_deref())?,
@@ -325,7 +334,14 @@ async fn resource_request(
             } else {
                 StatusCode::OK
             };
-            Ok(json_response(code, &target.show(&object.0)))
+            let mut resp = json_response(code, &target.show(&object.0));
+            for w in warnings {
+                let value = format!("299 - \"{}\"", w.replace('"', "\\\""));
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    resp.headers_mut().append(header::WARNING, v);
+                }
+            }
+            Ok(resp)
         }
         "delete" => {
             let gone = inner.store.delete(&target.key())?;
@@ -333,6 +349,36 @@ async fn resource_request(
         }
         _ => delete_collection(inner, &target, &query),
     }
+}
+
+/// Run the Pod webhook, if one is set and selects the Pod's namespace.
+async fn admit_pod(
+    inner: &Inner,
+    target: &Target<'_>,
+    mut pod: Value,
+    manager: Option<&str>,
+) -> Result<admission::Admitted, ApiError> {
+    let hook = lock(&inner.pod_webhook).clone();
+    let Some(hook) = hook else {
+        return Ok(admission::Admitted {
+            object: pod,
+            warnings: Vec::new(),
+        });
+    };
+    place(target, &mut pod)?;
+    let namespaces = discovery::find("", "v1", "namespaces").expect("namespaces are served");
+    let namespace = inner.store.get(&Key {
+        resource: namespaces,
+        namespace: String::new(),
+        name: target.namespace.clone().unwrap_or_default(),
+    });
+    if !admission::selects(&hook, namespace.as_deref())? {
+        return Ok(admission::Admitted {
+            object: pod,
+            warnings: Vec::new(),
+        });
+    }
+    admission::admit(&hook, pod, inner.store.uid(), &inner.user, manager).await
 }
 
 impl Target<'_> {
