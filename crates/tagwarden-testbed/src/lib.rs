@@ -66,7 +66,7 @@ pub mod standard;
 mod tls;
 pub mod token;
 
-pub use apiserver::{ApiRequest, ApiServer, ApiServerBuilder, FixtureImage, Fixtures};
+pub use apiserver::{ApiRequest, ApiServer, ApiServerBuilder, FixtureImage, Fixtures, PodWebhook};
 pub use capture::{CaptureResponse, CaptureServer, CapturedRequest};
 pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};
 pub use hanging::HangingServer;

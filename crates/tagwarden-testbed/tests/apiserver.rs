@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
-use tagwarden_testbed::{ApiServer, Fixtures};
+use tagwarden_testbed::{ApiServer, Fixtures, PodWebhook};
 
 // ---------------------------------------------------------------- helpers
 
@@ -800,6 +800,43 @@ fn events_leases_and_pods_are_written_as_the_real_server_writes_them() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().unwrap()["series"]["count"], 2);
+    // One store, two APIs: the core view of it, as `kubectl get events` reads it …
+    let core = get_json(
+        &api,
+        &format!("/api/v1/namespaces/capsule-system/events/{name}"),
+    );
+    assert_eq!(core["apiVersion"], "v1");
+    assert_eq!(
+        core["message"],
+        "clastix/kubectl:v1.32 is missing; v1.31 is published"
+    );
+    assert_eq!(core["involvedObject"]["name"], "capsule-crds");
+    assert_eq!(core["reportingComponent"], "tagwarden");
+    let listed = ok_json(&kubectl(
+        &api,
+        None,
+        &["get", "events", "-n", "capsule-system", "-o", "json"],
+        KUBECTL_TIMEOUT,
+    ));
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"] == "ImageMissing"),
+        "kubectl get events does not show the Event"
+    );
+    // … and the kubelet's core Events through events.k8s.io/v1.
+    let kubelet = get_json(
+        &api,
+        "/apis/events.k8s.io/v1/namespaces/capsule-system/events?fieldSelector=regarding.name%3Dcapsule-crds-8x7kq",
+    );
+    assert_eq!(kubelet["items"].as_array().unwrap().len(), 5);
+    assert!(kubelet["items"][0]["note"].is_string());
+    assert_eq!(
+        kubelet["items"][0]["deprecatedSource"]["component"],
+        "kubelet"
+    );
 
     // A Lease: create, then an update with a stale resourceVersion conflicts.
     let lease = json!({
@@ -868,6 +905,93 @@ fn events_leases_and_pods_are_written_as_the_real_server_writes_them() {
     );
 }
 
+/// kube-lease-manager takes an orphaned Lease with a server-side apply and
+/// counts on the real server's conflict when another replica got there first.
+#[test]
+fn server_side_apply_conflicts_as_leader_election_needs() {
+    let api = ApiServer::builder().empty().start();
+    let http = client(&api);
+    let url = format!(
+        "{}/apis/coordination.k8s.io/v1/namespaces/default/leases/tagwarden",
+        api.url()
+    );
+    let patch = |manager: &str, content_type: &str, extra: &str, body: Value| {
+        http.patch(format!("{url}?fieldManager={manager}{extra}"))
+            .bearer_auth(api.token())
+            .header("Content-Type", content_type)
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let apply = |manager: &str, holder: &str, extra: &str| {
+        let body = json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "spec": { "holderIdentity": holder, "leaseDurationSeconds": 15 },
+        });
+        patch(manager, "application/apply-patch+yaml", extra, body)
+    };
+    let holder = || {
+        api.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "tagwarden",
+        )
+        .unwrap()["spec"]["holderIdentity"]
+            .clone()
+    };
+
+    assert_eq!(apply("lease-a", "a", "").status(), 201);
+    let lost = apply("lease-b", "b", "");
+    assert_eq!(lost.status(), 409);
+    let status: Value = lost.json().unwrap();
+    assert_eq!(status["reason"], "Conflict");
+    assert_eq!(
+        status["details"]["causes"][0]["reason"],
+        "FieldManagerConflict"
+    );
+    assert_eq!(
+        status["details"]["causes"][0]["field"],
+        ".spec.holderIdentity"
+    );
+    assert_eq!(holder(), "a");
+    // Re-applying the same values is no conflict.
+    assert_eq!(apply("lease-b", "a", "").status(), 200);
+    // The holder releases with a strategic merge patch of nulls: the field is free.
+    let release = json!({ "spec": { "holderIdentity": null, "leaseDurationSeconds": null } });
+    assert_eq!(
+        patch(
+            "lease-a",
+            "application/strategic-merge-patch+json",
+            "",
+            release
+        )
+        .status(),
+        200
+    );
+    assert_eq!(apply("lease-b", "b", "").status(), 200);
+    assert_eq!(holder(), "b");
+    // force=true takes a field over.
+    assert_eq!(apply("lease-a", "a", "&force=true").status(), 200);
+    assert_eq!(holder(), "a");
+    let lease = api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "tagwarden",
+        )
+        .unwrap();
+    let owners: Vec<&str> = lease["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["fieldsV1"]["f:spec"].get("f:holderIdentity").is_some())
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, ["lease-a"]);
+}
+
 #[test]
 fn fixtures_follow_the_registry_hosts() {
     let api = ApiServer::builder()
@@ -918,4 +1042,244 @@ fn fixtures_follow_the_registry_hosts() {
     let dep_ref = &rs["metadata"]["ownerReferences"][0];
     let dep = get_json(&api, "/apis/apps/v1/namespaces/shop/deployments/web");
     assert_eq!(dep["metadata"]["uid"], dep_ref["uid"]);
+}
+
+/// A Pod as the Job controller creates it for the Capsule hook Job.
+fn job_pod(job_uid: &Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "generateName": "capsule-crds-",
+            "namespace": "capsule-system",
+            "labels": { "job-name": "capsule-crds" },
+            "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "Job", "name": "capsule-crds",
+                "uid": job_uid, "controller": true, "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{ "name": "crds-hook", "image": "clastix/kubectl:v1.32" }],
+        },
+    })
+}
+
+/// The name in kubectl's `pod/NAME created`.
+fn created_name(out: &Output) -> String {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    said.trim()
+        .strip_prefix("pod/")
+        .and_then(|s| s.strip_suffix(" created"))
+        .unwrap_or_else(|| panic!("kubectl said {said:?}"))
+        .to_string()
+}
+
+/// A plain-HTTP admission webhook on loopback answering each review with
+/// `answer`; the reviews it got come out of the receiver.
+fn webhook_server(
+    answer: impl Fn(&Value) -> Value + Send + 'static,
+) -> (String, mpsc::Receiver<Value>) {
+    use std::io::Write as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mutate", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim_end().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let review: Value = serde_json::from_slice(&body).unwrap();
+            let out = answer(&review).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{out}",
+                out.len()
+            );
+            if tx.send(review).is_err() {
+                break;
+            }
+        }
+    });
+    (url, rx)
+}
+
+/// The webhook issue's path end to end: `kubectl create -f` a hook Job's
+/// Pod, the server asks the mutating webhook, applies its JSON Patch and
+/// passes its warning to kubectl.
+#[test]
+fn pod_creates_go_through_the_mutating_webhook() {
+    use base64::Engine as _;
+    let (url, reviews) = webhook_server(|review| {
+        let patch = json!([
+            { "op": "replace", "path": "/spec/containers/0/image", "value": "clastix/kubectl:v1.31" },
+            { "op": "add", "path": "/metadata/annotations", "value": {
+                "tagwarden.io/original-images": "{\"crds-hook\":\"clastix/kubectl:v1.32\"}" } },
+        ]);
+        json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {
+                "uid": review["request"]["uid"], "allowed": true, "patchType": "JSONPatch",
+                "patch": base64::engine::general_purpose::STANDARD.encode(patch.to_string()),
+                "warnings": ["tagwarden: clastix/kubectl:v1.32 is not published; using v1.31"],
+            },
+        })
+    });
+    let api = ApiServer::builder()
+        .pod_webhook(PodWebhook::new("tagwarden.io", url))
+        .start();
+    let job_uid = api
+        .get("batch/v1", "Job", Some("capsule-system"), "capsule-crds")
+        .unwrap()["metadata"]["uid"]
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("job-pod.json");
+    std::fs::write(&file, job_pod(&job_uid).to_string()).unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &["create", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    let name = created_name(&out);
+    assert!(
+        text(&out.stderr)
+            .contains("Warning: tagwarden: clastix/kubectl:v1.32 is not published; using v1.31"),
+        "{}",
+        text(&out.stderr)
+    );
+    let review = reviews
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the webhook was called");
+    let request = &review["request"];
+    assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(
+        (request["operation"].as_str(), request["name"].as_str()),
+        (Some("CREATE"), Some(""))
+    );
+    assert_eq!(request["namespace"], "capsule-system");
+    assert_eq!(
+        request["kind"],
+        json!({ "group": "", "version": "v1", "kind": "Pod" })
+    );
+    assert_eq!(
+        request["object"]["metadata"]["generateName"],
+        "capsule-crds-"
+    );
+    let pod = ok_json(&kubectl(
+        &api,
+        None,
+        &["get", "pod", &name, "-n", "capsule-system", "-o", "json"],
+        KUBECTL_TIMEOUT,
+    ));
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        "clastix/kubectl:v1.31"
+    );
+    assert!(pod["metadata"]["annotations"]["tagwarden.io/original-images"].is_string());
+
+    // failurePolicy: Ignore (the default): a webhook that is down changes nothing.
+    let dead = format!("http://{}/mutate", tagwarden_testbed::dead_addr());
+    api.set_pod_webhook(Some(PodWebhook::new("tagwarden.io", dead.clone())));
+    let post = || {
+        client(&api)
+            .post(format!(
+                "{}/api/v1/namespaces/capsule-system/pods",
+                api.url()
+            ))
+            .bearer_auth(api.token())
+            .json(&job_pod(&job_uid))
+            .send()
+            .unwrap()
+    };
+    let resp = post();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        resp.json::<Value>().unwrap()["spec"]["containers"][0]["image"],
+        "clastix/kubectl:v1.32"
+    );
+    // failurePolicy: Fail: the create fails.
+    let mut closed = PodWebhook::new("tagwarden.io", dead);
+    closed.fail_closed = true;
+    api.set_pod_webhook(Some(closed));
+    let resp = post();
+    assert_eq!(resp.status(), 500);
+    let status: Value = resp.json().unwrap();
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed calling webhook \"tagwarden.io\""),
+        "{status}"
+    );
+    // A namespaceSelector that does not match: no call at all.
+    let mut unselected = PodWebhook::new("tagwarden.io", "http://127.0.0.1:1/never");
+    unselected.fail_closed = true;
+    unselected.namespace_selector = Some("tagwarden.io/mutate=enabled".into());
+    api.set_pod_webhook(Some(unselected));
+    assert_eq!(post().status(), 201);
+}
+
+/// The webhook issue's client path: `kubectl create -f` a hook Job's Pod as
+/// the Job controller makes it (generateName, owner reference), then read
+/// it back. kubectl asks `/openapi/v3` whether the server validates fields.
+#[test]
+fn kubectl_creates_a_pod_from_a_file() {
+    let api = ApiServer::start();
+    let job_uid = api
+        .get("batch/v1", "Job", Some("capsule-system"), "capsule-crds")
+        .unwrap()["metadata"]["uid"]
+        .clone();
+    let manifest = job_pod(&job_uid);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("job-pod.json");
+    std::fs::write(&file, manifest.to_string()).unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &["create", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    let name = created_name(&out);
+    assert!(
+        name.starts_with("capsule-crds-") && name.len() == "capsule-crds-".len() + 5,
+        "{name}"
+    );
+    let create = api
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("kubectl posted the Pod");
+    assert!(
+        create.query.contains("fieldManager=kubectl-create"),
+        "{create:?}"
+    );
+    let pod = ok_json(&kubectl(
+        &api,
+        None,
+        &["get", "pod", &name, "-n", "capsule-system", "-o", "json"],
+        KUBECTL_TIMEOUT,
+    ));
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        "clastix/kubectl:v1.32"
+    );
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["uid"], job_uid);
+    // (kubectl hides managedFields; the server has them.)
+    let stored = api.get("v1", "Pod", Some("capsule-system"), &name).unwrap();
+    assert_eq!(
+        stored["metadata"]["managedFields"][0]["manager"],
+        "kubectl-create"
+    );
 }

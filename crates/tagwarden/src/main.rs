@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod exit;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -89,7 +90,7 @@ fn init_logging(debug: bool, color: bool) {
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| progress::StderrAroundSpinner)
         .with_ansi(color)
         .with_target(false)
         .without_time()

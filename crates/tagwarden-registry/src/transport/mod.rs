@@ -79,6 +79,10 @@ pub(crate) struct Call<'a> {
     pub operation: Operation,
 }
 
+/// Most repositories remembered per host for the next token request; more are asked for
+/// one by one. Keeps a long-running process's memory bounded.
+const MAX_ANNOUNCED: usize = 1_000;
+
 /// What the transport knows about one host.
 #[derive(Default)]
 struct HostState {
@@ -87,7 +91,7 @@ struct HostState {
     /// Scope → token.
     tokens: HashMap<String, CachedToken>,
     /// Repositories announced for this host whose scope should ride along on the next
-    /// token request.
+    /// token request (at most [`MAX_ANNOUNCED`]; each rides along once).
     announced: BTreeSet<String>,
     rate_limit: Option<RateLimit>,
     /// Earliest time the next request may start (requests-per-second limit).
@@ -158,9 +162,12 @@ impl Transport {
     pub fn announce<'a>(&self, host: &str, repositories: impl IntoIterator<Item = &'a str>) {
         let mut hosts = self.hosts.lock().expect("transport state poisoned");
         let state = hosts.entry(host.to_string()).or_default();
-        state
-            .announced
-            .extend(repositories.into_iter().map(String::from));
+        for repository in repositories {
+            if state.announced.len() >= MAX_ANNOUNCED {
+                break;
+            }
+            state.announced.insert(repository.to_string());
+        }
     }
 
     fn with_host<T>(&self, host: &str, f: impl FnOnce(&mut HostState) -> T) -> T {

@@ -92,6 +92,12 @@ impl Transport {
             .fetch_token(call, &realm, service.as_deref(), &scopes)
             .await?;
         self.with_host(call.host, |s| {
+            // Expired tokens go, and announced repositories ride along once: both sets
+            // stay bounded in a long-running process.
+            let now = Instant::now();
+            s.tokens.retain(|_, t| t.expires > now);
+            s.announced
+                .retain(|repo| !scopes.iter().any(|sc| *sc == pull_scope(repo)));
             for sc in scopes {
                 s.tokens.insert(sc, token.clone());
             }

@@ -392,6 +392,75 @@ pub(crate) fn aggregated(core: bool, version: &str) -> Value {
     })
 }
 
+/// `group/version` path segments as OpenAPI v3 names them: `api/v1`,
+/// `apis/apps/v1`.
+fn openapi_gv_path(group: &str) -> String {
+    if group.is_empty() {
+        "api/v1".to_string()
+    } else {
+        format!("apis/{group}/v1")
+    }
+}
+
+/// `/openapi/v3`: the index of the per-group-version documents.
+///
+/// Only what kubectl reads: since 1.27 `kubectl create`/`replace`/`apply`
+/// look here to learn whether the server validates fields itself
+/// (`fieldValidation`); when it does, they skip client-side validation,
+/// which would need the whole `/openapi/v2` schema.
+pub(crate) fn openapi_v3_index(hash: &str) -> Value {
+    let mut paths = serde_json::Map::new();
+    for group in std::iter::once("").chain(GROUPS.iter().copied()) {
+        let gv = openapi_gv_path(group);
+        paths.insert(
+            gv.clone(),
+            json!({ "serverRelativeURL": format!("/openapi/v3/{gv}?hash={hash}") }),
+        );
+    }
+    json!({ "paths": paths })
+}
+
+/// `/openapi/v3/{api/v1|apis/G/V}`: an OpenAPI 3 document whose operations
+/// are the `patch` of each resource, with its group-version-kind and the
+/// `fieldValidation` parameter (no schemas: objects are not validated).
+pub(crate) fn openapi_v3_document(gv_path: &str) -> Option<Value> {
+    let resources: Vec<&Resource> = RESOURCES
+        .iter()
+        .filter(|r| openapi_gv_path(r.group) == gv_path)
+        .collect();
+    if resources.is_empty() {
+        return None;
+    }
+    let mut paths = serde_json::Map::new();
+    for r in resources {
+        let path = if r.namespaced {
+            format!("/{gv_path}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
+        } else {
+            format!("/{gv_path}/{}/{{name}}", r.plural)
+        };
+        let param = |name: &str| json!({ "name": name, "in": "query", "schema": { "type": "string", "uniqueItems": true } });
+        paths.insert(
+            path,
+            json!({
+                "patch": {
+                    "description": format!("partially update the specified {}", r.kind),
+                    "operationId": format!("patch{}", r.kind),
+                    "parameters": [param("dryRun"), param("fieldManager"), param("fieldValidation"), param("force")],
+                    "responses": { "200": { "description": "OK" } },
+                    "x-kubernetes-action": "patch",
+                    "x-kubernetes-group-version-kind": { "group": r.group, "version": r.version, "kind": r.kind },
+                },
+            }),
+        );
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": { "title": "Kubernetes", "version": "v1.32.1" },
+        "paths": paths,
+        "components": {},
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

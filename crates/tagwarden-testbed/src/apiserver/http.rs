@@ -15,6 +15,8 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
+use super::admission;
+use super::convert;
 use super::discovery::{self, RESOURCES, Resource};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{ApiError, Change, ChangeKind, Key, Store, Write};
@@ -33,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) bookmark_interval: Duration,
     /// `resource.qualified()` names every verb on which is 403.
     pub(crate) forbidden: Mutex<BTreeSet<String>>,
+    /// The mutating webhook Pod creates go through, if any.
+    pub(crate) pod_webhook: Mutex<Option<admission::PodWebhook>>,
     pub(crate) requests: Mutex<Vec<ApiRequest>>,
 }
 
@@ -115,6 +119,13 @@ async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
             StatusCode::OK,
             &discovery::api_resource_list("", "v1").expect("core is served"),
         )),
+        ["openapi", "v3"] => Ok(json_response(
+            StatusCode::OK,
+            &discovery::openapi_v3_index(OPENAPI_HASH),
+        )),
+        ["openapi", "v3", gv @ ..] => discovery::openapi_v3_document(&gv.join("/"))
+            .map(|v| json_response(StatusCode::OK, &v))
+            .ok_or_else(not_found_path),
         ["apis", group, version] => discovery::api_resource_list(group, version)
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(not_found_path),
@@ -128,6 +139,9 @@ async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
         _ => Ok(text_response(StatusCode::NOT_FOUND, "404 page not found\n")),
     }
 }
+
+/// The version hash of the OpenAPI documents (they never change).
+const OPENAPI_HASH: &str = "6C8C4E1E0B0B6A2E3F9D7F1B3A5C4D2E1F0A9B8C7D6E5F4A3B2C1D0E9F8A7B6C";
 
 fn not_found_path() -> ApiError {
     ApiError::new(
@@ -190,10 +204,14 @@ pub(crate) fn media_params(media: &str) -> Vec<(String, String)> {
 
 /// What a path below a group version names.
 struct Target<'a> {
+    /// Where the objects are stored (core Events for both Event APIs).
     resource: usize,
     namespace: Option<String>,
     name: Option<String>,
+    /// The resource as the request names it.
     res: &'a Resource,
+    /// `events.k8s.io/v1` Events: stored as core Events, converted.
+    events_view: bool,
 }
 
 fn target<'a>(group: &str, version: &str, rest: &[&str]) -> Result<Target<'a>, ApiError> {
@@ -212,11 +230,18 @@ fn target<'a>(group: &str, version: &str, rest: &[&str]) -> Result<Target<'a>, A
     if namespace.is_none() && res.namespaced && name.is_some() {
         return Err(not_found_path());
     }
+    let events_view = res.group == "events.k8s.io";
+    let storage = if events_view {
+        discovery::find("", "v1", "events").expect("core events are served")
+    } else {
+        resource
+    };
     Ok(Target {
-        resource,
+        resource: storage,
         namespace: namespace.map(str::to_string),
         name: name.map(str::to_string),
         res,
+        events_view,
     })
 }
 
@@ -270,6 +295,7 @@ async fn resource_request(
                 .store
                 .get(&target.key())
                 .ok_or_else(|| ApiError::not_found(target.res, target.name()))?;
+            let object = Arc::new(target.show(&object));
             Ok(match table {
                 Some((v, include)) => json_response(
                     StatusCode::OK,
@@ -284,7 +310,13 @@ async fn resource_request(
                     "dryRun is not supported by the tagwarden test API server",
                 ));
             }
-            let body = read_json(req).await?;
+            let mut body = read_json(req).await?;
+            let mut warnings = Vec::new();
+            if verb == "create" && target.res.group.is_empty() && target.res.kind == "Pod" {
+                let admitted = admit_pod(inner, &target, body, manager.as_deref()).await?;
+                body = admitted.object;
+                warnings = admitted.warnings;
+            }
             let object = match verb {
                 "create" => create(inner, &target, body, manager.as_deref())?,
                 "update" => update(inner, &target, body, manager.as_deref())?,
@@ -302,14 +334,51 @@ async fn resource_request(
             } else {
                 StatusCode::OK
             };
-            Ok(json_response(code, &object.0))
+            let mut resp = json_response(code, &target.show(&object.0));
+            for w in warnings {
+                let value = format!("299 - \"{}\"", w.replace('"', "\\\""));
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    resp.headers_mut().append(header::WARNING, v);
+                }
+            }
+            Ok(resp)
         }
         "delete" => {
             let gone = inner.store.delete(&target.key())?;
-            Ok(json_response(StatusCode::OK, &gone))
+            Ok(json_response(StatusCode::OK, &target.show(&gone)))
         }
         _ => delete_collection(inner, &target, &query),
     }
+}
+
+/// Run the Pod webhook, if one is set and selects the Pod's namespace.
+async fn admit_pod(
+    inner: &Inner,
+    target: &Target<'_>,
+    mut pod: Value,
+    manager: Option<&str>,
+) -> Result<admission::Admitted, ApiError> {
+    let hook = lock(&inner.pod_webhook).clone();
+    let Some(hook) = hook else {
+        return Ok(admission::Admitted {
+            object: pod,
+            warnings: Vec::new(),
+        });
+    };
+    place(target, &mut pod)?;
+    let namespaces = discovery::find("", "v1", "namespaces").expect("namespaces are served");
+    let namespace = inner.store.get(&Key {
+        resource: namespaces,
+        namespace: String::new(),
+        name: target.namespace.clone().unwrap_or_default(),
+    });
+    if !admission::selects(&hook, namespace.as_deref())? {
+        return Ok(admission::Admitted {
+            object: pod,
+            warnings: Vec::new(),
+        });
+    }
+    admission::admit(&hook, pod, inner.store.uid(), &inner.user, manager).await
 }
 
 impl Target<'_> {
@@ -323,6 +392,28 @@ impl Target<'_> {
 
     fn name(&self) -> &str {
         self.name.as_deref().unwrap_or_default()
+    }
+
+    /// A stored object as this request's API version shows it.
+    fn show(&self, object: &Value) -> Value {
+        if self.events_view {
+            convert::core_to_events(object)
+        } else {
+            object.clone()
+        }
+    }
+
+    fn show_all(&self, objects: &[Arc<Value>]) -> Vec<Arc<Value>> {
+        objects.iter().map(|o| Arc::new(self.show(o))).collect()
+    }
+
+    /// A body of this request in the stored shape.
+    fn stored(&self, body: Value) -> Value {
+        if self.events_view {
+            convert::events_to_core(&body)
+        } else {
+            body
+        }
     }
 }
 
@@ -504,7 +595,7 @@ fn list(
         .list(
             target.resource,
             target.namespace.as_deref(),
-            &|o| filter.matches(o),
+            &|o| filter.matches(&target.show(o)),
             at,
             after.as_ref(),
             limit,
@@ -526,10 +617,11 @@ fn list(
             }
         })?;
     let continue_token = page.next.as_ref().map(|k| encode_continue(page.rv, k));
+    let shown = target.show_all(&page.items);
     if let Some((version, include)) = table {
         let mut t = table::table(
             target.res,
-            &page.items,
+            &shown,
             &version,
             include.as_deref(),
             Some(page.rv),
@@ -547,8 +639,7 @@ fn list(
         }
     }
     // Items of a list carry no apiVersion/kind, as in real list answers.
-    let items: Vec<Value> = page
-        .items
+    let items: Vec<Value> = shown
         .iter()
         .map(|o| {
             let mut o = (**o).clone();
@@ -640,6 +731,7 @@ fn create(
     }
     check_kind(target, &body)?;
     place(target, &mut body)?;
+    let body = target.stored(body);
     Ok((
         inner
             .store
@@ -656,6 +748,7 @@ fn update(
 ) -> Result<(Arc<Value>, bool), ApiError> {
     check_kind(target, &body)?;
     place(target, &mut body)?;
+    let body = target.stored(body);
     Ok((
         inner
             .store
@@ -666,8 +759,9 @@ fn update(
 
 /// JSON merge patch (RFC 7386) for `merge-patch`, `strategic-merge-patch`
 /// (lists are replaced whole, which is what the strategic merge does for
-/// every list without a merge key) and `apply-patch` (server-side apply as a
-/// merge that creates a missing object; no field ownership conflicts).
+/// every list without a merge key) and `apply-patch` (server-side apply: a
+/// merge that creates a missing object, with field-ownership conflicts, see
+/// [`super::fields`]).
 fn patch(
     inner: &Inner,
     target: &Target<'_>,
@@ -702,44 +796,22 @@ fn patch(
             "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
         ));
     }
-    let current = inner.store.get(&target.key());
-    let (mut object, how) = match current {
-        Some(cur) => {
-            let mut merged = (*cur).clone();
-            merge_patch(&mut merged, &body);
-            (merged, Write::Update)
-        }
-        None if apply => {
-            check_kind(target, &body)?;
-            (body, Write::Create)
-        }
-        None => return Err(ApiError::not_found(target.res, target.name())),
-    };
-    place(target, &mut object)?;
-    let created = matches!(how, Write::Create);
-    Ok((
-        inner.store.write(target.resource, object, how, manager)?,
-        created,
-    ))
-}
-
-/// RFC 7386: objects merge key by key, `null` deletes, anything else replaces.
-pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = json!({});
+    let mut body = body;
+    if apply {
+        check_kind(target, &body)?;
     }
-    let map = target.as_object_mut().expect("made an object above");
-    for (k, v) in patch {
-        if v.is_null() {
-            map.remove(k);
-        } else {
-            merge_patch(map.entry(k.clone()).or_insert(Value::Null), v);
+    place(target, &mut body)?;
+    let how = if apply {
+        Write::ServerSideApply {
+            force: query.flag("force"),
         }
-    }
+    } else {
+        Write::MergePatch
+    };
+    let existed = inner.store.get(&target.key()).is_some();
+    let body = target.stored(body);
+    let stored = inner.store.write(target.resource, body, how, manager)?;
+    Ok((stored, !existed))
 }
 
 fn delete_collection(inner: &Inner, target: &Target<'_>, query: &Query) -> Answer {
@@ -747,7 +819,7 @@ fn delete_collection(inner: &Inner, target: &Target<'_>, query: &Query) -> Answe
     let page = inner.store.list(
         target.resource,
         target.namespace.as_deref(),
-        &|o| filter.matches(o),
+        &|o| filter.matches(&target.show(o)),
         None,
         None,
         None,
@@ -756,7 +828,7 @@ fn delete_collection(inner: &Inner, target: &Target<'_>, query: &Query) -> Answe
     for object in page.items {
         let key = super::store::key_of(target.resource, &object);
         if let Ok(last) = inner.store.delete(&key) {
-            gone.push((*last).clone());
+            gone.push(target.show(&last));
         }
     }
     Ok(json_response(
@@ -831,6 +903,9 @@ fn watch(
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     let inner = Arc::clone(inner);
     let resource = target.resource;
+    let view = discovery::find(target.res.group, target.res.version, target.res.plural)
+        .expect("the target's resource is served");
+    let events_view = target.events_view;
     let namespace = target.namespace.clone();
     match inner.store.begin_watch(resource, from) {
         Ok(start) => {
@@ -838,6 +913,8 @@ fn watch(
                 let w = Watcher {
                     inner: &inner,
                     resource,
+                    view,
+                    events_view,
                     namespace,
                     filter,
                     opts,
@@ -868,7 +945,11 @@ fn watch(
 
 struct Watcher<'a> {
     inner: &'a Inner,
+    /// Where the objects are stored.
     resource: usize,
+    /// The resource as the request names it (differs for `events.k8s.io`).
+    view: usize,
+    events_view: bool,
     namespace: Option<String>,
     filter: Filter,
     opts: WatchOptions,
@@ -935,11 +1016,19 @@ impl Watcher<'_> {
         {
             return true;
         }
-        let now = change.kind != ChangeKind::Deleted && self.filter.matches(&change.object);
+        let show = |o: &Value| {
+            if self.events_view {
+                convert::core_to_events(o)
+            } else {
+                o.clone()
+            }
+        };
+        let shown = show(&change.object);
+        let now = change.kind != ChangeKind::Deleted && self.filter.matches(&shown);
         let before = change
             .previous
             .as_ref()
-            .is_some_and(|p| self.filter.matches(p));
+            .is_some_and(|p| self.filter.matches(&show(p)));
         let kind = match (change.kind, before, now) {
             (ChangeKind::Added, _, true) => "ADDED",
             (ChangeKind::Modified, true, true) => "MODIFIED",
@@ -950,19 +1039,19 @@ impl Watcher<'_> {
         };
         let object = match &self.opts.table {
             Some((version, include)) => table::table(
-                &RESOURCES[self.resource],
-                std::slice::from_ref(&change.object),
+                &RESOURCES[self.view],
+                &[Arc::new(shown)],
                 version,
                 include.as_deref(),
                 None,
             ),
-            None => (*change.object).clone(),
+            None => shown,
         };
         self.tx.send(watch_line(kind, &object)).await.is_ok()
     }
 
     async fn send_bookmark(&self, rv: u64, initial_events_end: bool) -> bool {
-        let res = &RESOURCES[self.resource];
+        let res = &RESOURCES[self.view];
         let mut metadata = json!({ "resourceVersion": rv.to_string(), "creationTimestamp": null });
         if initial_events_end {
             metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
@@ -1032,6 +1121,7 @@ pub(crate) fn status_response(e: &ApiError) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::store::merge_patch;
     use super::*;
 
     #[test]

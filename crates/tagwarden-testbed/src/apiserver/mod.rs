@@ -31,12 +31,12 @@
 //!   `Status` body (`reason: Unauthorized`).
 //! - **`/version`** with a configurable `gitVersion` (`v1.32.1-eks-5e0fdde`
 //!   gives `major: "1"`, `minor: "32+"`, as vendor builds report).
-//! - **Discovery** ([`discovery`]): `/api`, `/apis`, `/apis/{group}`, `/api/v1`,
+//! - **Discovery** (`discovery.rs`): `/api`, `/apis`, `/apis/{group}`, `/api/v1`,
 //!   `/apis/{apps,batch,events.k8s.io,coordination.k8s.io}/v1` in the legacy
 //!   shapes, and the aggregated `APIGroupDiscoveryList` (v2 and v2beta1)
 //!   when the `Accept` header asks for it, falling back to the legacy
 //!   documents when it does not, as the real server negotiates.
-//! - **Objects** ([`store`]): one global, increasing `resourceVersion`
+//! - **Objects** (`store.rs`): one global, increasing `resourceVersion`
 //!   stamped into every write; `uid`, `creationTimestamp`, `generation` and a
 //!   `managedFields` entry (manager from `fieldManager` or the User-Agent) on
 //!   writes; `409 AlreadyExists`/`Conflict`, `404 NotFound` and `422 Invalid`
@@ -65,27 +65,45 @@
 //!   `strategic-merge-patch+json` as a merge patch, `apply-patch+yaml` with a
 //!   JSON body, which creates a missing object), `DELETE`, and
 //!   `deletecollection`: enough for Events (core and `events.k8s.io`), Leases
-//!   and Pods.
+//!   and Pods. Patches are applied atomically under the store's lock.
+//! - **One Event store, two APIs** (`convert.rs`): core `v1` and
+//!   `events.k8s.io/v1` Events are views of the same objects, converted
+//!   field by field, so an Event a `Recorder` writes shows in
+//!   `kubectl get events` and the kubelet's Events in `events.k8s.io/v1`.
+//! - **Field ownership** (`fields.rs`): `managedFields` follow the writes of
+//!   each field manager, and a server-side apply that would change a field
+//!   another manager owns is `409 Conflict` ("Apply failed with 1 conflict:
+//!   conflict with \"…\" using coordination.k8s.io/v1: .spec.holderIdentity")
+//!   unless `force=true`: the race that Lease-based leader election relies on.
 //! - **RBAC, as a switch:** [`ApiServer::forbid`] makes every verb on a
 //!   resource `403 Forbidden` with the real message ("secrets \"regcred\" is
 //!   forbidden: User \"…\" cannot get resource \"secrets\" in API group \"\"
 //!   in the namespace \"payments\"").
+//! - **OpenAPI, as far as kubectl needs it:** `/openapi/v3` and its
+//!   group-version documents say that every resource takes
+//!   `fieldValidation`, so `kubectl create -f` leaves validation to the
+//!   server (which accepts every field) instead of downloading `/openapi/v2`.
+//! - **Admission:** Pod creates can go through one mutating webhook
+//!   ([`PodWebhook`], `admission.rs`): a real `AdmissionReview` v1 over
+//!   HTTPS, its JSON Patch applied, its warnings as `Warning` headers,
+//!   `failurePolicy` and `namespaceSelector` honoured.
 //! - **Tables:** `kubectl get` asks for `as=Table;g=meta.k8s.io`; it gets a
-//!   small server-side Table ([`table`]), in lists, gets and watches.
+//!   small server-side Table (`table.rs`), in lists, gets and watches.
 //!
 //! # What is deliberately left out
 //!
 //! Protobuf (JSON only), HTTP/2 and websockets (so no `exec`/`logs`/
 //! `port-forward`), subresources (`/status`, `/scale`, `/log`, `/eviction`),
-//! admission, defaulting and validation beyond names and namespaces,
+//! admission other than the one Pod webhook, defaulting and validation
+//! beyond names and namespaces,
 //! `dryRun` (refused with 400 rather than silently applied), JSON Patch (415),
-//! server-side apply's field ownership and conflicts, strategic merge keys,
+//! server-side apply's removal of fields no longer applied, strategic merge keys,
 //! graceful deletion, finalizers and garbage collection (a delete removes
 //! the object at once; owners do not cascade), controllers (nothing creates
-//! ReplicaSets or Pods, nothing updates `status`), `/openapi` (so
-//! `kubectl apply` and client-side validation need `--validate=false`),
-//! conversion between the two Event APIs (core and `events.k8s.io` Events
-//! are separate stores here), the watch cache's own quirks (a list with
+//! ReplicaSets or Pods, nothing updates `status`), schemas (no `/openapi/v2`,
+//! no schemas in `/openapi/v3`: `kubectl explain` and client-side
+//! `kubectl apply` do not work; `kubectl create` and `apply --server-side` do),
+//! the watch cache's own quirks (a list with
 //! `resourceVersion=0` honours `limit` here), and waiting for a
 //! resourceVersion newer than the newest (served as the newest).
 //!
@@ -94,7 +112,10 @@
 //! [`Fixtures`] is the cluster of issue 9, as JSON the real server returns
 //! (files under `fixtures/apiserver/`, with the registry hosts templated).
 
+mod admission;
+mod convert;
 mod discovery;
+mod fields;
 mod fixtures;
 mod http;
 mod selector;
@@ -114,6 +135,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub use admission::PodWebhook;
 pub use fixtures::{FixtureImage, Fixtures};
 
 use self::http::Inner;
@@ -158,6 +180,7 @@ pub struct ApiServerBuilder {
     bookmark_interval: Duration,
     fixtures: Option<Fixtures>,
     forbidden: Vec<String>,
+    pod_webhook: Option<PodWebhook>,
 }
 
 impl Default for ApiServerBuilder {
@@ -170,6 +193,7 @@ impl Default for ApiServerBuilder {
             bookmark_interval: Duration::from_secs(1),
             fixtures: Some(Fixtures::standard()),
             forbidden: Vec::new(),
+            pod_webhook: None,
         }
     }
 }
@@ -225,6 +249,12 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Send every Pod create through `webhook` (see [`ApiServer::set_pod_webhook`]).
+    pub fn pod_webhook(mut self, webhook: PodWebhook) -> Self {
+        self.pod_webhook = Some(webhook);
+        self
+    }
+
     /// Bind `127.0.0.1:0`, load the fixtures and serve.
     ///
     /// # Panics
@@ -277,6 +307,7 @@ impl ApiServer {
             server_address: addr.to_string(),
             bookmark_interval: b.bookmark_interval,
             forbidden: Mutex::new(BTreeSet::new()),
+            pod_webhook: Mutex::new(b.pod_webhook),
             requests: Mutex::new(Vec::new()),
         });
         if let Some(fixtures) = &b.fixtures {
@@ -482,6 +513,13 @@ impl ApiServer {
     /// Undo [`ApiServer::forbid`].
     pub fn allow(&self, resource: &str) {
         lock(&self.inner.forbidden).remove(resource);
+    }
+
+    /// From now on, send every Pod create through this mutating webhook
+    /// (`None`: none), as a `MutatingWebhookConfiguration` for Pod `CREATE`
+    /// would (`admission.rs` has the details).
+    pub fn set_pod_webhook(&self, webhook: Option<PodWebhook>) {
+        *lock(&self.inner.pod_webhook) = webhook;
     }
 
     /// Every request answered so far, in order.

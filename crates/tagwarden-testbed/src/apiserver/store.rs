@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::discovery::{RESOURCES, Resource};
+use super::fields;
 use crate::token::{rfc3339, unix_now};
 
 /// Where an object lives: resource (index in [`RESOURCES`]), namespace
@@ -166,6 +167,13 @@ pub(crate) enum Write {
     Update,
     /// Create or replace, whatever is there (the test handle's `apply`).
     Apply,
+    /// The body is a JSON merge patch onto the current object (404 when
+    /// there is none), applied under the store's lock.
+    MergePatch,
+    /// The body is a server-side apply configuration: merged onto the
+    /// current object (or created), `409` when it would change a field
+    /// another manager owns, unless forced.
+    ServerSideApply { force: bool },
 }
 
 impl Store {
@@ -273,7 +281,9 @@ impl Store {
         let now = rfc3339(unix_now());
         let mut state = self.lock();
         let previous = state.objects.get(&key).cloned();
-        match (&how, &previous) {
+        let body = object;
+        let mut applied = None;
+        let mut object = match (&how, &previous) {
             (Write::Create, Some(_)) => {
                 return Err(ApiError::new(
                     409,
@@ -282,10 +292,41 @@ impl Store {
                 )
                 .with_details(res, &key.name));
             }
-            (Write::Update, None) => return Err(ApiError::not_found(res, &key.name)),
-            (Write::Update, Some(old)) => check_precondition(res, &key, &object, old)?,
-            _ => {}
-        }
+            (Write::Update | Write::MergePatch, None) => {
+                return Err(ApiError::not_found(res, &key.name));
+            }
+            (Write::Update, Some(old)) => {
+                check_precondition(res, &key, &body, old)?;
+                body
+            }
+            (Write::MergePatch, Some(old)) => {
+                check_precondition(res, &key, &body, old)?;
+                let mut merged = (**old).clone();
+                merge_patch(&mut merged, &body);
+                merged
+            }
+            (Write::ServerSideApply { force }, Some(old)) => {
+                check_precondition(res, &key, &body, old)?;
+                if !force {
+                    fields::check_apply_conflicts(
+                        old,
+                        &body,
+                        manager.unwrap_or_default(),
+                        res.plural,
+                        &key.name,
+                    )?;
+                }
+                let mut merged = (**old).clone();
+                merge_patch(&mut merged, &body);
+                applied = Some(body);
+                merged
+            }
+            (Write::ServerSideApply { .. }, None) => {
+                applied = Some(body.clone());
+                body
+            }
+            (Write::Create | Write::Apply, _) => body,
+        };
         let rv = state.rv + 1;
         let meta = object["metadata"].as_object_mut().expect("checked above");
         match &previous {
@@ -315,20 +356,14 @@ impl Store {
             }
         }
         if let Some(manager) = manager {
-            let entry = json!({
-                "manager": manager,
-                "operation": "Update",
-                "apiVersion": res.api_version(),
-                "time": now,
-                "fieldsType": "FieldsV1",
-                "fieldsV1": fields_v1(&object),
-            });
-            let meta = object["metadata"].as_object_mut().expect("an object");
-            let fields = meta.entry("managedFields").or_insert(json!([]));
-            if let Some(list) = fields.as_array_mut() {
-                list.retain(|e| e.get("manager").and_then(Value::as_str) != Some(manager));
-                list.push(entry);
-            }
+            fields::record(
+                &mut object,
+                previous.as_deref(),
+                manager,
+                &res.api_version(),
+                &now,
+                applied.as_ref(),
+            );
         }
         object["metadata"]["resourceVersion"] = json!(rv.to_string());
         let object = Arc::new(object);
@@ -573,59 +608,23 @@ fn check_precondition(res: &Resource, key: &Key, new: &Value, old: &Value) -> Re
     }
 }
 
-/// An approximation of the `fieldsV1` set of an object: every field that is
-/// set, as `{"f:name": {…}}`, maps with their `"."`, list items left out.
-fn fields_v1(object: &Value) -> Value {
-    fn walk(v: &Value, top: bool) -> Value {
-        let mut out = serde_json::Map::new();
-        if let Value::Object(map) = v {
-            if !top {
-                out.insert(".".into(), json!({}));
-            }
-            for (k, child) in map {
-                let sub = if child.is_object() {
-                    walk(child, false)
-                } else {
-                    json!({})
-                };
-                out.insert(format!("f:{k}"), sub);
-            }
-        }
-        Value::Object(out)
+/// RFC 7386: objects merge key by key, `null` deletes, anything else replaces.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
     }
-    let mut root = serde_json::Map::new();
-    if let Some(map) = object.as_object() {
-        for (k, v) in map {
-            match k.as_str() {
-                "apiVersion" | "kind" | "status" => {}
-                "metadata" => {
-                    let mut meta = serde_json::Map::new();
-                    for f in ["labels", "annotations", "ownerReferences", "generateName"] {
-                        if let Some(child) = v.get(f) {
-                            let sub = if child.is_object() {
-                                walk(child, false)
-                            } else {
-                                json!({})
-                            };
-                            meta.insert(format!("f:{f}"), sub);
-                        }
-                    }
-                    if !meta.is_empty() {
-                        root.insert("f:metadata".into(), Value::Object(meta));
-                    }
-                }
-                _ => {
-                    let sub = if v.is_object() {
-                        walk(v, true)
-                    } else {
-                        json!({})
-                    };
-                    root.insert(format!("f:{k}"), sub);
-                }
-            }
+    let map = target.as_object_mut().expect("made an object above");
+    for (k, v) in patch {
+        if v.is_null() {
+            map.remove(k);
+        } else {
+            merge_patch(map.entry(k.clone()).or_insert(Value::Null), v);
         }
     }
-    Value::Object(root)
 }
 
 #[cfg(test)]

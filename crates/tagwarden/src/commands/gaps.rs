@@ -170,6 +170,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     // The network: upstream versions, then the image's tags (one listing each).
     let client = registry_client(global)?;
+    let spinner = crate::progress::Spinner::start("listing upstream versions and published tags");
     let (all_versions, origin) = upstream_versions(&client, source).await?;
     let versions = gaps::select(&all_versions, &selection);
     let repo = Repository::of(&image);
@@ -188,7 +189,9 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     let expected = expected_tags(&versions, &formats).map_err(Failure::bad_input)?;
     let report = partition(&expected, published.iter().map(String::as_str));
+    spinner.set_message(format!("checking {} expected tags", expected.len()));
     let checked = check_platforms(&client, &repo, &report, &platforms).await?;
+    drop(spinner);
 
     // Only now, with every answer in, is anything printed.
     let summary = summarize(&checked, &platforms);

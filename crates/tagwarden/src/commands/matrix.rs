@@ -76,7 +76,7 @@ pub enum MatrixCommand {
 
 #[derive(Debug, ClapArgs)]
 pub struct CheckArgs {
-    /// The compatibility matrix file.
+    /// The compatibility matrix file; `-` reads stdin.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: PathBuf,
 
@@ -92,7 +92,7 @@ pub struct CheckArgs {
 
 #[derive(Debug, ClapArgs)]
 pub struct ShowArgs {
-    /// The compatibility matrix file.
+    /// The compatibility matrix file; `-` reads stdin.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: PathBuf,
 
@@ -110,7 +110,7 @@ pub enum LayoutArg {
 
 #[derive(Debug, ClapArgs)]
 pub struct VerifyArgs {
-    /// The compatibility matrix file.
+    /// The compatibility matrix file; `-` reads stdin.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: PathBuf,
 }
@@ -133,11 +133,19 @@ fn text_or_json(global: &GlobalOptions, command: &str) -> Result<(), Failure> {
 
 /// Read and validate the file. Every problem goes to stderr as `FILE:LINE:COLUMN: what`;
 /// the last one is the command's error (exit 2).
+/// `-` reads stdin (named `<stdin>` in messages), as `check -` does.
 fn load(path: &Path) -> Result<Matrix, Failure> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| Failure::bad_input(anyhow!("cannot read {}: {e}", path.display())))?;
+    let (file, source) = if path == Path::new("-") {
+        let mut source = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut source)
+            .map_err(|e| Failure::bad_input(anyhow!("cannot read stdin: {e}")))?;
+        (tagwarden_manifest::STDIN_NAME.to_string(), source)
+    } else {
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| Failure::bad_input(anyhow!("cannot read {}: {e}", path.display())))?;
+        (path.display().to_string(), source)
+    };
     Matrix::parse(&source).map_err(|errors| {
-        let file = path.display().to_string();
         let mut lines: Vec<String> = errors.0.iter().map(|e| e.in_file(&file)).collect();
         let last = lines.pop().unwrap_or_else(|| format!("{file}: invalid"));
         for line in lines {
@@ -317,13 +325,14 @@ fn show(global: &GlobalOptions, args: &ShowArgs) -> CommandResult {
                 })
                 .collect(),
         })?,
-        _ => out!(
-            "{}",
-            matrix.to_markdown(match args.layout {
+        _ => {
+            let markdown = matrix.to_markdown(match args.layout {
                 LayoutArg::List => Layout::List,
                 LayoutArg::Grid => Layout::Grid,
-            })
-        )?,
+            });
+            let newline = if markdown.ends_with('\n') { "" } else { "\n" };
+            out!("{markdown}{newline}")?
+        }
     }
     Ok(Status::Success)
 }
@@ -374,7 +383,9 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
     }
     let planned = plan(&matrix, &args.file)?;
     let client = registry_client(global)?;
+    let spinner = crate::progress::Spinner::start("asking registries about promised tags");
     let states = ask_registries(&client, &planned).await?;
+    drop(spinner);
 
     // Only now, with every answer in, is anything printed.
     let (output, rows) = outcome(&planned, &states);
