@@ -92,7 +92,41 @@ fn init_logging(debug: bool, color: bool) {
         .with_env_filter(filter)
         .with_writer(|| progress::StderrAroundSpinner)
         .with_ansi(color)
-        .with_target(false)
-        .without_time()
+        .event_format(LevelPrefix)
         .init();
+}
+
+/// Log lines as tagwarden's other messages look: `warning: …`, `debug: …` (the label
+/// coloured when stderr is), then the message and its fields.
+struct LevelPrefix;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for LevelPrefix
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        context: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing::Level;
+        let (label, colour) = match *event.metadata().level() {
+            Level::ERROR => ("error", "1;31"),
+            Level::WARN => ("warning", "1;33"),
+            Level::INFO => ("info", "1;32"),
+            Level::DEBUG => ("debug", "1;34"),
+            Level::TRACE => ("trace", "1;35"),
+        };
+        if writer.has_ansi_escapes() {
+            write!(writer, "\x1b[{colour}m{label}\x1b[0m: ")?;
+        } else {
+            write!(writer, "{label}: ")?;
+        }
+        context
+            .field_format()
+            .format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }

@@ -146,6 +146,17 @@ fn log_lines_are_coloured_only_when_asked_or_on_a_terminal() {
     let run = tagwarden_with(&with(&["--debug"]), &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("NOT verified"), "{run:?}");
+    // Log lines look like the other messages: `warning: …`, `debug: …`.
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("warning: TLS certificates of ")),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.lines().any(|l| l.starts_with("debug: ")),
+        "{run:?}"
+    );
     assert!(!coloured(&run.stderr), "{run:?}");
 
     // --color always colours them even into a pipe.
@@ -196,7 +207,7 @@ fn a_tls_failure_is_one_error_line_with_no_library_log_on_top() {
         let errors: Vec<&str> = run
             .stderr
             .lines()
-            .filter(|l| l.to_lowercase().contains("certificate") && !l.starts_with("DEBUG"))
+            .filter(|l| l.to_lowercase().contains("certificate") && !l.starts_with("debug: "))
             .collect();
         assert_eq!(errors.len(), 1, "{args:?}: {run:?}");
         assert!(errors[0].starts_with("error: "), "{args:?}: {run:?}");
