@@ -731,6 +731,44 @@ fn a_too_old_resource_version_is_410_gone_in_the_stream() {
     assert!(watch_events(resp, |_| false).is_empty());
 }
 
+/// What `serve` must survive: the connection is lost mid-watch, and on the
+/// reconnect from its last resourceVersion the history is gone.
+#[test]
+fn a_dropped_watch_connection_then_410_on_the_reconnect() {
+    let api = ApiServer::start();
+    let rv = api.resource_version();
+    let resp = get(
+        &api,
+        &format!("/apis/apps/v1/deployments?watch=1&resourceVersion={rv}"),
+    );
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(resp).lines();
+        let _ = tx.send(lines.next().map(|l| l.is_ok()));
+        let _ = tx.send(lines.next().map(|l| l.is_err()));
+    });
+    api.apply(deployment("shop", "cart", 1));
+    let first = rx.recv_timeout(Duration::from_secs(10)).expect("an event");
+    assert_eq!(first, Some(true), "the ADDED event came first");
+    api.compact();
+    api.drop_watches();
+    let after = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the watch ends");
+    assert_eq!(
+        after,
+        Some(true),
+        "the connection broke mid-body instead of ending cleanly"
+    );
+    // The reconnect from the last version seen: 410 in the stream.
+    let resp = get(
+        &api,
+        &format!("/apis/apps/v1/deployments?watch=1&resourceVersion={rv}"),
+    );
+    let events = watch_events(resp, |_| false);
+    assert_eq!(events[0]["object"]["code"], 410);
+}
+
 #[test]
 fn watches_end_when_the_server_is_dropped() {
     let api = ApiServer::start();

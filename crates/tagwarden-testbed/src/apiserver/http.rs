@@ -35,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) bookmark_interval: Duration,
     /// `resource.qualified()` names every verb on which is 403.
     pub(crate) forbidden: Mutex<BTreeSet<String>>,
+    /// Bumped to cut every open watch connection.
+    pub(crate) watch_cut: tokio::sync::watch::Sender<u64>,
     /// The mutating webhook Pod creates go through, if any.
     pub(crate) pod_webhook: Mutex<Option<admission::PodWebhook>>,
     pub(crate) requests: Mutex<Vec<ApiRequest>>,
@@ -900,7 +902,8 @@ fn watch(
         timeout: query.number("timeoutSeconds")?.map(Duration::from_secs),
         table,
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Option<Bytes>>(64);
+    let cut = inner.watch_cut.subscribe();
     let inner = Arc::clone(inner);
     let resource = target.resource;
     let view = discovery::find(target.res.group, target.res.version, target.res.plural)
@@ -919,6 +922,7 @@ fn watch(
                     filter,
                     opts,
                     tx,
+                    cut,
                 };
                 w.run(start).await;
             });
@@ -927,15 +931,11 @@ fn watch(
             // As the real server: 200, then one ERROR event, then the end.
             let line = watch_line("ERROR", &e.status());
             tokio::spawn(async move {
-                let _ = tx.send(line).await;
+                let _ = tx.send(Some(line)).await;
             });
         }
     }
-    let mut resp = Response::new(
-        ChannelBody(rx)
-            .map_err(|never: std::convert::Infallible| match never {})
-            .boxed(),
-    );
+    let mut resp = Response::new(ChannelBody(rx).boxed());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -953,13 +953,16 @@ struct Watcher<'a> {
     namespace: Option<String>,
     filter: Filter,
     opts: WatchOptions,
-    tx: tokio::sync::mpsc::Sender<Bytes>,
+    /// `None` cuts the connection (see [`ChannelBody`]).
+    tx: tokio::sync::mpsc::Sender<Option<Bytes>>,
+    /// Bumped by [`crate::ApiServer::drop_watches`].
+    cut: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Watcher<'_> {
     /// Stream until the client goes away, `timeoutSeconds` pass, the history
     /// is compacted past this watch, or the server stops.
-    async fn run(self, start: super::store::WatchStart) {
+    async fn run(mut self, start: super::store::WatchStart) {
         let mut last = start.from_rv;
         let mut changed = start.changed;
         for change in &start.initial {
@@ -978,6 +981,10 @@ impl Watcher<'_> {
             tokio::select! {
                 _ = self.tx.closed() => return,
                 _ = sleep_until(deadline) => return,
+                _ = self.cut.changed() => {
+                    let _ = self.tx.send(None).await;
+                    return;
+                }
                 _ = ticks.tick(), if self.opts.bookmarks => {
                     if !self.send_bookmark(last, false).await {
                         return;
@@ -999,7 +1006,7 @@ impl Watcher<'_> {
                             last = last.max(newest);
                         }
                         Err(e) => {
-                            let _ = self.tx.send(watch_line("ERROR", &e.status())).await;
+                            let _ = self.tx.send(Some(watch_line("ERROR", &e.status()))).await;
                             return;
                         }
                     }
@@ -1047,7 +1054,7 @@ impl Watcher<'_> {
             ),
             None => shown,
         };
-        self.tx.send(watch_line(kind, &object)).await.is_ok()
+        self.tx.send(Some(watch_line(kind, &object))).await.is_ok()
     }
 
     async fn send_bookmark(&self, rv: u64, initial_events_end: bool) -> bool {
@@ -1058,7 +1065,10 @@ impl Watcher<'_> {
         }
         let object =
             json!({ "kind": res.kind, "apiVersion": res.api_version(), "metadata": metadata });
-        self.tx.send(watch_line("BOOKMARK", &object)).await.is_ok()
+        self.tx
+            .send(Some(watch_line("BOOKMARK", &object)))
+            .await
+            .is_ok()
     }
 }
 
@@ -1077,19 +1087,26 @@ fn watch_line(kind: &str, object: &Value) -> Bytes {
 }
 
 /// A response body fed by a channel: each message is one chunk, flushed as
-/// it comes. Dropping the body (client gone) closes the channel, which ends
-/// the watch task.
-struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+/// it comes, and the channel's end is the body's end. A `None` message is
+/// a body error, on which hyper drops the connection without ending the
+/// chunked body: a connection lost mid-watch. Dropping the body (client
+/// gone) closes the channel, which ends the watch task.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Option<Bytes>>);
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = crate::server::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+        self.0.poll_recv(cx).map(|o| {
+            o.map(|chunk| match chunk {
+                Some(b) => Ok(Frame::data(b)),
+                None => Err("the test dropped the watch connection".into()),
+            })
+        })
     }
 }
 
