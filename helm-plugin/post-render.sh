@@ -4,6 +4,10 @@
 #
 # Which binary: $TAGWARDEN_BIN, else $HELM_PLUGIN_DIR/bin/tagwarden, else tagwarden on PATH.
 #
+# Arguments as Helm 3 passes them to the tagwarden binary itself (`--post-renderer-args
+# post-render --post-renderer-args --kube-version=1.32`) work here too: a leading
+# `post-render` is dropped, since this wrapper already runs `tagwarden post-render`.
+#
 # Helm 4 keeps a post-renderer plugin's stderr to itself (it reports only "plugin exited
 # with error"), so tagwarden's explanations and errors would be lost. This wrapper copies
 # them to $TAGWARDEN_POST_RENDER_LOG when that is set, and, when tagwarden fails, to the
@@ -20,6 +24,10 @@ if [ -z "$bin" ]; then
         echo "tagwarden post-renderer: no tagwarden binary: install it on PATH, put it in ${HELM_PLUGIN_DIR:-.}/bin/, or set TAGWARDEN_BIN" >&2
         exit 2
     fi
+fi
+
+if [ "${1:-}" = post-render ]; then
+    shift
 fi
 
 log=$(mktemp "${TMPDIR:-/tmp}/tagwarden-post-render.XXXXXX") || exit 2

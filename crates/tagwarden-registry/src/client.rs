@@ -4,27 +4,29 @@
 //!
 //! On top of the transport the client adds what makes checking many images cheap:
 //!
-//! - **Single flight, per run.** Identical questions asked concurrently cost one request,
-//!   and every answer is remembered for the rest of the run.
+//! - **Single flight, with bounded memory.** Identical questions asked concurrently cost
+//!   one request, and answers are remembered for a while: "present" longer than "missing",
+//!   errors never, and at most a bounded number of them (see [`crate::memory`]).
 //! - **Persistent cache.** Optionally, digests and tag lists are kept on disk for a TTL
 //!   (see [`crate::cache`]). Only answers are cached; a failure never is, and an expired
 //!   entry is never used, so a registry that is down never looks "present".
 //! - **Mirrors.** As containerd's `hosts.toml`: mirrors first, then the upstream. The
-//!   answer says which host gave it.
+//!   answer says which host gave it. An *authoritative* [`Mirror`] (an air-gapped
+//!   registry) gives final answers: what it does not have is missing, and the upstream is
+//!   never asked.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tagwarden_core::Reference;
-use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::cache::DiskCache;
 use crate::error::{Lookup, RegistryError};
+use crate::memory::{Answers, Limits};
 use crate::observe::Operation;
 use crate::transport::{Call, ClientOptions, Fetched, RateLimit, Transport, header_str};
 
@@ -85,32 +87,33 @@ pub struct Manifest {
     pub body: Vec<u8>,
 }
 
-/// One request's worth of work, shared by everyone who asks the same question at once.
-struct SingleFlight<K, V> {
-    cells: Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+/// A mirror of a registry: a host asked before the registry itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Mirror {
+    /// `HOST[:PORT]`.
+    pub host: String,
+    /// When true, the mirror's answers are final: a manifest or repository it does not have
+    /// is missing, an error is *could not decide*, and the upstream registry is never asked
+    /// (an air-gapped mirror). Later mirrors are not asked either.
+    pub authoritative: bool,
 }
 
-impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
-    fn new() -> Self {
+impl Mirror {
+    /// A mirror whose misses fall through to the next mirror and the registry.
+    pub fn new(host: impl Into<String>) -> Self {
         Self {
-            cells: Mutex::new(HashMap::new()),
+            host: host.into(),
+            authoritative: false,
         }
     }
 
-    async fn get_or_try<F, Fut, E>(&self, key: &K, compute: F) -> Result<V, E>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<V, E>>,
-    {
-        let cell = self
-            .cells
-            .lock()
-            .expect("single-flight poisoned")
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(OnceCell::new()))
-            .clone();
-        // A failure is not stored: the next caller asks again.
-        cell.get_or_try_init(compute).await.cloned()
+    /// A mirror whose answers are final (see [`Mirror::authoritative`]).
+    pub fn authoritative(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            authoritative: true,
+        }
     }
 }
 
@@ -122,12 +125,12 @@ pub struct Client {
 
 struct Inner {
     transport: Transport,
-    mirrors: HashMap<String, Vec<String>>,
-    heads: SingleFlight<(String, String, String), Lookup<ManifestHead>>,
-    tags: SingleFlight<(String, String), Lookup<Vec<String>>>,
-    /// Tag lists read from the registry in this run, never from the disk cache.
-    fresh_tags: SingleFlight<(String, String), Lookup<Vec<String>>>,
-    manifests: SingleFlight<(String, String, String), Lookup<Manifest>>,
+    mirrors: HashMap<String, Vec<Mirror>>,
+    heads: Answers<(String, String, String), ManifestHead>,
+    tags: Answers<(String, String), Vec<String>>,
+    /// Tag lists read from the registry, never from the disk cache.
+    fresh_tags: Answers<(String, String), Vec<String>>,
+    manifests: Answers<(String, String, String), Manifest>,
     disk: Option<DiskCache>,
 }
 
@@ -144,17 +147,44 @@ impl Client {
         mirrors: HashMap<String, Vec<String>>,
         disk: Option<DiskCache>,
     ) -> Result<Self, RegistryError> {
+        let mirrors = mirrors
+            .into_iter()
+            .map(|(registry, hosts)| (registry, hosts.into_iter().map(Mirror::new).collect()))
+            .collect();
+        Self::with_mirrors(options, mirrors, disk)
+    }
+
+    /// Build a client with registry mirrors (`docker.io` → its [`Mirror`]s, in order) and
+    /// an optional persistent cache. [`crate::config::Config::build_client`] builds one from
+    /// the config file.
+    pub fn with_mirrors(
+        options: ClientOptions,
+        mirrors: HashMap<String, Vec<Mirror>>,
+        disk: Option<DiskCache>,
+    ) -> Result<Self, RegistryError> {
+        let limits = Limits {
+            found_ttl: options.found_ttl,
+            missing_ttl: options.missing_ttl,
+            max_entries: options.max_cached_answers,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 transport: Transport::new(options)?,
                 mirrors,
-                heads: SingleFlight::new(),
-                tags: SingleFlight::new(),
-                fresh_tags: SingleFlight::new(),
-                manifests: SingleFlight::new(),
+                heads: Answers::new(limits),
+                tags: Answers::new(limits),
+                fresh_tags: Answers::new(limits),
+                manifests: Answers::new(limits),
                 disk,
             }),
         })
+    }
+
+    /// How many answers the client holds in memory (all kinds together, questions in
+    /// flight included). Bounded by [`ClientOptions::max_cached_answers`] per kind.
+    pub fn cache_len(&self) -> usize {
+        let inner = &self.inner;
+        inner.heads.len() + inner.tags.len() + inner.fresh_tags.len() + inner.manifests.len()
     }
 
     /// Announce the repositories about to be checked, so that one token request per
@@ -164,7 +194,7 @@ impl Client {
         for repo in repositories {
             by_host.entry(&repo.api_host).or_default().push(&repo.name);
             for mirror in self.mirrors_of(repo) {
-                by_host.entry(mirror).or_default().push(&repo.name);
+                by_host.entry(&mirror.host).or_default().push(&repo.name);
             }
         }
         for (host, names) in by_host {
@@ -177,7 +207,7 @@ impl Client {
         self.inner.transport.rate_limits()
     }
 
-    fn mirrors_of(&self, repo: &Repository) -> &[String] {
+    fn mirrors_of(&self, repo: &Repository) -> &[Mirror] {
         self.inner
             .mirrors
             .get(&repo.registry)
@@ -186,7 +216,8 @@ impl Client {
     }
 
     /// Ask the mirrors first, then the registry itself: the first `Found` wins, and the
-    /// registry's own answer is final.
+    /// registry's own answer is final. An authoritative mirror's answer is final too, and
+    /// nobody after it is asked.
     async fn via_mirrors<T, F, Fut>(
         &self,
         repo: &Repository,
@@ -197,12 +228,19 @@ impl Client {
         Fut: std::future::Future<Output = Result<Lookup<T>, RegistryError>>,
     {
         for mirror in self.mirrors_of(repo) {
-            match ask(repo.on_mirror(mirror)).await {
+            let host = mirror.host.as_str();
+            if mirror.authoritative {
+                tracing::debug!(mirror = host, repo = %repo.name, "asking the authoritative mirror only");
+                return ask(repo.on_mirror(host)).await;
+            }
+            match ask(repo.on_mirror(host)).await {
                 Ok(Lookup::Found(found)) => return Ok(Lookup::Found(found)),
                 Ok(Lookup::Missing(m)) => {
-                    tracing::debug!(mirror, repo = %repo.name, missing = %m, "mirror does not have it");
+                    tracing::debug!(mirror = host, repo = %repo.name, missing = %m, "mirror does not have it");
                 }
-                Err(e) => tracing::debug!(mirror, repo = %repo.name, error = %e, "mirror failed"),
+                Err(e) => {
+                    tracing::debug!(mirror = host, repo = %repo.name, error = %e, "mirror failed")
+                }
             }
         }
         ask(repo.clone()).await

@@ -65,13 +65,26 @@ pub enum RegistryError {
         request: String,
         message: Option<String>,
     },
-    /// Connection errors, timeouts, TLS failures, 5xx: the registry could not be reached or
-    /// failed to answer.
+    /// No connection, a timeout, a TLS failure, a broken answer (after retries), or a host
+    /// that failed moments ago: the registry could not be reached. The reason says which,
+    /// and after how many attempts.
     #[error("{registry} is unreachable: {request} failed: {reason}")]
     Unreachable {
         registry: String,
         request: String,
         reason: String,
+    },
+    /// 5xx after retries: the registry is up, but failed to answer.
+    #[error("{registry} failed to answer {request}: HTTP {status} after {attempts}{}", detail(.message))]
+    ServerError {
+        registry: String,
+        request: String,
+        /// `503 Service Unavailable`.
+        status: String,
+        /// The registry's error message, if its body had one.
+        message: Option<String>,
+        /// `3 attempts`.
+        attempts: String,
     },
     /// The registry answered, but with something that is not a valid Distribution API answer.
     #[error("{registry} gave a malformed answer to {request}: {reason}")]

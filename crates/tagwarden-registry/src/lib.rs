@@ -34,16 +34,19 @@
 
 pub mod cache;
 mod client;
+pub mod config;
 pub mod credentials;
 mod error;
 pub mod inspect;
+mod memory;
 pub mod observe;
 mod platform;
 mod resolve;
 mod transport;
 
 pub use cache::DiskCache;
-pub use client::{Client, MANIFEST_ACCEPT, Manifest, ManifestHead, Repository};
+pub use client::{Client, MANIFEST_ACCEPT, Manifest, ManifestHead, Mirror, Repository};
+pub use config::{Config, ConfigError, DiskCacheLocation};
 pub use credentials::{Credential, CredentialStore};
 pub use error::{Lookup, Missing, RegistryError, Undecided};
 pub use inspect::{

@@ -80,7 +80,10 @@ async fn htpasswd_over_tls_needs_the_ca_and_the_password() {
     let text = err.to_string();
     assert!(matches!(err, RegistryError::Unreachable { .. }), "{text}");
     assert!(
-        text.contains("certificate") && text.contains("--ca-file"),
+        text.contains("TLS: ")
+            && text.contains("certificate")
+            && text.contains("--ca-file")
+            && text.contains("after 1 attempt"),
         "{text}"
     );
 

@@ -80,9 +80,13 @@ async fn persistent_failures_are_undecided_never_missing() {
     let kubectl = repo(&proxy.addr(), "clastix/kubectl");
 
     let cases: Vec<(Fault, &str, &str)> = vec![
-        (Fault::unavailable(None), "HEAD", "HTTP 503"),
+        (
+            Fault::unavailable(None),
+            "HEAD",
+            "HTTP 503 Service Unavailable after 3 attempts",
+        ),
         (Fault::too_many_requests(0), "HEAD", "rate-limited"),
-        (Fault::Reset, "HEAD", "unreachable"),
+        (Fault::Reset, "HEAD", "(after 3 attempts)"),
         // Retry-After beyond the wait bound: give up at once instead of sleeping.
         (Fault::too_many_requests(3600), "HEAD", "rate-limited"),
         (Fault::status(403), "HEAD", "denied"),
@@ -169,7 +173,7 @@ async fn a_failing_tag_list_never_leads_to_a_fallback() {
     assert!(
         matches!(
             err,
-            ResolveError::Registry(RegistryError::Unreachable { .. })
+            ResolveError::Registry(RegistryError::ServerError { .. })
         ),
         "{err}"
     );

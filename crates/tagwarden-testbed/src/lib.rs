@@ -25,7 +25,10 @@
 //! - [`CaptureServer`] records what reaches "another host", to prove that
 //!   credentials never follow a redirect or go to a foreign token realm;
 //! - [`dead_addr`] gives an address where nothing listens, and [`HangingServer`] one that
-//!   accepts connections and never answers (a hung registry).
+//!   accepts connections and never answers (a hung registry);
+//! - [`ApiServer`] is a test Kubernetes API server (HTTPS, bearer tokens,
+//!   discovery, list/watch, writes) loaded with a realistic fixture cluster
+//!   ([`Fixtures`]); the real `kubectl` is its conformance test ([`apiserver`]).
 //!
 //! The API is synchronous, for plain `#[test]` functions (the CLI tests run the
 //! binary with `std::process::Command`), and safe to call from async tests too.
@@ -50,6 +53,7 @@
 //! workspace already uses (never `ring`): no `openssl`, `htpasswd` or
 //! `python3` processes.
 
+pub mod apiserver;
 pub mod capture;
 pub mod fault;
 pub mod hanging;
@@ -62,6 +66,7 @@ pub mod standard;
 mod tls;
 pub mod token;
 
+pub use apiserver::{ApiRequest, ApiServer, ApiServerBuilder, FixtureImage, Fixtures, PodWebhook};
 pub use capture::{CaptureResponse, CaptureServer, CapturedRequest};
 pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};
 pub use hanging::HangingServer;

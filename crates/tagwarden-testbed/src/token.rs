@@ -581,7 +581,7 @@ fn parse_scope(scope: &str) -> Option<(&str, &str, Vec<&str>)> {
     ))
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("the clock is after 1970")
@@ -589,7 +589,7 @@ fn unix_now() -> u64 {
 }
 
 /// `2024-05-01T12:00:00Z` for a unix time (UTC, no leap seconds).
-fn rfc3339(unix: u64) -> String {
+pub(crate) fn rfc3339(unix: u64) -> String {
     let (days, secs) = (unix / 86_400, unix % 86_400);
     // Howard Hinnant's civil_from_days.
     let z = days as i64 + 719_468;

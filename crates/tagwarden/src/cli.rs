@@ -1,4 +1,10 @@
-//! The command-line surface. ARCHITECTURE.md holds the contract; `--help` is its user-facing copy.
+//! The command-line surface. ARCHITECTURE.md holds the contract; `--help` is its user-facing
+//! copy.
+//!
+//! `--debug` and `--color` go before or after any command. `-o` belongs to each command and
+//! offers only the formats it writes. The registry options belong to the commands that
+//! contact a registry (resolve, check, post-render, gaps, matrix verify) and show in their
+//! `--help` under "Registry options". Commands see all of it as one [`GlobalOptions`].
 
 use std::path::PathBuf;
 
@@ -20,7 +26,7 @@ Exit codes:
 #[command(name = "tagwarden", version, about = ABOUT, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(flatten)]
-    pub global: GlobalOptions,
+    pub common: CommonOptions,
 
     #[command(subcommand)]
     pub command: Command,
@@ -28,83 +34,330 @@ pub struct Cli {
 
 /// Options every command accepts, before or after the subcommand.
 #[derive(Debug, Args)]
-pub struct GlobalOptions {
-    /// Output format: text for people, json for programs.
-    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-
-    /// Allow plain HTTP and unverified TLS for this registry (HOST[:PORT]); repeatable.
-    /// Loopback registries (localhost, 127.0.0.0/8, [::1]) are always allowed, as with Docker.
-    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
-    pub insecure_registries: Vec<String>,
-
-    /// A docker config.json to read credentials from, before REGISTRY_AUTH_FILE,
-    /// $DOCKER_CONFIG/config.json and ~/.docker/config.json.
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        env = "TAGWARDEN_REGISTRY_CONFIG"
-    )]
-    pub registry_config: Option<PathBuf>,
-
-    /// A Kubernetes pull secret with registry credentials: a Secret manifest of type
-    /// kubernetes.io/dockerconfigjson (YAML or JSON) or a bare .dockerconfigjson; repeatable.
-    #[arg(long = "pull-secret", global = true, value_name = "FILE")]
-    pub pull_secrets: Vec<PathBuf>,
-
-    /// Trust this CA certificate bundle (PEM) for every registry; repeatable.
-    #[arg(long = "ca-file", global = true, value_name = "FILE")]
-    pub ca_files: Vec<PathBuf>,
-
-    /// Docker's per-registry CA folders: DIR/HOST[:PORT]/*.crt is trusted for that registry.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = "/etc/docker/certs.d"
-    )]
-    pub certs_dir: PathBuf,
-
-    /// A tagwarden config file (YAML): insecure registries, insecure_skip_verify, CA files,
-    /// mirrors, cache TTL. See the README.
-    #[arg(long, global = true, value_name = "FILE", env = "TAGWARDEN_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// Neither read nor write the on-disk cache of digests and tag lists.
-    #[arg(long, global = true)]
-    pub no_cache: bool,
-
-    /// Attempts per request when it fails transiently (connection errors, timeouts,
-    /// truncated answers, 429, 5xx).
-    #[arg(long, global = true, value_name = "N", default_value_t = 3)]
-    pub attempts: u32,
-
-    /// Give up retrying one request after this many seconds in total.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
-    pub retry_budget: u64,
-
-    /// Timeout of one HTTP request, in seconds.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 30)]
-    pub timeout: u64,
-
-    /// Requests in flight per registry.
-    #[arg(long, global = true, value_name = "N", default_value_t = 8)]
-    pub max_concurrency: usize,
-
-    /// Requests per second per registry (default: no limit).
-    #[arg(long, global = true, value_name = "N")]
-    pub rps: Option<f64>,
-
+pub struct CommonOptions {
     /// Log what tagwarden does (requests, retries, rate-limit headers, decisions) to
     /// stderr. Secrets are never logged.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub debug: bool,
 
     /// When to colour messages on stderr: auto (only on a terminal, and not when NO_COLOR
     /// is set or TERM is dumb), always, or never. stdout is never coloured.
-    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto,
+        help_heading = "Global options"
+    )]
     pub color: ColorChoice,
+}
+
+/// How to reach registries: on the commands that contact one (resolve, check, post-render,
+/// gaps, matrix verify), under the "Registry options" heading of their `--help`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Registry options")]
+pub struct RegistryOptions {
+    /// Allow plain HTTP and unverified TLS for this registry (HOST[:PORT], no scheme);
+    /// repeatable. Loopback registries (localhost, 127.0.0.0/8, [::1]) are always allowed,
+    /// as with Docker.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", value_parser = insecure_registry)]
+    pub insecure_registries: Vec<String>,
+
+    /// A docker config.json to read credentials from, before REGISTRY_AUTH_FILE,
+    /// $DOCKER_CONFIG/config.json and ~/.docker/config.json.
+    #[arg(long, value_name = "FILE", env = "TAGWARDEN_REGISTRY_CONFIG")]
+    pub registry_config: Option<PathBuf>,
+
+    /// A Kubernetes pull secret with registry credentials: a Secret manifest of type
+    /// kubernetes.io/dockerconfigjson (YAML or JSON) or a bare .dockerconfigjson; repeatable.
+    #[arg(long = "pull-secret", value_name = "FILE")]
+    pub pull_secrets: Vec<PathBuf>,
+
+    /// Trust this CA certificate bundle (PEM) for every registry; repeatable.
+    #[arg(long = "ca-file", value_name = "FILE")]
+    pub ca_files: Vec<PathBuf>,
+
+    /// Docker's per-registry CA folders: DIR/HOST[:PORT]/*.crt is trusted for that registry.
+    #[arg(long, value_name = "DIR", default_value = "/etc/docker/certs.d")]
+    pub certs_dir: PathBuf,
+
+    /// A tagwarden config file (YAML): insecure registries, insecure_skip_verify, CA files,
+    /// mirrors, cache TTL, tracking policy. See the README.
+    #[arg(long, value_name = "FILE", env = "TAGWARDEN_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Neither read nor write the on-disk cache of digests and tag lists.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Attempts per request when it fails transiently (connection errors, timeouts,
+    /// truncated answers, 429, 5xx); at least 1.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = at_least_one_u32)]
+    pub attempts: u32,
+
+    /// Give up retrying one request after this many seconds in total.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub retry_budget: u64,
+
+    /// Timeout of one HTTP request, in seconds; at least 1.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = at_least_one_u64)]
+    pub timeout: u64,
+
+    /// Requests in flight per registry; at least 1.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one_usize)]
+    pub max_concurrency: usize,
+
+    /// Requests per second per registry, a number above 0 (default: no limit).
+    #[arg(long, value_name = "N", value_parser = requests_per_second)]
+    pub rps: Option<f64>,
+}
+
+impl RegistryOptions {
+    /// The defaults, for commands that never contact a registry.
+    fn defaults() -> RegistryOptions {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            registry: RegistryOptions,
+        }
+        Only::try_parse_from(["tagwarden"])
+            .map(|only| only.registry)
+            .unwrap_or_else(|_| RegistryOptions {
+                insecure_registries: Vec::new(),
+                registry_config: None,
+                pull_secrets: Vec::new(),
+                ca_files: Vec::new(),
+                certs_dir: PathBuf::from("/etc/docker/certs.d"),
+                config: None,
+                no_cache: false,
+                attempts: 3,
+                retry_budget: 60,
+                timeout: 30,
+                max_concurrency: 8,
+                rps: None,
+            })
+    }
+}
+
+fn at_least_one(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
+}
+
+fn at_least_one_u64(text: &str) -> Result<u64, String> {
+    at_least_one(text)
+}
+
+fn at_least_one_u32(text: &str) -> Result<u32, String> {
+    at_least_one(text)?
+        .try_into()
+        .map_err(|_| format!("`{text}` is too large"))
+}
+
+fn at_least_one_usize(text: &str) -> Result<usize, String> {
+    at_least_one(text)?
+        .try_into()
+        .map_err(|_| format!("`{text}` is too large"))
+}
+
+/// `--rps`: a finite number above 0.
+fn requests_per_second(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        Ok(_) => Err("must be a number above 0 (leave it out for no limit)".to_string()),
+        Err(_) => Err(format!("`{text}` is not a number")),
+    }
+}
+
+/// `--insecure-registry`: HOST[:PORT] as Docker takes it; a URL is refused, since a scheme
+/// or a path would never match a registry and the flag would silently do nothing.
+fn insecure_registry(text: &str) -> Result<String, String> {
+    let host = text.trim();
+    if let Some((scheme, rest)) = host.split_once("://") {
+        let rest = rest.trim_end_matches('/');
+        return Err(format!(
+            "give HOST[:PORT] without `{scheme}://`: --insecure-registry {rest}"
+        ));
+    }
+    if host.is_empty() || host.contains('/') || host.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "`{text}` is not HOST[:PORT] (e.g. registry.local:5000)"
+        ));
+    }
+    Ok(host.to_string())
+}
+
+/// `-o` of a command that writes text or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    /// For people.
+    Text,
+    /// For programs: the stable shapes documented in ARCHITECTURE.md.
+    Json,
+}
+
+/// `-o` of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// A table for people.
+    Text,
+    /// For programs: the stable shape documented in the README.
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    /// JUnit XML, for CI test reports.
+    Junit,
+}
+
+/// `-o` of `gaps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GapsFormat {
+    /// A table for people.
+    Text,
+    /// For programs: the stable shape documented in ARCHITECTURE.md.
+    Json,
+    /// `{"include":[…]}`, a GitHub Actions build matrix.
+    GithubMatrix,
+}
+
+impl From<TextOrJson> for OutputFormat {
+    fn from(format: TextOrJson) -> Self {
+        match format {
+            TextOrJson::Text => OutputFormat::Text,
+            TextOrJson::Json => OutputFormat::Json,
+        }
+    }
+}
+
+impl From<CheckFormat> for OutputFormat {
+    fn from(format: CheckFormat) -> Self {
+        match format {
+            CheckFormat::Text => OutputFormat::Text,
+            CheckFormat::Json => OutputFormat::Json,
+            CheckFormat::Sarif => OutputFormat::Sarif,
+            CheckFormat::Junit => OutputFormat::Junit,
+        }
+    }
+}
+
+impl From<GapsFormat> for OutputFormat {
+    fn from(format: GapsFormat) -> Self {
+        match format {
+            GapsFormat::Text => OutputFormat::Text,
+            GapsFormat::Json => OutputFormat::Json,
+            GapsFormat::GithubMatrix => OutputFormat::GithubMatrix,
+        }
+    }
+}
+
+/// `-o FORMAT` for text or JSON; `global` within the command, so that `cache path -o json`
+/// and `matrix show -o json` work.
+#[derive(Debug, Args)]
+pub struct TextOrJsonOutput {
+    /// Output format.
+    #[arg(short, long, global = true, value_enum, value_name = "FORMAT", default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+/// `-o FORMAT` of `check`.
+#[derive(Debug, Args)]
+pub struct CheckOutputFormat {
+    /// Output format.
+    #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = CheckFormat::Text)]
+    pub output: CheckFormat,
+}
+
+/// `-o FORMAT` of `gaps`.
+#[derive(Debug, Args)]
+pub struct GapsOutputFormat {
+    /// Output format.
+    #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = GapsFormat::Text)]
+    pub output: GapsFormat,
+}
+
+/// A command's own arguments, its `-o`, and the registry options.
+#[derive(Debug, Args)]
+pub struct WithRegistry<A: Args, O: Args> {
+    #[command(flatten)]
+    pub args: A,
+    #[command(flatten)]
+    pub format: O,
+    #[command(flatten)]
+    pub registry: RegistryOptions,
+}
+
+/// A command's own arguments and its `-o`.
+#[derive(Debug, Args)]
+pub struct WithOutput<A: Args> {
+    #[command(flatten)]
+    pub args: A,
+    #[command(flatten)]
+    pub format: TextOrJsonOutput,
+}
+
+/// What every command sees: the output format, logging, and the registry options (their
+/// defaults for commands that never contact a registry). Built by [`Cli::global`].
+#[derive(Debug, Clone)]
+pub struct GlobalOptions {
+    pub output: OutputFormat,
+    pub debug: bool,
+    pub color: ColorChoice,
+    pub insecure_registries: Vec<String>,
+    pub registry_config: Option<PathBuf>,
+    pub pull_secrets: Vec<PathBuf>,
+    pub ca_files: Vec<PathBuf>,
+    pub certs_dir: PathBuf,
+    pub config: Option<PathBuf>,
+    pub no_cache: bool,
+    pub attempts: u32,
+    pub retry_budget: u64,
+    pub timeout: u64,
+    pub max_concurrency: usize,
+    pub rps: Option<f64>,
+}
+
+impl Cli {
+    /// The options the command runs with: the common ones, its `-o`, and its registry
+    /// options when it has them.
+    pub fn global(&self) -> GlobalOptions {
+        let (output, registry): (OutputFormat, Option<&RegistryOptions>) = match &self.command {
+            Command::KubeVersion(c) => (c.format.output.into(), None),
+            Command::Cache(c) => (c.format.output.into(), None),
+            Command::Resolve(c) => (c.format.output.into(), Some(&c.registry)),
+            Command::Gaps(c) => (c.format.output.into(), Some(&c.registry)),
+            Command::Check(c) => (c.format.output.into(), Some(&c.registry)),
+            Command::PostRender(c) => (OutputFormat::Text, Some(&c.registry)),
+            Command::Matrix(c) => (
+                c.format.output.into(),
+                match &c.args.command {
+                    commands::matrix::MatrixCommand::Verify(verify) => Some(&verify.registry),
+                    _ => None,
+                },
+            ),
+        };
+        let registry = registry.cloned().unwrap_or_else(RegistryOptions::defaults);
+        GlobalOptions {
+            output,
+            debug: self.common.debug,
+            color: self.common.color,
+            insecure_registries: registry.insecure_registries,
+            registry_config: registry.registry_config,
+            pull_secrets: registry.pull_secrets,
+            ca_files: registry.ca_files,
+            certs_dir: registry.certs_dir,
+            config: registry.config,
+            no_cache: registry.no_cache,
+            attempts: registry.attempts,
+            retry_budget: registry.retry_budget,
+            timeout: registry.timeout,
+            max_concurrency: registry.max_concurrency,
+            rps: registry.rps,
+        }
+    }
 }
 
 /// `--color`, as ripgrep has it.
@@ -134,8 +387,9 @@ impl ColorChoice {
     }
 }
 
-/// Every output format of every command; each command accepts the ones that make sense
-/// for it (see [`OutputFormat::reject`]).
+/// Every output format of every command. Each command's `-o` offers only its own
+/// ([`TextOrJson`], [`CheckFormat`], [`GapsFormat`]); commands still check with
+/// [`OutputFormat::reject`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// For people.
@@ -168,28 +422,32 @@ impl OutputFormat {
 pub enum Command {
     /// Parse a Kubernetes version string from any distribution.
     #[command(after_help = commands::kube_version::EXAMPLES)]
-    KubeVersion(commands::kube_version::Args),
+    KubeVersion(WithOutput<commands::kube_version::Args>),
 
     /// Turn an image reference (and maybe a Kubernetes version) into a tag that exists.
     #[command(after_help = commands::resolve::EXAMPLES)]
-    Resolve(commands::resolve::Args),
+    Resolve(WithRegistry<commands::resolve::Args, TextOrJsonOutput>),
 
     /// Upstream Kubernetes versions that have no published tag of an image (for publishers).
     #[command(after_help = commands::gaps::EXAMPLES)]
-    Gaps(commands::gaps::Args),
+    Gaps(WithRegistry<commands::gaps::Args, GapsOutputFormat>),
 
     /// The on-disk cache of digests and tag lists: `cache clear`, `cache path`.
-    Cache(commands::cache::Args),
+    Cache(WithOutput<commands::cache::Args>),
 
     /// The compatibility matrix of an application against Kubernetes versions.
     #[command(after_help = commands::matrix::EXAMPLES)]
-    Matrix(commands::matrix::Args),
+    Matrix(WithOutput<commands::matrix::Args>),
 
     /// Check every image of rendered manifests (files, folders, stdin) against its registry.
     #[command(after_help = commands::check::EXAMPLES)]
-    Check(commands::check::Args),
+    Check(WithRegistry<commands::check::Args, CheckOutputFormat>),
 
     /// A Helm post-renderer: repair image tags that follow the Kubernetes version (stdin → stdout).
     #[command(after_help = commands::post_render::EXAMPLES)]
-    PostRender(commands::post_render::Args),
+    PostRender(WithRegistry<commands::post_render::Args, NoOutputFormat>),
 }
+
+/// No `-o`: post-render writes the manifests it read, as YAML.
+#[derive(Debug, Args)]
+pub struct NoOutputFormat {}

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod exit;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -16,9 +17,10 @@ use crate::exit::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let color = cli.global.color.colours_stderr();
+    let global = cli.global();
+    let color = global.color.colours_stderr();
     output::set_stderr_color(color);
-    init_logging(cli.global.debug, color);
+    init_logging(global.debug, color);
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -31,15 +33,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match &cli.command {
-        Command::KubeVersion(args) => commands::kube_version::run(&cli.global, args),
-        Command::Resolve(args) => runtime.block_on(commands::resolve::run(&cli.global, args)),
-        Command::Cache(args) => commands::cache::run(&cli.global, args),
-        Command::Gaps(args) => runtime.block_on(commands::gaps::run(&cli.global, args)),
-        Command::Matrix(args) => runtime.block_on(commands::matrix::run(&cli.global, args)),
-        Command::Check(args) => runtime.block_on(commands::check::run(&cli.global, args)),
-        Command::PostRender(args) => {
-            runtime.block_on(commands::post_render::run(&cli.global, args))
-        }
+        Command::KubeVersion(c) => commands::kube_version::run(&global, &c.args),
+        Command::Resolve(c) => runtime.block_on(commands::resolve::run(&global, &c.args)),
+        Command::Cache(c) => commands::cache::run(&global, &c.args),
+        Command::Gaps(c) => runtime.block_on(commands::gaps::run(&global, &c.args)),
+        Command::Matrix(c) => runtime.block_on(commands::matrix::run(&global, &c.args)),
+        Command::Check(c) => runtime.block_on(commands::check::run(&global, &c.args)),
+        Command::PostRender(c) => runtime.block_on(commands::post_render::run(&global, &c.args)),
     };
     match result {
         Ok(status) => status.into(),
@@ -90,9 +90,43 @@ fn init_logging(debug: bool, color: bool) {
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| progress::StderrAroundSpinner)
         .with_ansi(color)
-        .with_target(false)
-        .without_time()
+        .event_format(LevelPrefix)
         .init();
+}
+
+/// Log lines as tagwarden's other messages look: `warning: …`, `debug: …` (the label
+/// coloured when stderr is), then the message and its fields.
+struct LevelPrefix;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for LevelPrefix
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        context: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing::Level;
+        let (label, colour) = match *event.metadata().level() {
+            Level::ERROR => ("error", "1;31"),
+            Level::WARN => ("warning", "1;33"),
+            Level::INFO => ("info", "1;32"),
+            Level::DEBUG => ("debug", "1;34"),
+            Level::TRACE => ("trace", "1;35"),
+        };
+        if writer.has_ansi_escapes() {
+            write!(writer, "\x1b[{colour}m{label}\x1b[0m: ")?;
+        } else {
+            write!(writer, "{label}: ")?;
+        }
+        context
+            .field_format()
+            .format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }

@@ -91,8 +91,10 @@ pub fn json_line(value: &impl serde::Serialize) -> Result<(), Failure> {
 
 /// Writes formatted text to stderr, ignoring failure (see the module docs).
 pub fn write_stderr(args: fmt::Arguments<'_>) {
-    let mut stderr = io::stderr().lock();
-    let _ = stderr.write_fmt(args).and_then(|()| stderr.flush());
+    crate::progress::suspend(|| {
+        let mut stderr = io::stderr().lock();
+        let _ = stderr.write_fmt(args).and_then(|()| stderr.flush());
+    });
 }
 
 fn stdout_result(written: io::Result<()>) -> Result<(), Failure> {

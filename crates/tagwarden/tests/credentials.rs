@@ -69,6 +69,13 @@ fn a_credential_helper_on_path_answers_for_its_registry() {
     for out in [&run.stdout, &run.stderr] {
         assert!(!out.contains(&password) && !out.contains(&basic), "{run:?}");
     }
+    // --debug logs each request: method, URL, status, duration.
+    let head = format!(
+        "HEAD https://{}/v2/clastix/kubectl/manifests/v1.31 -> 200 in ",
+        registry.addr()
+    );
+    assert!(run.stderr.contains(&head), "{run:?}");
+    assert!(run.stderr.contains("-> 401 in "), "the challenge: {run:?}");
 
     // A helper that is not installed is a clear error naming it (exit 2).
     std::fs::write(

@@ -257,3 +257,48 @@ fn only_a_window_of_one_is_called_the_kubectl_skew_policy() {
         "1.38 is not published; 1.36 is 2 minors older, within a skew policy of ±100 minors"
     );
 }
+
+#[test]
+fn gaps_and_matrix_count_in_the_singular_when_there_is_one() {
+    let charts = shared();
+    let addr = charts.addr();
+    // v1.29 exists for amd64 only: one platform gap, from one upstream version.
+    let run = tagwarden(&[
+        "gaps",
+        "--image",
+        &format!("{addr}/clastix/kubectl"),
+        "--versions",
+        "1.29.0",
+        "--tag-format",
+        "v{major}.{minor}",
+        "--platform",
+        "linux/arm64",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let summary = run.stderr.lines().last().unwrap();
+    assert!(
+        summary.starts_with("0 of 1 expected tag of ")
+            && summary.contains(" missing, 1 platform gap (1 upstream version from "),
+        "{summary}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compat.yaml");
+    let matrix = |kubernetes: &str| {
+        format!(
+            "name: demo\nimage: {addr}/clastix/kubectl:v{{major}}.{{minor}}\nplatforms: [linux/arm64]\nversions:\n  - app: 1.0.x\n    kubernetes: \"{kubernetes}\"\n"
+        )
+    };
+    std::fs::write(&file, matrix("1.31")).unwrap();
+    let run = tagwarden(&["matrix", "verify", "--file", file.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stderr.trim_end(), "the 1 promised image exists");
+    std::fs::write(&file, matrix("1.29")).unwrap();
+    let run = tagwarden(&["matrix", "verify", "--file", file.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.starts_with("1 of 1 promised image missing: "),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("missing linux/arm64/v8"), "{run:?}");
+}

@@ -796,7 +796,7 @@ fn missing_repositories_and_bad_flags() {
                 "-o",
                 "sarif",
             ],
-            "-o sarif",
+            "invalid value 'sarif'",
         ),
         (
             vec!["--image", &image, "--upstream", &tagged_upstream],

@@ -222,7 +222,7 @@ enum SchemeOutcome {
 }
 
 impl Scheme {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Scheme::Https => "https",
             Scheme::Http => "http",

@@ -79,6 +79,10 @@ pub(crate) struct Call<'a> {
     pub operation: Operation,
 }
 
+/// Most repositories remembered per host for the next token request; more are asked for
+/// one by one. Keeps a long-running process's memory bounded.
+const MAX_ANNOUNCED: usize = 1_000;
+
 /// What the transport knows about one host.
 #[derive(Default)]
 struct HostState {
@@ -87,7 +91,7 @@ struct HostState {
     /// Scope → token.
     tokens: HashMap<String, CachedToken>,
     /// Repositories announced for this host whose scope should ride along on the next
-    /// token request.
+    /// token request (at most [`MAX_ANNOUNCED`]; each rides along once).
     announced: BTreeSet<String>,
     rate_limit: Option<RateLimit>,
     /// Earliest time the next request may start (requests-per-second limit).
@@ -158,9 +162,12 @@ impl Transport {
     pub fn announce<'a>(&self, host: &str, repositories: impl IntoIterator<Item = &'a str>) {
         let mut hosts = self.hosts.lock().expect("transport state poisoned");
         let state = hosts.entry(host.to_string()).or_default();
-        state
-            .announced
-            .extend(repositories.into_iter().map(String::from));
+        for repository in repositories {
+            if state.announced.len() >= MAX_ANNOUNCED {
+                break;
+            }
+            state.announced.insert(repository.to_string());
+        }
     }
 
     fn with_host<T>(&self, host: &str, f: impl FnOnce(&mut HostState) -> T) -> T {
@@ -308,7 +315,7 @@ impl Transport {
         if failure.class.is_transient() && !self.give_up(attempt, started, None) {
             return Next::Retry(None);
         }
-        let reason = format!("{} ({})", failure.reason, attempts(attempt));
+        let reason = format!("{} (after {})", failure.reason, attempts(attempt));
         if failure.class.is_host_level() {
             self.mark_down(call.host, &reason);
         }
@@ -333,12 +340,16 @@ impl Transport {
             attempt,
             rate_limit,
         };
-        self.emit(call.method.as_str(), &call.path, &event);
+        let scheme = self
+            .with_host(call.host, |s| s.scheme)
+            .unwrap_or(Scheme::Https);
+        let url = format!("{}://{}{}", scheme.as_str(), call.host, call.path);
+        self.emit(call.method.as_str(), &url, &event);
     }
 
     /// Log one request for `--debug` and hand it to the observer.
-    fn emit(&self, method: &str, path: &str, event: &RequestEvent) {
-        log_request(method, &event.host, path, event);
+    fn emit(&self, method: &str, url: &str, event: &RequestEvent) {
+        log_request(method, url, event);
         if let Some(observer) = &self.options.observer {
             observer.on_request(event);
         }
@@ -427,14 +438,13 @@ impl Transport {
             s if s.is_server_error() => {
                 let wait = retry_after_header(&headers);
                 if self.give_up(attempt, started, wait) {
-                    Next::Return(Err(unreachable(
-                        call,
-                        format!(
-                            "{} ({})",
-                            with_message(format!("HTTP {}", status_line(s))),
-                            attempts(attempt)
-                        ),
-                    )))
+                    Next::Return(Err(RegistryError::ServerError {
+                        registry: call.registry.to_string(),
+                        request: call.what.clone(),
+                        status: status_line(s),
+                        message: error_message(&body),
+                        attempts: attempts(attempt),
+                    }))
                 } else {
                     Next::Retry(wait)
                 }
@@ -482,16 +492,16 @@ fn status_line(status: StatusCode) -> String {
     }
 }
 
-/// One `--debug` line per request: method, URL (paths and queries carry no secrets), status
-/// or error, duration, attempt.
-fn log_request(method: &str, host: &str, path: &str, event: &RequestEvent) {
+/// One `--debug` line per request: method, URL (paths and queries carry no secrets; token
+/// requests are logged without their query), status or error, duration, attempt.
+fn log_request(method: &str, url: &str, event: &RequestEvent) {
     let outcome = match event.outcome {
         RequestOutcome::Status(code) => code.to_string(),
         RequestOutcome::Error(class) => class.to_string(),
     };
     tracing::debug!(
         attempt = event.attempt,
-        "{method} {host}{path} -> {outcome} in {} ms",
+        "{method} {url} -> {outcome} in {} ms",
         event.duration.as_millis()
     );
 }

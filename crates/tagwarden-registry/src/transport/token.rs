@@ -92,6 +92,12 @@ impl Transport {
             .fetch_token(call, &realm, service.as_deref(), &scopes)
             .await?;
         self.with_host(call.host, |s| {
+            // Expired tokens go, and announced repositories ride along once: both sets
+            // stay bounded in a long-running process.
+            let now = Instant::now();
+            s.tokens.retain(|_, t| t.expires > now);
+            s.announced
+                .retain(|repo| !scopes.iter().any(|sc| *sc == pull_scope(repo)));
             for sc in scopes {
                 s.tokens.insert(sc, token.clone());
             }
@@ -217,7 +223,7 @@ impl Transport {
             };
             self.observe_token(call, realm, outcome, sent_at, attempt);
             if self.give_up(attempt, started, None) {
-                let reason = format!("{failure} ({})", attempts(attempt));
+                let reason = format!("{failure} (after {})", attempts(attempt));
                 if class.is_some_and(ErrorClass::is_host_level) {
                     self.mark_down(&realm.authority, &reason);
                 }
@@ -249,7 +255,12 @@ impl Transport {
             attempt,
             rate_limit: None,
         };
-        self.emit("token request", realm.url.path(), &event);
+        let mut url = realm.url.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        let _ = url.set_password(None);
+        let _ = url.set_username("");
+        self.emit("token", url.as_str(), &event);
     }
 }
 

@@ -6,7 +6,6 @@
 //! Nothing is printed on stdout until every registry answer is in, so a registry that
 //! cannot be read (exit 3) never yields a partial report that looks like a real one.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
@@ -16,7 +15,8 @@ use tagwarden_core::gaps::{
     self, ExpectedTag, GapReport, Selection, UpstreamVersion, expected_tags, partition,
 };
 use tagwarden_core::{Reference, TagFormat, VersionTag};
-use tagwarden_registry::{Client, Lookup, Platform, RegistryError, Repository};
+use tagwarden_registry::inspect::{self, TagQuestion, TagState};
+use tagwarden_registry::{Client, Platform, Repository};
 
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::{print_json, registry_client};
@@ -153,6 +153,98 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     }
 
     // Everything the user typed is checked before the first request.
+    let image = image_from(args)?;
+    let mut formats = formats_from(args, &image)?;
+    let since = args
+        .since
+        .as_deref()
+        .map(gaps::parse_since)
+        .transpose()
+        .map_err(|e| Failure::bad_input(anyhow!("--since {e}")))?;
+    let selection = Selection {
+        include_prereleases: args.include_prereleases,
+        since,
+    };
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
+    let source = source_from(args)?;
+
+    // The network: upstream versions, then the image's tags (one listing each).
+    let client = registry_client(global)?;
+    let spinner = crate::progress::Spinner::start("listing upstream versions and published tags");
+    let (all_versions, origin) = upstream_versions(&client, source).await?;
+    let versions = gaps::select(&all_versions, &selection);
+    let repo = Repository::of(&image);
+    let listed = inspect::published_tags(&client, &repo).await?;
+    let repository_missing = listed.is_none();
+    let published = listed.unwrap_or_default();
+    if formats.is_empty() {
+        let newest = versions.last().or(all_versions.last());
+        formats.push(inferred_format(
+            &image,
+            newest,
+            &published,
+            repository_missing,
+        )?);
+    }
+
+    let expected = expected_tags(&versions, &formats).map_err(Failure::bad_input)?;
+    let report = partition(&expected, published.iter().map(String::as_str));
+    spinner.set_message(format!("checking {} expected tags", expected.len()));
+    let checked = check_platforms(&client, &repo, &report, &platforms).await?;
+    drop(spinner);
+
+    // Only now, with every answer in, is anything printed.
+    let summary = summarize(&checked, &platforms);
+    match global.output {
+        OutputFormat::Json => print_json(&summary.json)?,
+        OutputFormat::GithubMatrix => crate::output::json_line(&summary.matrix)?,
+        _ => print_table(&checked)?,
+    }
+    let name = image.name_as_written();
+    if repository_missing {
+        errln!("note: {name} does not exist in its registry, so every expected tag is missing");
+    }
+    if expected.is_empty() {
+        errln!(
+            "no upstream versions to expect tags for: {} from {origin}, none {}",
+            counted(all_versions.len(), "version", "versions"),
+            describe_selection(&selection)
+        );
+    } else {
+        errln!(
+            "{} of {} of {name} missing{} ({} from {origin}; tag format {})",
+            summary.missing_tags,
+            counted(expected.len(), "expected tag", "expected tags"),
+            if summary.platform_gaps > 0 {
+                format!(
+                    ", {}",
+                    counted(summary.platform_gaps, "platform gap", "platform gaps")
+                )
+            } else {
+                String::new()
+            },
+            counted(versions.len(), "upstream version", "upstream versions"),
+            formats
+                .iter()
+                .map(TagFormat::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(if summary.json.missing.is_empty() {
+        Status::Success
+    } else {
+        Status::Finding
+    })
+}
+
+/// `1 platform gap`, `2 platform gaps`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `--image`, which names a repository (maybe with a version tag as template), not a digest.
+fn image_from(args: &Args) -> Result<Reference, Failure> {
     let image =
         Reference::parse(&args.image).map_err(|e| Failure::bad_input(anyhow!("--image: {e}")))?;
     if image.digest().is_some() {
@@ -161,6 +253,12 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             args.image
         )));
     }
+    Ok(image)
+}
+
+/// The `--tag-format`s, else the image's own version tag as the template; empty when the
+/// scheme must be inferred from the published tags.
+fn formats_from(args: &Args, image: &Reference) -> Result<Vec<TagFormat>, Failure> {
     let mut formats = args
         .tag_formats
         .iter()
@@ -180,120 +278,62 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             })?;
         formats.push(format);
     }
-    let since = args
-        .since
-        .as_deref()
-        .map(gaps::parse_since)
-        .transpose()
-        .map_err(|e| Failure::bad_input(anyhow!("--since {e}")))?;
-    let selection = Selection {
-        include_prereleases: args.include_prereleases,
-        since,
+    Ok(formats)
+}
+
+/// The upstream versions, and where they came from (for the summary).
+async fn upstream_versions(
+    client: &Client,
+    source: Source,
+) -> Result<(Vec<UpstreamVersion>, String), Failure> {
+    let upstream = match source {
+        Source::Listed(versions) => return Ok((versions, "the listed versions".to_string())),
+        Source::Upstream(upstream) => upstream,
     };
-    let platforms = crate::commands::platforms_flag(&args.platforms)?;
-    let source = source_from(args)?;
-
-    // The network: upstream versions, then the image's tags (one listing each).
-    let client = registry_client(global)?;
-    let (all_versions, origin) = match source {
-        Source::Listed(versions) => (versions, "the listed versions".to_string()),
-        Source::Upstream(upstream) => {
-            let tags = match client.list_tags(&Repository::of(&upstream)).await? {
-                Lookup::Found(tags) => tags,
-                Lookup::Missing(why) => {
-                    return Err(Failure::bad_input(anyhow!(
-                        "--upstream {}: the repository does not exist ({why})",
-                        upstream.name_as_written()
-                    )));
-                }
-            };
-            let versions = gaps::versions_from_tags(tags.iter().map(String::as_str));
-            if versions.is_empty() {
-                return Err(Failure::bad_input(anyhow!(
-                    "--upstream {}: none of its {} tags is a Kubernetes release ([v]MAJOR.MINOR.PATCH[-(alpha|beta|rc).N])",
-                    upstream.name_as_written(),
-                    tags.len()
-                )));
-            }
-            (versions, upstream.name_as_written().to_string())
-        }
+    let name = upstream.name_as_written();
+    let Some(tags) = inspect::published_tags(client, &Repository::of(&upstream)).await? else {
+        return Err(Failure::bad_input(anyhow!(
+            "--upstream {name}: the repository does not exist"
+        )));
     };
-    let versions = gaps::select(&all_versions, &selection);
+    let versions = gaps::versions_from_tags(tags.iter().map(String::as_str));
+    if versions.is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "--upstream {name}: none of its {} is a Kubernetes release ([v]MAJOR.MINOR.PATCH[-(alpha|beta|rc).N])",
+            counted(tags.len(), "tag", "tags")
+        )));
+    }
+    Ok((versions, name.to_string()))
+}
 
-    let repo = Repository::of(&image);
-    let (published, repository_missing) = match client.list_tags(&repo).await? {
-        Lookup::Found(tags) => (tags, false),
-        Lookup::Missing(_) => (Vec::new(), true),
+/// The scheme most of the image's published tags follow, named on stderr.
+fn inferred_format(
+    image: &Reference,
+    newest: Option<&UpstreamVersion>,
+    published: &[String],
+    repository_missing: bool,
+) -> Result<TagFormat, Failure> {
+    let Some(newest) = newest else {
+        return Err(Failure::bad_input(anyhow!("no upstream versions given")));
     };
-
-    if formats.is_empty() {
-        let Some(newest) = versions.last().or(all_versions.last()) else {
-            return Err(Failure::bad_input(anyhow!("no upstream versions given")));
-        };
-        let inferred = gaps::infer_format(newest, published.iter().map(String::as_str))
-            .ok_or_else(|| {
-                let why = if repository_missing {
-                    "the repository does not exist"
-                } else {
-                    "it publishes no version tags with two or three numbers"
-                };
-                Failure::bad_input(anyhow!(
-                    "cannot infer the tag scheme of {}: {why}; give --tag-format, e.g. 'v{{major}}.{{minor}}'",
-                    image.name_as_written()
-                ))
-            })?;
-        errln!(
-            "note: tag format {} inferred from the tags of {}; give --tag-format to choose (repeatable)",
-            inferred,
-            image.name_as_written()
-        );
-        formats.push(inferred);
-    }
-
-    let expected = expected_tags(&versions, &formats).map_err(Failure::bad_input)?;
-    let report = partition(&expected, published.iter().map(String::as_str));
-    let checked = check_platforms(&client, &repo, &report, &platforms).await?;
-
-    // Only now, with every answer in, is anything printed.
-    let summary = summarize(&checked, &platforms);
-    match global.output {
-        OutputFormat::Json => print_json(&summary.json)?,
-        OutputFormat::GithubMatrix => crate::output::json_line(&summary.matrix)?,
-        _ => print_table(&checked)?,
-    }
-    let name = image.name_as_written();
-    if repository_missing {
-        errln!("note: {name} does not exist in its registry, so every expected tag is missing");
-    }
-    if expected.is_empty() {
-        errln!(
-            "no upstream versions to expect tags for: {} versions from {origin}, none {}",
-            all_versions.len(),
-            describe_selection(&selection)
-        );
-    } else {
-        errln!(
-            "{} of {} expected tags of {name} missing{} ({} upstream versions from {origin}; tag format {})",
-            summary.missing_tags,
-            expected.len(),
-            if summary.platform_gaps > 0 {
-                format!(", {} platform gaps", summary.platform_gaps)
+    let inferred =
+        gaps::infer_format(newest, published.iter().map(String::as_str)).ok_or_else(|| {
+            let why = if repository_missing {
+                "the repository does not exist"
             } else {
-                String::new()
-            },
-            versions.len(),
-            formats
-                .iter()
-                .map(TagFormat::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(if summary.json.missing.is_empty() {
-        Status::Success
-    } else {
-        Status::Finding
-    })
+                "it publishes no version tags with two or three numbers"
+            };
+            Failure::bad_input(anyhow!(
+                "cannot infer the tag scheme of {}: {why}; give --tag-format, e.g. 'v{{major}}.{{minor}}'",
+                image.name_as_written()
+            ))
+        })?;
+    errln!(
+        "note: tag format {} inferred from the tags of {}; give --tag-format to choose (repeatable)",
+        inferred,
+        image.name_as_written()
+    );
+    Ok(inferred)
 }
 
 fn describe_selection(selection: &Selection) -> String {
@@ -394,32 +434,26 @@ async fn check_platforms(
             lacking: Vec::new(),
         }));
     } else {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, expected) in report.present.iter().enumerate() {
-            let (client, repo, platforms) = (client.clone(), repo.clone(), platforms.to_vec());
-            let tag = expected.tag.clone();
-            tasks.spawn(async move {
-                let result = inspect(&client, &repo, &tag, &platforms).await;
-                (index, result)
-            });
-        }
-        let mut results: BTreeMap<usize, Option<(String, Vec<Platform>)>> = BTreeMap::new();
-        while let Some(joined) = tasks.join_next().await {
-            let (index, result) =
-                joined.map_err(|e| Failure::undecided(anyhow!("a platform check failed: {e}")))?;
-            results.insert(index, result?);
-        }
-        for (index, result) in results {
-            let expected = report.present[index].clone();
-            checked.push(match result {
-                Some((digest, lacking)) => Checked {
-                    expected,
+        let questions: Vec<TagQuestion> = report
+            .present
+            .iter()
+            .map(|expected| TagQuestion {
+                repository: repo.clone(),
+                tag: expected.tag.clone(),
+                platforms: platforms.to_vec(),
+            })
+            .collect();
+        let states = inspect::inspect_tags(client, &questions).await?;
+        for (expected, state) in report.present.iter().zip(states) {
+            checked.push(match state {
+                TagState::Present { digest, lacking } => Checked {
+                    expected: expected.clone(),
                     digest: Some(digest),
                     lacking,
                 },
                 // Listed, then gone at HEAD: the registry now says it does not exist.
-                None => Checked {
-                    expected,
+                TagState::Missing => Checked {
+                    expected: expected.clone(),
                     digest: None,
                     lacking: Vec::new(),
                 },
@@ -428,22 +462,6 @@ async fn check_platforms(
     }
     checked.sort_by(|a, b| a.expected.cmp(&b.expected));
     Ok(checked)
-}
-
-/// The digest of `tag` and the requested platforms it lacks; `None` when the tag is gone.
-async fn inspect(
-    client: &Client,
-    repo: &Repository,
-    tag: &str,
-    platforms: &[Platform],
-) -> Result<Option<(String, Vec<Platform>)>, RegistryError> {
-    let head = match client.head_manifest(repo, tag).await? {
-        Lookup::Found(head) => head,
-        Lookup::Missing(_) => return Ok(None),
-    };
-    let lacking =
-        tagwarden_registry::missing_platforms(client, repo, &head.digest, platforms).await?;
-    Ok(Some((head.digest, lacking)))
 }
 
 struct Summary {

@@ -7,7 +7,7 @@ use tagwarden_core::KubeVersion;
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::print_json;
 use crate::exit::{CommandResult, Failure, Status};
-use crate::output::outln;
+use crate::output::{errln, outln};
 
 pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     if !matches!(global.output, OutputFormat::Text | OutputFormat::Json) {
@@ -25,12 +25,63 @@ pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         args.minor.as_deref(),
     )
     .map_err(Failure::bad_input)?;
+    warn_about_conflicts(args, &version);
     match global.output {
         OutputFormat::Json => print_json(&version)?,
         OutputFormat::Text => outln!("{version} ({})", version.distribution)?,
         other => return Err(other.reject("kube-version", &["text", "json"])),
     }
     Ok(Status::Success)
+}
+
+/// Says so when the gitVersion and the --major/--minor fields disagree, or when fields were
+/// ignored: the answer follows the rules of /version, but the user should know which part
+/// was used.
+fn warn_about_conflicts(args: &Args, version: &KubeVersion) {
+    let Some(git) = args.git_version.as_deref() else {
+        return;
+    };
+    let Ok(from_git) = KubeVersion::parse(git) else {
+        return; // not a Kubernetes version (kcp): the fields are the version, no conflict
+    };
+    if args.major.is_none() && args.minor.is_none() {
+        return;
+    }
+    let git_minor = format!("{}.{}", from_git.major, from_git.minor);
+    if version.major_minor() != from_git.major_minor() {
+        errln!(
+            "warning: {git} is Kubernetes {git_minor}, but --major/--minor say {}.{}; using \
+             {}.{} (fields that disagree with the gitVersion win: it then belongs to another \
+             product)",
+            version.major,
+            version.minor,
+            version.major,
+            version.minor
+        );
+        return;
+    }
+    // The fields were not used: incomplete or malformed. Say so when they disagree, or
+    // when they could not be read at all.
+    let Err(why) = KubeVersion::from_fields(None, args.major.as_deref(), args.minor.as_deref())
+    else {
+        return;
+    };
+    let number = |text: Option<&str>| {
+        text.map(|t| t.trim().trim_end_matches('+'))
+            .map(|t| t.rsplit('.').next().unwrap_or(t).parse::<u64>().ok())
+    };
+    let (major, minor) = (number(args.major.as_deref()), number(args.minor.as_deref()));
+    let disagrees = matches!(major, Some(Some(m)) if m != from_git.major)
+        || matches!(minor, Some(Some(m)) if m != from_git.minor);
+    let unreadable = matches!(major, Some(None)) || matches!(minor, Some(None));
+    if disagrees {
+        errln!(
+            "warning: {git} is Kubernetes {git_minor}, but --major/--minor disagree and are \
+             ignored ({why}); using {git_minor}"
+        );
+    } else if unreadable {
+        errln!("warning: --major/--minor ignored ({why}); using {git_minor}");
+    }
 }
 
 pub const EXAMPLES: &str = "\

@@ -15,7 +15,8 @@ use serde::Serialize;
 use tagwarden_core::KubeVersion;
 use tagwarden_core::Reference;
 use tagwarden_core::matrix::{AppVersion, Entry, Layout, Matrix};
-use tagwarden_registry::{Client, Lookup, Platform, RegistryError, Repository};
+use tagwarden_registry::inspect::{self, TagQuestion, TagState};
+use tagwarden_registry::{Client, Platform, Repository};
 
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::{print_json, registry_client};
@@ -70,12 +71,12 @@ pub enum MatrixCommand {
     Show(ShowArgs),
     /// Every image tag the matrix promises exists in its registry, on every listed platform.
     #[command(after_help = EXAMPLES)]
-    Verify(VerifyArgs),
+    Verify(crate::cli::WithRegistry<VerifyArgs, crate::cli::NoOutputFormat>),
 }
 
 #[derive(Debug, ClapArgs)]
 pub struct CheckArgs {
-    /// The compatibility matrix file.
+    /// The compatibility matrix file; `-` reads stdin.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: PathBuf,
 
@@ -91,7 +92,7 @@ pub struct CheckArgs {
 
 #[derive(Debug, ClapArgs)]
 pub struct ShowArgs {
-    /// The compatibility matrix file.
+    /// The compatibility matrix file; `-` reads stdin.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: PathBuf,
 
@@ -109,7 +110,7 @@ pub enum LayoutArg {
 
 #[derive(Debug, ClapArgs)]
 pub struct VerifyArgs {
-    /// The compatibility matrix file.
+    /// The compatibility matrix file; `-` reads stdin.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: PathBuf,
 }
@@ -118,7 +119,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     match &args.command {
         MatrixCommand::Check(args) => check(global, args),
         MatrixCommand::Show(args) => show(global, args),
-        MatrixCommand::Verify(args) => verify(global, args).await,
+        MatrixCommand::Verify(args) => verify(global, &args.args).await,
     }
 }
 
@@ -132,11 +133,19 @@ fn text_or_json(global: &GlobalOptions, command: &str) -> Result<(), Failure> {
 
 /// Read and validate the file. Every problem goes to stderr as `FILE:LINE:COLUMN: what`;
 /// the last one is the command's error (exit 2).
+/// `-` reads stdin (named `<stdin>` in messages), as `check -` does.
 fn load(path: &Path) -> Result<Matrix, Failure> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| Failure::bad_input(anyhow!("cannot read {}: {e}", path.display())))?;
+    let (file, source) = if path == Path::new("-") {
+        let mut source = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut source)
+            .map_err(|e| Failure::bad_input(anyhow!("cannot read stdin: {e}")))?;
+        (tagwarden_manifest::STDIN_NAME.to_string(), source)
+    } else {
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| Failure::bad_input(anyhow!("cannot read {}: {e}", path.display())))?;
+        (path.display().to_string(), source)
+    };
     Matrix::parse(&source).map_err(|errors| {
-        let file = path.display().to_string();
         let mut lines: Vec<String> = errors.0.iter().map(|e| e.in_file(&file)).collect();
         let last = lines.pop().unwrap_or_else(|| format!("{file}: invalid"));
         for line in lines {
@@ -316,13 +325,14 @@ fn show(global: &GlobalOptions, args: &ShowArgs) -> CommandResult {
                 })
                 .collect(),
         })?,
-        _ => out!(
-            "{}",
-            matrix.to_markdown(match args.layout {
+        _ => {
+            let markdown = matrix.to_markdown(match args.layout {
                 LayoutArg::List => Layout::List,
                 LayoutArg::Grid => Layout::Grid,
-            })
-        )?,
+            });
+            let newline = if markdown.ends_with('\n') { "" } else { "\n" };
+            out!("{markdown}{newline}")?
+        }
     }
     Ok(Status::Success)
 }
@@ -349,21 +359,21 @@ struct VerifyOutput {
     present: Vec<VerifyEntry>,
 }
 
-/// What the registry said about one promised tag.
-#[derive(Debug, Clone)]
-enum TagState {
-    Missing,
-    /// Present; the digest and platforms are known only when some entry lists platforms.
-    Present {
-        digest: Option<String>,
-        offered: Vec<Platform>,
-    },
+/// One promise of the matrix, resolved to a repository, and the platforms it needs.
+struct Planned<'a> {
+    promise: tagwarden_core::matrix::Promise<'a>,
+    repo: Repository,
+    platforms: Vec<Platform>,
 }
+
+/// What the registry said about each promised tag, by (registry host, repository, tag):
+/// `None` missing; `Some((digest, lacking))` present, with the requested platforms it
+/// lacks (the digest is known only when platforms were asked).
+type TagStates = BTreeMap<(String, String, String), Option<(Option<String>, Vec<Platform>)>>;
 
 async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
     text_or_json(global, "matrix verify")?;
     let matrix = load(&args.file)?;
-    let promises = matrix.promises();
     for entry in matrix.entries.iter().filter(|e| e.image.is_none()) {
         errln!(
             "note: {} (line {}) names no image; nothing to verify for it",
@@ -371,87 +381,113 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
             entry.line
         );
     }
+    let planned = plan(&matrix, &args.file)?;
+    let client = registry_client(global)?;
+    let spinner = crate::progress::Spinner::start("asking registries about promised tags");
+    let states = ask_registries(&client, &planned).await?;
+    drop(spinner);
 
-    // Every promise, resolved to a repository, and the platforms each needs.
-    struct Planned<'a> {
-        promise: tagwarden_core::matrix::Promise<'a>,
-        repo: Repository,
-        platforms: Vec<Platform>,
+    // Only now, with every answer in, is anything printed.
+    let (output, rows) = outcome(&planned, &states);
+    match global.output {
+        OutputFormat::Json => print_json(&output)?,
+        _ if planned.is_empty() => errln!("no entry names an image: nothing to verify"),
+        _ => {
+            let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+            let (w0, w1, w2) = (width(0), width(1), width(2));
+            for [app, kube, image, status] in &rows {
+                outln!("{app:<w0$}  {kube:<w1$}  {image:<w2$}  {status}")?;
+            }
+        }
     }
+    summarize_verify(&output, planned.is_empty());
+    Ok(if output.missing.is_empty() {
+        Status::Success
+    } else {
+        Status::Finding
+    })
+}
+
+/// Every promise with an image, resolved to a repository, with its entry's platforms.
+fn plan<'a>(matrix: &'a Matrix, file: &Path) -> Result<Vec<Planned<'a>>, Failure> {
     let mut planned = Vec::new();
-    for promise in promises {
-        let reference = Reference::parse(&promise.image).map_err(|e| {
+    for promise in matrix.promises() {
+        let at_line = |e: &dyn std::fmt::Display| {
             Failure::bad_input(anyhow!(
                 "{} line {}: {e}",
-                args.file.display(),
+                file.display(),
                 promise.entry.line
             ))
-        })?;
-        let platforms = promise
-            .entry
-            .platforms
-            .iter()
-            .map(|p| p.parse::<Platform>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                Failure::bad_input(anyhow!(
-                    "{} line {}: {e}",
-                    args.file.display(),
-                    promise.entry.line
-                ))
-            })?;
+        };
+        let reference = Reference::parse(&promise.image).map_err(|e| at_line(&e))?;
+        let platforms = tagwarden_core::platform::parse_platforms(&promise.entry.platforms)
+            .map_err(|e| at_line(&e))?;
         planned.push(Planned {
             repo: Repository::of(&reference),
             promise,
             platforms,
         });
     }
+    Ok(planned)
+}
 
-    let client = registry_client(global)?;
-    // One tag listing per repository.
-    let mut listings: HashMap<Repository, Option<HashSet<String>>> = HashMap::new();
-    for p in &planned {
-        if !listings.contains_key(&p.repo) {
-            let tags = client.list_tags(&p.repo).await?.found();
-            listings.insert(p.repo.clone(), tags.map(HashSet::from_iter));
-        }
-    }
-    // The manifest only for present tags some entry wants platforms of; each tag once.
-    let mut states: BTreeMap<(String, String, String), TagState> = BTreeMap::new();
-    let mut to_inspect: Vec<(Repository, String)> = Vec::new();
-    for p in &planned {
+/// One tag listing per repository; then, only for listed tags that some entry wants
+/// platforms of, the manifest (each tag once, with every platform any entry wants).
+async fn ask_registries(client: &Client, planned: &[Planned<'_>]) -> Result<TagStates, Failure> {
+    let listings = inspect::published_tags_of_each(client, planned.iter().map(|p| &p.repo)).await?;
+    let listings: HashMap<&Repository, HashSet<&str>> = listings
+        .iter()
+        .map(|(repo, tags)| {
+            let tags = tags.iter().flatten().map(String::as_str).collect();
+            (repo, tags)
+        })
+        .collect();
+    let mut states: TagStates = BTreeMap::new();
+    let mut questions: Vec<TagQuestion> = Vec::new();
+    for p in planned {
         let key = key_of(&p.repo, &p.promise.tag);
-        let listed = listings
-            .get(&p.repo)
-            .and_then(|tags| tags.as_ref())
-            .is_some_and(|tags| tags.contains(&p.promise.tag));
-        if !listed {
-            states.insert(key, TagState::Missing);
+        if !listings[&p.repo].contains(p.promise.tag.as_str()) {
+            states.insert(key, None);
             continue;
         }
-        if !p.platforms.is_empty() && !to_inspect.iter().any(|(r, t)| key_of(r, t) == key) {
-            to_inspect.push((p.repo.clone(), p.promise.tag.clone()));
+        states
+            .entry(key.clone())
+            .or_insert(Some((None, Vec::new())));
+        if p.platforms.is_empty() {
+            continue;
         }
-        states.entry(key).or_insert(TagState::Present {
-            digest: None,
-            offered: Vec::new(),
-        });
+        match questions
+            .iter_mut()
+            .find(|q| key_of(&q.repository, &q.tag) == key)
+        {
+            Some(question) => {
+                for platform in &p.platforms {
+                    if !question.platforms.contains(platform) {
+                        question.platforms.push(platform.clone());
+                    }
+                }
+            }
+            None => questions.push(TagQuestion {
+                repository: p.repo.clone(),
+                tag: p.promise.tag.clone(),
+                platforms: p.platforms.clone(),
+            }),
+        }
     }
-    let mut tasks = tokio::task::JoinSet::new();
-    for (repo, tag) in to_inspect {
-        let client = client.clone();
-        tasks.spawn(async move {
-            let state = inspect(&client, &repo, &tag).await;
-            (key_of(&repo, &tag), state)
-        });
+    let answers = inspect::inspect_tags(client, &questions).await?;
+    for (question, answer) in questions.iter().zip(answers) {
+        let state = match answer {
+            TagState::Present { digest, lacking } => Some((Some(digest), lacking)),
+            // Listed, then gone at HEAD: the registry now says it does not exist.
+            TagState::Missing => None,
+        };
+        states.insert(key_of(&question.repository, &question.tag), state);
     }
-    while let Some(joined) = tasks.join_next().await {
-        let (key, state) =
-            joined.map_err(|e| Failure::undecided(anyhow!("a platform check failed: {e}")))?;
-        states.insert(key, state?);
-    }
+    Ok(states)
+}
 
-    // Only now, with every answer in, is anything printed.
+/// The report (JSON) and the table rows, in the matrix's order.
+fn outcome(planned: &[Planned<'_>], states: &TagStates) -> (VerifyOutput, Vec<[String; 4]>) {
     let mut output = VerifyOutput {
         missing: Vec::new(),
         present: Vec::new(),
@@ -462,7 +498,7 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
         "IMAGE".into(),
         "STATUS".into(),
     ]];
-    for p in &planned {
+    for p in planned {
         let promise = &p.promise;
         let kubernetes = format!("{}.{}", promise.major, promise.minor);
         let entry = |platform: Option<String>, digest: Option<String>| VerifyEntry {
@@ -482,11 +518,12 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
             ]
         };
         match states.get(&key_of(&p.repo, &promise.tag)) {
-            Some(TagState::Present { digest, offered }) => {
+            Some(Some((digest, lacking_any))) => {
+                // The tag was asked with every platform any entry wants: this entry's own.
                 let lacking: Vec<&Platform> = p
                     .platforms
                     .iter()
-                    .filter(|w| !offered.iter().any(|o| w.matches(o)))
+                    .filter(|w| lacking_any.contains(w))
                     .collect();
                 if lacking.is_empty() {
                     output.present.push(entry(None, digest.clone()));
@@ -505,21 +542,12 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
             }
         }
     }
+    (output, rows)
+}
 
-    match global.output {
-        OutputFormat::Json => print_json(&output)?,
-        _ => {
-            if planned.is_empty() {
-                errln!("no entry names an image: nothing to verify");
-            } else {
-                let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
-                let (w0, w1, w2) = (width(0), width(1), width(2));
-                for [app, kube, image, status] in &rows {
-                    outln!("{app:<w0$}  {kube:<w1$}  {image:<w2$}  {status}")?;
-                }
-            }
-        }
-    }
+/// The summary line on stderr.
+fn summarize_verify(output: &VerifyOutput, nothing_planned: bool) {
+    let images = |n: usize| if n == 1 { "image" } else { "images" };
     if !output.missing.is_empty() {
         let mut names: Vec<String> = Vec::new();
         for m in &output.missing {
@@ -531,36 +559,21 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
                 names.push(name);
             }
         }
+        let all = output.missing.len() + output.present.len();
         errln!(
-            "{} of {} promised images missing: {}",
+            "{} of {all} promised {} missing: {}",
             output.missing.len(),
-            output.missing.len() + output.present.len(),
+            images(all),
             names.join(", ")
         );
-    } else if !planned.is_empty() {
-        errln!("all {} promised images exist", output.present.len());
+    } else if !nothing_planned {
+        match output.present.len() {
+            1 => errln!("the 1 promised image exists"),
+            n => errln!("all {n} promised images exist"),
+        }
     }
-    Ok(if output.missing.is_empty() {
-        Status::Success
-    } else {
-        Status::Finding
-    })
 }
 
 fn key_of(repo: &Repository, tag: &str) -> (String, String, String) {
     (repo.api_host.clone(), repo.name.clone(), tag.to_string())
-}
-
-/// HEAD a listed tag and read the platforms its manifest provides.
-async fn inspect(client: &Client, repo: &Repository, tag: &str) -> Result<TagState, RegistryError> {
-    let head = match client.head_manifest(repo, tag).await? {
-        Lookup::Found(head) => head,
-        // Listed, then gone at HEAD: the registry now says it does not exist.
-        Lookup::Missing(_) => return Ok(TagState::Missing),
-    };
-    let offered = tagwarden_registry::platforms_of(client, repo, &head.digest).await?;
-    Ok(TagState::Present {
-        digest: Some(head.digest),
-        offered,
-    })
 }

@@ -10,7 +10,8 @@ pub mod resolve;
 
 use std::time::Duration;
 
-use tagwarden_registry::{Client, ClientOptions, CredentialStore, DiskCache};
+use anyhow::anyhow;
+use tagwarden_registry::{Client, ClientOptions, CredentialStore, DiskCacheLocation};
 
 use crate::cli::GlobalOptions;
 use crate::config::Config;
@@ -19,27 +20,23 @@ use crate::exit::Failure;
 /// The config file named by `--config`, or the empty config.
 pub fn load_config(global: &GlobalOptions) -> Result<Config, Failure> {
     match &global.config {
-        Some(path) => Config::load(path),
+        Some(path) => Config::load(path).map_err(|e| Failure::bad_input(anyhow!(e))),
         None => Ok(Config::default()),
     }
 }
 
-/// The registry client every command shares, configured from the global flags and the
-/// config file.
+/// The registry client every command shares: the global flags as [`ClientOptions`], and
+/// the config file's registries, mirrors and cache through [`Config::build_client`], as
+/// any other front end builds it.
 pub fn registry_client(global: &GlobalOptions) -> Result<Client, Failure> {
     let config = load_config(global)?;
     let credentials = CredentialStore::from_environment_with(
         global.registry_config.as_deref(),
         &global.pull_secrets,
     )?;
-    let mut insecure = global.insecure_registries.clone();
-    insecure.extend(config.registries.insecure.iter().cloned());
-    let mut ca_files = config.registries.ca_files.clone();
-    ca_files.extend(global.ca_files.iter().cloned());
     let options = ClientOptions::builder()
-        .insecure_registries(insecure)
-        .skip_verify(config.registries.insecure_skip_verify.clone())
-        .ca_files(ca_files)
+        .insecure_registries(global.insecure_registries.clone())
+        .ca_files(global.ca_files.clone())
         .certs_dir(Some(global.certs_dir.clone()))
         .credentials(credentials)
         .request_timeout(Duration::from_secs(global.timeout.max(1)))
@@ -48,17 +45,12 @@ pub fn registry_client(global: &GlobalOptions) -> Result<Client, Failure> {
         .max_concurrency_per_registry(global.max_concurrency.max(1))
         .requests_per_second(global.rps)
         .build();
-    let ttl = config
-        .cache
-        .ttl
-        .map(Duration::from_secs)
-        .unwrap_or(tagwarden_registry::cache::DEFAULT_TTL);
-    let disk = if global.no_cache || ttl.is_zero() {
-        None
+    let disk = if global.no_cache {
+        DiskCacheLocation::Off
     } else {
-        DiskCache::default_path().and_then(|path| DiskCache::open_or_skip(&path, ttl))
+        DiskCacheLocation::Default
     };
-    Ok(Client::with_extras(options, config.mirrors, disk)?)
+    Ok(config.build_client(options, disk)?)
 }
 
 /// A registry's rate-limit headers, as last seen.

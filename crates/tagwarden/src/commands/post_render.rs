@@ -143,6 +143,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     }
     let repairs = if references.iter().any(|r| options.asks_about(r)) {
         let client = registry_client(global)?;
+        let _spinner = crate::progress::Spinner::start("asking registries about images");
         tagwarden_registry::decide_repairs(&client, &references, &options).await
     } else {
         vec![Repair::Keep; references.len()]

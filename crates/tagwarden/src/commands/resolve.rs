@@ -37,10 +37,12 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     }
     let request = request_from(args)?;
     let client = registry_client(global)?;
+    let spinner = crate::progress::Spinner::start(format!("resolving {}", args.image));
     let ResolvedImage {
         resolution,
         reference,
     } = tagwarden_registry::inspect::resolve_image(&client, &request, args.pin).await?;
+    drop(spinner);
 
     match global.output {
         OutputFormat::Json => print_json(&ResolveOutput {
