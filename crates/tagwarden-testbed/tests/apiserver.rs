@@ -1082,6 +1082,85 @@ fn fixtures_follow_the_registry_hosts() {
     assert_eq!(dep["metadata"]["uid"], dep_ref["uid"]);
 }
 
+#[test]
+fn kubectl_patches_and_applies_server_side() {
+    let api = ApiServer::start();
+    let janitor = || {
+        api.get("apps/v1", "Deployment", Some("reports"), "cluster-janitor")
+            .unwrap()
+    };
+    let generation = janitor()["metadata"]["generation"].as_i64().unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &[
+            "patch",
+            "deploy",
+            "cluster-janitor",
+            "-n",
+            "reports",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/replicas","value":1}]"#,
+        ],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(janitor()["spec"]["replicas"], 1);
+    assert_eq!(janitor()["metadata"]["generation"], generation + 1);
+    let out = kubectl(
+        &api,
+        None,
+        &[
+            "patch",
+            "deploy",
+            "web",
+            "-n",
+            "shop",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"labels":{"team":"shop"}}}"#,
+        ],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let web = api
+        .get("apps/v1", "Deployment", Some("shop"), "web")
+        .unwrap();
+    assert_eq!(web["metadata"]["labels"]["team"], "shop");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lease.json");
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": { "name": "tagwarden", "namespace": "default" },
+        "spec": { "holderIdentity": "kubectl", "leaseDurationSeconds": 15 },
+    });
+    std::fs::write(&file, lease.to_string()).unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &["apply", "--server-side", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("serverside-applied"),
+        "{}",
+        text(&out.stdout)
+    );
+    let stored = api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "tagwarden",
+        )
+        .unwrap();
+    assert_eq!(stored["spec"]["holderIdentity"], "kubectl");
+    assert_eq!(stored["metadata"]["managedFields"][0]["operation"], "Apply");
+}
+
 /// A Pod as the Job controller creates it for the Capsule hook Job.
 fn job_pod(job_uid: &Value) -> Value {
     json!({

@@ -759,7 +759,8 @@ fn update(
     ))
 }
 
-/// JSON merge patch (RFC 7386) for `merge-patch`, `strategic-merge-patch`
+/// JSON Patch (RFC 6902) for `json-patch`; JSON merge patch (RFC 7386) for
+/// `merge-patch`, `strategic-merge-patch`
 /// (lists are replaced whole, which is what the strategic merge does for
 /// every list without a merge key) and `apply-patch` (server-side apply: a
 /// merge that creates a missing object, with field-ownership conflicts, see
@@ -777,7 +778,9 @@ fn patch(
         .map(|(t, _)| t.clone())
         .unwrap_or_default();
     let apply = media == "application/apply-patch+yaml";
+    let json_patch = media == "application/json-patch+json";
     if !apply
+        && !json_patch
         && media != "application/merge-patch+json"
         && media != "application/strategic-merge-patch+json"
     {
@@ -786,10 +789,13 @@ fn patch(
             "UnsupportedMediaType",
             format!(
                 "the body of the request was in an unknown format - accepted media types \
-                 (by the tagwarden test API server) include: application/merge-patch+json, \
-                 application/strategic-merge-patch+json, application/apply-patch+yaml; got {media}"
+                 include: application/json-patch+json, application/merge-patch+json, \
+                 application/apply-patch+yaml, application/strategic-merge-patch+json; got {media}"
             ),
         ));
+    }
+    if json_patch {
+        return json_patch_update(inner, target, &body, manager).map(|o| (o, false));
     }
     if apply && query.get("fieldManager").is_none() {
         return Err(ApiError::new(
@@ -814,6 +820,52 @@ fn patch(
     let body = target.stored(body);
     let stored = inner.store.write(target.resource, body, how, manager)?;
     Ok((stored, !existed))
+}
+
+/// RFC 6902 JSON Patch as the real server applies it: onto the current
+/// object (as the request's API version shows it), then an update with the
+/// current resourceVersion as precondition, retried when another write came
+/// in between.
+fn json_patch_update(
+    inner: &Inner,
+    target: &Target<'_>,
+    ops: &Value,
+    manager: Option<&str>,
+) -> Result<Arc<Value>, ApiError> {
+    for _ in 0..5 {
+        let current = inner
+            .store
+            .get(&target.key())
+            .ok_or_else(|| ApiError::not_found(target.res, target.name()))?;
+        let mut patched = target.show(&current);
+        admission::json_patch(&mut patched, ops).map_err(|e| {
+            ApiError::new(
+                422,
+                "Invalid",
+                format!("the JSON patch does not apply: {e}"),
+            )
+        })?;
+        let patched = target.stored(patched);
+        if super::store::key_of(target.resource, &patched) != target.key() {
+            return Err(ApiError::bad_request(
+                "a JSON patch may not change the name or namespace",
+            ));
+        }
+        let raced = patched.pointer("/metadata/resourceVersion")
+            == current.pointer("/metadata/resourceVersion");
+        match inner
+            .store
+            .write(target.resource, patched, Write::Update, manager)
+        {
+            Err(e) if e.reason == "Conflict" && raced => continue,
+            result => return result,
+        }
+    }
+    Err(ApiError::new(
+        409,
+        "Conflict",
+        "the object kept changing while the JSON patch was applied",
+    ))
 }
 
 fn delete_collection(inner: &Inner, target: &Target<'_>, query: &Query) -> Answer {

@@ -62,7 +62,7 @@
 //!   timeout passes, when the [`ApiServer`] is dropped, and when the test
 //!   cuts every watch connection ([`ApiServer::drop_watches`]).
 //! - **Writes:** `POST` (with `generateName`), `PUT` (with the
-//!   `resourceVersion` precondition), `PATCH` (`merge-patch+json`,
+//!   `resourceVersion` precondition), `PATCH` (`json-patch+json`, `merge-patch+json`,
 //!   `strategic-merge-patch+json` as a merge patch, `apply-patch+yaml` with a
 //!   JSON body, which creates a missing object), `DELETE`, and
 //!   `deletecollection`: enough for Events (core and `events.k8s.io`), Leases
@@ -97,7 +97,7 @@
 //! `port-forward`), subresources (`/status`, `/scale`, `/log`, `/eviction`),
 //! admission other than the one Pod webhook, defaulting and validation
 //! beyond names and namespaces,
-//! `dryRun` (refused with 400 rather than silently applied), JSON Patch (415),
+//! `dryRun` (refused with 400 rather than silently applied),
 //! server-side apply's removal of fields no longer applied, strategic merge keys,
 //! graceful deletion, finalizers and garbage collection (a delete removes
 //! the object at once; owners do not cascade), controllers (nothing creates
