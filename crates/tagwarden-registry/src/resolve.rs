@@ -59,6 +59,7 @@ pub struct Resolution {
     pub requested: Reference,
     /// The reference with the wanted tag (differs from `requested` with `--kube-version`).
     pub wanted: Reference,
+    /// Exact, fallback or missing.
     pub outcome: Outcome,
     /// The chosen reference, in the user's spelling, without digest.
     pub resolved: Option<Reference>,

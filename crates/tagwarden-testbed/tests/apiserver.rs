@@ -731,6 +731,44 @@ fn a_too_old_resource_version_is_410_gone_in_the_stream() {
     assert!(watch_events(resp, |_| false).is_empty());
 }
 
+/// What `serve` must survive: the connection is lost mid-watch, and on the
+/// reconnect from its last resourceVersion the history is gone.
+#[test]
+fn a_dropped_watch_connection_then_410_on_the_reconnect() {
+    let api = ApiServer::start();
+    let rv = api.resource_version();
+    let resp = get(
+        &api,
+        &format!("/apis/apps/v1/deployments?watch=1&resourceVersion={rv}"),
+    );
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(resp).lines();
+        let _ = tx.send(lines.next().map(|l| l.is_ok()));
+        let _ = tx.send(lines.next().map(|l| l.is_err()));
+    });
+    api.apply(deployment("shop", "cart", 1));
+    let first = rx.recv_timeout(Duration::from_secs(10)).expect("an event");
+    assert_eq!(first, Some(true), "the ADDED event came first");
+    api.compact();
+    api.drop_watches();
+    let after = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the watch ends");
+    assert_eq!(
+        after,
+        Some(true),
+        "the connection broke mid-body instead of ending cleanly"
+    );
+    // The reconnect from the last version seen: 410 in the stream.
+    let resp = get(
+        &api,
+        &format!("/apis/apps/v1/deployments?watch=1&resourceVersion={rv}"),
+    );
+    let events = watch_events(resp, |_| false);
+    assert_eq!(events[0]["object"]["code"], 410);
+}
+
 #[test]
 fn watches_end_when_the_server_is_dropped() {
     let api = ApiServer::start();
@@ -1042,6 +1080,85 @@ fn fixtures_follow_the_registry_hosts() {
     let dep_ref = &rs["metadata"]["ownerReferences"][0];
     let dep = get_json(&api, "/apis/apps/v1/namespaces/shop/deployments/web");
     assert_eq!(dep["metadata"]["uid"], dep_ref["uid"]);
+}
+
+#[test]
+fn kubectl_patches_and_applies_server_side() {
+    let api = ApiServer::start();
+    let janitor = || {
+        api.get("apps/v1", "Deployment", Some("reports"), "cluster-janitor")
+            .unwrap()
+    };
+    let generation = janitor()["metadata"]["generation"].as_i64().unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &[
+            "patch",
+            "deploy",
+            "cluster-janitor",
+            "-n",
+            "reports",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/replicas","value":1}]"#,
+        ],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(janitor()["spec"]["replicas"], 1);
+    assert_eq!(janitor()["metadata"]["generation"], generation + 1);
+    let out = kubectl(
+        &api,
+        None,
+        &[
+            "patch",
+            "deploy",
+            "web",
+            "-n",
+            "shop",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"labels":{"team":"shop"}}}"#,
+        ],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let web = api
+        .get("apps/v1", "Deployment", Some("shop"), "web")
+        .unwrap();
+    assert_eq!(web["metadata"]["labels"]["team"], "shop");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lease.json");
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": { "name": "tagwarden", "namespace": "default" },
+        "spec": { "holderIdentity": "kubectl", "leaseDurationSeconds": 15 },
+    });
+    std::fs::write(&file, lease.to_string()).unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &["apply", "--server-side", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("serverside-applied"),
+        "{}",
+        text(&out.stdout)
+    );
+    let stored = api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "tagwarden",
+        )
+        .unwrap();
+    assert_eq!(stored["spec"]["holderIdentity"], "kubectl");
+    assert_eq!(stored["metadata"]["managedFields"][0]["operation"], "Apply");
 }
 
 /// A Pod as the Job controller creates it for the Capsule hook Job.

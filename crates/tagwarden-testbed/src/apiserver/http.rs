@@ -35,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) bookmark_interval: Duration,
     /// `resource.qualified()` names every verb on which is 403.
     pub(crate) forbidden: Mutex<BTreeSet<String>>,
+    /// Bumped to cut every open watch connection.
+    pub(crate) watch_cut: tokio::sync::watch::Sender<u64>,
     /// The mutating webhook Pod creates go through, if any.
     pub(crate) pod_webhook: Mutex<Option<admission::PodWebhook>>,
     pub(crate) requests: Mutex<Vec<ApiRequest>>,
@@ -757,7 +759,8 @@ fn update(
     ))
 }
 
-/// JSON merge patch (RFC 7386) for `merge-patch`, `strategic-merge-patch`
+/// JSON Patch (RFC 6902) for `json-patch`; JSON merge patch (RFC 7386) for
+/// `merge-patch`, `strategic-merge-patch`
 /// (lists are replaced whole, which is what the strategic merge does for
 /// every list without a merge key) and `apply-patch` (server-side apply: a
 /// merge that creates a missing object, with field-ownership conflicts, see
@@ -775,7 +778,9 @@ fn patch(
         .map(|(t, _)| t.clone())
         .unwrap_or_default();
     let apply = media == "application/apply-patch+yaml";
+    let json_patch = media == "application/json-patch+json";
     if !apply
+        && !json_patch
         && media != "application/merge-patch+json"
         && media != "application/strategic-merge-patch+json"
     {
@@ -784,10 +789,13 @@ fn patch(
             "UnsupportedMediaType",
             format!(
                 "the body of the request was in an unknown format - accepted media types \
-                 (by the tagwarden test API server) include: application/merge-patch+json, \
-                 application/strategic-merge-patch+json, application/apply-patch+yaml; got {media}"
+                 include: application/json-patch+json, application/merge-patch+json, \
+                 application/apply-patch+yaml, application/strategic-merge-patch+json; got {media}"
             ),
         ));
+    }
+    if json_patch {
+        return json_patch_update(inner, target, &body, manager).map(|o| (o, false));
     }
     if apply && query.get("fieldManager").is_none() {
         return Err(ApiError::new(
@@ -812,6 +820,52 @@ fn patch(
     let body = target.stored(body);
     let stored = inner.store.write(target.resource, body, how, manager)?;
     Ok((stored, !existed))
+}
+
+/// RFC 6902 JSON Patch as the real server applies it: onto the current
+/// object (as the request's API version shows it), then an update with the
+/// current resourceVersion as precondition, retried when another write came
+/// in between.
+fn json_patch_update(
+    inner: &Inner,
+    target: &Target<'_>,
+    ops: &Value,
+    manager: Option<&str>,
+) -> Result<Arc<Value>, ApiError> {
+    for _ in 0..5 {
+        let current = inner
+            .store
+            .get(&target.key())
+            .ok_or_else(|| ApiError::not_found(target.res, target.name()))?;
+        let mut patched = target.show(&current);
+        admission::json_patch(&mut patched, ops).map_err(|e| {
+            ApiError::new(
+                422,
+                "Invalid",
+                format!("the JSON patch does not apply: {e}"),
+            )
+        })?;
+        let patched = target.stored(patched);
+        if super::store::key_of(target.resource, &patched) != target.key() {
+            return Err(ApiError::bad_request(
+                "a JSON patch may not change the name or namespace",
+            ));
+        }
+        let raced = patched.pointer("/metadata/resourceVersion")
+            == current.pointer("/metadata/resourceVersion");
+        match inner
+            .store
+            .write(target.resource, patched, Write::Update, manager)
+        {
+            Err(e) if e.reason == "Conflict" && raced => continue,
+            result => return result,
+        }
+    }
+    Err(ApiError::new(
+        409,
+        "Conflict",
+        "the object kept changing while the JSON patch was applied",
+    ))
 }
 
 fn delete_collection(inner: &Inner, target: &Target<'_>, query: &Query) -> Answer {
@@ -900,7 +954,8 @@ fn watch(
         timeout: query.number("timeoutSeconds")?.map(Duration::from_secs),
         table,
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Option<Bytes>>(64);
+    let cut = inner.watch_cut.subscribe();
     let inner = Arc::clone(inner);
     let resource = target.resource;
     let view = discovery::find(target.res.group, target.res.version, target.res.plural)
@@ -919,6 +974,7 @@ fn watch(
                     filter,
                     opts,
                     tx,
+                    cut,
                 };
                 w.run(start).await;
             });
@@ -927,15 +983,11 @@ fn watch(
             // As the real server: 200, then one ERROR event, then the end.
             let line = watch_line("ERROR", &e.status());
             tokio::spawn(async move {
-                let _ = tx.send(line).await;
+                let _ = tx.send(Some(line)).await;
             });
         }
     }
-    let mut resp = Response::new(
-        ChannelBody(rx)
-            .map_err(|never: std::convert::Infallible| match never {})
-            .boxed(),
-    );
+    let mut resp = Response::new(ChannelBody(rx).boxed());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -953,13 +1005,16 @@ struct Watcher<'a> {
     namespace: Option<String>,
     filter: Filter,
     opts: WatchOptions,
-    tx: tokio::sync::mpsc::Sender<Bytes>,
+    /// `None` cuts the connection (see [`ChannelBody`]).
+    tx: tokio::sync::mpsc::Sender<Option<Bytes>>,
+    /// Bumped by [`crate::ApiServer::drop_watches`].
+    cut: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Watcher<'_> {
     /// Stream until the client goes away, `timeoutSeconds` pass, the history
     /// is compacted past this watch, or the server stops.
-    async fn run(self, start: super::store::WatchStart) {
+    async fn run(mut self, start: super::store::WatchStart) {
         let mut last = start.from_rv;
         let mut changed = start.changed;
         for change in &start.initial {
@@ -978,6 +1033,10 @@ impl Watcher<'_> {
             tokio::select! {
                 _ = self.tx.closed() => return,
                 _ = sleep_until(deadline) => return,
+                _ = self.cut.changed() => {
+                    let _ = self.tx.send(None).await;
+                    return;
+                }
                 _ = ticks.tick(), if self.opts.bookmarks => {
                     if !self.send_bookmark(last, false).await {
                         return;
@@ -999,7 +1058,7 @@ impl Watcher<'_> {
                             last = last.max(newest);
                         }
                         Err(e) => {
-                            let _ = self.tx.send(watch_line("ERROR", &e.status())).await;
+                            let _ = self.tx.send(Some(watch_line("ERROR", &e.status()))).await;
                             return;
                         }
                     }
@@ -1047,7 +1106,7 @@ impl Watcher<'_> {
             ),
             None => shown,
         };
-        self.tx.send(watch_line(kind, &object)).await.is_ok()
+        self.tx.send(Some(watch_line(kind, &object))).await.is_ok()
     }
 
     async fn send_bookmark(&self, rv: u64, initial_events_end: bool) -> bool {
@@ -1058,7 +1117,10 @@ impl Watcher<'_> {
         }
         let object =
             json!({ "kind": res.kind, "apiVersion": res.api_version(), "metadata": metadata });
-        self.tx.send(watch_line("BOOKMARK", &object)).await.is_ok()
+        self.tx
+            .send(Some(watch_line("BOOKMARK", &object)))
+            .await
+            .is_ok()
     }
 }
 
@@ -1077,19 +1139,26 @@ fn watch_line(kind: &str, object: &Value) -> Bytes {
 }
 
 /// A response body fed by a channel: each message is one chunk, flushed as
-/// it comes. Dropping the body (client gone) closes the channel, which ends
-/// the watch task.
-struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+/// it comes, and the channel's end is the body's end. A `None` message is
+/// a body error, on which hyper drops the connection without ending the
+/// chunked body: a connection lost mid-watch. Dropping the body (client
+/// gone) closes the channel, which ends the watch task.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Option<Bytes>>);
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = crate::server::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+        self.0.poll_recv(cx).map(|o| {
+            o.map(|chunk| match chunk {
+                Some(b) => Ok(Frame::data(b)),
+                None => Err("the test dropped the watch connection".into()),
+            })
+        })
     }
 }
 

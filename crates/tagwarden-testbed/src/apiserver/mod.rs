@@ -59,9 +59,10 @@
 //!   ([`ApiServer::compact`]) a `200` whose one event is an `ERROR` with a
 //!   `410 Expired` `Status` ("too old resource version: 3 (9)"), as the real
 //!   server sends it. A watch ends when the client disconnects, when its
-//!   timeout passes, and when the [`ApiServer`] is dropped.
+//!   timeout passes, when the [`ApiServer`] is dropped, and when the test
+//!   cuts every watch connection ([`ApiServer::drop_watches`]).
 //! - **Writes:** `POST` (with `generateName`), `PUT` (with the
-//!   `resourceVersion` precondition), `PATCH` (`merge-patch+json`,
+//!   `resourceVersion` precondition), `PATCH` (`json-patch+json`, `merge-patch+json`,
 //!   `strategic-merge-patch+json` as a merge patch, `apply-patch+yaml` with a
 //!   JSON body, which creates a missing object), `DELETE`, and
 //!   `deletecollection`: enough for Events (core and `events.k8s.io`), Leases
@@ -96,7 +97,7 @@
 //! `port-forward`), subresources (`/status`, `/scale`, `/log`, `/eviction`),
 //! admission other than the one Pod webhook, defaulting and validation
 //! beyond names and namespaces,
-//! `dryRun` (refused with 400 rather than silently applied), JSON Patch (415),
+//! `dryRun` (refused with 400 rather than silently applied),
 //! server-side apply's removal of fields no longer applied, strategic merge keys,
 //! graceful deletion, finalizers and garbage collection (a delete removes
 //! the object at once; owners do not cascade), controllers (nothing creates
@@ -307,6 +308,7 @@ impl ApiServer {
             server_address: addr.to_string(),
             bookmark_interval: b.bookmark_interval,
             forbidden: Mutex::new(BTreeSet::new()),
+            watch_cut: tokio::sync::watch::channel(0).0,
             pod_webhook: Mutex::new(b.pod_webhook),
             requests: Mutex::new(Vec::new()),
         });
@@ -501,6 +503,14 @@ impl ApiServer {
     /// resourceVersion compacted to.
     pub fn compact(&self) -> u64 {
         self.inner.store.compact()
+    }
+
+    /// Cut every open watch connection now, mid-stream (the chunked body is
+    /// never finished), as a restarting API server or a load balancer does:
+    /// clients must reconnect, from their last resourceVersion. With
+    /// [`ApiServer::compact`] first, that reconnect is `410 Gone`.
+    pub fn drop_watches(&self) {
+        self.inner.watch_cut.send_modify(|n| *n += 1);
     }
 
     /// Make every verb on `resource` `403 Forbidden`: RBAC without the
