@@ -49,14 +49,18 @@ impl fmt::Display for Missing {
 pub enum RegistryError {
     /// 401 or 403: the registry knows, but will not tell us.
     #[error(
-        "{registry} denied {request} (HTTP {status}{}); check the credentials for {registry} in your docker config or REGISTRY_AUTH_FILE",
-        detail(.message)
+        "{registry} denied {request} (HTTP {status}{}); {}",
+        detail(.message),
+        denied_advice(.registry, .credentials)
     )]
     Denied {
         registry: String,
         request: String,
         status: u16,
         message: Option<String>,
+        /// Where the credentials sent came from (`--pull-secret regcred.yaml`,
+        /// `docker config …`), or `None` when there were none for this registry.
+        credentials: Option<String>,
     },
     /// 429 after retries: the registry is rationing answers.
     #[error("{registry} rate-limited {request} (HTTP 429{}) and retries did not get through; try again later or log in to raise the limit", detail(.message))]
@@ -96,6 +100,16 @@ pub enum RegistryError {
     /// The local configuration (credentials file, options) is unusable.
     #[error("{0}")]
     Config(String),
+}
+
+/// What to check after a 401/403: the credentials that were used, or where to put some.
+fn denied_advice(registry: &str, credentials: &Option<String>) -> String {
+    match credentials {
+        Some(source) => format!("the credentials from {source} were rejected"),
+        None => format!(
+            "no credentials for {registry} were found; add them to your docker config, REGISTRY_AUTH_FILE or a --pull-secret"
+        ),
+    }
 }
 
 fn detail(message: &Option<String>) -> String {

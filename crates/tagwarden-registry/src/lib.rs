@@ -38,6 +38,7 @@ pub mod config;
 pub mod credentials;
 mod error;
 pub mod inspect;
+pub mod keychain;
 mod memory;
 pub mod observe;
 mod platform;
@@ -52,6 +53,9 @@ pub use error::{Lookup, Missing, RegistryError, Undecided};
 pub use inspect::{
     InspectOptions, Repair, RepairOptions, decide_repair, decide_repairs, inspect_image,
     inspect_images, inspect_reference,
+};
+pub use keychain::{
+    Anonymous, DockerConfigKeychain, Keychain, MultiKeychain, PullSecretKeychain, Resolved,
 };
 pub use observe::{ErrorClass, Observer, Operation, RequestEvent, RequestOutcome};
 pub use platform::{Platform, PlatformError};

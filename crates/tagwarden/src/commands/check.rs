@@ -32,7 +32,7 @@ use std::io::IsTerminal;
 use anyhow::anyhow;
 use clap::{Args as ClapArgs, ValueEnum};
 use serde::Serialize;
-use tagwarden_manifest::{Location, read_sources};
+use tagwarden_manifest::Location;
 use tagwarden_registry::{Client, InspectOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
@@ -241,8 +241,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     };
 
     // 1. Inputs and their image fields.
-    let sources =
-        read_sources(&paths, &options.limits).map_err(|e| input::manifest_error(e, None))?;
+    let sources = input::read_all(&paths, &options.limits)?;
     let scans = input::scan_all(&sources, &options)?;
     no_input_at_all(&sources, args.fail_on)?;
 
@@ -284,7 +283,7 @@ fn no_input_at_all(sources: &[tagwarden_manifest::Source], fail_on: FailOn) -> R
         return Ok(());
     }
     let what = if sources.is_empty() {
-        "no manifest files were found (folders are read for *.yaml and *.yml)".to_string()
+        "no manifest files were found (folders are read for *.yaml, *.yml and *.json)".to_string()
     } else {
         format!(
             "the input is empty ({})",
