@@ -12,6 +12,8 @@
 //!
 //! Nothing here does I/O or async, so every rule is tested exhaustively.
 
+#![warn(missing_docs)]
+
 pub mod gaps;
 pub mod kube_version;
 pub mod matrix;

@@ -86,6 +86,33 @@ impl ImagePath {
         &self.segments
     }
 
+    /// When no object of this rule's kind is among `kinds` but one differs only in case,
+    /// that kind: `prometheus:spec.image` matches nothing in an input of `Prometheus`
+    /// objects, because kinds are case-sensitive. `None` for `*`, for a kind that is there,
+    /// and for one that is not there in any case.
+    ///
+    /// ```
+    /// use tagwarden_manifest::ImagePath;
+    /// let rule = ImagePath::parse("prometheus:spec.image").unwrap();
+    /// assert_eq!(rule.kind_suggestion(["Pod", "Prometheus"]), Some("Prometheus"));
+    /// assert_eq!(rule.kind_suggestion(["Pod"]), None);
+    /// ```
+    pub fn kind_suggestion<'k>(&self, kinds: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+        if self.kind == "*" {
+            return None;
+        }
+        let mut suggestion = None;
+        for kind in kinds {
+            if kind == self.kind {
+                return None;
+            }
+            if suggestion.is_none() && kind.eq_ignore_ascii_case(&self.kind) {
+                suggestion = Some(kind);
+            }
+        }
+        suggestion
+    }
+
     /// Whether the rule applies to objects of `kind`.
     pub fn matches_kind(&self, kind: &str) -> bool {
         self.kind == "*" || self.kind == kind
