@@ -583,37 +583,10 @@ impl<'a> ChunkParser<'a> {
                 Event::StreamEnd => return Ok(None),
                 Event::DocumentStart(explicit, _) => doc_start = Some((start, explicit)),
                 Event::DocumentEnd => {
-                    let (doc_begin, explicit_start) = doc_start.unwrap_or((start, false));
-                    let index = self.documents;
-                    self.documents += 1;
-                    let Some(root) = state.root else {
-                        // The parser always emits a root node; an empty document gets `~`.
-                        return Err(self.syntax(&span, "document without a root node"));
-                    };
-                    let root_start = state.nodes[root].span.start.max(doc_begin);
-                    return Ok(Some(Document {
-                        index,
-                        explicit_start,
-                        span: doc_begin..end.max(doc_begin),
-                        root,
-                        helm_source: helm_source(&self.source[doc_begin..root_start]),
-                        nodes: state.nodes,
-                    }));
+                    let begin = doc_start.unwrap_or((start, false));
+                    return self.finish_document(state, begin, &span, end).map(Some);
                 }
-                Event::Alias(anchor) => {
-                    state.aliases += 1;
-                    if state.aliases > self.limits.max_aliases {
-                        let max = self.limits.max_aliases;
-                        return Err(
-                            self.limit(&span, format!("more than {max} aliases in one document"))
-                        );
-                    }
-                    let Some(&target) = state.anchors.get(&anchor) else {
-                        return Err(self.syntax(&span, "alias to an unknown anchor"));
-                    };
-                    let kind = NodeKind::Alias { target };
-                    self.add(&mut state, kind, 0, None, &span, start..end)?;
-                }
+                Event::Alias(anchor) => self.add_alias(&mut state, anchor, &span, start..end)?,
                 Event::UnresolvedAlias(_) => {
                     // Only emitted with `emit_unresolved_aliases`, which is never set.
                     return Err(self.syntax(&span, "alias to an unknown anchor"));
@@ -672,6 +645,52 @@ impl<'a> ChunkParser<'a> {
                 _ => {}
             }
         }
+    }
+
+    /// The document whose `DocumentEnd` event (at `span`, ending at byte `end`) was just
+    /// read; `begin` is where it started and whether that was an explicit `---`.
+    fn finish_document(
+        &mut self,
+        state: State<'a>,
+        (doc_begin, explicit_start): (usize, bool),
+        span: &granit_parser::Span,
+        end: usize,
+    ) -> Result<Document<'a>, ManifestError> {
+        let index = self.documents;
+        self.documents += 1;
+        let Some(root) = state.root else {
+            // The parser always emits a root node; an empty document gets `~`.
+            return Err(self.syntax(span, "document without a root node"));
+        };
+        let root_start = state.nodes[root].span.start.max(doc_begin);
+        Ok(Document {
+            index,
+            explicit_start,
+            span: doc_begin..end.max(doc_begin),
+            root,
+            helm_source: helm_source(&self.source[doc_begin..root_start]),
+            nodes: state.nodes,
+        })
+    }
+
+    /// Adds an alias node pointing at its anchor, within [`Limits::max_aliases`].
+    fn add_alias(
+        &self,
+        state: &mut State<'a>,
+        anchor: usize,
+        span: &granit_parser::Span,
+        range: Range<usize>,
+    ) -> Result<(), ManifestError> {
+        state.aliases += 1;
+        if state.aliases > self.limits.max_aliases {
+            let max = self.limits.max_aliases;
+            return Err(self.limit(span, format!("more than {max} aliases in one document")));
+        }
+        let Some(&target) = state.anchors.get(&anchor) else {
+            return Err(self.syntax(span, "alias to an unknown anchor"));
+        };
+        self.add(state, NodeKind::Alias { target }, 0, None, span, range)?;
+        Ok(())
     }
 
     fn syntax(&self, span: &granit_parser::Span, message: &str) -> ManifestError {
