@@ -44,7 +44,12 @@ use crate::keychain::{Keychain, Resolved};
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
     /// Username and password (or a personal access token in the password field).
-    Basic { username: String, password: String },
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password or token; never shown.
+        password: String,
+    },
     /// An OAuth2 refresh token (`identitytoken` in a docker config).
     IdentityToken(String),
 }
