@@ -30,4 +30,4 @@ pub use policy::{Candidate, FallbackPolicy, Prefer};
 pub use reference::{Reference, ReferenceError};
 pub use tag::{TagFormat, TagFormatError, VersionTag};
 pub use track::{TrackRule, Tracking, Tracks};
-pub use verdict::{ImageStatus, Verdict};
+pub use verdict::{ImageStatus, PlatformReport, Verdict};
