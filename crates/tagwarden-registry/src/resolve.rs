@@ -118,7 +118,29 @@ pub struct TagScheme {
 }
 
 /// Resolve one reference. See the module documentation for the steps.
+///
+/// Every decision is logged at debug level (`tagwarden --debug`): the wanted tag and the
+/// scheme that made it, the candidates in the order they are tried, and the outcome.
 pub async fn resolve(
+    client: &Client,
+    request: &ResolveRequest,
+) -> Result<Resolution, ResolveError> {
+    let result = resolve_steps(client, request).await;
+    match &result {
+        Ok(resolution) => tracing::debug!(
+            image = %request.reference,
+            outcome = ?resolution.outcome,
+            answer = resolution.tag.as_deref().unwrap_or("none"),
+            tried = ?resolution.tried,
+            "decided: {}",
+            resolution.explanation
+        ),
+        Err(e) => tracing::debug!(image = %request.reference, "could not decide: {e}"),
+    }
+    result
+}
+
+async fn resolve_steps(
     client: &Client,
     request: &ResolveRequest,
 ) -> Result<Resolution, ResolveError> {
@@ -142,6 +164,12 @@ pub async fn resolve(
         Some(wanted) => wanted,
         None => return Ok(repository_missing(request, reference.clone(), Vec::new())),
     };
+    tracing::debug!(
+        image = %reference,
+        wanted = %wanted_tag,
+        scheme = scheme.as_ref().map(|s| s.reason.as_str()).unwrap_or("the image's own tag"),
+        "wanted tag"
+    );
     let wanted = reference.with_tag(&wanted_tag).map_err(|e| {
         ResolveError::Input(format!(
             "the wanted tag {wanted_tag:?} is not a valid tag: {e}"
@@ -322,6 +350,13 @@ impl Search<'_> {
         let policy = &self.request.policy;
         let candidates =
             policy::candidates(wanted_version, tags.iter().map(String::as_str), policy);
+        tracing::debug!(
+            wanted = %wanted_version.as_str(),
+            published = tags.len(),
+            candidates = ?candidates.iter().map(|c| c.tag.as_str()).take(10).collect::<Vec<_>>(),
+            "fallback candidates within ±{} minors, in the order they are tried",
+            policy.max_skew
+        );
         for candidate in &candidates {
             let tag = candidate.tag.as_str();
             let Ok((digest, source)) = self.usable(tag).await? else {

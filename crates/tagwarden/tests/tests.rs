@@ -14,6 +14,7 @@ mod cli_surface;
 mod color;
 mod config_file;
 mod credentials;
+mod debug_log;
 mod decisions;
 mod gaps;
 mod helm_plugin;
