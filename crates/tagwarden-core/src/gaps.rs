@@ -9,7 +9,7 @@
 //!    tags ([`versions_from_tags`]: `v1.32.0`, `v1.32.0-rc.1`, …; everything
 //!    else is skipped) or from a list the user typed ([`UpstreamVersion::parse`]).
 //! 2. **Selection** ([`Selection`]): GA releases only unless pre-releases are
-//!    asked for, and nothing below `--since`.
+//!    asked for, and nothing below a lower bound ([`Selection::since`]).
 //! 3. **Expected tags** ([`expected_tags`]): each [`TagFormat`] renders every
 //!    selected version; versions that render the same tag collapse into one
 //!    expectation, represented by the newest of them. So `v{major}.{minor}`
@@ -131,7 +131,7 @@ impl UpstreamVersion {
         self.pre.is_none()
     }
 
-    /// The numbers only, a missing patch counted as 0: what `--since` compares.
+    /// The numbers only, a missing patch counted as 0: what a lower bound ([`Selection::since`]) compares.
     pub fn numbers(&self) -> (u64, u64, u64) {
         (self.major, self.minor, self.patch.unwrap_or(0))
     }
@@ -260,7 +260,7 @@ pub fn versions_from_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<Up
 pub struct Selection {
     /// Keep alpha, beta and rc releases too (default: GA only).
     pub include_prereleases: bool,
-    /// Keep only versions whose numbers are at least these (`--since 1.28` is
+    /// Keep only versions whose numbers are at least these (`1.28` is
     /// `(1, 28, 0)`); pre-releases of that release count as at it.
     pub since: Option<(u64, u64, u64)>,
 }
@@ -273,7 +273,7 @@ impl Selection {
     }
 }
 
-/// Parse a `--since` bound: `[v]MAJOR.MINOR[.PATCH]`.
+/// Parse a lower bound for [`Selection::since`]: `[v]MAJOR.MINOR[.PATCH]`.
 pub fn parse_since(text: &str) -> Result<(u64, u64, u64), GapsError> {
     let version = UpstreamVersion::parse(text)?;
     if version.pre.is_some() {
@@ -334,8 +334,8 @@ pub fn render(format: &TagFormat, version: &UpstreamVersion) -> Result<String, G
 /// tag, represented by the newest version that renders it. Sorted by version,
 /// then tag.
 ///
-/// Fails when a format needs `{patch}` and a version has none (`--versions
-/// 1.32` with `v{major}.{minor}.{patch}`), or a tag would be too long.
+/// Fails when a format needs `{patch}` and a version has none (version
+/// `1.32` with `v{major}.{minor}.{patch}`), or a tag would be too long.
 pub fn expected_tags(
     versions: &[UpstreamVersion],
     formats: &[TagFormat],

@@ -12,6 +12,8 @@
 //!
 //! Nothing here does I/O or async, so every rule is tested exhaustively.
 
+#![warn(missing_docs)]
+
 pub mod gaps;
 pub mod kube_version;
 pub mod matrix;
@@ -28,4 +30,4 @@ pub use policy::{Candidate, FallbackPolicy, Prefer};
 pub use reference::{Reference, ReferenceError};
 pub use tag::{TagFormat, TagFormatError, VersionTag};
 pub use track::{TrackRule, Tracking, Tracks};
-pub use verdict::{ImageStatus, Verdict};
+pub use verdict::{ImageStatus, PlatformReport, Verdict};

@@ -195,8 +195,8 @@ struct Scheme {
 }
 
 /// Infer the tag an image would use for Kubernetes `major.minor[.patch]` from
-/// the tags the repository publishes, when the user gave `--kube-version`
-/// but no `--tag-format`.
+/// the tags the repository publishes, when a Kubernetes version is known but
+/// no tag format was given.
 ///
 /// The published version tags with this `major` and two or three numeric
 /// parts are grouped by scheme (prefix, part count, suffix). Tags with four
@@ -359,7 +359,7 @@ pub fn skew_policy_name(max_skew: u64) -> String {
     }
 }
 
-/// One line, for stderr, saying why `chosen` replaces the missing `wanted`.
+/// One line, for people, saying why `chosen` replaces the missing `wanted`.
 ///
 /// Written for the candidate actually used, i.e. the first one of
 /// [`candidates`] that worked:

@@ -488,101 +488,15 @@ fn is_reference_char(c: char) -> bool {
 
 /// Parses `s`. `hints` enables "write X instead" suggestions, which re-parse a
 /// corrected candidate with `hints == false` (so the recursion is one level deep).
+///
+/// The checks go from the whole text to its parts, so that the first problem reported is
+/// the most basic one: the text as a whole ([`text_problem`]), the digest
+/// ([`split_digest`]), the tag ([`split_tag`]), the registry and repository path, the tag
+/// and digest syntax, then the normalised name's length.
 fn parse_reference(s: &str, hints: bool) -> Result<Reference, String> {
-    if s.is_empty() {
-        return Err(
-            "the reference is empty; write a name such as \"nginx:1.27\" or \"ghcr.io/org/app:v1\""
-                .to_owned(),
-        );
-    }
-
-    if let Some(i) = s.find("://") {
-        let scheme = &s[..i + 3];
-        let mut reason = format!(
-            "remove the scheme {} (image references are not URLs)",
-            quote(scheme)
-        );
-        if hints {
-            let rest = s[i + 3..].trim_end_matches('/');
-            if !rest.contains("://") && parse_reference(rest, false).is_ok() {
-                let _ = write!(reason, "; write {}", quote(rest));
-            }
-        }
-        return Err(reason);
-    }
-
-    if s.chars().any(char::is_whitespace) {
-        let trimmed = s.trim();
-        if trimmed.is_empty() {
-            return Err("the reference is blank; write a name such as \"nginx:1.27\"".to_owned());
-        }
-        if trimmed.chars().any(char::is_whitespace) {
-            return Err(
-                "contains whitespace; a reference is one word, e.g. \"nginx:1.27\"".to_owned(),
-            );
-        }
-        let mut reason = "has leading or trailing whitespace; remove it".to_owned();
-        if hints && parse_reference(trimmed, false).is_ok() {
-            let _ = write!(reason, " and write {}", quote(trimmed));
-        }
-        return Err(reason);
-    }
-
-    if let Some((pos, c)) = s.chars().enumerate().find(|&(_, c)| !is_reference_char(c)) {
-        return Err(format!(
-            "character {c:?} at position {} is not allowed; references use letters, digits and . _ - / : @ [ ]",
-            pos + 1
-        ));
-    }
-
-    if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(
-            "a bare 64-hex-digit string is an image ID, not a reference; write \"name@sha256:<id>\""
-                .to_owned(),
-        );
-    }
-
-    // Split off the digest first: it contains a ':' of its own.
-    let (name_and_tag, digest) = match s.split_once('@') {
-        None => (s, None),
-        Some((_, d)) if d.contains('@') => {
-            return Err(
-                "more than one '@'; a reference has at most one digest: \"name[:tag]@sha256:<hex>\""
-                    .to_owned(),
-            );
-        }
-        Some((_, "")) => {
-            return Err(
-                "'@' is not followed by a digest; remove the '@' or add \"sha256:<64 hex digits>\""
-                    .to_owned(),
-            );
-        }
-        Some((n, d)) => (n, Some(d)),
-    };
-
-    if name_and_tag.starts_with('[') && !name_and_tag.contains('/') {
-        return Err(format!(
-            "{} looks like a registry host without a repository; write e.g. {}",
-            quote(name_and_tag),
-            quote(&format!("{name_and_tag}/app"))
-        ));
-    }
-
-    // The tag follows the last ':' unless a '/' comes after it (then it was a port).
-    let (name, tag) = match name_and_tag.rfind(':') {
-        Some(i) if !name_and_tag[i..].contains('/') => {
-            (&name_and_tag[..i], Some(&name_and_tag[i + 1..]))
-        }
-        _ => (name_and_tag, None),
-    };
-
-    if name.is_empty() {
-        let before = if tag.is_some() { "':'" } else { "'@'" };
-        return Err(format!(
-            "the repository name before {before} is missing; write e.g. {}",
-            quote(&format!("nginx{s}"))
-        ));
-    }
+    text_problem(s, hints)?;
+    let (name_and_tag, digest) = split_digest(s)?;
+    let (name, tag) = split_tag(s, name_and_tag)?;
 
     let (domain, path) = split_domain(name);
     if let Some(domain) = domain {
@@ -594,12 +508,10 @@ fn parse_reference(s: &str, hints: bool) -> Result<Reference, String> {
             ));
         }
     }
-
     if path.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(lowercase_reason(s, name, domain, path, hints));
     }
     path_problem(path)?;
-
     if let Some(tag) = tag {
         if tag.is_empty() {
             return Err(
@@ -614,15 +526,7 @@ fn parse_reference(s: &str, hints: bool) -> Result<Reference, String> {
     }
 
     let (registry, repository) = normalize_parts(domain, path);
-
-    let name_len = registry.len() + 1 + repository.len();
-    if name_len > NAME_MAX_LEN {
-        return Err(format!(
-            "the name {} is {name_len} characters long with its registry; the limit is {NAME_MAX_LEN}, shorten the repository path",
-            quote(&format!("{registry}/{repository}"))
-        ));
-    }
-
+    name_length_problem(registry, &repository)?;
     Ok(Reference {
         original: s.to_owned(),
         name_len: name.len(),
@@ -631,6 +535,117 @@ fn parse_reference(s: &str, hints: bool) -> Result<Reference, String> {
         tag: tag.map(str::to_owned),
         digest: digest.map(str::to_owned),
     })
+}
+
+/// Problems of the text as a whole: empty, a URL, whitespace, a character no reference
+/// has, or a bare image ID.
+fn text_problem(s: &str, hints: bool) -> Result<(), String> {
+    if s.is_empty() {
+        return Err(
+            "the reference is empty; write a name such as \"nginx:1.27\" or \"ghcr.io/org/app:v1\""
+                .to_owned(),
+        );
+    }
+    if let Some(i) = s.find("://") {
+        let scheme = &s[..i + 3];
+        let mut reason = format!(
+            "remove the scheme {} (image references are not URLs)",
+            quote(scheme)
+        );
+        if hints {
+            let rest = s[i + 3..].trim_end_matches('/');
+            if !rest.contains("://") && parse_reference(rest, false).is_ok() {
+                let _ = write!(reason, "; write {}", quote(rest));
+            }
+        }
+        return Err(reason);
+    }
+    if s.chars().any(char::is_whitespace) {
+        return Err(whitespace_reason(s, hints));
+    }
+    if let Some((pos, c)) = s.chars().enumerate().find(|&(_, c)| !is_reference_char(c)) {
+        return Err(format!(
+            "character {c:?} at position {} is not allowed; references use letters, digits and . _ - / : @ [ ]",
+            pos + 1
+        ));
+    }
+    if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(
+            "a bare 64-hex-digit string is an image ID, not a reference; write \"name@sha256:<id>\""
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Why a reference with whitespace is wrong, with the trimmed reference when that parses.
+fn whitespace_reason(s: &str, hints: bool) -> String {
+    let trimmed = s.trim();
+    if trimmed.is_empty() {
+        return "the reference is blank; write a name such as \"nginx:1.27\"".to_owned();
+    }
+    if trimmed.chars().any(char::is_whitespace) {
+        return "contains whitespace; a reference is one word, e.g. \"nginx:1.27\"".to_owned();
+    }
+    let mut reason = "has leading or trailing whitespace; remove it".to_owned();
+    if hints && parse_reference(trimmed, false).is_ok() {
+        let _ = write!(reason, " and write {}", quote(trimmed));
+    }
+    reason
+}
+
+/// Splits off the digest (after the one `@`) first: it contains a `:` of its own.
+fn split_digest(s: &str) -> Result<(&str, Option<&str>), String> {
+    match s.split_once('@') {
+        None => Ok((s, None)),
+        Some((_, d)) if d.contains('@') => Err(
+            "more than one '@'; a reference has at most one digest: \"name[:tag]@sha256:<hex>\""
+                .to_owned(),
+        ),
+        Some((_, "")) => Err(
+            "'@' is not followed by a digest; remove the '@' or add \"sha256:<64 hex digits>\""
+                .to_owned(),
+        ),
+        Some((n, d)) => Ok((n, Some(d))),
+    }
+}
+
+/// Splits `name[:tag]` (of the whole reference `s`): the tag follows the last `:` unless a
+/// `/` comes after it (then it was a registry port). The name must not be empty.
+fn split_tag<'a>(s: &str, name_and_tag: &'a str) -> Result<(&'a str, Option<&'a str>), String> {
+    if name_and_tag.starts_with('[') && !name_and_tag.contains('/') {
+        return Err(format!(
+            "{} looks like a registry host without a repository; write e.g. {}",
+            quote(name_and_tag),
+            quote(&format!("{name_and_tag}/app"))
+        ));
+    }
+    let (name, tag) = match name_and_tag.rfind(':') {
+        Some(i) if !name_and_tag[i..].contains('/') => {
+            (&name_and_tag[..i], Some(&name_and_tag[i + 1..]))
+        }
+        _ => (name_and_tag, None),
+    };
+    if name.is_empty() {
+        let before = if tag.is_some() { "':'" } else { "'@'" };
+        return Err(format!(
+            "the repository name before {before} is missing; write e.g. {}",
+            quote(&format!("nginx{s}"))
+        ));
+    }
+    Ok((name, tag))
+}
+
+/// The normalised `registry/repository` must fit in [`NAME_MAX_LEN`] characters.
+fn name_length_problem(registry: &str, repository: &str) -> Result<(), String> {
+    let name_len = registry.len() + 1 + repository.len();
+    if name_len > NAME_MAX_LEN {
+        return Err(format!(
+            "the name {} is {name_len} characters long with its registry; the limit is {NAME_MAX_LEN}, shorten the repository path",
+            quote(&format!("{registry}/{repository}"))
+        ));
+    }
+    Ok(())
 }
 
 /// Docker's name normalisation, without the grammar check: the normalised registry and

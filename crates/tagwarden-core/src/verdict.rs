@@ -18,6 +18,7 @@
 
 use serde::Serialize;
 
+use crate::platform::Platform;
 use crate::track::Tracks;
 
 /// What became of one image.
@@ -55,6 +56,23 @@ impl ImageStatus {
     }
 }
 
+/// How a manifest measures up to the requested platforms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformReport {
+    /// Requested platforms the manifest does not list at all.
+    pub absent: Vec<Platform>,
+    /// Platforms an index lists whose manifests are missing: a broken index.
+    pub broken: Vec<Platform>,
+}
+
+impl PlatformReport {
+    /// True when every requested platform is there and intact (also when none was
+    /// requested).
+    pub fn is_complete(&self) -> bool {
+        self.absent.is_empty() && self.broken.is_empty()
+    }
+}
+
 /// The verdict about one image, with everything needed to explain and act on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
@@ -72,6 +90,10 @@ pub struct Verdict {
     pub nearest_outside_policy: Option<String>,
     /// Why the image tracks the Kubernetes version; `None` when it does not.
     pub tracks: Option<Tracks>,
+    /// For an image that exists but is missing because of platforms: the requested
+    /// platforms it lacks, and those its index lists with a missing manifest. Empty
+    /// otherwise.
+    pub platforms: PlatformReport,
     /// True when the image is missing and its fallback could not be decided because a
     /// registry did not answer: a repair must not proceed on it.
     pub fallback_undetermined: bool,
@@ -109,6 +131,7 @@ impl Verdict {
             fallback_digest: None,
             nearest_outside_policy: None,
             tracks: None,
+            platforms: PlatformReport::default(),
             fallback_undetermined: false,
             reason: None,
         }

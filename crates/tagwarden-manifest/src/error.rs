@@ -11,7 +11,7 @@ use crate::text;
 /// Every variant that points into a file displays on one line as `file:LINE:COL: message`
 /// (1-based line and column, the column in characters), the format compilers use and editors
 /// understand. [`ManifestError::snippet`] renders the offending line for people.
-/// All of these are "bad input" for the CLI (exit code 2), except [`ManifestError::Io`] on a
+/// All of these are bad input, except [`ManifestError::Io`] on a
 /// file that could not be read and [`ManifestError::Edit`], which is a bug in the caller.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -2,8 +2,8 @@
 //! corpus by an ordinary test. Each one panics when an invariant breaks; that is the point.
 
 use crate::{
-    Edit, FindOptions, Limits, ManifestError, ScalarStyle, decode_utf8, documents, needs_quotes,
-    rewrite_with_splices, scan, text,
+    Edit, FindOptions, Limits, ManifestError, ScalarStyle, Scan, decode_utf8, documents,
+    needs_quotes, rewrite_with_splices, scan, text,
 };
 
 fn limits() -> Limits {
@@ -44,7 +44,13 @@ pub fn find_images(data: &[u8]) {
     );
     match &strict {
         Ok(found) => {
-            assert_eq!(fast.as_ref().ok(), Some(found), "the fast mode disagrees");
+            // Kinds are counted only in the documents that the fast mode parses.
+            let same = |s: &Scan| (s.images.clone(), s.skipped.clone(), s.documents);
+            assert_eq!(
+                fast.as_ref().ok().map(same),
+                Some(same(found)),
+                "the fast mode disagrees"
+            );
             for image in &found.images {
                 let span = image.span.clone();
                 assert!(

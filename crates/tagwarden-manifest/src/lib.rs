@@ -56,9 +56,10 @@
 //! sequence, directly or through an alias ([`SkippedField::via_alias`]).
 //! [`SkipReason::is_unset`] and [`SkipReason::is_not_a_string`] group them.
 //!
-//! Reading inputs: [`read_sources`] takes the CLI's arguments (files, folders read
-//! recursively for `*.yaml`/`*.yml` in sorted order, `-` for stdin) and checks size and
-//! encoding.
+//! Reading inputs: [`read_inputs`] takes a list of paths (files, folders read recursively for
+//! `*.yaml`/`*.yml`/`*.json` in any case and in sorted order, `-` for stdin), checks size and
+//! encoding, and lists the folder entries it could not read (dangling symbolic links, named
+//! pipes) in [`Inputs::skipped`]; [`read_sources`] is the same without that list.
 //!
 //! # Why byte spans
 //!
@@ -98,8 +99,11 @@
 //! # Limits
 //!
 //! Everything hostile fails fast with an error, never a panic, a stack overflow or unbounded
-//! memory: nesting depth, alias count, alias dereferences and input size are bounded by
-//! [`Limits`]; the tree is built without recursion. Broken YAML is a [`ManifestError::Syntax`]
+//! memory: nesting depth, alias count, alias dereferences, nodes per document and input size
+//! are bounded by [`Limits`]; the tree is built without recursion. Memory does not grow with
+//! the number of documents: the stream is cut into documents lazily, a document that is
+//! only `---` and comments is counted without a parser, and only one document's tree per
+//! thread is alive at a time. Broken YAML is a [`ManifestError::Syntax`]
 //! with a `file:LINE:COL: message` display and a rendered [`ManifestError::snippet`].
 //!
 //! # Performance
@@ -130,6 +134,9 @@ pub use find::{
 };
 pub use path::{ImagePath, Segment};
 pub use rewrite::{Edit, Splice, needs_quotes, rewrite, rewrite_with_splices};
-pub use source::{STDIN_NAME, Source, read_source, read_sources};
+pub use source::{
+    Inputs, STDIN_NAME, SkippedPath, SkippedPathReason, Source, read_inputs, read_source,
+    read_sources,
+};
 pub use text::decode_utf8;
 pub use tree::{Document, Documents, Limits, Node, NodeId, NodeKind, ScalarStyle, documents};

@@ -86,6 +86,33 @@ impl ImagePath {
         &self.segments
     }
 
+    /// When no object of this rule's kind is among `kinds` but one differs only in case,
+    /// that kind: `prometheus:spec.image` matches nothing in an input of `Prometheus`
+    /// objects, because kinds are case-sensitive. `None` for `*`, for a kind that is there,
+    /// and for one that is not there in any case.
+    ///
+    /// ```
+    /// use tagwarden_manifest::ImagePath;
+    /// let rule = ImagePath::parse("prometheus:spec.image").unwrap();
+    /// assert_eq!(rule.kind_suggestion(["Pod", "Prometheus"]), Some("Prometheus"));
+    /// assert_eq!(rule.kind_suggestion(["Pod"]), None);
+    /// ```
+    pub fn kind_suggestion<'k>(&self, kinds: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+        if self.kind == "*" {
+            return None;
+        }
+        let mut suggestion = None;
+        for kind in kinds {
+            if kind == self.kind {
+                return None;
+            }
+            if suggestion.is_none() && kind.eq_ignore_ascii_case(&self.kind) {
+                suggestion = Some(kind);
+            }
+        }
+        suggestion
+    }
+
     /// Whether the rule applies to objects of `kind`.
     pub fn matches_kind(&self, kind: &str) -> bool {
         self.kind == "*" || self.kind == kind
@@ -241,48 +268,9 @@ fn parse_path(spec: &str, path: &str) -> Result<Vec<Segment>, ManifestError> {
                 }
             }
             '[' => {
-                if let Some(&q) = chars.get(i + 1).filter(|c| matches!(c, '"' | '\'')) {
-                    // A quoted key: it may contain `.`, `[` and `]`.
-                    let close = chars[i + 2..]
-                        .iter()
-                        .position(|&c| c == q)
-                        .map(|p| p + i + 2)
-                        .ok_or_else(|| invalid(spec, format!("unclosed quote `{q}`")))?;
-                    if chars.get(close + 1) != Some(&']') {
-                        return Err(invalid(
-                            spec,
-                            "expected `]` after the quoted key".to_string(),
-                        ));
-                    }
-                    let key: String = chars[i + 2..close].iter().collect();
-                    if key.is_empty() {
-                        return Err(invalid(spec, "empty quoted key"));
-                    }
-                    segments.push(Segment::Key(key));
-                    i = close + 2;
-                } else {
-                    let close = chars[i..]
-                        .iter()
-                        .position(|&c| c == ']')
-                        .map(|p| p + i)
-                        .ok_or_else(|| invalid(spec, "unclosed `[`"))?;
-                    let inner: String = chars[i + 1..close].iter().collect();
-                    let inner = inner.trim();
-                    let segment = if inner == "*" {
-                        Segment::AnyIndex
-                    } else if let Ok(n) = inner.parse::<usize>() {
-                        Segment::Index(n)
-                    } else {
-                        return Err(invalid(
-                            spec,
-                            format!(
-                                "`[{inner}]` is neither `[*]`, `[N]` nor a quoted key like `[\"a.b\"]`"
-                            ),
-                        ));
-                    };
-                    segments.push(segment);
-                    i = close + 1;
-                }
+                let (segment, next) = bracket_segment(spec, &chars, i)?;
+                segments.push(segment);
+                i = next;
                 need_dot = true;
             }
             c if c == '"' || c == '\'' => {
@@ -298,18 +286,9 @@ fn parse_path(spec: &str, path: &str) -> Result<Vec<Segment>, ManifestError> {
                         format!("expected `.` or `[` at position {i} of the path"),
                     ));
                 }
-                let start = i;
-                while i < chars.len() && !matches!(chars[i], '.' | '[' | ']') {
-                    i += 1;
-                }
-                let key: String = chars[start..i].iter().collect();
-                if key.trim() != key || key.is_empty() || key.contains(['"', '\'', '{', '}']) {
-                    return Err(invalid(spec, format!("invalid key `{key}`")));
-                }
-                if i < chars.len() && chars[i] == ']' {
-                    return Err(invalid(spec, "unexpected `]`"));
-                }
-                segments.push(Segment::Key(key));
+                let (segment, next) = bare_key_segment(spec, &chars, i)?;
+                segments.push(segment);
+                i = next;
                 need_dot = true;
             }
         }
@@ -318,6 +297,73 @@ fn parse_path(spec: &str, path: &str) -> Result<Vec<Segment>, ManifestError> {
         return Err(invalid(spec, "the path is empty"));
     }
     Ok(segments)
+}
+
+/// The step that starts with the `[` at `chars[i]`: a quoted key (`["a.b"]`, `['a']`), every
+/// item (`[*]`) or one item (`[3]`); and the index just after its `]`.
+fn bracket_segment(
+    spec: &str,
+    chars: &[char],
+    i: usize,
+) -> Result<(Segment, usize), ManifestError> {
+    if let Some(&q) = chars.get(i + 1).filter(|c| matches!(c, '"' | '\'')) {
+        // A quoted key: it may contain `.`, `[` and `]`.
+        let close = chars[i + 2..]
+            .iter()
+            .position(|&c| c == q)
+            .map(|p| p + i + 2)
+            .ok_or_else(|| invalid(spec, format!("unclosed quote `{q}`")))?;
+        if chars.get(close + 1) != Some(&']') {
+            return Err(invalid(
+                spec,
+                "expected `]` after the quoted key".to_string(),
+            ));
+        }
+        let key: String = chars[i + 2..close].iter().collect();
+        if key.is_empty() {
+            return Err(invalid(spec, "empty quoted key"));
+        }
+        return Ok((Segment::Key(key), close + 2));
+    }
+    let close = chars[i..]
+        .iter()
+        .position(|&c| c == ']')
+        .map(|p| p + i)
+        .ok_or_else(|| invalid(spec, "unclosed `[`"))?;
+    let inner: String = chars[i + 1..close].iter().collect();
+    let inner = inner.trim();
+    let segment = if inner == "*" {
+        Segment::AnyIndex
+    } else if let Ok(n) = inner.parse::<usize>() {
+        Segment::Index(n)
+    } else {
+        return Err(invalid(
+            spec,
+            format!("`[{inner}]` is neither `[*]`, `[N]` nor a quoted key like `[\"a.b\"]`"),
+        ));
+    };
+    Ok((segment, close + 1))
+}
+
+/// The bare key that starts at `chars[i]` (up to the next `.`, `[` or `]`), and the index
+/// just after it.
+fn bare_key_segment(
+    spec: &str,
+    chars: &[char],
+    start: usize,
+) -> Result<(Segment, usize), ManifestError> {
+    let mut i = start;
+    while i < chars.len() && !matches!(chars[i], '.' | '[' | ']') {
+        i += 1;
+    }
+    let key: String = chars[start..i].iter().collect();
+    if key.trim() != key || key.is_empty() || key.contains(['"', '\'', '{', '}']) {
+        return Err(invalid(spec, format!("invalid key `{key}`")));
+    }
+    if i < chars.len() && chars[i] == ']' {
+        return Err(invalid(spec, "unexpected `]`"));
+    }
+    Ok((Segment::Key(key), i))
 }
 
 #[cfg(test)]

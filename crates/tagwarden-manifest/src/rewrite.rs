@@ -184,52 +184,62 @@ fn plan(source: &str, edit: &Edit) -> Result<(Range<usize>, String), ManifestErr
             }
             Ok((span, double_quoted(value)))
         }
-        ScalarStyle::Literal | ScalarStyle::Folded => {
-            // The span runs from the first content character to the end of the trailing
-            // line breaks (and the indentation of the line after them).
-            let line_end = text.find(['\r', '\n']).unwrap_or(text.len());
-            let content = &text[..line_end];
-            if content.is_empty() || content.starts_with([' ', '\t']) {
-                return Err(edit_error(
-                    edit,
-                    "the span does not start at block scalar content".to_string(),
-                ));
-            }
-            if has_leading_blank_line(source, span.start) {
-                return Err(edit_error(
-                    edit,
-                    "the block scalar starts with blank lines, which are part of its value"
-                        .to_string(),
-                ));
-            }
-            if !text[line_end..]
-                .chars()
-                .all(|c| matches!(c, '\r' | '\n' | ' ' | '\t'))
-            {
-                return Err(edit_error(
-                    edit,
-                    "the block scalar has more than one content line".to_string(),
-                ));
-            }
-            // Content at column 0 (a root block scalar) must not look like `---`, `...`, `#`.
-            let at_column_zero =
-                span.start == 0 || matches!(source.as_bytes()[span.start - 1], b'\n' | b'\r');
-            if value.is_empty()
-                || value.starts_with([' ', '\t'])
-                || value.chars().any(|c| c != '\t' && is_special(c))
-                || (at_column_zero && !value.starts_with(|c: char| c.is_alphanumeric()))
-            {
-                return Err(edit_error(
-                    edit,
-                    format!(
-                        "`{}` cannot be written as one line of a block scalar",
-                        value.escape_debug()
-                    ),
-                ));
-            }
-            Ok((span.start..span.start + line_end, value.to_string()))
-        }
+        ScalarStyle::Literal | ScalarStyle::Folded => plan_block_scalar(source, edit, text),
     }
+}
+
+/// The splice for a `|` or `>` block scalar: its one content line is replaced, keeping the
+/// header, chomping, indentation and line breaks; a value that cannot be one such line is
+/// an error.
+fn plan_block_scalar(
+    source: &str,
+    edit: &Edit,
+    text: &str,
+) -> Result<(Range<usize>, String), ManifestError> {
+    let span = edit.span.clone();
+    let value = edit.new_value.as_str();
+    // The span runs from the first content character to the end of the trailing
+    // line breaks (and the indentation of the line after them).
+    let line_end = text.find(['\r', '\n']).unwrap_or(text.len());
+    let content = &text[..line_end];
+    if content.is_empty() || content.starts_with([' ', '\t']) {
+        return Err(edit_error(
+            edit,
+            "the span does not start at block scalar content".to_string(),
+        ));
+    }
+    if has_leading_blank_line(source, span.start) {
+        return Err(edit_error(
+            edit,
+            "the block scalar starts with blank lines, which are part of its value".to_string(),
+        ));
+    }
+    if !text[line_end..]
+        .chars()
+        .all(|c| matches!(c, '\r' | '\n' | ' ' | '\t'))
+    {
+        return Err(edit_error(
+            edit,
+            "the block scalar has more than one content line".to_string(),
+        ));
+    }
+    // Content at column 0 (a root block scalar) must not look like `---`, `...`, `#`.
+    let at_column_zero =
+        span.start == 0 || matches!(source.as_bytes()[span.start - 1], b'\n' | b'\r');
+    if value.is_empty()
+        || value.starts_with([' ', '\t'])
+        || value.chars().any(|c| c != '\t' && is_special(c))
+        || (at_column_zero && !value.starts_with(|c: char| c.is_alphanumeric()))
+    {
+        return Err(edit_error(
+            edit,
+            format!(
+                "`{}` cannot be written as one line of a block scalar",
+                value.escape_debug()
+            ),
+        ));
+    }
+    Ok((span.start..span.start + line_end, value.to_string()))
 }
 
 /// Whether the line before the block scalar content at `start` is blank: then the scalar's

@@ -48,6 +48,14 @@ pub struct Limits {
     /// expanded, but the search follows them (`containers: *shared`), and nested aliases can
     /// make the number of paths explode; this bounds that walk. Default 10,000 (rendered charts rarely have a single alias).
     pub max_alias_dereferences: usize,
+    /// Most nodes (scalars, collections, aliases) in one document. A document's tree takes
+    /// about 100 bytes per node while it is searched, so this bounds memory on a stream that
+    /// is one huge collection (a 48 MB file of 12 million list items). Default 2,000,000
+    /// (about 200 MB): far above any object the API server accepts (etcd limits a request to
+    /// 1.5 MiB), and enough for a `kubectl get -o yaml` `List` of a few thousand pods.
+    /// Documents are parsed one at a time (one per thread), so a stream of many documents
+    /// is not limited by this.
+    pub max_nodes: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +65,7 @@ impl Default for Limits {
             max_depth: 256,
             max_aliases: 10_000,
             max_alias_dereferences: 10_000,
+            max_nodes: 2_000_000,
         }
     }
 }
@@ -83,6 +92,12 @@ impl Limits {
     /// Returns the limits with `max_alias_dereferences` replaced.
     pub fn with_max_alias_dereferences(mut self, dereferences: usize) -> Self {
         self.max_alias_dereferences = dereferences;
+        self
+    }
+
+    /// Returns the limits with `max_nodes` replaced.
+    pub fn with_max_nodes(mut self, nodes: usize) -> Self {
+        self.max_nodes = nodes;
         self
     }
 
@@ -374,60 +389,88 @@ pub(crate) fn starts_with_marker(rest: &[u8], marker: &[u8; 3]) -> bool {
     rest.starts_with(marker) && matches!(rest.get(3), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
 }
 
-/// Cuts `source` at lines starting with `---` (see the module docs). Always at least one chunk.
-pub(crate) fn split_chunks(source: &str) -> Vec<Chunk> {
-    let bytes = source.as_bytes();
-    let whole = vec![Chunk {
-        start: 0,
-        end: bytes.len(),
-        lines_before: 0,
-        cut: false,
-    }];
-    let mut chunks = Vec::new();
-    let mut chunk_start = 0;
-    let mut chunk_lines = 0;
-    let mut line = 0;
-    let mut pos = 0;
-    loop {
-        // `pos` is a line start.
-        let rest = &bytes[pos..];
-        if rest.first() == Some(&b'%') {
-            return whole;
+/// Whether `source` may be cut at `---` lines: not when a line starts with a `%` directive
+/// (directives belong to the next document) or a lone `\r` line break would shift the line
+/// count.
+fn can_cut(source: &[u8]) -> bool {
+    if source.first() == Some(&b'%') || memchr::memmem::find(source, b"\n%").is_some() {
+        return false;
+    }
+    memchr::memchr_iter(b'\r', source).all(|i| source.get(i + 1) == Some(&b'\n'))
+}
+
+/// Cuts `source` at lines starting with `---` (see the module docs), lazily: memory does not
+/// grow with the number of documents. Always at least one chunk.
+pub(crate) fn split_chunks(source: &str) -> Chunks<'_> {
+    let cut = can_cut(source.as_bytes());
+    Chunks::new(
+        source,
+        Chunk {
+            start: 0,
+            end: source.len(),
+            lines_before: 0,
+            cut,
+        },
+    )
+}
+
+/// The chunks of `source`, one by one; see [`split_chunks`].
+pub(crate) struct Chunks<'s> {
+    bytes: &'s [u8],
+    /// What is left to cut: `start` is a line start, `cut` false means "yield it whole".
+    rest: Chunk,
+    /// Line start being looked at, and its line number.
+    pos: usize,
+    line: usize,
+    done: bool,
+}
+
+impl<'s> Chunks<'s> {
+    /// The chunks of `range` (a chunk of [`split_chunks`], or several adjacent ones merged).
+    pub(crate) fn new(source: &'s str, range: Chunk) -> Self {
+        Self {
+            bytes: source.as_bytes(),
+            rest: range,
+            pos: range.start,
+            line: range.lines_before,
+            done: false,
         }
-        if pos > 0 && starts_with_marker(rest, b"---") {
-            chunks.push(Chunk {
-                start: chunk_start,
-                end: pos,
-                lines_before: chunk_lines,
-                cut: true,
-            });
-            chunk_start = pos;
-            chunk_lines = line;
+    }
+}
+
+impl Iterator for Chunks<'_> {
+    type Item = Chunk;
+
+    fn next(&mut self) -> Option<Chunk> {
+        if self.done {
+            return None;
         }
-        match memchr::memchr(b'\n', rest) {
-            Some(i) => {
-                pos += i + 1;
-                line += 1;
-                if pos >= bytes.len() {
-                    break;
+        if self.rest.cut {
+            let end = self.rest.end;
+            while self.pos < end {
+                // `pos` is a line start.
+                let line = &self.bytes[self.pos..end];
+                if self.pos > self.rest.start && starts_with_marker(line, b"---") {
+                    let chunk = Chunk {
+                        end: self.pos,
+                        ..self.rest
+                    };
+                    self.rest.start = self.pos;
+                    self.rest.lines_before = self.line;
+                    return Some(chunk);
+                }
+                match memchr::memchr(b'\n', line) {
+                    Some(i) => {
+                        self.pos += i + 1;
+                        self.line += 1;
+                    }
+                    None => self.pos = end,
                 }
             }
-            None => break,
         }
+        self.done = true;
+        Some(self.rest)
     }
-    // Lone `\r` line breaks would shift our line count; do not cut such streams.
-    for i in memchr::memchr_iter(b'\r', bytes) {
-        if bytes.get(i + 1) != Some(&b'\n') {
-            return whole;
-        }
-    }
-    chunks.push(Chunk {
-        start: chunk_start,
-        end: bytes.len(),
-        lines_before: chunk_lines,
-        cut: true,
-    });
-    chunks
 }
 
 /// Parser options derived from our limits.
@@ -540,37 +583,10 @@ impl<'a> ChunkParser<'a> {
                 Event::StreamEnd => return Ok(None),
                 Event::DocumentStart(explicit, _) => doc_start = Some((start, explicit)),
                 Event::DocumentEnd => {
-                    let (doc_begin, explicit_start) = doc_start.unwrap_or((start, false));
-                    let index = self.documents;
-                    self.documents += 1;
-                    let Some(root) = state.root else {
-                        // The parser always emits a root node; an empty document gets `~`.
-                        return Err(self.syntax(&span, "document without a root node"));
-                    };
-                    let root_start = state.nodes[root].span.start.max(doc_begin);
-                    return Ok(Some(Document {
-                        index,
-                        explicit_start,
-                        span: doc_begin..end.max(doc_begin),
-                        root,
-                        helm_source: helm_source(&self.source[doc_begin..root_start]),
-                        nodes: state.nodes,
-                    }));
+                    let begin = doc_start.unwrap_or((start, false));
+                    return self.finish_document(state, begin, &span, end).map(Some);
                 }
-                Event::Alias(anchor) => {
-                    state.aliases += 1;
-                    if state.aliases > self.limits.max_aliases {
-                        let max = self.limits.max_aliases;
-                        return Err(
-                            self.limit(&span, format!("more than {max} aliases in one document"))
-                        );
-                    }
-                    let Some(&target) = state.anchors.get(&anchor) else {
-                        return Err(self.syntax(&span, "alias to an unknown anchor"));
-                    };
-                    let kind = NodeKind::Alias { target };
-                    self.add(&mut state, kind, 0, None, &span, start..end);
-                }
+                Event::Alias(anchor) => self.add_alias(&mut state, anchor, &span, start..end)?,
                 Event::UnresolvedAlias(_) => {
                     // Only emitted with `emit_unresolved_aliases`, which is never set.
                     return Err(self.syntax(&span, "alias to an unknown anchor"));
@@ -589,7 +605,7 @@ impl<'a> ChunkParser<'a> {
                         tag.map(|t| t.to_string()),
                         &span,
                         start..end,
-                    );
+                    )?;
                 }
                 Event::SequenceStart(style, anchor, tag) => {
                     let kind = NodeKind::Sequence {
@@ -631,6 +647,52 @@ impl<'a> ChunkParser<'a> {
         }
     }
 
+    /// The document whose `DocumentEnd` event (at `span`, ending at byte `end`) was just
+    /// read; `begin` is where it started and whether that was an explicit `---`.
+    fn finish_document(
+        &mut self,
+        state: State<'a>,
+        (doc_begin, explicit_start): (usize, bool),
+        span: &granit_parser::Span,
+        end: usize,
+    ) -> Result<Document<'a>, ManifestError> {
+        let index = self.documents;
+        self.documents += 1;
+        let Some(root) = state.root else {
+            // The parser always emits a root node; an empty document gets `~`.
+            return Err(self.syntax(span, "document without a root node"));
+        };
+        let root_start = state.nodes[root].span.start.max(doc_begin);
+        Ok(Document {
+            index,
+            explicit_start,
+            span: doc_begin..end.max(doc_begin),
+            root,
+            helm_source: helm_source(&self.source[doc_begin..root_start]),
+            nodes: state.nodes,
+        })
+    }
+
+    /// Adds an alias node pointing at its anchor, within [`Limits::max_aliases`].
+    fn add_alias(
+        &self,
+        state: &mut State<'a>,
+        anchor: usize,
+        span: &granit_parser::Span,
+        range: Range<usize>,
+    ) -> Result<(), ManifestError> {
+        state.aliases += 1;
+        if state.aliases > self.limits.max_aliases {
+            let max = self.limits.max_aliases;
+            return Err(self.limit(span, format!("more than {max} aliases in one document")));
+        }
+        let Some(&target) = state.anchors.get(&anchor) else {
+            return Err(self.syntax(span, "alias to an unknown anchor"));
+        };
+        self.add(state, NodeKind::Alias { target }, 0, None, span, range)?;
+        Ok(())
+    }
+
     fn syntax(&self, span: &granit_parser::Span, message: &str) -> ManifestError {
         let (line, column) = self.position(&span.start);
         ManifestError::Syntax {
@@ -650,7 +712,14 @@ impl<'a> ChunkParser<'a> {
         tag: Option<String>,
         span: &granit_parser::Span,
         range: Range<usize>,
-    ) -> NodeId {
+    ) -> Result<NodeId, ManifestError> {
+        if state.nodes.len() >= self.limits.max_nodes {
+            let max = self.limits.max_nodes;
+            return Err(self.limit(
+                span,
+                format!("more than {max} nodes in one document (a YAML bomb, or split the stream)"),
+            ));
+        }
         let (line, column) = self.position(&span.start);
         let id = state.nodes.len();
         state.nodes.push(Node {
@@ -675,7 +744,7 @@ impl<'a> ChunkParser<'a> {
                 _ => {}
             },
         }
-        id
+        Ok(id)
     }
 
     /// Adds a collection node and makes it the open collection.
@@ -696,7 +765,7 @@ impl<'a> ChunkParser<'a> {
             kind,
             NodeKind::Sequence { flow: true, .. } | NodeKind::Mapping { flow: true, .. }
         );
-        let id = self.add(state, kind, anchor, tag, span, range);
+        let id = self.add(state, kind, anchor, tag, span, range)?;
         state.stack.push(Open {
             id,
             pending_key: None,
@@ -732,7 +801,7 @@ pub struct Documents<'a> {
     source: &'a str,
     file: &'a str,
     limits: &'a Limits,
-    chunks: std::vec::IntoIter<Chunk>,
+    chunks: Option<Chunks<'a>>,
     current: Option<ChunkParser<'a>>,
     before: usize,
     /// An error to report next (the input is too large), or `None`.
@@ -759,15 +828,15 @@ pub struct Documents<'a> {
 pub fn documents<'a>(file: &'a str, source: &'a str, limits: &'a Limits) -> Documents<'a> {
     let pending = limits.check_size(file, source).err();
     let chunks = if pending.is_some() {
-        Vec::new()
+        None
     } else {
-        split_chunks(source)
+        Some(split_chunks(source))
     };
     Documents {
         source,
         file,
         limits,
-        chunks: chunks.into_iter(),
+        chunks,
         current: None,
         before: 0,
         pending,
@@ -788,7 +857,7 @@ impl<'a> Iterator for Documents<'a> {
         }
         loop {
             if self.current.is_none() {
-                let chunk = self.chunks.next()?;
+                let chunk = self.chunks.as_mut()?.next()?;
                 self.current = Some(ChunkParser::new(self.source, chunk, self.file, self.limits));
             }
             let parser = self.current.as_mut()?;

@@ -82,8 +82,11 @@ pub struct ManifestHead {
 /// A manifest with its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
+    /// `sha256:…` of the body, checked against `Docker-Content-Digest`.
     pub digest: String,
+    /// The `Content-Type` of the manifest.
     pub media_type: String,
+    /// The manifest, byte for byte.
     pub body: Vec<u8>,
 }
 

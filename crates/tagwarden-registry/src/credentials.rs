@@ -38,12 +38,18 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::RegistryError;
+use crate::keychain::{Keychain, Resolved};
 
 /// A credential for one registry. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
     /// Username and password (or a personal access token in the password field).
-    Basic { username: String, password: String },
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password or token; never shown.
+        password: String,
+    },
     /// An OAuth2 refresh token (`identitytoken` in a docker config).
     IdentityToken(String),
 }
@@ -89,10 +95,18 @@ impl fmt::Debug for AuthEntry {
     }
 }
 
+/// What kind of file a source is, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKind {
+    PullSecret,
+    DockerConfig,
+}
+
 /// One loaded credentials file.
 #[derive(Debug)]
 struct ConfigSource {
     path: PathBuf,
+    kind: SourceKind,
     auths: HashMap<String, Credential>,
     /// Registry host (as written in the file) → helper name.
     cred_helpers: HashMap<String, String>,
@@ -139,10 +153,7 @@ impl CredentialStore {
         explicit: Option<&Path>,
         pull_secrets: &[PathBuf],
     ) -> Result<Self, RegistryError> {
-        let mut store = Self::default();
-        for path in pull_secrets {
-            store.sources.push(load_pull_secret(path)?);
-        }
+        let mut store = Self::from_environment_with_only_pull_secrets(pull_secrets)?;
         let mut paths = Vec::new();
         if let Some(path) = explicit {
             if !path.exists() {
@@ -171,6 +182,44 @@ impl CredentialStore {
         Ok(store)
     }
 
+    /// Only Kubernetes pull secrets (`--pull-secret`), in order: see
+    /// [`crate::keychain::PullSecretKeychain`].
+    pub(crate) fn from_environment_with_only_pull_secrets(
+        pull_secrets: &[PathBuf],
+    ) -> Result<Self, RegistryError> {
+        let mut store = Self::default();
+        for path in pull_secrets {
+            store.sources.push(load_pull_secret(path)?);
+        }
+        Ok(store)
+    }
+
+    /// The credential for `registry` and a description of where it came from (the file,
+    /// or the credential helper and its file), as a [`Keychain`] answers.
+    pub fn resolve(&self, registry: &str) -> Result<Option<Resolved>, RegistryError> {
+        let wanted = canonical_host(registry);
+        for source in &self.sources {
+            if let Some(helper) = source.helper_for(&wanted)
+                && let Some(credential) = self.run_helper(helper, registry, &source.path)?
+            {
+                return Ok(Some(Resolved {
+                    credential,
+                    source: format!(
+                        "credential helper docker-credential-{helper} (from {})",
+                        source.describe()
+                    ),
+                }));
+            }
+            if let Some(credential) = source.auth_for(&wanted) {
+                return Ok(Some(Resolved {
+                    credential: credential.clone(),
+                    source: source.describe(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
     /// Load exactly one file (tests, and `--registry-config` alone).
     pub fn from_file(path: &Path) -> Result<Self, RegistryError> {
         Ok(Self {
@@ -194,22 +243,12 @@ impl CredentialStore {
     pub fn lookup(&self, registry: &str) -> Result<Option<(Credential, PathBuf)>, RegistryError> {
         let wanted = canonical_host(registry);
         for source in &self.sources {
-            let helper = source
-                .cred_helpers
-                .iter()
-                .find(|(key, _)| canonical_host(&key_host(key)) == wanted)
-                .map(|(_, helper)| helper)
-                .or(source.creds_store.as_ref());
-            if let Some(helper) = helper.filter(|h| !h.is_empty())
+            if let Some(helper) = source.helper_for(&wanted)
                 && let Some(cred) = self.run_helper(helper, registry, &source.path)?
             {
                 return Ok(Some((cred, source.path.clone())));
             }
-            if let Some((_, cred)) = source
-                .auths
-                .iter()
-                .find(|(key, _)| canonical_host(&key_host(key)) == wanted)
-            {
+            if let Some(cred) = source.auth_for(&wanted) {
                 return Ok(Some((cred.clone(), source.path.clone())));
             }
         }
@@ -346,6 +385,42 @@ impl CredentialStore {
     }
 }
 
+impl Keychain for CredentialStore {
+    fn resolve(&self, registry: &str) -> Result<Option<Resolved>, RegistryError> {
+        CredentialStore::resolve(self, registry)
+    }
+}
+
+impl ConfigSource {
+    /// The helper this file names for `wanted` (a canonical host): its own, else
+    /// `credsStore`.
+    fn helper_for(&self, wanted: &str) -> Option<&str> {
+        self.cred_helpers
+            .iter()
+            .find(|(key, _)| canonical_host(&key_host(key)) == wanted)
+            .map(|(_, helper)| helper)
+            .or(self.creds_store.as_ref())
+            .map(String::as_str)
+            .filter(|h| !h.is_empty())
+    }
+
+    /// The `auths` entry for `wanted` (a canonical host).
+    fn auth_for(&self, wanted: &str) -> Option<&Credential> {
+        self.auths
+            .iter()
+            .find(|(key, _)| canonical_host(&key_host(key)) == wanted)
+            .map(|(_, cred)| cred)
+    }
+
+    /// `--pull-secret FILE` or `docker config FILE`.
+    fn describe(&self) -> String {
+        match self.kind {
+            SourceKind::PullSecret => format!("--pull-secret {}", self.path.display()),
+            SourceKind::DockerConfig => format!("docker config {}", self.path.display()),
+        }
+    }
+}
+
 /// A Kubernetes pull secret: a Secret manifest of type `kubernetes.io/dockerconfigjson`
 /// (YAML or JSON, `data` base64 or `stringData`), or a bare `.dockerconfigjson` file.
 fn load_pull_secret(path: &Path) -> Result<ConfigSource, RegistryError> {
@@ -408,7 +483,9 @@ fn load_pull_secret(path: &Path) -> Result<ConfigSource, RegistryError> {
             return Err(bad("it has no .dockerconfigjson key".into()));
         }
     };
-    parse_config(path, &config_json)
+    let mut source = parse_config(path, &config_json)?;
+    source.kind = SourceKind::PullSecret;
+    Ok(source)
 }
 
 fn first_line(text: &str) -> &str {
@@ -447,6 +524,7 @@ fn parse_config(path: &Path, text: &str) -> Result<ConfigSource, RegistryError> 
     }
     Ok(ConfigSource {
         path: path.to_path_buf(),
+        kind: SourceKind::DockerConfig,
         auths,
         cred_helpers: file.cred_helpers,
         creds_store: file.creds_store,

@@ -49,20 +49,31 @@ impl fmt::Display for Missing {
 pub enum RegistryError {
     /// 401 or 403: the registry knows, but will not tell us.
     #[error(
-        "{registry} denied {request} (HTTP {status}{}); check the credentials for {registry} in your docker config or REGISTRY_AUTH_FILE",
-        detail(.message)
+        "{registry} denied {request} (HTTP {status}{}); {}",
+        detail(.message),
+        denied_advice(.registry, .credentials)
     )]
     Denied {
+        /// The registry as users name it.
         registry: String,
+        /// The request, for messages (`HEAD clastix/kubectl:v1.32`).
         request: String,
+        /// 401 or 403.
         status: u16,
+        /// The registry's error message, if its body had one.
         message: Option<String>,
+        /// Where the credentials sent came from (`--pull-secret regcred.yaml`,
+        /// `docker config …`), or `None` when there were none for this registry.
+        credentials: Option<String>,
     },
     /// 429 after retries: the registry is rationing answers.
     #[error("{registry} rate-limited {request} (HTTP 429{}) and retries did not get through; try again later or log in to raise the limit", detail(.message))]
     RateLimited {
+        /// The registry as users name it.
         registry: String,
+        /// The request, for messages (`HEAD clastix/kubectl:v1.32`).
         request: String,
+        /// The registry's error message, if its body had one.
         message: Option<String>,
     },
     /// No connection, a timeout, a TLS failure, a broken answer (after retries), or a host
@@ -70,15 +81,21 @@ pub enum RegistryError {
     /// and after how many attempts.
     #[error("{registry} is unreachable: {request} failed: {reason}")]
     Unreachable {
+        /// The registry as users name it.
         registry: String,
+        /// The request, for messages (`HEAD clastix/kubectl:v1.32`).
         request: String,
+        /// What happened, and after how many attempts.
         reason: String,
     },
     /// 5xx after retries: the registry is up, but failed to answer.
     #[error("{registry} failed to answer {request}: HTTP {status} after {attempts}{}", detail(.message))]
     ServerError {
+        /// The registry as users name it.
         registry: String,
+        /// The request, for messages (`HEAD clastix/kubectl:v1.32`).
         request: String,
+
         /// `503 Service Unavailable`.
         status: String,
         /// The registry's error message, if its body had one.
@@ -89,13 +106,26 @@ pub enum RegistryError {
     /// The registry answered, but with something that is not a valid Distribution API answer.
     #[error("{registry} gave a malformed answer to {request}: {reason}")]
     Malformed {
+        /// The registry as users name it.
         registry: String,
+        /// The request, for messages (`HEAD clastix/kubectl:v1.32`).
         request: String,
+        /// What is wrong with the answer.
         reason: String,
     },
     /// The local configuration (credentials file, options) is unusable.
     #[error("{0}")]
     Config(String),
+}
+
+/// What to check after a 401/403: the credentials that were used, or where to put some.
+fn denied_advice(registry: &str, credentials: &Option<String>) -> String {
+    match credentials {
+        Some(source) => format!("the credentials from {source} were rejected"),
+        None => format!(
+            "no credentials for {registry} were found; add them to your docker config, REGISTRY_AUTH_FILE or a --pull-secret"
+        ),
+    }
 }
 
 fn detail(message: &Option<String>) -> String {
@@ -108,7 +138,9 @@ fn detail(message: &Option<String>) -> String {
 /// The coarse kind of an undecided answer, as reported in JSON (`status` fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Undecided {
+    /// 401 or 403.
     Denied,
+    /// Everything else that kept us from an answer.
     Unreachable,
 }
 

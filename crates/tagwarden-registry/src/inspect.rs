@@ -36,7 +36,9 @@ use tagwarden_core::verdict::{ImageStatus, Verdict};
 use crate::client::{Client, Repository};
 use crate::error::{Lookup, RegistryError, Undecided};
 use crate::platform::Platform;
-use crate::resolve::{Outcome, Resolution, ResolveError, ResolveRequest, platform_report, resolve};
+use crate::resolve::{
+    Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, platform_report, resolve,
+};
 
 /// How many images are inspected at once by default (each registry still gets at most
 /// its own concurrency limit of requests in flight).
@@ -91,12 +93,13 @@ pub async fn inspect_reference(
     reference: &Reference,
     options: &InspectOptions,
 ) -> Verdict {
-    let problem = match why_not_present(client, reference, &options.platforms).await {
+    let (problem, platforms) = match why_not_present(client, reference, &options.platforms).await {
         Ok(Ok(digest)) => return Verdict::present(digest),
-        Ok(Err(problem)) => problem,
+        Ok(Err(not_present)) => not_present,
         Err(e) => return undetermined(&e),
     };
     let mut verdict = Verdict::missing(problem.clone());
+    verdict.platforms = platforms;
     verdict.tracks = options.tracking.tracks(reference);
     if verdict.tracks.is_none() {
         return verdict;
@@ -141,25 +144,27 @@ pub async fn inspect_reference(
 }
 
 /// `Ok(Ok(digest))` when the image is published on every requested platform,
-/// `Ok(Err(problem))` with one line saying why not, `Err` when the registry did not answer.
+/// `Ok(Err((problem, platforms)))` with one line saying why not (and, when it exists but
+/// lacks platforms, which), `Err` when the registry did not answer.
 async fn why_not_present(
     client: &Client,
     reference: &Reference,
     platforms: &[Platform],
-) -> Result<Result<String, String>, RegistryError> {
+) -> Result<Result<String, (String, PlatformReport)>, RegistryError> {
     let repo = Repository::of(reference);
     let what = reference.digest().or(reference.tag()).unwrap_or("latest");
     let head = match client.head_manifest(&repo, what).await? {
         Lookup::Found(head) => head,
         Lookup::Missing(why) => {
-            return Ok(Err(match why.code.as_deref() {
+            let problem = match why.code.as_deref() {
                 Some("NAME_UNKNOWN") => format!(
                     "repository {} does not exist on {} (NAME_UNKNOWN)",
                     reference.repository(),
                     reference.registry()
                 ),
                 _ => format!("{what} is not published ({why})"),
-            }));
+            };
+            return Ok(Err((problem, PlatformReport::default())));
         }
     };
     let report = platform_report(client, &repo, &head.digest, platforms).await?;
@@ -176,7 +181,7 @@ async fn why_not_present(
             list(&report.broken)
         ));
     }
-    Ok(Err(problems.join("; ")))
+    Ok(Err((problems.join("; "), report)))
 }
 
 fn list(platforms: &[Platform]) -> String {

@@ -10,6 +10,32 @@
 //!   (present, missing with its fallback, undetermined, invalid), for one or many images,
 //!   and what a repair (`post-render`, the admission webhook) does with it.
 //!
+//! # Modules
+//!
+//! - [`inspect`]: the verdict about one image or many, and repairs (the engine of `check`,
+//!   `post-render` and the cluster front ends).
+//! - [`resolve()`](resolve()) (module `resolve`): from a reference and a Kubernetes version to a tag
+//!   that exists.
+//! - `client`: [`Client`], [`Repository`], [`Mirror`]: the Distribution API operations,
+//!   single flight, mirrors (authoritative ones for air gaps).
+//! - `memory`: the client's in-memory answers, with a TTL by kind and a size bound
+//!   ([`ClientOptions::found_ttl`], [`ClientOptions::missing_ttl`],
+//!   [`ClientOptions::max_cached_answers`], [`Client::cache_len`]).
+//! - `transport`: one HTTP exchange done right, in layers: options ([`ClientOptions`]),
+//!   exchange (scheme and body), tls (CAs and `certs.d`), challenge and token (Basic and
+//!   Bearer), retry (backoff, `Retry-After`, pacing, hosts marked down), rate_limit
+//!   ([`RateLimit`]), errors (error bodies).
+//! - [`config`]: the config file, and [`Config::build_client`], the one way a front end
+//!   builds its client from it.
+//! - [`keychain`]: where credentials come from ([`Keychain`], [`MultiKeychain`],
+//!   [`PullSecretKeychain`], [`DockerConfigKeychain`]); [`credentials`]: reading docker
+//!   config files, pull secrets and credential helpers.
+//! - [`observe`]: one [`RequestEvent`] per registry request, for metrics.
+//! - [`cache`]: the persistent cache on disk ([`DiskCache`]).
+//! - `error`: [`Lookup`], [`Missing`], [`RegistryError`]: "missing" versus *could not
+//!   decide*.
+//! - `platform`: [`Platform`], re-exported from `tagwarden-core`.
+//!
 //! Answers are sorted by what they let us conclude. [`Lookup::Missing`] means the registry
 //! said the thing does not exist; every other failure is a [`RegistryError`], which means
 //! *could not decide* and never leads to a fallback.
@@ -32,12 +58,15 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod cache;
 mod client;
 pub mod config;
 pub mod credentials;
 mod error;
 pub mod inspect;
+pub mod keychain;
 mod memory;
 pub mod observe;
 mod platform;
@@ -52,6 +81,9 @@ pub use error::{Lookup, Missing, RegistryError, Undecided};
 pub use inspect::{
     InspectOptions, Repair, RepairOptions, decide_repair, decide_repairs, inspect_image,
     inspect_images, inspect_reference,
+};
+pub use keychain::{
+    Anonymous, DockerConfigKeychain, Keychain, MultiKeychain, PullSecretKeychain, Resolved,
 };
 pub use observe::{ErrorClass, Observer, Operation, RequestEvent, RequestOutcome};
 pub use platform::{Platform, PlatformError};

@@ -587,21 +587,7 @@ pub async fn missing_platforms(
     Ok(report.absent.into_iter().chain(report.broken).collect())
 }
 
-/// How a manifest measures up to the requested platforms.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlatformReport {
-    /// Requested platforms the manifest does not list at all.
-    pub absent: Vec<Platform>,
-    /// Platforms an index lists whose manifests are missing: a broken index.
-    pub broken: Vec<Platform>,
-}
-
-impl PlatformReport {
-    /// True when every requested platform is there and intact.
-    pub fn is_complete(&self) -> bool {
-        self.absent.is_empty() && self.broken.is_empty()
-    }
-}
+pub use tagwarden_core::verdict::PlatformReport;
 
 /// Check the requested platforms (or, with [`Platform::all`], every listed one) against
 /// the manifest at `digest`, telling absent platforms from broken index entries.

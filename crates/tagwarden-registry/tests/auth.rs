@@ -1,18 +1,17 @@
 //! Authentication against the real registry in its three modes: plain, htpasswd over TLS
 //! with its own CA, and token auth with the harness's token server.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use tagwarden_core::Reference;
 use tagwarden_registry::{
     Client, ClientOptions, CredentialStore, Lookup, RegistryError, Repository,
 };
 use tagwarden_testbed::{Registry, RegistryMode, seed_standard};
 
-fn repo(addr: &str, name: &str) -> Repository {
-    Repository::of(&Reference::parse(&format!("{addr}/{name}")).unwrap())
-}
+use common::repo;
 
 /// A docker config.json with one `auths` entry.
 fn docker_config(dir: &Path, registry: &str, user: &str, password: &str) -> PathBuf {

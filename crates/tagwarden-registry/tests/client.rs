@@ -1,16 +1,15 @@
 //! The registry client against a real registry: request counts, single flight, the disk
 //! cache, mirrors, and the never-lie rule for failures.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tagwarden_core::Reference;
-use tagwarden_registry::{Client, ClientOptions, DiskCache, Lookup, Repository};
+use tagwarden_registry::{Client, ClientOptions, DiskCache, Lookup};
 use tagwarden_testbed::{PagingProxy, Registry, dead_addr, seed_standard};
 
-fn repo(addr: &str, name: &str) -> Repository {
-    Repository::of(&Reference::parse(&format!("{addr}/{name}")).unwrap())
-}
+use common::repo;
 
 fn requests_matching(proxy: &PagingProxy, needle: &str) -> usize {
     proxy

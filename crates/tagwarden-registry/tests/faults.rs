@@ -1,23 +1,22 @@
 //! Faults between tagwarden and a real registry, injected by the harness's proxy: what is
 //! retried, what is "could not decide", and that none of it ever looks like "missing".
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use tagwarden_core::{FallbackPolicy, Reference};
 use tagwarden_registry::{
-    Client, ClientOptions, CredentialStore, Lookup, RegistryError, Repository, ResolveError,
-    ResolveRequest,
+    Client, ClientOptions, CredentialStore, Lookup, RegistryError, ResolveError, ResolveRequest,
 };
 use tagwarden_testbed::{
     CaptureResponse, CaptureServer, Fault, FaultProxy, HangingServer, Registry, RegistryMode, Rule,
     seed_standard,
 };
 
-fn repo(addr: &str, name: &str) -> Repository {
-    Repository::of(&Reference::parse(&format!("{addr}/{name}")).unwrap())
-}
+use common::repo;
 
 fn quick_client() -> Client {
     Client::new(

@@ -546,10 +546,39 @@ impl Drop for Registry {
 
 /// A loopback `127.0.0.1:PORT` where nothing listens, for "registry is down" tests.
 ///
-/// The port was free a moment ago (we bound it and let it go); connections to
-/// it are refused at once.
+/// The port is held by a socket that is bound but never listens, kept open for the rest
+/// of the process: connections to it are refused at once, and no other server (of this
+/// test binary, or of a test binary running beside it) can take the port over and
+/// answer in its place, as a port that was merely "free a moment ago" could.
 pub fn dead_addr() -> String {
-    format!("127.0.0.1:{}", free_port())
+    format!("127.0.0.1:{}", held_dead_port())
+}
+
+/// Bind a TCP socket to `127.0.0.1:0` without `listen`, leak it, and return its port.
+fn held_dead_port() -> u16 {
+    // SAFETY: plain socket calls on a descriptor this function owns; every result is
+    // checked, and the address structs are fully initialised before use.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
+        addr.sin_port = 0;
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let bound = libc::bind(fd, (&raw const addr).cast::<libc::sockaddr>(), len);
+        assert!(
+            bound == 0,
+            "bind 127.0.0.1:0: {}",
+            io::Error::last_os_error()
+        );
+        let mut out: libc::sockaddr_in = std::mem::zeroed();
+        let mut out_len = len;
+        let named = libc::getsockname(fd, (&raw mut out).cast::<libc::sockaddr>(), &mut out_len);
+        assert!(named == 0, "getsockname: {}", io::Error::last_os_error());
+        // Never closed: the port stays reserved, and refusing, until the process ends.
+        u16::from_be(out.sin_port)
+    }
 }
 
 /// A fresh directory in RAM (`/dev/shm`) when there is one, else in `$TMPDIR`.

@@ -142,6 +142,40 @@ fn pull_secrets_and_certs_d() {
     let run = tagwarden_with(&["resolve", &image, "--certs-dir", certs_arg], &[]);
     assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stderr.contains("denied"), "{run:?}");
+    assert!(
+        run.stderr.contains("no credentials for") && !run.stderr.contains("were rejected"),
+        "{run:?}"
+    );
+
+    // A wrong password in the secret: the message names the secret, not the docker config.
+    let wrong =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:not-the-password"));
+    let bad_secret = dir.path().join("badcred.json");
+    std::fs::write(
+        &bad_secret,
+        serde_json::json!({"auths": {registry.addr(): {"auth": wrong}}}).to_string(),
+    )
+    .unwrap();
+    let run = tagwarden_with(
+        &[
+            "resolve",
+            &image,
+            "--pull-secret",
+            bad_secret.to_str().unwrap(),
+            "--certs-dir",
+            certs_arg,
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "the credentials from --pull-secret {} were rejected",
+            bad_secret.display()
+        )),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("not-the-password") && !run.stderr.contains(&wrong));
     // Without the CA: a certificate error that says how to fix it.
     let run = tagwarden_with(
         &[

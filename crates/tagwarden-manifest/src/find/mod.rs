@@ -8,17 +8,20 @@
 mod search;
 mod value;
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use crate::error::ManifestError;
 use crate::path::ImagePath;
 use crate::rewrite::Edit;
-use crate::tree::{Chunk, ChunkParser, Limits, ScalarStyle, split_chunks, starts_with_marker};
+use crate::tree::{
+    Chunk, ChunkParser, Chunks, Limits, ScalarStyle, split_chunks, starts_with_marker,
+};
 
-use search::search_document;
+use search::{Found, search_document};
 
 /// Where an image field is. Serialises with exactly these field names: it is the
-/// `locations[]` entry of `tagwarden check -o json`.
+/// `locations[]` entry of tagwarden's JSON reports.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Location {
     /// File name as given by the caller (`<stdin>` for standard input).
@@ -198,6 +201,11 @@ pub struct Scan {
     pub skipped: Vec<SkippedField>,
     /// Number of documents in the stream, empty ones included.
     pub documents: usize,
+    /// How many objects of each `kind` the parsed documents hold (`List` items included), so
+    /// that a rule for a kind the input does not have can be reported
+    /// ([`ImagePath::kind_suggestion`]). Documents skipped without parsing
+    /// ([`FindOptions::validate_all_documents`]` = false`) are not counted.
+    pub kinds: BTreeMap<String, usize>,
 }
 
 /// What to look for and how hard to look.
@@ -246,7 +254,7 @@ impl FindOptions {
         self
     }
 
-    /// Adds rules given as `KIND:PATH` strings (`--image-path` flags).
+    /// Adds rules given as `KIND:PATH` strings.
     pub fn with_image_path_specs<S: AsRef<str>>(
         mut self,
         specs: impl IntoIterator<Item = S>,
@@ -322,42 +330,39 @@ pub fn scan(file: &str, source: &str, options: &FindOptions) -> Result<Scan, Man
         limits: &options.limits,
         needles: needles(&rules, options.validate_all_documents),
     };
-    let chunks = split_chunks(source);
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     };
-    let results: Vec<Result<ChunkResult, ManifestError>> =
-        if threads <= 1 || chunks.len() < 2 || source.len() < 256 << 10 {
-            process_chunks(&ctx, &chunks)
-        } else {
-            let groups = balance(&chunks, threads);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = groups
-                    .iter()
-                    .map(|group| scope.spawn(|| process_chunks(&ctx, group)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| match h.join() {
-                        Ok(results) => results,
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    })
-                    .collect()
-            })
-        };
+    let groups = if threads <= 1 || source.len() < 256 << 10 {
+        vec![whole_stream(source)]
+    } else {
+        balance(source, threads)
+    };
+    let results: Vec<Result<ChunkResult, ManifestError>> = if groups.len() < 2 {
+        groups
+            .iter()
+            .map(|&group| process_group(&ctx, group))
+            .collect()
+    } else {
+        let ctx = &ctx;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = groups
+                .iter()
+                .map(|&group| scope.spawn(move || process_group(ctx, group)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(result) => result,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        })
+    };
     let mut scan = Scan::default();
     for result in results {
-        let result = result?;
-        for mut image in result.images {
-            image.location.document += scan.documents;
-            scan.images.push(image);
-        }
-        for mut skipped in result.skipped {
-            skipped.location.document += scan.documents;
-            scan.skipped.push(skipped);
-        }
-        scan.documents += result.documents;
+        result?.append_to(&mut scan);
     }
     Ok(scan)
 }
@@ -391,64 +396,113 @@ struct Context<'s> {
     needles: Option<Vec<Vec<u8>>>,
 }
 
+/// What one chunk, or a group of chunks, holds; document numbers count from its start.
+#[derive(Default)]
 struct ChunkResult {
     documents: usize,
     images: Vec<ImageField>,
     skipped: Vec<SkippedField>,
+    kinds: BTreeMap<String, usize>,
 }
 
-/// Splits chunks into `n` contiguous groups of similar byte size.
-fn balance(chunks: &[Chunk], n: usize) -> Vec<Vec<Chunk>> {
-    let total: usize = chunks.iter().map(|c| c.end - c.start).sum();
-    let target = total.div_ceil(n).max(1);
-    let mut groups = vec![Vec::new()];
-    let mut size = 0;
-    for &chunk in chunks {
-        if size >= target && groups.len() < n {
-            groups.push(Vec::new());
-            size = 0;
+/// Adds the counts of `from` to `into`.
+fn add_kinds(into: &mut BTreeMap<String, usize>, from: BTreeMap<String, usize>) {
+    for (kind, count) in from {
+        *into.entry(kind).or_default() += count;
+    }
+}
+
+impl ChunkResult {
+    /// Appends `self`, which follows what `scan` holds in the stream, renumbering documents.
+    fn append_to(self, scan: &mut Scan) {
+        for mut image in self.images {
+            image.location.document += scan.documents;
+            scan.images.push(image);
         }
-        size += chunk.end - chunk.start;
-        if let Some(group) = groups.last_mut() {
-            group.push(chunk);
+        for mut skipped in self.skipped {
+            skipped.location.document += scan.documents;
+            scan.skipped.push(skipped);
+        }
+        scan.documents += self.documents;
+        add_kinds(&mut scan.kinds, self.kinds);
+    }
+
+    /// Appends `next`, the result of the chunk that follows.
+    fn append(&mut self, next: ChunkResult) {
+        let before = self.documents;
+        self.images.extend(next.images.into_iter().map(|mut image| {
+            image.location.document += before;
+            image
+        }));
+        self.skipped
+            .extend(next.skipped.into_iter().map(|mut skipped| {
+                skipped.location.document += before;
+                skipped
+            }));
+        self.documents += next.documents;
+        add_kinds(&mut self.kinds, next.kinds);
+    }
+}
+
+/// The whole stream as one range of chunks.
+fn whole_stream(source: &str) -> Chunk {
+    Chunk {
+        start: 0,
+        end: source.len(),
+        lines_before: 0,
+        cut: true,
+    }
+}
+
+/// Splits the stream into at most `n` contiguous groups of chunks of similar byte size, each
+/// a merged [`Chunk`] that [`process_group`] cuts again. Memory does not grow with the number
+/// of documents.
+fn balance(source: &str, n: usize) -> Vec<Chunk> {
+    let target = source.len().div_ceil(n).max(1);
+    let mut groups: Vec<Chunk> = Vec::new();
+    for chunk in split_chunks(source) {
+        let full = groups.len() >= n;
+        match groups.last_mut() {
+            Some(group) if group.end - group.start < target || full => group.end = chunk.end,
+            _ => groups.push(chunk),
         }
     }
     groups
 }
 
-/// Processes chunks in order, stopping after the first error.
-fn process_chunks<'s>(
-    ctx: &Context<'s>,
-    chunks: &[Chunk],
-) -> Vec<Result<ChunkResult, ManifestError>> {
-    let mut out = Vec::with_capacity(chunks.len());
-    for &chunk in chunks {
-        let result = process_chunk(ctx, chunk);
-        let failed = result.is_err();
-        out.push(result);
-        if failed {
-            break;
-        }
+/// Processes the chunks of `group` in order, stopping at the first error.
+fn process_group(ctx: &Context<'_>, group: Chunk) -> Result<ChunkResult, ManifestError> {
+    let mut result = ChunkResult::default();
+    let chunks = if group.start == 0 && group.end == ctx.source.len() {
+        split_chunks(ctx.source)
+    } else {
+        Chunks::new(ctx.source, group)
+    };
+    for chunk in chunks {
+        result.append(process_chunk(ctx, chunk)?);
     }
-    out
+    Ok(result)
 }
 
-fn process_chunk<'s>(ctx: &Context<'s>, chunk: Chunk) -> Result<ChunkResult, ManifestError> {
-    let mut result = ChunkResult {
-        documents: 0,
-        images: Vec::new(),
-        skipped: Vec::new(),
-    };
-    if let (Some(needles), true) = (&ctx.needles, chunk.cut) {
+/// Finds what one chunk holds; parses it only when it may hold an image or must be validated.
+fn process_chunk(ctx: &Context<'_>, chunk: Chunk) -> Result<ChunkResult, ManifestError> {
+    let mut result = ChunkResult::default();
+    if chunk.cut {
         let text = &ctx.source.as_bytes()[chunk.start..chunk.end];
-        let maybe_images = needles
-            .iter()
-            .any(|n| memchr::memmem::find(text, n).is_some());
-        if !maybe_images
-            && let Some(count) = count_documents_without_parsing(text, chunk.start == 0)
-        {
+        let first = chunk.start == 0;
+        // Nothing but a `---` line and comments: valid, and nothing to parse.
+        if let Some(count) = count_blank_documents(text, first) {
             result.documents = count;
             return Ok(result);
+        }
+        if let Some(needles) = &ctx.needles {
+            let maybe_images = needles
+                .iter()
+                .any(|n| memchr::memmem::find(text, n).is_some());
+            if !maybe_images && let Some(count) = count_documents_without_parsing(text, first) {
+                result.documents = count;
+                return Ok(result);
+            }
         }
     }
     let mut parser = ChunkParser::new(ctx.source, chunk, ctx.file, ctx.limits);
@@ -458,12 +512,51 @@ fn process_chunk<'s>(ctx: &Context<'s>, chunk: Chunk) -> Result<ChunkResult, Man
             &doc,
             ctx.rules,
             ctx.limits,
-            &mut result.images,
-            &mut result.skipped,
+            &mut Found {
+                images: &mut result.images,
+                skipped: &mut result.skipped,
+                kinds: &mut result.kinds,
+            },
         )?;
     }
     result.documents = parser.documents;
     Ok(result)
+}
+
+/// How many documents a chunk holds when it has no content at all: one (empty) document for
+/// a `---` line followed only by blank and comment lines, none for a first chunk of only
+/// blank and comment lines; `None` for anything else, which must be parsed. A stream of
+/// millions of `---` lines is thus counted without starting a parser per document.
+fn count_blank_documents(text: &[u8], first: bool) -> Option<usize> {
+    let text = if first {
+        text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text)
+    } else {
+        text
+    };
+    let mut lines = text.split(|&b| b == b'\n');
+    if !first {
+        // The chunk starts with the `---` marker; what follows it on that line must be blank
+        // or a comment (`--- # note`), not content (`--- |`, `--- a: 1`).
+        let marker = lines.next()?;
+        if !blank_or_comment(marker.get(3..)?) {
+            return None;
+        }
+    }
+    for line in lines {
+        if !blank_or_comment(line) {
+            return None;
+        }
+    }
+    Some(usize::from(!first))
+}
+
+/// Whether a line (or the rest of one) is only spaces, tabs and a carriage return, optionally
+/// followed by a comment.
+fn blank_or_comment(line: &[u8]) -> bool {
+    match line.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r')) {
+        None => true,
+        Some(i) => line[i] == b'#',
+    }
 }
 
 /// How many documents a chunk holds, when that is clear from its text alone: one for a

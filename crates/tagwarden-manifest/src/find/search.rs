@@ -9,7 +9,7 @@
 //! Aliases are followed one counted step at a time: every dereference spends the document's
 //! budget ([`Limits::max_alias_dereferences`]), and running out is a [`ManifestError::Limit`].
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::error::ManifestError;
 use crate::find::value::classify;
@@ -17,25 +17,31 @@ use crate::find::{ImageField, Location, SkipReason, SkippedField};
 use crate::path::{ImagePath, Segment, push_segment};
 use crate::tree::{Document, Exhausted, Limits, NodeId, NodeKind};
 
-/// Applies every rule to one document, appending what it finds to `images` and `skipped`
-/// (each in source order, each field once).
+/// Where the search of a document appends what it finds.
+pub(crate) struct Found<'r> {
+    pub images: &'r mut Vec<ImageField>,
+    pub skipped: &'r mut Vec<SkippedField>,
+    /// Objects per kind.
+    pub kinds: &'r mut BTreeMap<String, usize>,
+}
+
+/// Applies every rule to one document, appending what it finds to `found` (images and
+/// skipped fields each in source order, each field once).
 pub(crate) fn search_document(
     file: &str,
     doc: &Document<'_>,
     rules: &[ImagePath],
     limits: &Limits,
-    images: &mut Vec<ImageField>,
-    skipped: &mut Vec<SkippedField>,
+    found: &mut Found<'_>,
 ) -> Result<(), ManifestError> {
-    let first_image = images.len();
-    let first_skipped = skipped.len();
+    let first_image = found.images.len();
+    let first_skipped = found.skipped.len();
     let mut search = DocumentSearch {
         file,
         doc,
         budget: limits.max_alias_dereferences,
         max_depth: limits.max_depth,
-        images,
-        skipped,
+        found,
     };
     let mut objects = vec![Object {
         node: doc.root,
@@ -49,6 +55,7 @@ pub(crate) fn search_document(
             .search_object(object, rules, &mut objects)
             .map_err(|_| alias_budget_exhausted(file, doc, limits))?;
     }
+    let (images, skipped) = (&mut *found.images, &mut *found.skipped);
     // The sort is stable, so of fields found twice the first found stays first.
     sort_in_source_order(&mut images[first_image..], &mut skipped[first_skipped..]);
     dedup_tail(images, first_image, |i| {
@@ -127,17 +134,16 @@ struct ObjectInfo {
 }
 
 /// The state of the search of one document.
-struct DocumentSearch<'r, 'a> {
+struct DocumentSearch<'r, 'f, 'a> {
     file: &'r str,
     doc: &'r Document<'a>,
     /// Alias dereferences left.
     budget: usize,
     max_depth: usize,
-    images: &'r mut Vec<ImageField>,
-    skipped: &'r mut Vec<SkippedField>,
+    found: &'r mut Found<'f>,
 }
 
-impl DocumentSearch<'_, '_> {
+impl DocumentSearch<'_, '_, '_> {
     /// Applies the rules for its kind to one object, and queues the items of a list.
     fn search_object(
         &mut self,
@@ -150,6 +156,9 @@ impl DocumentSearch<'_, '_> {
             return Ok(());
         }
         let info = self.describe_object(node, object.kind_fallback.as_deref())?;
+        if !info.kind.is_empty() {
+            *self.found.kinds.entry(info.kind.clone()).or_default() += 1;
+        }
         for rule in rules.iter().filter(|r| r.matches_kind(&info.kind)) {
             let start = Step {
                 node,
@@ -291,7 +300,7 @@ impl DocumentSearch<'_, '_> {
                     in_flow,
                 },
             ) => {
-                self.images.push(ImageField {
+                self.found.images.push(ImageField {
                     image: value.to_string(),
                     location,
                     span: node.span.clone(),
@@ -312,7 +321,7 @@ impl DocumentSearch<'_, '_> {
                     }
                     _ => None,
                 };
-                self.skipped.push(SkippedField {
+                self.found.skipped.push(SkippedField {
                     location,
                     reason,
                     value,

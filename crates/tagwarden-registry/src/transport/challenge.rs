@@ -17,7 +17,7 @@ use super::token::pull_scope;
 use super::{Call, Transport, is_loopback};
 use crate::credentials::Credential;
 use crate::error::RegistryError;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a host asks for, once its first answer is known.
 #[derive(Debug, Clone)]
@@ -31,9 +31,15 @@ pub(super) enum HostAuth {
     },
 }
 
+/// How long a keychain's answer is reused before asking it again (credentials rotate).
+const CREDENTIALS_FOR: Duration = Duration::from_secs(300);
+
+/// Past this many registries, expired keychain answers are dropped.
+const MAX_REGISTRIES_REMEMBERED: usize = 1_000;
+
 impl Transport {
     /// The `Authorization` header for a call, when the host's challenge is known.
-    pub(super) fn authorization(
+    pub(super) async fn authorization(
         &self,
         call: &Call<'_>,
         scheme: Scheme,
@@ -46,7 +52,7 @@ impl Transport {
                 if !may_send_credentials(host, scheme) {
                     return Ok(None);
                 }
-                match self.credential(call.registry)? {
+                match self.credential(call.registry).await? {
                     Some(Credential::Basic { username, password }) => {
                         basic_header(&username, &password)
                     }
@@ -65,17 +71,50 @@ impl Transport {
         })
     }
 
-    pub(super) fn credential(&self, registry: &str) -> Result<Option<Credential>, RegistryError> {
-        Ok(self
-            .options
-            .credentials
-            .lookup(registry)?
-            .map(|(cred, _)| cred))
+    /// The credential for `registry` from the keychain, resolved off the async runtime
+    /// (credential helpers are processes) and remembered for [`CREDENTIALS_FOR`].
+    pub(super) async fn credential(
+        &self,
+        registry: &str,
+    ) -> Result<Option<Credential>, RegistryError> {
+        if let Some((resolved, at)) = self
+            .resolved
+            .lock()
+            .expect("credentials poisoned")
+            .get(registry)
+            && at.elapsed() < CREDENTIALS_FOR
+        {
+            return Ok(resolved.as_ref().map(|r| r.credential.clone()));
+        }
+        let keychain = self.options.credentials.clone();
+        let name = registry.to_string();
+        let resolved = tokio::task::spawn_blocking(move || keychain.resolve(&name))
+            .await
+            .map_err(|e| RegistryError::Config(format!("the credential lookup failed: {e}")))??;
+        if let Some(r) = &resolved {
+            tracing::debug!(registry, source = %r.source, "credentials found");
+        }
+        let credential = resolved.as_ref().map(|r| r.credential.clone());
+        let mut cache = self.resolved.lock().expect("credentials poisoned");
+        if cache.len() >= MAX_REGISTRIES_REMEMBERED {
+            cache.retain(|_, (_, at)| at.elapsed() < CREDENTIALS_FOR);
+        }
+        cache.insert(registry.to_string(), (resolved, Instant::now()));
+        Ok(credential)
+    }
+
+    /// Where the credential last used for `registry` came from, for messages.
+    pub(super) fn credential_source(&self, registry: &str) -> Option<String> {
+        self.resolved
+            .lock()
+            .expect("credentials poisoned")
+            .get(registry)
+            .and_then(|(resolved, _)| resolved.as_ref().map(|r| r.source.clone()))
     }
 
     /// React to a 401: remember the host's challenge. Returns true when a retry may now
     /// succeed (there is something new to answer the challenge with).
-    pub(super) fn learn_challenge(
+    pub(super) async fn learn_challenge(
         &self,
         call: &Call<'_>,
         challenge: Option<&str>,
@@ -95,7 +134,7 @@ impl Transport {
                     .with_host(call.host, |s| s.scheme)
                     .unwrap_or(Scheme::Https);
                 let can_answer = matches!(
-                    self.credential(call.registry)?,
+                    self.credential(call.registry).await?,
                     Some(Credential::Basic { .. })
                 ) && may_send_credentials(call.host, scheme);
                 // Credentials already sent and refused are wrong; do not loop.

@@ -8,7 +8,7 @@
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use super::Call;
+use super::{Call, Transport};
 use crate::error::RegistryError;
 
 #[derive(Deserialize)]
@@ -46,12 +46,16 @@ pub(super) fn error_message(body: &[u8]) -> Option<String> {
     )
 }
 
-pub(super) fn denied(call: &Call<'_>, status: StatusCode, body: &[u8]) -> RegistryError {
-    RegistryError::Denied {
-        registry: call.registry.to_string(),
-        request: call.what.clone(),
-        status: status.as_u16(),
-        message: error_message(body),
+impl Transport {
+    /// A 401 or 403, naming the credentials that were refused (or that there were none).
+    pub(super) fn denied(&self, call: &Call<'_>, status: StatusCode, body: &[u8]) -> RegistryError {
+        RegistryError::Denied {
+            registry: call.registry.to_string(),
+            request: call.what.clone(),
+            status: status.as_u16(),
+            message: error_message(body),
+            credentials: self.credential_source(call.registry),
+        }
     }
 }
 

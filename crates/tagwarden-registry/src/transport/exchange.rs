@@ -133,7 +133,7 @@ impl Transport {
         if let Some(accept) = call.accept {
             request = request.header(header::ACCEPT, accept);
         }
-        let authorization = self.authorization(call, scheme)?;
+        let authorization = self.authorization(call, scheme).await?;
         let authenticated = authorization.is_some();
         if let Some(authorization) = authorization {
             request = request.header(header::AUTHORIZATION, authorization);

@@ -43,9 +43,10 @@ use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
 
 use crate::error::{Lookup, Missing, RegistryError};
+use crate::keychain::Resolved;
 use crate::observe::{Operation, RequestEvent, RequestOutcome};
 use challenge::HostAuth;
-use errors::{denied, error_entries, error_message};
+use errors::{error_entries, error_message};
 use exchange::{Answer, Exchange, Failure, Scheme, attempt_timeout};
 use retry::{backoff, retry_after_header};
 use tls::{build_http, load_certificates};
@@ -120,6 +121,8 @@ pub(crate) struct Transport {
     hosts: Mutex<HashMap<String, HostState>>,
     handles: Mutex<HashMap<String, Arc<HostHandles>>>,
     warned_skip_verify: Mutex<BTreeSet<String>>,
+    /// Registry → the keychain's answer and when it was given.
+    resolved: Mutex<HashMap<String, (Option<Resolved>, Instant)>>,
 }
 
 /// What the retry loop does after judging one exchange.
@@ -154,6 +157,7 @@ impl Transport {
             hosts: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             warned_skip_verify: Mutex::new(BTreeSet::new()),
+            resolved: Mutex::new(HashMap::new()),
         })
     }
 
@@ -237,18 +241,20 @@ impl Transport {
                 Exchange::Answer(answer) => {
                     self.record_rate_limit(call.host, &answer.headers);
                     if answer.status == StatusCode::UNAUTHORIZED {
-                        let retry = self.on_unauthorized(
-                            call,
-                            &answer.headers,
-                            answer.authenticated,
-                            &mut unauthorized,
-                        );
+                        let retry = self
+                            .on_unauthorized(
+                                call,
+                                &answer.headers,
+                                answer.authenticated,
+                                &mut unauthorized,
+                            )
+                            .await;
                         drop(probe_guard.take());
                         if retry? {
                             attempt -= 1;
                             continue;
                         }
-                        return Err(denied(call, answer.status, &answer.body));
+                        return Err(self.denied(call, answer.status, &answer.body));
                     }
                     if self.with_host(call.host, |s| s.auth.is_none()) {
                         self.with_host(call.host, |s| s.auth = Some(HostAuth::Anonymous));
@@ -373,7 +379,7 @@ impl Transport {
     /// React to a 401: learn the challenge it carries. True when another attempt may now
     /// succeed. An anonymous 401 teaches the challenge; an authenticated one means the token
     /// went stale (`invalid_token`): refresh it, once.
-    fn on_unauthorized(
+    async fn on_unauthorized(
         &self,
         call: &Call<'_>,
         headers: &HeaderMap,
@@ -381,7 +387,7 @@ impl Transport {
         used: &mut UnauthorizedRetries,
     ) -> Result<bool, RegistryError> {
         let challenge = header_str(headers, "www-authenticate");
-        let learned = self.learn_challenge(call, challenge.as_deref())?;
+        let learned = self.learn_challenge(call, challenge.as_deref()).await?;
         let retry = if authenticated {
             !std::mem::replace(&mut used.refreshed, true)
         } else {
@@ -422,7 +428,7 @@ impl Transport {
             StatusCode::NOT_FOUND => Next::Return(Ok(Lookup::Missing(Missing {
                 code: error_entries(&body).into_iter().next().map(|e| e.code),
             }))),
-            StatusCode::FORBIDDEN => Next::Return(Err(denied(call, status, &body))),
+            StatusCode::FORBIDDEN => Next::Return(Err(self.denied(call, status, &body))),
             StatusCode::TOO_MANY_REQUESTS => {
                 let wait = retry_after_header(&headers);
                 if self.give_up(attempt, started, wait) {

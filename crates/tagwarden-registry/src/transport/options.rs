@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::credentials::CredentialStore;
+use crate::keychain::{Anonymous, Keychain};
 use crate::observe::Observer;
 
 /// How the client behaves. `Default` is what the CLI uses without flags.
@@ -39,8 +39,8 @@ pub struct ClientOptions {
     /// Docker's per-registry certificate folders: `DIR/HOST[:PORT]/*.crt` are trusted for
     /// that host. `None` disables the lookup.
     pub certs_dir: Option<PathBuf>,
-    /// Where credentials come from.
-    pub credentials: CredentialStore,
+    /// Where credentials come from (see [`crate::keychain`]); default: none.
+    pub credentials: Arc<dyn Keychain>,
     /// Timeout for a whole request.
     pub request_timeout: Duration,
     /// Timeout for establishing a connection.
@@ -83,7 +83,7 @@ impl Default for ClientOptions {
             skip_verify: Vec::new(),
             ca_files: Vec::new(),
             certs_dir: Some(PathBuf::from("/etc/docker/certs.d")),
-            credentials: CredentialStore::anonymous(),
+            credentials: Arc::new(Anonymous),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_attempts: 3,
@@ -167,8 +167,6 @@ impl ClientOptionsBuilder {
         ca_files: Vec<PathBuf>,
         /// See [`ClientOptions::certs_dir`].
         certs_dir: Option<PathBuf>,
-        /// See [`ClientOptions::credentials`].
-        credentials: CredentialStore,
         /// See [`ClientOptions::request_timeout`].
         request_timeout: Duration,
         /// See [`ClientOptions::connect_timeout`].
@@ -204,6 +202,13 @@ impl ClientOptionsBuilder {
     /// Add one file to [`ClientOptions::ca_files`].
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.options.ca_files.push(path.into());
+        self
+    }
+
+    /// Set [`ClientOptions::credentials`]: a [`crate::CredentialStore`], a
+    /// [`crate::MultiKeychain`], or any other [`Keychain`].
+    pub fn credentials(mut self, keychain: impl Keychain) -> Self {
+        self.options.credentials = Arc::new(keychain);
         self
     }
 

@@ -127,7 +127,7 @@ impl Transport {
             .map_err(|e| malformed(format!("token realm {realm:?}: {e}")))?;
         // Credentials go to the realm only over HTTPS, or over plain HTTP to the
         // registry's own host (a loopback registry with its token server beside it).
-        let credential = self.credential(call.registry)?.filter(|_| {
+        let credential = self.credential(call.registry).await?.filter(|_| {
             realm.url.scheme() == "https"
                 || (realm.same_host && may_send_credentials(call.host, Scheme::Http))
         });
@@ -145,6 +145,9 @@ impl Transport {
                 request: format!("{what} (token server {})", realm.authority),
                 status: status.as_u16(),
                 message: error_message(&body),
+                credentials: credential
+                    .as_ref()
+                    .and(self.credential_source(call.registry)),
             });
         }
         if !status.is_success() {

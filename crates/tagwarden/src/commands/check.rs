@@ -1,12 +1,14 @@
 //! `tagwarden check`: every image of rendered manifests, checked against its registry.
 //!
 //! 1. Read the inputs (files, folders, stdin) and find the image fields
-//!    (`tagwarden-manifest`). Broken YAML stops here: exit 2, nothing on stdout.
-//! 2. Group the fields by image string, as written. Each unique image is checked once:
-//!    every repository is announced first (one token per registry), then the HEADs run
-//!    concurrently (the client limits each registry to `--max-concurrency`).
-//! 3. A missing image that tracks the Kubernetes version ([`policy`]) gets a suggested
-//!    fallback: the same reference with the nearest published compatible tag. An image
+//!    (`tagwarden-manifest`). Broken YAML stops here: exit 2, nothing on stdout; so does
+//!    no input at all (unless `--fail-on never`).
+//! 2. Group the fields by image string, as written. A field with no image string (empty,
+//!    null, absent, a number, a mapping…) is an invalid image with its location.
+//! 3. Ask the engine ([`tagwarden_registry::inspect_images`]) once per unique image: it
+//!    announces every repository (one token per registry), runs the questions concurrently
+//!    (the client limits each registry to `--max-concurrency`), and gives a missing image
+//!    that tracks the Kubernetes version ([`tagwarden_core::track`]) its fallback. An image
 //!    that could not be checked never gets one.
 //! 4. Only when every answer is in is the report printed (text, JSON, SARIF or JUnit).
 //!
@@ -30,7 +32,7 @@ use std::io::IsTerminal;
 use anyhow::anyhow;
 use clap::{Args as ClapArgs, ValueEnum};
 use serde::Serialize;
-use tagwarden_manifest::{Location, read_sources};
+use tagwarden_manifest::Location;
 use tagwarden_registry::{Client, InspectOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
@@ -66,11 +68,12 @@ version: its tag is a version tag with the --kube-version's major.minor (v1.32, 
 
 Status of each image: present, missing (the registry says so, or a --platform is lacking),
 denied (401/403), unreachable (anything else that kept us from an answer), invalid (not an
-image reference; the reason says why).
+image reference: also an empty, null or missing image, a number, a mapping or a sequence;
+the reason says why).
 
 Output:
   text   a table grouped by image, with every location, and a summary line
-  json   {\"images\":[{\"image\",\"status\",\"digest\",\"fallback\",\"reason\",\"locations\":[{\"file\",
+  json   {\"images\":[{\"image\",\"status\",\"digest\",\"fallback\",\"reason\",[\"nearest_outside_policy\"],\"locations\":[{\"file\",
          \"document\",\"line\",\"column\",\"kind\",\"namespace\",\"name\",\"container\",\"path\"}]}],
          \"summary\":{\"present\",\"missing\",\"undetermined\",\"invalid\"}}
   sarif  SARIF 2.1.0: one result per location of a missing (image-missing), undeterminable
@@ -81,7 +84,8 @@ Output:
 Exit (--fail-on undetermined, the default): 2 an invalid image reference, else 3 an image
 could not be checked, else 1 an image is missing, else 0. --fail-on missing: undetermined
 images only warn. --fail-on never: 0 whenever the report was written. Broken YAML, bad
-flags and unreadable files are always 2, with nothing on stdout.";
+flags and unreadable files are always 2, with nothing on stdout; so is no input at all
+(an empty folder or stdin), which --fail-on never only warns about.";
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -240,8 +244,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     };
 
     // 1. Inputs and their image fields.
-    let sources =
-        read_sources(&paths, &options.limits).map_err(|e| input::manifest_error(e, None))?;
+    let sources = input::read_all(&paths, &options.limits)?;
     let scans = input::scan_all(&sources, &options)?;
     no_input_at_all(&sources, args.fail_on)?;
 
@@ -283,7 +286,7 @@ fn no_input_at_all(sources: &[tagwarden_manifest::Source], fail_on: FailOn) -> R
         return Ok(());
     }
     let what = if sources.is_empty() {
-        "no manifest files were found (folders are read for *.yaml and *.yml)".to_string()
+        "no manifest files were found (folders are read for *.yaml, *.yml and *.json)".to_string()
     } else {
         format!(
             "the input is empty ({})",

@@ -200,42 +200,74 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         OutputFormat::GithubMatrix => crate::output::json_line(&summary.matrix)?,
         _ => print_table(&checked)?,
     }
-    let name = image.name_as_written();
-    if repository_missing {
-        errln!("note: {name} does not exist in its registry, so every expected tag is missing");
-    }
-    if expected.is_empty() {
-        errln!(
-            "no upstream versions to expect tags for: {} from {origin}, none {}",
-            counted(all_versions.len(), "version", "versions"),
-            describe_selection(&selection)
-        );
-    } else {
-        errln!(
-            "{} of {} of {name} missing{} ({} from {origin}; tag format {})",
-            summary.missing_tags,
-            counted(expected.len(), "expected tag", "expected tags"),
-            if summary.platform_gaps > 0 {
-                format!(
-                    ", {}",
-                    counted(summary.platform_gaps, "platform gap", "platform gaps")
-                )
-            } else {
-                String::new()
-            },
-            counted(versions.len(), "upstream version", "upstream versions"),
-            formats
-                .iter()
-                .map(TagFormat::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    let context = SummaryContext {
+        name: image.name_as_written(),
+        repository_missing,
+        expected: expected.len(),
+        versions: versions.len(),
+        all_versions: all_versions.len(),
+        origin: &origin,
+        selection: &selection,
+        formats: &formats,
+    };
+    print_summary(&context, &summary);
     Ok(if summary.json.missing.is_empty() {
         Status::Success
     } else {
         Status::Finding
     })
+}
+
+/// What the summary line on stderr talks about.
+struct SummaryContext<'a> {
+    name: &'a str,
+    repository_missing: bool,
+    /// Expected tags.
+    expected: usize,
+    /// Upstream versions selected.
+    versions: usize,
+    /// Upstream versions before selection.
+    all_versions: usize,
+    origin: &'a str,
+    selection: &'a Selection,
+    formats: &'a [TagFormat],
+}
+
+/// The summary on stderr: how many expected tags are missing, and of what.
+fn print_summary(context: &SummaryContext<'_>, summary: &Summary) {
+    let name = context.name;
+    let origin = context.origin;
+    if context.repository_missing {
+        errln!("note: {name} does not exist in its registry, so every expected tag is missing");
+    }
+    if context.expected == 0 {
+        errln!(
+            "no upstream versions to expect tags for: {} from {origin}, none {}",
+            counted(context.all_versions, "version", "versions"),
+            describe_selection(context.selection)
+        );
+        return;
+    }
+    errln!(
+        "{} of {} of {name} missing{} ({} from {origin}; tag format {})",
+        summary.missing_tags,
+        counted(context.expected, "expected tag", "expected tags"),
+        if summary.platform_gaps > 0 {
+            format!(
+                ", {}",
+                counted(summary.platform_gaps, "platform gap", "platform gaps")
+            )
+        } else {
+            String::new()
+        },
+        counted(context.versions, "upstream version", "upstream versions"),
+        context
+            .formats
+            .iter()
+            .map(TagFormat::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 /// `1 platform gap`, `2 platform gaps`.

@@ -11,7 +11,10 @@ pub mod resolve;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use tagwarden_registry::{Client, ClientOptions, CredentialStore, DiskCacheLocation};
+use tagwarden_registry::{
+    Client, ClientOptions, DiskCacheLocation, DockerConfigKeychain, MultiKeychain,
+    PullSecretKeychain,
+};
 
 use crate::cli::GlobalOptions;
 use crate::config::Config;
@@ -30,10 +33,12 @@ pub fn load_config(global: &GlobalOptions) -> Result<Config, Failure> {
 /// any other front end builds it.
 pub fn registry_client(global: &GlobalOptions) -> Result<Client, Failure> {
     let config = load_config(global)?;
-    let credentials = CredentialStore::from_environment_with(
-        global.registry_config.as_deref(),
-        &global.pull_secrets,
-    )?;
+    // Pull secrets first, then the docker config files and their helpers.
+    let credentials = MultiKeychain::default()
+        .with(PullSecretKeychain::from_files(&global.pull_secrets)?)
+        .with(DockerConfigKeychain::from_environment(
+            global.registry_config.as_deref(),
+        )?);
     let options = ClientOptions::builder()
         .insecure_registries(global.insecure_registries.clone())
         .ca_files(global.ca_files.clone())

@@ -60,8 +60,11 @@ Rewrites an image only when its exact tag is missing and it tracks the Kubernete
 its tag is a version tag with --kube-version's major.minor (clastix/kubectl:v1.32 on 1.32),
 or --track / the config's policy.track names its repository. It gets the nearest published
 compatible tag within --max-skew (clastix/kubectl:v1.31), spelled as the chart spelled it.
---pin pins every image to its digest. Every other byte is copied unchanged. Each rewrite is
-explained on stderr, one line per image.
+--platform (repeatable) makes a tag that lacks the cluster's platform count as missing, and
+a repair never picks such a tag. --pin pins every image to its digest; an image already
+pinned is checked by its digest. Every other byte is copied unchanged. Each rewrite is
+explained on stderr, one line per image; a field that holds no image reference (empty,
+null, a number, a mapping…) is passed through with a warning.
 
 Helm 3 does not pass hook manifests (helm.sh/hook Jobs, such as Capsule's kubectl jobs) to
 post-renderers; Helm 4 does. For hooks under Helm 3, run `tagwarden check` in CI.
