@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match &cli.command {
-        Command::KubeVersion(c) => commands::kube_version::run(&global, &c.args),
+        Command::KubeVersion(c) => runtime.block_on(commands::kube_version::run(&global, &c.args)),
         Command::Resolve(c) => runtime.block_on(commands::resolve::run(&global, &c.args)),
         Command::Cache(c) => commands::cache::run(&global, &c.args),
         Command::Gaps(c) => runtime.block_on(commands::gaps::run(&global, &c.args)),
@@ -70,8 +70,9 @@ fn report(failure: &Failure) {
 /// command's own `error:` line already says what went wrong, once.
 fn init_logging(debug: bool, color: bool) {
     use tracing_subscriber::EnvFilter;
-    const OWN_CRATES: [&str; 4] = [
+    const OWN_CRATES: [&str; 5] = [
         "tagwarden",
+        "tagwarden_cluster",
         "tagwarden_registry",
         "tagwarden_core",
         "tagwarden_manifest",

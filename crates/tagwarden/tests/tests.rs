@@ -11,6 +11,7 @@ mod cache;
 mod check;
 mod check_table;
 mod cli_surface;
+mod cluster;
 mod color;
 mod config_file;
 mod credentials;

@@ -96,7 +96,8 @@ pub struct Args {
 
     /// The cluster's Kubernetes version (any distribution's string, e.g.
     /// v1.32.0-eks-5e0fdde): images whose tag has its major.minor track it, and get a
-    /// fallback when missing.
+    /// fallback when missing. Default: TAGWARDEN_KUBE_VERSION, else /version of the
+    /// current context's cluster (KUBECONFIG, ~/.kube/config).
     #[arg(long, value_name = "VERSION")]
     pub kube_version: Option<String>,
 
@@ -218,9 +219,11 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     // Everything the user typed is checked before anything is read or asked.
     let config = load_config(global)?;
+    let kube_version =
+        crate::commands::kube_version::for_tracking(args.kube_version.as_deref()).await?;
     let policy = Policy::from_flags(
         &PolicyFlags {
-            kube_version: args.kube_version.as_deref(),
+            kube_version: kube_version.as_deref(),
             track: &args.track,
             max_skew: args.max_skew,
             prefer: args.prefer,

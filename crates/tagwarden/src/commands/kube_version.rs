@@ -1,7 +1,11 @@
-//! `tagwarden kube-version`: parse a Kubernetes version from any distribution.
+//! `tagwarden kube-version`: parse a Kubernetes version from any distribution, or read it
+//! from the live cluster; and the Kubernetes version `check` and `post-render` work with.
+
+use std::path::PathBuf;
 
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
+use tagwarden_cluster::{Cluster, ClusterError, ClusterOptions};
 use tagwarden_core::KubeVersion;
 
 use crate::cli::{GlobalOptions, OutputFormat};
@@ -9,23 +13,29 @@ use crate::commands::print_json;
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::{errln, outln};
 
-pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     if !matches!(global.output, OutputFormat::Text | OutputFormat::Json) {
         return Err(global.output.reject("kube-version", &["text", "json"]));
     }
-    if args.git_version.is_none() && args.major.is_none() && args.minor.is_none() {
-        return Err(Failure::bad_input(anyhow!(
-            "give a version string (e.g. `tagwarden kube-version v1.32.1`) or --major/--minor; \
-             reading the version from a live cluster is not available yet"
-        )));
-    }
-    let version = KubeVersion::from_fields(
-        args.git_version.as_deref(),
-        args.major.as_deref(),
-        args.minor.as_deref(),
-    )
-    .map_err(Failure::bad_input)?;
-    warn_about_conflicts(args, &version);
+    let given = args.git_version.is_some() || args.major.is_some() || args.minor.is_some();
+    let version = if given {
+        if args.kubeconfig.is_some() || args.context.is_some() {
+            return Err(Failure::bad_input(anyhow!(
+                "--kubeconfig and --context select a cluster to ask; with a version string \
+                 there is nothing to ask: give one or the other"
+            )));
+        }
+        let version = KubeVersion::from_fields(
+            args.git_version.as_deref(),
+            args.major.as_deref(),
+            args.minor.as_deref(),
+        )
+        .map_err(Failure::bad_input)?;
+        warn_about_conflicts(args, &version);
+        version
+    } else {
+        live_version(args).await?
+    };
     match global.output {
         OutputFormat::Json => print_json(&version)?,
         OutputFormat::Text => outln!("{version} ({})", version.distribution)?,
@@ -84,8 +94,103 @@ fn warn_about_conflicts(args: &Args, version: &KubeVersion) {
     }
 }
 
+/// `/version` of the cluster `--kubeconfig`/`--context` (or KUBECONFIG, ~/.kube/config,
+/// in-cluster) select.
+async fn live_version(args: &Args) -> Result<KubeVersion, Failure> {
+    const HINT: &str = "or pass the version string instead (tagwarden kube-version v1.32.1)";
+    let options = ClusterOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    };
+    let cluster = Cluster::locate(&options)
+        .await
+        .map_err(|e| cluster_failure(e, HINT))?
+        .ok_or_else(|| {
+            Failure::bad_input(anyhow!(
+                "no cluster to ask: no --kubeconfig, KUBECONFIG or ~/.kube/config, and not \
+                 running in a Pod; give a version string (e.g. `tagwarden kube-version v1.32.1`) \
+                 or --major/--minor"
+            ))
+        })?;
+    cluster
+        .version()
+        .await
+        .map_err(|e| cluster_failure(e, HINT))
+}
+
+/// Exit 2 for a broken kubeconfig, 3 for a server that could not be asked; the message ends
+/// with how to do without the cluster.
+fn cluster_failure(error: ClusterError, hint: &str) -> Failure {
+    let message = anyhow!("{error}; {hint}");
+    if error.is_config() {
+        Failure::bad_input(message)
+    } else {
+        Failure::undecided(message)
+    }
+}
+
+/// The Kubernetes version `check` and `post-render` track, as a string for
+/// `--kube-version`'s parser. In order:
+///
+/// 1. `--kube-version` (`given`);
+/// 2. `TAGWARDEN_KUBE_VERSION`;
+/// 3. `/version` of the current context's cluster: KUBECONFIG or ~/.kube/config (or the
+///    in-cluster configuration), with the context `HELM_KUBECONTEXT` names when Helm runs
+///    tagwarden as a post-renderer.
+///
+/// `Ok(None)` only when there is no cluster configuration at all. A cluster that is
+/// configured but cannot be asked is exit 3, never a silent "no version": tracking would
+/// quietly stop.
+pub async fn for_tracking(given: Option<&str>) -> Result<Option<String>, Failure> {
+    if let Some(text) = given {
+        return Ok(Some(text.to_string()));
+    }
+    if let Some(text) = std::env::var("TAGWARDEN_KUBE_VERSION")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        return Ok(Some(text));
+    }
+    const HINT: &str = "pass the version with --kube-version VERSION (or TAGWARDEN_KUBE_VERSION)";
+    let options = ClusterOptions {
+        kubeconfig: None,
+        context: std::env::var("HELM_KUBECONTEXT")
+            .ok()
+            .filter(|c| !c.is_empty()),
+    };
+    let Some(cluster) = Cluster::locate(&options)
+        .await
+        .map_err(|e| cluster_failure(e, HINT))?
+    else {
+        return Ok(None);
+    };
+    let version = cluster
+        .version()
+        .await
+        .map_err(|e| cluster_failure(e, HINT))?;
+    tracing::debug!(
+        server = %cluster.server(),
+        context = cluster.context().unwrap_or("-"),
+        "Kubernetes {version} ({}) from the live cluster",
+        version.distribution
+    );
+    Ok(Some(as_flag_text(&version)))
+}
+
+/// Text that `--kube-version`'s parser turns back into `version`: the gitVersion when it
+/// says the same (it keeps the distribution), else `MAJOR.MINOR[.PATCH]` (kcp, or fields
+/// that disagree with the gitVersion).
+fn as_flag_text(version: &KubeVersion) -> String {
+    match &version.git_version {
+        Some(git) if KubeVersion::parse(git).ok().as_ref() == Some(version) => git.clone(),
+        _ => version.to_string(),
+    }
+}
+
 pub const EXAMPLES: &str = "\
 Examples:
+  tagwarden kube-version
+  tagwarden kube-version --context prod-eu -o json
   tagwarden kube-version v1.28.5-eks-5e0fdde
   tagwarden kube-version v1.29.4+k3s1 -o json
   tagwarden kube-version --major 1 --minor 28+
@@ -94,7 +199,7 @@ Examples:
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// The gitVersion, as `kubectl version -o json` or the API server's /version report it.
-    /// Asking a live cluster arrives with the cluster integration; until then pass the string.
+    /// Without it (and without --major/--minor), the current context's cluster is asked.
     #[arg(value_name = "GIT_VERSION")]
     pub git_version: Option<String>,
 
@@ -105,4 +210,13 @@ pub struct Args {
     /// The `minor` field of /version (EKS reports e.g. `28+`).
     #[arg(long, value_name = "N")]
     pub minor: Option<String>,
+
+    /// The kubeconfig file to use instead of KUBECONFIG (a list of files) and
+    /// ~/.kube/config.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to ask instead of its current-context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 }

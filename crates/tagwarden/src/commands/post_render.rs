@@ -18,9 +18,11 @@
 //! broken YAML; 3 a registry could not be asked or denied access. Except for 0, nothing is
 //! written to stdout, so Helm never applies half-repaired manifests.
 //!
-//! Without `--kube-version` the live cluster is not read (that comes with the cluster
-//! integration): tags cannot be matched against the cluster's version, so only `--pin` and
-//! `track` rules do anything, and a warning says so; with neither, it is exit 2.
+//! Without `--kube-version` (or `TAGWARDEN_KUBE_VERSION`), the version is read from the
+//! live cluster of the current context (`KUBECONFIG`, `HELM_KUBECONTEXT`, which Helm passes
+//! to post-renderers); a cluster that is configured but cannot be asked is exit 3. With no
+//! kubeconfig at all, tags cannot be matched against the cluster's version, so only `--pin`
+//! and `track` rules do anything, and a warning says so; with neither, it is exit 2.
 
 use std::collections::HashMap;
 
@@ -75,7 +77,7 @@ anything to stdout.";
 pub struct Args {
     /// The cluster's Kubernetes version (any distribution's string, e.g.
     /// v1.32.0-eks-5e0fdde). Images whose tag has its major.minor track it.
-    /// Required unless --pin or a track rule is given (the live cluster is not read yet).
+    /// Default: /version of the current context's cluster (KUBECONFIG, HELM_KUBECONTEXT).
     #[arg(long, value_name = "VERSION", env = "TAGWARDEN_KUBE_VERSION")]
     pub kube_version: Option<String>,
 
@@ -119,7 +121,9 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     if global.output != OutputFormat::Text {
         return Err(global.output.reject("post-render", &["text (YAML)"]));
     }
-    let options = repair_options(global, args)?;
+    let kube_version =
+        crate::commands::kube_version::for_tracking(args.kube_version.as_deref()).await?;
+    let options = repair_options(global, args, kube_version.as_deref())?;
     let find = find_options(&args.image_paths)?;
 
     let limits = Limits::default();
@@ -191,11 +195,15 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
 /// The decision options from the flags and the config file; without a Kubernetes version,
 /// a warning (or exit 2 when nothing at all could act).
-fn repair_options(global: &GlobalOptions, args: &Args) -> Result<RepairOptions, Failure> {
+fn repair_options(
+    global: &GlobalOptions,
+    args: &Args,
+    kube_version: Option<&str>,
+) -> Result<RepairOptions, Failure> {
     let config = load_config(global)?;
     let policy = Policy::from_flags(
         &PolicyFlags {
-            kube_version: args.kube_version.as_deref(),
+            kube_version,
             track: &args.track,
             max_skew: args.max_skew,
             prefer: args.prefer,
@@ -206,11 +214,11 @@ fn repair_options(global: &GlobalOptions, args: &Args) -> Result<RepairOptions, 
         let no_rules = policy.tracking.rules.is_empty();
         if !args.pin && no_rules {
             return Err(Failure::bad_input(anyhow!(
-                "post-render needs --kube-version (or TAGWARDEN_KUBE_VERSION): reading it from the live cluster is not available yet; with --pin or a track rule it runs without one"
+                "post-render needs a Kubernetes version: --kube-version, TAGWARDEN_KUBE_VERSION, or a kubeconfig (KUBECONFIG, ~/.kube/config) whose cluster it asks, and there is none; with --pin or a track rule it runs without one"
             )));
         }
         errln!(
-            "warning: no --kube-version: tags are not matched against the cluster's version (reading the live cluster is not available yet), so only {} apply",
+            "warning: no --kube-version and no kubeconfig to ask the cluster: tags are not matched against the cluster's version, so only {} apply",
             match (args.pin, no_rules) {
                 (true, true) => "pinning (--pin) will",
                 (false, _) => "track rules",

@@ -53,7 +53,12 @@ pub fn tagwarden_with(args: &[&str], envs: &[(&str, &str)]) -> Run {
         .env_remove("TAGWARDEN_REGISTRY_CONFIG")
         .env_remove("TAGWARDEN_LOG")
         .env_remove("TAGWARDEN_CONFIG")
-        .env_remove("XDG_CACHE_HOME");
+        .env_remove("XDG_CACHE_HOME")
+        // No cluster from the developer's machine either (tests that want one set these).
+        .env_remove("KUBECONFIG")
+        .env_remove("HELM_KUBECONTEXT")
+        .env_remove("TAGWARDEN_KUBE_VERSION")
+        .env_remove("KUBERNETES_SERVICE_HOST");
     for (key, value) in envs {
         command.env(key, value);
     }
