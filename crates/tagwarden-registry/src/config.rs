@@ -32,6 +32,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+use tagwarden_core::track::TrackRuleError;
+use tagwarden_core::{FallbackPolicy, Prefer, TrackRule};
 
 use crate::cache::{self, DiskCache};
 use crate::client::{Client, Mirror};
@@ -100,6 +102,31 @@ pub struct PolicyConfig {
     pub max_skew: Option<u64>,
     /// Which side to try first once the wanted minor has nothing (default older).
     pub prefer: Option<PreferConfig>,
+}
+
+impl PolicyConfig {
+    /// The `track` rules, parsed (`scan`, `serve` and the CLI all read them so).
+    pub fn track_rules(&self) -> Result<Vec<TrackRule>, TrackRuleError> {
+        self.track
+            .iter()
+            .map(|text| TrackRule::parse(text))
+            .collect()
+    }
+
+    /// The fallback policy: the overrides (a front end's flags) first, then this section,
+    /// then the defaults (±1 minor, older first).
+    pub fn fallback_policy(&self, max_skew: Option<u64>, prefer: Option<Prefer>) -> FallbackPolicy {
+        let defaults = FallbackPolicy::default();
+        FallbackPolicy {
+            max_skew: max_skew.or(self.max_skew).unwrap_or(defaults.max_skew),
+            prefer: prefer
+                .or(self.prefer.map(|p| match p {
+                    PreferConfig::Older => Prefer::Older,
+                    PreferConfig::Newer => Prefer::Newer,
+                }))
+                .unwrap_or(defaults.prefer),
+        }
+    }
 }
 
 /// `policy.prefer`.
@@ -322,6 +349,27 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/tagwarden/config.yaml"))
+    }
+
+    #[test]
+    fn the_policy_section_becomes_track_rules_and_a_fallback_policy() {
+        let config =
+            parse("policy:\n  track: [clastix/kubectl]\n  max_skew: 2\n  prefer: newer\n").unwrap();
+        let rules = config.policy.track_rules().unwrap();
+        let kubectl = tagwarden_core::Reference::parse("docker.io/clastix/kubectl:v1").unwrap();
+        assert!(rules.len() == 1 && rules[0].matches(&kubectl));
+        // The section over the defaults, the front end's flags over the section.
+        let from_file = config.policy.fallback_policy(None, None);
+        assert_eq!((from_file.max_skew, from_file.prefer), (2, Prefer::Newer));
+        let flags = config.policy.fallback_policy(Some(0), Some(Prefer::Older));
+        assert_eq!((flags.max_skew, flags.prefer), (0, Prefer::Older));
+        let empty = parse("").unwrap().policy.fallback_policy(None, None);
+        assert_eq!(empty, FallbackPolicy::default());
+        let bad = parse("policy:\n  track: [\"clastix/kubectl:v1.32\"]\n").unwrap();
+        assert!(
+            bad.policy.track_rules().is_err(),
+            "a tag is not a repository"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -281,108 +281,127 @@ impl CredentialStore {
                 config.display()
             ))
         };
-        let mut child = Command::new(&program)
-            .arg("get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    fail(format!(
-                        "is not installed: put {program} on PATH, or remove \"{helper}\" from credHelpers/credsStore"
-                    ))
-                } else {
-                    fail(format!("cannot be started: {e}"))
-                }
-            })?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A helper that exits without reading is not an error here.
-            let _ = stdin.write_all(server.as_bytes());
-        }
-        // Read both pipes on threads so a chatty helper cannot block on a full pipe.
-        let mut stdout = child.stdout.take().expect("piped");
-        let mut stderr = child.stderr.take().expect("piped");
-        let out = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = stdout.read_to_end(&mut buf);
-            buf
-        });
-        let err = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = stderr.read_to_end(&mut buf);
-            buf
-        });
-        let deadline = Instant::now() + self.helper_timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(fail(format!(
-                        "did not answer within {} s",
-                        self.helper_timeout.as_secs_f32()
-                    )));
-                }
-                Err(e) => return Err(fail(format!("could not be waited for: {e}"))),
-            }
-        };
-        let stdout = out.join().unwrap_or_default();
-        let stderr = err.join().unwrap_or_default();
-        let answer = if status.success() {
-            #[derive(Deserialize)]
-            struct HelperAnswer {
-                #[serde(rename = "Username", default)]
-                username: String,
-                #[serde(rename = "Secret", default)]
-                secret: String,
-            }
-            let parsed: HelperAnswer = serde_json::from_slice(&stdout)
-                .map_err(|_| fail("answered with something that is not credentials JSON".into()))?;
-            if parsed.secret.is_empty() {
-                None
-            } else if parsed.username == "<token>" {
-                Some(Credential::IdentityToken(parsed.secret))
-            } else {
-                Some(Credential::Basic {
-                    username: parsed.username,
-                    password: parsed.secret,
-                })
-            }
-        } else {
-            let message =
-                String::from_utf8_lossy(if stdout.is_empty() { &stderr } else { &stdout })
-                    .trim()
-                    .to_string();
-            // The protocol's "no credentials" answer; anything else is a failure.
-            if message
-                .to_ascii_lowercase()
-                .contains("credentials not found")
-            {
-                None
-            } else {
-                // Only the first line, shortened: helpers must not be able to make us
-                // print whatever they like.
-                let first: String = message
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .take(160)
-                    .collect();
-                return Err(fail(format!("failed ({status}): {first}")));
-            }
-        };
+        let output =
+            run_with_timeout(&program, helper, &server, self.helper_timeout).map_err(fail)?;
+        let answer = helper_answer(&output).map_err(fail)?;
         self.helper_cache
             .lock()
             .expect("cache poisoned")
             .insert(key, answer.clone());
         Ok(answer)
     }
+}
+
+/// What a credential helper process said.
+struct HelperOutput {
+    status: std::process::ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Run `program get` with `server` on stdin, reading both pipes on threads (so a chatty
+/// helper cannot block on a full pipe), and kill it when it takes longer than `timeout`.
+fn run_with_timeout(
+    program: &str,
+    helper: &str,
+    server: &str,
+    timeout: Duration,
+) -> Result<HelperOutput, String> {
+    let mut child = Command::new(program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "is not installed: put {program} on PATH, or remove \"{helper}\" from credHelpers/credsStore"
+                )
+            } else {
+                format!("cannot be started: {e}")
+            }
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading is not an error here.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = read_all(Box::new(child.stdout.take().expect("piped")));
+    let err = read_all(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("did not answer within {} s", timeout.as_secs_f32()));
+            }
+            Err(e) => return Err(format!("could not be waited for: {e}")),
+        }
+    };
+    Ok(HelperOutput {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+/// The credential in a helper's answer (`None`: the protocol's "no credentials"), or
+/// what went wrong, completing "helper X …". Only the first line of a failure, shortened,
+/// is repeated: a helper must not be able to make us print whatever it likes.
+fn helper_answer(output: &HelperOutput) -> Result<Option<Credential>, String> {
+    if output.status.success() {
+        #[derive(Deserialize)]
+        struct HelperAnswer {
+            #[serde(rename = "Username", default)]
+            username: String,
+            #[serde(rename = "Secret", default)]
+            secret: String,
+        }
+        let parsed: HelperAnswer = serde_json::from_slice(&output.stdout)
+            .map_err(|_| "answered with something that is not credentials JSON".to_string())?;
+        return Ok(if parsed.secret.is_empty() {
+            None
+        } else if parsed.username == "<token>" {
+            Some(Credential::IdentityToken(parsed.secret))
+        } else {
+            Some(Credential::Basic {
+                username: parsed.username,
+                password: parsed.secret,
+            })
+        });
+    }
+    let said = if output.stdout.is_empty() {
+        &output.stderr
+    } else {
+        &output.stdout
+    };
+    let message = String::from_utf8_lossy(said).trim().to_string();
+    if message
+        .to_ascii_lowercase()
+        .contains("credentials not found")
+    {
+        return Ok(None);
+    }
+    let first: String = message
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(160)
+        .collect();
+    Err(format!("failed ({}): {first}", output.status))
 }
 
 impl Keychain for CredentialStore {

@@ -2,4 +2,4 @@
 //! builds its client the same way: see [`tagwarden_registry::config`]. This module keeps
 //! the names the commands use.
 
-pub use tagwarden_registry::config::{Config, PreferConfig};
+pub use tagwarden_registry::config::Config;

@@ -9,7 +9,7 @@ use tagwarden_core::{FallbackPolicy, KubeVersion, Prefer, TrackRule, Tracking};
 use tagwarden_registry::{InspectOptions, Platform};
 
 use crate::commands::resolve::PreferArg;
-use crate::config::{Config, PreferConfig};
+use crate::config::Config;
 use crate::exit::Failure;
 
 /// Everything `check` and `post-render` need to decide about fallbacks.
@@ -43,30 +43,22 @@ impl Policy {
                 TrackRule::parse(text).map_err(|e| Failure::bad_input(anyhow!("--track: {e}")))?,
             );
         }
-        for text in &config.policy.track {
-            rules.push(
-                TrackRule::parse(text)
-                    .map_err(|e| Failure::bad_input(anyhow!("config policy.track: {e}")))?,
-            );
-        }
-        let defaults = FallbackPolicy::default();
-        let prefer = match (flags.prefer, config.policy.prefer) {
-            (Some(PreferArg::Older), _) | (None, Some(PreferConfig::Older)) => Prefer::Older,
-            (Some(PreferArg::Newer), _) | (None, Some(PreferConfig::Newer)) => Prefer::Newer,
-            (None, None) => defaults.prefer,
-        };
+        rules.extend(
+            config
+                .policy
+                .track_rules()
+                .map_err(|e| Failure::bad_input(anyhow!("config policy.track: {e}")))?,
+        );
+        let prefer = flags.prefer.map(|p| match p {
+            PreferArg::Older => Prefer::Older,
+            PreferArg::Newer => Prefer::Newer,
+        });
         Ok(Policy {
             tracking: Tracking {
                 kube_version,
                 rules,
             },
-            fallback: FallbackPolicy {
-                max_skew: flags
-                    .max_skew
-                    .or(config.policy.max_skew)
-                    .unwrap_or(defaults.max_skew),
-                prefer,
-            },
+            fallback: config.policy.fallback_policy(flags.max_skew, prefer),
         })
     }
 
