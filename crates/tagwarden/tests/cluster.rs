@@ -2,15 +2,13 @@
 //! without `--kube-version`, against the test Kubernetes API server of `tagwarden-testbed`
 //! (HTTPS with its own CA, bearer token) and the shared seeded registry.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 use tagwarden_testbed::{ApiServer, dead_addr};
 
 use crate::charts::{rendered, replace_except, shared};
-use crate::common::{Run, tagwarden_with};
+use crate::common::{Run, tagwarden_stdin_in, tagwarden_with};
 
 const KEEP: &str = "# data, not an image";
 
@@ -47,42 +45,7 @@ fn list(paths: &[&Path]) -> String {
 /// (temp HOME, no KUBECONFIG or credentials of the developer's).
 fn run_stdin(args: &[&str], stdin: &[u8], envs: &[(&str, &str)]) -> Run {
     let home = scratch();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tagwarden"));
-    command
-        .args(args)
-        .env("HOME", home.path())
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("TAGWARDEN_REGISTRY_CONFIG")
-        .env_remove("TAGWARDEN_LOG")
-        .env_remove("TAGWARDEN_CONFIG")
-        .env_remove("TAGWARDEN_KUBE_VERSION")
-        .env_remove("XDG_CACHE_HOME")
-        .env_remove("KUBECONFIG")
-        .env_remove("HELM_KUBECONTEXT")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (key, value) in envs {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().expect("run the tagwarden binary");
-    let mut pipe = child.stdin.take().expect("stdin pipe");
-    let input = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let output = child.wait_with_output().expect("wait for tagwarden");
-    writer.join().expect("stdin writer");
-    Run {
-        code: output
-            .status
-            .code()
-            .expect("tagwarden was killed by a signal"),
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    }
+    tagwarden_stdin_in(args, stdin, home.path(), envs)
 }
 
 /// How many times the server answered `GET /version`.

@@ -10,8 +10,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use tagwarden_testbed::{ManifestKind, Platform, Registry, Seeded, seed_standard};
@@ -125,39 +123,5 @@ pub fn tagwarden_stdin(args: &[&str], stdin: &[u8]) -> Run {
 
 /// [`tagwarden_stdin`] with a given HOME (to share the disk cache between runs).
 pub fn tagwarden_stdin_home(args: &[&str], stdin: &[u8], home: &std::path::Path) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tagwarden"))
-        .args(args)
-        .env("HOME", home)
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("TAGWARDEN_REGISTRY_CONFIG")
-        .env_remove("TAGWARDEN_LOG")
-        .env_remove("TAGWARDEN_CONFIG")
-        .env_remove("TAGWARDEN_KUBE_VERSION")
-        .env_remove("XDG_CACHE_HOME")
-        .env_remove("KUBECONFIG")
-        .env_remove("HELM_KUBECONTEXT")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the tagwarden binary");
-    let mut pipe = child.stdin.take().expect("stdin pipe");
-    let input = stdin.to_vec();
-    // A writer thread, so that a large output cannot dead-lock against a large input.
-    let writer = std::thread::spawn(move || {
-        // The binary may exit before reading everything (bad flags): ignore EPIPE.
-        let _ = pipe.write_all(&input);
-    });
-    let output = child.wait_with_output().expect("wait for tagwarden");
-    writer.join().expect("stdin writer");
-    Run {
-        code: output
-            .status
-            .code()
-            .expect("tagwarden was killed by a signal"),
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    }
+    crate::common::tagwarden_stdin_in(args, stdin, home, &[])
 }

@@ -4,7 +4,8 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -44,25 +45,60 @@ pub fn tagwarden(args: &[&str]) -> Run {
 /// Like [`tagwarden`], with extra environment variables (`PATH`, `DOCKER_CONFIG`, …).
 pub fn tagwarden_with(args: &[&str], envs: &[(&str, &str)]) -> Run {
     let home = tempfile::tempdir().expect("temp HOME");
+    let output: Output = clean_command(args, home.path(), envs)
+        .output()
+        .expect("run the tagwarden binary");
+    run_of(output)
+}
+
+/// `tagwarden ARGS` with HOME at `home`, nothing from the developer's machine (no
+/// credentials, config, cache home or cluster; tests that want one set it in `envs`), and
+/// then `envs`.
+pub fn clean_command(args: &[&str], home: &Path, envs: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tagwarden"));
-    command
-        .args(args)
-        .env("HOME", home.path())
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("TAGWARDEN_REGISTRY_CONFIG")
-        .env_remove("TAGWARDEN_LOG")
-        .env_remove("TAGWARDEN_CONFIG")
-        .env_remove("XDG_CACHE_HOME")
-        // No cluster from the developer's machine either (tests that want one set these).
-        .env_remove("KUBECONFIG")
-        .env_remove("HELM_KUBECONTEXT")
-        .env_remove("TAGWARDEN_KUBE_VERSION")
-        .env_remove("KUBERNETES_SERVICE_HOST");
+    command.args(args).env("HOME", home);
+    for name in [
+        "DOCKER_CONFIG",
+        "REGISTRY_AUTH_FILE",
+        "TAGWARDEN_REGISTRY_CONFIG",
+        "TAGWARDEN_LOG",
+        "TAGWARDEN_CONFIG",
+        "TAGWARDEN_KUBE_VERSION",
+        "XDG_CACHE_HOME",
+        "KUBECONFIG",
+        "HELM_KUBECONTEXT",
+        "KUBERNETES_SERVICE_HOST",
+    ] {
+        command.env_remove(name);
+    }
     for (key, value) in envs {
         command.env(key, value);
     }
-    let output: Output = command.output().expect("run the tagwarden binary");
+    command
+}
+
+/// Run `tagwarden ARGS` like [`clean_command`], feeding it `stdin`.
+pub fn tagwarden_stdin_in(args: &[&str], stdin: &[u8], home: &Path, envs: &[(&str, &str)]) -> Run {
+    let mut child = clean_command(args, home, envs)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the tagwarden binary");
+    let mut pipe = child.stdin.take().expect("stdin pipe");
+    let input = stdin.to_vec();
+    // A writer thread, so that a large output cannot dead-lock against a large input.
+    let writer = std::thread::spawn(move || {
+        // The binary may exit before reading everything (bad flags): ignore EPIPE.
+        let _ = pipe.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("wait for tagwarden");
+    writer.join().expect("stdin writer");
+    run_of(output)
+}
+
+/// The exit code and the two streams of a finished run.
+fn run_of(output: Output) -> Run {
     Run {
         code: output
             .status
