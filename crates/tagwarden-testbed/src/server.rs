@@ -85,11 +85,69 @@ pub(crate) trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Outcome> + Send;
 }
 
-/// A running server; stops when dropped.
-pub(crate) struct Server {
+/// A server's accept loop running on its own thread with its own single-threaded tokio
+/// runtime; dropping it signals shutdown and joins the thread, so the listener is closed
+/// (and every open connection dropped with the runtime) once `drop` returns. Shared by
+/// [`Server`] and the test API server.
+pub(crate) struct ServerThread {
     addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl ServerThread {
+    /// Run `serve(listener, shutdown)` on a thread named after `what` and the address.
+    pub(crate) fn spawn<F, Fut>(what: &str, listener: StdTcpListener, serve: F) -> ServerThread
+    where
+        F: FnOnce(StdTcpListener, tokio::sync::oneshot::Receiver<()>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        listener
+            .set_nonblocking(true)
+            .expect("set_nonblocking on a fresh listener");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let name = what.to_string();
+        let thread = std::thread::Builder::new()
+            .name(format!("tagwarden-{what}-{addr}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| panic!("{name}: cannot build a tokio runtime: {e}"));
+                rt.block_on(serve(listener, rx));
+            })
+            .unwrap_or_else(|e| panic!("{what}: cannot spawn its thread: {e}"));
+        ServerThread {
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// The address the listener is bound to.
+    pub(crate) fn socket_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            // A panic on the server thread was already printed; don't panic in drop.
+            let _ = t.join();
+        }
+    }
+}
+
+/// A running server; stops when dropped.
+pub(crate) struct Server {
+    thread: ServerThread,
 }
 
 impl Server {
@@ -102,45 +160,16 @@ impl Server {
                  127.0.0.0/8 need Linux, where the whole range is on `lo`)"
             )
         });
-        listener
-            .set_nonblocking(true)
-            .expect("set_nonblocking on a fresh listener");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("tagwarden-{what}-{addr}"))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("cannot build a tokio runtime for a test-bed server");
-                rt.block_on(serve(listener, handler, rx));
-            })
-            .unwrap_or_else(|e| panic!("{what}: cannot spawn its thread: {e}"));
         Server {
-            addr,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            thread: ServerThread::spawn(what, listener, move |listener, shutdown| {
+                serve(listener, handler, shutdown)
+            }),
         }
     }
 
     /// `IP:PORT` (IPv6 in brackets).
     pub(crate) fn addr(&self) -> String {
-        self.addr.to_string()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            // A panic on the server thread was already printed; don't panic in drop.
-            let _ = t.join();
-        }
+        self.thread.socket_addr().to_string()
     }
 }
 

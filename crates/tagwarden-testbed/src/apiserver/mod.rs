@@ -127,7 +127,6 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
@@ -141,6 +140,7 @@ pub use fixtures::{FixtureImage, Fixtures};
 
 use self::http::Inner;
 use self::store::{Key, Write};
+use crate::server::ServerThread;
 use crate::tls::ServerPki;
 
 /// The bearer token an [`ApiServer`] accepts unless told otherwise.
@@ -270,7 +270,7 @@ impl ApiServerBuilder {
 
 /// A running test API server; stops when dropped (open watches end then).
 pub struct ApiServer {
-    server: TlsServer,
+    server: ServerThread,
     inner: Arc<Inner>,
     pki: ServerPki,
     context: String,
@@ -324,7 +324,11 @@ impl ApiServer {
         }
         let dir = crate::registry::scratch_dir("tagwarden-apiserver-");
         let kubeconfig = dir.path().join("kubeconfig");
-        let server = TlsServer::start(listener, tls_config(&pki), Arc::clone(&inner));
+        let tls = tls_config(&pki);
+        let serving = Arc::clone(&inner);
+        let server = ServerThread::spawn("apiserver", listener, move |listener, shutdown| {
+            serve(listener, tls, serving, shutdown)
+        });
         let api = ApiServer {
             server,
             inner,
@@ -344,12 +348,12 @@ impl ApiServer {
 
     /// `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("https://{}", self.server.addr)
+        format!("https://{}", self.server.socket_addr())
     }
 
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> SocketAddr {
-        self.server.addr
+        self.server.socket_addr()
     }
 
     /// The bearer token it accepts.
@@ -613,54 +617,6 @@ fn tls_config(pki: &ServerPki) -> Arc<rustls::ServerConfig> {
     .expect("the test server certificate matches its key");
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
-}
-
-/// The HTTPS variant of the crate's server plumbing (`server.rs`): bound
-/// before `start` returns, hyper HTTP/1.1 on its own thread and
-/// single-threaded runtime, stopped and joined on drop (which drops every
-/// open connection and watch task with the runtime).
-struct TlsServer {
-    addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl TlsServer {
-    fn start(listener: StdTcpListener, tls: Arc<rustls::ServerConfig>, inner: Arc<Inner>) -> Self {
-        listener
-            .set_nonblocking(true)
-            .expect("set_nonblocking on a fresh listener");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("tagwarden-apiserver-{addr}"))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("cannot build a tokio runtime for the test API server");
-                rt.block_on(serve(listener, tls, inner, rx));
-            })
-            .unwrap_or_else(|e| panic!("test API server: cannot spawn its thread: {e}"));
-        TlsServer {
-            addr,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 async fn serve(
