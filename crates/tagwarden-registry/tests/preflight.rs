@@ -183,6 +183,7 @@ async fn a_patch_tag_asks_for_the_highest_published_patch_in_its_own_format() {
         at("apps/patches:1.32.0-debian-12"),
         at("apps/unreleased:1.32.4"),
         at("apps/unreleased:1.32.4-debian-12"),
+        at("apps/absent:1.32.4"),
     ];
     let verdicts =
         inspect_images_after_upgrade(&client, &images, &kube("1.32"), &at_target("1.33"), |_| {})
@@ -201,13 +202,15 @@ async fn a_patch_tag_asks_for_the_highest_published_patch_in_its_own_format() {
             // No 1.33.x in these formats: the minor's first patch, which is missing.
             Some(at("apps/unreleased:1.33.0").as_str()),
             Some(at("apps/unreleased:1.33.0-debian-12").as_str()),
+            // No such repository: no tags, so the first patch, which does not exist.
+            Some(at("apps/absent:1.33.0").as_str()),
         ]
     );
     let statuses: Vec<ImageStatus> = verdicts.iter().map(|v| v.verdict.status).collect();
     use ImageStatus::*;
     assert_eq!(
         statuses,
-        [Present, Present, Missing, Missing],
+        [Present, Present, Missing, Missing, Missing],
         "{verdicts:?}"
     );
     // The fallbacks of the policy: the highest patch of 1.32 (older first), same suffix.
@@ -220,6 +223,10 @@ async fn a_patch_tag_asks_for_the_highest_published_patch_in_its_own_format() {
         Some(at("apps/unreleased:1.32.4-debian-12").as_str())
     );
     assert_eq!(verdicts[2].verdict.tracks, Some(Tracks::Tag));
+    let absent = &verdicts[4].verdict;
+    assert_eq!(absent.fallback, None);
+    let reason = absent.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("does not exist"), "{reason}");
 
     // Each repository's tags were listed once: to choose the patch, and the fallbacks
     // reuse that listing.
