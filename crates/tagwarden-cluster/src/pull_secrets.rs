@@ -36,7 +36,11 @@ impl PullSecrets {
     pub fn keychain(&self, secrets: &[SecretRef]) -> Option<PullSecretKeychain> {
         let pairs: Vec<(String, String)> = secrets
             .iter()
-            .filter_map(|s| self.readable.get(s).map(|json| (s.to_string(), json.clone())))
+            .filter_map(|s| {
+                self.readable
+                    .get(s)
+                    .map(|json| (s.to_string(), json.clone()))
+            })
             .collect();
         if pairs.is_empty() {
             return None;
@@ -71,7 +75,9 @@ impl Cluster {
         let client = match self.client() {
             Ok(client) => client,
             Err(e) => {
-                secrets.warnings.push(format!("cannot read pull secrets: {e}"));
+                secrets
+                    .warnings
+                    .push(format!("cannot read pull secrets: {e}"));
                 return secrets;
             }
         };
@@ -127,8 +133,9 @@ fn docker_config_of(secret: &Secret) -> Result<String, String> {
     let kind = secret.type_.as_deref().unwrap_or("Opaque");
     let data = secret.data.as_ref();
     let text = |key: &str| {
-        data.and_then(|d| d.get(key))
-            .map(|bytes| String::from_utf8(bytes.0.clone()).map_err(|_| format!("has a {key} that is not UTF-8")))
+        data.and_then(|d| d.get(key)).map(|bytes| {
+            String::from_utf8(bytes.0.clone()).map_err(|_| format!("has a {key} that is not UTF-8"))
+        })
     };
     match kind {
         "kubernetes.io/dockerconfigjson" => text(".dockerconfigjson")
@@ -146,7 +153,12 @@ fn docker_config_of(secret: &Secret) -> Result<String, String> {
 /// The first few names, then a count.
 fn list_some(names: &[String]) -> String {
     const SHOWN: usize = 3;
-    let mut text = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > SHOWN {
         text.push_str(&format!(" and {} more", names.len() - SHOWN));
     }

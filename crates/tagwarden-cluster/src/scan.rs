@@ -18,8 +18,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
-use tagwarden_core::{KubeVersion, Platform, Verdict};
 use tagwarden_core::ImageStatus;
+use tagwarden_core::{KubeVersion, Platform, Verdict};
 use tagwarden_registry::inspect::Progress;
 use tagwarden_registry::{Client, InspectOptions, PullSecretKeychain, RegistryError};
 
@@ -108,6 +108,8 @@ pub enum ScanError {
 /// Images that are asked about together: same pull secrets, same platforms.
 #[derive(Debug, Default)]
 struct Group {
+    pull_secrets: Vec<SecretRef>,
+    platforms: Vec<Platform>,
     images: Vec<String>,
 }
 
@@ -170,7 +172,7 @@ impl Cluster {
         }
 
         // Groups by (readable pull secrets, platforms).
-        let mut groups: Vec<((Vec<SecretRef>, Vec<Platform>), Group)> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         for (i, image) in images.iter_mut().enumerate() {
             image.pull_secrets = secrets_of[i]
                 .iter()
@@ -187,27 +189,27 @@ impl Cluster {
                     .collect(),
                 None => union_of(&platforms_of[i]),
             };
-            let key = (
-                image.pull_secrets.clone(),
-                image.platforms.iter().map(|p| p.platform.clone()).collect(),
-            );
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, group)) => group.images.push(image.image.clone()),
-                None => groups.push((
-                    key,
-                    Group {
-                        images: vec![image.image.clone()],
-                    },
-                )),
+            let platforms: Vec<Platform> =
+                image.platforms.iter().map(|p| p.platform.clone()).collect();
+            match groups
+                .iter_mut()
+                .find(|g| g.pull_secrets == image.pull_secrets && g.platforms == platforms)
+            {
+                Some(group) => group.images.push(image.image.clone()),
+                None => groups.push(Group {
+                    pull_secrets: image.pull_secrets.clone(),
+                    platforms,
+                    images: vec![image.image.clone()],
+                }),
             }
         }
 
         // One client per set of pull secrets; every group asked concurrently.
         let mut clients_by_secrets: HashMap<Vec<SecretRef>, Client> = HashMap::new();
-        for ((secret_refs, _), _) in &groups {
-            if !clients_by_secrets.contains_key(secret_refs) {
-                let client = clients.client(secrets.keychain(secret_refs))?;
-                clients_by_secrets.insert(secret_refs.clone(), client);
+        for group in &groups {
+            if !clients_by_secrets.contains_key(&group.pull_secrets) {
+                let client = clients.client(secrets.keychain(&group.pull_secrets))?;
+                clients_by_secrets.insert(group.pull_secrets.clone(), client);
             }
         }
         let total = images.len();
@@ -216,20 +218,32 @@ impl Cluster {
             let done = done.fetch_add(1, Ordering::Relaxed) + 1;
             progress(Progress { done, total });
         };
-        let answers = join_all(groups.iter().map(|((secret_refs, platforms), group)| {
-            let client = &clients_by_secrets[secret_refs];
+        let answers = join_all(groups.iter().map(|group| {
+            let client = &clients_by_secrets[&group.pull_secrets];
             let mut inspect = options.inspect.clone();
-            inspect.platforms = platforms.clone();
+            inspect.platforms = group.platforms.clone();
             let tick = &tick;
             async move {
-                let answers = ask(client, &group.images, &inspect, options.upgrade_from.as_ref(), tick).await;
-                group.images.iter().cloned().zip(answers).collect::<Vec<_>>()
+                let answers = ask(
+                    client,
+                    &group.images,
+                    &inspect,
+                    options.upgrade_from.as_ref(),
+                    tick,
+                )
+                .await;
+                group
+                    .images
+                    .iter()
+                    .cloned()
+                    .zip(answers)
+                    .collect::<Vec<_>>()
             }
         }))
         .await;
         for (image, (verdict, after_upgrade)) in answers.into_iter().flatten() {
             let i = index[&image];
-            images[i].verdict = verdict;
+            images[i].verdict = with_nodes_named(verdict, &images[i].platforms);
             images[i].after_upgrade = after_upgrade;
         }
         Ok(ScanReport {
@@ -250,13 +264,51 @@ async fn ask(
     progress: &impl Fn(Progress),
 ) -> Vec<(Verdict, Option<String>)> {
     match upgrade_from {
-        Some(_today) => todo!("preflight lands with the engine"),
+        Some(today) => tagwarden_registry::preflight::inspect_images_after_upgrade(
+            client, images, today, options, progress,
+        )
+        .await
+        .into_iter()
+        .map(|u| (u.verdict, u.after_upgrade))
+        .collect(),
         None => tagwarden_registry::inspect_images(client, images, options, progress)
             .await
             .into_iter()
             .map(|v| (v, None))
             .collect(),
     }
+}
+
+/// A verdict whose image lacks platforms, its reason saying how many nodes that concerns
+/// ("…lacks linux/arm64/v8; 2 nodes its Pods could run on are linux/arm64/v8").
+fn with_nodes_named(mut verdict: Verdict, platforms: &[NodePlatform]) -> Verdict {
+    let lacking: Vec<String> = verdict
+        .platforms
+        .absent
+        .iter()
+        .chain(&verdict.platforms.broken)
+        .filter_map(|wanted| {
+            let nodes: usize = platforms
+                .iter()
+                .filter(|p| wanted.matches(&p.platform))
+                .map(|p| p.nodes)
+                .sum();
+            (nodes > 0).then(|| {
+                format!(
+                    "{nodes} {} its Pods could run on {} {wanted}",
+                    if nodes == 1 { "node" } else { "nodes" },
+                    if nodes == 1 { "is" } else { "are" }
+                )
+            })
+        })
+        .collect();
+    if !lacking.is_empty()
+        && let Some(reason) = &mut verdict.reason
+    {
+        reason.push_str("; ");
+        reason.push_str(&lacking.join(", "));
+    }
+    verdict
 }
 
 /// Every platform of `sets`, each with the most nodes any set counted for it.

@@ -198,7 +198,9 @@ impl CredentialStore {
 
     /// The `.dockerconfigjson` (or legacy `.dockercfg`, the `auths` map alone) of pull
     /// secrets read from a cluster, in order; each is named `namespace/name` in messages.
-    pub(crate) fn from_cluster_secrets(secrets: &[(String, String)]) -> Result<Self, RegistryError> {
+    pub(crate) fn from_cluster_secrets(
+        secrets: &[(String, String)],
+    ) -> Result<Self, RegistryError> {
         let mut store = Self::default();
         for (name, config_json) in secrets {
             let mut source = parse_config(Path::new(name), config_json).map_err(|_| {

@@ -152,10 +152,7 @@ impl Cluster {
         with_selector: bool,
     ) -> Result<Vec<K>, ClusterError>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + Debug,
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
         K::DynamicType: Default,
     {
         let api: Api<K> = match &scope.namespace {
@@ -181,10 +178,10 @@ impl Cluster {
         }
         let mut objects = Vec::new();
         loop {
-            let page = api
-                .list(&params)
-                .await
-                .map_err(|e| self.request_error(e))?;
+            let page = api.list(&params).await.map_err(|e| {
+                self.request_error(e)
+                    .during(&format!("list {}", api.resource_url()))
+            })?;
             objects.extend(page.items);
             match page.metadata.continue_.filter(|c| !c.is_empty()) {
                 Some(token) => params = params.continue_token(&token),
@@ -211,7 +208,11 @@ struct Lists {
 }
 
 impl Lists {
-    async fn read(cluster: &Cluster, client: &kube::Client, scope: &Scope) -> Result<Lists, ClusterError> {
+    async fn read(
+        cluster: &Cluster,
+        client: &kube::Client,
+        scope: &Scope,
+    ) -> Result<Lists, ClusterError> {
         let mut warnings = Vec::new();
         let nodes = match cluster
             .list_pages(Api::<Node>::all(client.clone()), None)
@@ -339,7 +340,11 @@ impl Lists {
                     .find(|c| c.name == container.name && c.image == container.image)
                     .map(|c| c.path.clone())
                     .unwrap_or_else(|| container.path.clone());
-                let count = if location_of.kind == "Pod" { 1 } else { pods[at] };
+                let count = if location_of.kind == "Pod" {
+                    1
+                } else {
+                    pods[at]
+                };
                 uses.push(ImageUse {
                     image: container.image.clone(),
                     location: WorkloadLocation {
@@ -350,14 +355,26 @@ impl Lists {
                         path: base,
                         pods: count,
                     },
-                    pull_secrets: pull_secrets_of(&location_of.template, &accounts, &location_of.namespace),
+                    pull_secrets: pull_secrets_of(
+                        &location_of.template,
+                        &accounts,
+                        &location_of.namespace,
+                    ),
                     node_platforms: nodes.platforms_for(&location_of.template),
                 });
             }
         }
         uses.sort_by(|a, b| {
-            (&a.location.namespace, kind_rank(&a.location.kind), &a.location.name)
-                .cmp(&(&b.location.namespace, kind_rank(&b.location.kind), &b.location.name))
+            (
+                &a.location.namespace,
+                kind_rank(&a.location.kind),
+                &a.location.name,
+            )
+                .cmp(&(
+                    &b.location.namespace,
+                    kind_rank(&b.location.kind),
+                    &b.location.name,
+                ))
         });
 
         let pull_failures = pull_failures::of(&self.pods, &self.events);
@@ -429,7 +446,9 @@ fn pull_secrets_of(
 }
 
 /// Counts of each platform, sorted by platform text.
-pub(crate) fn count_platforms<'a>(platforms: impl Iterator<Item = &'a Platform>) -> Vec<NodePlatform> {
+pub(crate) fn count_platforms<'a>(
+    platforms: impl Iterator<Item = &'a Platform>,
+) -> Vec<NodePlatform> {
     let mut counts: BTreeMap<String, (Platform, usize)> = BTreeMap::new();
     for platform in platforms {
         counts

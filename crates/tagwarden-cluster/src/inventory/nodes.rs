@@ -229,11 +229,17 @@ mod tests {
         assert!(may_run_on(&template, &amd));
         assert!(!may_run_on(&template, &arm));
 
-        let mut template = PodTemplate::default();
-        template.required_terms = vec![NodeSelectorTerm {
-            match_expressions: Some(vec![requirement("kubernetes.io/arch", "NotIn", &["amd64"])]),
-            match_fields: None,
-        }];
+        let mut template = PodTemplate {
+            required_terms: vec![NodeSelectorTerm {
+                match_expressions: Some(vec![requirement(
+                    "kubernetes.io/arch",
+                    "NotIn",
+                    &["amd64"],
+                )]),
+                match_fields: None,
+            }],
+            ..PodTemplate::default()
+        };
         assert!(!may_run_on(&template, &amd));
         assert!(may_run_on(&template, &arm));
 
@@ -251,7 +257,10 @@ mod tests {
     fn numbers_compare_as_numbers_and_garbage_never_matches() {
         let n = node("n", "amd64", &[("gpus", "10")], vec![]);
         let with = |op: &str, v: &str| {
-            requirement_holds(&requirement("gpus", op, &[v]), n.labels.get("gpus").map(String::as_str))
+            requirement_holds(
+                &requirement("gpus", op, &[v]),
+                n.labels.get("gpus").map(String::as_str),
+            )
         };
         assert!(with("Gt", "9"));
         assert!(!with("Gt", "10"));
@@ -288,8 +297,10 @@ mod tests {
         }];
         assert!(may_run_on(&template, &tainted), "tolerates everything");
 
-        let mut bound = PodTemplate::default();
-        bound.node_name = Some("other".into());
+        let bound = PodTemplate {
+            node_name: Some("other".into()),
+            ..PodTemplate::default()
+        };
         assert!(!may_run_on(&bound, &node("n", "amd64", &[], vec![])));
     }
 }

@@ -192,16 +192,16 @@ impl PodTemplate {
                 .map(|s| s.name.clone())
                 .filter(|n| !n.is_empty())
                 .collect(),
-            service_account: spec
-                .service_account_name
-                .clone()
-                .filter(|n| !n.is_empty()),
+            service_account: spec.service_account_name.clone().filter(|n| !n.is_empty()),
             node_selector: spec.node_selector.clone().unwrap_or_default(),
             required_terms: spec
                 .affinity
                 .as_ref()
                 .and_then(|a| a.node_affinity.as_ref())
-                .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref())
+                .and_then(|n| {
+                    n.required_during_scheduling_ignored_during_execution
+                        .as_ref()
+                })
                 .map(|r| r.node_selector_terms.clone())
                 .unwrap_or_default(),
             tolerations: spec.tolerations.clone().unwrap_or_default(),

@@ -101,7 +101,10 @@ pub(crate) fn of(pods: &[Pod], events: &[Event]) -> Vec<PullFailure> {
         let statuses = [
             ("spec.containers", &status.container_statuses),
             ("spec.initContainers", &status.init_container_statuses),
-            ("spec.ephemeralContainers", &status.ephemeral_container_statuses),
+            (
+                "spec.ephemeralContainers",
+                &status.ephemeral_container_statuses,
+            ),
         ];
         for (list, statuses) in statuses {
             for container in statuses.iter().flatten() {
@@ -119,7 +122,8 @@ pub(crate) fn of(pods: &[Pod], events: &[Event]) -> Vec<PullFailure> {
                     .map(|(_, message)| message.to_string());
                 let message = event_message.or(waiting_message);
                 failures.push(PullFailure {
-                    image: spec_image(pod, &container.name).unwrap_or_else(|| container.image.clone()),
+                    image: spec_image(pod, &container.name)
+                        .unwrap_or_else(|| container.image.clone()),
                     namespace: namespace.clone(),
                     pod: name.clone(),
                     container: container.name.clone(),
@@ -131,9 +135,7 @@ pub(crate) fn of(pods: &[Pod], events: &[Event]) -> Vec<PullFailure> {
                             .unwrap_or(PullFailureClass::Other),
                     },
                     reason,
-                    since: events
-                        .and_then(|e| e.first_seen)
-                        .map(|t| t.to_string()),
+                    since: events.and_then(|e| e.first_seen).map(|t| t.to_string()),
                     message,
                 });
             }
@@ -155,7 +157,11 @@ fn waiting_on_pull(status: &ContainerStatus) -> Option<(String, Option<String>)>
 fn spec_image(pod: &Pod, name: &str) -> Option<String> {
     let spec = pod.spec.as_ref()?;
     let containers = spec.containers.iter().map(|c| (&c.name, &c.image));
-    let init = spec.init_containers.iter().flatten().map(|c| (&c.name, &c.image));
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| (&c.name, &c.image));
     let ephemeral = spec
         .ephemeral_containers
         .iter()

@@ -68,7 +68,12 @@ Exit: as check (2 invalid, 3 undetermined or the cluster unreachable, 1 missing,
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// The namespace to scan (default: the context's namespace, else `default`).
-    #[arg(short = 'n', long, value_name = "NAMESPACE", conflicts_with = "all_namespaces")]
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NAMESPACE",
+        conflicts_with = "all_namespaces"
+    )]
     pub namespace: Option<String>,
 
     /// Scan every namespace.
@@ -240,7 +245,8 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
 
     let cluster = locate(args).await?;
-    const HINT: &str = "check the kubeconfig and the server, or scan rendered manifests instead (tagwarden check)";
+    const HINT: &str =
+        "check the kubeconfig and the server, or scan rendered manifests instead (tagwarden check)";
     let today = cluster
         .version()
         .await
@@ -315,7 +321,10 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let mut rate_limits: Vec<crate::commands::RateLimitOutput> = Vec::new();
     for client in made.into_inner().expect("not poisoned") {
         for limit in crate::commands::rate_limits_of(&client) {
-            if !rate_limits.iter().any(|known| known.registry == limit.registry) {
+            if !rate_limits
+                .iter()
+                .any(|known| known.registry == limit.registry)
+            {
                 rate_limits.push(limit);
             }
         }
@@ -341,7 +350,10 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     };
     match global.output {
         OutputFormat::Json => print_json(&output)?,
-        OutputFormat::Junit => out!("{}", crate::commands::check::junit::report(&output.report, "scan"))?,
+        OutputFormat::Junit => out!(
+            "{}",
+            crate::commands::check::junit::report(&output.report, "scan")
+        )?,
         _ => crate::commands::check::text::print(&output.report)?,
     }
     crate::commands::check::verdict_of(&output.report, args.fail_on)
