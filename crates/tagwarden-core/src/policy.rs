@@ -40,8 +40,9 @@
 //! would not be here), and each published tag appears at most once.
 //!
 //! [`infer_expected_tag`] finds the wanted tag when only a Kubernetes version
-//! is known, and [`explain_fallback`] says in one line why a candidate was
-//! chosen.
+//! is known, [`highest_of_minor`] the newest published patch of a minor in a
+//! tag's own shape (what `1.32.4` becomes on a 1.33 cluster), and
+//! [`explain_fallback`] says in one line why a candidate was chosen.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -179,6 +180,46 @@ pub fn candidates<'a>(
         }));
     }
     out
+}
+
+/// The highest published tag of the minor `major.minor` in the shape of
+/// `shape`: the same prefix, suffix and number of numeric parts
+/// ([`VersionTag::is_compatible`]), compared numerically part by part, so
+/// `1.33.10` beats `1.33.2`. `None` when no such tag is published.
+///
+/// This is how an upgrade preflight re-derives a tag with a patch for the
+/// target version: on a cluster going from 1.32 to 1.33, `kubectl:1.32.4`
+/// becomes the newest `1.33.x` the repository publishes, never
+/// `1.33.5-debian-12` or `v1.33.5` (other variants of the image), and never a
+/// tag of another minor. Among spellings of the same numbers (`1.33.1` and
+/// `1.33.01`) the shorter one wins, then the lexicographically smaller, as in
+/// [`candidates`]. `shape`'s own numbers do not matter.
+///
+/// ```
+/// use tagwarden_core::{policy::highest_of_minor, VersionTag};
+/// let shape = VersionTag::parse("1.32.4").unwrap();
+/// let published = ["1.33.0", "1.33.2", "1.33.10", "1.34.0", "1.33.11-debian-12", "v1.33.12"];
+/// assert_eq!(highest_of_minor(&shape, 1, 33, published).unwrap().as_str(), "1.33.10");
+/// assert_eq!(highest_of_minor(&shape, 1, 35, published), None);
+/// ```
+pub fn highest_of_minor<'a>(
+    shape: &VersionTag,
+    major: u64,
+    minor: u64,
+    published: impl IntoIterator<Item = &'a str>,
+) -> Option<VersionTag> {
+    published
+        .into_iter()
+        .filter_map(VersionTag::parse)
+        .filter(|tag| {
+            shape.is_compatible(tag) && tag.major() == major && tag.minor() == Some(minor)
+        })
+        .min_by(|a, b| {
+            b.parts()
+                .cmp(a.parts())
+                .then_with(|| a.as_str().len().cmp(&b.as_str().len()))
+                .then_with(|| a.as_str().cmp(b.as_str()))
+        })
 }
 
 /// `value` as an `i64`, clamped to its range.

@@ -24,7 +24,39 @@
 //! let nginx = Reference::parse("nginx:1.27").unwrap();
 //! assert_eq!(tracking.tracks(&nginx), None);
 //! ```
+//!
+//! # After an upgrade
+//!
+//! An image that tracks today's version through its tag will ask for another tag once
+//! the cluster runs another version: [`tag_after_upgrade`] re-derives it in the image's
+//! own tag format (the same prefix, suffix and number of parts). A `major.minor` tag
+//! becomes exactly the target's (`v1.32` → `v1.33`); a tag with a patch becomes the
+//! highest published patch of the target's minor ([`TagAfterUpgrade::choose`]:
+//! `1.32.4` → `1.33.10` among `1.33.0`, `1.33.2`, `1.33.10`), or its first patch
+//! (`1.33.0`) when none is published yet, so that the image shows up as missing.
+//!
+//! ```
+//! use tagwarden_core::track::{tag_after_upgrade, TagAfterUpgrade};
+//! use tagwarden_core::{KubeVersion, Reference};
+//!
+//! let (today, target) = (KubeVersion::parse("1.32.5").unwrap(), KubeVersion::parse("1.33").unwrap());
+//! let kubectl = Reference::parse("clastix/kubectl:v1.32").unwrap();
+//! let after = tag_after_upgrade(&kubectl, &today, &target).unwrap();
+//! assert_eq!(after.choose(Vec::<&str>::new()).as_str(), "v1.33");
+//!
+//! let bitnami = Reference::parse("bitnami/kubectl:1.32.4-debian-12").unwrap();
+//! let after = tag_after_upgrade(&bitnami, &today, &target).unwrap();
+//! assert!(after.needs_published_tags());
+//! let published = ["1.33.2-debian-12", "1.33.10-debian-12", "1.33.11", "1.34.0-debian-12"];
+//! assert_eq!(after.choose(published).as_str(), "1.33.10-debian-12");
+//! assert_eq!(after.choose(Vec::<&str>::new()).as_str(), "1.33.0-debian-12");
+//!
+//! // Not today's minor, or pinned by digest: the image keeps its tag.
+//! let nginx = Reference::parse("nginx:1.27").unwrap();
+//! assert_eq!(tag_after_upgrade(&nginx, &today, &target), None);
+//! ```
 
+use crate::policy::highest_of_minor;
 use crate::reference::normalize_name;
 use crate::{KubeVersion, Reference, VersionTag};
 
@@ -143,11 +175,8 @@ impl Tracking {
         if reference.digest().is_some() {
             return None;
         }
-        if let (Some(kube), Some(tag)) = (&self.kube_version, reference.tag())
-            && let Some(version) = VersionTag::parse(tag)
-            && version.parts().len() >= 2
-            && version.major() == kube.major
-            && version.minor() == Some(kube.minor)
+        if let Some(kube) = &self.kube_version
+            && version_tag_of(reference, kube).is_some()
         {
             return Some(Tracks::Tag);
         }
@@ -161,6 +190,114 @@ impl Tracking {
     pub fn is_empty(&self) -> bool {
         self.kube_version.is_none() && self.rules.is_empty()
     }
+}
+
+/// The tag of `reference` when it is a version tag (at least `major.minor`) of `kube`'s
+/// minor and the reference is not pinned by digest: the tags that track `kube`.
+fn version_tag_of(reference: &Reference, kube: &KubeVersion) -> Option<VersionTag> {
+    if reference.digest().is_some() {
+        return None;
+    }
+    VersionTag::parse(reference.tag()?).filter(|version| {
+        version.parts().len() >= 2
+            && version.major() == kube.major
+            && version.minor() == Some(kube.minor)
+    })
+}
+
+/// The tag an image that tracks today's Kubernetes version through its tag asks for once
+/// the cluster runs the target version, in the image's own tag format. Made by
+/// [`tag_after_upgrade`]; see the [module documentation](self#after-an-upgrade).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagAfterUpgrade {
+    /// A `major.minor` tag (`v1.32`, `1.32-alpine`): exactly this tag for the target
+    /// (`v1.33`, `1.33-alpine`).
+    Exact(VersionTag),
+    /// A tag with a patch (`1.32.4`, `v1.32.0-debian-12`): the highest published tag of
+    /// the target's minor in the same shape, chosen by [`TagAfterUpgrade::choose`] from
+    /// the repository's tags.
+    HighestPatch {
+        /// The target minor's first patch in the same shape (`1.33.0`,
+        /// `v1.33.0-debian-12`): the tag asked for when no patch of the minor is
+        /// published, so that the image is reported missing (and gets its fallback).
+        if_none_published: VersionTag,
+    },
+}
+
+impl TagAfterUpgrade {
+    /// Whether [`choose`](Self::choose) depends on the repository's published tags
+    /// (only for tags with a patch).
+    pub fn needs_published_tags(&self) -> bool {
+        matches!(self, TagAfterUpgrade::HighestPatch { .. })
+    }
+
+    /// The tag to ask for after the upgrade, given the repository's published tags
+    /// (ignored for [`TagAfterUpgrade::Exact`]): the highest tag of the target's minor
+    /// in the same shape ([`highest_of_minor`]), else the minor's first patch. The
+    /// answer always has the original tag's prefix, suffix and number of parts, and the
+    /// target's `major.minor`.
+    pub fn choose<'a>(&self, published: impl IntoIterator<Item = &'a str>) -> VersionTag {
+        match self {
+            TagAfterUpgrade::Exact(tag) => tag.clone(),
+            TagAfterUpgrade::HighestPatch { if_none_published } => {
+                let (major, minor) = (
+                    if_none_published.major(),
+                    if_none_published.minor().unwrap_or(0),
+                );
+                highest_of_minor(if_none_published, major, minor, published)
+                    .unwrap_or_else(|| if_none_published.clone())
+            }
+        }
+    }
+
+    /// The tag for people, with `x` for a patch still to be chosen: `v1.33`, `1.33.x`,
+    /// `1.33.x-debian-12`.
+    pub fn pattern(&self) -> String {
+        match self {
+            TagAfterUpgrade::Exact(tag) => tag.as_str().to_string(),
+            TagAfterUpgrade::HighestPatch { if_none_published } => {
+                let tag = if_none_published;
+                let patches = vec!["x"; tag.parts().len().saturating_sub(2)].join(".");
+                format!(
+                    "{}{}.{}.{patches}{}",
+                    tag.prefix(),
+                    tag.major(),
+                    tag.minor().unwrap_or(0),
+                    tag.suffix()
+                )
+            }
+        }
+    }
+}
+
+/// What the tag of `reference` becomes when the cluster moves from `today`'s Kubernetes
+/// version to `target`'s (an upgrade or a downgrade); `None` when the image keeps its
+/// tag: its tag is not a version tag of today's `major.minor` (whether or not a track
+/// rule names it), it is pinned by digest (its content is fixed), or the target has
+/// today's `major.minor`.
+///
+/// The new tag keeps the image's own format: the same prefix and suffix, the same number
+/// of parts. See [`TagAfterUpgrade`].
+pub fn tag_after_upgrade(
+    reference: &Reference,
+    today: &KubeVersion,
+    target: &KubeVersion,
+) -> Option<TagAfterUpgrade> {
+    if today.major_minor() == target.major_minor() {
+        return None;
+    }
+    let tag = version_tag_of(reference, today)?;
+    let mut parts = vec![0; tag.parts().len()];
+    parts[0] = target.major;
+    parts[1] = target.minor;
+    let retargeted = tag.with_parts(&parts);
+    Some(if parts.len() == 2 {
+        TagAfterUpgrade::Exact(retargeted)
+    } else {
+        TagAfterUpgrade::HighestPatch {
+            if_none_published: retargeted,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -221,5 +358,104 @@ mod tests {
         let pinned = format!("clastix/kubectl:v1.32@sha256:{}", "0".repeat(64));
         assert_eq!(tracking.tracks(&r(&pinned)), None);
         assert!(Tracking::default().is_empty());
+    }
+
+    fn after(image: &str, today: &str, target: &str) -> Option<TagAfterUpgrade> {
+        tag_after_upgrade(
+            &r(image),
+            &KubeVersion::parse(today).unwrap(),
+            &KubeVersion::parse(target).unwrap(),
+        )
+    }
+
+    /// The tag asked for after the upgrade, given published tags, as text.
+    fn chosen(image: &str, today: &str, target: &str, published: &[&str]) -> Option<String> {
+        after(image, today, target).map(|a| a.choose(published.iter().copied()).to_string())
+    }
+
+    #[test]
+    fn major_minor_tags_become_the_target_tag_in_their_own_format() {
+        let up = |image| chosen(image, "v1.32.3-eks-1", "1.33", &[]);
+        assert_eq!(up("clastix/kubectl:v1.32").as_deref(), Some("v1.33"));
+        assert_eq!(up("kubectl:1.32").as_deref(), Some("1.33"));
+        assert_eq!(up("kubectl:1.32-alpine").as_deref(), Some("1.33-alpine"));
+        assert_eq!(up("kubectl:release-1.32").as_deref(), Some("release-1.33"));
+        // Leading zeros are today's spelling, not a format: the target is plain decimal.
+        assert_eq!(up("kubectl:v01.32").as_deref(), Some("v1.33"));
+        assert!(
+            !after("kubectl:v1.32", "1.32", "1.33")
+                .unwrap()
+                .needs_published_tags()
+        );
+        // Downgrades and other majors work the same way.
+        assert_eq!(
+            chosen("kubectl:v1.32", "1.32", "1.31", &[]).as_deref(),
+            Some("v1.31")
+        );
+        assert_eq!(
+            chosen("kubectl:v1.32", "1.32", "2.0", &[]).as_deref(),
+            Some("v2.0")
+        );
+    }
+
+    #[test]
+    fn patch_tags_become_the_highest_published_patch_of_the_target_minor() {
+        let published = [
+            "1.33.0",
+            "1.33.2",
+            "1.33.10",
+            "1.34.0",
+            "v1.33.11",
+            "1.33.12-debian-12",
+            "1.33",
+            "1.33.13.1",
+            "1.32.9",
+            "latest",
+        ];
+        let up = |image| chosen(image, "1.32", "1.33", &published);
+        assert_eq!(up("bitnami/kubectl:1.32.4").as_deref(), Some("1.33.10"));
+        assert_eq!(
+            up("bitnami/kubectl:1.32.0-debian-12").as_deref(),
+            Some("1.33.12-debian-12")
+        );
+        assert_eq!(up("bitnami/kubectl:v1.32.4").as_deref(), Some("v1.33.11"));
+        assert_eq!(up("kubectl:1.32.4.2").as_deref(), Some("1.33.13.1"));
+        // Nothing of the minor in this format: its first patch, which will be missing.
+        assert_eq!(
+            up("kubectl:1.32.4-alpine").as_deref(),
+            Some("1.33.0-alpine")
+        );
+        assert_eq!(
+            chosen("kubectl:1.32.4", "1.32", "1.31", &published).as_deref(),
+            Some("1.31.0")
+        );
+        let suffixed = after("kubectl:1.32.4-debian-12", "1.32", "1.33").unwrap();
+        assert!(suffixed.needs_published_tags());
+        assert_eq!(suffixed.pattern(), "1.33.x-debian-12");
+        assert_eq!(
+            after("kubectl:v1.32.4.1", "1.32", "1.33")
+                .unwrap()
+                .pattern(),
+            "v1.33.x.x"
+        );
+    }
+
+    #[test]
+    fn images_that_do_not_follow_today_keep_their_tag() {
+        let pinned = format!("clastix/kubectl:v1.32@sha256:{}", "0".repeat(64));
+        for image in [
+            "clastix/kubectl:v1.31",
+            "clastix/kubectl:v1.33",
+            "clastix/kubectl",
+            "clastix/kubectl:latest",
+            "kubectl:v1",
+            "nginx:2.32",
+            pinned.as_str(),
+        ] {
+            assert_eq!(after(image, "1.32", "1.33"), None, "{image}");
+        }
+        // The same minor: nothing changes, whatever the patch.
+        assert_eq!(after("kubectl:v1.32.4", "1.32.1", "1.32.7"), None);
+        assert_eq!(after("kubectl:v1.32", "1.32", "1.32"), None);
     }
 }

@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashSet};
 
-use tagwarden_core::policy::{candidates, explain_fallback, infer_expected_tag};
+use tagwarden_core::policy::{candidates, explain_fallback, highest_of_minor, infer_expected_tag};
 use tagwarden_core::{Candidate, FallbackPolicy, Prefer, VersionTag};
 
 fn v(tag: &str) -> VersionTag {
@@ -607,4 +607,41 @@ fn policy_explain_fallback() {
     ] {
         assert!(!line.contains('\n'));
     }
+}
+
+#[test]
+fn highest_of_minor_compares_numbers_and_keeps_the_shape() {
+    let highest = |shape: &str, minor: u64, published: &[&str]| {
+        highest_of_minor(&v(shape), 1, minor, published.iter().copied()).map(|t| t.to_string())
+    };
+    // Numerically, not as text: 10 > 9 > 2.
+    assert_eq!(
+        highest("1.32.4", 33, &["1.33.2", "1.33.9", "1.33.10"]).as_deref(),
+        Some("1.33.10")
+    );
+    // The same numbers spelled twice: the shorter spelling, as candidates() orders them.
+    assert_eq!(
+        highest("1.32.4", 33, &["1.33.07", "1.33.7", "1.33.6"]).as_deref(),
+        Some("1.33.7")
+    );
+    // Other shapes, majors and minors never count.
+    let others = [
+        "v1.33.9",
+        "1.33.9-alpine",
+        "1.33",
+        "1.33.9.1",
+        "2.33.9",
+        "1.34.0",
+        "x",
+    ];
+    assert_eq!(highest("1.32.4", 33, &others), None);
+    assert_eq!(
+        highest(
+            "v1.32.0-debian-12",
+            33,
+            &["v1.33.1-debian-12", "v1.33.2-debian-11"]
+        )
+        .as_deref(),
+        Some("v1.33.1-debian-12")
+    );
 }

@@ -193,7 +193,7 @@ fn list(platforms: &[Platform]) -> String {
 }
 
 /// The verdict for a registry that did not let us decide.
-fn undetermined(error: &RegistryError) -> Verdict {
+pub(crate) fn undetermined(error: &RegistryError) -> Verdict {
     let status = match error.undecided() {
         Undecided::Denied => ImageStatus::Denied,
         Undecided::Unreachable => ImageStatus::Unreachable,
@@ -210,6 +210,35 @@ pub async fn inspect_images<S: AsRef<str>>(
     options: &InspectOptions,
     progress: impl Fn(Progress),
 ) -> Vec<Verdict> {
+    ask_each_unique_image(
+        client,
+        images,
+        options.concurrency,
+        progress,
+        |reference| async move { inspect_reference(client, &reference, options).await },
+        Verdict::invalid,
+    )
+    .await
+}
+
+/// The one way to ask about many images as written: each unique string is asked once
+/// (`ask` for an image reference, `invalid` with the reason for anything else), every
+/// repository is announced first, at most `concurrency` are in flight, `progress` is
+/// called after each unique image, and the answers come back in input order.
+pub(crate) async fn ask_each_unique_image<S, T, Ask, Asking>(
+    client: &Client,
+    images: &[S],
+    concurrency: usize,
+    progress: impl Fn(Progress),
+    ask: Ask,
+    invalid: impl Fn(String) -> T,
+) -> Vec<T>
+where
+    S: AsRef<str>,
+    T: Clone,
+    Ask: Fn(Reference) -> Asking,
+    Asking: std::future::Future<Output = T>,
+{
     let unique = unique_images(images);
     let parsed: Vec<Result<Reference, String>> = unique
         .iter()
@@ -218,21 +247,25 @@ pub async fn inspect_images<S: AsRef<str>>(
     announce_all(client, parsed.iter().filter_map(|p| p.as_ref().ok()));
     let total = unique.len();
     let mut done = 0;
-    let answers: Vec<Verdict> = futures::stream::iter(parsed.iter())
-        .map(|parsed| async move {
-            match parsed {
-                Ok(reference) => inspect_reference(client, reference, options).await,
-                Err(reason) => Verdict::invalid(reason.clone()),
+    let answers: Vec<T> = futures::stream::iter(parsed)
+        .map(|parsed| {
+            let asking = parsed.map(&ask);
+            let invalid = &invalid;
+            async move {
+                match asking {
+                    Ok(asking) => asking.await,
+                    Err(reason) => invalid(reason),
+                }
             }
         })
-        .buffered(options.concurrency.max(1))
+        .buffered(concurrency.max(1))
         .inspect(|_| {
             done += 1;
             progress(Progress { done, total });
         })
         .collect()
         .await;
-    let by_image: HashMap<&str, &Verdict> = unique.iter().copied().zip(&answers).collect();
+    let by_image: HashMap<&str, &T> = unique.iter().copied().zip(&answers).collect();
     images
         .iter()
         .map(|image| by_image[image.as_ref()].clone())
@@ -240,7 +273,7 @@ pub async fn inspect_images<S: AsRef<str>>(
 }
 
 /// The distinct strings of `images`, in order of first appearance.
-fn unique_images<S: AsRef<str>>(images: &[S]) -> Vec<&str> {
+pub(crate) fn unique_images<S: AsRef<str>>(images: &[S]) -> Vec<&str> {
     let mut seen = HashSet::new();
     images
         .iter()
@@ -250,7 +283,7 @@ fn unique_images<S: AsRef<str>>(images: &[S]) -> Vec<&str> {
 }
 
 /// One token request per registry covers every repository about to be asked.
-fn announce_all<'a>(client: &Client, references: impl Iterator<Item = &'a Reference>) {
+pub(crate) fn announce_all<'a>(client: &Client, references: impl Iterator<Item = &'a Reference>) {
     let mut seen = HashSet::new();
     let repositories: Vec<Repository> = references
         .map(Repository::of)

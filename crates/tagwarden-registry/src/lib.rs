@@ -72,6 +72,7 @@ pub mod keychain;
 mod memory;
 pub mod observe;
 mod platform;
+pub mod preflight;
 mod resolve;
 mod transport;
 
@@ -90,6 +91,7 @@ pub use keychain::{
 };
 pub use observe::{ErrorClass, Observer, Operation, RequestEvent, RequestOutcome};
 pub use platform::{Platform, PlatformError};
+pub use preflight::{UpgradeVerdict, inspect_images_after_upgrade, inspect_upgrade};
 pub use resolve::{
     Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, SchemeSource, TagScheme,
     missing_platforms, platform_report, platforms_of, resolve,
