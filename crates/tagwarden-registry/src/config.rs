@@ -328,7 +328,7 @@ fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64
 
 /// The message of a YAML error, on one line, without its location (which the
 /// [`ConfigError`] carries) or a leading "error:".
-fn yaml_message(error: &serde_saphyr::Error) -> String {
+pub(crate) fn yaml_message(error: &serde_saphyr::Error) -> String {
     let rendered = error.without_snippet().to_string();
     let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
     let first = first

@@ -116,6 +116,20 @@ pub enum RegistryError {
     /// The local configuration (credentials file, options) is unusable.
     #[error("{0}")]
     Config(String),
+    /// A credential source configured for this image could not give its credential: a
+    /// kubelet credential-provider plugin failed, timed out, or printed something that is
+    /// not a `CredentialProviderResponse`. Asking anonymously instead would turn this into
+    /// a confusing "denied", so the image is undecided.
+    #[error("{provider} failed for {image}: {reason}")]
+    CredentialProvider {
+        /// The provider, for messages: `credential provider NAME (from CONFIG)`.
+        provider: String,
+        /// The image it was asked about (`HOST/REPOSITORY`).
+        image: String,
+        /// What the plugin did: its exit status and the first line of its stderr, a
+        /// timeout, or what is wrong with its answer. Never its credentials.
+        reason: String,
+    },
 }
 
 /// What to check after a 401/403: the credentials that were used, or where to put some.

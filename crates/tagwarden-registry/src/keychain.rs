@@ -9,8 +9,16 @@
 //!   (`--registry-config`, `REGISTRY_AUTH_FILE`, `$DOCKER_CONFIG`, `~/.docker`);
 //! - [`Anonymous`]: no credentials.
 //!
-//! Other keychains (a cluster's pull secrets, the kubelet's credential-provider plugins)
-//! implement the trait outside this crate, without Kubernetes types in it.
+//! The kubelet's credential-provider plugins are
+//! [`CredentialProviderKeychain`](crate::CredentialProviderKeychain). Other keychains (a
+//! cluster's pull secrets) implement the trait outside this crate, without Kubernetes
+//! types in it.
+//!
+//! Most keychains answer per registry. One whose answer depends on the repository (a
+//! credential-provider plugin is asked about an image, and its `matchImages` may name a
+//! path) implements [`Keychain::resolve_repository`] and says so with
+//! [`Keychain::answers_per_repository`]; the client then asks it for every request and
+//! leaves reuse to it.
 //!
 //! Keychains may block (a credential helper is a process): the client calls them off the
 //! async runtime (`spawn_blocking`) and remembers their answers for a few minutes. Each
@@ -33,6 +41,27 @@ pub trait Keychain: Send + Sync + fmt::Debug + 'static {
     ///
     /// May block; the client calls it off the async runtime.
     fn resolve(&self, registry: &str) -> Result<Option<Resolved>, RegistryError>;
+
+    /// The credential for `repository` (`library/busybox`) in `registry`. By default the
+    /// registry's credential: only keychains whose answer depends on the repository
+    /// override it (and [`answers_per_repository`](Keychain::answers_per_repository)).
+    fn resolve_repository(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Option<Resolved>, RegistryError> {
+        let _ = repository;
+        self.resolve(registry)
+    }
+
+    /// True when answers may differ between repositories of one registry, or expire on
+    /// the keychain's own schedule: the client then calls
+    /// [`resolve_repository`](Keychain::resolve_repository) for every request (so such a
+    /// keychain caches its own answers) instead of reusing one answer per registry for a
+    /// few minutes. Default: false.
+    fn answers_per_repository(&self) -> bool {
+        false
+    }
 }
 
 /// A credential and where it came from.
@@ -94,11 +123,40 @@ impl Keychain for MultiKeychain {
         }
         Ok(None)
     }
+
+    fn resolve_repository(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Option<Resolved>, RegistryError> {
+        for keychain in &self.keychains {
+            if let Some(resolved) = keychain.resolve_repository(registry, repository)? {
+                return Ok(Some(resolved));
+            }
+        }
+        Ok(None)
+    }
+
+    fn answers_per_repository(&self) -> bool {
+        self.keychains.iter().any(|k| k.answers_per_repository())
+    }
 }
 
 impl<K: Keychain + ?Sized> Keychain for Arc<K> {
     fn resolve(&self, registry: &str) -> Result<Option<Resolved>, RegistryError> {
         (**self).resolve(registry)
+    }
+
+    fn resolve_repository(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Option<Resolved>, RegistryError> {
+        (**self).resolve_repository(registry, repository)
+    }
+
+    fn answers_per_repository(&self) -> bool {
+        (**self).answers_per_repository()
     }
 }
 

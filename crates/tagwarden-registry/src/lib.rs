@@ -29,7 +29,8 @@
 //!   builds its client from it.
 //! - [`keychain`]: where credentials come from ([`Keychain`], [`MultiKeychain`],
 //!   [`PullSecretKeychain`], [`DockerConfigKeychain`]); [`credentials`]: reading docker
-//!   config files, pull secrets and credential helpers.
+//!   config files, pull secrets and credential helpers; [`credential_provider`]: the
+//!   kubelet's credential-provider plugins ([`CredentialProviderKeychain`]).
 //! - [`observe`]: one [`RequestEvent`] per registry request, for metrics.
 //! - [`cache`]: the persistent cache on disk ([`DiskCache`]).
 //! - `error`: [`Lookup`], [`Missing`], [`RegistryError`]: "missing" versus *could not
@@ -63,6 +64,7 @@
 pub mod cache;
 mod client;
 pub mod config;
+pub mod credential_provider;
 pub mod credentials;
 mod error;
 pub mod inspect;
@@ -77,6 +79,7 @@ mod transport;
 pub use cache::DiskCache;
 pub use client::{Client, MANIFEST_ACCEPT, Manifest, ManifestHead, Mirror, Repository};
 pub use config::{Config, ConfigError, DiskCacheLocation};
+pub use credential_provider::CredentialProviderKeychain;
 pub use credentials::{Credential, CredentialStore};
 pub use error::{Lookup, Missing, RegistryError, Undecided};
 pub use inspect::{

@@ -26,6 +26,8 @@
 //!   credentials never follow a redirect or go to a foreign token realm;
 //! - [`dead_addr`] gives an address where nothing listens, and [`HangingServer`] one that
 //!   accepts connections and never answers (a hung registry);
+//! - [`CredentialPlugin`] is a kubelet credential-provider plugin (a shell script in a
+//!   fresh bin dir) that answers, fails, hangs or prints garbage, and counts its runs;
 //! - [`ApiServer`] is a test Kubernetes API server (HTTPS, bearer tokens,
 //!   discovery, list/watch, writes) loaded with a realistic fixture cluster
 //!   ([`Fixtures`]); the real `kubectl` is its conformance test ([`apiserver`]).
@@ -55,6 +57,7 @@
 
 pub mod apiserver;
 pub mod capture;
+pub mod credential_plugin;
 pub mod fault;
 pub mod hanging;
 pub mod image;
@@ -68,6 +71,7 @@ pub mod token;
 
 pub use apiserver::{ApiRequest, ApiServer, ApiServerBuilder, FixtureImage, Fixtures, PodWebhook};
 pub use capture::{CaptureResponse, CaptureServer, CapturedRequest};
+pub use credential_plugin::{CredentialPlugin, CredentialPluginBuilder, PluginBehaviour};
 pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};
 pub use hanging::HangingServer;
 pub use image::{ACCEPT_ALL_MANIFESTS, ManifestKind, Platform};

@@ -34,7 +34,8 @@ pub(super) enum HostAuth {
 /// How long a keychain's answer is reused before asking it again (credentials rotate).
 const CREDENTIALS_FOR: Duration = Duration::from_secs(300);
 
-/// Past this many registries, expired keychain answers are dropped.
+/// Past this many remembered answers, expired ones are dropped (and all of them, if none
+/// has expired).
 const MAX_REGISTRIES_REMEMBERED: usize = 1_000;
 
 impl Transport {
@@ -52,7 +53,7 @@ impl Transport {
                 if !may_send_credentials(host, scheme) {
                     return Ok(None);
                 }
-                match self.credential(call.registry).await? {
+                match self.credential(call).await? {
                     Some(Credential::Basic { username, password }) => {
                         basic_header(&username, &password)
                     }
@@ -71,44 +72,65 @@ impl Transport {
         })
     }
 
-    /// The credential for `registry` from the keychain, resolved off the async runtime
-    /// (credential helpers are processes) and remembered for [`CREDENTIALS_FOR`].
+    /// The credential for the call's registry (and, for a keychain that
+    /// [answers per repository](crate::Keychain::answers_per_repository), its repository)
+    /// from the keychain, resolved off the async runtime (credential helpers and plugins
+    /// are processes). A registry-wide answer is remembered for [`CREDENTIALS_FOR`]; a
+    /// per-repository keychain is asked every time and caches on its own schedule.
     pub(super) async fn credential(
         &self,
-        registry: &str,
+        call: &Call<'_>,
     ) -> Result<Option<Credential>, RegistryError> {
-        if let Some((resolved, at)) = self
+        let per_repository = self.options.credentials.answers_per_repository();
+        let key = credential_key(call, per_repository);
+        let previous = self
             .resolved
             .lock()
             .expect("credentials poisoned")
-            .get(registry)
+            .get(&key)
+            .cloned();
+        if let Some((resolved, at)) = &previous
+            && !per_repository
             && at.elapsed() < CREDENTIALS_FOR
         {
             return Ok(resolved.as_ref().map(|r| r.credential.clone()));
         }
         let keychain = self.options.credentials.clone();
-        let name = registry.to_string();
-        let resolved = tokio::task::spawn_blocking(move || keychain.resolve(&name))
-            .await
-            .map_err(|e| RegistryError::Config(format!("the credential lookup failed: {e}")))??;
-        if let Some(r) = &resolved {
-            tracing::debug!(registry, source = %r.source, "credentials found");
+        let (registry, repository) = (call.registry.to_string(), call.repository.to_string());
+        let resolved = tokio::task::spawn_blocking(move || {
+            if per_repository {
+                keychain.resolve_repository(&registry, &repository)
+            } else {
+                keychain.resolve(&registry)
+            }
+        })
+        .await
+        .map_err(|e| RegistryError::Config(format!("the credential lookup failed: {e}")))??;
+        let previous_source = previous.and_then(|(r, _)| r.map(|r| r.source));
+        if let Some(r) = &resolved
+            && previous_source.as_ref() != Some(&r.source)
+        {
+            tracing::debug!(registry = call.registry, repository = call.repository, source = %r.source, "credentials found");
         }
         let credential = resolved.as_ref().map(|r| r.credential.clone());
         let mut cache = self.resolved.lock().expect("credentials poisoned");
         if cache.len() >= MAX_REGISTRIES_REMEMBERED {
             cache.retain(|_, (_, at)| at.elapsed() < CREDENTIALS_FOR);
+            if cache.len() >= MAX_REGISTRIES_REMEMBERED {
+                cache.clear();
+            }
         }
-        cache.insert(registry.to_string(), (resolved, Instant::now()));
+        cache.insert(key, (resolved, Instant::now()));
         Ok(credential)
     }
 
-    /// Where the credential last used for `registry` came from, for messages.
-    pub(super) fn credential_source(&self, registry: &str) -> Option<String> {
+    /// Where the credential last used for the call came from, for messages.
+    pub(super) fn credential_source(&self, call: &Call<'_>) -> Option<String> {
+        let key = credential_key(call, self.options.credentials.answers_per_repository());
         self.resolved
             .lock()
             .expect("credentials poisoned")
-            .get(registry)
+            .get(&key)
             .and_then(|(resolved, _)| resolved.as_ref().map(|r| r.source.clone()))
     }
 
@@ -133,10 +155,9 @@ impl Transport {
                 let scheme = self
                     .with_host(call.host, |s| s.scheme)
                     .unwrap_or(Scheme::Https);
-                let can_answer = matches!(
-                    self.credential(call.registry).await?,
-                    Some(Credential::Basic { .. })
-                ) && may_send_credentials(call.host, scheme);
+                let can_answer =
+                    matches!(self.credential(call).await?, Some(Credential::Basic { .. }))
+                        && may_send_credentials(call.host, scheme);
                 // Credentials already sent and refused are wrong; do not loop.
                 Ok(can_answer && !matches!(previous, Some(HostAuth::Basic)))
             }
@@ -144,6 +165,17 @@ impl Transport {
             HostAuth::Anonymous => Ok(false),
         }
     }
+}
+
+/// What a keychain answer is remembered under: the registry, and the repository too when
+/// the keychain answers per repository.
+pub(super) type CredentialKey = (String, Option<String>);
+
+fn credential_key(call: &Call<'_>, per_repository: bool) -> CredentialKey {
+    (
+        call.registry.to_string(),
+        per_repository.then(|| call.repository.to_string()),
+    )
 }
 
 /// Credentials go over TLS, or to loopback; never in clear text across a network.

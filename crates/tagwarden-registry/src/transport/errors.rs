@@ -54,7 +54,7 @@ impl Transport {
             request: call.what.clone(),
             status: status.as_u16(),
             message: error_message(body),
-            credentials: self.credential_source(call.registry),
+            credentials: self.credential_source(call),
         }
     }
 }

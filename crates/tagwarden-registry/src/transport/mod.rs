@@ -121,8 +121,9 @@ pub(crate) struct Transport {
     hosts: Mutex<HashMap<String, HostState>>,
     handles: Mutex<HashMap<String, Arc<HostHandles>>>,
     warned_skip_verify: Mutex<BTreeSet<String>>,
-    /// Registry → the keychain's answer and when it was given.
-    resolved: Mutex<HashMap<String, (Option<Resolved>, Instant)>>,
+    /// Registry (and repository, for a keychain that answers per repository) → the
+    /// keychain's answer and when it was given.
+    resolved: Mutex<HashMap<challenge::CredentialKey, (Option<Resolved>, Instant)>>,
 }
 
 /// What the retry loop does after judging one exchange.

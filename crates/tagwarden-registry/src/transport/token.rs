@@ -76,6 +76,13 @@ impl Transport {
         if self.with_host(call.host, |s| has_token(s)) {
             return Ok(());
         }
+        // A keychain that answers per repository may give other repositories other
+        // credentials: their scopes do not ride along on this one's token request.
+        let ride_along = if self.options.credentials.answers_per_repository() {
+            0
+        } else {
+            MAX_SCOPES_PER_TOKEN - 1
+        };
         let scopes: Vec<String> = self.with_host(call.host, |s| {
             let now = Instant::now();
             let mut scopes = vec![scope.clone()];
@@ -84,7 +91,7 @@ impl Transport {
                     .iter()
                     .map(|repo| pull_scope(repo))
                     .filter(|sc| *sc != scope && s.tokens.get(sc).is_none_or(|t| t.expires <= now))
-                    .take(MAX_SCOPES_PER_TOKEN - 1),
+                    .take(ride_along),
             );
             scopes
         });
@@ -127,7 +134,7 @@ impl Transport {
             .map_err(|e| malformed(format!("token realm {realm:?}: {e}")))?;
         // Credentials go to the realm only over HTTPS, or over plain HTTP to the
         // registry's own host (a loopback registry with its token server beside it).
-        let credential = self.credential(call.registry).await?.filter(|_| {
+        let credential = self.credential(call).await?.filter(|_| {
             realm.url.scheme() == "https"
                 || (realm.same_host && may_send_credentials(call.host, Scheme::Http))
         });
@@ -145,9 +152,7 @@ impl Transport {
                 request: format!("{what} (token server {})", realm.authority),
                 status: status.as_u16(),
                 message: error_message(&body),
-                credentials: credential
-                    .as_ref()
-                    .and(self.credential_source(call.registry)),
+                credentials: credential.as_ref().and(self.credential_source(call)),
             });
         }
         if !status.is_success() {
