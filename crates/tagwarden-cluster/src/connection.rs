@@ -205,6 +205,12 @@ impl Cluster {
         self.context.as_deref()
     }
 
+    /// The namespace kubectl would use without `-n`: the context's, else `default` (in a
+    /// Pod: the Pod's own).
+    pub fn default_namespace(&self) -> String {
+        self.config.default_namespace.clone()
+    }
+
     /// Where the configuration came from.
     pub fn source(&self) -> &ConfigSource {
         &self.source

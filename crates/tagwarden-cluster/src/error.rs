@@ -58,6 +58,18 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
+    /// The same error, its reason saying which request failed (`GET /apis/apps/v1/…`).
+    pub(crate) fn during(mut self, request: &str) -> ClusterError {
+        match &mut self {
+            ClusterError::Unreachable { reason, .. } | ClusterError::BadVersion { reason, .. } => {
+                *reason = format!("{request}: {reason}");
+            }
+            ClusterError::Denied { message, .. } => *message = format!("{request}: {message}"),
+            ClusterError::Config { .. } => {}
+        }
+        self
+    }
+
     /// True when the configuration itself is wrong (the user must change it: exit 2);
     /// false when the server could not be asked or answered badly (could not decide: exit 3).
     pub fn is_config(&self) -> bool {

@@ -3,13 +3,26 @@
 //! - [`Cluster::locate`] finds the cluster the way kubectl does ([`connection`]);
 //! - [`Cluster::version`] reads its `/version` into a [`tagwarden_core::KubeVersion`].
 //!
-//! Workload scanning, watchers, metrics, events and the admission webhook come later and
-//! build on the same [`Cluster`]. Kubernetes' own types (kube-rs, k8s-openapi) stay inside
+//! - [`Cluster::inventory`] reads what the cluster runs ([`inventory`]);
+//! - [`Cluster::scan`] checks every image of it against its registry ([`scan`]), with the
+//!   pull secrets the workloads name ([`pull_secrets`]).
+//!
+//! Watchers, metrics, events and the admission webhook come later and build on the same
+//! [`Cluster`]. Kubernetes' own types (kube-rs, k8s-openapi) stay inside
 //! this crate: its public API speaks tagwarden's types, strings and paths.
 
 pub mod connection;
 mod error;
+pub mod inventory;
+pub mod pull_secrets;
+pub mod scan;
 mod version;
 
 pub use connection::{Cluster, ClusterOptions, ConfigSource};
 pub use error::ClusterError;
+pub use inventory::{
+    ImageUse, Inventory, NodePlatform, PullFailure, PullFailureClass, Scope, SecretRef,
+    WorkloadLocation,
+};
+pub use pull_secrets::PullSecrets;
+pub use scan::{ClientFactory, ScanError, ScanOptions, ScanReport, ScannedImage};

@@ -41,7 +41,7 @@ impl Cluster {
         })
     }
 
-    fn request_error(&self, error: kube::Error) -> ClusterError {
+    pub(crate) fn request_error(&self, error: kube::Error) -> ClusterError {
         match error {
             kube::Error::Api(status) if matches!(status.code, 401 | 403) => ClusterError::Denied {
                 server: self.server(),
@@ -64,7 +64,7 @@ impl Cluster {
         }
     }
 
-    fn unreachable(&self, error: &(dyn std::error::Error + 'static)) -> ClusterError {
+    pub(crate) fn unreachable(&self, error: &(dyn std::error::Error + 'static)) -> ClusterError {
         ClusterError::Unreachable {
             server: self.server(),
             context: self.context_suffix(),

@@ -100,6 +100,8 @@ impl fmt::Debug for AuthEntry {
 enum SourceKind {
     PullSecret,
     DockerConfig,
+    /// A pull secret read from a cluster; `path` holds `namespace/name`.
+    ClusterSecret,
 }
 
 /// One loaded credentials file.
@@ -190,6 +192,27 @@ impl CredentialStore {
         let mut store = Self::default();
         for path in pull_secrets {
             store.sources.push(load_pull_secret(path)?);
+        }
+        Ok(store)
+    }
+
+    /// The `.dockerconfigjson` (or legacy `.dockercfg`, the `auths` map alone) of pull
+    /// secrets read from a cluster, in order; each is named `namespace/name` in messages.
+    pub(crate) fn from_cluster_secrets(
+        secrets: &[(String, String)],
+    ) -> Result<Self, RegistryError> {
+        let mut store = Self::default();
+        for (name, config_json) in secrets {
+            let mut source = parse_config(Path::new(name), config_json).map_err(|_| {
+                RegistryError::Config(format!(
+                    "pull secret {name}: its .dockerconfigjson is not a docker config (JSON with \"auths\")"
+                ))
+            })?;
+            source.kind = SourceKind::ClusterSecret;
+            // The kubelet never runs helpers a Secret names; neither do we.
+            source.cred_helpers.clear();
+            source.creds_store = None;
+            store.sources.push(source);
         }
         Ok(store)
     }
@@ -436,6 +459,7 @@ impl ConfigSource {
         match self.kind {
             SourceKind::PullSecret => format!("--pull-secret {}", self.path.display()),
             SourceKind::DockerConfig => format!("docker config {}", self.path.display()),
+            SourceKind::ClusterSecret => format!("pull secret {}", self.path.display()),
         }
     }
 }

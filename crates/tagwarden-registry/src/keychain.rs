@@ -205,6 +205,17 @@ impl PullSecretKeychain {
     }
 }
 
+impl PullSecretKeychain {
+    /// Pull secrets read from a cluster: `(namespace/name, .dockerconfigjson text)` pairs,
+    /// asked in order. A secret that is not a docker config is an error that names it
+    /// (never its contents).
+    pub fn from_cluster_secrets(secrets: &[(String, String)]) -> Result<Self, RegistryError> {
+        Ok(Self {
+            store: CredentialStore::from_cluster_secrets(secrets)?,
+        })
+    }
+}
+
 impl Keychain for PullSecretKeychain {
     fn resolve(&self, registry: &str) -> Result<Option<Resolved>, RegistryError> {
         self.store.resolve(registry)

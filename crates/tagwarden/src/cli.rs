@@ -369,6 +369,7 @@ impl Cli {
             Command::Gaps(c) => (c.format.output.into(), Some(&c.registry)),
             Command::Check(c) => (c.format.output.into(), Some(&c.registry)),
             Command::PostRender(c) => (OutputFormat::Text, Some(&c.registry)),
+            Command::Scan(c) => (c.format.output.into(), Some(&c.registry)),
             Command::Matrix(c) => (
                 c.format.output.into(),
                 match &c.args.command {
@@ -488,6 +489,39 @@ pub enum Command {
     /// A Helm post-renderer: repair image tags that follow the Kubernetes version (stdin → stdout).
     #[command(after_help = commands::post_render::EXAMPLES)]
     PostRender(WithRegistry<commands::post_render::Args, NoOutputFormat>),
+
+    /// Check every image a live cluster uses; find pull failures; preflight an upgrade.
+    #[command(after_help = commands::scan::EXAMPLES)]
+    Scan(WithRegistry<commands::scan::Args, ScanOutputFormat>),
+}
+
+/// `-o FORMAT` of `scan`.
+#[derive(Debug, Args)]
+pub struct ScanOutputFormat {
+    /// Output format.
+    #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = ScanFormat::Text)]
+    pub output: ScanFormat,
+}
+
+/// The formats of `scan`: `check`'s, without SARIF (a cluster has no files to point at).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// A table grouped by image, with every workload.
+    Text,
+    /// The report as JSON.
+    Json,
+    /// JUnit XML, one test case per unique image.
+    Junit,
+}
+
+impl From<ScanFormat> for OutputFormat {
+    fn from(format: ScanFormat) -> Self {
+        match format {
+            ScanFormat::Text => OutputFormat::Text,
+            ScanFormat::Json => OutputFormat::Json,
+            ScanFormat::Junit => OutputFormat::Junit,
+        }
+    }
 }
 
 /// No `-o`: post-render writes the manifests it read, as YAML.

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         Command::Matrix(c) => runtime.block_on(commands::matrix::run(&global, &c.args)),
         Command::Check(c) => runtime.block_on(commands::check::run(&global, &c.args)),
         Command::PostRender(c) => runtime.block_on(commands::post_render::run(&global, &c.args)),
+        Command::Scan(c) => runtime.block_on(commands::scan::run(&global, &c.args)),
     };
     match result {
         Ok(status) => status.into(),

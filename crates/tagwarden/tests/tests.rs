@@ -29,6 +29,7 @@ mod post_render;
 mod progress;
 mod registry_options;
 mod resolve;
+mod scan;
 mod schema;
 mod scripts;
 mod streams;

@@ -181,6 +181,15 @@ pub(crate) static RESOURCES: &[Resource] = &[
         &[],
     ),
     res("", "services", "service", "Service", true, &["svc"], ALL),
+    res(
+        "",
+        "replicationcontrollers",
+        "replicationcontroller",
+        "ReplicationController",
+        true,
+        &["rc"],
+        ALL,
+    ),
     Resource {
         fields: &[
             "involvedObject.kind",

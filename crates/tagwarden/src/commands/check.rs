@@ -19,10 +19,10 @@
 //! printed. Broken YAML and bad flags are exit 2 whatever `--fail-on` says.
 
 mod input;
-mod junit;
+pub mod junit;
 pub mod policy;
 mod sarif;
-mod text;
+pub mod text;
 
 pub use input::{find_options, manifest_error, scan_one};
 
@@ -149,9 +149,10 @@ pub enum FailOn {
 
 pub use tagwarden_core::ImageStatus;
 
-/// One unique image in the report (the `images[]` entry of `-o json`).
+/// One unique image in the report (the `images[]` entry of `-o json`): `check`'s, with
+/// manifest [`Location`]s, or `scan`'s, with workload locations and [`Details`] of its own.
 #[derive(Debug, Clone, Serialize)]
-pub struct ImageReport {
+pub struct ImageReport<L = Location, X = NoDetails> {
     /// The image exactly as written in the manifest.
     pub image: String,
     pub status: ImageStatus,
@@ -166,8 +167,56 @@ pub struct ImageReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nearest_outside_policy: Option<String>,
     /// Every place it is used, in input order.
-    pub locations: Vec<Location>,
+    pub locations: Vec<L>,
+    /// What a front end adds (`scan`: pull failures, the tag after an upgrade, …).
+    #[serde(flatten)]
+    pub details: X,
 }
+
+/// Where an image is used, as a report shows it.
+pub trait Located: Serialize {
+    /// One line for the text table and JUnit: `file:line:col Kind ns/name (container)`.
+    fn describe(&self) -> String;
+    /// The shortest name for a one-line error: `file:line:col`.
+    fn short(&self) -> String;
+    /// The image field's path in its object.
+    fn path(&self) -> &str;
+    /// The file and line, for JUnit's attributes, when there is a file.
+    fn file_line(&self) -> Option<(&str, usize)>;
+}
+
+impl Located for Location {
+    fn describe(&self) -> String {
+        text::describe(self)
+    }
+
+    fn short(&self) -> String {
+        format!("{}:{}:{}", self.file, self.line, self.column)
+    }
+
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn file_line(&self) -> Option<(&str, usize)> {
+        Some((&self.file, self.line))
+    }
+}
+
+/// What a front end adds to an image's report: extra JSON fields (flattened into the
+/// image's object) and extra lines for the text table's detail column.
+pub trait Details: Serialize {
+    /// Lines for the detail column, after the digest, reason and fallback.
+    fn detail_lines(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// `check` adds nothing.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct NoDetails {}
+
+impl Details for NoDetails {}
 
 /// Counts of unique images.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -181,7 +230,7 @@ pub struct Summary {
 
 impl Summary {
     /// The counts of a finished report.
-    fn of(images: &[ImageReport]) -> Summary {
+    pub fn of<L, X>(images: &[ImageReport<L, X>]) -> Summary {
         let mut summary = Summary::default();
         for report in images {
             match report.status {
@@ -196,8 +245,8 @@ impl Summary {
 }
 
 #[derive(Debug, Serialize)]
-pub struct CheckOutput {
-    pub images: Vec<ImageReport>,
+pub struct CheckOutput<L = Location, X = NoDetails> {
+    pub images: Vec<ImageReport<L, X>>,
     pub summary: Summary,
     /// Only when a registry sent rate-limit headers (Docker Hub does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -273,7 +322,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     match global.output {
         OutputFormat::Json => print_json(&output)?,
         OutputFormat::Sarif => print_json(&sarif::report(&output))?,
-        OutputFormat::Junit => out!("{}", junit::report(&output))?,
+        OutputFormat::Junit => out!("{}", junit::report(&output, "check"))?,
         _ => text::print(&output)?,
     }
     verdict_of(&output, args.fail_on)
@@ -310,10 +359,10 @@ fn no_input_at_all(sources: &[tagwarden_manifest::Source], fail_on: FailOn) -> R
 const LISTED_IN_ERRORS: usize = 3;
 
 /// The exit status for a finished report (see the module docs).
-fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
+pub fn verdict_of<L: Located, X>(output: &CheckOutput<L, X>, fail_on: FailOn) -> CommandResult {
     let summary = output.summary;
     let first = |wanted: fn(ImageStatus) -> bool| {
-        let matching: Vec<&ImageReport> =
+        let matching: Vec<&ImageReport<L, X>> =
             output.images.iter().filter(|i| wanted(i.status)).collect();
         let mut listed: Vec<String> = matching
             .iter()
@@ -326,7 +375,7 @@ fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
                     text::short_image(&i.image)
                 };
                 match i.locations.first() {
-                    Some(l) => format!("{what} ({}:{}:{})", l.file, l.line, l.column),
+                    Some(l) => format!("{what} ({})", l.short()),
                     None => what,
                 }
             })
@@ -383,7 +432,7 @@ fn verdict_of(output: &CheckOutput, fail_on: FailOn) -> CommandResult {
 }
 
 /// A progress bar on stderr, only when stderr is a terminal and there is something to wait for.
-fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
+pub fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
     if total < 2 || !std::io::stderr().is_terminal() {
         return None;
     }
@@ -421,6 +470,7 @@ fn unique_images(scans: &[tagwarden_manifest::Scan]) -> Vec<ImageReport> {
                     reason,
                     nearest_outside_policy: None,
                     locations: Vec::new(),
+                    details: NoDetails {},
                 });
                 images.len() - 1
             });

@@ -120,7 +120,7 @@ async fn live_version(args: &Args) -> Result<KubeVersion, Failure> {
 
 /// Exit 2 for a broken kubeconfig, 3 for a server that could not be asked; the message ends
 /// with how to do without the cluster.
-fn cluster_failure(error: ClusterError, hint: &str) -> Failure {
+pub fn cluster_failure(error: ClusterError, hint: &str) -> Failure {
     let message = anyhow!("{error}; {hint}");
     if error.is_config() {
         Failure::bad_input(message)

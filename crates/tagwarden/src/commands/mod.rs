@@ -7,6 +7,7 @@ pub mod kube_version;
 pub mod matrix;
 pub mod post_render;
 pub mod resolve;
+pub mod scan;
 
 use std::time::Duration;
 
@@ -32,11 +33,21 @@ pub fn load_config(global: &GlobalOptions) -> Result<Config, Failure> {
 /// the config file's registries, mirrors and cache through [`Config::build_client`], as
 /// any other front end builds it.
 pub fn registry_client(global: &GlobalOptions) -> Result<Client, Failure> {
+    registry_client_with(global, None)
+}
+
+/// [`registry_client`], with `first` asked for credentials before anything else: the pull
+/// secrets a cluster's workloads name, for `scan`.
+pub fn registry_client_with(
+    global: &GlobalOptions,
+    first: Option<std::sync::Arc<dyn tagwarden_registry::Keychain>>,
+) -> Result<Client, Failure> {
     let config = load_config(global)?;
-    // Pull secrets first, then the docker config files and their helpers, then the
-    // kubelet's credential-provider plugins: the credentials set up on this machine win
-    // over the ones a node would get. Anonymous when none answers.
-    let mut credentials = MultiKeychain::default()
+    // `first` (a cluster's pull secrets, for scan), then --pull-secret, then the docker
+    // config files and their helpers, then the kubelet's credential-provider plugins: the
+    // credentials set up on this machine win over the ones a node would get. Anonymous
+    // when none answers.
+    let mut credentials = MultiKeychain::new(first.into_iter().collect())
         .with(PullSecretKeychain::from_files(&global.pull_secrets)?)
         .with(DockerConfigKeychain::from_environment(
             global.registry_config.as_deref(),

@@ -7,10 +7,11 @@
 
 use std::fmt::Write as _;
 
-use super::text::describe;
-use super::{CheckOutput, ImageReport, ImageStatus};
+use super::{CheckOutput, ImageReport, ImageStatus, Located};
 
-pub fn report(output: &CheckOutput) -> String {
+/// The JUnit XML of a report; `command` names the suite (`tagwarden check`, `tagwarden scan`)
+/// and the test cases' class (`tagwarden.check`).
+pub fn report<L: Located, X>(output: &CheckOutput<L, X>, command: &str) -> String {
     let tests = output.images.len();
     let failures = output
         .images
@@ -25,32 +26,27 @@ pub fn report(output: &CheckOutput) -> String {
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
-        "<testsuites name=\"tagwarden check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">"
+        "<testsuites name=\"tagwarden {command}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">"
     );
     let _ = writeln!(
         xml,
-        "  <testsuite name=\"tagwarden check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\">"
+        "  <testsuite name=\"tagwarden {command}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\">"
     );
     for image in &output.images {
-        testcase(&mut xml, image);
+        testcase(&mut xml, image, command);
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml
 }
 
-fn testcase(xml: &mut String, image: &ImageReport) {
+fn testcase<L: Located, X>(xml: &mut String, image: &ImageReport<L, X>, command: &str) {
     let _ = write!(
         xml,
-        "    <testcase name=\"{}\" classname=\"tagwarden.check\"",
+        "    <testcase name=\"{}\" classname=\"tagwarden.{command}\"",
         attribute(&image.image)
     );
-    if let Some(first) = image.locations.first() {
-        let _ = write!(
-            xml,
-            " file=\"{}\" line=\"{}\"",
-            attribute(&first.file),
-            first.line
-        );
+    if let Some((file, line)) = image.locations.first().and_then(Located::file_line) {
+        let _ = write!(xml, " file=\"{}\" line=\"{line}\"", attribute(file));
     }
     xml.push_str(">\n");
     let reason = image.reason.as_deref().unwrap_or("");
@@ -77,7 +73,7 @@ fn testcase(xml: &mut String, image: &ImageReport) {
         let _ = writeln!(out, "digest: {digest}");
     }
     for location in &image.locations {
-        let _ = writeln!(out, "{} {}", describe(location), location.path);
+        let _ = writeln!(out, "{} {}", location.describe(), location.path());
     }
     let _ = writeln!(xml, "      <system-out>{}</system-out>", text(&out));
     xml.push_str("    </testcase>\n");

@@ -16,7 +16,7 @@ use std::io::IsTerminal;
 use comfy_table::{ContentArrangement, Table, presets};
 use tagwarden_manifest::Location;
 
-use super::{CheckOutput, ImageReport, ImageStatus};
+use super::{CheckOutput, Details, ImageReport, ImageStatus, Located};
 use crate::exit::Failure;
 use crate::output::{errln, outln};
 
@@ -34,7 +34,7 @@ const HEADER: [&str; 4] = ["IMAGE", "STATUS", "DETAIL", "USED AT"];
 /// One row of the table: image, status, detail, locations (cells may hold several lines).
 type Row = [String; 4];
 
-pub fn print(output: &CheckOutput) -> Result<(), Failure> {
+pub fn print<L: Located, X: Details>(output: &CheckOutput<L, X>) -> Result<(), Failure> {
     if !output.images.is_empty() {
         let rows: Vec<Row> = output.images.iter().map(row).collect();
         let table = if std::io::stdout().is_terminal() {
@@ -48,7 +48,7 @@ pub fn print(output: &CheckOutput) -> Result<(), Failure> {
     Ok(())
 }
 
-fn row(image: &ImageReport) -> Row {
+fn row<L: Located, X: Details>(image: &ImageReport<L, X>) -> Row {
     [
         truncate_lines(&image.image, true),
         image.status.as_str().to_string(),
@@ -248,7 +248,7 @@ fn truncate_lines(text: &str, escape: bool) -> String {
     text.lines().map(one).collect::<Vec<_>>().join("\n")
 }
 
-fn detail(image: &ImageReport) -> String {
+fn detail<L, X: Details>(image: &ImageReport<L, X>) -> String {
     let mut lines = Vec::new();
     if let Some(digest) = &image.digest {
         lines.push(digest.clone());
@@ -259,11 +259,16 @@ fn detail(image: &ImageReport) -> String {
     if let Some(fallback) = &image.fallback {
         lines.push(format!("fallback: {fallback}"));
     }
+    lines.extend(image.details.detail_lines());
     lines.join("\n")
 }
 
-fn locations(locations: &[Location]) -> String {
-    let mut lines: Vec<String> = locations.iter().take(MAX_LOCATIONS).map(describe).collect();
+fn locations<L: Located>(locations: &[L]) -> String {
+    let mut lines: Vec<String> = locations
+        .iter()
+        .take(MAX_LOCATIONS)
+        .map(Located::describe)
+        .collect();
     if locations.len() > MAX_LOCATIONS {
         lines.push(format!("… and {} more", locations.len() - MAX_LOCATIONS));
     }
@@ -288,7 +293,7 @@ pub fn describe(l: &Location) -> String {
     out
 }
 
-fn summary_line(output: &CheckOutput) -> String {
+fn summary_line<L, X>(output: &CheckOutput<L, X>) -> String {
     let s = output.summary;
     let places: usize = output.images.iter().map(|i| i.locations.len()).sum();
     let fallbacks = output

@@ -1,0 +1,463 @@
+//! What a cluster runs: every image of every workload, with where it is used, the pull
+//! failures Kubernetes already sees, and the nodes the workloads may run on.
+//!
+//! [`Cluster::inventory`] reads, with one paged list per kind (500 objects a page):
+//!
+//! - the workloads of every kind `check` knows (Deployments, StatefulSets, DaemonSets,
+//!   ReplicaSets, ReplicationControllers, Jobs, CronJobs) and Pods;
+//! - Events (only the kubelet's `Failed` ones about pulling images are kept);
+//! - Nodes (their `status.nodeInfo` platform, labels and taints);
+//! - ServiceAccounts (their `imagePullSecrets`).
+//!
+//! **Owners, not Pods.** A Pod is reported as the workload at the top of its owner chain
+//! (Pod → ReplicaSet → Deployment, Pod → Job → CronJob, Pod → StatefulSet), which is
+//! counted in [`WorkloadLocation::pods`]. A container of a Pod whose image differs from
+//! its owner's template (a rollout in progress, an ephemeral container) is reported as
+//! the Pod itself. A ReplicaSet or Job owned by a listed workload is not reported on its
+//! own. Workloads scaled to zero are reported with `pods: 0`: registries garbage-collect
+//! tags, and a scale-up must not be the moment that shows it.
+//!
+//! Nodes and ServiceAccounts are optional: when RBAC forbids listing them, the inventory
+//! says so once in [`Inventory::warnings`] and goes on without node platforms or
+//! ServiceAccount pull secrets.
+
+mod nodes;
+mod objects;
+mod pull_failures;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Debug;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Event, Node, Pod, ReplicationController, ServiceAccount};
+use kube::api::{Api, ListParams};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tagwarden_core::Platform;
+
+pub use nodes::NodePlatform;
+pub use pull_failures::{PullFailure, PullFailureClass};
+
+use crate::connection::Cluster;
+use crate::error::ClusterError;
+use objects::{OwnerKey, PodTemplate, Workload};
+
+/// Objects asked for in one page of a list.
+const PAGE_SIZE: u32 = 500;
+
+/// Which objects to read: kubectl's `-n`/`-A` and `-l`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// One namespace; `None` for every namespace (`-A`).
+    pub namespace: Option<String>,
+    /// A label selector (`app=web,tier notin (db)`), applied to every workload and Pod.
+    pub selector: Option<String>,
+}
+
+/// Where an image is used in a cluster (the `locations[]` entry of `scan`'s JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkloadLocation {
+    /// The namespace.
+    pub namespace: String,
+    /// `Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`, `ReplicationController`,
+    /// `Job`, `CronJob` or `Pod`.
+    pub kind: String,
+    /// The object's name.
+    pub name: String,
+    /// The container's name.
+    pub container: String,
+    /// The image field in the object: `spec.template.spec.initContainers[0].image`.
+    pub path: String,
+    /// Pods of this workload that exist now (0 for a workload scaled to zero, 1 for a Pod).
+    pub pods: usize,
+}
+
+impl WorkloadLocation {
+    /// `namespace/kind/name` (`capsule-system/Job/capsule-crds`), for messages.
+    pub fn object(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.kind, self.name)
+    }
+}
+
+/// A Kubernetes pull secret named by a Pod or its ServiceAccount.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SecretRef {
+    /// The Secret's namespace (the Pod's).
+    pub namespace: String,
+    /// The Secret's name.
+    pub name: String,
+}
+
+impl std::fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One image field of one workload (or Pod) of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUse {
+    /// The image as written in the object.
+    pub image: String,
+    /// Where.
+    pub location: WorkloadLocation,
+    /// The pull secrets the kubelet would use for it: the Pod spec's `imagePullSecrets`,
+    /// then those of its ServiceAccount, in order, without repeats.
+    pub pull_secrets: Vec<SecretRef>,
+    /// The platforms of the nodes its Pods could run on (nodeSelector, required node
+    /// affinity and taints considered), with how many nodes have each; for a Pod already
+    /// bound to a node, that node's. Empty when no node is known.
+    pub node_platforms: Vec<NodePlatform>,
+}
+
+/// Everything [`Cluster::inventory`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Every image field, in a stable order (namespace, kind, name, container).
+    pub uses: Vec<ImageUse>,
+    /// Containers that cannot pull their image right now.
+    pub pull_failures: Vec<PullFailure>,
+    /// Every node's platform, with how many nodes have it.
+    pub nodes: Vec<NodePlatform>,
+    /// What could not be read (RBAC), each said once, for the user.
+    pub warnings: Vec<String>,
+}
+
+impl Cluster {
+    /// Reads the workloads, Pods, Events, Nodes and ServiceAccounts of `scope` and
+    /// gathers their images; see the [module documentation](self).
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Unreachable`] or [`ClusterError::Denied`] when a list of workloads
+    /// or Pods fails (those are what a scan is about); Nodes and ServiceAccounts only warn.
+    pub async fn inventory(&self, scope: &Scope) -> Result<Inventory, ClusterError> {
+        let client = self.client()?;
+        let lists = Lists::read(self, &client, scope).await?;
+        Ok(lists.into_inventory())
+    }
+
+    /// A kube client for this cluster.
+    pub(crate) fn client(&self) -> Result<kube::Client, ClusterError> {
+        kube::Client::try_from(self.config.clone()).map_err(|e| self.unreachable(&e))
+    }
+
+    /// Every object of `K` in `scope` (all pages).
+    pub(crate) async fn list_all<K>(
+        &self,
+        client: &kube::Client,
+        scope: &Scope,
+        with_selector: bool,
+    ) -> Result<Vec<K>, ClusterError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = match &scope.namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        };
+        self.list_pages(api, scope.selector.as_deref().filter(|_| with_selector))
+            .await
+    }
+
+    /// Every object an `api` lists, following `continue` tokens.
+    pub(crate) async fn list_pages<K>(
+        &self,
+        api: Api<K>,
+        selector: Option<&str>,
+    ) -> Result<Vec<K>, ClusterError>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug,
+    {
+        let mut params = ListParams::default().limit(PAGE_SIZE);
+        if let Some(selector) = selector {
+            params = params.labels(selector);
+        }
+        let mut objects = Vec::new();
+        loop {
+            let page = api.list(&params).await.map_err(|e| {
+                self.request_error(e)
+                    .during(&format!("list {}", api.resource_url()))
+            })?;
+            objects.extend(page.items);
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(objects),
+            }
+        }
+    }
+}
+
+/// The objects a scan reads, as the API server returned them.
+struct Lists {
+    deployments: Vec<Deployment>,
+    stateful_sets: Vec<StatefulSet>,
+    daemon_sets: Vec<DaemonSet>,
+    replica_sets: Vec<ReplicaSet>,
+    replication_controllers: Vec<ReplicationController>,
+    jobs: Vec<Job>,
+    cron_jobs: Vec<CronJob>,
+    pods: Vec<Pod>,
+    events: Vec<Event>,
+    nodes: Vec<Node>,
+    service_accounts: Vec<ServiceAccount>,
+    warnings: Vec<String>,
+}
+
+impl Lists {
+    async fn read(
+        cluster: &Cluster,
+        client: &kube::Client,
+        scope: &Scope,
+    ) -> Result<Lists, ClusterError> {
+        let mut warnings = Vec::new();
+        let nodes = match cluster
+            .list_pages(Api::<Node>::all(client.clone()), None)
+            .await
+        {
+            Ok(nodes) => nodes,
+            Err(e) => {
+                warnings.push(format!(
+                    "cannot list Nodes ({e}): images are not checked for the nodes' platforms; pass --platform to name them"
+                ));
+                Vec::new()
+            }
+        };
+        let service_accounts = match cluster.list_all(client, scope, false).await {
+            Ok(accounts) => accounts,
+            Err(e) => {
+                warnings.push(format!(
+                    "cannot list ServiceAccounts ({e}): their imagePullSecrets are not used"
+                ));
+                Vec::new()
+            }
+        };
+        let events = match cluster.list_all(client, scope, false).await {
+            Ok(events) => events,
+            Err(e) => {
+                warnings.push(format!(
+                    "cannot list Events ({e}): pull failures are shown without the kubelet's messages"
+                ));
+                Vec::new()
+            }
+        };
+        Ok(Lists {
+            deployments: cluster.list_all(client, scope, true).await?,
+            stateful_sets: cluster.list_all(client, scope, true).await?,
+            daemon_sets: cluster.list_all(client, scope, true).await?,
+            replica_sets: cluster.list_all(client, scope, true).await?,
+            replication_controllers: cluster.list_all(client, scope, true).await?,
+            jobs: cluster.list_all(client, scope, true).await?,
+            cron_jobs: cluster.list_all(client, scope, true).await?,
+            pods: cluster.list_all(client, scope, true).await?,
+            events,
+            nodes,
+            service_accounts,
+            warnings,
+        })
+    }
+
+    fn into_inventory(self) -> Inventory {
+        let mut workloads: Vec<Workload> = Vec::new();
+        workloads.extend(self.deployments.iter().filter_map(Workload::deployment));
+        workloads.extend(self.stateful_sets.iter().filter_map(Workload::stateful_set));
+        workloads.extend(self.daemon_sets.iter().filter_map(Workload::daemon_set));
+        workloads.extend(self.replica_sets.iter().filter_map(Workload::replica_set));
+        workloads.extend(
+            self.replication_controllers
+                .iter()
+                .filter_map(Workload::replication_controller),
+        );
+        workloads.extend(self.jobs.iter().filter_map(Workload::job));
+        workloads.extend(self.cron_jobs.iter().filter_map(Workload::cron_job));
+        workloads.extend(self.pods.iter().filter_map(Workload::pod));
+
+        let by_uid: HashMap<String, usize> = workloads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| w.uid.clone().map(|uid| (uid, i)))
+            .collect();
+        // Each workload's top listed owner (itself when it has none).
+        let top: Vec<usize> = (0..workloads.len())
+            .map(|i| top_owner(&workloads, &by_uid, i))
+            .collect();
+        let mut pods = vec![0usize; workloads.len()];
+        for (i, workload) in workloads.iter().enumerate() {
+            if workload.kind == "Pod" && top[i] != i {
+                pods[top[i]] += 1;
+            }
+        }
+
+        let accounts: HashMap<(String, String), Vec<String>> = self
+            .service_accounts
+            .iter()
+            .map(|sa| {
+                let secrets = sa
+                    .image_pull_secrets
+                    .iter()
+                    .flatten()
+                    .map(|s| s.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                ((sa.namespace().unwrap_or_default(), sa.name_any()), secrets)
+            })
+            .collect();
+        let nodes = nodes::Nodes::of(&self.nodes);
+
+        let mut uses = Vec::new();
+        let mut seen: BTreeSet<(usize, String, String)> = BTreeSet::new();
+        for (i, workload) in workloads.iter().enumerate() {
+            let owner = top[i];
+            // A ReplicaSet or Job under a listed owner is an old revision or a past run
+            // of it: its Pods, when any differ, are reported themselves.
+            if owner != i && workload.kind != "Pod" {
+                continue;
+            }
+            let reported = &workloads[owner];
+            for container in &workload.template.containers {
+                // A Pod's container that its owner's template already has is the owner's.
+                let (at, location_of) = if owner != i
+                    && reported
+                        .template
+                        .containers
+                        .iter()
+                        .any(|c| c.name == container.name && c.image == container.image)
+                {
+                    (owner, reported)
+                } else {
+                    (i, workload)
+                };
+                if !seen.insert((at, container.name.clone(), container.image.clone())) {
+                    continue;
+                }
+                let base = location_of
+                    .template
+                    .containers
+                    .iter()
+                    .find(|c| c.name == container.name && c.image == container.image)
+                    .map(|c| c.path.clone())
+                    .unwrap_or_else(|| container.path.clone());
+                let count = if location_of.kind == "Pod" {
+                    1
+                } else {
+                    pods[at]
+                };
+                uses.push(ImageUse {
+                    image: container.image.clone(),
+                    location: WorkloadLocation {
+                        namespace: location_of.namespace.clone(),
+                        kind: location_of.kind.clone(),
+                        name: location_of.name.clone(),
+                        container: container.name.clone(),
+                        path: base,
+                        pods: count,
+                    },
+                    pull_secrets: pull_secrets_of(
+                        &location_of.template,
+                        &accounts,
+                        &location_of.namespace,
+                    ),
+                    node_platforms: nodes.platforms_for(&location_of.template),
+                });
+            }
+        }
+        uses.sort_by(|a, b| {
+            (
+                &a.location.namespace,
+                kind_rank(&a.location.kind),
+                &a.location.name,
+            )
+                .cmp(&(
+                    &b.location.namespace,
+                    kind_rank(&b.location.kind),
+                    &b.location.name,
+                ))
+        });
+
+        let pull_failures = pull_failures::of(&self.pods, &self.events);
+        Inventory {
+            uses,
+            pull_failures,
+            nodes: nodes.all(),
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// Follows owner references through listed objects to the top one.
+fn top_owner(workloads: &[Workload], by_uid: &HashMap<String, usize>, start: usize) -> usize {
+    let mut at = start;
+    // Owner chains are short (Pod → ReplicaSet → Deployment); a cycle is not followed.
+    for _ in 0..8 {
+        let next = workloads[at]
+            .owners
+            .iter()
+            .find_map(|OwnerKey { uid }| by_uid.get(uid).copied());
+        match next {
+            Some(owner) if owner != at => at = owner,
+            _ => break,
+        }
+    }
+    at
+}
+
+/// Workloads first (by how much they own), Pods last, for a stable report order.
+fn kind_rank(kind: &str) -> u8 {
+    match kind {
+        "Deployment" => 0,
+        "StatefulSet" => 1,
+        "DaemonSet" => 2,
+        "CronJob" => 3,
+        "Job" => 4,
+        "ReplicaSet" => 5,
+        "ReplicationController" => 6,
+        _ => 7,
+    }
+}
+
+/// The Pod template's pull secrets, then its ServiceAccount's, without repeats.
+fn pull_secrets_of(
+    template: &PodTemplate,
+    accounts: &HashMap<(String, String), Vec<String>>,
+    namespace: &str,
+) -> Vec<SecretRef> {
+    let account = template
+        .service_account
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let from_account = accounts
+        .get(&(namespace.to_string(), account))
+        .cloned()
+        .unwrap_or_default();
+    let mut seen = BTreeSet::new();
+    template
+        .pull_secrets
+        .iter()
+        .chain(&from_account)
+        .filter(|name| seen.insert((*name).clone()))
+        .map(|name| SecretRef {
+            namespace: namespace.to_string(),
+            name: name.clone(),
+        })
+        .collect()
+}
+
+/// Counts of each platform, sorted by platform text.
+pub(crate) fn count_platforms<'a>(
+    platforms: impl Iterator<Item = &'a Platform>,
+) -> Vec<NodePlatform> {
+    let mut counts: BTreeMap<String, (Platform, usize)> = BTreeMap::new();
+    for platform in platforms {
+        counts
+            .entry(platform.to_string())
+            .or_insert_with(|| (platform.clone(), 0))
+            .1 += 1;
+    }
+    counts
+        .into_values()
+        .map(|(platform, nodes)| NodePlatform { platform, nodes })
+        .collect()
+}

@@ -1,0 +1,340 @@
+//! `scan`: every image a cluster uses, checked against its registry the way the
+//! cluster's nodes would pull it.
+//!
+//! 1. [`Cluster::inventory`] reads the workloads, Pods, Events, Nodes and
+//!    ServiceAccounts ([`crate::inventory`]): image uses rolled up to their owners, pull
+//!    failures, node platforms.
+//! 2. The pull secrets the uses name are read ([`Cluster::pull_secrets`]).
+//! 3. Each unique image string is asked about once, by the engine
+//!    ([`tagwarden_registry::inspect_images`]), with the pull secrets of every workload
+//!    that uses it (before the local credentials) and the platforms of every node its
+//!    Pods could run on (unless `--platform` names them). Images that share both are
+//!    asked together, through one client.
+//! 4. With [`ScanOptions::upgrade_from`], the question is the one of an upgrade
+//!    preflight: an image whose tag tracks today's version is asked about at the target
+//!    version's tag ([`tagwarden_registry::preflight`]).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::future::join_all;
+use tagwarden_core::ImageStatus;
+use tagwarden_core::{KubeVersion, Platform, Verdict};
+use tagwarden_registry::inspect::Progress;
+use tagwarden_registry::{Client, InspectOptions, PullSecretKeychain, RegistryError};
+
+use crate::connection::Cluster;
+use crate::error::ClusterError;
+use crate::inventory::{NodePlatform, PullFailure, Scope, SecretRef, WorkloadLocation};
+
+/// What to scan and how to judge it.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Namespaces and label selector.
+    pub scope: Scope,
+    /// Tracking (at the version images are judged at: today's, or the upgrade's target),
+    /// fallback policy and concurrency. Its `platforms` are replaced per image by the
+    /// node platforms unless [`ScanOptions::platforms`] is set.
+    pub inspect: InspectOptions,
+    /// Platforms every image must provide, instead of the nodes' (`--platform`).
+    pub platforms: Option<Vec<Platform>>,
+    /// The cluster's version today, when `inspect`'s tracking version is an upgrade's
+    /// target: images tracking today's version are asked about at the target's tag.
+    pub upgrade_from: Option<KubeVersion>,
+}
+
+/// One unique image string of the cluster, with the answer about it.
+#[derive(Debug, Clone)]
+pub struct ScannedImage {
+    /// The image as written in the objects.
+    pub image: String,
+    /// The engine's answer (about [`ScannedImage::after_upgrade`] when set).
+    pub verdict: Verdict,
+    /// With an upgrade preflight: the reference asked for after the upgrade, when its tag
+    /// changes.
+    pub after_upgrade: Option<String>,
+    /// Every workload (or Pod) that uses it.
+    pub locations: Vec<WorkloadLocation>,
+    /// Containers that cannot pull it right now.
+    pub pull_failures: Vec<PullFailure>,
+    /// The platforms it was checked for: the nodes its Pods could run on (or
+    /// `--platform`), with how many nodes have each.
+    pub platforms: Vec<NodePlatform>,
+    /// The pull secrets it was checked with (readable ones only), in order.
+    pub pull_secrets: Vec<SecretRef>,
+}
+
+/// Everything a scan found.
+#[derive(Debug, Clone, Default)]
+pub struct ScanReport {
+    /// Unique images, in report order (namespace, then workload).
+    pub images: Vec<ScannedImage>,
+    /// Every node's platform, counted.
+    pub nodes: Vec<NodePlatform>,
+    /// Pull failures of images no workload in scope has (should not happen; kept so
+    /// nothing Kubernetes reported is dropped).
+    pub other_pull_failures: Vec<PullFailure>,
+    /// What could not be read (RBAC), each said once.
+    pub warnings: Vec<String>,
+}
+
+/// Builds a registry client whose keychain asks `pull_secrets` first (when given), then
+/// the local credentials. The front end owns the client options.
+pub trait ClientFactory {
+    /// A client with these pull secrets before the local keychain.
+    fn client(&self, pull_secrets: Option<PullSecretKeychain>) -> Result<Client, RegistryError>;
+}
+
+impl<F> ClientFactory for F
+where
+    F: Fn(Option<PullSecretKeychain>) -> Result<Client, RegistryError>,
+{
+    fn client(&self, pull_secrets: Option<PullSecretKeychain>) -> Result<Client, RegistryError> {
+        self(pull_secrets)
+    }
+}
+
+/// Why a scan could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The cluster could not be read.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A registry client could not be built (bad TLS files, an unreadable config).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Images that are asked about together: same pull secrets, same platforms.
+#[derive(Debug, Default)]
+struct Group {
+    pull_secrets: Vec<SecretRef>,
+    platforms: Vec<Platform>,
+    images: Vec<String>,
+}
+
+impl Cluster {
+    /// Scans the cluster; see the [module documentation](self). `progress` is called as
+    /// unique images are answered.
+    ///
+    /// # Errors
+    ///
+    /// [`ScanError::Cluster`] when workloads or Pods cannot be listed;
+    /// [`ScanError::Registry`] when a registry client cannot be built. Registry answers
+    /// never fail a scan: they are verdicts.
+    pub async fn scan(
+        &self,
+        clients: &impl ClientFactory,
+        options: &ScanOptions,
+        progress: impl Fn(Progress),
+    ) -> Result<ScanReport, ScanError> {
+        let inventory = self.inventory(&options.scope).await?;
+        let secrets = self
+            .pull_secrets(inventory.uses.iter().flat_map(|u| &u.pull_secrets))
+            .await;
+        let mut warnings = inventory.warnings.clone();
+        warnings.extend(secrets.warnings.iter().cloned());
+
+        // Unique images, in order of first use, with all their uses.
+        let mut images: Vec<ScannedImage> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut secrets_of: Vec<Vec<SecretRef>> = Vec::new();
+        let mut platforms_of: Vec<Vec<Vec<NodePlatform>>> = Vec::new();
+        for image_use in &inventory.uses {
+            let i = *index.entry(image_use.image.clone()).or_insert_with(|| {
+                images.push(ScannedImage {
+                    image: image_use.image.clone(),
+                    verdict: Verdict::with_status(ImageStatus::Unreachable),
+                    after_upgrade: None,
+                    locations: Vec::new(),
+                    pull_failures: Vec::new(),
+                    platforms: Vec::new(),
+                    pull_secrets: Vec::new(),
+                });
+                secrets_of.push(Vec::new());
+                platforms_of.push(Vec::new());
+                images.len() - 1
+            });
+            images[i].locations.push(image_use.location.clone());
+            for secret in &image_use.pull_secrets {
+                if !secrets_of[i].contains(secret) {
+                    secrets_of[i].push(secret.clone());
+                }
+            }
+            platforms_of[i].push(image_use.node_platforms.clone());
+        }
+        let mut other_pull_failures = Vec::new();
+        for failure in inventory.pull_failures {
+            match index.get(&failure.image) {
+                Some(&i) => images[i].pull_failures.push(failure),
+                None => other_pull_failures.push(failure),
+            }
+        }
+
+        // Groups by (readable pull secrets, platforms).
+        let mut groups: Vec<Group> = Vec::new();
+        for (i, image) in images.iter_mut().enumerate() {
+            image.pull_secrets = secrets_of[i]
+                .iter()
+                .filter(|s| secrets.keychain(std::slice::from_ref(s)).is_some())
+                .cloned()
+                .collect();
+            image.platforms = match &options.platforms {
+                Some(platforms) => platforms
+                    .iter()
+                    .map(|p| NodePlatform {
+                        platform: p.clone(),
+                        nodes: count_nodes(&inventory.nodes, p),
+                    })
+                    .collect(),
+                None => union_of(&platforms_of[i]),
+            };
+            let platforms: Vec<Platform> =
+                image.platforms.iter().map(|p| p.platform.clone()).collect();
+            match groups
+                .iter_mut()
+                .find(|g| g.pull_secrets == image.pull_secrets && g.platforms == platforms)
+            {
+                Some(group) => group.images.push(image.image.clone()),
+                None => groups.push(Group {
+                    pull_secrets: image.pull_secrets.clone(),
+                    platforms,
+                    images: vec![image.image.clone()],
+                }),
+            }
+        }
+
+        // One client per set of pull secrets; every group asked concurrently.
+        let mut clients_by_secrets: HashMap<Vec<SecretRef>, Client> = HashMap::new();
+        for group in &groups {
+            if !clients_by_secrets.contains_key(&group.pull_secrets) {
+                let client = clients.client(secrets.keychain(&group.pull_secrets))?;
+                clients_by_secrets.insert(group.pull_secrets.clone(), client);
+            }
+        }
+        let total = images.len();
+        let done = AtomicUsize::new(0);
+        let tick = |_: Progress| {
+            let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+            progress(Progress { done, total });
+        };
+        let answers = join_all(groups.iter().map(|group| {
+            let client = &clients_by_secrets[&group.pull_secrets];
+            let mut inspect = options.inspect.clone();
+            inspect.platforms = group.platforms.clone();
+            let tick = &tick;
+            async move {
+                let answers = ask(
+                    client,
+                    &group.images,
+                    &inspect,
+                    options.upgrade_from.as_ref(),
+                    tick,
+                )
+                .await;
+                group
+                    .images
+                    .iter()
+                    .cloned()
+                    .zip(answers)
+                    .collect::<Vec<_>>()
+            }
+        }))
+        .await;
+        for (image, (verdict, after_upgrade)) in answers.into_iter().flatten() {
+            let i = index[&image];
+            images[i].verdict = with_nodes_named(verdict, &images[i].platforms);
+            images[i].after_upgrade = after_upgrade;
+        }
+        Ok(ScanReport {
+            images,
+            nodes: inventory.nodes,
+            other_pull_failures,
+            warnings,
+        })
+    }
+}
+
+/// The engine's answers for one group, with the reference asked for after an upgrade.
+async fn ask(
+    client: &Client,
+    images: &[String],
+    options: &InspectOptions,
+    upgrade_from: Option<&KubeVersion>,
+    progress: &impl Fn(Progress),
+) -> Vec<(Verdict, Option<String>)> {
+    match upgrade_from {
+        Some(today) => tagwarden_registry::preflight::inspect_images_after_upgrade(
+            client, images, today, options, progress,
+        )
+        .await
+        .into_iter()
+        .map(|u| (u.verdict, u.after_upgrade))
+        .collect(),
+        None => tagwarden_registry::inspect_images(client, images, options, progress)
+            .await
+            .into_iter()
+            .map(|v| (v, None))
+            .collect(),
+    }
+}
+
+/// A verdict whose image lacks platforms, its reason saying how many nodes that concerns
+/// ("…lacks linux/arm64/v8; 2 nodes its Pods could run on are linux/arm64/v8").
+fn with_nodes_named(mut verdict: Verdict, platforms: &[NodePlatform]) -> Verdict {
+    let lacking: Vec<String> = verdict
+        .platforms
+        .absent
+        .iter()
+        .chain(&verdict.platforms.broken)
+        .filter_map(|wanted| {
+            let nodes: usize = platforms
+                .iter()
+                .filter(|p| wanted.matches(&p.platform))
+                .map(|p| p.nodes)
+                .sum();
+            (nodes > 0).then(|| {
+                format!(
+                    "{nodes} {} its Pods could run on {} {wanted}",
+                    if nodes == 1 { "node" } else { "nodes" },
+                    if nodes == 1 { "is" } else { "are" }
+                )
+            })
+        })
+        .collect();
+    if !lacking.is_empty()
+        && let Some(reason) = &mut verdict.reason
+    {
+        reason.push_str("; ");
+        reason.push_str(&lacking.join(", "));
+    }
+    verdict
+}
+
+/// Every platform of `sets`, each with the most nodes any set counted for it.
+fn union_of(sets: &[Vec<NodePlatform>]) -> Vec<NodePlatform> {
+    let mut union: Vec<NodePlatform> = Vec::new();
+    for platform in sets.iter().flatten() {
+        match union.iter_mut().find(|p| p.platform == platform.platform) {
+            Some(known) => known.nodes = known.nodes.max(platform.nodes),
+            None => union.push(platform.clone()),
+        }
+    }
+    let order: BTreeSet<String> = union.iter().map(|p| p.platform.to_string()).collect();
+    let mut sorted: Vec<NodePlatform> = Vec::new();
+    for text in order {
+        if let Some(p) = union.iter().find(|p| p.platform.to_string() == text) {
+            sorted.push(p.clone());
+        }
+    }
+    sorted
+}
+
+/// How many nodes offer `wanted`.
+fn count_nodes(nodes: &[NodePlatform], wanted: &Platform) -> usize {
+    nodes
+        .iter()
+        .filter(|n| wanted.matches(&n.platform))
+        .map(|n| n.nodes)
+        .sum()
+}

@@ -1,0 +1,400 @@
+//! `tagwarden scan`: every image a live cluster uses, checked against its registry.
+//!
+//! The library does the work ([`tagwarden_cluster::Cluster::scan`]): it reads the
+//! workloads, rolls Pods up to their owners, reads the pull secrets they name and the
+//! nodes' platforms, and asks the engine once per unique image. This command finds the
+//! cluster, turns flags into options, and prints the report in `check`'s shapes (text,
+//! JSON, JUnit) with `check`'s exit codes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use clap::Args as ClapArgs;
+use serde::Serialize;
+use tagwarden_cluster::scan::ScannedImage;
+use tagwarden_cluster::{
+    Cluster, ClusterOptions, NodePlatform, PullFailure, ScanError, ScanOptions, Scope, SecretRef,
+    WorkloadLocation,
+};
+use tagwarden_core::KubeVersion;
+use tagwarden_registry::PullSecretKeychain;
+
+use crate::cli::{GlobalOptions, OutputFormat};
+use crate::commands::check::{
+    CheckOutput, Details, FailOn, ImageReport, Located, Summary, policy::Policy,
+    policy::PolicyFlags,
+};
+use crate::commands::resolve::PreferArg;
+use crate::commands::{load_config, print_json, registry_client_with};
+use crate::exit::{CommandResult, Failure};
+use crate::output::{errln, out};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # Every image of every namespace: will it pull, and is it already failing?
+  tagwarden scan -A
+
+  # One namespace, some workloads, as JSON (or -o junit for CI)
+  tagwarden scan -n shop -l app=web -o json
+
+  # Upgrade preflight: the cluster runs 1.32; what breaks on 1.33?
+  tagwarden scan -A --kube-version 1.33
+
+  # As a kubectl plugin (kubectl-tagwarden on PATH, a link to tagwarden)
+  kubectl tagwarden scan -A --context prod-eu
+
+What is read: Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers,
+Jobs (Helm hooks included), CronJobs and Pods, with their containers, init containers and
+ephemeral containers; workloads scaled to zero too. A Pod is reported as the workload
+that owns it (Pod → ReplicaSet → Deployment), with its pod count; each unique image is
+checked once, with the pull secrets of the workloads that use it (then your local
+credentials) and for the platforms of the nodes its Pods could run on (--platform
+overrides that). Containers waiting in ErrImagePull, ImagePullBackOff or InvalidImageName
+are listed per image with the kubelet's message, classified (not_found, unauthorized,
+rate_limited, other).
+
+--kube-version V different from the cluster's: an upgrade preflight. An image whose tag
+follows today's version is checked at V's tag, in its own format (kubectl:v1.32 →
+kubectl:v1.33; kubectl:1.32.4 → the highest published 1.33.x), with its fallback.
+
+RBAC: read-only list on the workload kinds, pods, events, nodes and serviceaccounts;
+get on secrets is optional (without it, images are checked with your local credentials).
+
+Output: as check (text, json with locations {namespace, kind, name, container, path,
+pods} plus pull_failures, platforms, pull_secrets and after_upgrade per image; junit).
+Exit: as check (2 invalid, 3 undetermined or the cluster unreachable, 1 missing, 0).";
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// The namespace to scan (default: the context's namespace, else `default`).
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NAMESPACE",
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: Option<String>,
+
+    /// Scan every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Only workloads and Pods with these labels (kubectl's syntax: `app=web,tier!=db`).
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Judge images at this Kubernetes version instead of the cluster's: an upgrade
+    /// preflight (images whose tag follows today's version are checked at this one's tag).
+    #[arg(long, value_name = "VERSION")]
+    pub kube_version: Option<String>,
+
+    /// A platform every image must provide (OS/ARCH[/VARIANT]), instead of the platforms
+    /// of the nodes each image's Pods could run on; repeatable.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
+
+    /// What makes the exit code non-zero: undetermined (and missing, the default), missing
+    /// only, or never.
+    #[arg(long, value_enum, default_value_t = FailOn::Undetermined)]
+    pub fail_on: FailOn,
+
+    /// A repository whose tag tracks the Kubernetes version whatever it looks like;
+    /// repeatable. Adds to the config's policy.track.
+    #[arg(long = "track", value_name = "REPOSITORY")]
+    pub track: Vec<String>,
+
+    /// How many minor versions a suggested fallback may be away from the wanted tag.
+    #[arg(long, value_name = "N")]
+    pub max_skew: Option<u64>,
+
+    /// Which side to try first once the wanted minor has nothing.
+    #[arg(long, value_enum)]
+    pub prefer: Option<PreferArg>,
+
+    /// The kubeconfig file to use instead of KUBECONFIG and ~/.kube/config.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to scan instead of its current-context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+/// What `scan` adds to an image's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanDetails {
+    /// With an upgrade preflight: the reference asked for after the upgrade (only when
+    /// its tag changes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_upgrade: Option<String>,
+    /// Containers that cannot pull it now.
+    pub pull_failures: Vec<PullFailure>,
+    /// The platforms it was checked for, with how many nodes have each.
+    pub platforms: Vec<NodePlatform>,
+    /// The pull secrets it was checked with (`namespace/name`).
+    pub pull_secrets: Vec<String>,
+}
+
+impl Details for ScanDetails {
+    fn detail_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(after) = &self.after_upgrade {
+            lines.push(format!("after the upgrade: {after}"));
+        }
+        for failure in &self.pull_failures {
+            let since = failure
+                .since
+                .as_deref()
+                .map(|s| format!(" since {s}"))
+                .unwrap_or_default();
+            lines.push(format!(
+                "{} in {}/{} ({}){since}: {}",
+                failure.reason,
+                failure.namespace,
+                failure.pod,
+                failure.container,
+                class_text(failure)
+            ));
+        }
+        if !self.pull_secrets.is_empty() {
+            lines.push(format!("pull secrets: {}", self.pull_secrets.join(", ")));
+        }
+        lines
+    }
+}
+
+fn class_text(failure: &PullFailure) -> &'static str {
+    use tagwarden_cluster::PullFailureClass::*;
+    match failure.class {
+        NotFound => "not found",
+        Unauthorized => "unauthorized",
+        RateLimited => "rate-limited",
+        Other => "other",
+    }
+}
+
+impl Located for WorkloadLocation {
+    fn describe(&self) -> String {
+        let pods = match (self.kind.as_str(), self.pods) {
+            ("Pod", _) => String::new(),
+            (_, 1) => ", 1 pod".to_string(),
+            (_, n) => format!(", {n} pods"),
+        };
+        format!(
+            "{}/{}/{} ({}){pods}",
+            self.namespace, self.kind, self.name, self.container
+        )
+    }
+
+    fn short(&self) -> String {
+        self.object()
+    }
+
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn file_line(&self) -> Option<(&str, usize)> {
+        None
+    }
+}
+
+/// The cluster a report is about.
+#[derive(Debug, Serialize)]
+pub struct ClusterInfo {
+    /// The API server.
+    pub server: String,
+    /// The kubeconfig context (`null` in-cluster).
+    pub context: Option<String>,
+    /// Its version today.
+    pub kube_version: KubeVersion,
+    /// With an upgrade preflight: the version images were judged at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_kube_version: Option<KubeVersion>,
+}
+
+/// `scan -o json`.
+#[derive(Debug, Serialize)]
+pub struct ScanOutput {
+    pub cluster: ClusterInfo,
+    #[serde(flatten)]
+    pub report: CheckOutput<WorkloadLocation, ScanDetails>,
+    /// Every node's platform, counted.
+    pub nodes: Vec<NodePlatform>,
+    /// Pull failures of images no workload in scope uses (normally none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_pull_failures: Vec<PullFailure>,
+}
+
+pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+    if !matches!(
+        global.output,
+        OutputFormat::Text | OutputFormat::Json | OutputFormat::Junit
+    ) {
+        return Err(global.output.reject("scan", &["text", "json", "junit"]));
+    }
+    // Flags first: nothing is asked before everything typed is known to be valid.
+    let config = load_config(global)?;
+    let target = args
+        .kube_version
+        .as_deref()
+        .map(KubeVersion::parse)
+        .transpose()
+        .map_err(|e| Failure::bad_input(anyhow!("--kube-version: {e}")))?;
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
+
+    let cluster = locate(args).await?;
+    const HINT: &str =
+        "check the kubeconfig and the server, or scan rendered manifests instead (tagwarden check)";
+    let today = cluster
+        .version()
+        .await
+        .map_err(|e| crate::commands::kube_version::cluster_failure(e, HINT))?;
+    let judged_at = target.clone().unwrap_or_else(|| today.clone());
+    let preflight = judged_at.major_minor() != today.major_minor();
+    let judged_text = judged_at.to_string();
+    let policy = Policy::from_flags(
+        &PolicyFlags {
+            kube_version: Some(&judged_text),
+            track: &args.track,
+            max_skew: args.max_skew,
+            prefer: args.prefer,
+        },
+        &config,
+    )?;
+    let options = ScanOptions {
+        scope: Scope {
+            namespace: if args.all_namespaces {
+                None
+            } else {
+                Some(
+                    args.namespace
+                        .clone()
+                        .unwrap_or_else(|| cluster.default_namespace()),
+                )
+            },
+            selector: args.selector.clone(),
+        },
+        inspect: policy.inspect_options(Vec::new()),
+        platforms: (!platforms.is_empty()).then_some(platforms),
+        upgrade_from: preflight.then(|| today.clone()),
+    };
+
+    // The local client is built (and its flags and files checked) before the cluster is
+    // read; clients with pull secrets differ only in their keychain.
+    let local = registry_client_with(global, None)?;
+    let clients = |secrets: Option<PullSecretKeychain>| match secrets {
+        None => Ok(local.clone()),
+        Some(keychain) => registry_client_with(global, Some(Arc::new(keychain)))
+            .map_err(|f| tagwarden_registry::RegistryError::Config(format!("{f:?}"))),
+    };
+    // Every client made, for the rate limits their registries reported.
+    let made = std::sync::Mutex::new(Vec::new());
+    let remembering = |secrets: Option<PullSecretKeychain>| {
+        let client = clients(secrets)?;
+        made.lock().expect("not poisoned").push(client.clone());
+        Ok(client)
+    };
+    let bar = std::sync::Mutex::new(None::<indicatif::ProgressBar>);
+    let report = cluster
+        .scan(&remembering, &options, |progress| {
+            let mut bar = bar.lock().expect("not poisoned");
+            if bar.is_none() {
+                *bar = crate::commands::check::progress_bar(progress.total);
+            }
+            if let Some(bar) = bar.as_ref() {
+                bar.set_position(progress.done as u64);
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            ScanError::Cluster(e) => crate::commands::kube_version::cluster_failure(e, HINT),
+            ScanError::Registry(e) => Failure::bad_input(anyhow!(e)),
+        })?;
+    if let Some(bar) = bar.into_inner().expect("not poisoned") {
+        bar.finish_and_clear();
+    }
+    for warning in &report.warnings {
+        errln!("warning: {warning}");
+    }
+    let mut rate_limits: Vec<crate::commands::RateLimitOutput> = Vec::new();
+    for client in made.into_inner().expect("not poisoned") {
+        for limit in crate::commands::rate_limits_of(&client) {
+            if !rate_limits
+                .iter()
+                .any(|known| known.registry == limit.registry)
+            {
+                rate_limits.push(limit);
+            }
+        }
+    }
+
+    let images: Vec<ImageReport<WorkloadLocation, ScanDetails>> =
+        report.images.into_iter().map(image_report).collect();
+    let summary = Summary::of(&images);
+    let output = ScanOutput {
+        cluster: ClusterInfo {
+            server: cluster.server(),
+            context: cluster.context().map(str::to_string),
+            kube_version: today,
+            target_kube_version: preflight.then_some(judged_at),
+        },
+        report: CheckOutput {
+            images,
+            summary,
+            rate_limits,
+        },
+        nodes: report.nodes,
+        other_pull_failures: report.other_pull_failures,
+    };
+    match global.output {
+        OutputFormat::Json => print_json(&output)?,
+        OutputFormat::Junit => out!(
+            "{}",
+            crate::commands::check::junit::report(&output.report, "scan")
+        )?,
+        _ => crate::commands::check::text::print(&output.report)?,
+    }
+    crate::commands::check::verdict_of(&output.report, args.fail_on)
+}
+
+/// The cluster `--kubeconfig`/`--context` (or KUBECONFIG, ~/.kube/config, in-cluster) select.
+async fn locate(args: &Args) -> Result<Cluster, Failure> {
+    let options = ClusterOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    };
+    Cluster::locate(&options)
+        .await
+        .map_err(|e| crate::commands::kube_version::cluster_failure(e, "fix the kubeconfig or pass --kubeconfig/--context"))?
+        .ok_or_else(|| {
+            Failure::bad_input(anyhow!(
+                "no cluster to scan: no --kubeconfig, KUBECONFIG or ~/.kube/config, and not running in a Pod; to check manifests instead, use tagwarden check"
+            ))
+        })
+}
+
+/// One scanned image in `check`'s report shape.
+fn image_report(scanned: ScannedImage) -> ImageReport<WorkloadLocation, ScanDetails> {
+    let verdict = scanned.verdict;
+    ImageReport {
+        image: scanned.image,
+        status: verdict.status,
+        digest: verdict.digest,
+        fallback: verdict.fallback,
+        reason: verdict.reason,
+        nearest_outside_policy: verdict.nearest_outside_policy,
+        locations: scanned.locations,
+        details: ScanDetails {
+            after_upgrade: scanned.after_upgrade,
+            pull_failures: scanned.pull_failures,
+            platforms: scanned.platforms,
+            pull_secrets: scanned
+                .pull_secrets
+                .iter()
+                .map(SecretRef::to_string)
+                .collect(),
+        },
+    }
+}
