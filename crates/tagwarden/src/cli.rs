@@ -74,6 +74,37 @@ pub struct RegistryOptions {
     #[arg(long = "pull-secret", value_name = "FILE")]
     pub pull_secrets: Vec<PathBuf>,
 
+    /// The kubelet's credential-provider config (CredentialProviderConfig, YAML or JSON, or
+    /// a folder of them), as on a node: for an image that a provider's matchImages name,
+    /// its plugin (ECR, GCR/Artifact Registry, ACR…) is run for credentials. Asked after
+    /// --pull-secret and the docker config files, before going anonymous. Needs
+    /// --image-credential-provider-bin-dir.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "image_credential_provider_bin_dir"
+    )]
+    pub image_credential_provider_config: Option<PathBuf>,
+
+    /// The folder holding the plugins that --image-credential-provider-config names.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "image_credential_provider_config"
+    )]
+    pub image_credential_provider_bin_dir: Option<PathBuf>,
+
+    /// Kill a credential-provider plugin that has not answered after this many seconds
+    /// (the kubelet's own limit is 60); at least 1.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        value_parser = at_least_one_u64,
+        requires = "image_credential_provider_config"
+    )]
+    pub image_credential_provider_timeout: u64,
+
     /// Trust this CA certificate bundle (PEM) for every registry; repeatable.
     #[arg(long = "ca-file", value_name = "FILE")]
     pub ca_files: Vec<PathBuf>,
@@ -127,6 +158,9 @@ impl RegistryOptions {
                 insecure_registries: Vec::new(),
                 registry_config: None,
                 pull_secrets: Vec::new(),
+                image_credential_provider_config: None,
+                image_credential_provider_bin_dir: None,
+                image_credential_provider_timeout: 60,
                 ca_files: Vec::new(),
                 certs_dir: PathBuf::from("/etc/docker/certs.d"),
                 config: None,
@@ -309,6 +343,10 @@ pub struct GlobalOptions {
     pub insecure_registries: Vec<String>,
     pub registry_config: Option<PathBuf>,
     pub pull_secrets: Vec<PathBuf>,
+    /// `--image-credential-provider-config` and `--image-credential-provider-bin-dir`
+    /// (clap makes sure both or neither are given).
+    pub image_credential_provider: Option<(PathBuf, PathBuf)>,
+    pub image_credential_provider_timeout: u64,
     pub ca_files: Vec<PathBuf>,
     pub certs_dir: PathBuf,
     pub config: Option<PathBuf>,
@@ -348,6 +386,10 @@ impl Cli {
             insecure_registries: registry.insecure_registries,
             registry_config: registry.registry_config,
             pull_secrets: registry.pull_secrets,
+            image_credential_provider: registry
+                .image_credential_provider_config
+                .zip(registry.image_credential_provider_bin_dir),
+            image_credential_provider_timeout: registry.image_credential_provider_timeout,
             ca_files: registry.ca_files,
             certs_dir: registry.certs_dir,
             config: registry.config,

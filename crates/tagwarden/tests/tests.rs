@@ -14,6 +14,7 @@ mod cli_surface;
 mod cluster;
 mod color;
 mod config_file;
+mod credential_provider;
 mod credentials;
 mod debug_log;
 mod decisions;

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use tagwarden_registry::{
-    Client, ClientOptions, DiskCacheLocation, DockerConfigKeychain, MultiKeychain,
-    PullSecretKeychain,
+    Client, ClientOptions, CredentialProviderKeychain, DiskCacheLocation, DockerConfigKeychain,
+    MultiKeychain, PullSecretKeychain,
 };
 
 use crate::cli::GlobalOptions;
@@ -43,12 +43,22 @@ pub fn registry_client_with(
     first: Option<std::sync::Arc<dyn tagwarden_registry::Keychain>>,
 ) -> Result<Client, Failure> {
     let config = load_config(global)?;
-    // Pull secrets first, then the docker config files and their helpers.
-    let credentials = MultiKeychain::new(first.into_iter().collect())
+    // `first` (a cluster's pull secrets, for scan), then --pull-secret, then the docker
+    // config files and their helpers, then the kubelet's credential-provider plugins: the
+    // credentials set up on this machine win over the ones a node would get. Anonymous
+    // when none answers.
+    let mut credentials = MultiKeychain::new(first.into_iter().collect())
         .with(PullSecretKeychain::from_files(&global.pull_secrets)?)
         .with(DockerConfigKeychain::from_environment(
             global.registry_config.as_deref(),
         )?);
+    if let Some((config, bin_dir)) = &global.image_credential_provider {
+        credentials = credentials.with(
+            CredentialProviderKeychain::load(config, bin_dir)?.with_timeout(Duration::from_secs(
+                global.image_credential_provider_timeout.max(1),
+            )),
+        );
+    }
     let options = ClientOptions::builder()
         .insecure_registries(global.insecure_registries.clone())
         .ca_files(global.ca_files.clone())
