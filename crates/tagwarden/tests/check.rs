@@ -768,10 +768,14 @@ fn platforms_are_required_of_every_image() {
 }
 
 #[test]
-fn bad_flags_and_the_cluster_flag_are_exit_2() {
+fn bad_flags_and_the_cluster_flag_without_a_cluster_are_exit_2() {
+    // No kubeconfig at all (a clean HOME): nothing to scan.
     let run = tagwarden(&["check", "--cluster"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("not available yet"), "{run:?}");
+    assert!(run.stderr.contains("no cluster to scan"), "{run:?}");
+    let run = tagwarden(&["check", "--cluster", "rendered.yaml"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("not files"), "{run:?}");
     let run = tagwarden_stdin(&["check", "--kube-version", "one.two"], b"");
     assert_eq!(run.code, 2, "{run:?}");
     let run = tagwarden_stdin(&["check", "--image-path", "no-colon"], b"");

@@ -365,3 +365,292 @@ fn text_and_junit_say_the_same_as_json() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stdout.is_empty());
 }
+
+/// A Deployment in `shop` whose container uses `image`, as `kubectl apply` would create it.
+fn deployment(name: &str, image: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "uid": format!("0b7c4e2a-{name}"),
+            "labels": {"app.kubernetes.io/name": name},
+            "creationTimestamp": "2026-11-20T10:00:00Z",
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "template": {
+                "metadata": {"labels": {"app.kubernetes.io/name": name}},
+                "spec": {"containers": [{"name": name, "image": image}]},
+            },
+        },
+        "status": {"observedGeneration": 1, "replicas": 0},
+    })
+}
+
+#[test]
+fn kube_version_previews_an_upgrade_in_each_images_own_tag_format() {
+    let public = shared();
+    let seeder = public.registry.seeder();
+    for tag in ["1.32.4", "1.33.0", "1.33.2", "1.33.10"] {
+        seeder.push_image(
+            "preflight/kubectl",
+            tag,
+            ManifestKind::Oci,
+            &[Platform::linux_amd64(), Platform::linux_arm64()],
+        );
+    }
+    let api = api_server();
+    let patch_image = format!("{}/preflight/kubectl:1.32.4", public.addr());
+    api.apply(deployment("tools", &patch_image));
+
+    // Today, 1.32: both tracking images as they are.
+    let run = scan(
+        &api,
+        &["scan", "-n", "shop", "-o", "json", "--fail-on", "never"],
+    );
+    let today = run.json();
+    assert!(
+        image(&today, "/preflight/kubectl:1.32.4")
+            .get("after_upgrade")
+            .is_none()
+    );
+    assert_eq!(
+        image(&today, "/preflight/kubectl:1.32.4")["status"],
+        "present"
+    );
+
+    // 1.33: the patch tag becomes the highest published 1.33.x.
+    let run = scan(
+        &api,
+        &[
+            "scan",
+            "-A",
+            "--kube-version",
+            "1.33",
+            "-o",
+            "json",
+            "--fail-on",
+            "never",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["cluster"]["kube_version"]["minor"], 32);
+    assert_eq!(report["cluster"]["target_kube_version"]["minor"], 33);
+    let tools = image(&report, "/preflight/kubectl:1.32.4");
+    assert_eq!(
+        tools["after_upgrade"],
+        format!("{}/preflight/kubectl:1.33.10", public.addr())
+    );
+    assert_eq!(tools["status"], "present", "{tools:#}");
+
+    // The hook's v1.32 becomes v1.33: not published, nothing within ±1 of 1.33 either.
+    let hook = image(&report, "/clastix/kubectl:v1.32");
+    assert_eq!(
+        hook["after_upgrade"],
+        format!("{}/clastix/kubectl:v1.33", public.addr())
+    );
+    assert_eq!(hook["status"], "missing", "{hook:#}");
+    assert_eq!(hook["fallback"], Value::Null);
+    assert!(
+        hook["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("v1.33 is not published")),
+        "{hook:#}"
+    );
+    // Checked for the nodes' platforms, so no unchecked nearest tag is offered.
+    assert!(hook.get("nearest_outside_policy").is_none(), "{hook:#}");
+    // An image that does not follow the version keeps its tag.
+    assert!(
+        image(&report, "/library/busybox:1.36.1")
+            .get("after_upgrade")
+            .is_none()
+    );
+
+    // The text report says what will be asked for.
+    let run = scan(
+        &api,
+        &["scan", "-n", "capsule-system", "--kube-version", "1.33"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("after the upgrade: "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("clastix/kubectl:v1.33"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn without_rbac_on_secrets_it_says_so_once_and_uses_local_credentials() {
+    let api = ApiServer::builder()
+        .git_version("v1.32.1-eks-5e0fdde")
+        .fixtures(fixtures())
+        .forbid("secrets")
+        .start();
+    let run = scan(&api, &["scan", "-n", "payments", "-o", "json", "--debug"]);
+    // Without the pull secret, the private registry refuses: could not decide.
+    assert_eq!(run.code, 3, "{run:?}");
+    let report = run.json();
+    let ledger = image(&report, "/payments/ledger:3.1.0");
+    assert_eq!(ledger["status"], "denied", "{ledger:#}");
+    assert_eq!(ledger["pull_secrets"], serde_json::json!([]));
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("RBAC forbids reading Secrets"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(warnings[0].contains("payments/regcred"), "{}", warnings[0]);
+
+    // With RBAC: the secret opens it, and its contents are never printed, even with --debug.
+    api.allow("secrets");
+    let run = scan(&api, &["scan", "-n", "payments", "-o", "json", "--debug"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        image(&run.json(), "/payments/ledger:3.1.0")["status"],
+        "present"
+    );
+    let (user, password) = private().credentials();
+    for secret in [password.clone(), base64_of(&format!("{user}:{password}"))] {
+        assert!(!run.stdout.contains(&secret), "stdout leaks a credential");
+        assert!(!run.stderr.contains(&secret), "stderr leaks a credential");
+    }
+    assert!(
+        run.stderr.contains("pull secret payments/regcred"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn an_unreachable_api_server_is_exit_3_and_no_kubeconfig_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = tagwarden_testbed::dead_addr();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://{dead}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: u\ncurrent-context: gone\nusers:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let run = tagwarden_stdin_in(
+        &["scan", "-A", "--kubeconfig", kubeconfig.to_str().unwrap()],
+        b"",
+        home.path(),
+        &[],
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!("https://{dead}")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+
+    let run = tagwarden_stdin_in(&["scan", "-A"], b"", home.path(), &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("no cluster to scan"), "{}", run.stderr);
+}
+
+#[test]
+fn without_a_namespace_the_contexts_namespace_is_scanned() {
+    let api = api_server();
+    // The test kubeconfig's context names no namespace: `default`, which runs nothing.
+    let run = scan(&api, &["scan", "-o", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["images"], serde_json::json!([]));
+    assert!(run.stderr.contains("namespace default"), "{}", run.stderr);
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.path == "/apis/apps/v1/namespaces/default/deployments"),
+        "{:?}",
+        api.requests()
+    );
+}
+
+#[test]
+fn kubectl_runs_it_as_a_plugin() {
+    let api = api_server();
+    let plugins = tempfile::tempdir().unwrap();
+    let link = plugins.path().join("kubectl-tagwarden");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_tagwarden"), &link).unwrap();
+    let path = format!(
+        "{}:{}",
+        plugins.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let home = tempfile::tempdir().unwrap();
+    let ca = private()
+        .ca_cert_path()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let kubectl = |args: &[&str]| {
+        let output = std::process::Command::new("kubectl")
+            .args(args)
+            .env("HOME", home.path())
+            .env("PATH", &path)
+            .env("KUBECONFIG", api.kubeconfig_path())
+            .env_remove("TAGWARDEN_CONFIG")
+            .env_remove("DOCKER_CONFIG")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "these tests need kubectl on PATH (kubectl 1.27+ comes with the machine): {e}"
+                )
+            });
+        (
+            output.status.code().expect("kubectl exited"),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    // kubectl finds the plugin on PATH…
+    let (code, stdout, stderr) = kubectl(&["plugin", "list"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("kubectl-tagwarden"), "{stdout}{stderr}");
+
+    // …and runs it with the arguments after its name, the kubeconfig in the environment.
+    let (code, stdout, stderr) = kubectl(&[
+        "tagwarden",
+        "scan",
+        "-n",
+        "shop",
+        "-o",
+        "json",
+        "--fail-on",
+        "never",
+        "--ca-file",
+        &ca,
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(report["images"].as_array().unwrap().len(), 2, "{report:#}");
+    // A failing scan's exit code comes through kubectl.
+    let (code, _, stderr) = kubectl(&["tagwarden", "scan", "-n", "shop", "--ca-file", &ca]);
+    assert_eq!(code, 1, "{stderr}");
+}
+
+#[test]
+fn check_cluster_is_scan_of_every_namespace() {
+    let api = api_server();
+    let scanned = scan(&api, &["scan", "-A", "-o", "json"]);
+    let checked = scan(&api, &["check", "--cluster", "-o", "json"]);
+    assert_eq!(checked.code, scanned.code, "{checked:?}");
+    assert_eq!(checked.json()["images"], scanned.json()["images"]);
+    assert_eq!(checked.json()["summary"], scanned.json()["summary"]);
+}

@@ -132,7 +132,8 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub prefer: Option<PreferArg>,
 
-    /// Check the images running in the current cluster instead (not available yet).
+    /// Check the images of every namespace of the current cluster instead of manifests:
+    /// `tagwarden scan -A` with these flags (--kube-version is then an upgrade's target).
     #[arg(long)]
     pub cluster: bool,
 }
@@ -261,9 +262,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         return Err(global.output.reject("check", FORMATS));
     }
     if args.cluster {
-        return Err(Failure::bad_input(anyhow!(
-            "--cluster is not available yet: reading images from a live cluster comes with the cluster integration (`tagwarden scan`); for now, check rendered manifests (helm template … | tagwarden check)"
-        )));
+        return check_the_cluster(global, args).await;
     }
 
     // Everything the user typed is checked before anything is read or asked.
@@ -326,6 +325,35 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         _ => text::print(&output)?,
     }
     verdict_of(&output, args.fail_on)
+}
+
+/// `check --cluster`: `scan -A` with check's flags.
+async fn check_the_cluster(global: &GlobalOptions, args: &Args) -> CommandResult {
+    if !args.paths.is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "--cluster reads the images of the current cluster, not files: drop {} or --cluster",
+            args.paths.join(" ")
+        )));
+    }
+    if !args.image_paths.is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "--image-path applies to manifests; a cluster's images come from its workloads and Pods"
+        )));
+    }
+    let scan = crate::commands::scan::Args {
+        namespace: None,
+        all_namespaces: true,
+        selector: None,
+        kube_version: args.kube_version.clone(),
+        platforms: args.platforms.clone(),
+        fail_on: args.fail_on,
+        track: args.track.clone(),
+        max_skew: args.max_skew,
+        prefer: args.prefer,
+        kubeconfig: None,
+        context: None,
+    };
+    crate::commands::scan::run(global, &scan).await
 }
 
 /// Nothing to read at all (an empty folder, empty files, empty stdin) is a mistake that

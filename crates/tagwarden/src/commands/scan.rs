@@ -318,6 +318,17 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     for warning in &report.warnings {
         errln!("warning: {warning}");
     }
+    if report.images.is_empty() {
+        let place = match &options.scope.namespace {
+            Some(namespace) => format!("namespace {namespace} (-A scans every namespace)"),
+            None => "any namespace".to_string(),
+        };
+        let selected = match &options.scope.selector {
+            Some(selector) => format!(" matching {selector}"),
+            None => String::new(),
+        };
+        errln!("note: no workloads or Pods{selected} in {place}");
+    }
     let mut rate_limits: Vec<crate::commands::RateLimitOutput> = Vec::new();
     for client in made.into_inner().expect("not poisoned") {
         for limit in crate::commands::rate_limits_of(&client) {
