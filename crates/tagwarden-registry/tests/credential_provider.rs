@@ -177,6 +177,65 @@ async fn the_most_specific_auth_entry_is_used() {
     assert!(!text.contains("wrong-password"), "{text}");
 }
 
+#[tokio::test]
+async fn bearer_tokens_are_asked_with_the_plugins_credential_one_repository_at_a_time() {
+    let registry = Registry::builder()
+        .mode(RegistryMode::Token)
+        .anonymous_pull(false)
+        .start();
+    let seeder = registry.seeder();
+    let names = ["team-a/app", "team-b/app"];
+    for name in names {
+        seeder.push_image(
+            name,
+            "1.0",
+            ManifestKind::Oci,
+            &[tagwarden_testbed::Platform::linux_amd64()],
+        );
+    }
+    let tokens = registry.token_server().expect("token mode");
+    tokens.clear_requests();
+    let (user, password) = registry.credentials();
+    let plugin = CredentialPlugin::builder("token-provider")
+        .auth(registry.addr(), &user, &password)
+        .cache("Registry", Some("1h"))
+        .start();
+    let config = plugin.write_config(&[registry.addr()], "0");
+    let c = Client::new(
+        ClientOptions::builder()
+            .credentials(MultiKeychain::default().with(keychain(&config, &plugin)))
+            .build(),
+    )
+    .unwrap();
+    let repos: Vec<_> = names.iter().map(|n| repo(registry.addr(), n)).collect();
+    c.announce(&repos);
+    for r in &repos {
+        assert!(matches!(
+            c.head_manifest(r, "1.0").await.unwrap(),
+            Lookup::Found(_)
+        ));
+    }
+    // Credentials may differ per repository: no scope rides along on another's token
+    // request, and each one is asked with the plugin's credential.
+    let requests = tokens.requests();
+    let scopes: Vec<Vec<String>> = requests.iter().map(|r| r.scopes.clone()).collect();
+    assert_eq!(
+        scopes,
+        [
+            vec!["repository:team-a/app:pull".to_string()],
+            vec!["repository:team-b/app:pull".to_string()]
+        ],
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.user.as_deref() == Some(user.as_str())),
+        "{requests:?}"
+    );
+    assert_eq!(plugin.runs(), 1, "cacheKeyType Registry: one run");
+}
+
 #[test]
 fn answers_are_cached_by_cache_key_type_and_duration() {
     let registry = "registry.example.com:5000";
@@ -327,6 +386,24 @@ fn a_hung_plugin_is_killed_at_the_timeout() {
         text.contains("did not answer within 1 s and was killed: waiting for the metadata service"),
         "{text}"
     );
+}
+
+#[test]
+fn a_chatty_plugin_cannot_block_on_a_full_pipe() {
+    let plugin = CredentialPlugin::builder("chatty").start();
+    let config = plugin.write_config(&["registry.example.com"], "1h");
+    // 4 MiB on stdout and stderr, then exit 0: more than is kept, all of it drained.
+    std::fs::write(
+        plugin.bin_dir().join("chatty"),
+        "#!/bin/sh\ncat >/dev/null\nhead -c 4194304 /dev/zero | tr '\\0' x\nhead -c 4194304 /dev/zero | tr '\\0' y >&2\n",
+    )
+    .unwrap();
+    let err = keychain(&config, &plugin)
+        .with_timeout(Duration::from_secs(50))
+        .resolve_repository("registry.example.com", "app")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a CredentialProviderResponse"), "{err}");
 }
 
 #[test]

@@ -158,13 +158,16 @@ pub(crate) fn run_plugin(
     parse_response(&out, &provider.api_version)
 }
 
-/// Read a pipe to its end (at most `limit` bytes) on a thread; the bytes arrive on the
-/// channel.
+/// Read a pipe to its end on a thread, keeping at most `limit` bytes (the rest is
+/// drained, so that a chatty plugin never blocks on a full pipe); the kept bytes arrive on
+/// the channel.
 fn read_on_thread(pipe: impl Read + Send + 'static, limit: u64) -> mpsc::Receiver<Vec<u8>> {
     let (send, receive) = mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = Vec::new();
-        let _ = pipe.take(limit).read_to_end(&mut buf);
+        let mut kept = pipe.take(limit);
+        let _ = kept.read_to_end(&mut buf);
+        let _ = std::io::copy(&mut kept.into_inner(), &mut std::io::sink());
         let _ = send.send(buf);
     });
     receive
