@@ -108,14 +108,24 @@ impl Flight {
     }
 }
 
-/// Finishes a flight even if its runner unwinds, so that no waiter waits forever.
+/// Ends a flight even if its runner unwinds, so that no waiter waits forever and the next
+/// lookup starts a new run: the flight leaves the in-flight map, then its waiters wake.
 struct FinishOnDrop<'a> {
-    flight: &'a Flight,
+    state: &'a ProviderState,
+    image: &'a str,
+    flight: Arc<Flight>,
     result: Option<Result<Auth, String>>,
 }
 
 impl Drop for FinishOnDrop<'_> {
     fn drop(&mut self) {
+        if let Ok(mut flights) = self.state.in_flight.lock()
+            && flights
+                .get(self.image)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            flights.remove(self.image);
+        }
         let result = self
             .result
             .take()
@@ -266,18 +276,15 @@ impl CredentialProviderKeychain {
             flight
         };
         let mut finish = FinishOnDrop {
-            flight: &flight,
+            state,
+            image,
+            flight,
             result: None,
         };
         tracing::debug!(provider = %state.provider.name, image, "running the credential provider plugin");
         let result = run_plugin(&self.bin_dir, &state.provider, image, self.timeout)
             .map(|answer| state.remember(image, answer));
         finish.result = Some(result.clone());
-        state
-            .in_flight
-            .lock()
-            .expect("in-flight poisoned")
-            .remove(image);
         drop(finish);
         result
     }
