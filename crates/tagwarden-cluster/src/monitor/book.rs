@@ -5,8 +5,8 @@
 //!   once (ahead of routine rechecks), images nobody uses any more are forgotten.
 //! - **Selection** ([`Book::take_due`]): images due now whose registry is open, urgent
 //!   ones (`check_soon`) first, then new ones, then the most overdue. An image whose
-//!   registry is closed waits until it opens; if it never had an answer, it is
-//!   `rate_limited` meanwhile.
+//!   registry is closed waits until it opens; if it never had an answer and the registry
+//!   itself rationed answers, it is `rate_limited` meanwhile.
 //! - **Answers** ([`Book::apply`]) reschedule the image (present: `present_every`;
 //!   missing/invalid: `failing_every`; undetermined: doubling backoff) and say what
 //!   changed ([`Transition`]). A rate-limited answer never replaces a decided one.
@@ -163,7 +163,7 @@ impl Book {
             match gate {
                 Some(closed) => {
                     entry.due = closed.until;
-                    if entry.answer.is_none() {
+                    if entry.answer.is_none() && closed.by_registry {
                         let answer = Answer::paused(closed.reason.clone());
                         transitions.extend(changes(image, entry, &answer));
                         entry.answer = Some(answer);
@@ -326,5 +326,124 @@ fn drift(entry: &mut Entry, answer: &Answer) -> Option<TagChange> {
             .take()
             .map(|digest| TagChange::Deleted { digest }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::WorkloadLocation;
+
+    fn book_with(image: &str, now: Instant) -> (Book, Job) {
+        let mut book = Book::default();
+        book.set_uses(uses_of(image), now);
+        let (jobs, _) = book.take_due(now, &RegistryGates::default(), 10);
+        assert_eq!(jobs.len(), 1);
+        (book, jobs.into_iter().next().unwrap())
+    }
+
+    fn uses_of(image: &str) -> Vec<ImageUse> {
+        vec![ImageUse {
+            image: image.to_string(),
+            location: WorkloadLocation {
+                namespace: "web".into(),
+                kind: "Deployment".into(),
+                name: "front".into(),
+                container: "app".into(),
+                path: "spec.template.spec.containers[0].image".into(),
+                pods: 1,
+            },
+            pull_secrets: Vec::new(),
+            node_platforms: Vec::new(),
+        }]
+    }
+
+    fn answer(status: Status) -> Answer {
+        Answer {
+            status,
+            reason: Some(status.as_str().to_string()),
+            digest: (status == Status::Present).then(|| "sha256:aa".to_string()),
+            fallback: None,
+            tag_absent: status == Status::Missing,
+        }
+    }
+
+    fn options() -> MonitorOptions {
+        MonitorOptions {
+            present_every: Duration::from_secs(3600),
+            failing_every: Duration::from_secs(300),
+            undetermined_backoff: (Duration::from_secs(30), Duration::from_secs(100)),
+            ..MonitorOptions::default()
+        }
+    }
+
+    #[test]
+    fn each_status_has_its_interval_and_undetermined_ones_back_off() {
+        let now = Instant::now();
+        let image = "registry.example/app:v1";
+        let (mut book, job) = book_with(image, now);
+        let mut delays = Vec::new();
+        for status in [
+            Status::Unreachable,
+            Status::Denied,
+            Status::Unreachable,
+            Status::Unreachable,
+            Status::Present,
+            Status::Unreachable,
+            Status::Missing,
+            Status::Invalid,
+        ] {
+            book.images.get_mut(image).unwrap().in_flight = true;
+            book.apply(&job, answer(status), &options(), now, None);
+            delays.push(book.images[image].due - now);
+        }
+        let secs = |s: u64| Duration::from_secs(s);
+        assert_eq!(
+            delays,
+            [30, 60, 100, 100, 3600, 30, 300, 300].map(secs).to_vec(),
+            "doubling to the cap, reset by a decided answer"
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_keeps_a_decided_answer_and_waits_for_the_pause() {
+        let now = Instant::now();
+        let image = "registry.example/app:v1";
+        let (mut book, job) = book_with(image, now);
+        let changes = book.apply(&job, answer(Status::Present), &options(), now, None);
+        assert!(changes.is_empty(), "a first present answer is no news");
+        let pause_ends = now + Duration::from_secs(600);
+        let changes = book.apply(
+            &job,
+            answer(Status::RateLimited),
+            &options(),
+            now,
+            Some(pause_ends),
+        );
+        assert!(changes.is_empty(), "{changes:?}");
+        let entry = &book.images[image];
+        assert_eq!(entry.answer.as_ref().unwrap().status, Status::Present);
+        assert_eq!(entry.due, pause_ends);
+        assert_eq!(entry.checks, 2);
+    }
+
+    #[test]
+    fn a_check_of_a_forgotten_image_is_ignored() {
+        let now = Instant::now();
+        let image = "registry.example/app:v1";
+        let (mut book, job) = book_with(image, now);
+        book.set_uses(Vec::new(), now);
+        assert!(
+            book.apply(&job, answer(Status::Missing), &options(), now, None)
+                .is_empty()
+        );
+        // Used again: a new entry, which the old check does not answer.
+        let (mut book, _) = book_with(image, now);
+        let stale = Job { epoch: 0, ..job };
+        assert!(
+            book.apply(&stale, answer(Status::Missing), &options(), now, None)
+                .is_empty()
+        );
+        assert!(book.images[image].answer.is_none());
     }
 }

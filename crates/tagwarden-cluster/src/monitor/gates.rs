@@ -12,7 +12,9 @@
 //!   the registry until the window ends.
 //!
 //! A closed registry's images are not asked; they keep their last answer and are checked
-//! once it opens.
+//! once it opens. An image that never had an answer is `rate_limited` meanwhile when the
+//! registry rationed answers, and stays unanswered when only tagwarden's own budget is
+//! used up (a self-imposed wait must not raise alerts about the image).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,6 +29,9 @@ use super::options::Budget;
 pub(crate) struct Closed {
     pub until: Instant,
     pub reason: String,
+    /// True when the registry itself rationed answers (429, `ratelimit-remaining: 0`);
+    /// false when tagwarden's own budget is used up.
+    pub by_registry: bool,
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +163,7 @@ impl RegistryGates {
         let ends = start + budget.per;
         (ends > now && used >= budget.requests).then(|| Closed {
             until: ends,
+            by_registry: false,
             reason: format!(
                 "{registry}'s request budget ({} per {:?}) is used up",
                 budget.requests, budget.per
@@ -177,7 +183,11 @@ fn pause_gate(gate: &mut Gate, until: Instant, reason: String) {
         Some(paused) if paused.until >= until => {}
         _ => {
             tracing::info!(%reason, pause = ?until.saturating_duration_since(Instant::now()), "registry paused");
-            gate.paused = Some(Closed { until, reason });
+            gate.paused = Some(Closed {
+                until,
+                reason,
+                by_registry: true,
+            });
         }
     }
 }
