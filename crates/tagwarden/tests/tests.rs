@@ -8,6 +8,7 @@ mod charts;
 mod common;
 
 mod cache;
+mod chart;
 mod check;
 mod check_table;
 mod cli_surface;
