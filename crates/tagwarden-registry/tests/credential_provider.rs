@@ -389,6 +389,32 @@ fn a_hung_plugin_is_killed_at_the_timeout() {
 }
 
 #[test]
+fn lookups_of_one_image_share_a_running_plugin_and_its_failure() {
+    let plugin = CredentialPlugin::builder("hung-provider")
+        .behaviour(PluginBehaviour::Hang)
+        .start();
+    let config = plugin.write_config(&["registry.example.com"], "1h");
+    let keychain = keychain(&config, &plugin).with_timeout(Duration::from_secs(1));
+    let errors: Vec<String> = std::thread::scope(|scope| {
+        let lookups: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    keychain
+                        .resolve_repository("registry.example.com", "team/app")
+                        .unwrap_err()
+                        .to_string()
+                })
+            })
+            .collect();
+        lookups.into_iter().map(|l| l.join().unwrap()).collect()
+    });
+    assert_eq!(plugin.runs(), 1, "one run for four lookups of one image");
+    for error in &errors {
+        assert!(error.contains("did not answer within 1 s"), "{error}");
+    }
+}
+
+#[test]
 fn a_chatty_plugin_cannot_block_on_a_full_pipe() {
     let plugin = CredentialPlugin::builder("chatty").start();
     let config = plugin.write_config(&["registry.example.com"], "1h");

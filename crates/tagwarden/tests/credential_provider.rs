@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use crate::common::{Run, tagwarden};
+use crate::common::{Run, tagwarden, tagwarden_stdin_in};
 use tagwarden_testbed::credential_plugin::FAIL_MESSAGE;
 use tagwarden_testbed::{
     CredentialPlugin, ManifestKind, Platform, PluginBehaviour, Registry, RegistryMode,
 };
 
-/// The htpasswd registry with `private/app:1.0`, `private/app:1.1` and `public/tool:1.0`.
+/// The htpasswd registry with `private/app:1.0`, `private/app:1.1`, `public/tool:1.0` and
+/// `private/kubectl:v1.31`.
 fn private_registry() -> Registry {
     let registry = Registry::start_with(RegistryMode::Htpasswd);
     let seeder = registry.seeder();
@@ -18,6 +19,7 @@ fn private_registry() -> Registry {
         ("private/app", "1.0"),
         ("private/app", "1.1"),
         ("public/tool", "1.0"),
+        ("private/kubectl", "v1.31"),
     ] {
         seeder.push_image(name, tag, ManifestKind::Oci, &[Platform::linux_amd64()]);
     }
@@ -118,6 +120,50 @@ fn the_plugin_opens_a_private_image_that_is_denied_without_it() {
         format!("{}/private/app", registry.addr())
     );
     assert_eq!(requests[0]["kind"], "CredentialProviderRequest");
+}
+
+#[test]
+fn post_render_repairs_a_private_image_with_the_plugin() {
+    let registry = private_registry();
+    let plugin = answering(&registry, "Registry", Some("1h"));
+    let config = plugin.write_config(&[registry.addr()], "0");
+    let ca = registry
+        .ca_cert_path()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    // v1.32 is not published: the repair is v1.31, if the registry lets us look.
+    let wanted = format!("{}/private/kubectl:v1.32", registry.addr());
+    let file = manifest(dir.path(), std::slice::from_ref(&wanted));
+    let input = std::fs::read_to_string(&file).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let post_render = |extra: &[&str]| {
+        let mut args = vec!["post-render", "--kube-version", "1.32", "--ca-file", &ca];
+        args.extend(extra);
+        tagwarden_stdin_in(&args, input.as_bytes(), home.path(), &[])
+    };
+
+    let denied = post_render(&[]);
+    assert_eq!(
+        denied.code, 3,
+        "could not decide without the plugin: {denied:?}"
+    );
+    let run = post_render(&[
+        "--image-credential-provider-config",
+        config.to_str().unwrap(),
+        "--image-credential-provider-bin-dir",
+        plugin.bin_dir().to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let repaired = input.replace(
+        &wanted,
+        &format!("{}/private/kubectl:v1.31", registry.addr()),
+    );
+    assert_eq!(run.stdout, repaired, "only the image scalar changes");
+    assert_no_secret(&registry, &run);
+    assert_eq!(plugin.runs(), 1);
 }
 
 #[test]

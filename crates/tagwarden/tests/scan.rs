@@ -654,3 +654,62 @@ fn check_cluster_is_scan_of_every_namespace() {
     assert_eq!(checked.json()["images"], scanned.json()["images"]);
     assert_eq!(checked.json()["summary"], scanned.json()["summary"]);
 }
+
+#[test]
+fn a_kubelet_credential_provider_opens_what_nodes_pull_through_it() {
+    let api = api_server();
+    let registry = private();
+    let (user, password) = registry.credentials();
+    let plugin = tagwarden_testbed::CredentialPlugin::builder("ecr-credential-provider")
+        .auth(registry.addr(), &user, &password)
+        .cache("Registry", Some("1h"))
+        .expect_image_prefix(registry.addr())
+        .start();
+    let config = plugin.write_config(&[registry.addr()], "0");
+
+    // Without the provider, nothing opens the CronJob's image (its namespace has no pull secret).
+    let run = scan(
+        &api,
+        &[
+            "scan",
+            "-n",
+            "reports",
+            "-o",
+            "json",
+            "--fail-on",
+            "missing",
+        ],
+    );
+    assert_eq!(
+        image(&run.json(), "/platform/exporter:1.4.0")["status"],
+        "denied"
+    );
+
+    let run = scan(
+        &api,
+        &[
+            "scan",
+            "-n",
+            "reports",
+            "-o",
+            "json",
+            "--fail-on",
+            "missing",
+            "--image-credential-provider-config",
+            config.to_str().unwrap(),
+            "--image-credential-provider-bin-dir",
+            plugin.bin_dir().to_str().unwrap(),
+        ],
+    );
+    let report = run.json();
+    let exporter = image(&report, "/platform/exporter:1.4.0");
+    assert_eq!(exporter["status"], "present", "{exporter:#}");
+    // The kubelet's protocol: one request, for the image, answered for the registry.
+    let requests = plugin.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(
+        requests[0]["image"],
+        format!("{}/platform/exporter", registry.addr())
+    );
+    assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password));
+}

@@ -27,6 +27,7 @@ mod pull_failures;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -135,8 +136,8 @@ impl Cluster {
     /// or Pods fails (those are what a scan is about); Nodes and ServiceAccounts only warn.
     pub async fn inventory(&self, scope: &Scope) -> Result<Inventory, ClusterError> {
         let client = self.client()?;
-        let lists = Lists::read(self, &client, scope).await?;
-        Ok(lists.into_inventory())
+        let objects = Objects::read(self, &client, scope).await?;
+        Ok(objects.inventory())
     }
 
     /// A kube client for this cluster.
@@ -191,28 +192,36 @@ impl Cluster {
     }
 }
 
-/// The objects a scan reads, as the API server returned them.
-struct Lists {
-    deployments: Vec<Deployment>,
-    stateful_sets: Vec<StatefulSet>,
-    daemon_sets: Vec<DaemonSet>,
-    replica_sets: Vec<ReplicaSet>,
-    replication_controllers: Vec<ReplicationController>,
-    jobs: Vec<Job>,
-    cron_jobs: Vec<CronJob>,
-    pods: Vec<Pod>,
-    events: Vec<Event>,
-    nodes: Vec<Node>,
-    service_accounts: Vec<ServiceAccount>,
-    warnings: Vec<String>,
+/// The objects an inventory is made of, as the API server returned them: read by one
+/// list each ([`Cluster::inventory`]), or the contents of `serve`'s reflector stores.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Objects {
+    pub deployments: Vec<Arc<Deployment>>,
+    pub stateful_sets: Vec<Arc<StatefulSet>>,
+    pub daemon_sets: Vec<Arc<DaemonSet>>,
+    pub replica_sets: Vec<Arc<ReplicaSet>>,
+    pub replication_controllers: Vec<Arc<ReplicationController>>,
+    pub jobs: Vec<Arc<Job>>,
+    pub cron_jobs: Vec<Arc<CronJob>>,
+    pub pods: Vec<Arc<Pod>>,
+    pub events: Vec<Arc<Event>>,
+    pub nodes: Vec<Arc<Node>>,
+    pub service_accounts: Vec<Arc<ServiceAccount>>,
+    /// What could not be read, each said once.
+    pub warnings: Vec<String>,
 }
 
-impl Lists {
+/// Owned objects, shared.
+fn shared<K>(objects: Vec<K>) -> Vec<Arc<K>> {
+    objects.into_iter().map(Arc::new).collect()
+}
+
+impl Objects {
     async fn read(
         cluster: &Cluster,
         client: &kube::Client,
         scope: &Scope,
-    ) -> Result<Lists, ClusterError> {
+    ) -> Result<Objects, ClusterError> {
         let mut warnings = Vec::new();
         let nodes = match cluster
             .list_pages(Api::<Node>::all(client.clone()), None)
@@ -244,36 +253,53 @@ impl Lists {
                 Vec::new()
             }
         };
-        Ok(Lists {
-            deployments: cluster.list_all(client, scope, true).await?,
-            stateful_sets: cluster.list_all(client, scope, true).await?,
-            daemon_sets: cluster.list_all(client, scope, true).await?,
-            replica_sets: cluster.list_all(client, scope, true).await?,
-            replication_controllers: cluster.list_all(client, scope, true).await?,
-            jobs: cluster.list_all(client, scope, true).await?,
-            cron_jobs: cluster.list_all(client, scope, true).await?,
-            pods: cluster.list_all(client, scope, true).await?,
-            events,
-            nodes,
-            service_accounts,
+        Ok(Objects {
+            deployments: shared(cluster.list_all(client, scope, true).await?),
+            stateful_sets: shared(cluster.list_all(client, scope, true).await?),
+            daemon_sets: shared(cluster.list_all(client, scope, true).await?),
+            replica_sets: shared(cluster.list_all(client, scope, true).await?),
+            replication_controllers: shared(cluster.list_all(client, scope, true).await?),
+            jobs: shared(cluster.list_all(client, scope, true).await?),
+            cron_jobs: shared(cluster.list_all(client, scope, true).await?),
+            pods: shared(cluster.list_all(client, scope, true).await?),
+            events: shared(events),
+            nodes: shared(nodes),
+            service_accounts: shared(service_accounts),
             warnings,
         })
     }
 
-    fn into_inventory(self) -> Inventory {
+    /// The inventory these objects make; see the [module documentation](self).
+    pub(crate) fn inventory(&self) -> Inventory {
         let mut workloads: Vec<Workload> = Vec::new();
-        workloads.extend(self.deployments.iter().filter_map(Workload::deployment));
-        workloads.extend(self.stateful_sets.iter().filter_map(Workload::stateful_set));
-        workloads.extend(self.daemon_sets.iter().filter_map(Workload::daemon_set));
-        workloads.extend(self.replica_sets.iter().filter_map(Workload::replica_set));
+        workloads.extend(
+            self.deployments
+                .iter()
+                .filter_map(|o| Workload::deployment(o)),
+        );
+        workloads.extend(
+            self.stateful_sets
+                .iter()
+                .filter_map(|o| Workload::stateful_set(o)),
+        );
+        workloads.extend(
+            self.daemon_sets
+                .iter()
+                .filter_map(|o| Workload::daemon_set(o)),
+        );
+        workloads.extend(
+            self.replica_sets
+                .iter()
+                .filter_map(|o| Workload::replica_set(o)),
+        );
         workloads.extend(
             self.replication_controllers
                 .iter()
-                .filter_map(Workload::replication_controller),
+                .filter_map(|o| Workload::replication_controller(o)),
         );
-        workloads.extend(self.jobs.iter().filter_map(Workload::job));
-        workloads.extend(self.cron_jobs.iter().filter_map(Workload::cron_job));
-        workloads.extend(self.pods.iter().filter_map(Workload::pod));
+        workloads.extend(self.jobs.iter().filter_map(|o| Workload::job(o)));
+        workloads.extend(self.cron_jobs.iter().filter_map(|o| Workload::cron_job(o)));
+        workloads.extend(self.pods.iter().filter_map(|o| Workload::pod(o)));
 
         let by_uid: HashMap<String, usize> = workloads
             .iter()
@@ -382,7 +408,7 @@ impl Lists {
             uses,
             pull_failures,
             nodes: nodes.all(),
-            warnings: self.warnings,
+            warnings: self.warnings.clone(),
         }
     }
 }

@@ -51,7 +51,7 @@ pub(crate) struct Nodes {
 
 impl Nodes {
     /// The nodes that report a platform (a node that has not reported yet is skipped).
-    pub fn of(nodes: &[Node]) -> Nodes {
+    pub fn of(nodes: &[std::sync::Arc<Node>]) -> Nodes {
         let nodes = nodes
             .iter()
             .filter_map(|node| {

@@ -13,6 +13,7 @@
 //! | `other` | anything else (DNS, TLS, timeouts, an invalid name) |
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 use k8s_openapi::jiff::Timestamp;
@@ -91,7 +92,7 @@ struct ContainerEvents<'a> {
 }
 
 /// Every container of `pods` waiting on a pull failure, with its Event.
-pub(crate) fn of(pods: &[Pod], events: &[Event]) -> Vec<PullFailure> {
+pub(crate) fn of(pods: &[Arc<Pod>], events: &[Arc<Event>]) -> Vec<PullFailure> {
     let by_container = index_events(events);
     let mut failures = Vec::new();
     for pod in pods {
@@ -175,7 +176,7 @@ fn spec_image(pod: &Pod, name: &str) -> Option<String> {
 }
 
 /// The kubelet's pull Events by (namespace, Pod, field path).
-fn index_events(events: &[Event]) -> HashMap<(String, String, String), ContainerEvents<'_>> {
+fn index_events(events: &[Arc<Event>]) -> HashMap<(String, String, String), ContainerEvents<'_>> {
     let mut index: HashMap<(String, String, String), ContainerEvents<'_>> = HashMap::new();
     for event in events {
         let object = &event.involved_object;

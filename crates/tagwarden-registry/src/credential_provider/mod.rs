@@ -26,8 +26,8 @@
 //! host, or for every image of the provider, during the answer's `cacheDuration`, else the
 //! provider's `defaultCacheDuration`; a zero duration is not cached at all. Lookups try the
 //! image, then the registry, then the global entry, as the kubelet does. Each provider
-//! keeps at most [`MAX_CACHED_ANSWERS`]. Concurrent lookups of one image run its plugin
-//! once.
+//! keeps at most [`MAX_CACHED_ANSWERS`]. Lookups of one image that arrive while its plugin
+//! runs share that run and its result (the kubelet's single flight).
 //!
 //! Because answers depend on the repository and expire on the plugin's schedule, this
 //! keychain says so ([`Keychain::answers_per_repository`]): the client then asks it for
@@ -77,7 +77,61 @@ pub struct CredentialProviderKeychain {
 struct ProviderState {
     provider: CredentialProvider,
     cache: Mutex<HashMap<CacheKey, CachedAnswer>>,
-    in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    in_flight: Mutex<HashMap<String, Arc<Flight>>>,
+}
+
+/// The `auth` entries of an answer: pattern → credential.
+type Auth = Arc<Vec<(String, Credential)>>;
+
+/// One run of a plugin for one image, shared by every lookup of that image that arrives
+/// while it runs (the kubelet's single flight): they all get its result, an error
+/// included, so a hung plugin costs one timeout, not one per waiting lookup.
+#[derive(Debug, Default)]
+struct Flight {
+    result: Mutex<Option<Result<Auth, String>>>,
+    done: std::sync::Condvar,
+}
+
+impl Flight {
+    fn finish(&self, result: Result<Auth, String>) {
+        *self.result.lock().expect("flight poisoned") = Some(result);
+        self.done.notify_all();
+    }
+
+    fn wait(&self) -> Result<Auth, String> {
+        let guard = self.result.lock().expect("flight poisoned");
+        let guard = self
+            .done
+            .wait_while(guard, |result| result.is_none())
+            .expect("flight poisoned");
+        guard.clone().expect("waited until finished")
+    }
+}
+
+/// Ends a flight even if its runner unwinds, so that no waiter waits forever and the next
+/// lookup starts a new run: the flight leaves the in-flight map, then its waiters wake.
+struct FinishOnDrop<'a> {
+    state: &'a ProviderState,
+    image: &'a str,
+    flight: Arc<Flight>,
+    result: Option<Result<Auth, String>>,
+}
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut flights) = self.state.in_flight.lock()
+            && flights
+                .get(self.image)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            flights.remove(self.image);
+        }
+        let result = self
+            .result
+            .take()
+            .unwrap_or_else(|| Err("stopped unexpectedly while running".into()));
+        self.flight.finish(result);
+    }
 }
 
 /// What a cached answer is for.
@@ -90,7 +144,7 @@ enum CacheKey {
 
 #[derive(Debug, Clone)]
 struct CachedAnswer {
-    auth: Arc<Vec<(String, Credential)>>,
+    auth: Auth,
     expires: Instant,
 }
 
@@ -204,45 +258,41 @@ impl CredentialProviderKeychain {
         }
     }
 
-    /// The provider's answer for `image`: cached, or from a run of its plugin (one run at
-    /// a time per image).
-    fn answer(
-        &self,
-        state: &ProviderState,
-        image: &str,
-    ) -> Result<Arc<Vec<(String, Credential)>>, String> {
+    /// The provider's answer for `image`: cached, or from a run of its plugin, shared by
+    /// the lookups of the same image that arrive while it runs.
+    fn answer(&self, state: &ProviderState, image: &str) -> Result<Auth, String> {
         if let Some(auth) = state.cached(image) {
             return Ok(auth);
         }
-        let gate = state
-            .in_flight
-            .lock()
-            .expect("in-flight poisoned")
-            .entry(image.to_string())
-            .or_default()
-            .clone();
-        let result = {
-            let _running = gate.lock().expect("plugin gate poisoned");
-            match state.cached(image) {
-                Some(auth) => Ok(auth),
-                None => {
-                    tracing::debug!(provider = %state.provider.name, image, "running the credential provider plugin");
-                    run_plugin(&self.bin_dir, &state.provider, image, self.timeout)
-                        .map(|answer| state.remember(image, answer))
-                }
+        let flight = {
+            let mut flights = state.in_flight.lock().expect("in-flight poisoned");
+            if let Some(running) = flights.get(image) {
+                let running = running.clone();
+                drop(flights);
+                return running.wait();
             }
+            let flight = Arc::new(Flight::default());
+            flights.insert(image.to_string(), flight.clone());
+            flight
         };
-        let mut in_flight = state.in_flight.lock().expect("in-flight poisoned");
-        if Arc::strong_count(&gate) <= 2 {
-            in_flight.remove(image);
-        }
+        let mut finish = FinishOnDrop {
+            state,
+            image,
+            flight,
+            result: None,
+        };
+        tracing::debug!(provider = %state.provider.name, image, "running the credential provider plugin");
+        let result = run_plugin(&self.bin_dir, &state.provider, image, self.timeout)
+            .map(|answer| state.remember(image, answer));
+        finish.result = Some(result.clone());
+        drop(finish);
         result
     }
 }
 
 impl ProviderState {
     /// A live cached answer for `image`: for the image, else its registry, else global.
-    fn cached(&self, image: &str) -> Option<Arc<Vec<(String, Credential)>>> {
+    fn cached(&self, image: &str) -> Option<Auth> {
         let cache = self.cache.lock().expect("answer cache poisoned");
         let now = Instant::now();
         [
@@ -257,7 +307,7 @@ impl ProviderState {
 
     /// Cache `answer` as it asks (or not at all for a zero duration), and return its
     /// entries.
-    fn remember(&self, image: &str, answer: PluginAnswer) -> Arc<Vec<(String, Credential)>> {
+    fn remember(&self, image: &str, answer: PluginAnswer) -> Auth {
         let auth = Arc::new(answer.auth);
         let duration = answer
             .cache_duration

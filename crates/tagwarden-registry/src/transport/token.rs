@@ -4,7 +4,9 @@
 //! set of scopes (`repository:NAME:pull`). One token request carries the call's scope and
 //! every repository the caller announced with [`Transport::announce`] that has no live
 //! token yet (at most [`MAX_SCOPES_PER_TOKEN`]), so a burst of checks costs one token
-//! request per host, not one per repository. Tokens are cached per scope until shortly
+//! request per host, not one per repository (except with a keychain that answers per
+//! repository, such as a credential-provider plugin: each repository's token is then asked
+//! with its own credential, alone). Tokens are cached per scope until shortly
 //! before they expire (registries must honour them for 60 s when they do not say).
 //!
 //! The token request carries credentials only over HTTPS, or over plain HTTP to the
@@ -262,6 +264,7 @@ impl Transport {
             duration: sent_at.elapsed(),
             attempt,
             rate_limit: None,
+            retry_after: None,
         };
         let mut url = realm.url.clone();
         url.set_query(None);
