@@ -738,6 +738,63 @@ fn notes_say_how_to_find_the_leader_and_the_events() {
     );
 }
 
+/// The value paths of `values`, down to the leaves; `whole` mappings count as one value.
+fn value_paths(values: &Value, prefix: &str, whole: &[&str], paths: &mut Vec<String>) {
+    for (key, value) in values.as_object().unwrap() {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value.as_object() {
+            Some(map) if !map.is_empty() && !whole.contains(&path.as_str()) => {
+                value_paths(value, &path, whole, paths)
+            }
+            _ => paths.push(path),
+        }
+    }
+}
+
+#[test]
+fn the_docs_cover_every_value_alert_and_metric() {
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart_dir().join("values.yaml")).unwrap())
+            .unwrap();
+    let readme = std::fs::read_to_string(chart_dir().join("README.md")).unwrap();
+    let whole = [
+        "resources",
+        "livenessProbe",
+        "readinessProbe",
+        "podSecurityContext",
+        "securityContext",
+    ];
+    let mut paths = Vec::new();
+    value_paths(&values, "", &whole, &mut paths);
+    assert!(paths.len() > 40, "{paths:?}");
+    for path in &paths {
+        assert!(
+            readme.contains(&format!("| `{path}` |")),
+            "the chart's README has no row for {path}"
+        );
+    }
+    let operator = std::fs::read_to_string(repo("docs/operator.md")).unwrap();
+    for alert in [
+        "TagwardenImageUnavailable",
+        "TagwardenRegistryRateLimited",
+        "TagwardenImageTagChanged",
+        "TagwardenImagePullFailing",
+    ] {
+        assert!(operator.contains(alert), "docs/operator.md lacks {alert}");
+        assert!(readme.contains(alert), "the chart's README lacks {alert}");
+    }
+    for metric in TAGWARDEN_METRICS {
+        assert!(
+            operator.contains(&format!("| `{metric}` |")),
+            "docs/operator.md's metrics table lacks {metric}"
+        );
+    }
+}
+
 /// The image the chart runs, pushed into the shared test registry once: its digest.
 fn seeded_tagwarden_image() -> (&'static str, &'static str) {
     static SEEDED: OnceLock<(String, String)> = OnceLock::new();
