@@ -33,7 +33,7 @@ use crate::charts;
 use crate::common::tagwarden;
 
 /// The two Kubernetes versions every render is made at: the chart must not depend on it.
-const KUBE_VERSIONS: [&str; 2] = ["v1.30.0", "v1.33.0"];
+pub(crate) const KUBE_VERSIONS: [&str; 2] = ["v1.30.0", "v1.33.0"];
 
 /// The namespace of the test release.
 const NAMESPACE: &str = "monitoring";
@@ -104,7 +104,7 @@ print(json.dumps({"manifests": manifests, "lint": lint}))
 "#;
 
 /// One render of the chart: its objects (template path, object) and the lint report.
-struct Rendered {
+pub(crate) struct Rendered {
     objects: Vec<(String, Value)>,
     notes: String,
     lint: Value,
@@ -112,7 +112,7 @@ struct Rendered {
 
 impl Rendered {
     /// The objects of `kind`.
-    fn all(&self, kind: &str) -> Vec<&Value> {
+    pub(crate) fn all(&self, kind: &str) -> Vec<&Value> {
         self.objects
             .iter()
             .map(|(_, object)| object)
@@ -178,12 +178,12 @@ fn try_render(values: &Value, kube_version: &str) -> Result<Rendered, String> {
     })
 }
 
-fn render(values: &Value, kube_version: &str) -> Rendered {
+pub(crate) fn render(values: &Value, kube_version: &str) -> Rendered {
     try_render(values, kube_version).unwrap_or_else(|e| panic!("render failed: {e}"))
 }
 
 /// Every optional feature on.
-fn full_values() -> Value {
+pub(crate) fn full_values() -> Value {
     json!({
         "image": {"digest": SOME_DIGEST},
         "rbac": {"readPullSecrets": true},

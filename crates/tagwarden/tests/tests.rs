@@ -7,6 +7,7 @@
 mod charts;
 mod common;
 
+mod alerts;
 mod cache;
 mod chart;
 mod check;
