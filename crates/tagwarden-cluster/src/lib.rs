@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod pull_secrets;
 pub mod scan;
 mod version;
+pub mod webhook;
 
 pub use connection::{Cluster, ClusterOptions, ConfigSource};
 pub use error::ClusterError;
