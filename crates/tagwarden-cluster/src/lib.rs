@@ -14,6 +14,7 @@
 pub mod connection;
 mod error;
 pub mod inventory;
+pub mod monitor;
 pub mod pull_secrets;
 pub mod scan;
 mod version;

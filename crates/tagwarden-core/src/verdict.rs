@@ -100,6 +100,11 @@ pub struct Verdict {
     /// One line for people: why it is not present, or how the fallback was chosen;
     /// `None` when present.
     pub reason: Option<String>,
+    /// True when the image is undetermined because the registry rate-limited the
+    /// question (HTTP 429 even after retries). The status stays
+    /// [`ImageStatus::Unreachable`] for the CLI's JSON and exit codes; a monitor reports
+    /// it apart (`rate_limited`) and pauses the registry instead of asking again.
+    pub rate_limited: bool,
 }
 
 impl Verdict {
@@ -134,6 +139,7 @@ impl Verdict {
             platforms: PlatformReport::default(),
             fallback_undetermined: false,
             reason: None,
+            rate_limited: false,
         }
     }
 

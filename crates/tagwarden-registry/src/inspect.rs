@@ -192,13 +192,16 @@ fn list(platforms: &[Platform]) -> String {
         .join(", ")
 }
 
-/// The verdict for a registry that did not let us decide.
+/// The verdict for a registry that did not let us decide (marked
+/// [`Verdict::rate_limited`] when it answered 429).
 pub(crate) fn undetermined(error: &RegistryError) -> Verdict {
     let status = match error.undecided() {
         Undecided::Denied => ImageStatus::Denied,
         Undecided::Unreachable => ImageStatus::Unreachable,
     };
-    Verdict::with_status(status).because(error.to_string())
+    let mut verdict = Verdict::with_status(status).because(error.to_string());
+    verdict.rate_limited = matches!(error, RegistryError::RateLimited { .. });
+    verdict
 }
 
 /// The verdicts about many images as written, in input order. Each unique string is asked

@@ -63,6 +63,10 @@ pub struct RequestEvent {
     pub attempt: u32,
     /// The rate-limit headers of the answer, when it had any.
     pub rate_limit: Option<RateLimit>,
+    /// The answer's `Retry-After` (delta-seconds form), when it had one: how long the
+    /// registry asks callers to stay away, e.g. after a 429. A service that checks on a
+    /// schedule pauses that registry for this long instead of asking again.
+    pub retry_after: Option<Duration>,
 }
 
 /// The kind of request.

@@ -324,3 +324,50 @@ async fn a_hung_host_is_down_for_a_while_then_asked_again() {
     assert!(!err.contains("not asked"), "{err}");
     assert!(server.connections() > asked);
 }
+
+/// A 429 stays "could not decide" (never missing), but says so apart: the verdict is
+/// marked `rate_limited` and the observer sees the registry's `Retry-After`, which is how
+/// `serve`'s monitor pauses a registry. A 503 is not a rate limit.
+#[tokio::test]
+async fn a_rate_limit_is_told_apart_and_its_retry_after_observed() {
+    let registry = Registry::start();
+    let _seeded = seed_standard(&registry);
+    let proxy = FaultProxy::in_front_of(&registry);
+    let image = Reference::parse(&format!("{}/clastix/kubectl:v1.31", proxy.addr())).unwrap();
+    let options = tagwarden_registry::InspectOptions::default();
+
+    for (fault, rate_limited, retry_after) in [
+        (Fault::too_many_requests(3600), true, Some(3600)),
+        (Fault::unavailable(Some(3600)), false, Some(3600)),
+    ] {
+        let rule = proxy.add_rule(Rule::new(fault.clone()).method("HEAD"));
+        let events = common::Events::default();
+        let client = Client::new(
+            ClientOptions::builder()
+                .max_retry_wait(Duration::from_secs(2))
+                .observer(events.observer())
+                .build(),
+        )
+        .unwrap();
+        let verdict = tagwarden_registry::inspect_reference(&client, &image, &options).await;
+        assert_eq!(
+            verdict.status,
+            tagwarden_core::ImageStatus::Unreachable,
+            "{fault:?}"
+        );
+        assert_eq!(verdict.rate_limited, rate_limited, "{fault:?}: {verdict:?}");
+        assert!(proxy.hits(rule) >= 1, "{fault:?}");
+        let seen: Vec<Option<Duration>> = events
+            .all()
+            .iter()
+            .filter(|e| e.operation == tagwarden_registry::Operation::HeadManifest)
+            .map(|e| e.retry_after)
+            .collect();
+        assert_eq!(
+            seen,
+            vec![retry_after.map(Duration::from_secs)],
+            "{fault:?}"
+        );
+        proxy.clear();
+    }
+}

@@ -331,12 +331,13 @@ impl Transport {
 
     /// Tell the observer (and `--debug`) about one exchange.
     fn observe(&self, call: &Call<'_>, exchange: &Exchange, duration: Duration, attempt: u32) {
-        let (outcome, rate_limit) = match exchange {
+        let (outcome, rate_limit, retry_after) = match exchange {
             Exchange::Answer(answer) => (
                 RequestOutcome::Status(answer.status.as_u16()),
                 RateLimit::from_headers(&answer.headers),
+                retry_after_header(&answer.headers),
             ),
-            Exchange::Failed(failure) => (RequestOutcome::Error(failure.class), None),
+            Exchange::Failed(failure) => (RequestOutcome::Error(failure.class), None, None),
         };
         let event = RequestEvent {
             registry: call.registry.to_string(),
@@ -346,6 +347,7 @@ impl Transport {
             duration,
             attempt,
             rate_limit,
+            retry_after,
         };
         let scheme = self
             .with_host(call.host, |s| s.scheme)

@@ -264,6 +264,7 @@ impl Transport {
             duration: sent_at.elapsed(),
             attempt,
             rate_limit: None,
+            retry_after: None,
         };
         let mut url = realm.url.clone();
         url.set_query(None);

@@ -1,0 +1,197 @@
+//! The heart of `tagwarden serve`: which images to check when, what the answers were,
+//! what changed, and the metrics.
+//!
+//! The Kubernetes side (watchers, leader election, Events, HTTP) lives in `serve` and
+//! talks to a [`Monitor`] through four calls:
+//!
+//! - [`Monitor::set_uses`]: the cluster's image uses now (a full replacement, recomputed
+//!   from the reflector stores). New unique images are checked at once; images nobody
+//!   uses any more are forgotten, and their series disappear.
+//! - [`Monitor::check_soon`]: a Pod just failed to pull this image: check it now.
+//! - [`Monitor::run`]: checks while this replica leads, and sends a [`Transition`] for
+//!   every change of an image's state.
+//! - [`Monitor::snapshot`]: every known image with its latest answer, for `/readyz` and
+//!   tests.
+//!
+//! # The schedule
+//!
+//! One unique image string is one check, however many workloads use it (workloads scaled
+//! to zero included: they are in the uses). Each check asks the engine
+//! ([`tagwarden_registry::inspect_image`]), with the platforms of the nodes the image's
+//! Pods could run on. Then the image is due again after
+//! [`MonitorOptions::present_every`] (present), [`MonitorOptions::failing_every`]
+//! (missing, invalid), or a doubling backoff (denied, unreachable, rate-limited). At most
+//! `inspect.concurrency` checks run at once; `check_soon` and new images go first.
+//!
+//! # Registries that ration answers
+//!
+//! A 429 pauses its registry for its `Retry-After`; `ratelimit-remaining: 0` pauses it for
+//! the rate-limit window; a [`Budget`] closes it when its requests per window are used up
+//! (Docker Hub has one by default). A paused registry's images are not asked: they keep
+//! their last answer (`rate_limited` if they had none) and are checked when it opens. A
+//! rate limit is never "missing".
+//!
+//! # Tag drift
+//!
+//! The digest of each present tag is remembered. A tag that was present and is then
+//! reported missing by the registry was deleted ([`TagChange::Deleted`]); a tag with a
+//! new digest was retagged ([`TagChange::Retagged`]). Both are counted in
+//! `tagwarden_image_tag_changes_total`. An image pinned by digest cannot drift. Every check
+//! asks the registry afresh: the monitor's client keeps no answers
+//! ([`prepare_client_options`]).
+//!
+//! # Leadership
+//!
+//! Only the leader checks ([`Monitor::run`]'s `active`). Losing the lead cancels the
+//! checks in flight at once. State is per process: a replica that becomes leader again
+//! announces only changes from what *it* last saw, and a fresh leader announces the images
+//! it finds unavailable (present ones need no announcement). Events about the same state
+//! from two replicas are deduplicated by the Kubernetes event recorder's series.
+
+mod book;
+mod gates;
+mod metrics;
+mod options;
+mod run;
+mod status;
+mod transition;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tagwarden_registry::Client;
+use tokio::sync::Notify;
+
+use crate::inventory::{ImageUse, WorkloadLocation};
+
+pub use metrics::Metrics;
+pub use options::{Budget, MonitorOptions, prepare_client_options};
+pub use status::Status;
+pub use transition::{TagChange, Transition};
+
+use book::Book;
+
+/// Checks a cluster's images on a schedule; see the [module documentation](self). Cheap to
+/// clone (clones share everything); `Send + Sync`.
+#[derive(Clone)]
+pub struct Monitor {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    client: Client,
+    options: MonitorOptions,
+    metrics: Metrics,
+    book: Arc<Mutex<Book>>,
+    /// Wakes [`Monitor::run`] when uses change or an image is hurried.
+    wake: Notify,
+}
+
+/// What the monitor knows about one unique image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageState {
+    /// The image as written in the workloads.
+    pub image: String,
+    /// Its registry (`docker.io`), or `none` when it is not an image reference.
+    pub registry: String,
+    /// The latest answer; `None` before the first.
+    pub status: Option<Status>,
+    /// Why it is not present (the engine's reason).
+    pub reason: Option<String>,
+    /// The manifest digest, when present.
+    pub digest: Option<String>,
+    /// A published stand-in, for a missing image that tracks the Kubernetes version.
+    pub fallback: Option<String>,
+    /// Where it is used.
+    pub uses: Vec<WorkloadLocation>,
+    /// Checks finished so far (answers kept or not).
+    pub checks: u64,
+    /// When the latest check finished.
+    pub checked_at: Option<SystemTime>,
+    /// How long until the next check is due (zero when due now); `None` while a check is
+    /// running.
+    pub next_check_in: Option<Duration>,
+}
+
+impl Monitor {
+    /// A monitor asking through `client` (build its options with
+    /// [`prepare_client_options`] and `metrics`), writing `metrics`.
+    pub fn new(client: Client, options: MonitorOptions, metrics: Metrics) -> Monitor {
+        metrics.gates().configure(
+            options.budgets.clone(),
+            options.default_budget,
+            options.rate_limit_pause,
+        );
+        let book = Arc::new(Mutex::new(Book::default()));
+        metrics.attach(Arc::downgrade(&book));
+        Monitor {
+            shared: Arc::new(Shared {
+                client,
+                options,
+                metrics,
+                book,
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// The cluster's image uses now, replacing the previous ones. New unique images are
+    /// queued for a check at once; images no longer used are forgotten.
+    pub fn set_uses(&self, uses: Vec<ImageUse>) {
+        let mut book = self.book();
+        book.set_uses(uses, Instant::now());
+        let registries: std::collections::HashSet<String> =
+            book.images.values().map(|e| e.registry.clone()).collect();
+        drop(book);
+        self.shared
+            .metrics
+            .gates()
+            .retain(|registry| registries.contains(registry));
+        self.shared.wake.notify_one();
+    }
+
+    /// A Pod just failed to pull `image` (`ErrImagePull`, `ImagePullBackOff`): check it
+    /// now, ahead of the schedule (a paused registry stays paused). An image no current
+    /// use names is ignored: it is checked as soon as [`Monitor::set_uses`] brings it.
+    pub fn check_soon(&self, image: &str) {
+        if self.book().hurry(image, Instant::now()) {
+            self.shared.wake.notify_one();
+        } else {
+            tracing::debug!(image, "check_soon: no workload uses this image (yet)");
+        }
+    }
+
+    /// Every known image with its latest answer, in image order.
+    pub fn snapshot(&self) -> Vec<ImageState> {
+        let now = Instant::now();
+        self.book()
+            .images
+            .iter()
+            .map(|(image, entry)| {
+                let answer = entry.answer.as_ref();
+                ImageState {
+                    image: image.clone(),
+                    registry: entry.registry.clone(),
+                    status: answer.map(|a| a.status),
+                    reason: answer.and_then(|a| a.reason.clone()),
+                    digest: answer.and_then(|a| a.digest.clone()),
+                    fallback: answer.and_then(|a| a.fallback.clone()),
+                    uses: entry.uses.clone(),
+                    checks: entry.checks,
+                    checked_at: entry.checked_at,
+                    next_check_in: (!entry.in_flight)
+                        .then(|| entry.due.saturating_duration_since(now)),
+                }
+            })
+            .collect()
+    }
+
+    /// The metrics this monitor writes.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.shared.book.lock().expect("monitor state poisoned")
+    }
+}
