@@ -18,6 +18,7 @@ pub mod monitor;
 pub mod pull_secrets;
 pub mod scan;
 mod version;
+pub mod webhook;
 
 pub use connection::{Cluster, ClusterOptions, ConfigSource};
 pub use error::ClusterError;
