@@ -38,7 +38,7 @@ async fn main() {
         let published: Vec<String> = tags
             .iter()
             .enumerate()
-            .filter(|(t, _)| (r * TAGS_PER_REPOSITORY + t) % MISSING_EVERY != 0)
+            .filter(|(t, _)| !(r * TAGS_PER_REPOSITORY + t).is_multiple_of(MISSING_EVERY))
             .map(|(_, tag)| tag.clone())
             .collect();
         seeder.many_tags(&repo, &published);
