@@ -54,6 +54,8 @@ struct Inner {
     /// The decision's options (shared with each decision task).
     repair: Arc<RepairOptions>,
     metrics: WebhookMetrics,
+    /// The metrics alone, for [`Webhook::encode_metrics`].
+    own_registry: Registry,
     recorder: Option<Recorder>,
 }
 
@@ -76,13 +78,17 @@ impl Webhook {
             ..options.repair.clone()
         });
         let repair = Arc::new(options.repair.clone());
+        let metrics = WebhookMetrics::new();
+        let mut own_registry = Registry::default();
+        metrics.register(&mut own_registry);
         Webhook {
             inner: Arc::new(Inner {
                 client,
                 options,
                 validate_repair,
                 repair,
-                metrics: WebhookMetrics::new(),
+                metrics,
+                own_registry,
                 recorder: None,
             }),
         }
@@ -99,6 +105,11 @@ impl Webhook {
                 validate_repair: inner.validate_repair.clone(),
                 repair: inner.repair.clone(),
                 metrics: inner.metrics.clone(),
+                own_registry: {
+                    let mut registry = Registry::default();
+                    inner.metrics.register(&mut registry);
+                    registry
+                },
                 recorder: Some(recorder),
             }),
         }
@@ -113,6 +124,16 @@ impl Webhook {
     /// to `registry` (once per registry).
     pub fn register_metrics(&self, registry: &mut Registry) {
         self.inner.metrics.register(registry);
+    }
+
+    /// The webhook's metrics alone in the Prometheus text format 0.0.4, which can be
+    /// appended to another 0.0.4 text (the monitor's [`crate::monitor::Metrics::encode`])
+    /// to serve both on one `/metrics`.
+    pub fn encode_metrics(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.inner.own_registry)
+            .expect("writing to a String cannot fail");
+        text
     }
 
     /// `POST /mutate`, and `POST /validate` when [`WebhookOptions::validate`] is on. Merge
