@@ -21,6 +21,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::post;
+use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::events::Recorder;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
@@ -57,6 +58,18 @@ struct Inner {
     /// The metrics alone, for [`Webhook::encode_metrics`].
     own_registry: Registry,
     recorder: Option<Recorder>,
+}
+
+/// A request the webhook acts on, or the answer already decided.
+enum Scoped {
+    /// A Pod create in scope: its allow answer (to patch), namespace and Pod.
+    Act {
+        allow: Answer,
+        namespace: String,
+        pod: Box<Pod>,
+    },
+    /// Out of scope (allowed unchanged) or unreadable (allowed with a warning).
+    Done(Answer, Decision),
 }
 
 /// What became of the engine's decision within the budget.
@@ -172,8 +185,12 @@ impl Webhook {
 
     async fn mutation_answer(&self, body: &[u8], started: Instant) -> (Answer, Decision) {
         let (allow, namespace, pod) = match self.in_scope(body) {
-            Ok(in_scope) => in_scope,
-            Err(done) => return done,
+            Scoped::Act {
+                allow,
+                namespace,
+                pod,
+            } => (allow, namespace, pod),
+            Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
         let repairs = match self.decide(&slots, &self.inner.repair, started).await {
@@ -202,8 +219,12 @@ impl Webhook {
 
     async fn validation_answer(&self, body: &[u8], started: Instant) -> (Answer, Decision) {
         let (allow, _namespace, pod) = match self.in_scope(body) {
-            Ok(in_scope) => in_scope,
-            Err(done) => return done,
+            Scoped::Act {
+                allow,
+                namespace,
+                pod,
+            } => (allow, namespace, pod),
+            Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
         let repairs = match self
@@ -239,13 +260,8 @@ impl Webhook {
         (allow, decision)
     }
 
-    /// The request's allow answer, namespace and Pod when the webhook acts on it; else the
-    /// finished answer (out of scope: allowed unchanged; unreadable: allowed with a warning).
-    #[allow(clippy::result_large_err)]
-    fn in_scope(
-        &self,
-        body: &[u8],
-    ) -> Result<(Answer, String, Box<k8s_openapi::api::core::v1::Pod>), (Answer, Decision)> {
+    /// Reads the request and says whether the webhook acts on it.
+    fn in_scope(&self, body: &[u8]) -> Scoped {
         let Request {
             uid,
             api_version,
@@ -254,23 +270,27 @@ impl Webhook {
             Ok(request) => request,
             Err(malformed) => {
                 tracing::warn!(uid = %malformed.uid, why = %malformed.why, "unreadable admission request: allowed unchanged");
-                return Err((Answer::malformed(&malformed), Decision::Error));
+                return Scoped::Done(Answer::malformed(&malformed), Decision::Error);
             }
         };
         let allow = Answer::allow(&uid, &api_version);
         match subject {
             Subject::Other(what) => {
                 tracing::debug!(%uid, %what, "not a Pod create: allowed unchanged");
-                Err((allow, Decision::Unchanged))
+                Scoped::Done(allow, Decision::Unchanged)
             }
             Subject::PodCreate { namespace, pod } => {
                 match scope::why_skipped(&namespace, &pod, &self.inner.options.excluded_namespaces)
                 {
                     Some(why) => {
                         tracing::debug!(%uid, %why, "out of scope: allowed unchanged");
-                        Err((allow, Decision::Unchanged))
+                        Scoped::Done(allow, Decision::Unchanged)
                     }
-                    None => Ok((allow, namespace, pod)),
+                    None => Scoped::Act {
+                        allow,
+                        namespace,
+                        pod,
+                    },
                 }
             }
         }
