@@ -32,4 +32,5 @@ mod resolve;
 mod scan;
 mod schema;
 mod scripts;
+mod serve;
 mod streams;
