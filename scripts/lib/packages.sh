@@ -47,3 +47,35 @@ require_packages() {
         exit 2
     fi
 }
+
+# Make sure python3 (the one on PATH, which the tests run) can import a module from PyPI.
+#
+#   require_python_module WHO MODULE REQUIREMENT
+#
+# e.g. `require_python_module test helm_python helm-python-sdk==0.2.2`. Nothing happens when
+# the module imports. Otherwise, as root, it is installed with `python3 -m pip` (Debian's
+# python3-pip first when that python3 has no pip; --break-system-packages where the
+# interpreter is Debian's own, marked EXTERNALLY-MANAGED); as another user the script
+# prints the command and exits 2.
+require_python_module() {
+    local who=$1 module=$2 requirement=$3
+    python3 -c "import $module" >/dev/null 2>&1 && return 0
+    local flags=(--quiet --disable-pip-version-check)
+    if python3 -c 'import os, sys, sysconfig; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)' 2>/dev/null; then
+        flags+=(--break-system-packages)
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "$who: python3 cannot import $module; install it with:" >&2
+        echo "    python3 -m pip install ${flags[*]} '$requirement'" >&2
+        exit 2
+    fi
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        require_packages "$who" python3-pip
+    fi
+    echo "$who: installing $requirement (pip)" >&2
+    if ! python3 -m pip install "${flags[@]}" "$requirement" >&2 \
+        || ! python3 -c "import $module" >/dev/null 2>&1; then
+        echo "$who: pip could not install $requirement" >&2
+        exit 2
+    fi
+}

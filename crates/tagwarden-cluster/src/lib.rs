@@ -19,6 +19,7 @@ pub mod pull_secrets;
 pub mod scan;
 pub mod serve;
 mod version;
+pub mod webhook;
 
 pub use connection::{Cluster, ClusterOptions, ConfigSource};
 pub use error::ClusterError;

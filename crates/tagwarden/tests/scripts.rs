@@ -50,6 +50,15 @@ impl FakeMachine {
             ),
         );
         script("cargo", &format!("echo \"cargo $*\" >> \"{log}\""));
+        // python3: `-c "import MODULE"` succeeds once MODULE is "installed" (a file in the
+        // state folder, like the packages); pip is there and logs what it installs, which
+        // "installs" helm_python (the only module the scripts install).
+        script(
+            "python3",
+            &format!(
+                "case \"$1\" in\n-c) case \"$2\" in 'import '*) [ -e \"{state}/${{2#import }}\" ] && exit 0 ;; esac; exit 1 ;;\n-m) [ \"$3\" = install ] && echo \"python3 $*\" >> \"{log}\" && touch \"{state}/helm_python\"; exit 0 ;;\nesac\nexit 1"
+            ),
+        );
         FakeMachine { dir }
     }
 
@@ -93,7 +102,11 @@ fn repo_root() -> PathBuf {
 }
 
 const TEST_PACKAGES: &str =
-    "docker-registry skopeo apache2-utils jq curl openssl python3 python3-jsonschema";
+    "docker-registry skopeo apache2-utils jq curl openssl python3 python3-jsonschema prometheus";
+
+/// The PyPI package the chart tests need, as scripts/test.sh installs it.
+const PIP_INSTALL: &str =
+    "python3 -m pip install --quiet --disable-pip-version-check helm-python-sdk==0.2.2";
 
 /// No binaries built: the demo stops there, after its set-up (exit 2, naming the build).
 const NOT_BUILT: [(&str, &str); 1] = [("TAGWARDEN", "/nonexistent/tagwarden")];
@@ -165,6 +178,7 @@ fn test_script_installs_what_the_tests_need_then_runs_every_test() {
         [
             "apt-get update -qq".to_string(),
             format!("apt-get install -y -qq {}", missing.join(" ")),
+            PIP_INSTALL.to_string(),
             "cargo test --workspace --locked".to_string(),
         ],
         "{run:?}"
@@ -181,12 +195,26 @@ fn test_script_installs_what_the_tests_need_then_runs_every_test() {
         )),
         "{run:?}"
     );
+
+    // Not root, every package there but not the Helm library: the pip command, exit 2.
+    let packages: Vec<&str> = TEST_PACKAGES.split(' ').collect();
+    let machine = FakeMachine::new(1000, &packages);
+    let run = machine.run("scripts/test.sh", &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(machine.log().is_empty(), "{:?}", machine.log());
+    assert!(
+        run.stderr.contains(
+            "python3 -m pip install --quiet --disable-pip-version-check 'helm-python-sdk==0.2.2'"
+        ),
+        "{run:?}"
+    );
 }
 
 #[test]
 fn ci_runs_fmt_clippy_and_the_test_script() {
-    let packages: Vec<&str> = TEST_PACKAGES.split(' ').collect();
-    let machine = FakeMachine::new(0, &packages);
+    let mut installed: Vec<&str> = TEST_PACKAGES.split(' ').collect();
+    installed.push("helm_python");
+    let machine = FakeMachine::new(0, &installed);
     let run = machine.run(".ci/run", &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(

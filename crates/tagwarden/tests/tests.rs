@@ -7,7 +7,9 @@
 mod charts;
 mod common;
 
+mod alerts;
 mod cache;
+mod chart;
 mod check;
 mod check_table;
 mod cli_surface;

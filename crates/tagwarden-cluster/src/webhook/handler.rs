@@ -1,0 +1,362 @@
+//! [`Webhook`]: the context of the admission endpoints and their axum [`Router`], a thin
+//! layer over the engine's decision ([`decide_repair`], one task per unique image, as
+//! [`tagwarden_registry::decide_repairs`] batches it for `post-render`) and the pure core
+//! ([`super::patch`]).
+//!
+//! Each request: read it (`review`), leave it alone when it is out of scope (`scope`),
+//! ask the engine about the Pod's images within the latency budget, turn the decisions into
+//! a patch, count the outcome, publish an Event when something was rewritten, answer.
+//!
+//! The budget: the decision runs in a task of its own. When it is not done in time the Pod
+//! is allowed unchanged and `timeout` is counted, but the task runs on: its answers land in
+//! the client's in-memory cache (where concurrent requests for the same image wait on one
+//! registry request: single flight), so the next Pod with that image is answered warm.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::post;
+use kube::runtime::events::Recorder;
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+use tagwarden_core::Reference;
+use tagwarden_registry::{Client, Repair, RepairOptions, Repository, decide_repair};
+
+use super::WebhookOptions;
+use super::events;
+use super::metrics::{Decision, WebhookMetrics};
+use super::patch::{self, ImageSlot, Mutation};
+use super::review::{self, Answer, Request, Subject};
+use super::scope;
+
+/// Admission requests larger than this are refused by the HTTP layer (the API server's own
+/// limit for an object is about 3 MiB).
+const MAX_REVIEW_BYTES: usize = 8 * 1024 * 1024;
+
+/// The admission webhook: the registry client, the options, the metrics and, optionally,
+/// an Event recorder. Cheap to clone (clones share everything).
+#[derive(Clone)]
+pub struct Webhook {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    options: WebhookOptions,
+    /// What `/validate` asks: the same decision, with every image asked about (`pin`), so
+    /// that a missing image is found whether or not it tracks the Kubernetes version.
+    validate_repair: Arc<RepairOptions>,
+    /// The decision's options (shared with each decision task).
+    repair: Arc<RepairOptions>,
+    metrics: WebhookMetrics,
+    recorder: Option<Recorder>,
+}
+
+/// What became of the engine's decision within the budget.
+enum Decided {
+    /// One repair per image slot.
+    Repairs(Vec<Repair>),
+    /// Not ready within the budget.
+    Late,
+    /// The decision task failed (a panic in it): allowed unchanged.
+    Failed(String),
+}
+
+impl Webhook {
+    /// A webhook asking `client` (share the one `serve` uses: its cache then answers
+    /// warm) with `options`.
+    pub fn new(client: Client, options: WebhookOptions) -> Webhook {
+        let validate_repair = Arc::new(RepairOptions {
+            pin: true,
+            ..options.repair.clone()
+        });
+        let repair = Arc::new(options.repair.clone());
+        Webhook {
+            inner: Arc::new(Inner {
+                client,
+                options,
+                validate_repair,
+                repair,
+                metrics: WebhookMetrics::new(),
+                recorder: None,
+            }),
+        }
+    }
+
+    /// The same webhook, publishing an `ImageRewritten` Event on each rewritten Pod's
+    /// owner through `recorder` (needs `create`/`patch` on `events.k8s.io` events).
+    pub fn with_recorder(self, recorder: Recorder) -> Webhook {
+        let inner = &self.inner;
+        Webhook {
+            inner: Arc::new(Inner {
+                client: inner.client.clone(),
+                options: inner.options.clone(),
+                validate_repair: inner.validate_repair.clone(),
+                repair: inner.repair.clone(),
+                metrics: inner.metrics.clone(),
+                recorder: Some(recorder),
+            }),
+        }
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &WebhookOptions {
+        &self.inner.options
+    }
+
+    /// Adds `tagwarden_webhook_decisions_total` and `tagwarden_webhook_duration_seconds`
+    /// to `registry` (once per registry).
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        self.inner.metrics.register(registry);
+    }
+
+    /// `POST /mutate`, and `POST /validate` when [`WebhookOptions::validate`] is on. Merge
+    /// it into the HTTPS server's router ([`super::serve_https`]).
+    pub fn router(&self) -> Router {
+        let mut router = Router::new().route("/mutate", post(mutate_endpoint));
+        if self.inner.options.validate {
+            router = router.route("/validate", post(validate_endpoint));
+        }
+        router
+            .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
+            .with_state(self.clone())
+    }
+
+    /// The answer of `/mutate` to one `AdmissionReview` body (the HTTP layer only moves
+    /// bytes): a JSONPatch for the images to replace, or the Pod unchanged.
+    pub async fn mutate(&self, body: &[u8]) -> Value {
+        let started = Instant::now();
+        let (answer, decision) = self.mutation_answer(body, started).await;
+        self.inner
+            .metrics
+            .record(decision, started.elapsed().as_secs_f64());
+        answer.to_review()
+    }
+
+    /// The answer of `/validate` to one `AdmissionReview` body: denied when an image is
+    /// missing with nothing to stand in for it, else allowed.
+    pub async fn validate(&self, body: &[u8]) -> Value {
+        let started = Instant::now();
+        let (answer, decision) = self.validation_answer(body, started).await;
+        self.inner
+            .metrics
+            .record(decision, started.elapsed().as_secs_f64());
+        answer.to_review()
+    }
+
+    async fn mutation_answer(&self, body: &[u8], started: Instant) -> (Answer, Decision) {
+        let (allow, namespace, pod) = match self.in_scope(body) {
+            Ok(in_scope) => in_scope,
+            Err(done) => return done,
+        };
+        let slots = patch::image_slots(&pod);
+        let repairs = match self.decide(&slots, &self.inner.repair, started).await {
+            Decided::Repairs(repairs) => repairs,
+            Decided::Late => return (allow.warn(self.late_warning()), Decision::Timeout),
+            Decided::Failed(why) => return (allow.warn(failed_warning(&why)), Decision::Error),
+        };
+        let mutation = patch::mutation(&pod, &slots, &repairs);
+        log_rewrites(&namespace, &mutation);
+        if !mutation.rewrites.is_empty()
+            && let Some(recorder) = &self.inner.recorder
+            && let Some(regarding) = events::regarding(&pod, &namespace)
+        {
+            events::publish(recorder, regarding, &mutation.rewrites);
+        }
+        let decision = if !mutation.rewrites.is_empty() {
+            Decision::Rewritten
+        } else if mutation.undetermined > 0 {
+            Decision::Undetermined
+        } else {
+            Decision::Unchanged
+        };
+        let answer = allow.warn_all(mutation.warnings).patched(mutation.patch);
+        (answer, decision)
+    }
+
+    async fn validation_answer(&self, body: &[u8], started: Instant) -> (Answer, Decision) {
+        let (allow, _namespace, pod) = match self.in_scope(body) {
+            Ok(in_scope) => in_scope,
+            Err(done) => return done,
+        };
+        let slots = patch::image_slots(&pod);
+        let repairs = match self
+            .decide(&slots, &self.inner.validate_repair, started)
+            .await
+        {
+            Decided::Repairs(repairs) => repairs,
+            Decided::Late => return (allow.warn(self.late_warning()), Decision::Timeout),
+            Decided::Failed(why) => return (allow.warn(failed_warning(&why)), Decision::Error),
+        };
+        let mutation = patch::mutation(&pod, &slots, &repairs);
+        if !mutation.missing.is_empty() {
+            let message = mutation
+                .missing
+                .iter()
+                .map(|m| {
+                    format!(
+                        "container {}: {} is missing and nothing may stand in for it: {}",
+                        m.container, m.image, m.why
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return (
+                allow.deny(format!("tagwarden: {message}")),
+                Decision::Denied,
+            );
+        }
+        let decision = match mutation.undetermined {
+            0 => Decision::Unchanged,
+            _ => Decision::Undetermined,
+        };
+        (allow, decision)
+    }
+
+    /// The request's allow answer, namespace and Pod when the webhook acts on it; else the
+    /// finished answer (out of scope: allowed unchanged; unreadable: allowed with a warning).
+    #[allow(clippy::result_large_err)]
+    fn in_scope(
+        &self,
+        body: &[u8],
+    ) -> Result<(Answer, String, Box<k8s_openapi::api::core::v1::Pod>), (Answer, Decision)> {
+        let Request {
+            uid,
+            api_version,
+            subject,
+        } = match review::parse(body) {
+            Ok(request) => request,
+            Err(malformed) => {
+                tracing::warn!(uid = %malformed.uid, why = %malformed.why, "unreadable admission request: allowed unchanged");
+                return Err((Answer::malformed(&malformed), Decision::Error));
+            }
+        };
+        let allow = Answer::allow(&uid, &api_version);
+        match subject {
+            Subject::Other(what) => {
+                tracing::debug!(%uid, %what, "not a Pod create: allowed unchanged");
+                Err((allow, Decision::Unchanged))
+            }
+            Subject::PodCreate { namespace, pod } => {
+                match scope::why_skipped(&namespace, &pod, &self.inner.options.excluded_namespaces)
+                {
+                    Some(why) => {
+                        tracing::debug!(%uid, %why, "out of scope: allowed unchanged");
+                        Err((allow, Decision::Unchanged))
+                    }
+                    None => Ok((allow, namespace, pod)),
+                }
+            }
+        }
+    }
+
+    /// One decision per slot, within what is left of the budget. Fields that are no image
+    /// reference are kept (the API server rejects them; not ours to repair).
+    async fn decide(
+        &self,
+        slots: &[ImageSlot],
+        options: &Arc<RepairOptions>,
+        started: Instant,
+    ) -> Decided {
+        let parsed: Vec<Option<Reference>> = slots
+            .iter()
+            .map(|slot| Reference::parse(&slot.image).ok())
+            .collect();
+        let references: Vec<&Reference> = parsed.iter().flatten().collect();
+        if !references.iter().any(|r| options.asks_about(r)) {
+            return Decided::Repairs(vec![Repair::Keep; slots.len()]);
+        }
+        // `decide_repairs`, one task per unique image: each task outlives a late answer
+        // and leaves its result in the client's cache.
+        let mut seen = HashSet::new();
+        let unique: Vec<Reference> = references
+            .into_iter()
+            .filter(|r| seen.insert(r.original()))
+            .cloned()
+            .collect();
+        let asked: Vec<Repository> = unique
+            .iter()
+            .filter(|r| options.asks_about(r))
+            .map(Repository::of)
+            .collect();
+        self.inner.client.announce(&asked);
+        let tasks = unique.iter().map(|reference| {
+            let (client, options, reference) = (
+                self.inner.client.clone(),
+                options.clone(),
+                reference.clone(),
+            );
+            tokio::spawn(async move { decide_repair(&client, &reference, &options).await })
+        });
+        let task = futures::future::join_all(tasks.collect::<Vec<_>>());
+        let left = self.inner.options.budget.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, task).await {
+            Err(_) => Decided::Late,
+            Ok(answers) => {
+                let mut by_image = HashMap::new();
+                for (reference, answer) in unique.iter().zip(answers) {
+                    match answer {
+                        Ok(repair) => by_image.insert(reference.original(), repair),
+                        Err(e) => return Decided::Failed(e.to_string()),
+                    };
+                }
+                let repairs = parsed
+                    .iter()
+                    .map(|p| match p {
+                        Some(r) => by_image.get(r.original()).cloned().unwrap_or(Repair::Keep),
+                        None => Repair::Keep,
+                    })
+                    .collect();
+                Decided::Repairs(repairs)
+            }
+        }
+    }
+
+    fn late_warning(&self) -> String {
+        format!(
+            "tagwarden: the registries did not answer within {}; the Pod was admitted unchanged",
+            seconds(self.inner.options.budget)
+        )
+    }
+}
+
+fn failed_warning(why: &str) -> String {
+    format!("tagwarden: the decision failed ({why}); the Pod was admitted unchanged")
+}
+
+/// `2s`, `1.5s`, `250ms`.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
+fn log_rewrites(namespace: &str, mutation: &Mutation) {
+    for r in &mutation.rewrites {
+        tracing::info!(
+            namespace,
+            container = %r.container,
+            original = %r.original,
+            replacement = %r.replacement,
+            why = %r.why,
+            "rewrote an image at admission"
+        );
+    }
+}
+
+async fn mutate_endpoint(State(webhook): State<Webhook>, body: Bytes) -> Json<Value> {
+    Json(webhook.mutate(&body).await)
+}
+
+async fn validate_endpoint(State(webhook): State<Webhook>, body: Bytes) -> Json<Value> {
+    Json(webhook.validate(&body).await)
+}

@@ -1,0 +1,256 @@
+//! The chart's alerts in a real Prometheus (Debian's `prometheus`, on loopback): the
+//! PrometheusRule's `spec` as the chart renders it, loaded as a rules file, evaluated every
+//! second over what Prometheus scrapes, and read back through its HTTP API.
+//!
+//! [`Prometheus`] is the harness: any test can start one that scrapes its targets with any
+//! rules files. `promtool test rules` (in `chart`) covers every alert's timing; this covers
+//! what only a running Prometheus does: scraping the text format, loading the rendered
+//! rules, and expanding the annotations' `query` templates against its own storage.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::chart::{KUBE_VERSIONS, full_values, render};
+
+/// A Prometheus server on a free loopback port, stopped (and its storage removed) on drop.
+pub struct Prometheus {
+    child: Child,
+    addr: String,
+    dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `targets` (`HOST:PORT`, `/metrics`) every second and
+    /// evaluating the rules of `rule_files` every second; returns once it is ready.
+    pub fn start(targets: &[String], rule_files: &[PathBuf]) -> Prometheus {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = serde_json::json!({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": rule_files,
+            "scrape_configs": [{
+                "job_name": "tagwarden",
+                "static_configs": [{"targets": targets}],
+            }],
+        });
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let addr = free_loopback_addr();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("prometheus ({e}): run scripts/test.sh (or apt-get install -y prometheus)")
+            });
+        let mut prometheus = Prometheus { child, addr, dir };
+        prometheus.wait_for(Duration::from_secs(60), "Prometheus to be ready", |p| {
+            (http_get(&p.addr, "/-/ready").map(|(status, _)| status) == Some(200)).then_some(())
+        });
+        prometheus
+    }
+
+    /// `GET path` of the HTTP API, as JSON; panics unless Prometheus says `success`.
+    pub fn api(&self, path: &str) -> Value {
+        let (status, body) =
+            http_get(&self.addr, path).unwrap_or_else(|| panic!("no answer to {path}"));
+        let value: Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{path}: {status} not JSON ({e}): {body}"));
+        assert_eq!(value["status"], "success", "{path}: {value:#}");
+        value["data"].clone()
+    }
+
+    /// The alerts Prometheus holds now (pending or firing).
+    pub fn alerts(&self) -> Vec<Value> {
+        self.api("/api/v1/alerts")["alerts"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Polls `probe` every 200 ms until it gives a value, for at most `limit`; panics with
+    /// `what` and Prometheus' log when it never does.
+    pub fn wait_for<T>(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        mut probe: impl FnMut(&Self) -> Option<T>,
+    ) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(value) = probe(self) {
+                return value;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("prometheus exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "waited {limit:?} for {what}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An address on loopback that nothing listens on (the OS's choice, released at once).
+fn free_loopback_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// One HTTP/1.0 GET (so the answer is never chunked): status and body, or `None` when
+/// nothing answers.
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// Serves `body` as a Prometheus text-format `/metrics` to every request, until the test
+/// binary exits. Returns its address.
+fn static_metrics(body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+/// The chart's PrometheusRule `spec`, rendered, written as a rules file in `dir`.
+fn rendered_rules(dir: &Path) -> PathBuf {
+    let rendered = render(&full_values(), KUBE_VERSIONS[1]);
+    let rule = rendered.all("PrometheusRule")[0];
+    let path = dir.join("tagwarden-rules.yaml");
+    std::fs::write(&path, rule["spec"].to_string()).unwrap();
+    path
+}
+
+/// What a leader's `/metrics` says about Capsule's hook image (missing, with a fallback)
+/// and a healthy registry.
+const LEADER_METRICS: &str = "\
+# TYPE tagwarden_image_unavailable gauge
+tagwarden_image_unavailable{namespace=\"capsule-system\",kind=\"Job\",workload=\"capsule-crds\",container=\"crds-hook\",image=\"clastix/kubectl:v1.32\",reason=\"missing\"} 1
+# TYPE tagwarden_image_fallback_info gauge
+tagwarden_image_fallback_info{image=\"clastix/kubectl:v1.32\",fallback=\"clastix/kubectl:v1.31\"} 1
+# TYPE tagwarden_images gauge
+tagwarden_images{registry=\"docker.io\",status=\"missing\"} 1
+tagwarden_images{registry=\"docker.io\",status=\"rate_limited\"} 0
+# TYPE tagwarden_is_leader gauge
+tagwarden_is_leader 1
+";
+
+#[test]
+fn a_real_prometheus_holds_the_unavailable_image_alert_pending_with_its_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rendered_rules(dir.path());
+    let target = static_metrics(LEADER_METRICS);
+    let mut prometheus = Prometheus::start(&[target], &[rules]);
+
+    // The rules Prometheus loaded are the chart's four alerts.
+    let groups = prometheus.api("/api/v1/rules")["groups"].clone();
+    let loaded: Vec<&str> = groups[0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        loaded,
+        [
+            "TagwardenImageUnavailable",
+            "TagwardenRegistryRateLimited",
+            "TagwardenImageTagChanged",
+            "TagwardenImagePullFailing"
+        ]
+    );
+
+    let alert = prometheus.wait_for(
+        Duration::from_secs(60),
+        "TagwardenImageUnavailable to be pending",
+        |p| {
+            p.alerts()
+                .into_iter()
+                .find(|alert| alert["labels"]["alertname"] == "TagwardenImageUnavailable")
+        },
+    );
+    // Every rule has been evaluated without an error by now.
+    for rule in prometheus.api("/api/v1/rules")["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(rule["health"], "ok", "{rule:#}");
+    }
+    // Pending, not firing: it must hold for 10 minutes.
+    assert_eq!(alert["state"], "pending", "{alert:#}");
+    assert_eq!(alert["labels"]["image"], "clastix/kubectl:v1.32");
+    assert_eq!(alert["labels"]["workload"], "capsule-crds");
+    assert_eq!(alert["labels"]["reason"], "missing");
+    assert_eq!(alert["labels"]["severity"], "warning");
+    // The scrape labels are aggregated away.
+    assert!(alert["labels"]["instance"].is_null(), "{alert:#}");
+    // The annotation's `query` template ran against Prometheus' own storage.
+    let description = alert["annotations"]["description"].as_str().unwrap();
+    assert!(
+        description.contains("A published fallback exists: clastix/kubectl:v1.31"),
+        "{description}"
+    );
+    assert!(
+        description.contains("--field-selector reason=ImageMissing"),
+        "{description}"
+    );
+    // Nothing else holds: no rate limit, no drift, no pull failure.
+    let others: Vec<Value> = prometheus
+        .alerts()
+        .into_iter()
+        .filter(|alert| alert["labels"]["alertname"] != "TagwardenImageUnavailable")
+        .collect();
+    assert!(others.is_empty(), "{others:#?}");
+}

@@ -1,0 +1,1328 @@
+//! What `tagwarden serve` is deployed with, checked with the real tools:
+//!
+//! - the Helm chart `deploy/helm/tagwarden`, rendered and linted by Helm v4's own library
+//!   (PyPI's `helm-python-sdk`, through python3) at two Kubernetes versions, with the
+//!   default values and with every optional feature on; every object deserialized into
+//!   k8s-openapi's types (and back, so a misspelled field fails), its security, RBAC,
+//!   probes and image asserted, and `tagwarden check` run on the result;
+//! - the alerts (`files/alerts.yaml`, the PrometheusRule's `spec`) through `promtool check
+//!   rules` and the unit tests of `deploy/prometheus/alerts_test.yaml` (`promtool test
+//!   rules`), both as the file and as the chart renders it;
+//! - the Grafana dashboard: JSON, and every query valid PromQL (`promtool check rules` on a
+//!   recording rule per query) over metrics that tagwarden or kube-state-metrics export;
+//! - the Dockerfile: its stages, user and entrypoint, and a final image that matches how
+//!   the binary links (`ldd`). There is no container runtime here to build it.
+//!
+//! Nothing is skipped: a missing python3 module or promtool fails with the command that
+//! installs it (`scripts/test.sh` installs both).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tagwarden_testbed::{ManifestKind, Platform};
+
+use crate::charts;
+use crate::common::tagwarden;
+
+/// The two Kubernetes versions every render is made at: the chart must not depend on it.
+pub(crate) const KUBE_VERSIONS: [&str; 2] = ["v1.30.0", "v1.33.0"];
+
+/// The namespace of the test release.
+const NAMESPACE: &str = "monitoring";
+
+/// A digest in the right shape, for renders that are not checked against a registry.
+const SOME_DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// Every metric tagwarden exports (issue 10's table); histograms add their series.
+const TAGWARDEN_METRICS: &[&str] = &[
+    "tagwarden_images",
+    "tagwarden_image_unavailable",
+    "tagwarden_image_fallback_info",
+    "tagwarden_image_tag_changes_total",
+    "tagwarden_registry_requests_total",
+    "tagwarden_registry_request_duration_seconds",
+    "tagwarden_registry_rate_limit_remaining",
+    "tagwarden_check_cycle_duration_seconds",
+    "tagwarden_last_full_check_timestamp_seconds",
+    "tagwarden_is_leader",
+    "tagwarden_build_info",
+];
+
+/// The kube-state-metrics series the alerts and the dashboard join.
+const KUBE_STATE_METRICS: &[&str] = &[
+    "kube_pod_container_status_waiting_reason",
+    "kube_pod_init_container_status_waiting_reason",
+    "kube_pod_container_info",
+    "kube_pod_init_container_info",
+    "kube_pod_owner",
+];
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn chart_dir() -> PathBuf {
+    repo("deploy/helm/tagwarden")
+}
+
+// --- Rendering with Helm's library ----------------------------------------------------------
+
+/// Renders (and lints) the chart with Helm v4's Go code, as `helm template` and `helm lint
+/// --strict` would: argv is the chart, the values and the Kubernetes version; stdout is
+/// `{"manifests": {template: yaml}, "lint": report}`.
+const HELM_SCRIPT: &str = r#"
+import json, sys
+try:
+    import helm_python as helm
+    from helm_python import _native
+except ImportError:
+    sys.exit("helm-python-sdk is missing: run scripts/test.sh "
+             "(or python3 -m pip install helm-python-sdk==0.2.2)")
+chart_dir, values, kube_version = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+with helm.Chart.load(chart_dir) as chart:
+    options = {"name": "tagwarden", "namespace": "monitoring", "kube_version": kube_version,
+               "is_install": True}
+    try:
+        manifests = json.loads(_native.call_string(
+            "helm_render", chart._raw(), json.dumps(values), json.dumps(options)))
+    except helm.HelmError as e:
+        print(json.dumps({"error": str(e)}))
+        sys.exit(0)
+lint = helm.lint(chart_dir, values, strict=True, namespace="monitoring",
+                 kube_version=kube_version)
+print(json.dumps({"manifests": manifests, "lint": lint}))
+"#;
+
+/// One render of the chart: its objects (template path, object) and the lint report.
+pub(crate) struct Rendered {
+    objects: Vec<(String, Value)>,
+    notes: String,
+    lint: Value,
+}
+
+impl Rendered {
+    /// The objects of `kind`.
+    pub(crate) fn all(&self, kind: &str) -> Vec<&Value> {
+        self.objects
+            .iter()
+            .map(|(_, object)| object)
+            .filter(|object| object["kind"] == kind)
+            .collect()
+    }
+
+    /// The one object of `kind`, as k8s-openapi's type.
+    fn one<K: DeserializeOwned + serde::Serialize>(&self, kind: &str) -> K {
+        let all = self.all(kind);
+        assert_eq!(all.len(), 1, "one {kind} expected: {all:#?}");
+        typed(all[0])
+    }
+
+    fn kinds(&self) -> BTreeSet<String> {
+        self.objects
+            .iter()
+            .map(|(_, object)| object["kind"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// Renders the chart with `values` at `kube_version`; `Err` is Helm's message.
+fn try_render(values: &Value, kube_version: &str) -> Result<Rendered, String> {
+    let output = Command::new("python3")
+        .args(["-c", HELM_SCRIPT])
+        .arg(chart_dir())
+        .arg(values.to_string())
+        .arg(kube_version)
+        .output()
+        .expect("python3 (run scripts/test.sh to install the test dependencies)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the Helm library did not run: {stderr}"
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    if let Some(error) = answer["error"].as_str() {
+        return Err(error.to_string());
+    }
+    let mut objects = Vec::new();
+    let mut notes = String::new();
+    for (template, text) in answer["manifests"].as_object().unwrap() {
+        let text = text.as_str().unwrap();
+        if template.ends_with("NOTES.txt") {
+            notes = text.to_string();
+            continue;
+        }
+        let documents: Vec<Value> = serde_saphyr::from_multiple(text)
+            .unwrap_or_else(|e| panic!("{template} is not YAML ({e}):\n{text}"));
+        objects.extend(
+            documents
+                .into_iter()
+                .filter(|document| !document.is_null())
+                .map(|document| (template.clone(), document)),
+        );
+    }
+    Ok(Rendered {
+        objects,
+        notes,
+        lint: answer["lint"].clone(),
+    })
+}
+
+pub(crate) fn render(values: &Value, kube_version: &str) -> Rendered {
+    try_render(values, kube_version).unwrap_or_else(|e| panic!("render failed: {e}"))
+}
+
+/// Every optional feature on.
+pub(crate) fn full_values() -> Value {
+    json!({
+        "image": {"digest": SOME_DIGEST},
+        "rbac": {"readPullSecrets": true},
+        "serviceMonitor": {"enabled": true, "labels": {"release": "kube-prometheus-stack"}},
+        "prometheusRule": {"enabled": true, "labels": {"release": "kube-prometheus-stack"}},
+        "registryCredentials": {"secretName": "tagwarden-registry"},
+        "logFilter": "info,tagwarden=debug",
+        "config": {"cache": {"ttl": 0}, "policy": {"max_skew": 1}},
+        "podAntiAffinity": "hard",
+    })
+}
+
+/// The four renders most tests look at: default and full values, at both versions.
+fn renders() -> &'static Vec<(&'static str, &'static str, Rendered)> {
+    static RENDERS: OnceLock<Vec<(&str, &str, Rendered)>> = OnceLock::new();
+    RENDERS.get_or_init(|| {
+        let mut renders = Vec::new();
+        for kube_version in KUBE_VERSIONS {
+            renders.push(("default", kube_version, render(&json!({}), kube_version)));
+            renders.push(("full", kube_version, render(&full_values(), kube_version)));
+        }
+        renders
+    })
+}
+
+/// `object` as k8s-openapi's `K`, which must serialize back to the same JSON: a field
+/// that the API does not have (a typo, a wrong level) fails here, not in a cluster.
+fn typed<K: DeserializeOwned + serde::Serialize>(object: &Value) -> K {
+    let typed: K = serde_json::from_value(object.clone()).unwrap_or_else(|e| {
+        panic!(
+            "not a valid {}: {e}\n{object:#}",
+            std::any::type_name::<K>()
+        )
+    });
+    let back = serde_json::to_value(&typed).unwrap();
+    assert_eq!(
+        back,
+        object.clone(),
+        "{} does not round-trip: a field it does not know, or a wrong type",
+        std::any::type_name::<K>()
+    );
+    typed
+}
+
+fn pod_spec(rendered: &Rendered) -> PodSpec {
+    let deployment: Deployment = rendered.one("Deployment");
+    deployment.spec.unwrap().template.spec.unwrap()
+}
+
+fn container(rendered: &Rendered) -> Container {
+    let mut containers = pod_spec(rendered).containers;
+    assert_eq!(containers.len(), 1);
+    containers.remove(0)
+}
+
+fn env(container: &Container, name: &str) -> Option<k8s_openapi::api::core::v1::EnvVar> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .find(|var| var.name == name)
+        .cloned()
+}
+
+fn chart_yaml() -> Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap())
+        .unwrap()
+}
+
+// --- The chart -----------------------------------------------------------------------------
+
+#[test]
+fn the_chart_renders_the_same_objects_at_every_kubernetes_version() {
+    let renders = renders();
+    for values in ["default", "full"] {
+        let [first, second]: [&Rendered; 2] = renders
+            .iter()
+            .filter(|(name, _, _)| *name == values)
+            .map(|(_, _, rendered)| rendered)
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap_or_else(|_| panic!("two renders of {values}"));
+        assert_eq!(
+            first.objects, second.objects,
+            "{values} values: the objects depend on the Kubernetes version"
+        );
+    }
+    let default = &renders[0].2;
+    let expected: BTreeSet<String> = [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(default.kinds(), expected);
+    let full = &renders[1].2;
+    let mut with_operator = expected.clone();
+    with_operator.extend(["PrometheusRule".to_string(), "ServiceMonitor".to_string()]);
+    assert_eq!(full.kinds(), with_operator);
+}
+
+#[test]
+fn helm_lint_strict_finds_nothing() {
+    for (values, kube_version, rendered) in renders() {
+        let lint = &rendered.lint;
+        assert_eq!(
+            lint["errors"],
+            json!([]),
+            "{values} at {kube_version}: {lint:#}"
+        );
+        // Severity 1 is information ("icon is recommended"); 2 and 3 are warnings, errors.
+        let serious: Vec<&Value> = lint["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|message| message["severity"].as_u64().unwrap() >= 2)
+            .collect();
+        assert!(
+            serious.is_empty(),
+            "{values} at {kube_version}: {serious:#?}"
+        );
+    }
+}
+
+/// Helm's error for `values`; panics when they render.
+fn render_error(values: &Value) -> String {
+    match try_render(values, KUBE_VERSIONS[0]) {
+        Ok(_) => panic!("rendered with {values}"),
+        Err(error) => error,
+    }
+}
+
+#[test]
+fn values_schema_refuses_what_the_templates_cannot_use() {
+    for (values, expected) in [
+        (json!({"podAntiAffinity": "sometimes"}), "/podAntiAffinity"),
+        (
+            json!({"prometheusrule": {"enabled": true}}),
+            "'prometheusrule' not allowed",
+        ),
+        (json!({"replicaCount": "2"}), "/replicaCount"),
+        (json!({"image": {"digest": "0123"}}), "/image/digest"),
+        (
+            json!({"image": {"digest": "sha256:0123"}}),
+            "does not match pattern",
+        ),
+        (json!({"server": {"port": 0}}), "/server/port"),
+    ] {
+        let error = render_error(&values);
+        assert!(error.contains(expected), "{values}: {error}");
+    }
+}
+
+#[test]
+fn every_object_is_a_kubernetes_object_of_its_kind() {
+    for (values, kube_version, rendered) in renders() {
+        for (template, object) in &rendered.objects {
+            let kind = object["kind"].as_str().unwrap();
+            let where_ = format!("{values} at {kube_version}: {template}");
+            match kind {
+                "Deployment" => drop(typed::<Deployment>(object)),
+                "Service" => drop(typed::<Service>(object)),
+                "ServiceAccount" => drop(typed::<ServiceAccount>(object)),
+                "ConfigMap" => drop(typed::<ConfigMap>(object)),
+                "ClusterRole" => drop(typed::<ClusterRole>(object)),
+                "ClusterRoleBinding" => drop(typed::<ClusterRoleBinding>(object)),
+                "Role" => drop(typed::<Role>(object)),
+                "RoleBinding" => drop(typed::<RoleBinding>(object)),
+                "PodDisruptionBudget" => drop(typed::<PodDisruptionBudget>(object)),
+                "ServiceMonitor" | "PrometheusRule" => {
+                    assert_eq!(object["apiVersion"], "monitoring.coreos.com/v1", "{where_}")
+                }
+                other => panic!("{where_}: unexpected kind {other}"),
+            }
+            // Every namespaced object is in the release's namespace.
+            if !kind.starts_with("Cluster") {
+                assert_eq!(object["metadata"]["namespace"], NAMESPACE, "{where_}");
+            }
+            assert_eq!(
+                object["metadata"]["labels"]["app.kubernetes.io/instance"], "tagwarden",
+                "{where_}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_pods_run_unprivileged_on_a_read_only_root() {
+    for (values, kube_version, rendered) in renders() {
+        let where_ = format!("{values} at {kube_version}");
+        let deployment: Deployment = rendered.one("Deployment");
+        assert_eq!(
+            deployment.spec.as_ref().unwrap().replicas,
+            Some(2),
+            "{where_}"
+        );
+        let pod = pod_spec(rendered);
+        let pod_security = pod.security_context.clone().unwrap();
+        assert_eq!(pod_security.run_as_non_root, Some(true), "{where_}");
+        assert_eq!(pod_security.run_as_user, Some(65532), "{where_}");
+        assert_eq!(
+            pod_security.seccomp_profile.unwrap().type_,
+            "RuntimeDefault",
+            "{where_}"
+        );
+        let container = container(rendered);
+        let security = container.security_context.clone().unwrap();
+        assert_eq!(security.run_as_non_root, Some(true), "{where_}");
+        assert_eq!(security.run_as_user, Some(65532), "{where_}");
+        assert_eq!(security.read_only_root_filesystem, Some(true), "{where_}");
+        assert_eq!(security.allow_privilege_escalation, Some(false), "{where_}");
+        assert_eq!(security.privileged, None, "{where_}");
+        let capabilities = security.capabilities.unwrap();
+        assert_eq!(capabilities.drop, Some(vec!["ALL".to_string()]), "{where_}");
+        assert_eq!(capabilities.add, None, "{where_}");
+        assert_eq!(
+            security.seccomp_profile.unwrap().type_,
+            "RuntimeDefault",
+            "{where_}"
+        );
+        assert_eq!(pod.host_network, None, "{where_}");
+        assert_eq!(pod.host_pid, None, "{where_}");
+
+        // Requests and limits for CPU and memory.
+        let resources = container.resources.clone().unwrap();
+        for (what, quantities) in [
+            ("requests", resources.requests),
+            ("limits", resources.limits),
+        ] {
+            let quantities = quantities.unwrap_or_default();
+            assert!(
+                quantities.contains_key("cpu") && quantities.contains_key("memory"),
+                "{where_}: {what} {quantities:?}"
+            );
+        }
+
+        // Writable: the cache's and /tmp's emptyDirs only; the config read-only.
+        let volumes: BTreeMap<String, _> = pod
+            .volumes
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|volume| (volume.name.clone(), volume))
+            .collect();
+        for mount in container.volume_mounts.clone().unwrap() {
+            let volume = &volumes[&mount.name];
+            if mount.read_only != Some(true) {
+                assert!(
+                    volume.empty_dir.is_some(),
+                    "{where_}: {} is writable and not an emptyDir",
+                    mount.mount_path
+                );
+            }
+        }
+        let config_mount = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|mount| mount.name == "config")
+            .expect("the config is mounted");
+        assert_eq!(config_mount.read_only, Some(true), "{where_}");
+        assert!(volumes["config"].config_map.is_some(), "{where_}");
+        let cache = env(&container, "XDG_CACHE_HOME").unwrap().value.unwrap();
+        let cache_mount = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|mount| mount.mount_path == cache)
+            .unwrap_or_else(|| panic!("{where_}: XDG_CACHE_HOME {cache} is not a mount"));
+        assert!(volumes[&cache_mount.name].empty_dir.is_some(), "{where_}");
+        assert_eq!(
+            env(&container, "TAGWARDEN_CONFIG").unwrap().value.unwrap(),
+            format!("{}/config.yaml", config_mount.mount_path),
+            "{where_}"
+        );
+    }
+}
+
+#[test]
+fn probes_ports_and_the_downward_api_match_what_serve_expects() {
+    for (values, kube_version, rendered) in renders() {
+        let where_ = format!("{values} at {kube_version}");
+        let container = container(rendered);
+        assert_eq!(container.args, Some(vec!["serve".to_string()]), "{where_}");
+        let port = &container.ports.clone().unwrap()[0];
+        assert_eq!(
+            (port.name.as_deref(), port.container_port),
+            (Some("http"), 8080),
+            "{where_}"
+        );
+        assert_eq!(
+            env(&container, "TAGWARDEN_LISTEN")
+                .unwrap()
+                .value
+                .as_deref(),
+            Some("0.0.0.0:8080"),
+            "{where_}"
+        );
+        for (probe, path) in [
+            (container.liveness_probe.clone(), "/healthz"),
+            (container.readiness_probe.clone(), "/readyz"),
+        ] {
+            let get = probe.unwrap().http_get.unwrap();
+            assert_eq!(get.path.as_deref(), Some(path), "{where_}");
+            assert_eq!(
+                get.port,
+                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into()),
+                "{where_}"
+            );
+        }
+        for (name, field) in [
+            ("POD_NAME", "metadata.name"),
+            ("POD_NAMESPACE", "metadata.namespace"),
+        ] {
+            let var = env(&container, name).unwrap_or_else(|| panic!("{where_}: no {name}"));
+            let field_ref = var.value_from.unwrap().field_ref.unwrap();
+            assert_eq!(field_ref.field_path, field, "{where_}");
+        }
+        let service: Service = rendered.one("Service");
+        let service_port = &service.spec.unwrap().ports.unwrap()[0];
+        assert_eq!(service_port.name.as_deref(), Some("http"), "{where_}");
+        assert_eq!(service_port.port, 8080, "{where_}");
+    }
+
+    // The optional features reach the Pod.
+    let full = &renders()[1].2;
+    let container = container(full);
+    assert_eq!(
+        env(&container, "DOCKER_CONFIG").unwrap().value.as_deref(),
+        Some("/etc/tagwarden/docker")
+    );
+    assert_eq!(
+        env(&container, "TAGWARDEN_LOG").unwrap().value.as_deref(),
+        Some("info,tagwarden=debug")
+    );
+    let monitor = full.all("ServiceMonitor")[0];
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http");
+    assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
+    assert_eq!(
+        monitor["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
+    let default = &renders()[0].2;
+    assert_eq!(env(&self::container(default), "DOCKER_CONFIG"), None);
+    // An IPv6 listen address is bracketed.
+    let ipv6 = render(&json!({"server": {"host": "::"}}), KUBE_VERSIONS[0]);
+    assert_eq!(
+        env(&self::container(&ipv6), "TAGWARDEN_LISTEN")
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("[::]:8080")
+    );
+}
+
+/// Every rule of every ClusterRole and Role the chart renders, with its kind.
+fn rules(rendered: &Rendered) -> Vec<(String, PolicyRule)> {
+    let mut all = Vec::new();
+    for object in rendered.all("ClusterRole") {
+        let role: ClusterRole = typed(object);
+        all.extend(
+            role.rules
+                .unwrap()
+                .into_iter()
+                .map(|rule| ("ClusterRole".to_string(), rule)),
+        );
+    }
+    for object in rendered.all("Role") {
+        let role: Role = typed(object);
+        all.extend(
+            role.rules
+                .unwrap()
+                .into_iter()
+                .map(|rule| ("Role".to_string(), rule)),
+        );
+    }
+    all
+}
+
+/// `(kind, api group, resource)` → verbs.
+fn grants(rendered: &Rendered) -> BTreeMap<(String, String, String), BTreeSet<String>> {
+    let mut grants: BTreeMap<_, BTreeSet<String>> = BTreeMap::new();
+    for (kind, rule) in rules(rendered) {
+        for group in rule.api_groups.clone().unwrap_or_default() {
+            for resource in rule.resources.clone().unwrap_or_default() {
+                grants
+                    .entry((kind.clone(), group.clone(), resource))
+                    .or_default()
+                    .extend(rule.verbs.iter().cloned());
+            }
+        }
+    }
+    grants
+}
+
+fn verbs(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|verb| verb.to_string()).collect()
+}
+
+#[test]
+fn rbac_grants_what_serve_needs_and_nothing_more() {
+    let read = verbs(&["get", "list", "watch"]);
+    let mut expected: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut grant = |kind: &str, group: &str, resources: &[&str], verbs: &BTreeSet<String>| {
+        for resource in resources {
+            expected.insert(
+                (kind.to_string(), group.to_string(), resource.to_string()),
+                verbs.clone(),
+            );
+        }
+    };
+    grant(
+        "ClusterRole",
+        "",
+        &["pods", "nodes", "serviceaccounts", "replicationcontrollers"],
+        &read,
+    );
+    grant(
+        "ClusterRole",
+        "apps",
+        &["deployments", "statefulsets", "daemonsets", "replicasets"],
+        &read,
+    );
+    grant("ClusterRole", "batch", &["jobs", "cronjobs"], &read);
+    grant("ClusterRole", "", &["events"], &verbs(&["create", "patch"]));
+    grant(
+        "ClusterRole",
+        "events.k8s.io",
+        &["events"],
+        &verbs(&["create", "patch"]),
+    );
+    grant(
+        "Role",
+        "coordination.k8s.io",
+        &["leases"],
+        &verbs(&["create", "get", "update", "patch"]),
+    );
+
+    let default = &renders()[0].2;
+    assert_eq!(grants(default), expected, "default values");
+    let mut with_secrets = expected.clone();
+    with_secrets.insert(
+        ("ClusterRole".into(), "".into(), "secrets".into()),
+        verbs(&["get"]),
+    );
+    let full = &renders()[1].2;
+    assert_eq!(grants(full), with_secrets, "rbac.readPullSecrets=true");
+
+    for (_, _, rendered) in renders() {
+        for (kind, rule) in rules(rendered) {
+            let everything =
+                |list: &Option<Vec<String>>| list.iter().flatten().any(|item| item.contains('*'));
+            assert!(
+                !rule.verbs.iter().any(|verb| verb.contains('*'))
+                    && !everything(&rule.resources)
+                    && !everything(&rule.api_groups)
+                    && !everything(&rule.resource_names),
+                "{kind}: a wildcard in {rule:?}"
+            );
+            assert_eq!(rule.non_resource_urls, None, "{kind}: {rule:?}");
+            // Only `create` of Leases cannot be limited to the Lease `tagwarden`.
+            if kind == "Role" && rule.verbs != ["create"] {
+                assert_eq!(
+                    rule.resource_names,
+                    Some(vec!["tagwarden".to_string()]),
+                    "{rule:?}"
+                );
+            }
+        }
+        // The Role is bound in the release's namespace, the bindings to the ServiceAccount.
+        let account: ServiceAccount = rendered.one("ServiceAccount");
+        let account_name = account.metadata.name.unwrap();
+        let pod = pod_spec(rendered);
+        assert_eq!(pod.service_account_name.as_deref(), Some(&*account_name));
+        let binding: RoleBinding = rendered.one("RoleBinding");
+        let cluster_binding: ClusterRoleBinding = rendered.one("ClusterRoleBinding");
+        for subjects in [binding.subjects, cluster_binding.subjects] {
+            let subject = &subjects.unwrap()[0];
+            assert_eq!(
+                (
+                    subject.kind.as_str(),
+                    subject.name.as_str(),
+                    subject.namespace.as_deref()
+                ),
+                ("ServiceAccount", &*account_name, Some(NAMESPACE))
+            );
+        }
+    }
+}
+
+#[test]
+fn the_image_is_pinned_by_digest_and_never_follows_the_cluster_version() {
+    let version = chart_yaml()["appVersion"].as_str().unwrap().to_string();
+    assert_eq!(
+        version,
+        env!("CARGO_PKG_VERSION"),
+        "Chart.yaml's appVersion is tagwarden's version"
+    );
+    for (values, kube_version, rendered) in renders() {
+        let image = container(rendered).image.unwrap();
+        let expected = match *values {
+            "full" => format!("ghcr.io/tagwarden/tagwarden:{version}@{SOME_DIGEST}"),
+            _ => format!("ghcr.io/tagwarden/tagwarden:{version}"),
+        };
+        assert_eq!(image, expected, "{values} at {kube_version}");
+    }
+    // No template looks at the cluster's version for anything.
+    for entry in std::fs::read_dir(chart_dir().join("templates")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("Capabilities.KubeVersion"),
+            "{} reads the cluster version",
+            path.display()
+        );
+    }
+    let custom = render(
+        &json!({"image": {"repository": "mirror.corp/tools/tagwarden", "tag": "0.0.9", "digest": SOME_DIGEST}}),
+        KUBE_VERSIONS[1],
+    );
+    assert_eq!(
+        container(&custom).image.unwrap(),
+        format!("mirror.corp/tools/tagwarden:0.0.9@{SOME_DIGEST}")
+    );
+}
+
+#[test]
+fn notes_say_how_to_find_the_leader_and_the_events() {
+    let default = &renders()[0].2;
+    assert!(
+        default
+            .notes
+            .contains("kubectl -n monitoring get lease tagwarden"),
+        "{}",
+        default.notes
+    );
+    assert!(
+        default.notes.contains("image.digest is not set"),
+        "{}",
+        default.notes
+    );
+    assert!(
+        default.notes.contains("rbac.readPullSecrets=false"),
+        "{}",
+        default.notes
+    );
+    let full = &renders()[1].2;
+    assert!(
+        !full.notes.contains("image.digest is not set"),
+        "{}",
+        full.notes
+    );
+    assert!(
+        full.notes.contains("A PrometheusRule holds"),
+        "{}",
+        full.notes
+    );
+}
+
+/// The value paths of `values`, down to the leaves; `whole` mappings count as one value.
+fn value_paths(values: &Value, prefix: &str, whole: &[&str], paths: &mut Vec<String>) {
+    for (key, value) in values.as_object().unwrap() {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value.as_object() {
+            Some(map) if !map.is_empty() && !whole.contains(&path.as_str()) => {
+                value_paths(value, &path, whole, paths)
+            }
+            _ => paths.push(path),
+        }
+    }
+}
+
+#[test]
+fn the_docs_cover_every_value_alert_and_metric() {
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart_dir().join("values.yaml")).unwrap())
+            .unwrap();
+    let readme = std::fs::read_to_string(chart_dir().join("README.md")).unwrap();
+    let whole = [
+        "resources",
+        "livenessProbe",
+        "readinessProbe",
+        "podSecurityContext",
+        "securityContext",
+    ];
+    let mut paths = Vec::new();
+    value_paths(&values, "", &whole, &mut paths);
+    assert!(paths.len() > 40, "{paths:?}");
+    for path in &paths {
+        assert!(
+            readme.contains(&format!("| `{path}` |")),
+            "the chart's README has no row for {path}"
+        );
+    }
+    let operator = std::fs::read_to_string(repo("docs/operator.md")).unwrap();
+    for alert in [
+        "TagwardenImageUnavailable",
+        "TagwardenRegistryRateLimited",
+        "TagwardenImageTagChanged",
+        "TagwardenImagePullFailing",
+    ] {
+        assert!(operator.contains(alert), "docs/operator.md lacks {alert}");
+        assert!(readme.contains(alert), "the chart's README lacks {alert}");
+    }
+    for metric in TAGWARDEN_METRICS {
+        assert!(
+            operator.contains(&format!("| `{metric}` |")),
+            "docs/operator.md's metrics table lacks {metric}"
+        );
+    }
+}
+
+/// The image the chart runs, pushed into the shared test registry once: its digest.
+fn seeded_tagwarden_image() -> (&'static str, &'static str) {
+    static SEEDED: OnceLock<(String, String)> = OnceLock::new();
+    let (repository, digest) = SEEDED.get_or_init(|| {
+        let shared = charts::shared();
+        let digest = shared.registry.seeder().push_image(
+            "tagwarden/tagwarden",
+            env!("CARGO_PKG_VERSION"),
+            ManifestKind::Oci,
+            &[Platform::linux_amd64()],
+        );
+        (format!("{}/tagwarden/tagwarden", shared.addr()), digest)
+    });
+    (repository, digest)
+}
+
+#[test]
+fn tagwarden_check_passes_on_the_rendered_chart_with_its_config() {
+    let (repository, digest) = seeded_tagwarden_image();
+    let mut values = full_values();
+    values["image"] = json!({"repository": repository, "digest": digest});
+    for kube_version in KUBE_VERSIONS {
+        let rendered = render(&values, kube_version);
+        let dir = tempfile::tempdir().unwrap();
+        let manifests = dir.path().join("tagwarden.yaml");
+        let stream: String = rendered
+            .objects
+            .iter()
+            .map(|(_, object)| format!("---\n{}\n", object))
+            .collect();
+        std::fs::write(&manifests, stream).unwrap();
+        // tagwarden reads the config file the chart mounts: it is valid for tagwarden.
+        let config_map: ConfigMap = rendered.one("ConfigMap");
+        let config = dir.path().join("config.yaml");
+        std::fs::write(&config, &config_map.data.unwrap()["config.yaml"]).unwrap();
+        let minor = kube_version
+            .trim_start_matches('v')
+            .rsplit_once('.')
+            .unwrap()
+            .0;
+        let run = tagwarden(&[
+            "check",
+            "--kube-version",
+            minor,
+            "--config",
+            config.to_str().unwrap(),
+            "-o",
+            "json",
+            manifests.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 0, "{run:?}");
+        let report = run.json();
+        let images = report["images"].as_array().unwrap();
+        assert_eq!(images.len(), 1, "{report:#}");
+        assert_eq!(
+            images[0]["image"],
+            format!("{repository}:{}@{digest}", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(images[0]["status"], "present", "{report:#}");
+        assert_eq!(images[0]["locations"][0]["kind"], "Deployment");
+    }
+    // The same check fails when the pinned digest is not the published one.
+    let mut values = full_values();
+    values["image"] = json!({"repository": repository, "digest": SOME_DIGEST});
+    let rendered = render(&values, KUBE_VERSIONS[0]);
+    let deployment = rendered.all("Deployment")[0].to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("tagwarden.yaml");
+    std::fs::write(&manifests, deployment).unwrap();
+    let run = tagwarden(&[
+        "check",
+        "--kube-version",
+        "1.30",
+        manifests.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+}
+
+// --- Alerts -----------------------------------------------------------------------------------
+
+/// Runs promtool; panics with the install command when it is missing.
+fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
+    let output = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("promtool ({e}): run scripts/test.sh (or apt-get install -y prometheus)")
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn the_alerts_pass_promtool_and_their_unit_tests() {
+    let rules = repo("deploy/helm/tagwarden/files/alerts.yaml");
+    let (ok, output) = promtool(&["check", "rules", rules.to_str().unwrap()], &repo(""));
+    assert!(ok, "{output}");
+    assert!(output.contains("SUCCESS: 4 rules found"), "{output}");
+    let tests = repo("deploy/prometheus/alerts_test.yaml");
+    let (ok, output) = promtool(&["test", "rules", tests.to_str().unwrap()], &repo(""));
+    assert!(ok, "{output}");
+    assert!(output.contains("SUCCESS"), "{output}");
+}
+
+#[test]
+fn every_alert_is_unit_tested_with_its_annotations() {
+    let rules: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo("deploy/helm/tagwarden/files/alerts.yaml")).unwrap(),
+    )
+    .unwrap();
+    let tests: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo("deploy/prometheus/alerts_test.yaml")).unwrap(),
+    )
+    .unwrap();
+    let alerts: BTreeSet<String> = rules["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["alert"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            "TagwardenImagePullFailing",
+            "TagwardenImageTagChanged",
+            "TagwardenImageUnavailable",
+            "TagwardenRegistryRateLimited"
+        ]
+        .map(String::from)
+        .into()
+    );
+    for alert in &alerts {
+        let cases: Vec<&Value> = tests["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|test| test["alert_rule_test"].as_array().unwrap())
+            .filter(|case| case["alertname"] == alert.as_str())
+            .collect();
+        let fires = cases
+            .iter()
+            .filter(|case| !case["exp_alerts"].as_array().unwrap().is_empty());
+        let annotated = fires.clone().any(|case| {
+            case["exp_alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|expected| {
+                    let annotations = &expected["exp_annotations"];
+                    !annotations["summary"].is_null() && !annotations["description"].is_null()
+                })
+        });
+        assert!(fires.count() > 0, "{alert}: never tested firing");
+        assert!(annotated, "{alert}: annotations never tested");
+        assert!(
+            cases
+                .iter()
+                .any(|case| case["exp_alerts"].as_array().unwrap().is_empty()),
+            "{alert}: never tested not firing"
+        );
+    }
+    // Only metrics that exist.
+    for rule in rules["groups"][0]["rules"].as_array().unwrap() {
+        assert_known_metrics(
+            rule["expr"].as_str().unwrap(),
+            rule["alert"].as_str().unwrap(),
+        );
+    }
+}
+
+#[test]
+fn the_prometheus_rule_is_the_alerts_file_and_passes_the_same_tests() {
+    let full = &renders()[1].2;
+    let rule = full.all("PrometheusRule")[0];
+    assert_eq!(
+        rule["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
+    let file: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo("deploy/helm/tagwarden/files/alerts.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        rule["spec"], file,
+        "the PrometheusRule's spec is files/alerts.yaml"
+    );
+    // And as Prometheus loads it from the cluster: the rendered spec, with the unit tests.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rendered.yaml"), rule["spec"].to_string()).unwrap();
+    let tests = std::fs::read_to_string(repo("deploy/prometheus/alerts_test.yaml"))
+        .unwrap()
+        .replace("../helm/tagwarden/files/alerts.yaml", "rendered.yaml");
+    assert!(tests.contains("rendered.yaml"));
+    std::fs::write(dir.path().join("alerts_test.yaml"), tests).unwrap();
+    let (ok, output) = promtool(&["check", "rules", "rendered.yaml"], dir.path());
+    assert!(ok, "{output}");
+    let (ok, output) = promtool(&["test", "rules", "alerts_test.yaml"], dir.path());
+    assert!(ok && output.contains("SUCCESS"), "{output}");
+}
+
+/// Panics unless `expr` names metrics, and every one is exported by tagwarden or
+/// kube-state-metrics (a histogram's `_bucket`, `_sum`, `_count` included).
+fn assert_known_metrics(expr: &str, what: &str) {
+    let known: BTreeSet<String> = TAGWARDEN_METRICS
+        .iter()
+        .flat_map(|name| ["", "_bucket", "_sum", "_count"].map(|suffix| format!("{name}{suffix}")))
+        .chain(KUBE_STATE_METRICS.iter().map(|name| name.to_string()))
+        .collect();
+    let names = metric_names(expr);
+    assert!(!names.is_empty(), "{what}: no metric in {expr}");
+    for name in names {
+        assert!(
+            known.contains(&name),
+            "{what}: unknown metric {name} in {expr}"
+        );
+    }
+}
+
+/// The metric names in a PromQL expression: the identifiers that start with `tagwarden_`
+/// or `kube_` outside strings, and every name a `__name__=~"…"` selector matches (its
+/// pattern may only use optional groups, `(init_)?`).
+fn metric_names(expr: &str) -> Vec<String> {
+    const SELECTOR: &str = "__name__=~\"";
+    let mut names = Vec::new();
+    let mut rest = expr.to_string();
+    while let Some(start) = rest.find(SELECTOR) {
+        let pattern_start = start + SELECTOR.len();
+        let length = rest[pattern_start..].find('"').expect("a closed pattern");
+        let pattern = rest[pattern_start..pattern_start + length].to_string();
+        names.extend(expand_optional_groups(&pattern));
+        rest.replace_range(start..pattern_start + length + 1, "");
+    }
+    // Label values are strings, not metrics.
+    let mut outside_strings = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in rest.chars() {
+        match (quoted, escaped, c) {
+            (true, false, '\\') => escaped = true,
+            (true, true, _) => escaped = false,
+            (_, _, '"') => quoted = !quoted,
+            (false, _, c) => outside_strings.push(c),
+            _ => {}
+        }
+    }
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    for word in outside_strings.split(|c: char| !is_word(c)) {
+        if word.starts_with("tagwarden_") || word.starts_with("kube_") {
+            names.push(word.to_string());
+        }
+    }
+    names
+}
+
+/// `a(b)?c` → `ac`, `abc`; any other regular-expression syntax is refused.
+fn expand_optional_groups(pattern: &str) -> Vec<String> {
+    let Some(open) = pattern.find('(') else {
+        assert!(
+            !pattern.contains(['|', '*', '+', '.', '[', '?']),
+            "only (x)? groups are supported in name patterns: {pattern}"
+        );
+        return vec![pattern.to_string()];
+    };
+    let close = open + pattern[open..].find(")?").expect("only (x)? groups");
+    let (before, group, after) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 2..],
+    );
+    expand_optional_groups(after)
+        .into_iter()
+        .flat_map(|tail| [format!("{before}{tail}"), format!("{before}{group}{tail}")])
+        .collect()
+}
+
+#[test]
+fn the_metric_name_check_sees_every_name() {
+    assert_eq!(
+        metric_names(
+            r#"max by (a) ({__name__=~"kube_pod_(init_)?container_info", x="tagwarden_no"}) + tagwarden_images"#
+        ),
+        [
+            "kube_pod_container_info",
+            "kube_pod_init_container_info",
+            "tagwarden_images"
+        ]
+    );
+    let unknown = std::panic::catch_unwind(|| assert_known_metrics("tagwarden_imagez > 0", "t"));
+    assert!(unknown.is_err(), "a misspelled metric passes");
+}
+
+// --- Grafana dashboard ------------------------------------------------------------------------
+
+#[test]
+fn the_dashboard_queries_are_promql_over_exported_metrics() {
+    let text = std::fs::read_to_string(repo("deploy/grafana/tagwarden.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    assert_eq!(dashboard["uid"], "tagwarden");
+    let mut exprs = Vec::new();
+    let mut titles = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        if panel["type"] == "row" {
+            continue;
+        }
+        let title = panel["title"].as_str().unwrap().to_string();
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{title} has no query");
+        for target in targets {
+            let expr = target["expr"].as_str().unwrap().to_string();
+            assert_known_metrics(&expr, &title);
+            exprs.push((title.clone(), expr));
+        }
+        titles.push(title);
+    }
+    // What an operator looks for, each in a panel.
+    for wanted in [
+        "Unavailable images",
+        "Images by status",
+        "Images by registry and status",
+        "Registry requests",
+        "Registry latency (p50, p95)",
+        "Rate limit remaining",
+        "Check cycle duration (p50, p95)",
+        "Last full check",
+        "Tag changes",
+        "Leader",
+    ] {
+        assert!(
+            titles.iter().any(|t| t == wanted),
+            "no panel {wanted:?}: {titles:?}"
+        );
+    }
+    // Every metric tagwarden exports is on the dashboard.
+    for metric in TAGWARDEN_METRICS {
+        assert!(
+            exprs.iter().any(|(_, expr)| expr.contains(metric)),
+            "{metric} is on no panel"
+        );
+    }
+    // promtool parses PromQL in rules files: one recording rule per query, with Grafana's
+    // interval variables as Prometheus durations.
+    let rules: Vec<Value> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, expr))| {
+            let expr = expr
+                .replace("$__rate_interval", "5m")
+                .replace("$__interval", "1m")
+                .replace("$__range", "1h");
+            json!({"record": format!("dashboard:query_{i}"), "expr": expr})
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = json!({"groups": [{"name": "dashboard", "rules": rules}]});
+    std::fs::write(dir.path().join("dashboard.yaml"), file.to_string()).unwrap();
+    let (ok, output) = promtool(&["check", "rules", "dashboard.yaml"], dir.path());
+    assert!(ok, "{output}\n{exprs:#?}");
+    assert!(
+        output.contains(&format!("SUCCESS: {} rules found", exprs.len())),
+        "{output}"
+    );
+    // The check is real: broken PromQL fails it.
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        json!({"groups": [{"name": "x", "rules": [{"record": "x:y", "expr": "sum by (registry (tagwarden_images)"}]}]})
+            .to_string(),
+    )
+    .unwrap();
+    let (ok, output) = promtool(&["check", "rules", "broken.yaml"], dir.path());
+    assert!(!ok, "{output}");
+}
+
+// --- Dockerfile -------------------------------------------------------------------------------
+
+/// The Dockerfile's instructions, continuation lines joined, comments dropped:
+/// `(INSTRUCTION, arguments)`.
+fn dockerfile() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo("Dockerfile")).unwrap();
+    let mut instructions = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
+            continue;
+        }
+        if let Some(continued) = trimmed.strip_suffix('\\') {
+            current.push_str(continued);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(trimmed);
+        let (instruction, arguments) = current.split_once(' ').unwrap_or((&current, ""));
+        instructions.push((instruction.to_uppercase(), arguments.trim().to_string()));
+        current.clear();
+    }
+    instructions
+}
+
+#[test]
+fn the_dockerfile_builds_the_locked_release_and_runs_it_unprivileged() {
+    let instructions = dockerfile();
+    let stages: Vec<&String> = instructions
+        .iter()
+        .filter(|(instruction, _)| instruction == "FROM")
+        .map(|(_, arguments)| arguments)
+        .collect();
+    assert_eq!(stages.len(), 2, "a builder and a final stage: {stages:?}");
+    assert!(stages[0].ends_with(" AS builder"), "{}", stages[0]);
+    assert!(stages[0].starts_with("rust:"), "{}", stages[0]);
+    // The builder's Rust is the workspace's rust-version.
+    let workspace = std::fs::read_to_string(repo("Cargo.toml")).unwrap();
+    let rust_version = workspace
+        .lines()
+        .find_map(|line| line.strip_prefix("rust-version = "))
+        .unwrap()
+        .trim_matches('"');
+    assert!(
+        instructions.contains(&("ARG".into(), format!("RUST_VERSION={rust_version}"))),
+        "{instructions:?}"
+    );
+    let builder_end = instructions
+        .iter()
+        .rposition(|(instruction, _)| instruction == "FROM")
+        .unwrap();
+    let (builder, last) = instructions.split_at(builder_end);
+    assert!(
+        builder
+            .iter()
+            .any(|(instruction, arguments)| instruction == "RUN"
+                && arguments.contains("cargo build --release --locked -p tagwarden")),
+        "{builder:?}"
+    );
+
+    // The final image matches how the binary links: glibc dynamically needs distroless
+    // `cc` (glibc and libgcc_s); a static binary would take `static`.
+    let ldd = Command::new("ldd")
+        .arg(env!("CARGO_BIN_EXE_tagwarden"))
+        .output()
+        .expect("ldd (libc-bin)");
+    let linked = String::from_utf8_lossy(&ldd.stdout);
+    let base = &last[0].1;
+    if linked.contains("libc.so") {
+        assert!(linked.contains("libgcc_s"), "{linked}");
+        assert!(
+            base.starts_with("gcr.io/distroless/cc-debian12:nonroot"),
+            "the binary links glibc; the final stage is {base}"
+        );
+        // The builder's Debian release is the final image's.
+        assert!(stages[0].contains("-bookworm"), "{}", stages[0]);
+    } else {
+        assert!(base.starts_with("gcr.io/distroless/static"), "{base}");
+    }
+    let in_final = |name: &str| -> Vec<&String> {
+        last.iter()
+            .filter(|(instruction, _)| instruction == name)
+            .map(|(_, arguments)| arguments)
+            .collect()
+    };
+    assert_eq!(in_final("USER"), vec!["65532:65532"]);
+    assert_eq!(in_final("ENTRYPOINT"), vec![r#"["/tagwarden"]"#]);
+    assert_eq!(in_final("CMD"), vec![r#"["serve"]"#]);
+    assert_eq!(in_final("EXPOSE"), vec!["8080"]);
+    assert!(
+        in_final("COPY")
+            .iter()
+            .any(|arguments| arguments.starts_with("--from=builder ")
+                && arguments.ends_with(" /tagwarden")),
+        "{last:?}"
+    );
+    assert!(
+        in_final("RUN").is_empty(),
+        "the final stage runs nothing: {last:?}"
+    );
+    // The chart's user is the image's.
+    let default = &renders()[0].2;
+    let security = container(default).security_context.unwrap();
+    assert_eq!(security.run_as_user, Some(65532));
+}
+
+#[test]
+fn the_docker_build_context_is_the_workspace_alone() {
+    let ignore = std::fs::read_to_string(repo(".dockerignore")).unwrap();
+    let patterns: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect();
+    assert_eq!(patterns.first(), Some(&"*"), "everything out by default");
+    // What the builder copies is let back in; nothing else is.
+    let copied: BTreeSet<String> = dockerfile()
+        .iter()
+        .filter(|(instruction, arguments)| {
+            instruction == "COPY" && !arguments.starts_with("--from")
+        })
+        .flat_map(|(_, arguments)| {
+            let words: Vec<&str> = arguments.split_whitespace().collect();
+            words[..words.len() - 1]
+                .iter()
+                .map(|word| word.to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let allowed: BTreeSet<String> = patterns
+        .iter()
+        .filter_map(|pattern| pattern.strip_prefix('!'))
+        .map(|pattern| pattern.trim_end_matches('/').to_string())
+        .collect();
+    assert_eq!(copied, allowed);
+    for path in &copied {
+        assert!(repo(path).exists(), "{path} does not exist");
+    }
+    assert!(patterns.contains(&"crates/*/target"), "{patterns:?}");
+}
