@@ -73,6 +73,7 @@ struct Served {
     url: String,
     ca: String,
     metrics: Metrics,
+    webhook: Webhook,
     _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
 }
@@ -98,6 +99,7 @@ impl Served {
             url,
             ca: pki.ca,
             metrics,
+            webhook,
             _dir: dir,
             _stop: stop,
         }
@@ -310,6 +312,15 @@ async fn the_capsule_hook_pod_gets_the_nearest_published_kubectl() {
             .contains("tagwarden_webhook_duration_seconds_count 1"),
         "{}",
         served.metrics_text()
+    );
+    // The same counts, alone in the Prometheus 0.0.4 text that `serve` appends to the
+    // monitor's.
+    let own = served.webhook.encode_metrics();
+    assert!(
+        own.contains("tagwarden_webhook_decisions_total{decision=\"rewritten\"} 1")
+            && own.contains("# TYPE tagwarden_webhook_duration_seconds histogram")
+            && !own.contains("# EOF"),
+        "{own}"
     );
 }
 

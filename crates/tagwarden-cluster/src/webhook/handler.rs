@@ -21,6 +21,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::post;
+use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::events::Recorder;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
@@ -54,7 +55,21 @@ struct Inner {
     /// The decision's options (shared with each decision task).
     repair: Arc<RepairOptions>,
     metrics: WebhookMetrics,
+    /// The metrics alone, for [`Webhook::encode_metrics`].
+    own_registry: Registry,
     recorder: Option<Recorder>,
+}
+
+/// A request the webhook acts on, or the answer already decided.
+enum Scoped {
+    /// A Pod create in scope: its allow answer (to patch), namespace and Pod.
+    Act {
+        allow: Answer,
+        namespace: String,
+        pod: Box<Pod>,
+    },
+    /// Out of scope (allowed unchanged) or unreadable (allowed with a warning).
+    Done(Answer, Decision),
 }
 
 /// What became of the engine's decision within the budget.
@@ -76,13 +91,17 @@ impl Webhook {
             ..options.repair.clone()
         });
         let repair = Arc::new(options.repair.clone());
+        let metrics = WebhookMetrics::new();
+        let mut own_registry = Registry::default();
+        metrics.register(&mut own_registry);
         Webhook {
             inner: Arc::new(Inner {
                 client,
                 options,
                 validate_repair,
                 repair,
-                metrics: WebhookMetrics::new(),
+                metrics,
+                own_registry,
                 recorder: None,
             }),
         }
@@ -99,6 +118,11 @@ impl Webhook {
                 validate_repair: inner.validate_repair.clone(),
                 repair: inner.repair.clone(),
                 metrics: inner.metrics.clone(),
+                own_registry: {
+                    let mut registry = Registry::default();
+                    inner.metrics.register(&mut registry);
+                    registry
+                },
                 recorder: Some(recorder),
             }),
         }
@@ -113,6 +137,16 @@ impl Webhook {
     /// to `registry` (once per registry).
     pub fn register_metrics(&self, registry: &mut Registry) {
         self.inner.metrics.register(registry);
+    }
+
+    /// The webhook's metrics alone in the Prometheus text format 0.0.4, which can be
+    /// appended to another 0.0.4 text (the monitor's [`crate::monitor::Metrics::encode`])
+    /// to serve both on one `/metrics`.
+    pub fn encode_metrics(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.inner.own_registry)
+            .expect("writing to a String cannot fail");
+        text
     }
 
     /// `POST /mutate`, and `POST /validate` when [`WebhookOptions::validate`] is on. Merge
@@ -151,8 +185,12 @@ impl Webhook {
 
     async fn mutation_answer(&self, body: &[u8], started: Instant) -> (Answer, Decision) {
         let (allow, namespace, pod) = match self.in_scope(body) {
-            Ok(in_scope) => in_scope,
-            Err(done) => return done,
+            Scoped::Act {
+                allow,
+                namespace,
+                pod,
+            } => (allow, namespace, pod),
+            Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
         let repairs = match self.decide(&slots, &self.inner.repair, started).await {
@@ -181,8 +219,12 @@ impl Webhook {
 
     async fn validation_answer(&self, body: &[u8], started: Instant) -> (Answer, Decision) {
         let (allow, _namespace, pod) = match self.in_scope(body) {
-            Ok(in_scope) => in_scope,
-            Err(done) => return done,
+            Scoped::Act {
+                allow,
+                namespace,
+                pod,
+            } => (allow, namespace, pod),
+            Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
         let repairs = match self
@@ -218,13 +260,8 @@ impl Webhook {
         (allow, decision)
     }
 
-    /// The request's allow answer, namespace and Pod when the webhook acts on it; else the
-    /// finished answer (out of scope: allowed unchanged; unreadable: allowed with a warning).
-    #[allow(clippy::result_large_err)]
-    fn in_scope(
-        &self,
-        body: &[u8],
-    ) -> Result<(Answer, String, Box<k8s_openapi::api::core::v1::Pod>), (Answer, Decision)> {
+    /// Reads the request and says whether the webhook acts on it.
+    fn in_scope(&self, body: &[u8]) -> Scoped {
         let Request {
             uid,
             api_version,
@@ -233,23 +270,27 @@ impl Webhook {
             Ok(request) => request,
             Err(malformed) => {
                 tracing::warn!(uid = %malformed.uid, why = %malformed.why, "unreadable admission request: allowed unchanged");
-                return Err((Answer::malformed(&malformed), Decision::Error));
+                return Scoped::Done(Answer::malformed(&malformed), Decision::Error);
             }
         };
         let allow = Answer::allow(&uid, &api_version);
         match subject {
             Subject::Other(what) => {
                 tracing::debug!(%uid, %what, "not a Pod create: allowed unchanged");
-                Err((allow, Decision::Unchanged))
+                Scoped::Done(allow, Decision::Unchanged)
             }
             Subject::PodCreate { namespace, pod } => {
                 match scope::why_skipped(&namespace, &pod, &self.inner.options.excluded_namespaces)
                 {
                     Some(why) => {
                         tracing::debug!(%uid, %why, "out of scope: allowed unchanged");
-                        Err((allow, Decision::Unchanged))
+                        Scoped::Done(allow, Decision::Unchanged)
                     }
-                    None => Ok((allow, namespace, pod)),
+                    None => Scoped::Act {
+                        allow,
+                        namespace,
+                        pod,
+                    },
                 }
             }
         }
