@@ -12,7 +12,8 @@ use k8s_openapi::api::core::v1::Pod;
 use prometheus_client::registry::Registry as Metrics;
 use serde_json::{Value, json};
 use tagwarden_cluster::webhook::{
-    CertificateFiles, ORIGINAL_IMAGES_ANNOTATION, Webhook, WebhookOptions, serve_https,
+    CertificateFiles, HttpsEndpoint, ORIGINAL_IMAGES_ANNOTATION, Webhook, WebhookOptions,
+    serve_https,
 };
 use tagwarden_core::{KubeVersion, Tracking};
 use tagwarden_registry::{Client, ClientOptions, InspectOptions, RepairOptions};
@@ -83,16 +84,17 @@ impl Served {
         let dir = tempfile::tempdir().unwrap();
         let pki = Pki::generate("webhook");
         let (cert, key) = pki.write_to(dir.path());
-        let tls = CertificateFiles::load(cert, key)
-            .unwrap()
-            .server_config()
-            .unwrap();
         let mut metrics = Metrics::default();
         webhook.register_metrics(&mut metrics);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://{}", listener.local_addr().unwrap());
+        let endpoint = HttpsEndpoint {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert,
+            key,
+        };
+        let bound = webhook.bind(&endpoint).await.unwrap();
+        let url = format!("https://{}", bound.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve_https(listener, tls, webhook.router(), async move {
+        tokio::spawn(bound.run(async move {
             let _ = stopped.await;
         }));
         Served {
@@ -313,6 +315,14 @@ async fn the_capsule_hook_pod_gets_the_nearest_published_kubectl() {
         "{}",
         served.metrics_text()
     );
+    // Called again (reinvocationPolicy: IfNeeded) with the repaired Pod: nothing more to do,
+    // and the annotation stays as it is.
+    let again = serde_json::to_value(&after).unwrap();
+    assert_unchanged(
+        &served.call("/mutate", &review(&again, "uid-2")).await,
+        "uid-2",
+    );
+
     // The same counts, alone in the Prometheus 0.0.4 text that `serve` appends to the
     // monitor's.
     let own = served.webhook.encode_metrics();
@@ -419,17 +429,37 @@ async fn a_malformed_review_is_allowed_with_a_warning_never_refused() {
         "{answer}"
     );
 
-    // Not JSON at all: still an AdmissionReview answer, allowed.
+    // Not JSON at all: still an AdmissionReview answer, allowed; over HTTP/2 (ALPN) and
+    // over HTTP/1.1, whichever the API server speaks.
     let resp = https_client(&served.ca)
         .post(format!("{}/mutate", served.url))
         .body("{")
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        (resp.status(), resp.version()),
+        (reqwest::StatusCode::OK, reqwest::Version::HTTP_2)
+    );
     let answer: Value = resp.json().await.unwrap();
     assert_eq!(answer["response"]["allowed"], true);
-    assert_eq!(served.decisions("error"), 2);
+    let http1 = reqwest::Client::builder()
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(served.ca.as_bytes()).unwrap())
+        .http1_only()
+        .build()
+        .unwrap();
+    let resp = http1
+        .post(format!("{}/mutate", served.url))
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_11);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["response"]["allowed"],
+        true
+    );
+    assert_eq!(served.decisions("error"), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -584,6 +614,28 @@ async fn a_rotated_certificate_is_served_to_new_connections() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn bind_says_which_file_or_address_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = Pki::generate("one").write_to(dir.path());
+    let webhook = Webhook::new(registry_client(), options(false));
+    let missing = HttpsEndpoint {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cert: dir.path().join("absent.crt"),
+        key: key.clone(),
+    };
+    let err = webhook.bind(&missing).await.err().unwrap().to_string();
+    assert!(err.contains("absent.crt"), "{err}");
+    let busy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let taken = HttpsEndpoint {
+        listen: busy.local_addr().unwrap(),
+        cert,
+        key,
+    };
+    let err = webhook.bind(&taken).await.err().unwrap().to_string();
+    assert!(err.contains("cannot listen on 127.0.0.1:"), "{err}");
 }
 
 #[test]

@@ -42,6 +42,8 @@
 //! - [`tls`]: rustls (aws-lc-rs) from PEM files, re-read when the files change (cert-manager
 //!   rotates them; checked at most once a second), and [`serve_https`], which serves a
 //!   `Router` over HTTPS (HTTP/1.1 and HTTP/2) on a `TcpListener`.
+//! - `endpoint`: [`Webhook::bind`] an [`HttpsEndpoint`] (address, certificate and key
+//!   files) at start, then [`BoundWebhook::run`] it until shutdown: what `serve` calls.
 //!
 //! # How it is deployed
 //!
@@ -54,6 +56,7 @@
 //! denies a Pod whose image is missing with no fallback; it belongs in a
 //! ValidatingWebhookConfiguration with `failurePolicy: Fail` only where an operator chooses.
 
+mod endpoint;
 mod events;
 mod handler;
 mod metrics;
@@ -64,6 +67,7 @@ pub mod tls;
 
 use std::time::Duration;
 
+pub use endpoint::{BoundWebhook, HttpsEndpoint, WebhookError};
 pub use handler::Webhook;
 pub use patch::{
     ContainerList, ImageSlot, MUTATE_ANNOTATION, Mutation, ORIGINAL_IMAGES_ANNOTATION, Rewrite,
