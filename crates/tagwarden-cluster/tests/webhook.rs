@@ -499,6 +499,27 @@ async fn a_slow_registry_gets_the_pod_admitted_unchanged_within_the_budget() {
     assert_eq!(served.decisions("rewritten"), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_servers_shorter_timeout_shortens_the_budget() {
+    let (registry, _seeded) = seeded_registry();
+    let proxy = FaultProxy::in_front_of(&registry);
+    let latency = Duration::from_secs(3);
+    proxy.set_latency(latency);
+    let mut options = options(false);
+    options.budget = Duration::from_secs(30); // misconfigured: above timeoutSeconds
+    let served = Served::start(Webhook::new(registry_client(), options)).await;
+    let pod = hook_pod(&proxy.addr(), "team-a");
+
+    // The API server appends its timeoutSeconds to the URL: ?timeout=1s.
+    let started = Instant::now();
+    let answer = served.call("/mutate?timeout=1s", &review(&pod, "t")).await;
+    let took = started.elapsed();
+    assert_unchanged(&answer, "t");
+    assert!(took < latency, "answered after {took:?}");
+    assert!(warnings(&answer)[0].contains("within 750ms"), "{answer}");
+    assert_eq!(served.decisions("timeout"), 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // /validate
 // ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::routing::post;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::events::Recorder;
@@ -70,6 +70,12 @@ enum Scoped {
     },
     /// Out of scope (allowed unchanged) or unreadable (allowed with a warning).
     Done(Answer, Decision),
+}
+
+/// When a request started and how long it may take.
+struct Clock {
+    started: Instant,
+    budget: Duration,
 }
 
 /// What became of the engine's decision within the budget.
@@ -164,26 +170,48 @@ impl Webhook {
     /// The answer of `/mutate` to one `AdmissionReview` body (the HTTP layer only moves
     /// bytes): a JSONPatch for the images to replace, or the Pod unchanged.
     pub async fn mutate(&self, body: &[u8]) -> Value {
-        let started = Instant::now();
-        let (answer, decision) = self.mutation_answer(body, started).await;
+        self.mutate_within(body, None).await
+    }
+
+    /// [`Webhook::mutate`], answering within three quarters of `api_timeout` when that is
+    /// less than the budget: the API server's own `?timeout=` for this call (its
+    /// `timeoutSeconds`), so that a configuration with a shorter timeout than the budget
+    /// still gets an answer instead of a failed call.
+    pub async fn mutate_within(&self, body: &[u8], api_timeout: Option<Duration>) -> Value {
+        let clock = self.clock(api_timeout);
+        let (answer, decision) = self.mutation_answer(body, &clock).await;
         self.inner
             .metrics
-            .record(decision, started.elapsed().as_secs_f64());
+            .record(decision, clock.started.elapsed().as_secs_f64());
         answer.to_review()
     }
 
     /// The answer of `/validate` to one `AdmissionReview` body: denied when an image is
     /// missing with nothing to stand in for it, else allowed.
     pub async fn validate(&self, body: &[u8]) -> Value {
-        let started = Instant::now();
-        let (answer, decision) = self.validation_answer(body, started).await;
+        self.validate_within(body, None).await
+    }
+
+    /// [`Webhook::validate`] within the API server's timeout, as [`Webhook::mutate_within`].
+    pub async fn validate_within(&self, body: &[u8], api_timeout: Option<Duration>) -> Value {
+        let clock = self.clock(api_timeout);
+        let (answer, decision) = self.validation_answer(body, &clock).await;
         self.inner
             .metrics
-            .record(decision, started.elapsed().as_secs_f64());
+            .record(decision, clock.started.elapsed().as_secs_f64());
         answer.to_review()
     }
 
-    async fn mutation_answer(&self, body: &[u8], started: Instant) -> (Answer, Decision) {
+    /// Starts the clock of one request.
+    fn clock(&self, api_timeout: Option<Duration>) -> Clock {
+        let budget = self.inner.options.budget;
+        Clock {
+            started: Instant::now(),
+            budget: api_timeout.map_or(budget, |t| budget.min(t * 3 / 4)),
+        }
+    }
+
+    async fn mutation_answer(&self, body: &[u8], clock: &Clock) -> (Answer, Decision) {
         let (allow, namespace, pod) = match self.in_scope(body) {
             Scoped::Act {
                 allow,
@@ -193,9 +221,9 @@ impl Webhook {
             Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
-        let repairs = match self.decide(&slots, &self.inner.repair, started).await {
+        let repairs = match self.decide(&slots, &self.inner.repair, clock).await {
             Decided::Repairs(repairs) => repairs,
-            Decided::Late => return (allow.warn(self.late_warning()), Decision::Timeout),
+            Decided::Late => return (allow.warn(late_warning(clock)), Decision::Timeout),
             Decided::Failed(why) => return (allow.warn(failed_warning(&why)), Decision::Error),
         };
         let mutation = patch::mutation(&pod, &slots, &repairs);
@@ -217,7 +245,7 @@ impl Webhook {
         (answer, decision)
     }
 
-    async fn validation_answer(&self, body: &[u8], started: Instant) -> (Answer, Decision) {
+    async fn validation_answer(&self, body: &[u8], clock: &Clock) -> (Answer, Decision) {
         let (allow, _namespace, pod) = match self.in_scope(body) {
             Scoped::Act {
                 allow,
@@ -228,11 +256,11 @@ impl Webhook {
         };
         let slots = patch::image_slots(&pod);
         let repairs = match self
-            .decide(&slots, &self.inner.validate_repair, started)
+            .decide(&slots, &self.inner.validate_repair, clock)
             .await
         {
             Decided::Repairs(repairs) => repairs,
-            Decided::Late => return (allow.warn(self.late_warning()), Decision::Timeout),
+            Decided::Late => return (allow.warn(late_warning(clock)), Decision::Timeout),
             Decided::Failed(why) => return (allow.warn(failed_warning(&why)), Decision::Error),
         };
         let mutation = patch::mutation(&pod, &slots, &repairs);
@@ -302,7 +330,7 @@ impl Webhook {
         &self,
         slots: &[ImageSlot],
         options: &Arc<RepairOptions>,
-        started: Instant,
+        clock: &Clock,
     ) -> Decided {
         let parsed: Vec<Option<Reference>> = slots
             .iter()
@@ -335,7 +363,7 @@ impl Webhook {
             tokio::spawn(async move { decide_repair(&client, &reference, &options).await })
         });
         let task = futures::future::join_all(tasks.collect::<Vec<_>>());
-        let left = self.inner.options.budget.saturating_sub(started.elapsed());
+        let left = clock.budget.saturating_sub(clock.started.elapsed());
         match tokio::time::timeout(left, task).await {
             Err(_) => Decided::Late,
             Ok(answers) => {
@@ -357,13 +385,13 @@ impl Webhook {
             }
         }
     }
+}
 
-    fn late_warning(&self) -> String {
-        format!(
-            "tagwarden: the registries did not answer within {}; the Pod was admitted unchanged",
-            seconds(self.inner.options.budget)
-        )
-    }
+fn late_warning(clock: &Clock) -> String {
+    format!(
+        "tagwarden: the registries did not answer within {}; the Pod was admitted unchanged",
+        seconds(clock.budget)
+    )
 }
 
 fn failed_warning(why: &str) -> String {
@@ -394,10 +422,65 @@ fn log_rewrites(namespace: &str, mutation: &Mutation) {
     }
 }
 
-async fn mutate_endpoint(State(webhook): State<Webhook>, body: Bytes) -> Json<Value> {
-    Json(webhook.mutate(&body).await)
+async fn mutate_endpoint(
+    State(webhook): State<Webhook>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Json<Value> {
+    let timeout = query.as_deref().and_then(api_server_timeout);
+    Json(webhook.mutate_within(&body, timeout).await)
 }
 
-async fn validate_endpoint(State(webhook): State<Webhook>, body: Bytes) -> Json<Value> {
-    Json(webhook.validate(&body).await)
+async fn validate_endpoint(
+    State(webhook): State<Webhook>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Json<Value> {
+    let timeout = query.as_deref().and_then(api_server_timeout);
+    Json(webhook.validate_within(&body, timeout).await)
+}
+
+/// The `timeout` the API server appends to a webhook's URL (`?timeout=10s`, a Go
+/// duration in seconds or milliseconds), if any.
+fn api_server_timeout(query: &str) -> Option<Duration> {
+    let value = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("timeout="))?;
+    let (number, scale) = match value.strip_suffix("ms") {
+        Some(ms) => (ms, 0.001),
+        None => (value.strip_suffix('s')?, 1.0),
+    };
+    let seconds = number.parse::<f64>().ok()? * scale;
+    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_server_timeout_is_read_from_the_query() {
+        assert_eq!(
+            api_server_timeout("timeout=10s"),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            api_server_timeout("a=b&timeout=1500ms"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            api_server_timeout("timeout=2.5s"),
+            Some(Duration::from_millis(2500))
+        );
+        for bad in [
+            "",
+            "timeout=",
+            "timeout=10",
+            "timeout=-1s",
+            "timeout=1m",
+            "timeout=NaNs",
+        ] {
+            assert_eq!(api_server_timeout(bad), None, "{bad}");
+        }
+    }
 }
