@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod monitor;
 pub mod pull_secrets;
 pub mod scan;
+pub mod serve;
 mod version;
 pub mod webhook;
 

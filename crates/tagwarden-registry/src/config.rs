@@ -57,6 +57,55 @@ pub struct Config {
     /// Which images follow the Kubernetes version; read by the caller, not by this crate.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `tagwarden serve`'s settings; read by the caller, not by this crate.
+    #[serde(default)]
+    pub serve: ServeConfig,
+}
+
+/// `serve:`: how `tagwarden serve` watches and checks. Flags and environment variables
+/// win over these; durations are whole seconds.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServeConfig {
+    /// Where the endpoints listen (`0.0.0.0:8080`).
+    pub listen: Option<String>,
+    /// Namespaces to watch (default: every namespace).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Namespaces to ignore.
+    #[serde(default)]
+    pub skip_namespaces: Vec<String>,
+    /// Seconds between checks of a present image (default 3600).
+    #[serde(default, deserialize_with = "whole_number")]
+    pub present_interval: Option<u64>,
+    /// Seconds between checks of a missing or invalid image (default 300).
+    #[serde(default, deserialize_with = "whole_number")]
+    pub failing_interval: Option<u64>,
+    /// The longest wait, in seconds, before an image that could not be checked is asked
+    /// again (the wait doubles from 30 s up to this; default 1800).
+    #[serde(default, deserialize_with = "whole_number")]
+    pub undetermined_max_backoff: Option<u64>,
+    /// Registry (`docker.io`) → the requests it may get per window.
+    #[serde(default)]
+    pub budgets: BTreeMap<String, BudgetConfig>,
+}
+
+/// `serve.budgets.REGISTRY`: at most `requests` registry requests every `window` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// Requests allowed per window (HEADs and GETs; token requests are not counted).
+    #[serde(deserialize_with = "required_whole_number")]
+    pub requests: u64,
+    /// The window, in seconds.
+    #[serde(deserialize_with = "required_whole_number")]
+    pub window: u64,
+}
+
+fn required_whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    whole_number(deserializer)?
+        .ok_or_else(|| serde::de::Error::custom("a whole number is required"))
 }
 
 /// `registries:`: how to talk to particular registries.

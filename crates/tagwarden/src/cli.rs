@@ -370,6 +370,7 @@ impl Cli {
             Command::Check(c) => (c.format.output.into(), Some(&c.registry)),
             Command::PostRender(c) => (OutputFormat::Text, Some(&c.registry)),
             Command::Scan(c) => (c.format.output.into(), Some(&c.registry)),
+            Command::Serve(c) => (OutputFormat::Text, Some(&c.registry)),
             Command::Matrix(c) => (
                 c.format.output.into(),
                 match &c.args.command {
@@ -493,6 +494,11 @@ pub enum Command {
     /// Check every image a live cluster uses; find pull failures; preflight an upgrade.
     #[command(after_help = commands::scan::EXAMPLES)]
     Scan(WithRegistry<commands::scan::Args, ScanOutputFormat>),
+
+    /// The in-cluster service: watch workloads, keep checking their images, export
+    /// Prometheus metrics and write Kubernetes Events.
+    #[command(after_help = commands::serve::EXAMPLES)]
+    Serve(WithRegistry<commands::serve::Args, NoOutputFormat>),
 }
 
 /// `-o FORMAT` of `scan`.

@@ -22,10 +22,12 @@ fn main() -> ExitCode {
     output::set_stderr_color(color);
     init_logging(global.debug, color);
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // One thread does for a command; the long-running service gets a worker per core.
+    let mut builder = match cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             output::errln!("error: cannot start the async runtime: {e}");
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Check(c) => runtime.block_on(commands::check::run(&global, &c.args)),
         Command::PostRender(c) => runtime.block_on(commands::post_render::run(&global, &c.args)),
         Command::Scan(c) => runtime.block_on(commands::scan::run(&global, &c.args)),
+        Command::Serve(c) => runtime.block_on(commands::serve::run(&global, &c.args)),
     };
     match result {
         Ok(status) => status.into(),

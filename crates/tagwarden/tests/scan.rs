@@ -12,7 +12,7 @@ use crate::common::{Run, tagwarden_stdin_in};
 
 /// The private registry (htpasswd), with `payments/ledger:3.1.0` and
 /// `platform/exporter:1.4.0`, shared by this module's tests.
-fn private() -> &'static Registry {
+pub(crate) fn private() -> &'static Registry {
     static PRIVATE: OnceLock<Registry> = OnceLock::new();
     PRIVATE.get_or_init(|| {
         let registry = Registry::start_with(RegistryMode::Htpasswd);
@@ -50,6 +50,11 @@ fn fixtures() -> Fixtures {
         .private_registry(private.addr())
         .private_credentials(user, password)
         .provider_registry(private.addr())
+}
+
+/// The fixture cluster at Kubernetes 1.32 (EKS), for other modules' tests.
+pub(crate) fn fixture_api_server() -> ApiServer {
+    api_server()
 }
 
 fn api_server() -> ApiServer {
@@ -367,7 +372,7 @@ fn text_and_junit_say_the_same_as_json() {
 }
 
 /// A Deployment in `shop` whose container uses `image`, as `kubectl apply` would create it.
-fn deployment(name: &str, image: &str) -> Value {
+pub(crate) fn deployment(name: &str, image: &str) -> Value {
     serde_json::json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -34,4 +34,5 @@ mod resolve;
 mod scan;
 mod schema;
 mod scripts;
+mod serve;
 mod streams;

@@ -8,6 +8,7 @@ pub mod matrix;
 pub mod post_render;
 pub mod resolve;
 pub mod scan;
+pub mod serve;
 
 use std::time::Duration;
 
@@ -43,6 +44,21 @@ pub fn registry_client_with(
     first: Option<std::sync::Arc<dyn tagwarden_registry::Keychain>>,
 ) -> Result<Client, Failure> {
     let config = load_config(global)?;
+    let options = client_options(global, first)?;
+    let disk = if global.no_cache {
+        DiskCacheLocation::Off
+    } else {
+        DiskCacheLocation::Default
+    };
+    Ok(config.build_client(options, disk)?)
+}
+
+/// The registry flags as [`ClientOptions`], with `first` asked for credentials before
+/// anything else; `serve` adjusts them before building its client.
+pub fn client_options(
+    global: &GlobalOptions,
+    first: Option<std::sync::Arc<dyn tagwarden_registry::Keychain>>,
+) -> Result<ClientOptions, Failure> {
     // `first` (a cluster's pull secrets, for scan), then --pull-secret, then the docker
     // config files and their helpers, then the kubelet's credential-provider plugins: the
     // credentials set up on this machine win over the ones a node would get. Anonymous
@@ -59,7 +75,7 @@ pub fn registry_client_with(
             )),
         );
     }
-    let options = ClientOptions::builder()
+    Ok(ClientOptions::builder()
         .insecure_registries(global.insecure_registries.clone())
         .ca_files(global.ca_files.clone())
         .certs_dir(Some(global.certs_dir.clone()))
@@ -69,13 +85,7 @@ pub fn registry_client_with(
         .max_retry_time(Duration::from_secs(global.retry_budget))
         .max_concurrency_per_registry(global.max_concurrency.max(1))
         .requests_per_second(global.rps)
-        .build();
-    let disk = if global.no_cache {
-        DiskCacheLocation::Off
-    } else {
-        DiskCacheLocation::Default
-    };
-    Ok(config.build_client(options, disk)?)
+        .build())
 }
 
 /// A registry's rate-limit headers, as last seen.

@@ -1,0 +1,287 @@
+//! `tagwarden serve`: the in-cluster service. The work is `tagwarden_cluster::Cluster::serve`
+//! (watchers, the monitor, Events, leader election, endpoints); this command turns flags,
+//! environment variables and the config file's `serve:` section into its options.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use clap::Args as ClapArgs;
+use tagwarden_cluster::monitor::{
+    Budget, Metrics, Monitor, MonitorOptions, prepare_client_options,
+};
+use tagwarden_cluster::serve::{LeaseOptions, ServeError, ServeOptions};
+use tagwarden_cluster::{Cluster, ClusterOptions};
+use tagwarden_registry::DiskCacheLocation;
+
+use crate::cli::GlobalOptions;
+use crate::commands::check::policy::{Policy, PolicyFlags};
+use crate::commands::resolve::PreferArg;
+use crate::commands::{client_options, load_config};
+use crate::exit::{CommandResult, Failure, Status};
+use crate::output::errln;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # In the cluster (the Helm chart in deploy/helm/tagwarden runs it so)
+  tagwarden serve
+
+  # From a laptop, against the current context, one replica (no Lease)
+  tagwarden serve --listen 127.0.0.1:8080 --namespace shop --namespace payments
+
+Endpoints: /healthz (alive), /readyz (caches synced), /metrics (OpenMetrics).
+Leader election: with --lease-namespace (POD_NAMESPACE in a Pod), replicas share the
+Lease --lease-name; only the leader checks images and writes Events.
+Every flag has an environment variable (see each flag) and most a key in the config
+file's serve: section; flags win, then the environment, then the file.";
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Where /healthz, /readyz and /metrics listen [config: serve.listen].
+    #[arg(long, value_name = "ADDR", env = "TAGWARDEN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// Watch only this namespace; repeatable (default: every namespace)
+    /// [config: serve.namespaces].
+    #[arg(
+        long = "namespace",
+        value_name = "NS",
+        env = "TAGWARDEN_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Ignore this namespace; repeatable [config: serve.skip_namespaces].
+    #[arg(
+        long = "skip-namespace",
+        value_name = "NS",
+        env = "TAGWARDEN_SKIP_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub skip_namespaces: Vec<String>,
+
+    /// Seconds between checks of a present image (default 3600) [config: serve.present_interval].
+    #[arg(long, value_name = "SECS", env = "TAGWARDEN_PRESENT_INTERVAL")]
+    pub present_interval: Option<u64>,
+
+    /// Seconds between checks of a missing image (default 300) [config: serve.failing_interval].
+    #[arg(long, value_name = "SECS", env = "TAGWARDEN_FAILING_INTERVAL")]
+    pub failing_interval: Option<u64>,
+
+    /// The longest wait before an image that could not be checked is asked again
+    /// (default 1800; it doubles from 30) [config: serve.undetermined_max_backoff].
+    #[arg(long, value_name = "SECS", env = "TAGWARDEN_UNDETERMINED_MAX_BACKOFF")]
+    pub undetermined_max_backoff: Option<u64>,
+
+    /// The namespace of the Lease for leader election (in a Pod: its own namespace, from
+    /// POD_NAMESPACE). Without it, this process is the only checker.
+    #[arg(long, value_name = "NS", env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// The Lease's name.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "TAGWARDEN_LEASE_NAME",
+        default_value = "tagwarden"
+    )]
+    pub lease_name: String,
+
+    /// Seconds a Lease stays valid without renewal; the holder renews a third of it before
+    /// it expires, and another replica takes over this long after the holder dies.
+    #[arg(long, value_name = "SECS", env = "TAGWARDEN_LEASE_DURATION", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
+    pub lease_duration: u64,
+
+    /// This replica's identity in the Lease and on Events (in a Pod: POD_NAME; default:
+    /// the host name).
+    #[arg(long, value_name = "NAME", env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// Check from this process even when a Lease namespace is known.
+    #[arg(long)]
+    pub no_leader_election: bool,
+
+    /// A platform every image must provide (default: the platforms of the nodes each
+    /// image's Pods could run on); repeatable.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
+
+    /// A repository whose tag tracks the Kubernetes version; repeatable.
+    #[arg(long = "track", value_name = "REPOSITORY")]
+    pub track: Vec<String>,
+
+    /// How many minor versions a fallback may be away from the wanted tag.
+    #[arg(long, value_name = "N")]
+    pub max_skew: Option<u64>,
+
+    /// Which side to try first once the wanted minor has nothing.
+    #[arg(long, value_enum)]
+    pub prefer: Option<PreferArg>,
+
+    /// The kubeconfig file (default: in a Pod, its service account; else KUBECONFIG,
+    /// ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+    let config = load_config(global)?;
+    let settings = &config.serve;
+    let listen = match (args.listen, &settings.listen) {
+        (Some(listen), _) => listen,
+        (None, Some(text)) => text.parse().map_err(|e| {
+            Failure::bad_input(anyhow!(
+                "config serve.listen {text:?}: {e} (expected HOST:PORT)"
+            ))
+        })?,
+        (None, None) => SocketAddr::from(([0, 0, 0, 0], 8080)),
+    };
+    let platforms = crate::commands::platforms_flag(&args.platforms)?;
+
+    let cluster = Cluster::locate(&ClusterOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    })
+    .await
+    .map_err(|e| crate::commands::kube_version::cluster_failure(e, "fix the kubeconfig, or run serve in a Pod"))?
+    .ok_or_else(|| {
+        Failure::bad_input(anyhow!(
+            "no cluster to watch: no --kubeconfig, KUBECONFIG or ~/.kube/config, and not running in a Pod"
+        ))
+    })?;
+    const HINT: &str = "serve needs the cluster's version to know which images follow it";
+    let version = cluster
+        .version()
+        .await
+        .map_err(|e| crate::commands::kube_version::cluster_failure(e, HINT))?;
+    let version_text = version.to_string();
+    let policy = Policy::from_flags(
+        &PolicyFlags {
+            kube_version: Some(&version_text),
+            track: &args.track,
+            max_skew: args.max_skew,
+            prefer: args.prefer,
+        },
+        &config,
+    )?;
+
+    let seconds = |flag: Option<u64>, file: Option<u64>, default: u64| {
+        Duration::from_secs(flag.or(file).unwrap_or(default).max(1))
+    };
+    let defaults = MonitorOptions::default();
+    let mut monitor_options = MonitorOptions {
+        present_every: seconds(args.present_interval, settings.present_interval, 3600),
+        failing_every: seconds(args.failing_interval, settings.failing_interval, 300),
+        undetermined_backoff: (
+            defaults.undetermined_backoff.0,
+            seconds(
+                args.undetermined_max_backoff,
+                settings.undetermined_max_backoff,
+                1800,
+            ),
+        ),
+        inspect: policy.inspect_options(platforms),
+        ..defaults
+    };
+    for (registry, budget) in &settings.budgets {
+        monitor_options.budgets.insert(
+            registry.clone(),
+            Budget {
+                requests: u32::try_from(budget.requests).unwrap_or(u32::MAX),
+                per: Duration::from_secs(budget.window.max(1)),
+            },
+        );
+    }
+
+    let metrics = Metrics::new();
+    let mut options = client_options(global, None)?;
+    prepare_client_options(&mut options, &metrics);
+    // No disk cache: a monitor must see a deleted or moved tag at its next check.
+    let client = config.build_client(options, DiskCacheLocation::Off)?;
+    let monitor = Monitor::new(client, monitor_options, metrics.clone());
+
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(|| format!("tagwarden-{}", std::process::id()));
+    let lease = match (&args.lease_namespace, args.no_leader_election) {
+        (Some(namespace), false) if !namespace.is_empty() => {
+            let mut lease = LeaseOptions::new(namespace, &identity);
+            lease.name = args.lease_name.clone();
+            lease.duration_seconds = args.lease_duration;
+            lease.grace_seconds = (args.lease_duration / 3).max(1);
+            Some(lease)
+        }
+        _ => None,
+    };
+    let namespaces = if args.namespaces.is_empty() {
+        settings.namespaces.clone()
+    } else {
+        args.namespaces.clone()
+    };
+    let skip_namespaces = if args.skip_namespaces.is_empty() {
+        settings.skip_namespaces.clone()
+    } else {
+        args.skip_namespaces.clone()
+    };
+    let serve_options = ServeOptions {
+        listen,
+        namespaces,
+        skip_namespaces,
+        lease,
+        instance: identity,
+        ..ServeOptions::default()
+    };
+    errln!(
+        "tagwarden serve: watching {} of {} (Kubernetes {version}), endpoints on {listen}{}",
+        if serve_options.namespaces.is_empty() {
+            "every namespace".to_string()
+        } else {
+            serve_options.namespaces.join(", ")
+        },
+        cluster.server(),
+        match &serve_options.lease {
+            Some(lease) => format!(
+                ", leader election through Lease {}/{}",
+                lease.namespace, lease.name
+            ),
+            None => ", no leader election".to_string(),
+        }
+    );
+    cluster
+        .serve(&serve_options, monitor, metrics, termination())
+        .await
+        .map_err(|e| match e {
+            ServeError::Listen(e) => Failure::bad_input(anyhow!(e)),
+            ServeError::Cluster(e) => crate::commands::kube_version::cluster_failure(e, HINT),
+        })?;
+    errln!("tagwarden serve: stopped");
+    Ok(Status::Success)
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the Pod) or SIGINT (Ctrl-C).
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,515 @@
+//! `tagwarden serve` as a process, against the test API server's fixture cluster and the
+//! real registries: readiness, metrics, Events, workloads coming and going, pull failures,
+//! leader election between two processes, and SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tagwarden_testbed::ApiServer;
+
+use crate::scan::{deployment, fixture_api_server, private};
+
+/// A running `tagwarden serve`, killed on drop.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+    _home: tempfile::TempDir,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    /// What the process wrote on stderr so far (for failure messages).
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._home.path().join("serve.log")).unwrap_or_default()
+    }
+}
+
+/// A free loopback port (bound, then released for the child to bind).
+fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr")
+}
+
+/// Starts `tagwarden serve` against `api` with `extra` flags, checking every second unless
+/// they say otherwise.
+fn serve(api: &ApiServer, extra: &[&str]) -> Serve {
+    let home = tempfile::tempdir().expect("temp home");
+    let addr = free_addr();
+    let ca = private()
+        .ca_cert_path()
+        .expect("CA")
+        .to_str()
+        .expect("UTF-8")
+        .to_string();
+    let listen = addr.to_string();
+    let mut args = vec![
+        "serve",
+        "--listen",
+        listen.as_str(),
+        "--ca-file",
+        ca.as_str(),
+    ];
+    for interval in ["--present-interval", "--failing-interval"] {
+        if !extra.contains(&interval) {
+            args.extend([interval, "1"]);
+        }
+    }
+    args.extend_from_slice(extra);
+    let child = crate::common::clean_command(
+        &args,
+        home.path(),
+        &[(
+            "KUBECONFIG",
+            api.kubeconfig_path().to_str().expect("UTF-8 path"),
+        )],
+    )
+    .env_remove("POD_NAMESPACE")
+    .env_remove("POD_NAME")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(home.path().join("serve.log")).expect("log file"))
+    .spawn()
+    .expect("start tagwarden serve");
+    Serve {
+        child,
+        addr,
+        _home: home,
+    }
+}
+
+/// `GET path` on `addr`: (status, body); `None` when nothing listens yet.
+fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    // Chunked bodies: the tests only look for lines, so chunk sizes in between do no harm.
+    Some((status, body))
+}
+
+/// Polls `what` every 100 ms until it returns `Some`, or fails after `limit` with the
+/// logs of `serving`.
+fn wait_for<T>(
+    serving: &[&Serve],
+    limit: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = serving.iter().map(|s| s.log()).collect();
+            panic!(
+                "timed out waiting for {what}; serve said:\n{}",
+                logs.join("\n---\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of the sample `name{labels…}` whose labels include every `(key, value)`.
+fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (label_text, value) = match rest.strip_prefix('{') {
+            Some(rest) => {
+                let (labels, value) = rest.split_once("} ")?;
+                (labels, value)
+            }
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        let all = labels
+            .iter()
+            .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+        all.then(|| value.split(' ').next()?.parse().ok())?
+    })
+}
+
+fn metrics_of(serve: &Serve) -> String {
+    get(serve.addr, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default()
+}
+
+/// Events tagwarden wrote, as (regarding kind/name, reason, note). The test API server
+/// stores Events in the core shape whichever API wrote them (`reportingComponent`,
+/// `involvedObject`, `message`), as the real one does.
+fn events(api: &ApiServer) -> Vec<(String, String, String)> {
+    api.list("v1", "Event")
+        .into_iter()
+        .filter(|e| e["reportingComponent"] == "tagwarden")
+        .map(|e: Value| {
+            (
+                format!(
+                    "{}/{}",
+                    e["involvedObject"]["kind"].as_str().unwrap_or_default(),
+                    e["involvedObject"]["name"].as_str().unwrap_or_default()
+                ),
+                e["reason"].as_str().unwrap_or_default().to_string(),
+                e["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
+    let api = fixture_api_server();
+    let serve = serve(&api, &["--debug"]);
+
+    // Alive at once, ready once the caches are synced.
+    wait_for(&[&serve], Duration::from_secs(20), "/healthz", || {
+        get(serve.addr, "/healthz").filter(|(s, _)| *s == 200)
+    });
+    wait_for(&[&serve], Duration::from_secs(20), "/readyz", || {
+        get(serve.addr, "/readyz").filter(|(s, _)| *s == 200)
+    });
+
+    // The Capsule hook's image is missing: a series naming its workload, and a fallback.
+    let metrics = wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "the hook image's series",
+        || {
+            let m = metrics_of(&serve);
+            sample(
+                &m,
+                "tagwarden_image_unavailable",
+                &[
+                    ("kind", "Job"),
+                    ("workload", "capsule-crds"),
+                    ("reason", "missing"),
+                ],
+            )
+            .map(|_| m)
+        },
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "tagwarden_image_unavailable",
+            &[("workload", "capsule-crds")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &metrics,
+            "tagwarden_image_fallback_info",
+            &[(
+                "fallback",
+                &format!("{}/clastix/kubectl:v1.31", crate::charts::shared().addr())
+            )]
+        )
+        .is_some(),
+        "{metrics}"
+    );
+    // No series for healthy images.
+    assert!(
+        sample(
+            &metrics,
+            "tagwarden_image_unavailable",
+            &[("workload", "web"), ("container", "web")]
+        )
+        .is_none(),
+        "{metrics}"
+    );
+    assert_eq!(sample(&metrics, "tagwarden_is_leader", &[]), Some(1.0));
+
+    // The Event, on the Job, says why and what would stand in.
+    let written = wait_for(
+        &[&serve],
+        Duration::from_secs(20),
+        "the ImageMissing Event",
+        || {
+            let written = events(&api);
+            written
+                .iter()
+                .any(|(on, reason, _)| on == "Job/capsule-crds" && reason == "ImageMissing")
+                .then_some(written)
+        },
+    );
+    let (_, _, note) = written
+        .iter()
+        .find(|(on, reason, _)| on == "Job/capsule-crds" && reason == "ImageMissing")
+        .unwrap();
+    assert!(note.contains("clastix/kubectl:v1.32"), "{note}");
+    assert!(note.contains("clastix/kubectl:v1.31"), "{note}");
+
+    // A workload added with a missing image shows up; deleted, its series goes away.
+    let public = crate::charts::shared().addr().to_string();
+    api.apply(deployment(
+        "late",
+        &format!("{public}/clastix/kubectl:v1.99"),
+    ));
+    wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "the new workload's series",
+        || {
+            sample(
+                &metrics_of(&serve),
+                "tagwarden_image_unavailable",
+                &[("workload", "late")],
+            )
+        },
+    );
+    api.delete("apps/v1", "Deployment", Some("shop"), "late");
+    wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "the deleted workload's series to go",
+        || {
+            sample(
+                &metrics_of(&serve),
+                "tagwarden_image_unavailable",
+                &[("workload", "late")],
+            )
+            .is_none()
+            .then_some(())
+        },
+    );
+
+    // Repeated checks of a stuck image do not repeat its Event.
+    std::thread::sleep(Duration::from_secs(3));
+    let missing = events(&api)
+        .into_iter()
+        .filter(|(on, reason, _)| on == "Job/capsule-crds" && reason == "ImageMissing")
+        .count();
+    assert_eq!(missing, 1);
+}
+
+/// SIGKILL: the process gets no chance to release its Lease.
+fn kill_hard(serve: &mut Serve) {
+    serve.child.kill().expect("kill");
+    serve.child.wait().expect("reap");
+}
+
+#[test]
+fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
+    let api = fixture_api_server();
+    let lease = ["--lease-namespace", "default", "--lease-duration", "3"];
+    let mut first = serve(&api, &[&lease[..], &["--identity", "replica-a"]].concat());
+    let wait_leading =
+        |serve: &Serve| sample(&metrics_of(serve), "tagwarden_is_leader", &[]) == Some(1.0);
+    wait_for(
+        &[&first],
+        Duration::from_secs(30),
+        "replica-a to lead",
+        || wait_leading(&first).then_some(()),
+    );
+    let mut second = serve(&api, &[&lease[..], &["--identity", "replica-b"]].concat());
+    wait_for(
+        &[&first, &second],
+        Duration::from_secs(20),
+        "replica-b to be ready",
+        || get(second.addr, "/readyz").filter(|(s, _)| *s == 200),
+    );
+    // Both serve metrics; only one leads.
+    assert_eq!(
+        sample(&metrics_of(&second), "tagwarden_is_leader", &[]),
+        Some(0.0)
+    );
+    wait_for(
+        &[&first, &second],
+        Duration::from_secs(30),
+        "the leader's Event",
+        || {
+            events(&api)
+                .iter()
+                .any(|(on, reason, _)| on == "Job/capsule-crds" && reason == "ImageMissing")
+                .then_some(())
+        },
+    );
+    let holder = api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "tagwarden",
+        )
+        .expect("the Lease");
+    assert_eq!(holder["spec"]["holderIdentity"], "replica-a");
+
+    // The leader dies without a word; the other takes over within the lease duration.
+    let died = Instant::now();
+    kill_hard(&mut first);
+    wait_for(
+        &[&second],
+        Duration::from_secs(20),
+        "replica-b to lead",
+        || wait_leading(&second).then_some(()),
+    );
+    assert!(
+        died.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        died.elapsed()
+    );
+    let holder = api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "tagwarden",
+        )
+        .expect("the Lease");
+    assert_eq!(holder["spec"]["holderIdentity"], "replica-b");
+    // It checks (its own metrics fill) but does not announce again what was said.
+    wait_for(
+        &[&second],
+        Duration::from_secs(30),
+        "replica-b's series",
+        || {
+            sample(
+                &metrics_of(&second),
+                "tagwarden_image_unavailable",
+                &[("workload", "capsule-crds")],
+            )
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let missing = events(&api)
+        .into_iter()
+        .filter(|(on, reason, _)| on == "Job/capsule-crds" && reason == "ImageMissing")
+        .count();
+    assert_eq!(missing, 1, "{:?}", events(&api));
+
+    // SIGTERM: a graceful stop that releases the Lease.
+    let sent = Command::new("kill")
+        .args(["-TERM", &second.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let status = wait_for(
+        &[],
+        Duration::from_secs(15),
+        "serve to stop on SIGTERM",
+        || second.child.try_wait().ok().flatten(),
+    );
+    assert!(status.success(), "{status:?}");
+}
+
+/// A bare Pod running `image`, as the API server returns it; `waiting` puts its container
+/// in that waiting state (`ErrImagePull`) instead of running.
+fn pod(name: &str, image: &str, waiting: Option<&str>) -> Value {
+    let state = match waiting {
+        Some(reason) => {
+            serde_json::json!({"waiting": {"reason": reason, "message": format!("failed to pull image {image}")}})
+        }
+        None => serde_json::json!({"running": {"startedAt": "2026-11-30T08:00:00Z"}}),
+    };
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("5f1e2d3c-{name}"),
+                     "creationTimestamp": "2026-11-30T08:00:00Z"},
+        "spec": {"containers": [{"name": "app", "image": image}], "nodeName": "ip-10-0-1-23.eu-west-1.compute.internal"},
+        "status": {"phase": if waiting.is_some() { "Pending" } else { "Running" },
+                   "containerStatuses": [{"name": "app", "image": image, "imageID": "", "ready": waiting.is_none(),
+                                          "restartCount": 0, "started": waiting.is_none(), "state": state}]},
+    })
+}
+
+#[test]
+fn a_pull_failure_triggers_a_check_at_once_and_a_deleted_tag_is_drift() {
+    let public = crate::charts::shared();
+    let seeder = public.registry.seeder();
+    let digest = seeder.push_image(
+        "drift/app",
+        "1.0",
+        tagwarden_testbed::ManifestKind::Oci,
+        &[tagwarden_testbed::Platform::linux_amd64()],
+    );
+    let image = format!("{}/drift/app:1.0", public.addr());
+    let api = fixture_api_server();
+    api.apply(pod("drifter", &image, None));
+    // Checks of present and missing images an hour apart: only the trigger can explain a
+    // quick second check.
+    let serve = serve(
+        &api,
+        &[
+            "--present-interval",
+            "3600",
+            "--failing-interval",
+            "3600",
+            "--debug",
+        ],
+    );
+    wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "the first check",
+        || {
+            let m = metrics_of(&serve);
+            sample(&m, "tagwarden_images", &[("status", "present")])
+                .filter(|n| *n > 0.0)
+                .map(|_| m)
+        },
+    );
+
+    // Upstream deletes the tag; the kubelet fails to pull it.
+    seeder.delete_manifest("drift/app", &digest);
+    api.apply(pod("drifter", &image, Some("ErrImagePull")));
+    wait_for(
+        &[&serve],
+        Duration::from_secs(20),
+        "the triggered check",
+        || {
+            sample(
+                &metrics_of(&serve),
+                "tagwarden_image_unavailable",
+                &[("workload", "drifter"), ("reason", "missing")],
+            )
+        },
+    );
+    let metrics = metrics_of(&serve);
+    assert_eq!(
+        sample(
+            &metrics,
+            "tagwarden_image_tag_changes_total",
+            &[("kind", "deleted")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    let written = wait_for(
+        &[&serve],
+        Duration::from_secs(20),
+        "the drift Event",
+        || {
+            let written = events(&api);
+            written
+                .iter()
+                .any(|(on, reason, _)| on == "Pod/drifter" && reason == "ImageTagChanged")
+                .then_some(written)
+        },
+    );
+    assert!(
+        written
+            .iter()
+            .any(|(on, reason, _)| on == "Pod/drifter" && reason == "ImageMissing"),
+        "{written:?}"
+    );
+}
