@@ -155,6 +155,21 @@ impl Webhook {
         text
     }
 
+    /// Adds the webhook's metrics to `text`, another registry's rendering, in its format:
+    /// OpenMetrics when it ends with `# EOF` (the webhook's go before it), else the
+    /// Prometheus text format 0.0.4. So `serve` renders the monitor's metrics either way
+    /// and calls this once.
+    pub fn append_metrics(&self, text: &mut String) {
+        const EOF: &str = "# EOF\n";
+        if text.ends_with(EOF) {
+            text.truncate(text.len() - EOF.len());
+            prometheus_client::encoding::text::encode(text, &self.inner.own_registry)
+                .expect("writing to a String cannot fail");
+        } else {
+            text.push_str(&self.encode_metrics());
+        }
+    }
+
     /// `POST /mutate`, and `POST /validate` when [`WebhookOptions::validate`] is on. Merge
     /// it into the HTTPS server's router ([`super::serve_https`]).
     pub fn router(&self) -> Router {
