@@ -5,20 +5,23 @@
 //! webhook for `kubectl create`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Pod;
 use prometheus_client::registry::Registry as Metrics;
 use serde_json::{Value, json};
+use tagwarden_cluster::SecretRef;
+use tagwarden_cluster::monitor::RegistryClients;
 use tagwarden_cluster::webhook::{
     CertificateFiles, HttpsEndpoint, ORIGINAL_IMAGES_ANNOTATION, Webhook, WebhookOptions,
     serve_https,
 };
 use tagwarden_core::{KubeVersion, Tracking};
-use tagwarden_registry::{Client, ClientOptions, InspectOptions, RepairOptions};
+use tagwarden_registry::{Client, ClientOptions, CredentialStore, InspectOptions, RepairOptions};
 use tagwarden_testbed::{
-    ApiServer, FaultProxy, PodWebhook, Registry, Seeded, dead_addr, seed_standard,
+    ApiServer, FaultProxy, PodWebhook, Registry, RegistryMode, Seeded, dead_addr, seed_standard,
 };
 use tokio::sync::oneshot;
 
@@ -460,6 +463,75 @@ async fn present_undetermined_opted_out_and_excluded_pods_are_left_alone() {
     // own reasons.
     let answer = served.call("/mutate", &review(&hook, "h")).await;
     assert!(image_of(&patched(&hook, &answer)).ends_with("/clastix/kubectl:v1.31"));
+}
+
+/// Clients as `serve` hands them out by pull secrets: the credentials of the Secret
+/// `regcred`, else none. Records what it was asked for.
+struct BySecret {
+    with_regcred: Client,
+    anonymous: Client,
+    asked: std::sync::Mutex<Vec<Vec<SecretRef>>>,
+}
+
+impl RegistryClients for BySecret {
+    fn client_for(&self, pull_secrets: &[SecretRef]) -> Client {
+        self.asked.lock().unwrap().push(pull_secrets.to_vec());
+        if pull_secrets.iter().any(|s| s.name == "regcred") {
+            self.with_regcred.clone()
+        } else {
+            self.anonymous.clone()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_registry_is_asked_with_the_pods_pull_secret() {
+    let registry = Registry::start_with(RegistryMode::Htpasswd);
+    seed_standard(&registry);
+    let (user, password) = registry.credentials();
+    let ca = registry.ca_cert_path().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let auths = json!({ "auths": { registry.addr(): { "username": user, "password": password } } });
+    std::fs::write(&config, auths.to_string()).unwrap();
+    let client = |credentials: CredentialStore| {
+        Client::new(
+            ClientOptions::builder()
+                .credentials(credentials)
+                .ca_files(vec![ca.clone()])
+                .max_attempts(1)
+                .build(),
+        )
+        .unwrap()
+    };
+    let clients = Arc::new(BySecret {
+        with_regcred: client(CredentialStore::from_file(&config).unwrap()),
+        anonymous: client(CredentialStore::anonymous()),
+        asked: Default::default(),
+    });
+    let served = Served::start(Webhook::with_clients(clients.clone(), options(false))).await;
+
+    // Without the secret: 401, undetermined, unchanged.
+    let pod = hook_pod(registry.addr(), "team-a");
+    assert_unchanged(&served.call("/mutate", &review(&pod, "anon")).await, "anon");
+    assert_eq!(served.decisions("undetermined"), 1);
+
+    // With it (as the ServiceAccount admission plugin adds it): repaired.
+    let mut with_secret = pod.clone();
+    with_secret["spec"]["imagePullSecrets"] = json!([{ "name": "regcred" }]);
+    let answer = served.call("/mutate", &review(&with_secret, "auth")).await;
+    assert!(image_of(&patched(&with_secret, &answer)).ends_with("/clastix/kubectl:v1.31"));
+    let asked = clients.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        vec![
+            vec![],
+            vec![SecretRef {
+                namespace: "team-a".into(),
+                name: "regcred".into()
+            }]
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

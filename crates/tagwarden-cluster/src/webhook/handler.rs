@@ -34,6 +34,8 @@ use super::metrics::{Decision, WebhookMetrics};
 use super::patch::{self, ImageSlot, Mutation};
 use super::review::{self, Answer, Request, Subject};
 use super::scope;
+use crate::inventory::SecretRef;
+use crate::monitor::RegistryClients;
 
 /// Admission requests larger than this are refused by the HTTP layer (the API server's own
 /// limit for an object is about 3 MiB).
@@ -47,7 +49,8 @@ pub struct Webhook {
 }
 
 struct Inner {
-    client: Client,
+    /// Which client asks about a Pod's images, by its pull secrets.
+    clients: Arc<dyn RegistryClients>,
     options: WebhookOptions,
     /// What `/validate` asks: the same decision, with every image asked about (`pin`), so
     /// that a missing image is found whether or not it tracks the Kubernetes version.
@@ -58,6 +61,14 @@ struct Inner {
     /// The metrics alone, for [`Webhook::encode_metrics`].
     own_registry: Registry,
     recorder: Option<Recorder>,
+}
+
+/// One [`RegistryClients`] shared by the monitor and the webhook (`Arc::new(clients)`,
+/// a clone to each), so that both see the same clients and caches.
+impl<T: RegistryClients + ?Sized> RegistryClients for Arc<T> {
+    fn client_for(&self, pull_secrets: &[SecretRef]) -> Client {
+        (**self).client_for(pull_secrets)
+    }
 }
 
 /// A request the webhook acts on, or the answer already decided.
@@ -92,6 +103,14 @@ impl Webhook {
     /// A webhook asking `client` (share the one `serve` uses: its cache then answers
     /// warm) with `options`.
     pub fn new(client: Client, options: WebhookOptions) -> Webhook {
+        Webhook::with_clients(client, options)
+    }
+
+    /// A webhook that asks about each Pod's images with the client `clients` gives for
+    /// the Pod's `imagePullSecrets` (the ServiceAccount admission plugin has added the
+    /// ServiceAccount's by the time webhooks are called), as the monitor does; give it the
+    /// same [`RegistryClients`] as the monitor, so their caches are shared.
+    pub fn with_clients(clients: impl RegistryClients, options: WebhookOptions) -> Webhook {
         let validate_repair = Arc::new(RepairOptions {
             pin: true,
             ..options.repair.clone()
@@ -102,7 +121,7 @@ impl Webhook {
         metrics.register(&mut own_registry);
         Webhook {
             inner: Arc::new(Inner {
-                client,
+                clients: Arc::new(clients),
                 options,
                 validate_repair,
                 repair,
@@ -119,7 +138,7 @@ impl Webhook {
         let inner = &self.inner;
         Webhook {
             inner: Arc::new(Inner {
-                client: inner.client.clone(),
+                clients: inner.clients.clone(),
                 options: inner.options.clone(),
                 validate_repair: inner.validate_repair.clone(),
                 repair: inner.repair.clone(),
@@ -236,7 +255,11 @@ impl Webhook {
             Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
-        let repairs = match self.decide(&slots, &self.inner.repair, clock).await {
+        let client = self.client_for(&pod, &namespace);
+        let repairs = match self
+            .decide(&client, &slots, &self.inner.repair, clock)
+            .await
+        {
             Decided::Repairs(repairs) => repairs,
             Decided::Late => return (allow.warn(late_warning(clock)), Decision::Timeout),
             Decided::Failed(why) => return (allow.warn(failed_warning(&why)), Decision::Error),
@@ -261,7 +284,7 @@ impl Webhook {
     }
 
     async fn validation_answer(&self, body: &[u8], clock: &Clock) -> (Answer, Decision) {
-        let (allow, _namespace, pod) = match self.in_scope(body) {
+        let (allow, namespace, pod) = match self.in_scope(body) {
             Scoped::Act {
                 allow,
                 namespace,
@@ -270,8 +293,9 @@ impl Webhook {
             Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
+        let client = self.client_for(&pod, &namespace);
         let repairs = match self
-            .decide(&slots, &self.inner.validate_repair, clock)
+            .decide(&client, &slots, &self.inner.validate_repair, clock)
             .await
         {
             Decided::Repairs(repairs) => repairs,
@@ -339,10 +363,30 @@ impl Webhook {
         }
     }
 
+    /// The client for `pod`'s images: by its pull secrets (in its namespace).
+    fn client_for(&self, pod: &Pod, namespace: &str) -> Client {
+        let namespace = match namespace {
+            "" => pod.metadata.namespace.as_deref().unwrap_or_default(),
+            ns => ns,
+        };
+        let secrets: Vec<SecretRef> = pod
+            .spec
+            .iter()
+            .flat_map(|spec| spec.image_pull_secrets.iter().flatten())
+            .filter(|secret| !secret.name.is_empty())
+            .map(|secret| SecretRef {
+                namespace: namespace.to_string(),
+                name: secret.name.clone(),
+            })
+            .collect();
+        self.inner.clients.client_for(&secrets)
+    }
+
     /// One decision per slot, within what is left of the budget. Fields that are no image
     /// reference are kept (the API server rejects them; not ours to repair).
     async fn decide(
         &self,
+        client: &Client,
         slots: &[ImageSlot],
         options: &Arc<RepairOptions>,
         clock: &Clock,
@@ -368,13 +412,9 @@ impl Webhook {
             .filter(|r| options.asks_about(r))
             .map(Repository::of)
             .collect();
-        self.inner.client.announce(&asked);
+        client.announce(&asked);
         let tasks = unique.iter().map(|reference| {
-            let (client, options, reference) = (
-                self.inner.client.clone(),
-                options.clone(),
-                reference.clone(),
-            );
+            let (client, options, reference) = (client.clone(), options.clone(), reference.clone());
             tokio::spawn(async move { decide_repair(&client, &reference, &options).await })
         });
         let task = futures::future::join_all(tasks.collect::<Vec<_>>());
