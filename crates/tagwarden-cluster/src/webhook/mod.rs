@@ -90,8 +90,9 @@ pub struct WebhookOptions {
     /// The decision's options, as `post-render` builds them: tracking at the cluster's
     /// version plus the config's track rules, the fallback policy, platforms, `pin`.
     pub repair: RepairOptions,
-    /// How long an answer may take. When the engine's decision is not ready by then, the
-    /// Pod is allowed unchanged and `timeout` is counted.
+    /// How long an answer may take (or three quarters of the API server's `?timeout=`,
+    /// when shorter). When the engine's decision is not ready by then, the Pod is allowed
+    /// unchanged and `timeout` is counted.
     pub budget: Duration,
     /// Namespaces whose Pods are never changed (nor denied).
     pub excluded_namespaces: Vec<String>,
