@@ -49,7 +49,8 @@
 //!
 //! The MutatingWebhookConfiguration (see the chart) sends `CREATE` of `pods` here with
 //! `failurePolicy: Ignore` (the webhook must never be why a Pod cannot be created),
-//! `sideEffects: None`, `reinvocationPolicy: IfNeeded` (other webhooks that change images
+//! `sideEffects: NoneOnDryRun` (an Event is its one side effect, skipped on dry runs),
+//! `reinvocationPolicy: IfNeeded` (other webhooks that change images
 //! are seen: a second call keeps what is already published, and the annotation keeps the
 //! first original), `timeoutSeconds` above the budget, and a `namespaceSelector` on the
 //! label `tagwarden.io/mutate: enabled`: namespaces opt in. `/validate` (off by default)
