@@ -686,3 +686,94 @@ fn prometheus_scrapes_serve_and_the_unavailable_alert_goes_pending() {
         "{body}"
     );
 }
+
+#[test]
+fn watches_come_back_after_a_dropped_connection_and_after_410_gone() {
+    let api = fixture_api_server();
+    let serve = serve(&api, &[]);
+    wait_for(&[&serve], Duration::from_secs(20), "/readyz", || {
+        get(serve.addr, "/readyz").filter(|(s, _)| *s == 200)
+    });
+    let public = crate::charts::shared().addr().to_string();
+
+    // The API server drops every watch connection: the watchers reconnect from where they were.
+    api.drop_watches();
+    api.apply(deployment(
+        "after-drop",
+        &format!("{public}/clastix/kubectl:v1.98"),
+    ));
+    wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "a workload added after the drop",
+        || {
+            sample(
+                &metrics_of(&serve),
+                "tagwarden_image_unavailable",
+                &[("workload", "after-drop")],
+            )
+        },
+    );
+
+    let lists_before = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/apis/apps/v1/deployments" && !r.query.contains("watch=true"))
+        .count();
+    assert_eq!(
+        lists_before, 1,
+        "a dropped watch resumes without listing again"
+    );
+
+    // History compacted, then dropped again: resuming is `410 Gone`, and the watchers relist.
+    api.apply(deployment(
+        "before-compaction",
+        &format!("{public}/clastix/kubectl:v1.97"),
+    ));
+    api.compact();
+    api.drop_watches();
+    api.delete("apps/v1", "Deployment", Some("shop"), "after-drop");
+    api.apply(deployment(
+        "after-410",
+        &format!("{public}/clastix/kubectl:v1.96"),
+    ));
+    wait_for(
+        &[&serve],
+        Duration::from_secs(40),
+        "the relist after 410 Gone",
+        || {
+            let m = metrics_of(&serve);
+            let added = sample(
+                &m,
+                "tagwarden_image_unavailable",
+                &[("workload", "after-410")],
+            )
+            .is_some();
+            let gone = sample(
+                &m,
+                "tagwarden_image_unavailable",
+                &[("workload", "after-drop")],
+            )
+            .is_none();
+            (added && gone).then_some(())
+        },
+    );
+    // A dropped watch resumes (another watch, no new list); a resourceVersion that was
+    // compacted away is answered with a `410 Gone` ERROR event, and only then do the
+    // watchers list again: two lists of Deployments in all, the first and the relist.
+    let lists = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/apis/apps/v1/deployments" && !r.query.contains("watch=true"))
+        .count();
+    assert_eq!(
+        lists,
+        2,
+        "{:?}",
+        api.requests()
+            .iter()
+            .filter(|r| r.path == "/apis/apps/v1/deployments")
+            .map(|r| (r.query.clone(), r.status))
+            .collect::<Vec<_>>()
+    );
+}

@@ -46,8 +46,9 @@
 //! Only the leader checks ([`Monitor::run`]'s `active`). Losing the lead cancels the
 //! checks in flight at once. State is per process: a replica that becomes leader again
 //! announces only changes from what *it* last saw, and a fresh leader announces the images
-//! it finds unavailable (present ones need no announcement). Events about the same state
-//! from two replicas are deduplicated by the Kubernetes event recorder's series.
+//! it finds unavailable (present ones need no announcement). So after a handover the new
+//! leader announces once more what the old one had announced; the Events side is where
+//! such repeats are folded (it can see the Events already on the workload).
 
 mod book;
 mod gates;
