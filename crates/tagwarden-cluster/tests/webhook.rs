@@ -833,7 +833,7 @@ async fn kubectl_create_of_the_hook_pod_comes_out_rewritten_with_an_event_on_its
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::generate("webhook");
     let (cert, key) = pki.write_to(dir.path());
-    let mut hook = PodWebhook::new("tagwarden.io", url);
+    let mut hook = PodWebhook::new("tagwarden.io", url.clone());
     hook.ca_pem = Some(pki.ca.clone());
     hook.fail_closed = true; // a broken webhook must show here, not be ignored
     let api = ApiServer::builder().pod_webhook(hook).start();
@@ -858,6 +858,23 @@ async fn kubectl_create_of_the_hook_pod_comes_out_rewritten_with_an_event_on_its
     tokio::spawn(serve_https(listener, tls, webhook.router(), async move {
         let _ = stopped.await;
     }));
+
+    // A dry run (kubectl create --dry-run=server) is answered the same, with no Event:
+    // the configuration says sideEffects: NoneOnDryRun.
+    let mut dry = hook_pod(registry.addr(), "capsule-system");
+    dry["metadata"]["ownerReferences"][0]["name"] = json!("dry-run-job");
+    let mut dry_review = review(&dry, "dry");
+    dry_review["request"]["dryRun"] = json!(true);
+    let answer: Value = https_client(&pki.ca)
+        .post(&url)
+        .json(&dry_review)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(image_of(&patched(&dry, &answer)).ends_with("/clastix/kubectl:v1.31"));
 
     let job_uid = api
         .get("batch/v1", "Job", Some("capsule-system"), "capsule-crds")
@@ -920,4 +937,11 @@ async fn kubectl_create_of_the_hook_pod_comes_out_rewritten_with_an_event_on_its
     assert_eq!(event["type"], "Warning");
     let note = event["message"].as_str().unwrap();
     assert!(note.contains(&wanted) && note.contains(&repaired), "{note}");
+    // The dry run's Event would have been sent long before this one.
+    let rewritten: Vec<Value> = api
+        .list("v1", "Event")
+        .into_iter()
+        .filter(|e| e["reason"] == "ImageRewritten")
+        .collect();
+    assert_eq!(rewritten.len(), 1, "{rewritten:?}");
 }

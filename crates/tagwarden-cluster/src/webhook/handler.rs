@@ -78,6 +78,8 @@ enum Scoped {
         allow: Answer,
         namespace: String,
         pod: Box<Pod>,
+        /// A dry run: answer the same, but publish no Event.
+        dry_run: bool,
     },
     /// Out of scope (allowed unchanged) or unreadable (allowed with a warning).
     Done(Answer, Decision),
@@ -246,12 +248,13 @@ impl Webhook {
     }
 
     async fn mutation_answer(&self, body: &[u8], clock: &Clock) -> (Answer, Decision) {
-        let (allow, namespace, pod) = match self.in_scope(body) {
+        let (allow, namespace, pod, dry_run) = match self.in_scope(body) {
             Scoped::Act {
                 allow,
                 namespace,
                 pod,
-            } => (allow, namespace, pod),
+                dry_run,
+            } => (allow, namespace, pod, dry_run),
             Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
@@ -267,6 +270,7 @@ impl Webhook {
         let mutation = patch::mutation(&pod, &slots, &repairs);
         log_rewrites(&namespace, &mutation);
         if !mutation.rewrites.is_empty()
+            && !dry_run
             && let Some(recorder) = &self.inner.recorder
             && let Some(regarding) = events::regarding(&pod, &namespace)
         {
@@ -289,6 +293,7 @@ impl Webhook {
                 allow,
                 namespace,
                 pod,
+                ..
             } => (allow, namespace, pod),
             Scoped::Done(answer, decision) => return (answer, decision),
         };
@@ -332,6 +337,7 @@ impl Webhook {
         let Request {
             uid,
             api_version,
+            dry_run,
             subject,
         } = match review::parse(body) {
             Ok(request) => request,
@@ -357,6 +363,7 @@ impl Webhook {
                         allow,
                         namespace,
                         pod,
+                        dry_run,
                     },
                 }
             }
