@@ -79,6 +79,7 @@ pub use proxy::PagingProxy;
 pub use registry::{Registry, RegistryBuilder, RegistryMode, dead_addr};
 pub use seeder::{Seeder, SeederBuilder};
 pub use standard::{MANY_TAGS, Seeded, many_tag_names, seed_standard, seed_standard_with};
+pub use tls::ServerPki;
 pub use token::{TokenRequest, TokenServer, TokenServerConfig};
 
 /// Every handle can live in a `static` (`OnceLock<Registry>`) and be shared

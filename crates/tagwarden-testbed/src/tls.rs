@@ -24,15 +24,18 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 /// PEM text of a CA and of a server certificate + key it signed.
-pub(crate) struct ServerPki {
-    pub(crate) ca_cert_pem: String,
-    pub(crate) server_cert_pem: String,
-    pub(crate) server_key_pem: String,
+pub struct ServerPki {
+    /// The CA's certificate (PEM).
+    pub ca_cert_pem: String,
+    /// The server certificate (PEM), for 127.0.0.1, ::1 and localhost.
+    pub server_cert_pem: String,
+    /// Its private key (PEM).
+    pub server_key_pem: String,
 }
 
 impl ServerPki {
     /// A fresh CA and server certificate for the loopback names.
-    pub(crate) fn generate() -> ServerPki {
+    pub fn generate() -> ServerPki {
         let fail = |what: &str, e: rcgen::Error| -> ! {
             panic!("tagwarden-testbed: cannot make the test {what}: {e}")
         };

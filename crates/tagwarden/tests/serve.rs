@@ -836,3 +836,91 @@ fn with_read_pull_secrets_the_workloads_secrets_open_private_images() {
         api.requests()
     );
 }
+
+#[test]
+fn the_webhook_gives_a_hook_pod_created_with_kubectl_the_nearest_published_tag() {
+    let api = fixture_api_server();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = tagwarden_testbed::ServerPki::generate();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, &pki.server_cert_pem).unwrap();
+    std::fs::write(&key, &pki.server_key_pem).unwrap();
+    let webhook_addr = free_addr().to_string();
+    let serve = serve(
+        &api,
+        &[
+            "--webhook-listen",
+            &webhook_addr,
+            "--webhook-tls-cert",
+            cert.to_str().unwrap(),
+            "--webhook-tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    wait_for(&[&serve], Duration::from_secs(20), "/readyz", || {
+        get(serve.addr, "/readyz").filter(|(s, _)| *s == 200)
+    });
+    let mut hook = tagwarden_testbed::PodWebhook::new(
+        "tagwarden.io",
+        format!("https://{webhook_addr}/mutate"),
+    );
+    hook.ca_pem = Some(pki.ca_cert_pem.clone());
+    api.set_pod_webhook(Some(hook));
+
+    // A Capsule-like hook Pod, created with the real kubectl.
+    let public = crate::charts::shared().addr().to_string();
+    let manifest = dir.path().join("hook-pod.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: capsule-crds-manual\n  namespace: shop\nspec:\n  restartPolicy: Never\n  containers:\n  - name: crds-hook\n    image: {public}/clastix/kubectl:v1.32\n"
+        ),
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let created = Command::new("kubectl")
+        .args(["create", "-f", manifest.to_str().unwrap()])
+        .arg(format!(
+            "--cache-dir={}",
+            home.path().join("cache").display()
+        ))
+        .env("HOME", home.path())
+        .env("KUBECONFIG", api.kubeconfig_path())
+        .output()
+        .unwrap_or_else(|e| panic!("these tests need kubectl on PATH: {e}"));
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(created.status.success(), "{stderr}\n{}", serve.log());
+    assert!(
+        stderr.contains("Warning:") && stderr.contains("v1.31"),
+        "{stderr}"
+    );
+
+    let pod = api
+        .get("v1", "Pod", Some("shop"), "capsule-crds-manual")
+        .expect("the Pod was created");
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        format!("{public}/clastix/kubectl:v1.31")
+    );
+    let original: Value = serde_json::from_str(
+        pod["metadata"]["annotations"]["tagwarden.io/original-images"]
+            .as_str()
+            .expect("the annotation"),
+    )
+    .unwrap();
+    assert_eq!(
+        original["crds-hook"],
+        format!("{public}/clastix/kubectl:v1.32")
+    );
+    // Its decisions are in the same /metrics.
+    let metrics = metrics_of(&serve);
+    assert_eq!(
+        sample(
+            &metrics,
+            "tagwarden_webhook_decisions_total",
+            &[("decision", "rewritten")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}

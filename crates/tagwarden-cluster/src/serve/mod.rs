@@ -43,6 +43,7 @@ pub use leader::LeaseOptions;
 use crate::connection::Cluster;
 use crate::error::ClusterError;
 use crate::monitor::{Metrics, Monitor};
+use crate::webhook::{HttpsEndpoint, Webhook, WebhookError};
 
 /// How `serve` runs.
 #[derive(Debug, Clone)]
@@ -64,6 +65,9 @@ pub struct ServeOptions {
     /// Read the pull secrets the workloads name into these clients (the monitor's), so
     /// that images are checked with them; `None`: local credentials only.
     pub pull_secrets: Option<Arc<PullSecretClients>>,
+    /// Where the admission webhook listens (HTTPS), with its certificate files; `None`:
+    /// no webhook.
+    pub webhook: Option<HttpsEndpoint>,
 }
 
 impl Default for ServeOptions {
@@ -77,6 +81,7 @@ impl Default for ServeOptions {
             instance: String::new(),
             debounce: Duration::from_millis(500),
             pull_secrets: None,
+            webhook: None,
         }
     }
 }
@@ -90,6 +95,9 @@ pub enum ServeError {
     /// The listen address could not be bound.
     #[error("{0}")]
     Listen(std::io::Error),
+    /// The webhook could not start (its address, its certificate files).
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }
 
 impl Cluster {
@@ -104,12 +112,28 @@ impl Cluster {
         options: &ServeOptions,
         monitor: Monitor,
         metrics: Metrics,
+        webhook: Option<Webhook>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let client = self.client()?;
         let listener = http::bind(options.listen)
             .await
             .map_err(ServeError::Listen)?;
+        let reporter = Reporter {
+            controller: options.reporter.clone(),
+            instance: Some(options.instance.clone()).filter(|i| !i.is_empty()),
+        };
+        // The webhook binds at start: a bad certificate or a busy port stops serve now.
+        // Every replica answers it (each Pod create reaches one), leader or not.
+        let webhook = match (webhook, &options.webhook) {
+            (Some(webhook), Some(endpoint)) => {
+                let webhook =
+                    webhook.with_recorder(Recorder::new(client.clone(), reporter.clone()));
+                let bound = webhook.bind(endpoint).await?;
+                Some((webhook, bound))
+            }
+            _ => None,
+        };
         let (stop_sender, stop) = channel::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -120,11 +144,29 @@ impl Cluster {
         let ready = Arc::new(AtomicBool::new(false));
         let render = {
             let metrics = metrics.clone();
-            Arc::new(move |format| match format {
-                http::Exposition::OpenMetrics => metrics.encode_openmetrics(),
-                http::Exposition::Text => metrics.encode(),
+            let webhook = webhook.as_ref().map(|(w, _)| w.clone());
+            Arc::new(move |format| {
+                let mut text = match format {
+                    http::Exposition::OpenMetrics => metrics.encode_openmetrics(),
+                    http::Exposition::Text => metrics.encode(),
+                };
+                if let Some(webhook) = &webhook {
+                    webhook.append_metrics(&mut text);
+                }
+                text
             }) as Arc<dyn Fn(http::Exposition) -> String + Send + Sync>
         };
+        let admission = webhook.map(|(_, bound)| {
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = bound.run(stopped).await {
+                    tracing::warn!("the admission webhook stopped: {e}");
+                }
+            })
+        });
         let router = http::router(http::Endpoints {
             ready: ready.clone(),
             metrics: render,
@@ -172,13 +214,7 @@ impl Cluster {
 
         // Transitions become Events (the monitor only sends them while leading).
         let (transitions, mut received) = mpsc::channel(1_024);
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: options.reporter.clone(),
-                instance: Some(options.instance.clone()).filter(|i| !i.is_empty()),
-            },
-        );
+        let recorder = Recorder::new(client.clone(), reporter);
         let publisher = {
             let client = client.clone();
             let controller = options.reporter.clone();
@@ -277,6 +313,9 @@ impl Cluster {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
         let _ = server.await;
+        if let Some(admission) = admission {
+            let _ = admission.await;
+        }
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ use tagwarden_cluster::monitor::{
     Budget, Metrics, Monitor, MonitorOptions, prepare_client_options,
 };
 use tagwarden_cluster::serve::{LeaseOptions, PullSecretClients, ServeError, ServeOptions};
+use tagwarden_cluster::webhook::{HttpsEndpoint, RepairOptions, Webhook, WebhookOptions};
 use tagwarden_cluster::{Cluster, ClusterOptions};
 use tagwarden_registry::{DiskCacheLocation, PullSecretKeychain};
 
@@ -30,7 +31,11 @@ Examples:
   # From a laptop, against the current context, one replica (no Lease)
   tagwarden serve --listen 127.0.0.1:8080 --namespace shop --namespace payments
 
-Endpoints: /healthz (alive), /readyz (caches synced), /metrics (OpenMetrics).
+  # With the admission webhook (certificates from cert-manager, re-read when rotated)
+  tagwarden serve --webhook-listen 0.0.0.0:8443 --webhook-tls-cert /tls/tls.crt --webhook-tls-key /tls/tls.key
+
+Endpoints: /healthz (alive), /readyz (caches synced), /metrics (OpenMetrics or text);
+with --webhook-listen, POST /mutate (and /validate) over HTTPS on that address.
 Leader election: with --lease-namespace (POD_NAMESPACE in a Pod), replicas share the
 Lease --lease-name; only the leader checks images and writes Events.
 Every flag has an environment variable (see each flag) and most a key in the config
@@ -102,6 +107,51 @@ pub struct Args {
     /// their images with them, as the kubelet pulls; needs `get` on Secrets.
     #[arg(long, env = "TAGWARDEN_READ_PULL_SECRETS")]
     pub read_pull_secrets: bool,
+
+    /// Serve the admission webhook (POST /mutate) over HTTPS here; needs
+    /// --webhook-tls-cert and --webhook-tls-key. See docs/webhook.md.
+    #[arg(long, value_name = "ADDR", env = "TAGWARDEN_WEBHOOK_LISTEN", requires_all = ["webhook_tls_cert", "webhook_tls_key"])]
+    pub webhook_listen: Option<SocketAddr>,
+
+    /// The webhook's certificate chain (PEM); re-read when the file changes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "TAGWARDEN_WEBHOOK_TLS_CERT",
+        requires = "webhook_listen"
+    )]
+    pub webhook_tls_cert: Option<PathBuf>,
+
+    /// The webhook's private key (PEM); re-read when the file changes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "TAGWARDEN_WEBHOOK_TLS_KEY",
+        requires = "webhook_listen"
+    )]
+    pub webhook_tls_key: Option<PathBuf>,
+
+    /// How long the webhook may wait for the registries before it lets a Pod through
+    /// unchanged, in milliseconds (keep it under the webhook's timeoutSeconds).
+    #[arg(long, value_name = "MS", env = "TAGWARDEN_WEBHOOK_BUDGET_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_budget_ms: u64,
+
+    /// Also serve POST /validate: deny Pods whose image is missing with no fallback.
+    #[arg(long, env = "TAGWARDEN_WEBHOOK_VALIDATE", requires = "webhook_listen")]
+    pub webhook_validate: bool,
+
+    /// Namespaces the webhook never acts on, besides kube-system and its own; repeatable.
+    #[arg(
+        long = "webhook-skip-namespace",
+        value_name = "NS",
+        env = "TAGWARDEN_WEBHOOK_SKIP_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub webhook_skip_namespaces: Vec<String>,
+
+    /// Pin the webhook's replacements (and every image it sees) to their digests.
+    #[arg(long, env = "TAGWARDEN_WEBHOOK_PIN")]
+    pub pin: bool,
 
     /// Check from this process even when a Lease namespace is known.
     #[arg(long)]
@@ -221,6 +271,25 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let pull_secrets = args
         .read_pull_secrets
         .then(|| std::sync::Arc::new(PullSecretClients::new(local.clone(), Box::new(make))));
+    // The webhook asks through the monitor's clients: one cache, one set of credentials.
+    let webhook = args.webhook_listen.map(|_| {
+        let mut options = WebhookOptions::new(
+            RepairOptions {
+                inspect: monitor_options.inspect.clone(),
+                pin: args.pin,
+            },
+            args.lease_namespace.as_deref(),
+        );
+        options.budget = Duration::from_millis(args.webhook_budget_ms);
+        options.validate = args.webhook_validate;
+        options
+            .excluded_namespaces
+            .extend(args.webhook_skip_namespaces.iter().cloned());
+        match &pull_secrets {
+            Some(clients) => Webhook::with_clients(clients.clone(), options),
+            None => Webhook::new(local.clone(), options),
+        }
+    });
     let monitor = match &pull_secrets {
         Some(clients) => Monitor::new(clients.clone(), monitor_options, metrics.clone()),
         None => Monitor::new(local, monitor_options, metrics.clone()),
@@ -259,6 +328,18 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         lease,
         instance: identity,
         pull_secrets,
+        webhook: match (
+            args.webhook_listen,
+            &args.webhook_tls_cert,
+            &args.webhook_tls_key,
+        ) {
+            (Some(listen), Some(cert), Some(key)) => Some(HttpsEndpoint {
+                listen,
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
         ..ServeOptions::default()
     };
     errln!(
@@ -278,10 +359,11 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         }
     );
     cluster
-        .serve(&serve_options, monitor, metrics, termination())
+        .serve(&serve_options, monitor, metrics, webhook, termination())
         .await
         .map_err(|e| match e {
             ServeError::Listen(e) => Failure::bad_input(anyhow!(e)),
+            ServeError::Webhook(e) => Failure::bad_input(anyhow!(e)),
             ServeError::Cluster(e) => crate::commands::kube_version::cluster_failure(e, HINT),
         })?;
     errln!("tagwarden serve: stopped");
