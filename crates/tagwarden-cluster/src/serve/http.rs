@@ -1,6 +1,8 @@
 //! The endpoints every replica serves: `/healthz` (the process is alive), `/readyz` (the
 //! watchers have their first lists and the first inventory went to the monitor) and
-//! `/metrics` (OpenMetrics text). The admission webhook will join them.
+//! `/metrics` (the Prometheus text format 0.0.4 that `Metrics::encode` writes, labelled as
+//! such: labelled OpenMetrics, a real Prometheus refuses it for want of `# EOF`). The
+//! admission webhook will join them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,10 +45,7 @@ async fn readyz(State(endpoints): State<Endpoints>) -> impl IntoResponse {
 
 async fn metrics(State(endpoints): State<Endpoints>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::monitor::Metrics::CONTENT_TYPE)],
         (endpoints.metrics)(),
     )
 }
