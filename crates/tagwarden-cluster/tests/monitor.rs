@@ -10,13 +10,13 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use tagwarden_cluster::monitor::{
-    Budget, ImageState, Metrics, Monitor, MonitorOptions, Status, TagChange, Transition,
-    prepare_client_options,
+    Budget, ImageState, Metrics, Monitor, MonitorOptions, RegistryClients, Status, TagChange,
+    Transition, prepare_client_options,
 };
-use tagwarden_cluster::{ImageUse, WorkloadLocation};
+use tagwarden_cluster::{ImageUse, SecretRef, WorkloadLocation};
 use tagwarden_core::{KubeVersion, Tracking};
-use tagwarden_registry::{Client, ClientOptions};
-use tagwarden_testbed::{Fault, FaultProxy, ManifestKind, Platform, Registry, Rule};
+use tagwarden_registry::{Client, ClientOptions, PullSecretKeychain};
+use tagwarden_testbed::{Fault, FaultProxy, ManifestKind, Platform, Registry, RegistryMode, Rule};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// How long any awaited state may take before the test fails.
@@ -560,6 +560,107 @@ async fn only_the_leader_checks_and_announces_and_a_comeback_repeats_nothing() {
         .await;
     assert!(running.drain().is_empty(), "nothing new to announce");
     running.stop().await;
+}
+
+/// Chooses the client by pull secrets: only `web/regcred` holds the registry's password.
+struct BySecret {
+    anonymous: Client,
+    with_regcred: Client,
+}
+
+impl RegistryClients for BySecret {
+    fn client_for(&self, pull_secrets: &[SecretRef]) -> Client {
+        let regcred = SecretRef {
+            namespace: "web".into(),
+            name: "regcred".into(),
+        };
+        if pull_secrets.contains(&regcred) {
+            self.with_regcred.clone()
+        } else {
+            self.anonymous.clone()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_image_is_asked_with_the_pull_secrets_of_its_workloads() {
+    let registry = Registry::start_with(RegistryMode::Htpasswd);
+    let seeder = registry.seeder();
+    for tag in ["v1", "v2"] {
+        seeder.push_image(
+            "private/app",
+            tag,
+            ManifestKind::Oci,
+            &[Platform::linux_amd64()],
+        );
+    }
+    let (user, password) = registry.credentials();
+    let secret = serde_json::json!({
+        "auths": { registry.addr(): { "username": user, "password": password } }
+    })
+    .to_string();
+    let metrics = Metrics::new();
+    let client = |keychain: Option<PullSecretKeychain>| {
+        let mut builder = ClientOptions::builder()
+            .max_retry_wait(Duration::from_secs(1))
+            .ca_file(registry.ca_cert_path().unwrap());
+        if let Some(keychain) = keychain {
+            builder = builder.credentials(keychain);
+        }
+        let mut options = builder.build();
+        prepare_client_options(&mut options, &metrics);
+        Client::new(options).unwrap()
+    };
+    let clients = BySecret {
+        anonymous: client(None),
+        with_regcred: client(Some(
+            PullSecretKeychain::from_cluster_secrets(&[("web/regcred".into(), secret)]).unwrap(),
+        )),
+    };
+    let monitor = Monitor::new(clients, quick_options(), metrics.clone());
+    let shared = format!("{}/private/app:v1", registry.addr());
+    let unshared = format!("{}/private/app:v2", registry.addr());
+    let with_secret = |image: &str, name: &str| ImageUse {
+        pull_secrets: vec![SecretRef {
+            namespace: "web".into(),
+            name: "regcred".into(),
+        }],
+        ..use_of(image, "web", "Deployment", name, "app", 1)
+    };
+    monitor.set_uses(vec![
+        // v1: one of its workloads names the secret, so it is asked with it.
+        use_of(&shared, "batch", "Job", "report", "app", 1),
+        with_secret(&shared, "front"),
+        // v2: nobody names it.
+        use_of(&unshared, "batch", "CronJob", "nightly", "app", 0),
+    ]);
+    let (_lead, active) = watch::channel(true);
+    let (sender, _transitions) = mpsc::channel(16);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let monitor = monitor.clone();
+        async move {
+            monitor
+                .run(active, sender, async {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+    let started = Instant::now();
+    let states = loop {
+        let states = monitor.snapshot();
+        if states.iter().all(|s| s.status.is_some()) {
+            break states;
+        }
+        assert!(started.elapsed() < DEADLINE, "{states:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(state_of(&states, &shared).status, Some(Status::Present));
+    let denied = state_of(&states, &unshared);
+    assert_eq!(denied.status, Some(Status::Denied), "{denied:?}");
+    stop.send(()).unwrap();
+    within(DEADLINE, task).await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------

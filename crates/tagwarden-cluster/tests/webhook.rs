@@ -5,20 +5,23 @@
 //! webhook for `kubectl create`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Pod;
 use prometheus_client::registry::Registry as Metrics;
 use serde_json::{Value, json};
+use tagwarden_cluster::SecretRef;
+use tagwarden_cluster::monitor::RegistryClients;
 use tagwarden_cluster::webhook::{
     CertificateFiles, HttpsEndpoint, ORIGINAL_IMAGES_ANNOTATION, Webhook, WebhookOptions,
     serve_https,
 };
 use tagwarden_core::{KubeVersion, Tracking};
-use tagwarden_registry::{Client, ClientOptions, InspectOptions, RepairOptions};
+use tagwarden_registry::{Client, ClientOptions, CredentialStore, InspectOptions, RepairOptions};
 use tagwarden_testbed::{
-    ApiServer, FaultProxy, PodWebhook, Registry, Seeded, dead_addr, seed_standard,
+    ApiServer, FaultProxy, PodWebhook, Registry, RegistryMode, Seeded, dead_addr, seed_standard,
 };
 use tokio::sync::oneshot;
 
@@ -261,6 +264,33 @@ fn assert_unchanged(answer: &Value, uid: &str) {
     assert!(response.get("patchType").is_none(), "{answer}");
 }
 
+/// `promtool check metrics` on `text` (Debian's `prometheus` package; missing, the test
+/// fails).
+fn promtool_check(text: &str) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("promtool is needed ({e}): apt-get install -y prometheus"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn seeded_registry() -> (Registry, Seeded) {
     let registry = Registry::start();
     let seeded = seed_standard(&registry);
@@ -323,8 +353,27 @@ async fn the_capsule_hook_pod_gets_the_nearest_published_kubectl() {
         "uid-2",
     );
 
-    // The same counts, alone in the Prometheus 0.0.4 text that `serve` appends to the
-    // monitor's.
+    // Next to the monitor's metrics on serve's /metrics, in either format.
+    let monitor = tagwarden_cluster::monitor::Metrics::new();
+    let mut openmetrics = monitor.encode_openmetrics();
+    served.webhook.append_metrics(&mut openmetrics);
+    assert!(
+        openmetrics.contains("tagwarden_is_leader 0")
+            && openmetrics.contains("tagwarden_webhook_decisions_total{decision=\"rewritten\"} 1")
+            && openmetrics.ends_with("# EOF\n")
+            && openmetrics.matches("# EOF").count() == 1,
+        "{openmetrics}"
+    );
+    let mut text = monitor.encode();
+    served.webhook.append_metrics(&mut text);
+    assert!(
+        text.contains("tagwarden_is_leader 0")
+            && text.contains("tagwarden_webhook_decisions_total{decision=\"rewritten\"} 1")
+            && !text.contains("# EOF"),
+        "{text}"
+    );
+    promtool_check(&text);
+    // The same counts, alone in the Prometheus 0.0.4 text.
     let own = served.webhook.encode_metrics();
     assert!(
         own.contains("tagwarden_webhook_decisions_total{decision=\"rewritten\"} 1")
@@ -416,6 +465,75 @@ async fn present_undetermined_opted_out_and_excluded_pods_are_left_alone() {
     assert!(image_of(&patched(&hook, &answer)).ends_with("/clastix/kubectl:v1.31"));
 }
 
+/// Clients as `serve` hands them out by pull secrets: the credentials of the Secret
+/// `regcred`, else none. Records what it was asked for.
+struct BySecret {
+    with_regcred: Client,
+    anonymous: Client,
+    asked: std::sync::Mutex<Vec<Vec<SecretRef>>>,
+}
+
+impl RegistryClients for BySecret {
+    fn client_for(&self, pull_secrets: &[SecretRef]) -> Client {
+        self.asked.lock().unwrap().push(pull_secrets.to_vec());
+        if pull_secrets.iter().any(|s| s.name == "regcred") {
+            self.with_regcred.clone()
+        } else {
+            self.anonymous.clone()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_registry_is_asked_with_the_pods_pull_secret() {
+    let registry = Registry::start_with(RegistryMode::Htpasswd);
+    seed_standard(&registry);
+    let (user, password) = registry.credentials();
+    let ca = registry.ca_cert_path().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let auths = json!({ "auths": { registry.addr(): { "username": user, "password": password } } });
+    std::fs::write(&config, auths.to_string()).unwrap();
+    let client = |credentials: CredentialStore| {
+        Client::new(
+            ClientOptions::builder()
+                .credentials(credentials)
+                .ca_files(vec![ca.clone()])
+                .max_attempts(1)
+                .build(),
+        )
+        .unwrap()
+    };
+    let clients = Arc::new(BySecret {
+        with_regcred: client(CredentialStore::from_file(&config).unwrap()),
+        anonymous: client(CredentialStore::anonymous()),
+        asked: Default::default(),
+    });
+    let served = Served::start(Webhook::with_clients(clients.clone(), options(false))).await;
+
+    // Without the secret: 401, undetermined, unchanged.
+    let pod = hook_pod(registry.addr(), "team-a");
+    assert_unchanged(&served.call("/mutate", &review(&pod, "anon")).await, "anon");
+    assert_eq!(served.decisions("undetermined"), 1);
+
+    // With it (as the ServiceAccount admission plugin adds it): repaired.
+    let mut with_secret = pod.clone();
+    with_secret["spec"]["imagePullSecrets"] = json!([{ "name": "regcred" }]);
+    let answer = served.call("/mutate", &review(&with_secret, "auth")).await;
+    assert!(image_of(&patched(&with_secret, &answer)).ends_with("/clastix/kubectl:v1.31"));
+    let asked = clients.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        vec![
+            vec![],
+            vec![SecretRef {
+                namespace: "team-a".into(),
+                name: "regcred".into()
+            }]
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_review_is_allowed_with_a_warning_never_refused() {
     let (registry, _seeded) = seeded_registry();
@@ -497,6 +615,27 @@ async fn a_slow_registry_gets_the_pod_admitted_unchanged_within_the_budget() {
     };
     assert!(image_of(&patched(&pod, &answer)).ends_with("/clastix/kubectl:v1.31"));
     assert_eq!(served.decisions("rewritten"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_servers_shorter_timeout_shortens_the_budget() {
+    let (registry, _seeded) = seeded_registry();
+    let proxy = FaultProxy::in_front_of(&registry);
+    let latency = Duration::from_secs(3);
+    proxy.set_latency(latency);
+    let mut options = options(false);
+    options.budget = Duration::from_secs(30); // misconfigured: above timeoutSeconds
+    let served = Served::start(Webhook::new(registry_client(), options)).await;
+    let pod = hook_pod(&proxy.addr(), "team-a");
+
+    // The API server appends its timeoutSeconds to the URL: ?timeout=1s.
+    let started = Instant::now();
+    let answer = served.call("/mutate?timeout=1s", &review(&pod, "t")).await;
+    let took = started.elapsed();
+    assert_unchanged(&answer, "t");
+    assert!(took < latency, "answered after {took:?}");
+    assert!(warnings(&answer)[0].contains("within 750ms"), "{answer}");
+    assert_eq!(served.decisions("timeout"), 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -694,7 +833,7 @@ async fn kubectl_create_of_the_hook_pod_comes_out_rewritten_with_an_event_on_its
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::generate("webhook");
     let (cert, key) = pki.write_to(dir.path());
-    let mut hook = PodWebhook::new("tagwarden.io", url);
+    let mut hook = PodWebhook::new("tagwarden.io", url.clone());
     hook.ca_pem = Some(pki.ca.clone());
     hook.fail_closed = true; // a broken webhook must show here, not be ignored
     let api = ApiServer::builder().pod_webhook(hook).start();
@@ -719,6 +858,23 @@ async fn kubectl_create_of_the_hook_pod_comes_out_rewritten_with_an_event_on_its
     tokio::spawn(serve_https(listener, tls, webhook.router(), async move {
         let _ = stopped.await;
     }));
+
+    // A dry run (kubectl create --dry-run=server) is answered the same, with no Event:
+    // the configuration says sideEffects: NoneOnDryRun.
+    let mut dry = hook_pod(registry.addr(), "capsule-system");
+    dry["metadata"]["ownerReferences"][0]["name"] = json!("dry-run-job");
+    let mut dry_review = review(&dry, "dry");
+    dry_review["request"]["dryRun"] = json!(true);
+    let answer: Value = https_client(&pki.ca)
+        .post(&url)
+        .json(&dry_review)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(image_of(&patched(&dry, &answer)).ends_with("/clastix/kubectl:v1.31"));
 
     let job_uid = api
         .get("batch/v1", "Job", Some("capsule-system"), "capsule-crds")
@@ -781,4 +937,11 @@ async fn kubectl_create_of_the_hook_pod_comes_out_rewritten_with_an_event_on_its
     assert_eq!(event["type"], "Warning");
     let note = event["message"].as_str().unwrap();
     assert!(note.contains(&wanted) && note.contains(&repaired), "{note}");
+    // The dry run's Event would have been sent long before this one.
+    let rewritten: Vec<Value> = api
+        .list("v1", "Event")
+        .into_iter()
+        .filter(|e| e["reason"] == "ImageRewritten")
+        .collect();
+    assert_eq!(rewritten.len(), 1, "{rewritten:?}");
 }

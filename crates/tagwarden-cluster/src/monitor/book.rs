@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tagwarden_core::{Platform, Reference};
 
-use crate::inventory::{ImageUse, WorkloadLocation};
+use crate::inventory::{ImageUse, SecretRef, WorkloadLocation};
 
 use super::gates::RegistryGates;
 use super::options::MonitorOptions;
@@ -46,6 +46,8 @@ pub(crate) struct Entry {
     pub uses: Vec<WorkloadLocation>,
     /// The platforms of the nodes its Pods could run on (union over its uses).
     pub platforms: Vec<Platform>,
+    /// The pull secrets its uses name, in order of first mention, without repeats.
+    pub pull_secrets: Vec<SecretRef>,
     pub answer: Option<Answer>,
     pub checked_at: Option<SystemTime>,
     pub checks: u64,
@@ -68,6 +70,15 @@ pub(crate) struct Job {
     pub epoch: u64,
     pub registry: String,
     pub platforms: Vec<Platform>,
+    pub pull_secrets: Vec<SecretRef>,
+}
+
+/// The uses of one image, gathered.
+#[derive(Default)]
+struct Grouped {
+    uses: Vec<WorkloadLocation>,
+    platforms: Vec<Platform>,
+    pull_secrets: Vec<SecretRef>,
 }
 
 /// Every image the cluster uses now.
@@ -80,26 +91,37 @@ pub(crate) struct Book {
 impl Book {
     /// Replace the uses; see the [module documentation](self). True when an image is new.
     pub fn set_uses(&mut self, uses: Vec<ImageUse>, now: Instant) -> bool {
-        let mut grouped: BTreeMap<String, (Vec<WorkloadLocation>, Vec<Platform>)> = BTreeMap::new();
+        let mut grouped: BTreeMap<String, Grouped> = BTreeMap::new();
         for image_use in uses {
-            let (locations, platforms) = grouped.entry(image_use.image).or_default();
-            if !locations.contains(&image_use.location) {
-                locations.push(image_use.location);
+            let group = grouped.entry(image_use.image).or_default();
+            if !group.uses.contains(&image_use.location) {
+                group.uses.push(image_use.location);
             }
             for node in image_use.node_platforms {
-                if !platforms.contains(&node.platform) {
-                    platforms.push(node.platform);
+                if !group.platforms.contains(&node.platform) {
+                    group.platforms.push(node.platform);
+                }
+            }
+            for secret in image_use.pull_secrets {
+                if !group.pull_secrets.contains(&secret) {
+                    group.pull_secrets.push(secret);
                 }
             }
         }
         self.images.retain(|image, _| grouped.contains_key(image));
         let mut added = false;
-        for (image, (uses, mut platforms)) in grouped {
+        for (image, group) in grouped {
+            let Grouped {
+                uses,
+                mut platforms,
+                pull_secrets,
+            } = group;
             platforms.sort_by_key(|p| p.to_string());
             match self.images.get_mut(&image) {
                 Some(entry) => {
                     entry.uses = uses;
                     entry.platforms = platforms;
+                    entry.pull_secrets = pull_secrets;
                 }
                 None => {
                     added = true;
@@ -112,6 +134,7 @@ impl Book {
                         pinned: parsed.as_ref().is_some_and(|r| r.digest().is_some()),
                         uses,
                         platforms,
+                        pull_secrets,
                         answer: None,
                         checked_at: None,
                         checks: 0,
@@ -187,6 +210,7 @@ impl Book {
                     epoch: entry.epoch,
                     registry: entry.registry.clone(),
                     platforms: entry.platforms.clone(),
+                    pull_secrets: entry.pull_secrets.clone(),
                     image,
                 }
             })

@@ -18,7 +18,8 @@
 //! One unique image string is one check, however many workloads use it (workloads scaled
 //! to zero included: they are in the uses). Each check asks the engine
 //! ([`tagwarden_registry::inspect_image`]), with the platforms of the nodes the image's
-//! Pods could run on. Then the image is due again after
+//! Pods could run on, through the client for the pull secrets its workloads name
+//! ([`RegistryClients`]). Then the image is due again after
 //! [`MonitorOptions::present_every`] (present), [`MonitorOptions::failing_every`]
 //! (missing, invalid), or a doubling backoff (denied, unreachable, rate-limited). At most
 //! `inspect.concurrency` checks run at once; `check_soon` and new images go first.
@@ -45,8 +46,9 @@
 //! Only the leader checks ([`Monitor::run`]'s `active`). Losing the lead cancels the
 //! checks in flight at once. State is per process: a replica that becomes leader again
 //! announces only changes from what *it* last saw, and a fresh leader announces the images
-//! it finds unavailable (present ones need no announcement). Events about the same state
-//! from two replicas are deduplicated by the Kubernetes event recorder's series.
+//! it finds unavailable (present ones need no announcement). So after a handover the new
+//! leader announces once more what the old one had announced; the Events side is where
+//! such repeats are folded (it can see the Events already on the workload).
 
 mod book;
 mod gates;
@@ -62,7 +64,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tagwarden_registry::Client;
 use tokio::sync::Notify;
 
-use crate::inventory::{ImageUse, WorkloadLocation};
+use crate::inventory::{ImageUse, SecretRef, WorkloadLocation};
 
 pub use metrics::Metrics;
 pub use options::{Budget, MonitorOptions, prepare_client_options};
@@ -79,12 +81,31 @@ pub struct Monitor {
 }
 
 struct Shared {
-    client: Client,
+    clients: Box<dyn RegistryClients>,
     options: MonitorOptions,
     metrics: Metrics,
     book: Arc<Mutex<Book>>,
     /// Wakes [`Monitor::run`] when uses change or an image is hurried.
     wake: Notify,
+}
+
+/// Which client asks about an image, by the pull secrets its workloads name (the Pod
+/// specs' `imagePullSecrets`, then their ServiceAccounts', over every use of the image, in
+/// order, without repeats), as `scan` does. A [`Client`] is one for every image.
+///
+/// Build each client's options with [`prepare_client_options`] (fresh answers, the
+/// metrics as observer), and hand out the same client for the same secrets: clients are
+/// cheap to clone, and one client per set of secrets keeps their tokens and connections.
+/// A secret that cannot be read is the implementation's to report (and skip).
+pub trait RegistryClients: Send + Sync + 'static {
+    /// The client for an image used with `pull_secrets` (empty: none named).
+    fn client_for(&self, pull_secrets: &[SecretRef]) -> Client;
+}
+
+impl RegistryClients for Client {
+    fn client_for(&self, _pull_secrets: &[SecretRef]) -> Client {
+        self.clone()
+    }
 }
 
 /// What the monitor knows about one unique image.
@@ -114,9 +135,14 @@ pub struct ImageState {
 }
 
 impl Monitor {
-    /// A monitor asking through `client` (build its options with
+    /// A monitor asking through `clients` (a [`Client`] for every image, or a
+    /// [`RegistryClients`] that chooses by pull secrets; build their options with
     /// [`prepare_client_options`] and `metrics`), writing `metrics`.
-    pub fn new(client: Client, options: MonitorOptions, metrics: Metrics) -> Monitor {
+    pub fn new(
+        clients: impl RegistryClients,
+        options: MonitorOptions,
+        metrics: Metrics,
+    ) -> Monitor {
         metrics.gates().configure(
             options.budgets.clone(),
             options.default_budget,
@@ -126,7 +152,7 @@ impl Monitor {
         metrics.attach(Arc::downgrade(&book));
         Monitor {
             shared: Arc::new(Shared {
-                client,
+                clients: Box::new(clients),
                 options,
                 metrics,
                 book,

@@ -91,7 +91,7 @@ impl Monitor {
 
     /// One check: the engine's verdict about `job`'s image.
     fn check(&self, job: Job) -> impl Future<Output = (Job, Verdict)> + Send + 'static {
-        let client = self.shared.client.clone();
+        let client = self.shared.clients.client_for(&job.pull_secrets);
         let mut options = self.shared.options.inspect.clone();
         if options.platforms.is_empty() {
             options.platforms = job.platforms.clone();

@@ -1,8 +1,6 @@
 //! The endpoints every replica serves: `/healthz` (the process is alive), `/readyz` (the
 //! watchers have their first lists and the first inventory went to the monitor) and
-//! `/metrics` (the Prometheus text format 0.0.4 that `Metrics::encode` writes, labelled as
-//! such: labelled OpenMetrics, a real Prometheus refuses it for want of `# EOF`). The
-//! admission webhook will join them.
+//! `/metrics` (OpenMetrics text). The admission webhook will join them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,17 +8,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
+
+use crate::monitor::Metrics;
 use axum::response::IntoResponse;
 use axum::routing::get;
+
+/// The two exposition formats Prometheus reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exposition {
+    /// OpenMetrics text (ends with `# EOF`), what Prometheus asks for first.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4, for everything else (`promtool`, `curl`).
+    Text,
+}
 
 /// What the endpoints read.
 #[derive(Clone)]
 pub(crate) struct Endpoints {
     /// True once the caches are synced.
     pub ready: Arc<AtomicBool>,
-    /// Renders the metrics.
-    pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// Renders the metrics in a format.
+    pub metrics: Arc<dyn Fn(Exposition) -> String + Send + Sync>,
 }
 
 /// The router of the endpoints.
@@ -43,10 +52,22 @@ async fn readyz(State(endpoints): State<Endpoints>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(endpoints): State<Endpoints>) -> impl IntoResponse {
+/// `/metrics` in the format the scraper accepts: OpenMetrics when its `Accept` names it
+/// (Prometheus does), else the classic text format.
+async fn metrics(State(endpoints): State<Endpoints>, headers: HeaderMap) -> impl IntoResponse {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (format, content_type) = if openmetrics {
+        (Exposition::OpenMetrics, Metrics::OPENMETRICS_CONTENT_TYPE)
+    } else {
+        (Exposition::Text, Metrics::CONTENT_TYPE)
+    };
     (
-        [(header::CONTENT_TYPE, crate::monitor::Metrics::CONTENT_TYPE)],
-        (endpoints.metrics)(),
+        [(header::CONTENT_TYPE, content_type)],
+        (endpoints.metrics)(format),
     )
 }
 

@@ -114,7 +114,10 @@ impl Cluster {
         let ready = Arc::new(AtomicBool::new(false));
         let render = {
             let metrics = metrics.clone();
-            Arc::new(move || metrics.encode()) as Arc<dyn Fn() -> String + Send + Sync>
+            Arc::new(move |format| match format {
+                http::Exposition::OpenMetrics => metrics.encode_openmetrics(),
+                http::Exposition::Text => metrics.encode(),
+            }) as Arc<dyn Fn(http::Exposition) -> String + Send + Sync>
         };
         let router = http::router(http::Endpoints {
             ready: ready.clone(),

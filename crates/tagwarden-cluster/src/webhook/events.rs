@@ -2,7 +2,9 @@
 //! hook, the ReplicaSet of a Deployment (a Pod being created has no name yet when it comes
 //! from `generateName`, and its owner is what people look at).
 //!
-//! Best effort: publishing is spawned, so it never delays the answer, and a failure is
+//! Not for dry runs (`kubectl create --dry-run=server`): the webhook configuration says
+//! `sideEffects: NoneOnDryRun`, and an Event is a side effect. Best effort: publishing is
+//! spawned, so it never delays the answer, and a failure is
 //! only logged. kube-runtime's `Recorder` (events.k8s.io/v1) merges repeats into one
 //! series, so a Job that retries its Pod does not flood.
 

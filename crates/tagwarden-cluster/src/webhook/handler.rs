@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::routing::post;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::events::Recorder;
@@ -34,6 +34,8 @@ use super::metrics::{Decision, WebhookMetrics};
 use super::patch::{self, ImageSlot, Mutation};
 use super::review::{self, Answer, Request, Subject};
 use super::scope;
+use crate::inventory::SecretRef;
+use crate::monitor::RegistryClients;
 
 /// Admission requests larger than this are refused by the HTTP layer (the API server's own
 /// limit for an object is about 3 MiB).
@@ -47,7 +49,8 @@ pub struct Webhook {
 }
 
 struct Inner {
-    client: Client,
+    /// Which client asks about a Pod's images, by its pull secrets.
+    clients: Arc<dyn RegistryClients>,
     options: WebhookOptions,
     /// What `/validate` asks: the same decision, with every image asked about (`pin`), so
     /// that a missing image is found whether or not it tracks the Kubernetes version.
@@ -60,6 +63,14 @@ struct Inner {
     recorder: Option<Recorder>,
 }
 
+/// One [`RegistryClients`] shared by the monitor and the webhook (`Arc::new(clients)`,
+/// a clone to each), so that both see the same clients and caches.
+impl<T: RegistryClients + ?Sized> RegistryClients for Arc<T> {
+    fn client_for(&self, pull_secrets: &[SecretRef]) -> Client {
+        (**self).client_for(pull_secrets)
+    }
+}
+
 /// A request the webhook acts on, or the answer already decided.
 enum Scoped {
     /// A Pod create in scope: its allow answer (to patch), namespace and Pod.
@@ -67,9 +78,17 @@ enum Scoped {
         allow: Answer,
         namespace: String,
         pod: Box<Pod>,
+        /// A dry run: answer the same, but publish no Event.
+        dry_run: bool,
     },
     /// Out of scope (allowed unchanged) or unreadable (allowed with a warning).
     Done(Answer, Decision),
+}
+
+/// When a request started and how long it may take.
+struct Clock {
+    started: Instant,
+    budget: Duration,
 }
 
 /// What became of the engine's decision within the budget.
@@ -86,6 +105,14 @@ impl Webhook {
     /// A webhook asking `client` (share the one `serve` uses: its cache then answers
     /// warm) with `options`.
     pub fn new(client: Client, options: WebhookOptions) -> Webhook {
+        Webhook::with_clients(client, options)
+    }
+
+    /// A webhook that asks about each Pod's images with the client `clients` gives for
+    /// the Pod's `imagePullSecrets` (the ServiceAccount admission plugin has added the
+    /// ServiceAccount's by the time webhooks are called), as the monitor does; give it the
+    /// same [`RegistryClients`] as the monitor, so their caches are shared.
+    pub fn with_clients(clients: impl RegistryClients, options: WebhookOptions) -> Webhook {
         let validate_repair = Arc::new(RepairOptions {
             pin: true,
             ..options.repair.clone()
@@ -96,7 +123,7 @@ impl Webhook {
         metrics.register(&mut own_registry);
         Webhook {
             inner: Arc::new(Inner {
-                client,
+                clients: Arc::new(clients),
                 options,
                 validate_repair,
                 repair,
@@ -113,7 +140,7 @@ impl Webhook {
         let inner = &self.inner;
         Webhook {
             inner: Arc::new(Inner {
-                client: inner.client.clone(),
+                clients: inner.clients.clone(),
                 options: inner.options.clone(),
                 validate_repair: inner.validate_repair.clone(),
                 repair: inner.repair.clone(),
@@ -149,6 +176,21 @@ impl Webhook {
         text
     }
 
+    /// Adds the webhook's metrics to `text`, another registry's rendering, in its format:
+    /// OpenMetrics when it ends with `# EOF` (the webhook's go before it), else the
+    /// Prometheus text format 0.0.4. So `serve` renders the monitor's metrics either way
+    /// and calls this once.
+    pub fn append_metrics(&self, text: &mut String) {
+        const EOF: &str = "# EOF\n";
+        if text.ends_with(EOF) {
+            text.truncate(text.len() - EOF.len());
+            prometheus_client::encoding::text::encode(text, &self.inner.own_registry)
+                .expect("writing to a String cannot fail");
+        } else {
+            text.push_str(&self.encode_metrics());
+        }
+    }
+
     /// `POST /mutate`, and `POST /validate` when [`WebhookOptions::validate`] is on. Merge
     /// it into the HTTPS server's router ([`super::serve_https`]).
     pub fn router(&self) -> Router {
@@ -164,43 +206,71 @@ impl Webhook {
     /// The answer of `/mutate` to one `AdmissionReview` body (the HTTP layer only moves
     /// bytes): a JSONPatch for the images to replace, or the Pod unchanged.
     pub async fn mutate(&self, body: &[u8]) -> Value {
-        let started = Instant::now();
-        let (answer, decision) = self.mutation_answer(body, started).await;
+        self.mutate_within(body, None).await
+    }
+
+    /// [`Webhook::mutate`], answering within three quarters of `api_timeout` when that is
+    /// less than the budget: the API server's own `?timeout=` for this call (its
+    /// `timeoutSeconds`), so that a configuration with a shorter timeout than the budget
+    /// still gets an answer instead of a failed call.
+    pub async fn mutate_within(&self, body: &[u8], api_timeout: Option<Duration>) -> Value {
+        let clock = self.clock(api_timeout);
+        let (answer, decision) = self.mutation_answer(body, &clock).await;
         self.inner
             .metrics
-            .record(decision, started.elapsed().as_secs_f64());
+            .record(decision, clock.started.elapsed().as_secs_f64());
         answer.to_review()
     }
 
     /// The answer of `/validate` to one `AdmissionReview` body: denied when an image is
     /// missing with nothing to stand in for it, else allowed.
     pub async fn validate(&self, body: &[u8]) -> Value {
-        let started = Instant::now();
-        let (answer, decision) = self.validation_answer(body, started).await;
+        self.validate_within(body, None).await
+    }
+
+    /// [`Webhook::validate`] within the API server's timeout, as [`Webhook::mutate_within`].
+    pub async fn validate_within(&self, body: &[u8], api_timeout: Option<Duration>) -> Value {
+        let clock = self.clock(api_timeout);
+        let (answer, decision) = self.validation_answer(body, &clock).await;
         self.inner
             .metrics
-            .record(decision, started.elapsed().as_secs_f64());
+            .record(decision, clock.started.elapsed().as_secs_f64());
         answer.to_review()
     }
 
-    async fn mutation_answer(&self, body: &[u8], started: Instant) -> (Answer, Decision) {
-        let (allow, namespace, pod) = match self.in_scope(body) {
+    /// Starts the clock of one request.
+    fn clock(&self, api_timeout: Option<Duration>) -> Clock {
+        let budget = self.inner.options.budget;
+        Clock {
+            started: Instant::now(),
+            budget: api_timeout.map_or(budget, |t| budget.min(t * 3 / 4)),
+        }
+    }
+
+    async fn mutation_answer(&self, body: &[u8], clock: &Clock) -> (Answer, Decision) {
+        let (allow, namespace, pod, dry_run) = match self.in_scope(body) {
             Scoped::Act {
                 allow,
                 namespace,
                 pod,
-            } => (allow, namespace, pod),
+                dry_run,
+            } => (allow, namespace, pod, dry_run),
             Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
-        let repairs = match self.decide(&slots, &self.inner.repair, started).await {
+        let client = self.client_for(&pod, &namespace);
+        let repairs = match self
+            .decide(&client, &slots, &self.inner.repair, clock)
+            .await
+        {
             Decided::Repairs(repairs) => repairs,
-            Decided::Late => return (allow.warn(self.late_warning()), Decision::Timeout),
+            Decided::Late => return (allow.warn(late_warning(clock)), Decision::Timeout),
             Decided::Failed(why) => return (allow.warn(failed_warning(&why)), Decision::Error),
         };
         let mutation = patch::mutation(&pod, &slots, &repairs);
         log_rewrites(&namespace, &mutation);
         if !mutation.rewrites.is_empty()
+            && !dry_run
             && let Some(recorder) = &self.inner.recorder
             && let Some(regarding) = events::regarding(&pod, &namespace)
         {
@@ -217,22 +287,24 @@ impl Webhook {
         (answer, decision)
     }
 
-    async fn validation_answer(&self, body: &[u8], started: Instant) -> (Answer, Decision) {
-        let (allow, _namespace, pod) = match self.in_scope(body) {
+    async fn validation_answer(&self, body: &[u8], clock: &Clock) -> (Answer, Decision) {
+        let (allow, namespace, pod) = match self.in_scope(body) {
             Scoped::Act {
                 allow,
                 namespace,
                 pod,
+                ..
             } => (allow, namespace, pod),
             Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
+        let client = self.client_for(&pod, &namespace);
         let repairs = match self
-            .decide(&slots, &self.inner.validate_repair, started)
+            .decide(&client, &slots, &self.inner.validate_repair, clock)
             .await
         {
             Decided::Repairs(repairs) => repairs,
-            Decided::Late => return (allow.warn(self.late_warning()), Decision::Timeout),
+            Decided::Late => return (allow.warn(late_warning(clock)), Decision::Timeout),
             Decided::Failed(why) => return (allow.warn(failed_warning(&why)), Decision::Error),
         };
         let mutation = patch::mutation(&pod, &slots, &repairs);
@@ -265,6 +337,7 @@ impl Webhook {
         let Request {
             uid,
             api_version,
+            dry_run,
             subject,
         } = match review::parse(body) {
             Ok(request) => request,
@@ -290,19 +363,40 @@ impl Webhook {
                         allow,
                         namespace,
                         pod,
+                        dry_run,
                     },
                 }
             }
         }
     }
 
+    /// The client for `pod`'s images: by its pull secrets (in its namespace).
+    fn client_for(&self, pod: &Pod, namespace: &str) -> Client {
+        let namespace = match namespace {
+            "" => pod.metadata.namespace.as_deref().unwrap_or_default(),
+            ns => ns,
+        };
+        let secrets: Vec<SecretRef> = pod
+            .spec
+            .iter()
+            .flat_map(|spec| spec.image_pull_secrets.iter().flatten())
+            .filter(|secret| !secret.name.is_empty())
+            .map(|secret| SecretRef {
+                namespace: namespace.to_string(),
+                name: secret.name.clone(),
+            })
+            .collect();
+        self.inner.clients.client_for(&secrets)
+    }
+
     /// One decision per slot, within what is left of the budget. Fields that are no image
     /// reference are kept (the API server rejects them; not ours to repair).
     async fn decide(
         &self,
+        client: &Client,
         slots: &[ImageSlot],
         options: &Arc<RepairOptions>,
-        started: Instant,
+        clock: &Clock,
     ) -> Decided {
         let parsed: Vec<Option<Reference>> = slots
             .iter()
@@ -325,17 +419,13 @@ impl Webhook {
             .filter(|r| options.asks_about(r))
             .map(Repository::of)
             .collect();
-        self.inner.client.announce(&asked);
+        client.announce(&asked);
         let tasks = unique.iter().map(|reference| {
-            let (client, options, reference) = (
-                self.inner.client.clone(),
-                options.clone(),
-                reference.clone(),
-            );
+            let (client, options, reference) = (client.clone(), options.clone(), reference.clone());
             tokio::spawn(async move { decide_repair(&client, &reference, &options).await })
         });
         let task = futures::future::join_all(tasks.collect::<Vec<_>>());
-        let left = self.inner.options.budget.saturating_sub(started.elapsed());
+        let left = clock.budget.saturating_sub(clock.started.elapsed());
         match tokio::time::timeout(left, task).await {
             Err(_) => Decided::Late,
             Ok(answers) => {
@@ -357,13 +447,13 @@ impl Webhook {
             }
         }
     }
+}
 
-    fn late_warning(&self) -> String {
-        format!(
-            "tagwarden: the registries did not answer within {}; the Pod was admitted unchanged",
-            seconds(self.inner.options.budget)
-        )
-    }
+fn late_warning(clock: &Clock) -> String {
+    format!(
+        "tagwarden: the registries did not answer within {}; the Pod was admitted unchanged",
+        seconds(clock.budget)
+    )
 }
 
 fn failed_warning(why: &str) -> String {
@@ -394,10 +484,65 @@ fn log_rewrites(namespace: &str, mutation: &Mutation) {
     }
 }
 
-async fn mutate_endpoint(State(webhook): State<Webhook>, body: Bytes) -> Json<Value> {
-    Json(webhook.mutate(&body).await)
+async fn mutate_endpoint(
+    State(webhook): State<Webhook>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Json<Value> {
+    let timeout = query.as_deref().and_then(api_server_timeout);
+    Json(webhook.mutate_within(&body, timeout).await)
 }
 
-async fn validate_endpoint(State(webhook): State<Webhook>, body: Bytes) -> Json<Value> {
-    Json(webhook.validate(&body).await)
+async fn validate_endpoint(
+    State(webhook): State<Webhook>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Json<Value> {
+    let timeout = query.as_deref().and_then(api_server_timeout);
+    Json(webhook.validate_within(&body, timeout).await)
+}
+
+/// The `timeout` the API server appends to a webhook's URL (`?timeout=10s`, a Go
+/// duration in seconds or milliseconds), if any.
+fn api_server_timeout(query: &str) -> Option<Duration> {
+    let value = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("timeout="))?;
+    let (number, scale) = match value.strip_suffix("ms") {
+        Some(ms) => (ms, 0.001),
+        None => (value.strip_suffix('s')?, 1.0),
+    };
+    let seconds = number.parse::<f64>().ok()? * scale;
+    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_server_timeout_is_read_from_the_query() {
+        assert_eq!(
+            api_server_timeout("timeout=10s"),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            api_server_timeout("a=b&timeout=1500ms"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            api_server_timeout("timeout=2.5s"),
+            Some(Duration::from_millis(2500))
+        );
+        for bad in [
+            "",
+            "timeout=",
+            "timeout=10",
+            "timeout=-1s",
+            "timeout=1m",
+            "timeout=NaNs",
+        ] {
+            assert_eq!(api_server_timeout(bad), None, "{bad}");
+        }
+    }
 }

@@ -49,7 +49,8 @@
 //!
 //! The MutatingWebhookConfiguration (see the chart) sends `CREATE` of `pods` here with
 //! `failurePolicy: Ignore` (the webhook must never be why a Pod cannot be created),
-//! `sideEffects: None`, `reinvocationPolicy: IfNeeded` (other webhooks that change images
+//! `sideEffects: NoneOnDryRun` (an Event is its one side effect, skipped on dry runs),
+//! `reinvocationPolicy: IfNeeded` (other webhooks that change images
 //! are seen: a second call keeps what is already published, and the annotation keeps the
 //! first original), `timeoutSeconds` above the budget, and a `namespaceSelector` on the
 //! label `tagwarden.io/mutate: enabled`: namespaces opt in. `/validate` (off by default)
@@ -90,8 +91,9 @@ pub struct WebhookOptions {
     /// The decision's options, as `post-render` builds them: tracking at the cluster's
     /// version plus the config's track rules, the fallback policy, platforms, `pin`.
     pub repair: RepairOptions,
-    /// How long an answer may take. When the engine's decision is not ready by then, the
-    /// Pod is allowed unchanged and `timeout` is counted.
+    /// How long an answer may take (or three quarters of the API server's `?timeout=`,
+    /// when shorter). When the engine's decision is not ready by then, the Pod is allowed
+    /// unchanged and `timeout` is counted.
     pub budget: Duration,
     /// Namespaces whose Pods are never changed (nor denied).
     pub excluded_namespaces: Vec<String>,

@@ -30,6 +30,8 @@ pub(crate) struct Request {
     pub(crate) uid: String,
     /// The review's `apiVersion`, echoed in the answer.
     pub(crate) api_version: String,
+    /// `request.dryRun`: nothing will be stored, so no side effects (Events) either.
+    pub(crate) dry_run: bool,
     /// What is admitted.
     pub(crate) subject: Subject,
 }
@@ -80,6 +82,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Request, Malformed> {
     let request: AdmissionRequest<DynamicObject> = review
         .try_into()
         .map_err(|_| malformed("an AdmissionReview without a request".into()))?;
+    let dry_run = request.dry_run;
     let kind = &request.kind;
     let subject = if kind.group.is_empty() && kind.kind == "Pod" && request.sub_resource.is_none() {
         match (&request.operation, request.object) {
@@ -105,6 +108,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Request, Malformed> {
     Ok(Request {
         uid,
         api_version,
+        dry_run,
         subject,
     })
 }

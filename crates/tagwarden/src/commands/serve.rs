@@ -30,7 +30,7 @@ Examples:
   # From a laptop, against the current context, one replica (no Lease)
   tagwarden serve --listen 127.0.0.1:8080 --namespace shop --namespace payments
 
-Endpoints: /healthz (alive), /readyz (caches synced), /metrics (Prometheus text).
+Endpoints: /healthz (alive), /readyz (caches synced), /metrics (OpenMetrics or Prometheus text, as asked).
 Leader election: with --lease-namespace (POD_NAMESPACE in a Pod), replicas share the
 Lease --lease-name; only the leader checks images and writes Events.
 Every flag has an environment variable (see each flag) and most a key in the config
