@@ -11,9 +11,9 @@ use clap::Args as ClapArgs;
 use tagwarden_cluster::monitor::{
     Budget, Metrics, Monitor, MonitorOptions, prepare_client_options,
 };
-use tagwarden_cluster::serve::{LeaseOptions, ServeError, ServeOptions};
+use tagwarden_cluster::serve::{LeaseOptions, PullSecretClients, ServeError, ServeOptions};
 use tagwarden_cluster::{Cluster, ClusterOptions};
-use tagwarden_registry::DiskCacheLocation;
+use tagwarden_registry::{DiskCacheLocation, PullSecretKeychain};
 
 use crate::cli::GlobalOptions;
 use crate::commands::check::policy::{Policy, PolicyFlags};
@@ -30,7 +30,7 @@ Examples:
   # From a laptop, against the current context, one replica (no Lease)
   tagwarden serve --listen 127.0.0.1:8080 --namespace shop --namespace payments
 
-Endpoints: /healthz (alive), /readyz (caches synced), /metrics (OpenMetrics or Prometheus text, as asked).
+Endpoints: /healthz (alive), /readyz (caches synced), /metrics (OpenMetrics).
 Leader election: with --lease-namespace (POD_NAMESPACE in a Pod), replicas share the
 Lease --lease-name; only the leader checks images and writes Events.
 Every flag has an environment variable (see each flag) and most a key in the config
@@ -97,6 +97,11 @@ pub struct Args {
     /// the host name).
     #[arg(long, value_name = "NAME", env = "POD_NAME")]
     pub identity: Option<String>,
+
+    /// Read the pull secrets the workloads name (Pod specs, ServiceAccounts) and check
+    /// their images with them, as the kubelet pulls; needs `get` on Secrets.
+    #[arg(long, env = "TAGWARDEN_READ_PULL_SECRETS")]
+    pub read_pull_secrets: bool,
 
     /// Check from this process even when a Lease namespace is known.
     #[arg(long)]
@@ -199,11 +204,27 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     }
 
     let metrics = Metrics::new();
-    let mut options = client_options(global, None)?;
-    prepare_client_options(&mut options, &metrics);
     // No disk cache: a monitor must see a deleted or moved tag at its next check.
-    let client = config.build_client(options, DiskCacheLocation::Off)?;
-    let monitor = Monitor::new(client, monitor_options, metrics.clone());
+    let make = {
+        let global = global.clone();
+        let config = config.clone();
+        let metrics = metrics.clone();
+        move |secrets: Option<PullSecretKeychain>| {
+            let first = secrets.map(|k| std::sync::Arc::new(k) as _);
+            let mut options = client_options(&global, first)
+                .map_err(|f| tagwarden_registry::RegistryError::Config(format!("{f:?}")))?;
+            prepare_client_options(&mut options, &metrics);
+            config.build_client(options, DiskCacheLocation::Off)
+        }
+    };
+    let local = make(None)?;
+    let pull_secrets = args
+        .read_pull_secrets
+        .then(|| std::sync::Arc::new(PullSecretClients::new(local.clone(), Box::new(make))));
+    let monitor = match &pull_secrets {
+        Some(clients) => Monitor::new(clients.clone(), monitor_options, metrics.clone()),
+        None => Monitor::new(local, monitor_options, metrics.clone()),
+    };
 
     let identity = args
         .identity
@@ -237,6 +258,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         skip_namespaces,
         lease,
         instance: identity,
+        pull_secrets,
         ..ServeOptions::default()
     };
     errln!(
