@@ -49,6 +49,17 @@ impl PullSecrets {
         PullSecretKeychain::from_cluster_secrets(&pairs).ok()
     }
 
+    /// Whether `secret` was read (or found unusable) already.
+    pub fn knows(&self, secret: &SecretRef) -> bool {
+        self.readable.contains_key(secret)
+    }
+
+    /// Adds what `other` read (its readable Secrets replace older copies).
+    pub fn merge(&mut self, other: PullSecrets) {
+        self.readable.extend(other.readable);
+        self.warnings.extend(other.warnings);
+    }
+
     /// How many Secrets could be read.
     pub fn len(&self) -> usize {
         self.readable.len()

@@ -171,6 +171,17 @@ fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     })
 }
 
+/// The sum of every sample of `name` whose labels include every `(key, value)`.
+fn total(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
+        .filter_map(|line| sample(line, name, labels))
+        .sum()
+}
+
 fn metrics_of(serve: &Serve) -> String {
     get(serve.addr, "/metrics")
         .map(|(_, b)| b)
@@ -487,9 +498,8 @@ fn a_pull_failure_triggers_a_check_at_once_and_a_deleted_tag_is_drift() {
         "the first check",
         || {
             let m = metrics_of(&serve);
-            sample(&m, "tagwarden_images", &[("status", "present")])
-                .filter(|n| *n > 0.0)
-                .map(|_| m)
+            // Summed over registries: the drifting image's registry has at least it.
+            (total(&m, "tagwarden_images", &[("status", "present")]) > 0.0).then_some(m)
         },
     );
 
@@ -775,5 +785,54 @@ fn watches_come_back_after_a_dropped_connection_and_after_410_gone() {
             .filter(|r| r.path == "/apis/apps/v1/deployments")
             .map(|r| (r.query.clone(), r.status))
             .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn with_read_pull_secrets_the_workloads_secrets_open_private_images() {
+    let api = fixture_api_server();
+    // Without: the private image is denied (tagwarden has no credentials of its own).
+    let without = serve(&api, &[]);
+    wait_for(
+        &[&without],
+        Duration::from_secs(30),
+        "ledger denied",
+        || {
+            sample(
+                &metrics_of(&without),
+                "tagwarden_image_unavailable",
+                &[("workload", "ledger"), ("reason", "denied")],
+            )
+        },
+    );
+    drop(without);
+
+    let with = serve(&api, &["--read-pull-secrets"]);
+    wait_for(
+        &[&with],
+        Duration::from_secs(30),
+        "every image decided",
+        || {
+            let m = metrics_of(&with);
+            (total(&m, "tagwarden_images", &[("status", "present")]) >= 5.0).then_some(())
+        },
+    );
+    let metrics = metrics_of(&with);
+    assert!(
+        sample(
+            &metrics,
+            "tagwarden_image_unavailable",
+            &[("workload", "ledger")]
+        )
+        .is_none(),
+        "{metrics}"
+    );
+    // The Secret was read with GET.
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path == "/api/v1/namespaces/payments/secrets/regcred"),
+        "{:?}",
+        api.requests()
     );
 }

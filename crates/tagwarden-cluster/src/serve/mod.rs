@@ -21,6 +21,7 @@
 //! - The endpoints ([`http`]) run on every replica. The shutdown future (SIGTERM) stops
 //!   the server gracefully and releases the Lease.
 
+mod clients;
 mod events;
 mod http;
 mod leader;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use kube::runtime::events::{Recorder, Reporter};
 use tokio::sync::{mpsc, watch as channel};
 
+pub use clients::{ClientMaker, PullSecretClients, REREAD_EVERY};
 pub use leader::LeaseOptions;
 
 use crate::connection::Cluster;
@@ -59,6 +61,9 @@ pub struct ServeOptions {
     pub instance: String,
     /// The least time between two recomputations of the image uses.
     pub debounce: Duration,
+    /// Read the pull secrets the workloads name into these clients (the monitor's), so
+    /// that images are checked with them; `None`: local credentials only.
+    pub pull_secrets: Option<Arc<PullSecretClients>>,
 }
 
 impl Default for ServeOptions {
@@ -71,6 +76,7 @@ impl Default for ServeOptions {
             reporter: "tagwarden".to_string(),
             instance: String::new(),
             debounce: Duration::from_millis(500),
+            pull_secrets: None,
         }
     }
 }
@@ -212,6 +218,8 @@ impl Cluster {
             let ready = ready.clone();
             let skip = options.skip_namespaces.clone();
             let debounce = options.debounce;
+            let pull_secrets = options.pull_secrets.clone();
+            let cluster = self.clone();
             let mut stop = stop.clone();
             tokio::spawn(async move {
                 tokio::select! {
@@ -234,7 +242,11 @@ impl Cluster {
                             )
                         })
                         .collect();
-                    // The uses first: check_soon only knows images that are in use.
+                    // Their Secrets first: the first check of an image uses them.
+                    if let Some(clients) = &pull_secrets {
+                        clients.refresh(&cluster, &inventory.uses).await;
+                    }
+                    // The uses next: check_soon only knows images that are in use.
                     monitor.set_uses(inventory.uses);
                     for (_, _, image) in now.difference(&failing) {
                         monitor.check_soon(image);

@@ -9,7 +9,7 @@
 //! is missing and that tracks the Kubernetes version gets the nearest published compatible
 //! tag within the skew policy (pinned by digest with `pin`); a present image is never
 //! changed (except to pin it), and anything a registry did not answer
-//! ([`Repair::Undetermined`](tagwarden_registry::Repair::Undetermined)) is never changed.
+//! ([`Repair::Undetermined`]) is never changed.
 //!
 //! # The pieces, one job per file
 //!
@@ -25,7 +25,9 @@
 //!   `AdmissionRequest<Pod>`), and the answers: allow, allow with a patch, deny, and the
 //!   answer to a malformed request (allowed, with a warning: the webhook never fails closed
 //!   by accident).
-//! - `handler`: [`Webhook`], the context, and its axum [`Router`] (`POST /mutate`, and
+//! - `handler`: [`Webhook`], the context ([`Webhook::with_clients`] takes the monitor's
+//!   `RegistryClients`, so each Pod's images are asked with its `imagePullSecrets`), and its
+//!   axum [`Router`] (`POST /mutate`, and
 //!   `POST /validate` when enabled), a thin layer over the two above. It answers within a
 //!   **latency budget** ([`WebhookOptions::budget`], 2 s by default): the engine's decision
 //!   runs in a task of its own, and when it is not ready in time the Pod is allowed
