@@ -82,26 +82,39 @@ impl Prometheus {
     }
 
     /// Polls `probe` every 200 ms until it gives a value, for at most `limit`; panics with
-    /// `what` and Prometheus' log when it never does.
+    /// `what`, the scrape targets' health and Prometheus' log when it never does.
     pub fn wait_for<T>(
         &mut self,
         limit: Duration,
         what: &str,
-        mut probe: impl FnMut(&Self) -> Option<T>,
+        probe: impl FnMut(&Self) -> Option<T>,
     ) -> T {
+        self.try_wait_for(limit, probe).unwrap_or_else(|| {
+            panic!(
+                "waited {limit:?} for {what}; targets: {:#}\n{}",
+                self.api("/api/v1/targets")["activeTargets"],
+                self.log()
+            )
+        })
+    }
+
+    /// [`Prometheus::wait_for`], `None` when `limit` passes.
+    pub fn try_wait_for<T>(
+        &mut self,
+        limit: Duration,
+        mut probe: impl FnMut(&Self) -> Option<T>,
+    ) -> Option<T> {
         let start = Instant::now();
         loop {
             if let Some(value) = probe(self) {
-                return value;
+                return Some(value);
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("prometheus exited ({status}):\n{}", self.log());
             }
-            assert!(
-                start.elapsed() < limit,
-                "waited {limit:?} for {what}:\n{}",
-                self.log()
-            );
+            if start.elapsed() >= limit {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -253,4 +266,153 @@ fn a_real_prometheus_holds_the_unavailable_image_alert_pending_with_its_fallback
         .filter(|alert| alert["labels"]["alertname"] != "TagwardenImageUnavailable")
         .collect();
     assert!(others.is_empty(), "{others:#?}");
+}
+
+/// `tagwarden serve` started as the chart's Deployment starts it: its args and its
+/// environment (the downward API's POD_NAME and POD_NAMESPACE filled in as the kubelet
+/// would, TAGWARDEN_CONFIG pointing at the ConfigMap's file, the cache on a scratch
+/// folder), except that it listens on a free loopback port and finds the test API server
+/// through KUBECONFIG instead of a ServiceAccount. Killed on drop.
+struct ChartedServe {
+    child: Child,
+    addr: String,
+    dir: tempfile::TempDir,
+}
+
+impl ChartedServe {
+    fn start(api: &tagwarden_testbed::ApiServer, rendered: &crate::chart::Rendered) -> Self {
+        use k8s_openapi::api::apps::v1::Deployment;
+        use k8s_openapi::api::core::v1::ConfigMap;
+
+        let dir = tempfile::tempdir().unwrap();
+        let deployment: Deployment = rendered.one("Deployment");
+        let namespace = deployment.metadata.namespace.clone().unwrap();
+        let container = deployment.spec.unwrap().template.spec.unwrap().containers[0].clone();
+        let config_map: ConfigMap = rendered.one("ConfigMap");
+        let addr = free_loopback_addr();
+        let mut command = crate::common::clean_command(
+            &container
+                .args
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            dir.path(),
+            &[("KUBECONFIG", api.kubeconfig_path().to_str().unwrap())],
+        );
+        for var in container.env.into_iter().flatten() {
+            let value = match (var.value, var.value_from) {
+                (Some(value), _) => value,
+                (None, Some(from)) => match from.field_ref.unwrap().field_path.as_str() {
+                    "metadata.name" => "tagwarden-7d9f8-abcde".to_string(),
+                    "metadata.namespace" => namespace.clone(),
+                    other => panic!("a field the test cannot fill: {other}"),
+                },
+                (None, None) => String::new(),
+            };
+            let value = match var.name.as_str() {
+                "TAGWARDEN_LISTEN" => addr.clone(),
+                "TAGWARDEN_CONFIG" => {
+                    let path = dir.path().join("config.yaml");
+                    std::fs::write(&path, &config_map.data.clone().unwrap()["config.yaml"])
+                        .unwrap();
+                    path.to_str().unwrap().to_string()
+                }
+                "XDG_CACHE_HOME" => dir.path().join("cache").to_str().unwrap().to_string(),
+                _ => value,
+            };
+            command.env(&var.name, value);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+            .spawn()
+            .expect("start tagwarden serve");
+        ChartedServe { child, addr, dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ChartedServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn prometheus_scraping_serve_as_the_chart_runs_it_holds_the_hook_image_alert() {
+    let api = crate::scan::fixture_api_server();
+    let ca = crate::scan::private().ca_cert_path().expect("CA");
+    // The chart's values, with a config that checks every second and trusts the private
+    // test registry's CA: the ConfigMap is what serve reads.
+    let values = serde_json::json!({"config": {
+        "registries": {"ca_files": [ca]},
+        "serve": {"present_interval": 1, "failing_interval": 1},
+    }});
+    let rendered = render(&values, KUBE_VERSIONS[1]);
+    let serve = ChartedServe::start(&api, &rendered);
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rendered_rules(dir.path());
+    let mut prometheus = Prometheus::start(std::slice::from_ref(&serve.addr), &[rules]);
+
+    let alert = prometheus
+        .try_wait_for(Duration::from_secs(90), |p| {
+            p.alerts().into_iter().find(|alert| {
+                alert["labels"]["alertname"] == "TagwardenImageUnavailable"
+                    && alert["labels"]["workload"] == "capsule-crds"
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no TagwardenImageUnavailable for Capsule's hook image; targets: {:#}\nserve /metrics:\n{}\nserve said:\n{}",
+                prometheus.api("/api/v1/targets")["activeTargets"],
+                http_get(&serve.addr, "/metrics").map(|(_, body)| body).unwrap_or_default(),
+                serve.log()
+            )
+        });
+    assert_eq!(alert["state"], "pending", "{alert:#}");
+    assert_eq!(alert["labels"]["kind"], "Job", "{alert:#}");
+    assert_eq!(alert["labels"]["reason"], "missing", "{alert:#}");
+    let image = alert["labels"]["image"].as_str().unwrap();
+    assert!(image.ends_with("/clastix/kubectl:v1.32"), "{alert:#}");
+    let description = alert["annotations"]["description"].as_str().unwrap();
+    assert!(
+        description.contains(&format!(
+            "A published fallback exists: {}",
+            image.replace(":v1.32", ":v1.31")
+        )),
+        "{description}\n{}",
+        serve.log()
+    );
+    // What Prometheus scraped passes promtool's lint as well.
+    let (_, metrics) = http_get(&serve.addr, "/metrics").expect("serve's /metrics");
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (run scripts/test.sh, or apt-get install -y prometheus)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    // Prometheus scraped the leader: it says so.
+    let leader = prometheus.api("/api/v1/query?query=tagwarden_is_leader");
+    assert_eq!(leader["result"][0]["value"][1], "1", "{leader:#}");
 }

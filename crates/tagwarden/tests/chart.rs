@@ -121,7 +121,7 @@ impl Rendered {
     }
 
     /// The one object of `kind`, as k8s-openapi's type.
-    fn one<K: DeserializeOwned + serde::Serialize>(&self, kind: &str) -> K {
+    pub(crate) fn one<K: DeserializeOwned + serde::Serialize>(&self, kind: &str) -> K {
         let all = self.all(kind);
         assert_eq!(all.len(), 1, "one {kind} expected: {all:#?}");
         typed(all[0])
@@ -191,7 +191,15 @@ pub(crate) fn full_values() -> Value {
         "prometheusRule": {"enabled": true, "labels": {"release": "kube-prometheus-stack"}},
         "registryCredentials": {"secretName": "tagwarden-registry"},
         "logFilter": "info,tagwarden=debug",
-        "config": {"cache": {"ttl": 0}, "policy": {"max_skew": 1}},
+        "config": {
+            "cache": {"ttl": 0},
+            "policy": {"max_skew": 1},
+            "serve": {
+                "skip_namespaces": ["kube-system"],
+                "present_interval": 3600,
+                "budgets": {"docker.io": {"requests": 300, "window": 3600}},
+            },
+        },
         "podAntiAffinity": "hard",
     })
 }
@@ -805,6 +813,50 @@ fn the_docs_cover_every_value_alert_and_metric() {
             "docs/operator.md's metrics table lacks {metric}"
         );
     }
+}
+
+#[test]
+fn the_operators_guide_config_example_is_valid_for_tagwarden() {
+    let guide = std::fs::read_to_string(repo("docs/operator.md")).unwrap();
+    let example = guide
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .map(|block| {
+            // The block is indented inside a list item.
+            block
+                .lines()
+                .map(|line| line.strip_prefix("  ").unwrap_or(line))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .find(|block| block.starts_with("config:"))
+        .expect("a `config:` example in docs/operator.md");
+    let values: Value = serde_saphyr::from_str(&example).unwrap();
+    assert!(!values["config"]["serve"].is_null(), "{example}");
+    // Through the chart, as an operator would install it, to tagwarden.
+    let rendered = render(&values, KUBE_VERSIONS[0]);
+    let config_map: ConfigMap = rendered.one("ConfigMap");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, &config_map.data.unwrap()["config.yaml"]).unwrap();
+    let shared = charts::shared();
+    let image = format!("{}/library/busybox:1.36", shared.addr());
+    let manifest = dir.path().join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: {image}\n"),
+    )
+    .unwrap();
+    let run = tagwarden(&[
+        "check",
+        "--kube-version",
+        "1.32",
+        "--config",
+        config.to_str().unwrap(),
+        manifest.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
 }
 
 /// The image the chart runs, pushed into the shared test registry once: its digest.
