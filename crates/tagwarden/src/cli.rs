@@ -498,7 +498,7 @@ pub enum Command {
     /// The in-cluster service: watch workloads, keep checking their images, export
     /// Prometheus metrics and write Kubernetes Events.
     #[command(after_help = commands::serve::EXAMPLES)]
-    Serve(WithRegistry<commands::serve::Args, NoOutputFormat>),
+    Serve(Box<WithRegistry<commands::serve::Args, NoOutputFormat>>),
 }
 
 /// `-o FORMAT` of `scan`.
