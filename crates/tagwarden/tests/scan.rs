@@ -34,7 +34,7 @@ pub(crate) fn private() -> &'static Registry {
 }
 
 /// The fixture cluster, its images on the test registries.
-fn fixtures() -> Fixtures {
+pub(crate) fn fixtures() -> Fixtures {
     let public = shared();
     // The Capsule controller's image is not in the standard data set.
     public.registry.seeder().push_image(

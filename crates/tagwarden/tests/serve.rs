@@ -548,158 +548,14 @@ fn a_pull_failure_triggers_a_check_at_once_and_a_deleted_tag_is_drift() {
     );
 }
 
-/// A real Prometheus (Debian's package) on loopback, killed on drop.
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prometheus {
-    /// What Prometheus logged so far.
-    fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-}
-
-/// The repository's own file at `path` (from the workspace root).
-fn repo_file(path: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
-
-/// Starts Prometheus scraping `target` every second, with the chart's alert rules.
-fn prometheus(target: SocketAddr) -> Prometheus {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let rules = repo_file("deploy/helm/tagwarden/files/alerts.yaml");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: tagwarden\n    static_configs:\n      - targets: ['{target}']\n",
-            rules.display()
-        ),
-    )
-    .expect("write prometheus.yml");
-    let addr = free_addr();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address={addr}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).expect("log"))
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("these tests need Prometheus: run scripts/test.sh, or apt-get install -y prometheus ({e})")
-        });
-    Prometheus {
-        child,
-        addr,
-        _dir: dir,
-    }
-}
-
-#[test]
-fn prometheus_scrapes_serve_and_the_unavailable_alert_goes_pending() {
-    let api = fixture_api_server();
-    let serve = serve(&api, &[]);
-    let metrics = wait_for(
-        &[&serve],
-        Duration::from_secs(30),
-        "the hook image's series",
-        || {
-            let m = metrics_of(&serve);
-            sample(
-                &m,
-                "tagwarden_image_unavailable",
-                &[("workload", "capsule-crds")],
-            )
-            .map(|_| m)
-        },
-    );
-
-    // promtool accepts the exposition (it reads the text format from stdin).
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("promtool is missing: apt-get install -y prometheus ({e})"));
-    promtool
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(metrics.as_bytes())
-        .expect("feed promtool");
-    let checked = promtool.wait_with_output().expect("promtool");
-    assert!(
-        checked.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
-
-    // A real Prometheus scrapes it, loads the chart's rules, and the alert goes pending
-    // (it fires after 10 minutes) for the hook's missing image.
-    let prometheus = prometheus(serve.addr);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
-    let alert = loop {
-        let found = get(prometheus.addr, "/api/v1/alerts").and_then(|(status, body)| {
-            last = body.clone();
-            if status != 200 {
-                return None;
-            }
-            let body: Value = serde_json::from_str(&body).ok()?;
-            body["data"]["alerts"].as_array()?.iter().find_map(|a| {
-                (a["labels"]["alertname"] == "TagwardenImageUnavailable"
-                    && a["labels"]["workload"] == "capsule-crds")
-                    .then(|| a.clone())
-            })
-        });
-        if let Some(alert) = found {
-            break alert;
-        }
-        if Instant::now() >= deadline {
-            let targets = get(prometheus.addr, "/api/v1/targets").map(|(_, b)| b);
-            let rules = get(prometheus.addr, "/api/v1/rules").map(|(_, b)| b);
-            panic!(
-                "no pending TagwardenImageUnavailable; alerts: {last}\ntargets: {targets:?}\nrules: {rules:?}\nprometheus: {}",
-                prometheus.log()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert_eq!(alert["state"], "pending", "{alert:#}");
-    assert_eq!(alert["labels"]["reason"], "missing");
-    assert_eq!(alert["labels"]["kind"], "Job");
-    assert!(
-        alert["annotations"]["description"]
-            .as_str()
-            .is_some_and(|d| d.contains("clastix/kubectl:v1.31")),
-        "the fallback is named: {alert:#}"
-    );
-    // Healthy images make no alert.
-    let (_, body) = get(prometheus.addr, "/api/v1/alerts").expect("alerts");
-    assert!(
-        !body.contains("\"workload\":\"web\",\"container\":\"web\""),
-        "{body}"
-    );
-}
-
 #[test]
 fn watches_come_back_after_a_dropped_connection_and_after_410_gone() {
-    let api = fixture_api_server();
+    // No bookmarks during the test: they would carry the watchers past the compaction.
+    let api = ApiServer::builder()
+        .git_version("v1.32.1-eks-5e0fdde")
+        .fixtures(crate::scan::fixtures())
+        .bookmark_interval(Duration::from_secs(3600))
+        .start();
     let serve = serve(&api, &[]);
     wait_for(&[&serve], Duration::from_secs(20), "/readyz", || {
         get(serve.addr, "/readyz").filter(|(s, _)| *s == 200)
@@ -736,10 +592,29 @@ fn watches_come_back_after_a_dropped_connection_and_after_410_gone() {
     );
 
     // History compacted, then dropped again: resuming is `410 Gone`, and the watchers relist.
+    // The watchers must hold a resourceVersion older than the compaction: they see the
+    // Deployment, then an object they do not watch moves the store's version past theirs.
     api.apply(deployment(
         "before-compaction",
         &format!("{public}/clastix/kubectl:v1.97"),
     ));
+    wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "the Deployment before compaction",
+        || {
+            sample(
+                &metrics_of(&serve),
+                "tagwarden_image_unavailable",
+                &[("workload", "before-compaction")],
+            )
+        },
+    );
+    api.apply(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "unwatched", "namespace": "shop"},
+        "data": {"moves": "the resourceVersion"},
+    }));
     api.compact();
     api.drop_watches();
     api.delete("apps/v1", "Deployment", Some("shop"), "after-drop");
