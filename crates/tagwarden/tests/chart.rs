@@ -5,6 +5,9 @@
 //!   default values and with every optional feature on; every object deserialized into
 //!   k8s-openapi's types (and back, so a misspelled field fails), its security, RBAC,
 //!   probes and image asserted, and `tagwarden check` run on the result;
+//! - the admission webhook's objects: its configurations' safety and scope, the Deployment's
+//!   environment read by the built `tagwarden serve`, and the certificate Helm generates
+//!   verified against the caBundle with `openssl verify`;
 //! - the alerts (`files/alerts.yaml`, the PrometheusRule's `spec`) through `promtool check
 //!   rules` and the unit tests of `deploy/prometheus/alerts_test.yaml` (`promtool test
 //!   rules`), both as the file and as the chart renders it;
@@ -21,22 +24,35 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use base64::Engine as _;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tagwarden_testbed::{ManifestKind, Platform};
 
 use crate::charts;
-use crate::common::tagwarden;
+use crate::common::{tagwarden, tagwarden_with};
 
 /// The two Kubernetes versions every render is made at: the chart must not depend on it.
 pub(crate) const KUBE_VERSIONS: [&str; 2] = ["v1.30.0", "v1.33.0"];
 
 /// The namespace of the test release.
 const NAMESPACE: &str = "monitoring";
+
+/// The kinds the chart renders that have no namespace.
+const CLUSTER_SCOPED: [&str; 4] = [
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
 
 /// A digest in the right shape, for renders that are not checked against a registry.
 const SOME_DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -182,11 +198,20 @@ pub(crate) fn render(values: &Value, kube_version: &str) -> Rendered {
     try_render(values, kube_version).unwrap_or_else(|e| panic!("render failed: {e}"))
 }
 
-/// Every optional feature on.
+/// Every optional feature on. The webhook's certificate comes from cert-manager here, so
+/// that the render is deterministic; [`self_signed_webhook`] renders Helm's own.
 pub(crate) fn full_values() -> Value {
     json!({
         "image": {"digest": SOME_DIGEST},
         "rbac": {"readPullSecrets": true},
+        "webhook": {
+            "enabled": true,
+            "budgetMs": 1500,
+            "pin": true,
+            "skipNamespaces": ["ci", "kube-system"],
+            "certManager": {"enabled": true},
+            "validate": {"enabled": true},
+        },
         "serviceMonitor": {"enabled": true, "labels": {"release": "kube-prometheus-stack"}},
         "prometheusRule": {"enabled": true, "labels": {"release": "kube-prometheus-stack"}},
         "registryCredentials": {"secretName": "tagwarden-registry"},
@@ -295,9 +320,19 @@ fn the_chart_renders_the_same_objects_at_every_kubernetes_version() {
     .into();
     assert_eq!(default.kinds(), expected);
     let full = &renders[1].2;
-    let mut with_operator = expected.clone();
-    with_operator.extend(["PrometheusRule".to_string(), "ServiceMonitor".to_string()]);
-    assert_eq!(full.kinds(), with_operator);
+    let mut with_everything = expected.clone();
+    with_everything.extend(
+        [
+            "PrometheusRule",
+            "ServiceMonitor",
+            "Certificate",
+            "Issuer",
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(full.kinds(), with_everything);
 }
 
 #[test]
@@ -346,6 +381,26 @@ fn values_schema_refuses_what_the_templates_cannot_use() {
             "does not match pattern",
         ),
         (json!({"server": {"port": 0}}), "/server/port"),
+        (
+            json!({"webhook": {"enabled": true, "timeoutSeconds": 31}}),
+            "/webhook/timeoutSeconds",
+        ),
+        (
+            json!({"webhook": {"validate": {"failurePolicy": "Sometimes"}}}),
+            "/webhook/validate/failurePolicy",
+        ),
+        (
+            json!({"webhook": {"certManager": {"issuerRef": {"kind": "ClusterIssuer"}}}}),
+            "/webhook/certManager/issuerRef",
+        ),
+        (
+            json!({"webhook": {"enabled": true, "budgetMs": 5000, "timeoutSeconds": 5}}),
+            "webhook.budgetMs (5000) must be below webhook.timeoutSeconds",
+        ),
+        (
+            json!({"webhook": {"enabled": true, "port": 8080}}),
+            "webhook.port must differ from server.port",
+        ),
     ] {
         let error = render_error(&values);
         assert!(error.contains(expected), "{values}: {error}");
@@ -368,13 +423,23 @@ fn every_object_is_a_kubernetes_object_of_its_kind() {
                 "Role" => drop(typed::<Role>(object)),
                 "RoleBinding" => drop(typed::<RoleBinding>(object)),
                 "PodDisruptionBudget" => drop(typed::<PodDisruptionBudget>(object)),
+                "Secret" => drop(typed::<Secret>(object)),
+                "MutatingWebhookConfiguration" => {
+                    drop(typed::<MutatingWebhookConfiguration>(object))
+                }
+                "ValidatingWebhookConfiguration" => {
+                    drop(typed::<ValidatingWebhookConfiguration>(object))
+                }
                 "ServiceMonitor" | "PrometheusRule" => {
                     assert_eq!(object["apiVersion"], "monitoring.coreos.com/v1", "{where_}")
+                }
+                "Certificate" | "Issuer" => {
+                    assert_eq!(object["apiVersion"], "cert-manager.io/v1", "{where_}")
                 }
                 other => panic!("{where_}: unexpected kind {other}"),
             }
             // Every namespaced object is in the release's namespace.
-            if !kind.starts_with("Cluster") {
+            if !CLUSTER_SCOPED.contains(&kind) {
                 assert_eq!(object["metadata"]["namespace"], NAMESPACE, "{where_}");
             }
             assert_eq!(
@@ -782,6 +847,7 @@ fn the_docs_cover_every_value_alert_and_metric() {
             .unwrap();
     let readme = std::fs::read_to_string(chart_dir().join("README.md")).unwrap();
     let whole = [
+        "webhook.namespaceSelector",
         "resources",
         "livenessProbe",
         "readinessProbe",
@@ -880,8 +946,15 @@ fn tagwarden_check_passes_on_the_rendered_chart_with_its_config() {
     let (repository, digest) = seeded_tagwarden_image();
     let mut values = full_values();
     values["image"] = json!({"repository": repository, "digest": digest});
-    for kube_version in KUBE_VERSIONS {
-        let rendered = render(&values, kube_version);
+    // Both certificate paths: cert-manager's objects, or the Secret Helm makes.
+    let mut self_signed = values.clone();
+    self_signed["webhook"]["certManager"]["enabled"] = json!(false);
+    for (values, kube_version) in [
+        (&values, KUBE_VERSIONS[0]),
+        (&values, KUBE_VERSIONS[1]),
+        (&self_signed, KUBE_VERSIONS[0]),
+    ] {
+        let rendered = render(values, kube_version);
         let dir = tempfile::tempdir().unwrap();
         let manifests = dir.path().join("tagwarden.yaml");
         let stream: String = rendered
@@ -935,6 +1008,512 @@ fn tagwarden_check_passes_on_the_rendered_chart_with_its_config() {
         manifests.to_str().unwrap(),
     ]);
     assert_eq!(run.code, 1, "{run:?}");
+}
+
+// --- The admission webhook --------------------------------------------------------------------
+
+/// The webhook on, with the certificate Helm makes (no cert-manager): a fresh CA per render.
+fn self_signed_webhook() -> Rendered {
+    render(&json!({"webhook": {"enabled": true}}), KUBE_VERSIONS[0])
+}
+
+/// The one webhook of the configuration, with the fields both kinds share.
+fn mutating_webhook(
+    rendered: &Rendered,
+) -> k8s_openapi::api::admissionregistration::v1::MutatingWebhook {
+    let configuration: MutatingWebhookConfiguration = rendered.one("MutatingWebhookConfiguration");
+    let mut webhooks = configuration.webhooks.unwrap();
+    assert_eq!(webhooks.len(), 1, "{webhooks:#?}");
+    webhooks.remove(0)
+}
+
+/// Pods on CREATE, and nothing else.
+fn assert_pod_creates_only(rules: &[RuleWithOperations], where_: &str) {
+    assert_eq!(rules.len(), 1, "{where_}: {rules:#?}");
+    let rule = &rules[0];
+    assert_eq!(
+        rule.operations,
+        Some(vec!["CREATE".to_string()]),
+        "{where_}"
+    );
+    assert_eq!(rule.api_groups, Some(vec![String::new()]), "{where_}");
+    assert_eq!(rule.api_versions, Some(vec!["v1".to_string()]), "{where_}");
+    assert_eq!(rule.resources, Some(vec!["pods".to_string()]), "{where_}");
+    assert_eq!(rule.scope.as_deref(), Some("Namespaced"), "{where_}");
+}
+
+/// The opt-in label, and never kube-system, the release's namespace or `skipped`.
+fn assert_namespace_scope(selector: &LabelSelector, skipped: &[&str], where_: &str) {
+    assert_eq!(
+        selector.match_labels,
+        Some(BTreeMap::from([(
+            "tagwarden.io/mutate".to_string(),
+            "enabled".to_string()
+        )])),
+        "{where_}"
+    );
+    let expressions = selector.match_expressions.clone().unwrap();
+    let not_in = expressions
+        .iter()
+        .find(|expression| {
+            expression.key == "kubernetes.io/metadata.name" && expression.operator == "NotIn"
+        })
+        .unwrap_or_else(|| panic!("{where_}: no NotIn on the namespace's name: {expressions:#?}"));
+    let mut expected = vec!["kube-system".to_string(), NAMESPACE.to_string()];
+    expected.extend(skipped.iter().map(|name| name.to_string()));
+    assert_eq!(not_in.values, Some(expected), "{where_}");
+}
+
+#[test]
+fn the_webhook_configuration_never_blocks_pods_and_stays_in_its_namespaces() {
+    for (values, kube_version, rendered) in renders().iter().filter(|(name, _, _)| *name == "full")
+    {
+        let where_ = format!("{values} at {kube_version}");
+        let webhook = mutating_webhook(rendered);
+        assert_eq!(webhook.name, "pods.tagwarden.io", "{where_}");
+        assert_eq!(
+            webhook.failure_policy.as_deref(),
+            Some("Ignore"),
+            "{where_}"
+        );
+        assert_eq!(webhook.side_effects, "NoneOnDryRun", "{where_}");
+        assert_eq!(
+            webhook.reinvocation_policy.as_deref(),
+            Some("IfNeeded"),
+            "{where_}"
+        );
+        assert_eq!(webhook.timeout_seconds, Some(5), "{where_}");
+        assert_eq!(
+            webhook.admission_review_versions,
+            vec!["v1".to_string()],
+            "{where_}"
+        );
+        assert_pod_creates_only(webhook.rules.as_deref().unwrap(), &where_);
+        // skipNamespaces ["ci", "kube-system"]: kube-system only once.
+        assert_namespace_scope(
+            webhook.namespace_selector.as_ref().unwrap(),
+            &["ci"],
+            &where_,
+        );
+        let service = webhook.client_config.service.clone().unwrap();
+        assert_eq!(
+            (
+                service.name.as_str(),
+                service.namespace.as_str(),
+                service.path.as_deref(),
+                service.port
+            ),
+            ("tagwarden", NAMESPACE, Some("/mutate"), Some(443)),
+            "{where_}"
+        );
+        // cert-manager's CA injector fills the caBundle from the Certificate.
+        assert_eq!(webhook.client_config.ca_bundle, None, "{where_}");
+        let injection = format!("{NAMESPACE}/tagwarden-webhook");
+        for kind in [
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ] {
+            let object = rendered.all(kind)[0];
+            assert_eq!(
+                object["metadata"]["annotations"]["cert-manager.io/inject-ca-from"], injection,
+                "{where_}: {kind}"
+            );
+        }
+        let certificate = rendered.all("Certificate")[0];
+        assert_eq!(certificate["metadata"]["name"], "tagwarden-webhook");
+        let dns_names = certificate["spec"]["dnsNames"].as_array().unwrap();
+        assert!(
+            dns_names.contains(&json!("tagwarden.monitoring.svc")),
+            "{where_}: {dns_names:?}"
+        );
+        let issuer = rendered.all("Issuer")[0];
+        assert_eq!(issuer["spec"], json!({"selfSigned": {}}), "{where_}");
+        assert_eq!(
+            certificate["spec"]["issuerRef"],
+            json!({"kind": "Issuer", "name": issuer["metadata"]["name"]}),
+            "{where_}"
+        );
+
+        // /validate: the operator's failurePolicy, the same scope.
+        let validating: ValidatingWebhookConfiguration =
+            rendered.one("ValidatingWebhookConfiguration");
+        let validate = &validating.webhooks.unwrap()[0];
+        assert_eq!(validate.failure_policy.as_deref(), Some("Fail"), "{where_}");
+        assert_eq!(validate.side_effects, "NoneOnDryRun", "{where_}");
+        assert_pod_creates_only(validate.rules.as_deref().unwrap(), &where_);
+        assert_namespace_scope(
+            validate.namespace_selector.as_ref().unwrap(),
+            &["ci"],
+            &where_,
+        );
+        let service = validate.client_config.service.clone().unwrap();
+        assert_eq!(service.path.as_deref(), Some("/validate"), "{where_}");
+
+        // The Pods serve it: port `webhook`, the Certificate's Secret mounted read-only, and
+        // the Service's 443 in front.
+        let container = container(rendered);
+        let ports = container.ports.clone().unwrap();
+        let port = ports
+            .iter()
+            .find(|port| port.name.as_deref() == Some("webhook"));
+        assert_eq!(
+            port.map(|port| port.container_port),
+            Some(8443),
+            "{where_}: {ports:?}"
+        );
+        assert_eq!(
+            env(&container, "TAGWARDEN_WEBHOOK_LISTEN")
+                .unwrap()
+                .value
+                .as_deref(),
+            Some("0.0.0.0:8443"),
+            "{where_}"
+        );
+        let mount = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|mount| mount.name == "webhook-tls")
+            .unwrap_or_else(|| panic!("{where_}: the TLS Secret is not mounted"));
+        assert_eq!(mount.read_only, Some(true), "{where_}");
+        assert_eq!(
+            mount.sub_path, None,
+            "{where_}: a subPath is never updated on rotation"
+        );
+        for (name, file) in [
+            ("TAGWARDEN_WEBHOOK_TLS_CERT", "tls.crt"),
+            ("TAGWARDEN_WEBHOOK_TLS_KEY", "tls.key"),
+        ] {
+            assert_eq!(
+                env(&container, name).unwrap().value.unwrap(),
+                format!("{}/{file}", mount.mount_path),
+                "{where_}"
+            );
+        }
+        let volume = pod_spec(rendered)
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|volume| volume.name == "webhook-tls")
+            .unwrap();
+        assert_eq!(
+            volume
+                .secret
+                .unwrap()
+                .secret_name
+                .as_ref()
+                .map(|name| json!(name)),
+            Some(certificate["spec"]["secretName"].clone()),
+            "{where_}"
+        );
+        for (name, value) in [
+            ("TAGWARDEN_WEBHOOK_BUDGET_MS", "1500"),
+            ("TAGWARDEN_WEBHOOK_VALIDATE", "true"),
+            ("TAGWARDEN_WEBHOOK_PIN", "true"),
+            ("TAGWARDEN_WEBHOOK_SKIP_NAMESPACES", "ci,kube-system"),
+            ("TAGWARDEN_READ_PULL_SECRETS", "true"),
+        ] {
+            assert_eq!(
+                env(&container, name).and_then(|var| var.value).as_deref(),
+                Some(value),
+                "{where_}: {name}"
+            );
+        }
+        let service: Service = rendered.one("Service");
+        let ports = service.spec.unwrap().ports.unwrap();
+        let webhook_port = ports
+            .iter()
+            .find(|port| port.name.as_deref() == Some("webhook"));
+        assert_eq!(
+            webhook_port.map(|port| (port.port, port.target_port.clone())),
+            Some((
+                443,
+                Some(
+                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+                        "webhook".into()
+                    )
+                )
+            )),
+            "{where_}: {ports:?}"
+        );
+        // The PodDisruptionBudget keeps one replica serving it during drains.
+        let budget: PodDisruptionBudget = rendered.one("PodDisruptionBudget");
+        assert_eq!(
+            budget.spec.unwrap().max_unavailable,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1)),
+            "{where_}"
+        );
+    }
+}
+
+#[test]
+fn without_the_webhook_nothing_of_it_is_rendered() {
+    for (values, kube_version, rendered) in
+        renders().iter().filter(|(name, _, _)| *name == "default")
+    {
+        let where_ = format!("{values} at {kube_version}");
+        for kind in [
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+            "Certificate",
+            "Issuer",
+            "Secret",
+        ] {
+            assert!(rendered.all(kind).is_empty(), "{where_}: a {kind}");
+        }
+        let container = container(rendered);
+        let names: Vec<String> = container
+            .env
+            .iter()
+            .flatten()
+            .map(|var| var.name.clone())
+            .collect();
+        assert!(
+            !names
+                .iter()
+                .any(|name| name.starts_with("TAGWARDEN_WEBHOOK")
+                    || name == "TAGWARDEN_READ_PULL_SECRETS"),
+            "{where_}: {names:?}"
+        );
+        assert_eq!(container.ports.unwrap().len(), 1, "{where_}");
+        assert_eq!(
+            container
+                .volume_mounts
+                .unwrap()
+                .iter()
+                .filter(|mount| mount.name == "webhook-tls")
+                .count(),
+            0
+        );
+        let service: Service = rendered.one("Service");
+        assert_eq!(service.spec.unwrap().ports.unwrap().len(), 1, "{where_}");
+    }
+    // /validate only when asked for.
+    let rendered = self_signed_webhook();
+    assert!(rendered.all("ValidatingWebhookConfiguration").is_empty());
+    assert_eq!(
+        env(&container(&rendered), "TAGWARDEN_WEBHOOK_VALIDATE"),
+        None
+    );
+    assert_eq!(
+        env(&container(&rendered), "TAGWARDEN_READ_PULL_SECRETS"),
+        None
+    );
+}
+
+/// The PEM text of base64 `data`.
+fn pem(data: &str) -> String {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {data}"));
+    String::from_utf8(bytes).unwrap()
+}
+
+/// Runs openssl; its success and its stdout and stderr.
+fn openssl(args: &[&str]) -> (bool, String) {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn helm_makes_a_certificate_that_the_ca_bundle_verifies() {
+    let rendered = self_signed_webhook();
+    let lint = &rendered.lint;
+    assert_eq!(lint["errors"], json!([]), "{lint:#}");
+    let secret: Secret = rendered.one("Secret");
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    let secret_name = secret.metadata.name.clone().unwrap();
+    let raw = rendered.all("Secret")[0];
+    let data = |key: &str| {
+        raw["data"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {key}"))
+            .to_string()
+    };
+    let webhook = mutating_webhook(&rendered);
+    assert_eq!(webhook.failure_policy.as_deref(), Some("Ignore"));
+    assert_namespace_scope(
+        webhook.namespace_selector.as_ref().unwrap(),
+        &[],
+        "self-signed",
+    );
+    // No cert-manager: no injection, the generated CA is the caBundle.
+    assert!(rendered.all("Certificate").is_empty() && rendered.all("Issuer").is_empty());
+    assert!(raw["metadata"]["annotations"].is_null());
+    let ca_bundle = webhook.client_config.ca_bundle.clone().expect("a caBundle");
+    let ca_pem = String::from_utf8(ca_bundle.0).unwrap();
+    assert!(
+        ca_pem.starts_with("-----BEGIN CERTIFICATE-----"),
+        "{ca_pem}"
+    );
+    assert_eq!(
+        ca_pem,
+        pem(&data("ca.crt")),
+        "the caBundle is the Secret's ca.crt"
+    );
+    let volume = pod_spec(&rendered)
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|volume| volume.name == "webhook-tls")
+        .unwrap();
+    assert_eq!(volume.secret.unwrap().secret_name, Some(secret_name));
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let ca = write("ca.pem", &ca_pem);
+    let cert = write("tls.crt", &pem(&data("tls.crt")));
+    let key = write("tls.key", &pem(&data("tls.key")));
+    // The API server trusts the caBundle for the name it calls: the Service's DNS name.
+    let (verified, output) = openssl(&[
+        "verify",
+        "-CAfile",
+        &ca,
+        "-verify_hostname",
+        "tagwarden.monitoring.svc",
+        "-purpose",
+        "sslserver",
+        &cert,
+    ]);
+    assert!(verified, "{output}");
+    let (ok, sans) = openssl(&["x509", "-in", &cert, "-noout", "-ext", "subjectAltName"]);
+    assert!(ok, "{sans}");
+    for name in [
+        "tagwarden",
+        "tagwarden.monitoring",
+        "tagwarden.monitoring.svc",
+        "tagwarden.monitoring.svc.cluster.local",
+    ] {
+        assert!(sans.contains(&format!("DNS:{name}")), "{name}: {sans}");
+    }
+    // The key is the certificate's.
+    let (ok, cert_key) = openssl(&["x509", "-in", &cert, "-noout", "-pubkey"]);
+    assert!(ok, "{cert_key}");
+    let (ok, private_key) = openssl(&["pkey", "-in", &key, "-pubout"]);
+    assert!(ok, "{private_key}");
+    assert_eq!(cert_key, private_key, "tls.key is not tls.crt's key");
+    // Another render makes another CA, which does not verify this certificate: the check
+    // above can fail.
+    let other = self_signed_webhook();
+    let other_ca =
+        String::from_utf8(mutating_webhook(&other).client_config.ca_bundle.unwrap().0).unwrap();
+    assert_ne!(other_ca, ca_pem);
+    let other_ca = write("other-ca.pem", &other_ca);
+    let (verified, output) = openssl(&["verify", "-CAfile", &other_ca, &cert]);
+    assert!(!verified, "a foreign CA verified the certificate: {output}");
+}
+
+/// The Deployment's environment, with the downward API's fields given test values.
+fn deployment_env(rendered: &Rendered) -> Vec<(String, String)> {
+    container(rendered)
+        .env
+        .unwrap()
+        .into_iter()
+        .map(|var| {
+            let value = match (var.value, var.value_from) {
+                (Some(value), None) => value,
+                (None, Some(from)) => format!("test-{}", from.field_ref.unwrap().field_path),
+                other => panic!("{}: {other:?}", var.name),
+            };
+            (var.name, value)
+        })
+        .collect()
+}
+
+#[test]
+fn serve_accepts_the_environment_the_deployment_sets() {
+    let help = tagwarden(&["serve", "--help"]);
+    assert_eq!(help.code, 0, "{help:?}");
+    // Read by other parts than serve's flags: the cache's folder, the docker config, logs.
+    let not_flags = ["XDG_CACHE_HOME", "DOCKER_CONFIG", "TAGWARDEN_LOG"];
+    let renders = [
+        ("full", render(&full_values(), KUBE_VERSIONS[0])),
+        ("self-signed", self_signed_webhook()),
+    ];
+    for (values, rendered) in &renders {
+        let env = deployment_env(rendered);
+        assert!(env.len() > 5, "{values}: {env:?}");
+        for (name, _) in &env {
+            if !not_flags.contains(&name.as_str()) {
+                assert!(
+                    help.stdout.contains(&format!("[env: {name}=")),
+                    "{values}: serve has no flag for {name}"
+                );
+            }
+        }
+        // And serve parses them: it gets as far as the (missing) cluster.
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.yaml");
+        let config_map: ConfigMap = rendered.one("ConfigMap");
+        std::fs::write(&config, &config_map.data.unwrap()["config.yaml"]).unwrap();
+        let mut envs: Vec<(&str, String)> = env
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.clone()))
+            .collect();
+        for (name, value) in envs.iter_mut() {
+            match *name {
+                "TAGWARDEN_CONFIG" => *value = config.to_str().unwrap().to_string(),
+                "XDG_CACHE_HOME" | "DOCKER_CONFIG" => {
+                    *value = dir.path().to_str().unwrap().to_string()
+                }
+                _ => {}
+            }
+        }
+        let envs: Vec<(&str, &str)> = envs
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        let run = tagwarden_with(&["serve", "--kubeconfig", "/nonexistent/kubeconfig"], &envs);
+        assert_eq!(run.code, 2, "{values}: {run:?}");
+        assert!(
+            run.stderr.contains("/nonexistent/kubeconfig") && !run.stderr.contains("Usage:"),
+            "{values}: serve refused the Deployment's environment: {run:?}"
+        );
+    }
+    // The same check sees an environment serve refuses (the webhook without its address).
+    let run = tagwarden_with(
+        &["serve", "--kubeconfig", "/nonexistent/kubeconfig"],
+        &[("TAGWARDEN_WEBHOOK_VALIDATE", "true")],
+    );
+    assert!(run.code == 2 && run.stderr.contains("Usage:"), "{run:?}");
+}
+
+#[test]
+fn notes_say_how_to_opt_a_namespace_in() {
+    let full = &renders()[1].2;
+    for expected in [
+        "kubectl label namespace NAMESPACE tagwarden.io/mutate=enabled",
+        "cert-manager",
+        "/validate is registered too (failurePolicy Fail)",
+    ] {
+        assert!(full.notes.contains(expected), "{expected}: {}", full.notes);
+    }
+    let self_signed = self_signed_webhook();
+    assert!(
+        self_signed
+            .notes
+            .contains("Secret monitoring/tagwarden-webhook-tls"),
+        "{}",
+        self_signed.notes
+    );
+    let default = &renders()[0].2;
+    assert!(
+        !default.notes.contains("tagwarden.io/mutate"),
+        "{}",
+        default.notes
+    );
 }
 
 // --- Alerts -----------------------------------------------------------------------------------

@@ -67,3 +67,22 @@ the cluster's version: `tagwarden check` of the rendered chart is the same at ev
 {{- printf "%s:%d" .Values.server.host (int .Values.server.port) }}
 {{- end }}
 {{- end }}
+
+{{/* TAGWARDEN_WEBHOOK_LISTEN: the same host as the endpoints, on the webhook's port. */}}
+{{- define "tagwarden.webhookListen" -}}
+{{- if contains ":" (toString .Values.server.host) }}
+{{- printf "[%s]:%d" .Values.server.host (int .Values.webhook.port) }}
+{{- else }}
+{{- printf "%s:%d" .Values.server.host (int .Values.webhook.port) }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret (kubernetes.io/tls) the webhook's certificate and key are in. */}}
+{{- define "tagwarden.webhookSecretName" -}}
+{{- printf "%s-webhook-tls" (include "tagwarden.fullname" .) }}
+{{- end }}
+
+{{/* Where the webhook's Secret is mounted in the container. */}}
+{{- define "tagwarden.webhookTLSDir" -}}
+/etc/tagwarden/webhook-tls
+{{- end }}
