@@ -79,6 +79,12 @@ pub struct Args {
     #[arg(long, value_name = "SECS", env = "TAGWARDEN_UNDETERMINED_MAX_BACKOFF")]
     pub undetermined_max_backoff: Option<u64>,
 
+    /// A registry's request budget, REGISTRY=REQUESTS/SECONDS (docker.io=600/3600: at most
+    /// 600 requests an hour); repeatable. Adds to (and wins over) the config file's
+    /// serve.budgets; Docker Hub has 600/3600 by default.
+    #[arg(long = "budget", value_name = "REGISTRY=REQUESTS/SECONDS", env = "TAGWARDEN_BUDGETS", value_delimiter = ',', value_parser = budget)]
+    pub budgets: Vec<(String, u64, u64)>,
+
     /// The namespace of the Lease for leader election (in a Pod: its own namespace, from
     /// POD_NAMESPACE). Without it, this process is the only checker.
     #[arg(long, value_name = "NS", env = "POD_NAMESPACE")]
@@ -253,6 +259,16 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         );
     }
 
+    for (registry, requests, seconds) in &args.budgets {
+        monitor_options.budgets.insert(
+            registry.clone(),
+            Budget {
+                requests: u32::try_from(*requests).unwrap_or(u32::MAX),
+                per: Duration::from_secs(*seconds),
+            },
+        );
+    }
+
     let metrics = Metrics::new();
     // No disk cache: a monitor must see a deleted or moved tag at its next check.
     let make = {
@@ -387,5 +403,42 @@ async fn termination() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `REGISTRY=REQUESTS/SECONDS`, both numbers at least 1.
+fn budget(text: &str) -> Result<(String, u64, u64), String> {
+    let bad = || format!("{text:?} is not REGISTRY=REQUESTS/SECONDS (e.g. docker.io=600/3600)");
+    let (registry, rest) = text.split_once('=').ok_or_else(bad)?;
+    let (requests, seconds) = rest.split_once('/').ok_or_else(bad)?;
+    let number = |t: &str| t.trim().parse::<u64>().ok().filter(|n| *n > 0);
+    match (registry.trim(), number(requests), number(seconds)) {
+        (registry, Some(requests), Some(seconds)) if !registry.is_empty() => {
+            Ok((registry.to_string(), requests, seconds))
+        }
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::budget;
+
+    #[test]
+    fn budgets_read_as_registry_requests_per_seconds() {
+        assert_eq!(
+            budget("docker.io=600/3600"),
+            Ok(("docker.io".into(), 600, 3600))
+        );
+        assert_eq!(budget("ghcr.io = 100/60"), Ok(("ghcr.io".into(), 100, 60)));
+        for bad in [
+            "docker.io",
+            "docker.io=600",
+            "=1/1",
+            "docker.io=0/60",
+            "docker.io=1/x",
+        ] {
+            assert!(budget(bad).is_err(), "{bad}");
+        }
     }
 }
