@@ -7,7 +7,10 @@
 //!   probes and image asserted, and `tagwarden check` run on the result;
 //! - the admission webhook's objects: its configurations' safety and scope, the Deployment's
 //!   environment read by the built `tagwarden serve`, and the certificate Helm generates
-//!   verified against the caBundle with `openssl verify`;
+//!   verified against the caBundle with `openssl verify`; then `tagwarden serve` run with
+//!   the Deployment's environment and Helm's certificate (against the test API server), and
+//!   called over HTTPS as the API server would (curl: the Service's DNS name, only the
+//!   caBundle trusted);
 //! - the alerts (`files/alerts.yaml`, the PrometheusRule's `spec`) through `promtool check
 //!   rules` and the unit tests of `deploy/prometheus/alerts_test.yaml` (`promtool test
 //!   rules`), both as the file and as the chart renders it;
@@ -1488,6 +1491,193 @@ fn serve_accepts_the_environment_the_deployment_sets() {
         &[("TAGWARDEN_WEBHOOK_VALIDATE", "true")],
     );
     assert!(run.code == 2 && run.stderr.contains("Usage:"), "{run:?}");
+}
+
+/// A free loopback address (bound, then released for the child to bind).
+fn free_loopback_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").to_string()
+}
+
+/// `tagwarden serve`, killed on drop.
+struct RunningServe {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Drop for RunningServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RunningServe {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// POSTs `body` to `https://tagwarden.monitoring.svc:PORT/PATH` as the API server would:
+/// the Service's DNS name (resolved to the loopback), only the caBundle `ca` trusted.
+fn call_as_the_api_server(
+    ca: &Path,
+    webhook_addr: &str,
+    path: &str,
+    body: &Value,
+) -> Result<Value, String> {
+    let port = webhook_addr.rsplit_once(':').unwrap().1;
+    let host = format!("tagwarden.{NAMESPACE}.svc");
+    let output = Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--fail",
+            "--max-time",
+            "10",
+            "--cacert",
+        ])
+        .arg(ca)
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .args(["-H", "Content-Type: application/json", "--data-binary"])
+        .arg(body.to_string())
+        .arg(format!("https://{host}:{port}{path}?timeout=5s"))
+        .output()
+        .expect("curl (apt-get install curl)");
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("not JSON ({e})"))
+}
+
+/// An AdmissionReview v1 of a Pod CREATE in `shop`, with an image on a loopback port that
+/// nothing serves: undetermined, so admitted unchanged.
+fn admission_review(uid: &str) -> Value {
+    let gvk = json!({"group": "", "version": "v1", "kind": "Pod"});
+    let gvr = json!({"group": "", "version": "v1", "resource": "pods"});
+    json!({
+        "kind": "AdmissionReview",
+        "apiVersion": "admission.k8s.io/v1",
+        "request": {
+            "uid": uid,
+            "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+            "name": "web-0",
+            "namespace": "shop",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "web-0", "namespace": "shop"},
+                "spec": {"containers": [{"name": "web", "image": "127.0.0.1:9/shop/web:1.0"}]}
+            },
+            "oldObject": null,
+            "dryRun": false,
+            "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
+        }
+    })
+}
+
+#[test]
+fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
+    let rendered = render(
+        &json!({"webhook": {"enabled": true, "validate": {"enabled": true}}}),
+        KUBE_VERSIONS[0],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // The Secret's files, where the Deployment's environment says they are (by name).
+    let raw = rendered.all("Secret")[0];
+    let tls_dir = dir.path().join("webhook-tls");
+    std::fs::create_dir(&tls_dir).unwrap();
+    for key in ["ca.crt", "tls.crt", "tls.key"] {
+        std::fs::write(tls_dir.join(key), pem(raw["data"][key].as_str().unwrap())).unwrap();
+    }
+    let config_map: ConfigMap = rendered.one("ConfigMap");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, &config_map.data.unwrap()["config.yaml"]).unwrap();
+    let cache = dir.path().join("cache");
+    let (listen, webhook_addr) = (free_loopback_addr(), free_loopback_addr());
+    let api = tagwarden_testbed::ApiServer::builder().empty().start();
+    let mut envs: Vec<(String, String)> = Vec::new();
+    for (name, value) in deployment_env(&rendered) {
+        let value = match name.as_str() {
+            "POD_NAME" => "tagwarden-test".to_string(),
+            "POD_NAMESPACE" => NAMESPACE.to_string(),
+            "TAGWARDEN_CONFIG" => config.to_str().unwrap().to_string(),
+            "XDG_CACHE_HOME" => cache.to_str().unwrap().to_string(),
+            "TAGWARDEN_LISTEN" => listen.clone(),
+            "TAGWARDEN_WEBHOOK_LISTEN" => {
+                assert_eq!(value, "0.0.0.0:8443");
+                webhook_addr.clone()
+            }
+            "TAGWARDEN_WEBHOOK_TLS_CERT" | "TAGWARDEN_WEBHOOK_TLS_KEY" => {
+                let file = Path::new(&value).file_name().unwrap();
+                tls_dir.join(file).to_str().unwrap().to_string()
+            }
+            _ => value,
+        };
+        envs.push((name, value));
+    }
+    envs.push((
+        "KUBECONFIG".into(),
+        api.kubeconfig_path().to_str().unwrap().into(),
+    ));
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let home = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let serve = RunningServe {
+        child: crate::common::clean_command(&["serve"], home.path(), &envs)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start tagwarden serve"),
+        log,
+    };
+
+    // The API server's call, trusting only the caBundle of the rendered configuration.
+    let webhook = mutating_webhook(&rendered);
+    let ca = dir.path().join("ca-bundle.pem");
+    std::fs::write(&ca, webhook.client_config.ca_bundle.unwrap().0).unwrap();
+    let review = admission_review("0b6c7e1a-5f2e-4d8e-9c1a-1f2e3d4c5b6a");
+    let mut answer = Err(String::new());
+    for _ in 0..150 {
+        answer = call_as_the_api_server(&ca, &webhook_addr, "/mutate", &review);
+        if answer.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let answer =
+        answer.unwrap_or_else(|e| panic!("the webhook never answered: {e}\n{}", serve.log()));
+    assert_eq!(answer["kind"], "AdmissionReview", "{answer:#}");
+    assert_eq!(
+        answer["response"]["uid"], review["request"]["uid"],
+        "{answer:#}"
+    );
+    assert_eq!(answer["response"]["allowed"], true, "{answer:#}");
+    assert!(
+        answer["response"]["patch"].is_null(),
+        "undetermined is never changed: {answer:#}"
+    );
+    // TAGWARDEN_WEBHOOK_VALIDATE: /validate is served too, and never denies the undetermined.
+    let validated = call_as_the_api_server(&ca, &webhook_addr, "/validate", &review)
+        .unwrap_or_else(|e| panic!("/validate: {e}\n{}", serve.log()));
+    assert_eq!(validated["response"]["allowed"], true, "{validated:#}");
+    // A caBundle of another render does not trust this server: the check above can fail.
+    let other = self_signed_webhook();
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(
+        &other_ca,
+        mutating_webhook(&other).client_config.ca_bundle.unwrap().0,
+    )
+    .unwrap();
+    let refused = call_as_the_api_server(&other_ca, &webhook_addr, "/mutate", &review);
+    assert!(
+        refused.is_err(),
+        "a foreign caBundle was trusted: {refused:?}"
+    );
 }
 
 #[test]
