@@ -36,11 +36,10 @@ use tagwarden_manifest::Location;
 use tagwarden_registry::{Client, InspectOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::resolve::PreferArg;
 use crate::commands::{load_config, print_json, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::{errln, out};
-use policy::{Policy, PolicyFlags};
+use policy::{Policy, PolicyArgs, PolicyFlags};
 
 const FORMATS: &[&str] = &["text", "json", "sarif", "junit"];
 
@@ -116,26 +115,13 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = FailOn::Undetermined)]
     pub fail_on: FailOn,
 
-    /// A repository whose tag tracks the Kubernetes version whatever it looks like
-    /// (docker.io/clastix/kubectl, 'ghcr.io/org/*'); repeatable. Adds to the config's
-    /// policy.track.
-    #[arg(long = "track", value_name = "REPOSITORY")]
-    pub track: Vec<String>,
-
-    /// How many minor versions a suggested fallback may be away from the wanted tag
-    /// (default: the config's policy.max_skew, else 1).
-    #[arg(long, value_name = "N")]
-    pub max_skew: Option<u64>,
-
-    /// Which side to try first once the wanted minor has nothing (default: the config's
-    /// policy.prefer, else older).
-    #[arg(long, value_enum)]
-    pub prefer: Option<PreferArg>,
-
     /// Check the images of every namespace of the current cluster instead of manifests:
     /// `tagwarden scan -A` with these flags (--kube-version is then an upgrade's target).
     #[arg(long)]
     pub cluster: bool,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -272,9 +258,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let policy = Policy::from_flags(
         &PolicyFlags {
             kube_version: kube_version.as_deref(),
-            track: &args.track,
-            max_skew: args.max_skew,
-            prefer: args.prefer,
+            args: &args.policy,
         },
         &config,
     )?;
@@ -347,9 +331,7 @@ async fn check_the_cluster(global: &GlobalOptions, args: &Args) -> CommandResult
         kube_version: args.kube_version.clone(),
         platforms: args.platforms.clone(),
         fail_on: args.fail_on,
-        track: args.track.clone(),
-        max_skew: args.max_skew,
-        prefer: args.prefer,
+        policy: args.policy.clone(),
         kubeconfig: None,
         context: None,
     };

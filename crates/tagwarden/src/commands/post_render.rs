@@ -33,9 +33,8 @@ use tagwarden_manifest::{ImageField, Limits, STDIN_NAME, read_source};
 use tagwarden_registry::{Repair, RepairOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::check::policy::{Policy, PolicyFlags};
+use crate::commands::check::policy::{Policy, PolicyArgs, PolicyFlags};
 use crate::commands::check::{find_options, manifest_error, scan_one};
-use crate::commands::resolve::PreferArg;
 use crate::commands::{load_config, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::errln;
@@ -92,16 +91,6 @@ pub struct Args {
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
     pub platforms: Vec<String>,
 
-    /// How many minor versions a fallback may be away from the wanted tag
-    /// (default: the config's policy.max_skew, else 1).
-    #[arg(long, value_name = "N")]
-    pub max_skew: Option<u64>,
-
-    /// Which side to try first once the wanted minor has nothing (default: the config's
-    /// policy.prefer, else older).
-    #[arg(long, value_enum)]
-    pub prefer: Option<PreferArg>,
-
     /// Render even when an image is missing with no fallback: leave it as it is and warn.
     #[arg(long)]
     pub allow_missing: bool,
@@ -110,11 +99,8 @@ pub struct Args {
     #[arg(long = "image-path", value_name = "KIND:PATH")]
     pub image_paths: Vec<String>,
 
-    /// A repository whose tag tracks the Kubernetes version whatever it looks like
-    /// (docker.io/clastix/kubectl, 'ghcr.io/org/*'); repeatable. Adds to the config's
-    /// policy.track.
-    #[arg(long = "track", value_name = "REPOSITORY")]
-    pub track: Vec<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
@@ -204,9 +190,7 @@ fn repair_options(
     let policy = Policy::from_flags(
         &PolicyFlags {
             kube_version,
-            track: &args.track,
-            max_skew: args.max_skew,
-            prefer: args.prefer,
+            args: &args.policy,
         },
         &config,
     )?;

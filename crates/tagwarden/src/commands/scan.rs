@@ -23,9 +23,8 @@ use tagwarden_registry::PullSecretKeychain;
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::check::{
     CheckOutput, Details, FailOn, ImageReport, Located, Summary, policy::Policy,
-    policy::PolicyFlags,
+    policy::PolicyArgs, policy::PolicyFlags,
 };
-use crate::commands::resolve::PreferArg;
 use crate::commands::{load_config, print_json, registry_client_with};
 use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
@@ -99,19 +98,6 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = FailOn::Undetermined)]
     pub fail_on: FailOn,
 
-    /// A repository whose tag tracks the Kubernetes version whatever it looks like;
-    /// repeatable. Adds to the config's policy.track.
-    #[arg(long = "track", value_name = "REPOSITORY")]
-    pub track: Vec<String>,
-
-    /// How many minor versions a suggested fallback may be away from the wanted tag.
-    #[arg(long, value_name = "N")]
-    pub max_skew: Option<u64>,
-
-    /// Which side to try first once the wanted minor has nothing.
-    #[arg(long, value_enum)]
-    pub prefer: Option<PreferArg>,
-
     /// The kubeconfig file to use instead of KUBECONFIG and ~/.kube/config.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -119,6 +105,9 @@ pub struct Args {
     /// The kubeconfig context to scan instead of its current-context.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// What `scan` adds to an image's report.
@@ -257,9 +246,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let policy = Policy::from_flags(
         &PolicyFlags {
             kube_version: Some(&judged_text),
-            track: &args.track,
-            max_skew: args.max_skew,
-            prefer: args.prefer,
+            args: &args.policy,
         },
         &config,
     )?;

@@ -17,8 +17,7 @@ use tagwarden_cluster::{Cluster, ClusterOptions};
 use tagwarden_registry::{DiskCacheLocation, PullSecretKeychain};
 
 use crate::cli::GlobalOptions;
-use crate::commands::check::policy::{Policy, PolicyFlags};
-use crate::commands::resolve::PreferArg;
+use crate::commands::check::policy::{Policy, PolicyArgs, PolicyFlags};
 use crate::commands::{client_options, load_config};
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::errln;
@@ -168,18 +167,6 @@ pub struct Args {
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
     pub platforms: Vec<String>,
 
-    /// A repository whose tag tracks the Kubernetes version; repeatable.
-    #[arg(long = "track", value_name = "REPOSITORY")]
-    pub track: Vec<String>,
-
-    /// How many minor versions a fallback may be away from the wanted tag.
-    #[arg(long, value_name = "N")]
-    pub max_skew: Option<u64>,
-
-    /// Which side to try first once the wanted minor has nothing.
-    #[arg(long, value_enum)]
-    pub prefer: Option<PreferArg>,
-
     /// The kubeconfig file (default: in a Pod, its service account; else KUBECONFIG,
     /// ~/.kube/config).
     #[arg(long, value_name = "FILE")]
@@ -188,6 +175,9 @@ pub struct Args {
     /// The kubeconfig context.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
@@ -224,9 +214,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let policy = Policy::from_flags(
         &PolicyFlags {
             kube_version: Some(&version_text),
-            track: &args.track,
-            max_skew: args.max_skew,
-            prefer: args.prefer,
+            args: &args.policy,
         },
         &config,
     )?;

@@ -21,12 +21,31 @@ pub struct Policy {
     pub fallback: FallbackPolicy,
 }
 
-/// The flags both commands share, as given.
+/// The fallback-policy flags of every command that decides about fallbacks (`check`,
+/// `post-render`, `scan`, `serve`), declared once and flattened into each.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PolicyArgs {
+    /// A repository whose tag tracks the Kubernetes version whatever it looks like
+    /// (docker.io/clastix/kubectl, 'ghcr.io/org/*'); repeatable. Adds to the config's
+    /// policy.track.
+    #[arg(long = "track", value_name = "REPOSITORY")]
+    pub track: Vec<String>,
+
+    /// How many minor versions a fallback may be away from the wanted tag (default: the
+    /// config's policy.max_skew, else 1).
+    #[arg(long, value_name = "N")]
+    pub max_skew: Option<u64>,
+
+    /// Which side to try first once the wanted minor has nothing (default: the config's
+    /// policy.prefer, else older).
+    #[arg(long, value_enum)]
+    pub prefer: Option<PreferArg>,
+}
+
+/// The policy flags as given, with the Kubernetes version the command works at.
 pub struct PolicyFlags<'a> {
     pub kube_version: Option<&'a str>,
-    pub track: &'a [String],
-    pub max_skew: Option<u64>,
-    pub prefer: Option<PreferArg>,
+    pub args: &'a PolicyArgs,
 }
 
 impl Policy {
@@ -38,7 +57,7 @@ impl Policy {
             .transpose()
             .map_err(|e| Failure::bad_input(anyhow!("--kube-version: {e}")))?;
         let mut rules = Vec::new();
-        for text in flags.track {
+        for text in &flags.args.track {
             rules.push(
                 TrackRule::parse(text).map_err(|e| Failure::bad_input(anyhow!("--track: {e}")))?,
             );
@@ -49,7 +68,7 @@ impl Policy {
                 .track_rules()
                 .map_err(|e| Failure::bad_input(anyhow!("config policy.track: {e}")))?,
         );
-        let prefer = flags.prefer.map(|p| match p {
+        let prefer = flags.args.prefer.map(|p| match p {
             PreferArg::Older => Prefer::Older,
             PreferArg::Newer => Prefer::Newer,
         });
@@ -58,7 +77,7 @@ impl Policy {
                 kube_version,
                 rules,
             },
-            fallback: config.policy.fallback_policy(flags.max_skew, prefer),
+            fallback: config.policy.fallback_policy(flags.args.max_skew, prefer),
         })
     }
 
