@@ -209,6 +209,43 @@ fn events(api: &ApiServer) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Waits until `api` holds a tagwarden Event `reason` on `on` (`Kind/name`); every Event
+/// tagwarden wrote so far.
+fn wait_for_event(
+    serving: &[&Serve],
+    api: &ApiServer,
+    on: &str,
+    reason: &str,
+) -> Vec<(String, String, String)> {
+    wait_for(
+        serving,
+        Duration::from_secs(30),
+        &format!("the {reason} Event on {on}"),
+        || {
+            let written = events(api);
+            written
+                .iter()
+                .any(|(o, r, _)| o == on && r == reason)
+                .then_some(written)
+        },
+    )
+}
+
+/// How many tagwarden Events `reason` are on `on`.
+fn count_events(api: &ApiServer, on: &str, reason: &str) -> usize {
+    events(api)
+        .into_iter()
+        .filter(|(o, r, _)| o == on && r == reason)
+        .count()
+}
+
+/// Waits until `serve` says its caches are synced.
+fn wait_ready(serving: &[&Serve], serve: &Serve) {
+    wait_for(serving, Duration::from_secs(20), "/readyz", || {
+        get(serve.addr, "/readyz").filter(|(s, _)| *s == 200)
+    });
+}
+
 #[test]
 fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
     let api = fixture_api_server();
@@ -218,9 +255,7 @@ fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
     wait_for(&[&serve], Duration::from_secs(20), "/healthz", || {
         get(serve.addr, "/healthz").filter(|(s, _)| *s == 200)
     });
-    wait_for(&[&serve], Duration::from_secs(20), "/readyz", || {
-        get(serve.addr, "/readyz").filter(|(s, _)| *s == 200)
-    });
+    wait_ready(&[&serve], &serve);
 
     // The Capsule hook's image is missing: a series naming its workload, and a fallback.
     let metrics = wait_for(
@@ -274,18 +309,7 @@ fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
     assert_eq!(sample(&metrics, "tagwarden_is_leader", &[]), Some(1.0));
 
     // The Event, on the Job, says why and what would stand in.
-    let written = wait_for(
-        &[&serve],
-        Duration::from_secs(20),
-        "the ImageMissing Event",
-        || {
-            let written = events(&api);
-            written
-                .iter()
-                .any(|(on, reason, _)| on == "Job/capsule-crds" && reason == "ImageMissing")
-                .then_some(written)
-        },
-    );
+    let written = wait_for_event(&[&serve], &api, "Job/capsule-crds", "ImageMissing");
     let (_, _, note) = written
         .iter()
         .find(|(on, reason, _)| on == "Job/capsule-crds" && reason == "ImageMissing")
@@ -329,10 +353,7 @@ fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
 
     // Repeated checks of a stuck image do not repeat its Event.
     std::thread::sleep(Duration::from_secs(3));
-    let missing = events(&api)
-        .into_iter()
-        .filter(|(on, reason, _)| on == "Job/capsule-crds" && reason == "ImageMissing")
-        .count();
+    let missing = count_events(&api, "Job/capsule-crds", "ImageMissing");
     assert_eq!(missing, 1);
 }
 
@@ -356,28 +377,13 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
         || wait_leading(&first).then_some(()),
     );
     let mut second = serve(&api, &[&lease[..], &["--identity", "replica-b"]].concat());
-    wait_for(
-        &[&first, &second],
-        Duration::from_secs(20),
-        "replica-b to be ready",
-        || get(second.addr, "/readyz").filter(|(s, _)| *s == 200),
-    );
+    wait_ready(&[&first, &second], &second);
     // Both serve metrics; only one leads.
     assert_eq!(
         sample(&metrics_of(&second), "tagwarden_is_leader", &[]),
         Some(0.0)
     );
-    wait_for(
-        &[&first, &second],
-        Duration::from_secs(30),
-        "the leader's Event",
-        || {
-            events(&api)
-                .iter()
-                .any(|(on, reason, _)| on == "Job/capsule-crds" && reason == "ImageMissing")
-                .then_some(())
-        },
-    );
+    wait_for_event(&[&first, &second], &api, "Job/capsule-crds", "ImageMissing");
     let holder = api
         .get(
             "coordination.k8s.io/v1",
@@ -425,10 +431,7 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
         },
     );
     std::thread::sleep(Duration::from_secs(2));
-    let missing = events(&api)
-        .into_iter()
-        .filter(|(on, reason, _)| on == "Job/capsule-crds" && reason == "ImageMissing")
-        .count();
+    let missing = count_events(&api, "Job/capsule-crds", "ImageMissing");
     assert_eq!(missing, 1, "{:?}", events(&api));
 
     // SIGTERM: a graceful stop that releases the Lease.
@@ -528,18 +531,7 @@ fn a_pull_failure_triggers_a_check_at_once_and_a_deleted_tag_is_drift() {
         Some(1.0),
         "{metrics}"
     );
-    let written = wait_for(
-        &[&serve],
-        Duration::from_secs(20),
-        "the drift Event",
-        || {
-            let written = events(&api);
-            written
-                .iter()
-                .any(|(on, reason, _)| on == "Pod/drifter" && reason == "ImageTagChanged")
-                .then_some(written)
-        },
-    );
+    let written = wait_for_event(&[&serve], &api, "Pod/drifter", "ImageTagChanged");
     assert!(
         written
             .iter()
@@ -557,9 +549,7 @@ fn watches_come_back_after_a_dropped_connection_and_after_410_gone() {
         .bookmark_interval(Duration::from_secs(3600))
         .start();
     let serve = serve(&api, &[]);
-    wait_for(&[&serve], Duration::from_secs(20), "/readyz", || {
-        get(serve.addr, "/readyz").filter(|(s, _)| *s == 200)
-    });
+    wait_ready(&[&serve], &serve);
     let public = crate::charts::shared().addr().to_string();
 
     // The API server drops every watch connection: the watchers reconnect from where they were.
@@ -732,9 +722,7 @@ fn the_webhook_gives_a_hook_pod_created_with_kubectl_the_nearest_published_tag()
             key.to_str().unwrap(),
         ],
     );
-    wait_for(&[&serve], Duration::from_secs(20), "/readyz", || {
-        get(serve.addr, "/readyz").filter(|(s, _)| *s == 200)
-    });
+    wait_ready(&[&serve], &serve);
     let mut hook = tagwarden_testbed::PodWebhook::new(
         "tagwarden.io",
         format!("https://{webhook_addr}/mutate"),
