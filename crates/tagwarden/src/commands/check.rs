@@ -332,8 +332,7 @@ async fn check_the_cluster(global: &GlobalOptions, args: &Args) -> CommandResult
         platforms: args.platforms.clone(),
         fail_on: args.fail_on,
         policy: args.policy.clone(),
-        kubeconfig: None,
-        context: None,
+        cluster: Default::default(),
     };
     crate::commands::scan::run(global, &scan).await
 }

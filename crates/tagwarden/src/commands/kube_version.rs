@@ -19,7 +19,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     }
     let given = args.git_version.is_some() || args.major.is_some() || args.minor.is_some();
     let version = if given {
-        if args.kubeconfig.is_some() || args.context.is_some() {
+        if args.cluster.is_given() {
             return Err(Failure::bad_input(anyhow!(
                 "--kubeconfig and --context select a cluster to ask; with a version string \
                  there is nothing to ask: give one or the other"
@@ -94,24 +94,63 @@ fn warn_about_conflicts(args: &Args, version: &KubeVersion) {
     }
 }
 
+/// `--kubeconfig` and `--context`, as kubectl has them: the flags of every command that
+/// talks to a cluster it is pointed at (`kube-version`, `scan`, `serve`).
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct ClusterArgs {
+    /// The kubeconfig file to use instead of KUBECONFIG (a list of files) and
+    /// ~/.kube/config.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use instead of its current-context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl ClusterArgs {
+    /// True when either flag was given.
+    pub fn is_given(&self) -> bool {
+        self.kubeconfig.is_some() || self.context.is_some()
+    }
+
+    /// The cluster these flags (or KUBECONFIG, ~/.kube/config, in-cluster) select. A
+    /// broken kubeconfig is exit 2 with `hint`; no configuration at all is exit 2: "no
+    /// cluster `to_what`: …; `instead`".
+    pub async fn locate(
+        &self,
+        to_what: &str,
+        instead: &str,
+        hint: &str,
+    ) -> Result<Cluster, Failure> {
+        let options = ClusterOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        };
+        Cluster::locate(&options)
+            .await
+            .map_err(|e| cluster_failure(e, hint))?
+            .ok_or_else(|| {
+                Failure::bad_input(anyhow!(
+                    "no cluster {to_what}: no --kubeconfig, KUBECONFIG or ~/.kube/config, and \
+                     not running in a Pod; {instead}"
+                ))
+            })
+    }
+}
+
 /// `/version` of the cluster `--kubeconfig`/`--context` (or KUBECONFIG, ~/.kube/config,
 /// in-cluster) select.
 async fn live_version(args: &Args) -> Result<KubeVersion, Failure> {
     const HINT: &str = "or pass the version string instead (tagwarden kube-version v1.32.1)";
-    let options = ClusterOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-    };
-    let cluster = Cluster::locate(&options)
-        .await
-        .map_err(|e| cluster_failure(e, HINT))?
-        .ok_or_else(|| {
-            Failure::bad_input(anyhow!(
-                "no cluster to ask: no --kubeconfig, KUBECONFIG or ~/.kube/config, and not \
-                 running in a Pod; give a version string (e.g. `tagwarden kube-version v1.32.1`) \
-                 or --major/--minor"
-            ))
-        })?;
+    let cluster = args
+        .cluster
+        .locate(
+            "to ask",
+            "give a version string (e.g. `tagwarden kube-version v1.32.1`) or --major/--minor",
+            HINT,
+        )
+        .await?;
     cluster
         .version()
         .await
@@ -211,12 +250,6 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub minor: Option<String>,
 
-    /// The kubeconfig file to use instead of KUBECONFIG (a list of files) and
-    /// ~/.kube/config.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// The kubeconfig context to ask instead of its current-context.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }

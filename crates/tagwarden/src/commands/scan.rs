@@ -6,7 +6,6 @@
 //! cluster, turns flags into options, and prints the report in `check`'s shapes (text,
 //! JSON, JUnit) with `check`'s exit codes.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::anyhow;
@@ -14,8 +13,7 @@ use clap::Args as ClapArgs;
 use serde::Serialize;
 use tagwarden_cluster::scan::ScannedImage;
 use tagwarden_cluster::{
-    Cluster, ClusterOptions, NodePlatform, PullFailure, ScanError, ScanOptions, Scope, SecretRef,
-    WorkloadLocation,
+    NodePlatform, PullFailure, ScanError, ScanOptions, Scope, SecretRef, WorkloadLocation,
 };
 use tagwarden_core::KubeVersion;
 use tagwarden_registry::PullSecretKeychain;
@@ -25,6 +23,7 @@ use crate::commands::check::{
     CheckOutput, Details, FailOn, ImageReport, Located, Summary, policy::Policy,
     policy::PolicyArgs, policy::PolicyFlags,
 };
+use crate::commands::kube_version::ClusterArgs;
 use crate::commands::{load_config, print_json, registry_client_with};
 use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
@@ -98,16 +97,11 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = FailOn::Undetermined)]
     pub fail_on: FailOn,
 
-    /// The kubeconfig file to use instead of KUBECONFIG and ~/.kube/config.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// The kubeconfig context to scan instead of its current-context.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-
     #[command(flatten)]
     pub policy: PolicyArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// What `scan` adds to an image's report.
@@ -233,7 +227,14 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         .map_err(|e| Failure::bad_input(anyhow!("--kube-version: {e}")))?;
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
 
-    let cluster = locate(args).await?;
+    let cluster = args
+        .cluster
+        .locate(
+            "to scan",
+            "to check manifests instead, use tagwarden check",
+            "fix the kubeconfig or pass --kubeconfig/--context",
+        )
+        .await?;
     const HINT: &str =
         "check the kubeconfig and the server, or scan rendered manifests instead (tagwarden check)";
     let today = cluster
@@ -355,22 +356,6 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         _ => crate::commands::check::text::print(&output.report)?,
     }
     crate::commands::check::verdict_of(&output.report, args.fail_on)
-}
-
-/// The cluster `--kubeconfig`/`--context` (or KUBECONFIG, ~/.kube/config, in-cluster) select.
-async fn locate(args: &Args) -> Result<Cluster, Failure> {
-    let options = ClusterOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-    };
-    Cluster::locate(&options)
-        .await
-        .map_err(|e| crate::commands::kube_version::cluster_failure(e, "fix the kubeconfig or pass --kubeconfig/--context"))?
-        .ok_or_else(|| {
-            Failure::bad_input(anyhow!(
-                "no cluster to scan: no --kubeconfig, KUBECONFIG or ~/.kube/config, and not running in a Pod; to check manifests instead, use tagwarden check"
-            ))
-        })
 }
 
 /// One scanned image in `check`'s report shape.

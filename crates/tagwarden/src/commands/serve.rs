@@ -13,11 +13,11 @@ use tagwarden_cluster::monitor::{
 };
 use tagwarden_cluster::serve::{LeaseOptions, PullSecretClients, ServeError, ServeOptions};
 use tagwarden_cluster::webhook::{HttpsEndpoint, RepairOptions, Webhook, WebhookOptions};
-use tagwarden_cluster::{Cluster, ClusterOptions};
 use tagwarden_registry::{DiskCacheLocation, PullSecretKeychain};
 
 use crate::cli::GlobalOptions;
 use crate::commands::check::policy::{Policy, PolicyArgs, PolicyFlags};
+use crate::commands::kube_version::ClusterArgs;
 use crate::commands::{client_options, load_config};
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::errln;
@@ -167,17 +167,11 @@ pub struct Args {
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
     pub platforms: Vec<String>,
 
-    /// The kubeconfig file (default: in a Pod, its service account; else KUBECONFIG,
-    /// ~/.kube/config).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// The kubeconfig context.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-
     #[command(flatten)]
     pub policy: PolicyArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
@@ -194,17 +188,14 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     };
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
 
-    let cluster = Cluster::locate(&ClusterOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-    })
-    .await
-    .map_err(|e| crate::commands::kube_version::cluster_failure(e, "fix the kubeconfig, or run serve in a Pod"))?
-    .ok_or_else(|| {
-        Failure::bad_input(anyhow!(
-            "no cluster to watch: no --kubeconfig, KUBECONFIG or ~/.kube/config, and not running in a Pod"
-        ))
-    })?;
+    let cluster = args
+        .cluster
+        .locate(
+            "to watch",
+            "run serve in a Pod, or point it at a kubeconfig",
+            "fix the kubeconfig, or run serve in a Pod",
+        )
+        .await?;
     const HINT: &str = "serve needs the cluster's version to know which images follow it";
     let version = cluster
         .version()
