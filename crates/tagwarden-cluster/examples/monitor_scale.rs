@@ -14,13 +14,9 @@ use std::time::{Duration, Instant};
 use tagwarden_cluster::monitor::{Metrics, Monitor, MonitorOptions, prepare_client_options};
 use tagwarden_cluster::{ImageUse, WorkloadLocation};
 use tagwarden_registry::{Client, ClientOptions};
-use tagwarden_testbed::{FaultProxy, Registry};
+use tagwarden_testbed::{FaultProxy, Registry, seed_scale_set};
 use tokio::sync::{mpsc, watch};
 
-const REPOSITORIES: usize = 20;
-const TAGS_PER_REPOSITORY: usize = 25;
-/// Images whose tag does not exist (one in ten).
-const MISSING_EVERY: usize = 10;
 const USES_PER_IMAGE: usize = 10;
 const LATENCY: Duration = Duration::from_millis(5);
 const RENDERS: u32 = 50;
@@ -28,22 +24,7 @@ const RENDERS: u32 = 50;
 #[tokio::main]
 async fn main() {
     let registry = Registry::start();
-    let seeder = registry.seeder();
-    let mut images = Vec::new();
-    for r in 0..REPOSITORIES {
-        let repo = format!("team-{r}/service");
-        let tags: Vec<String> = (0..TAGS_PER_REPOSITORY)
-            .map(|t| format!("v1.{t}.0"))
-            .collect();
-        let published: Vec<String> = tags
-            .iter()
-            .enumerate()
-            .filter(|(t, _)| !(r * TAGS_PER_REPOSITORY + t).is_multiple_of(MISSING_EVERY))
-            .map(|(_, tag)| tag.clone())
-            .collect();
-        seeder.many_tags(&repo, &published);
-        images.extend(tags.into_iter().map(|tag| (repo.clone(), tag)));
-    }
+    let images = seed_scale_set(&registry);
     let proxy = FaultProxy::in_front_of(&registry);
     proxy.set_latency(LATENCY);
 
@@ -58,8 +39,8 @@ async fn main() {
     let uses: Vec<ImageUse> = images
         .iter()
         .enumerate()
-        .flat_map(|(i, (repo, tag))| {
-            let image = format!("{}/{repo}:{tag}", proxy.addr());
+        .flat_map(|(i, repo_tag)| {
+            let image = format!("{}/{repo_tag}", proxy.addr());
             (0..USES_PER_IMAGE).map(move |u| ImageUse {
                 image: image.clone(),
                 location: WorkloadLocation {

@@ -78,7 +78,10 @@ pub use image::{ACCEPT_ALL_MANIFESTS, ManifestKind, Platform};
 pub use proxy::PagingProxy;
 pub use registry::{Registry, RegistryBuilder, RegistryMode, dead_addr};
 pub use seeder::{Seeder, SeederBuilder};
-pub use standard::{MANY_TAGS, Seeded, many_tag_names, seed_standard, seed_standard_with};
+pub use standard::{
+    MANY_TAGS, SCALE_MISSING_EVERY, Seeded, many_tag_names, seed_scale_set, seed_standard,
+    seed_standard_with,
+};
 pub use tls::ServerPki;
 pub use token::{TokenRequest, TokenServer, TokenServerConfig};
 

@@ -305,3 +305,35 @@ async fn run(http: Http, plan: Plan) -> Seeded {
     }
     seeded
 }
+
+/// Repositories of [`seed_scale_set`].
+pub const SCALE_REPOSITORIES: usize = 20;
+/// Tags per repository of [`seed_scale_set`]: 500 unique images in all.
+pub const SCALE_TAGS_PER_REPOSITORY: usize = 25;
+/// One image in this many of [`seed_scale_set`] is not published.
+pub const SCALE_MISSING_EVERY: usize = 10;
+
+/// The data set of the serve issue's scale benchmarks: `team-R/service:v1.T.0` for 20
+/// repositories × 25 tags (500 unique images), every tenth one not published. Returns
+/// every image as `repository:tag` (published or not), in a stable order.
+pub fn seed_scale_set(registry: &crate::Registry) -> Vec<String> {
+    let seeder = registry.seeder();
+    let mut images = Vec::new();
+    for r in 0..SCALE_REPOSITORIES {
+        let repo = format!("team-{r}/service");
+        let tags: Vec<String> = (0..SCALE_TAGS_PER_REPOSITORY)
+            .map(|t| format!("v1.{t}.0"))
+            .collect();
+        let published: Vec<String> = tags
+            .iter()
+            .enumerate()
+            .filter(|(t, _)| {
+                !(r * SCALE_TAGS_PER_REPOSITORY + t).is_multiple_of(SCALE_MISSING_EVERY)
+            })
+            .map(|(_, tag)| tag.clone())
+            .collect();
+        seeder.many_tags(&repo, &published);
+        images.extend(tags.into_iter().map(|tag| format!("{repo}:{tag}")));
+    }
+    images
+}

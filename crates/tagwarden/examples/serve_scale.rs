@@ -15,33 +15,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tagwarden_testbed::{ApiServer, FaultProxy, Registry};
+use tagwarden_testbed::{ApiServer, FaultProxy, Registry, SCALE_MISSING_EVERY, seed_scale_set};
 
-const REPOSITORIES: usize = 20;
-const TAGS_PER_REPOSITORY: usize = 25;
-const MISSING_EVERY: usize = 10;
 const PODS: usize = 5_000;
 const LATENCY: Duration = Duration::from_millis(5);
 const RENDERS: u32 = 50;
 
 fn main() {
     let registry = Registry::start();
-    let seeder = registry.seeder();
-    let mut images = Vec::new();
-    for r in 0..REPOSITORIES {
-        let repo = format!("team-{r}/service");
-        let tags: Vec<String> = (0..TAGS_PER_REPOSITORY)
-            .map(|t| format!("v1.{t}.0"))
-            .collect();
-        let published: Vec<String> = tags
-            .iter()
-            .enumerate()
-            .filter(|(t, _)| !(r * TAGS_PER_REPOSITORY + t).is_multiple_of(MISSING_EVERY))
-            .map(|(_, tag)| tag.clone())
-            .collect();
-        seeder.many_tags(&repo, &published);
-        images.extend(tags.into_iter().map(|tag| format!("{repo}:{tag}")));
-    }
+    let images = seed_scale_set(&registry);
     let proxy = FaultProxy::in_front_of(&registry);
     proxy.set_latency(LATENCY);
 
@@ -123,7 +105,7 @@ fn main() {
     let _ = serve.wait();
 
     println!(
-        "{PODS} Pods, {} unique images (one in {MISSING_EVERY} missing), {LATENCY:?} added per registry request",
+        "{PODS} Pods, {} unique images (one in {SCALE_MISSING_EVERY} missing), {LATENCY:?} added per registry request",
         images.len()
     );
     println!("start to first complete check: {first_check:?} (watch, list, check)");
