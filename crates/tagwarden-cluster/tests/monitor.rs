@@ -168,7 +168,7 @@ async fn a_missing_image_shows_its_fallback_and_its_series_follow_the_uses() {
     }
 
     let text = running.metrics.encode();
-    promtool_check(&text);
+    tagwarden_testbed::promtool::check_metrics(&text);
     let samples = parse_exposition(&text);
     let registry = bed.proxy.addr();
     assert_eq!(
@@ -231,7 +231,7 @@ async fn a_missing_image_shows_its_fallback_and_its_series_follow_the_uses() {
     );
     running.monitor.set_uses(Vec::new());
     let text = running.metrics.encode();
-    promtool_check(&text);
+    tagwarden_testbed::promtool::check_metrics(&text);
     let samples = parse_exposition(&text);
     for gone in [
         "tagwarden_image_unavailable",
@@ -862,34 +862,6 @@ fn tag_changes(metrics: &Metrics, kind: &str) -> f64 {
 
 // ---------------------------------------------------------------------------------------
 // Reading the exposition: promtool, and a parser of the text format.
-
-/// `promtool check metrics` on `text`: a missing promtool fails the test.
-fn promtool_check(text: &str) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("promtool is needed ({e}): install it with `apt-get install -y prometheus`")
-        });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- the text:\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 #[derive(Debug)]
 struct Sample {

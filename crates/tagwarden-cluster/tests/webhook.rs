@@ -264,33 +264,6 @@ fn assert_unchanged(answer: &Value, uid: &str) {
     assert!(response.get("patchType").is_none(), "{answer}");
 }
 
-/// `promtool check metrics` on `text` (Debian's `prometheus` package; missing, the test
-/// fails).
-fn promtool_check(text: &str) {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("promtool is needed ({e}): apt-get install -y prometheus"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn seeded_registry() -> (Registry, Seeded) {
     let registry = Registry::start();
     let seeded = seed_standard(&registry);
@@ -372,7 +345,7 @@ async fn the_capsule_hook_pod_gets_the_nearest_published_kubectl() {
             && !text.contains("# EOF"),
         "{text}"
     );
-    promtool_check(&text);
+    tagwarden_testbed::promtool::check_metrics(&text);
     // The same counts, alone in the Prometheus 0.0.4 text.
     let own = served.webhook.encode_metrics();
     assert!(

@@ -61,6 +61,7 @@ pub mod credential_plugin;
 pub mod fault;
 pub mod hanging;
 pub mod image;
+pub mod promtool;
 pub mod proxy;
 pub mod registry;
 pub mod seeder;

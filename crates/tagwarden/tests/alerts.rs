@@ -392,26 +392,7 @@ fn prometheus_scraping_serve_as_the_chart_runs_it_holds_the_hook_image_alert() {
     );
     // What Prometheus scraped passes promtool's lint as well.
     let (_, metrics) = http_get(&serve.addr, "/metrics").expect("serve's /metrics");
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (run scripts/test.sh, or apt-get install -y prometheus)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool check metrics: {}{}\n{metrics}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    tagwarden_testbed::promtool::check_metrics(&metrics);
     // Prometheus scraped the leader: it says so.
     let leader = prometheus.api("/api/v1/query?query=tagwarden_is_leader");
     assert_eq!(leader["result"][0]["value"][1], "1", "{leader:#}");
