@@ -49,7 +49,7 @@ impl PullSecrets {
         PullSecretKeychain::from_cluster_secrets(&pairs).ok()
     }
 
-    /// Whether `secret` was read (or found unusable) already.
+    /// Whether `secret` was read and holds a usable docker config.
     pub fn knows(&self, secret: &SecretRef) -> bool {
         self.readable.contains_key(secret)
     }

@@ -14,7 +14,7 @@
 //!    preflight: an image whose tag tracks today's version is asked about at the target
 //!    version's tag ([`tagwarden_registry::preflight`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
@@ -176,7 +176,7 @@ impl Cluster {
         for (i, image) in images.iter_mut().enumerate() {
             image.pull_secrets = secrets_of[i]
                 .iter()
-                .filter(|s| secrets.keychain(std::slice::from_ref(s)).is_some())
+                .filter(|s| secrets.knows(s))
                 .cloned()
                 .collect();
             image.platforms = match &options.platforms {
@@ -320,14 +320,8 @@ fn union_of(sets: &[Vec<NodePlatform>]) -> Vec<NodePlatform> {
             None => union.push(platform.clone()),
         }
     }
-    let order: BTreeSet<String> = union.iter().map(|p| p.platform.to_string()).collect();
-    let mut sorted: Vec<NodePlatform> = Vec::new();
-    for text in order {
-        if let Some(p) = union.iter().find(|p| p.platform.to_string() == text) {
-            sorted.push(p.clone());
-        }
-    }
-    sorted
+    union.sort_by_cached_key(|p| p.platform.to_string());
+    union
 }
 
 /// How many nodes offer `wanted`.

@@ -195,22 +195,8 @@ impl Cluster {
             }
         })
         .await?;
+        // The monitor keeps tagwarden_is_leader as it follows this flag.
         let leading = election.leading.clone();
-        {
-            let metrics = metrics.clone();
-            let mut leading = leading.clone();
-            let mut stop = stop.clone();
-            tokio::spawn(async move {
-                loop {
-                    let leader = *leading.borrow_and_update();
-                    metrics.set_leader(leader);
-                    tokio::select! {
-                        changed = leading.changed() => if changed.is_err() { break },
-                        _ = stop.wait_for(|s| *s) => break,
-                    }
-                }
-            });
-        }
 
         // Transitions become Events (the monitor only sends them while leading).
         let (transitions, mut received) = mpsc::channel(1_024);
