@@ -29,3 +29,4 @@ pub use inventory::{
 };
 pub use pull_secrets::PullSecrets;
 pub use scan::{ClientFactory, ScanError, ScanOptions, ScanReport, ScannedImage};
+pub use version::{LOWER_VERSION_READS, VersionFollower};

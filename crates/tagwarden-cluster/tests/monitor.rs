@@ -824,6 +824,7 @@ fn location(
         container: container.into(),
         path: "spec.template.spec.containers[0].image".into(),
         pods,
+        uid: None,
     }
 }
 

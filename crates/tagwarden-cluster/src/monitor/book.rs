@@ -376,6 +376,7 @@ mod tests {
                 container: "app".into(),
                 path: "spec.template.spec.containers[0].image".into(),
                 pods: 1,
+                uid: None,
             },
             pull_secrets: Vec::new(),
             node_platforms: Vec::new(),

@@ -27,7 +27,10 @@ use crate::server::{Body, full_body};
 /// Everything a request may need; shared by the server thread and the handle.
 pub(crate) struct Inner {
     pub(crate) store: Store,
-    pub(crate) version: Value,
+    /// What `/version` answers, in turn (one answer: always that one).
+    pub(crate) versions: Mutex<(Vec<Value>, usize)>,
+    /// Every watch ends at once, cleanly (a `200` with an empty body).
+    pub(crate) watches_end_at_once: std::sync::atomic::AtomicBool,
     pub(crate) token: String,
     pub(crate) user: String,
     /// `IP:PORT`, for `serverAddressByClientCIDRs`.
@@ -108,7 +111,16 @@ async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
         ));
     }
     match segments.as_slice() {
-        ["version"] => Ok(json_response(StatusCode::OK, &inner.version)),
+        ["version"] => {
+            let answer = {
+                let mut versions = lock(&inner.versions);
+                let (answers, next) = &mut *versions;
+                let answer = answers[*next % answers.len()].clone();
+                *next = next.wrapping_add(1);
+                answer
+            };
+            Ok(json_response(StatusCode::OK, &answer))
+        }
         ["healthz" | "livez" | "readyz"] => Ok(text_response(StatusCode::OK, "ok")),
         ["api"] => Ok(discovery_root(&accept, true, || {
             discovery::api_versions(&inner.server_address)
@@ -955,6 +967,19 @@ fn watch(
         table,
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Option<Bytes>>(64);
+    if inner
+        .watches_end_at_once
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        // A proxy or server that closes watches at once: the body ends cleanly, empty.
+        drop(tx);
+        let mut resp = Response::new(ChannelBody(rx).boxed());
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Ok(resp);
+    }
     let cut = inner.watch_cut.subscribe();
     let inner = Arc::clone(inner);
     let resource = target.resource;

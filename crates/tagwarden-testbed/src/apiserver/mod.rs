@@ -30,7 +30,9 @@
 //!   without a valid `Authorization: Bearer …` every path is `401` with a
 //!   `Status` body (`reason: Unauthorized`).
 //! - **`/version`** with a configurable `gitVersion` (`v1.32.1-eks-5e0fdde`
-//!   gives `major: "1"`, `minor: "32+"`, as vendor builds report).
+//!   gives `major: "1"`, `minor: "32+"`, as vendor builds report), changed
+//!   while running ([`ApiServer::set_git_version`]), or several answered in
+//!   turn as during a rolling upgrade ([`ApiServer::set_git_versions`]).
 //! - **Discovery** (`discovery.rs`): `/api`, `/apis`, `/apis/{group}`, `/api/v1`,
 //!   `/apis/{apps,batch,events.k8s.io,coordination.k8s.io}/v1` in the legacy
 //!   shapes, and the aggregated `APIGroupDiscoveryList` (v2 and v2beta1)
@@ -60,7 +62,9 @@
 //!   `410 Expired` `Status` ("too old resource version: 3 (9)"), as the real
 //!   server sends it. A watch ends when the client disconnects, when its
 //!   timeout passes, when the [`ApiServer`] is dropped, and when the test
-//!   cuts every watch connection ([`ApiServer::drop_watches`]).
+//!   cuts every watch connection ([`ApiServer::drop_watches`]); and at once,
+//!   cleanly and empty, while [`ApiServer::end_watches_at_once`] is on (a
+//!   misbehaving proxy).
 //! - **Writes:** `POST` (with `generateName`), `PUT` (with the
 //!   `resourceVersion` precondition), `PATCH` (`json-patch+json`, `merge-patch+json`,
 //!   `strategic-merge-patch+json` as a merge patch, `apply-patch+yaml` with a
@@ -302,7 +306,8 @@ impl ApiServer {
             .expect("a bound listener has an address");
         let inner = Arc::new(Inner {
             store: store::Store::new(),
-            version: version_info(&b.git_version),
+            versions: Mutex::new((vec![version_info(&b.git_version)], 0)),
+            watches_end_at_once: std::sync::atomic::AtomicBool::new(false),
             token: b.token,
             user: b.user,
             server_address: addr.to_string(),
@@ -522,6 +527,31 @@ impl ApiServer {
     /// groups: `secrets`, `serviceaccounts`, `leases.coordination.k8s.io`.
     pub fn forbid(&self, resource: &str) {
         lock(&self.inner.forbidden).insert(resource.to_string());
+    }
+
+    /// From now on `/version` answers with `git_version` (parsed as the builder's).
+    pub fn set_git_version(&self, git_version: &str) {
+        self.set_git_versions(&[git_version]);
+    }
+
+    /// From now on `/version` answers with each of `git_versions` in turn, as a
+    /// control plane in the middle of a rolling upgrade does (each request may reach
+    /// another replica).
+    ///
+    /// # Panics
+    ///
+    /// When `git_versions` is empty.
+    pub fn set_git_versions(&self, git_versions: &[&str]) {
+        assert!(!git_versions.is_empty(), "set_git_versions needs a version");
+        *lock(&self.inner.versions) = (git_versions.iter().map(|v| version_info(v)).collect(), 0);
+    }
+
+    /// Make every watch end at once from now on (`true`): a `200` whose body ends
+    /// without an event, as a misconfigured proxy does. `false` restores watches.
+    pub fn end_watches_at_once(&self, end: bool) {
+        self.inner
+            .watches_end_at_once
+            .store(end, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Undo [`ApiServer::forbid`].
