@@ -146,32 +146,32 @@ impl Metrics {
         let view = Arc::new(StateView::default());
         registry.register_collector(Box::new(view.clone()));
         let tag_changes = Family::<TagChangeLabels, Counter>::default();
-        registry.register(
-            "tagwarden_image_tag_changes",
-            "Tag drift seen: a tag that was present was deleted, or now points at another digest",
-            tag_changes.clone(),
-        );
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_image_tag_changes",
+            help: "Tag drift seen: a tag that was present was deleted, or now points at another digest.",
+            metric: tag_changes.clone(),
+        }));
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "tagwarden_registry_requests",
-            "Registry requests by operation and HTTP status (or failure class)",
-            requests.clone(),
-        );
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_registry_requests",
+            help: "Registry requests by operation and HTTP status (or failure class).",
+            metric: requests.clone(),
+        }));
         let durations = Family::<OperationLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.005, 2.0, 12))) as fn() -> Histogram,
         );
         let durations_family: Family<OperationLabels, Histogram> = durations.clone();
-        registry.register(
-            "tagwarden_registry_request_duration_seconds",
-            "Registry request duration, from sending the request to reading the whole answer",
-            durations_family,
-        );
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_registry_request_duration_seconds",
+            help: "Registry request duration, from sending the request to reading the whole answer.",
+            metric: durations_family,
+        }));
         let rate_limit_remaining = Family::<RegistryLabels, Gauge>::default();
-        registry.register(
-            "tagwarden_registry_rate_limit_remaining",
-            "Requests left in the registry's rate-limit window (ratelimit-remaining), when it sends it",
-            rate_limit_remaining.clone(),
-        );
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_registry_rate_limit_remaining",
+            help: "Requests left in the registry's rate-limit window (ratelimit-remaining), when it sends it.",
+            metric: rate_limit_remaining.clone(),
+        }));
         let cycle_duration = Histogram::new(exponential_buckets(0.1, 2.0, 14));
         registry.register(
             "tagwarden_check_cycle_duration_seconds",
@@ -198,17 +198,17 @@ impl Metrics {
             .set(1);
         registry.register("tagwarden_build_info", "tagwarden's version", build_info);
         let cluster_info = Family::<ClusterLabels, Gauge>::default();
-        registry.register(
-            "tagwarden_cluster_info",
-            "The Kubernetes version serve follows now (1; one series)",
-            cluster_info.clone(),
-        );
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_cluster_info",
+            help: "The Kubernetes version serve follows now (1; one series).",
+            metric: cluster_info.clone(),
+        }));
         let watch_restarts = Family::<KindLabels, Counter>::default();
-        registry.register(
-            "tagwarden_watch_restarts",
-            "Watches started again after they ended or failed, by kind",
-            watch_restarts.clone(),
-        );
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_watch_restarts",
+            help: "Watches started again after they ended or failed, by kind.",
+            metric: watch_restarts.clone(),
+        }));
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -358,6 +358,24 @@ impl Observer for Metrics {
                 .set(i64::try_from(remaining).unwrap_or(i64::MAX));
         }
         inner.gates.observe(event);
+    }
+}
+
+/// A family registered as a collector so that its `HELP` and `TYPE` are written even
+/// while it has no series: `Registry::register` leaves empty families out, and a family
+/// that appears only with its first series hides that first change from `rate()`.
+#[derive(Debug)]
+struct Shown<M> {
+    name: &'static str,
+    help: &'static str,
+    metric: M,
+}
+
+impl<M: EncodeMetric + std::fmt::Debug + Send + Sync + 'static> Collector for Shown<M> {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let metric =
+            encoder.encode_descriptor(self.name, self.help, None, self.metric.metric_type())?;
+        self.metric.encode(metric)
     }
 }
 
