@@ -704,6 +704,13 @@ fn rbac_grants_what_serve_needs_and_nothing_more() {
         &["leases"],
         &verbs(&["create", "get", "update", "patch"]),
     );
+    // What the leader announced, for the next leader (instead of listing Events).
+    grant(
+        "Role",
+        "",
+        &["configmaps"],
+        &verbs(&["create", "get", "update", "patch"]),
+    );
 
     let default = &renders()[0].2;
     assert_eq!(grants(default), expected, "default values");
@@ -727,11 +734,16 @@ fn rbac_grants_what_serve_needs_and_nothing_more() {
                 "{kind}: a wildcard in {rule:?}"
             );
             assert_eq!(rule.non_resource_urls, None, "{kind}: {rule:?}");
-            // Only `create` of Leases cannot be limited to the Lease `tagwarden`.
+            // Only `create` cannot be limited to the Lease `tagwarden` and the ConfigMap
+            // `tagwarden-announced` next to it.
             if kind == "Role" && rule.verbs != ["create"] {
+                let name = match rule.resources.as_deref() {
+                    Some([configmaps]) if configmaps == "configmaps" => "tagwarden-announced",
+                    _ => "tagwarden",
+                };
                 assert_eq!(
                     rule.resource_names,
-                    Some(vec!["tagwarden".to_string()]),
+                    Some(vec![name.to_string()]),
                     "{rule:?}"
                 );
             }
