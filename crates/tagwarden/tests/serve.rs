@@ -967,6 +967,8 @@ fn an_upgrade_is_followed_without_a_restart_and_alternating_versions_do_not_flap
         &[
             "--version-interval",
             "1",
+            "--lease-namespace",
+            "default",
             "--webhook-listen",
             &webhook_addr,
             "--webhook-tls-cert",
@@ -1044,6 +1046,16 @@ fn an_upgrade_is_followed_without_a_restart_and_alternating_versions_do_not_flap
         serve.log().contains("changed from v1.30.5 to v1.32.1"),
         "{}",
         serve.log()
+    );
+    // The leader says so on the Lease, the object that stands for serve as a whole.
+    let written = wait_for_event(&[&serve], &api, "Lease/tagwarden", "ClusterVersionChanged");
+    let (_, _, note) = written
+        .iter()
+        .find(|(_, reason, _)| reason == "ClusterVersionChanged")
+        .unwrap();
+    assert!(
+        note.contains("v1.30.5") && note.contains("v1.32.1"),
+        "{note}"
     );
     // The webhook follows too: a hook Pod created now gets the published v1.31.
     let mut hook = tagwarden_testbed::PodWebhook::new(
