@@ -561,3 +561,6 @@ pub(crate) fn count_platforms<'a>(
         .map(|(platform, nodes)| NodePlatform { platform, nodes })
         .collect()
 }
+
+#[cfg(test)]
+mod roll_up_tests;
