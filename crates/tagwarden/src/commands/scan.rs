@@ -79,6 +79,12 @@ pub struct Args {
     pub all_namespaces: bool,
 
     /// Only workloads and Pods with these labels (kubectl's syntax: `app=web,tier!=db`).
+    ///
+    /// The selector picks workloads and Pods; each is reported at the top of its owner
+    /// chain (a Pod or ReplicaSet as its Deployment, a Job as its CronJob), with all the
+    /// Pods of that workload counted, also those the selector does not match. So a
+    /// Deployment labelled team=x whose Pods are labelled app=web is the same line under
+    /// `-l team=x` and `-l app=web`.
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
