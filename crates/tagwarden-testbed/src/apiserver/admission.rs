@@ -43,10 +43,11 @@
 //! - Every call is recorded ([`crate::ApiServer::webhook_calls`]).
 //!
 //! Left out: `matchPolicy` (each resource is served in one version, so
-//! `Exact` and `Equivalent` agree), `matchConditions`, `admissionReviewVersions`
-//! other than `v1`, validating webhooks running in parallel (here one after
-//! the other, the first denial wins), validating webhooks seeing the
-//! generated name and uid (they see the object as mutated), `PATCH`,
+//! `Exact` and `Equivalent` agree), `matchConditions`,
+//! `admissionReviewVersions` other than `v1` (a webhook that does not list
+//! `v1` is a failed call), validating webhooks running in parallel (here
+//! one after the other, the first denial wins), validating webhooks seeing
+//! the generated name and uid (they see the object as mutated), `PATCH`,
 //! `DELETE` and `CONNECT` requests (not admitted), and built-in admission
 //! plugins.
 
@@ -121,6 +122,7 @@ impl PodWebhook {
             timeout: self.timeout,
             dry_run_safe: true,
             reinvoke_if_needed: false,
+            accepts_v1: true,
             client: ClientConfig {
                 endpoint: Endpoint::Url(self.url.clone()),
                 ca_pem: self.ca_pem.clone().map(String::into_bytes),
@@ -349,7 +351,10 @@ impl Run<'_> {
                 .copied(),
             Endpoint::Url(_) => None,
         };
-        let answer = call::post(&hook.client, route, hook.timeout, &review).await;
+        let answer = match hook.accepts_v1 {
+            true => call::post(&hook.client, route, hook.timeout, &review).await,
+            false => Err("webhook does not accept v1 AdmissionReview".to_string()),
+        };
         let duration = started.elapsed();
         let result = match answer {
             Ok(answer) => self.answer(hook, &uid, &answer, object.clone()),

@@ -29,6 +29,8 @@ pub(crate) struct Hook {
     pub(crate) dry_run_safe: bool,
     /// `reinvocationPolicy: IfNeeded`.
     pub(crate) reinvoke_if_needed: bool,
+    /// `admissionReviewVersions` lists `v1` (the only version sent here).
+    pub(crate) accepts_v1: bool,
     pub(crate) client: ClientConfig,
 }
 
@@ -98,6 +100,10 @@ fn hook_of(webhook: &Value, configuration: &str, mutating: bool) -> Result<Hook,
         timeout: Duration::from_secs(timeout.clamp(1, 30)),
         dry_run_safe: matches!(text(webhook.get("sideEffects")), "None" | "NoneOnDryRun"),
         reinvoke_if_needed: mutating && text(webhook.get("reinvocationPolicy")) == "IfNeeded",
+        accepts_v1: webhook
+            .get("admissionReviewVersions")
+            .and_then(Value::as_array)
+            .is_none_or(|versions| versions.iter().any(|v| v == "v1")),
         client: client_of(webhook.get("clientConfig").unwrap_or(&Value::Null))?,
         configuration: configuration.to_string(),
         mutating,
@@ -261,4 +267,98 @@ fn with_name_label(namespace: &Value) -> Value {
     }
     ns["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
     ns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::discovery::{RESOURCES, find};
+    use super::*;
+
+    fn request<'a>(plural: &str, group: &str, namespace: Option<&'a str>) -> Request<'a> {
+        Request {
+            res: &RESOURCES[find(group, "v1", plural).unwrap()],
+            subresource: "",
+            namespace,
+            name: "x",
+            operation: "CREATE",
+            user: "u",
+            dry_run: false,
+            field_manager: None,
+        }
+    }
+
+    fn hook(rule: Value, extra: Value) -> Hook {
+        let mut webhook = json!({
+            "name": "h", "rules": [rule],
+            "clientConfig": { "url": "https://127.0.0.1:1/" },
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            webhook[k] = v.clone();
+        }
+        hook_of(&webhook, "c", true).unwrap()
+    }
+
+    #[test]
+    fn rules_match_as_kubes_matcher_does() {
+        let pods = request("pods", "", Some("shop"));
+        let deployments = request("deployments", "apps", Some("shop"));
+        let nodes = request("nodes", "", None);
+        let object = json!({ "metadata": { "labels": { "app": "web" } } });
+        let applies = |rule: Value, req: &Request<'_>| {
+            hook(rule, json!({})).applies(req, None, &object, None)
+        };
+        let all = json!({ "operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"] });
+        assert!(applies(all.clone(), &pods) && applies(all.clone(), &nodes));
+        let mut status_only = all.clone();
+        status_only["resources"] = json!(["pods/status"]);
+        assert!(!applies(status_only, &pods));
+        let mut with_subresources = all.clone();
+        with_subresources["resources"] = json!(["*/*"]);
+        assert!(applies(with_subresources, &deployments));
+        let mut core_only = all.clone();
+        core_only["apiGroups"] = json!([""]);
+        assert!(applies(core_only.clone(), &pods) && !applies(core_only, &deployments));
+        let mut updates = all.clone();
+        updates["operations"] = json!(["UPDATE", "DELETE"]);
+        assert!(!applies(updates, &pods));
+        let mut namespaced = all.clone();
+        namespaced["scope"] = json!("Namespaced");
+        assert!(applies(namespaced.clone(), &pods) && !applies(namespaced, &nodes));
+        let mut cluster = all;
+        cluster["scope"] = json!("Cluster");
+        assert!(!applies(cluster.clone(), &pods) && applies(cluster, &nodes));
+    }
+
+    #[test]
+    fn selectors_read_label_selector_objects() {
+        let pods = request("pods", "", Some("shop"));
+        let rule = json!({ "operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"] });
+        let selecting = hook(
+            rule.clone(),
+            json!({
+                "namespaceSelector": { "matchExpressions": [
+                    { "key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"] },
+                ] },
+                "objectSelector": { "matchLabels": { "app": "web" } },
+            }),
+        );
+        let web = json!({ "metadata": { "labels": { "app": "web" } } });
+        let db = json!({ "metadata": { "labels": { "app": "db" } } });
+        let shop = json!({ "metadata": { "name": "shop" } });
+        let system = json!({ "metadata": { "name": "kube-system" } });
+        assert!(selecting.applies(&pods, Some(&shop), &web, None));
+        assert!(!selecting.applies(&pods, Some(&system), &web, None));
+        assert!(!selecting.applies(&pods, Some(&shop), &db, None));
+        // The old object's labels count too (an update removing the label).
+        assert!(selecting.applies(&pods, Some(&shop), &db, Some(&web)));
+        // No Namespace stored: only its name label is known.
+        assert!(selecting.applies(&pods, None, &web, None));
+        let bad = json!({ "namespaceSelector": { "matchExpressions": [{ "key": "a", "operator": "Gt" }] } });
+        let mut webhook = json!({ "name": "h", "rules": [rule], "clientConfig": { "url": "u" } });
+        webhook["namespaceSelector"] = bad["namespaceSelector"].clone();
+        assert!(hook_of(&webhook, "c", true).is_err());
+        // v1's defaults: Fail, 10 s, no reinvocation, v1 accepted.
+        assert!(!selecting.fail_open && !selecting.reinvoke_if_needed && selecting.accepts_v1);
+        assert_eq!(selecting.timeout, Duration::from_secs(10));
+    }
 }
