@@ -677,6 +677,69 @@ mod tests {
     use super::*;
 
     #[test]
+    fn denials_are_webhookerrors_to_status_err() {
+        let e = denial("v.io", None);
+        assert_eq!(
+            (e.code, e.reason, e.message.as_str()),
+            (
+                400,
+                "",
+                "admission webhook \"v.io\" denied the request without explanation"
+            )
+        );
+        let e = denial("v.io", Some(&json!({ "code": 200, "reason": "Teapot" })));
+        assert_eq!(
+            (e.code, e.reason, e.message.as_str()),
+            (
+                400,
+                "",
+                "admission webhook \"v.io\" denied the request: Teapot"
+            )
+        );
+        let status = json!({ "code": 422, "reason": "Invalid", "message": "no", "details": { "name": "p" } });
+        let e = denial("v.io", Some(&status));
+        assert_eq!((e.code, e.reason), (422, "Invalid"));
+        assert_eq!(
+            e.message,
+            "admission webhook \"v.io\" denied the request: no"
+        );
+        assert_eq!(e.details, Some(json!({ "name": "p" })));
+    }
+
+    #[test]
+    fn reviews_omit_what_kube_omits() {
+        let pods = &discovery::RESOURCES[discovery::find("", "v1", "pods").unwrap()];
+        let req = Request {
+            res: pods,
+            subresource: "",
+            namespace: Some("shop"),
+            name: "",
+            operation: "CREATE",
+            user: "system:serviceaccount:ci:deployer",
+            dry_run: true,
+            field_manager: Some("kubectl-create"),
+        };
+        let review = review(&req, "u-1", &json!({ "kind": "Pod" }), None);
+        let request = &review["request"];
+        assert!(request.get("name").is_none() && request.get("subResource").is_none());
+        assert_eq!(request["namespace"], "shop");
+        assert_eq!(request["oldObject"], Value::Null);
+        assert_eq!(
+            request["userInfo"]["groups"],
+            json!([
+                "system:serviceaccounts",
+                "system:serviceaccounts:ci",
+                "system:authenticated"
+            ])
+        );
+        assert_eq!(
+            request["options"],
+            json!({ "kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1",
+                    "dryRun": ["All"], "fieldManager": "kubectl-create" })
+        );
+    }
+
+    #[test]
     fn json_patch_follows_rfc_6902() {
         let mut doc = json!({ "spec": { "containers": [{ "image": "a:1" }] }, "metadata": {} });
         let ops = json!([
