@@ -70,7 +70,10 @@ pub mod standard;
 mod tls;
 pub mod token;
 
-pub use apiserver::{ApiRequest, ApiServer, ApiServerBuilder, FixtureImage, Fixtures, PodWebhook};
+pub use apiserver::{
+    ApiRequest, ApiServer, ApiServerBuilder, FixtureImage, Fixtures, PodWebhook, WebhookCall,
+    WebhookOutcome,
+};
 pub use capture::{CaptureResponse, CaptureServer, CapturedRequest};
 pub use credential_plugin::{CredentialPlugin, CredentialPluginBuilder, PluginBehaviour};
 pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};

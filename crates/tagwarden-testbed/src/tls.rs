@@ -36,6 +36,14 @@ pub struct ServerPki {
 impl ServerPki {
     /// A fresh CA and server certificate for the loopback names.
     pub fn generate() -> ServerPki {
+        ServerPki::generate_for(&["localhost"])
+    }
+
+    /// A fresh CA and a server certificate for the DNS names `dns_names`
+    /// (the first is also the common name) and the loopback addresses: e.g.
+    /// `tagwarden.tagwarden.svc`, the name kube-apiserver verifies when it
+    /// calls a webhook Service.
+    pub fn generate_for(dns_names: &[&str]) -> ServerPki {
         let fail = |what: &str, e: rcgen::Error| -> ! {
             panic!("tagwarden-testbed: cannot make the test {what}: {e}")
         };
@@ -56,15 +64,17 @@ impl ServerPki {
         let issuer = Issuer::new(ca, ca_key);
 
         let server_key = KeyPair::generate().unwrap_or_else(|e| fail("server key", e));
-        let mut server = CertificateParams::new(vec!["localhost".to_string()])
-            .unwrap_or_else(|e| fail("server parameters", e));
+        let names: Vec<String> = dns_names.iter().map(|n| n.to_string()).collect();
+        let mut server =
+            CertificateParams::new(names).unwrap_or_else(|e| fail("server parameters", e));
         server.subject_alt_names.extend([
             SanType::IpAddress([127, 0, 0, 1].into()),
             SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()),
         ]);
-        server
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
+        server.distinguished_name.push(
+            DnType::CommonName,
+            dns_names.first().copied().unwrap_or("localhost"),
+        );
         server.is_ca = IsCa::ExplicitNoCa;
         server.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,

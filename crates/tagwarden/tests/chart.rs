@@ -12,7 +12,9 @@
 //!   verified against the caBundle with `openssl verify`; then `tagwarden serve` run with
 //!   the Deployment's environment and Helm's certificate (against the test API server), and
 //!   called over HTTPS as the API server would (curl: the Service's DNS name, only the
-//!   caBundle trusted);
+//!   caBundle trusted); and the chart installed into the test API server: its webhook
+//!   configurations created with kubectl, the Service routed to that serve, and a Pod
+//!   that kubectl creates rewritten by the API server's own webhook calls;
 //! - the alerts (`files/alerts.yaml`, the PrometheusRule's `spec`) through `promtool check
 //!   rules` and the unit tests of `deploy/prometheus/alerts_test.yaml` (`promtool test
 //!   rules`), both as the file and as the chart renders it;
@@ -1857,28 +1859,29 @@ fn admission_review(uid: &str) -> Value {
     })
 }
 
-#[test]
-fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
-    let rendered = render(
-        &json!({"webhook": {"enabled": true, "validate": {"enabled": true}}}),
-        KUBE_VERSIONS[0],
-    );
-    let dir = tempfile::tempdir().unwrap();
+/// `tagwarden serve` as the chart's Deployment runs it: its environment (paths moved into
+/// `dir`), Helm's certificate from the rendered Secret, the rendered ConfigMap, against
+/// `api`; the webhook listens on `webhook_addr`.
+fn serve_as_the_chart_runs_it(
+    rendered: &Rendered,
+    api: &tagwarden_testbed::ApiServer,
+    dir: &Path,
+    webhook_addr: &str,
+) -> RunningServe {
     // The Secret's files, where the Deployment's environment says they are (by name).
     let raw = rendered.all("Secret")[0];
-    let tls_dir = dir.path().join("webhook-tls");
+    let tls_dir = dir.join("webhook-tls");
     std::fs::create_dir(&tls_dir).unwrap();
     for key in ["ca.crt", "tls.crt", "tls.key"] {
         std::fs::write(tls_dir.join(key), pem(raw["data"][key].as_str().unwrap())).unwrap();
     }
     let config_map: ConfigMap = rendered.one("ConfigMap");
-    let config = dir.path().join("config.yaml");
+    let config = dir.join("config.yaml");
     std::fs::write(&config, &config_map.data.unwrap()["config.yaml"]).unwrap();
-    let cache = dir.path().join("cache");
-    let (listen, webhook_addr) = (free_loopback_addr(), free_loopback_addr());
-    let api = tagwarden_testbed::ApiServer::builder().empty().start();
+    let cache = dir.join("cache");
+    let listen = free_loopback_addr();
     let mut envs: Vec<(String, String)> = Vec::new();
-    for (name, value) in deployment_env(&rendered) {
+    for (name, value) in deployment_env(rendered) {
         let value = match name.as_str() {
             "POD_NAME" => "tagwarden-test".to_string(),
             "POD_NAMESPACE" => NAMESPACE.to_string(),
@@ -1887,7 +1890,7 @@ fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
             "TAGWARDEN_LISTEN" => listen.clone(),
             "TAGWARDEN_WEBHOOK_LISTEN" => {
                 assert_eq!(value, "0.0.0.0:8443");
-                webhook_addr.clone()
+                webhook_addr.to_string()
             }
             "TAGWARDEN_WEBHOOK_TLS_CERT" | "TAGWARDEN_WEBHOOK_TLS_KEY" => {
                 let file = Path::new(&value).file_name().unwrap();
@@ -1902,17 +1905,30 @@ fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
         api.kubeconfig_path().to_str().unwrap().into(),
     ));
     let envs: Vec<(&str, &str)> = envs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    let home = tempfile::tempdir().unwrap();
-    let log = dir.path().join("serve.log");
-    let serve = RunningServe {
-        child: crate::common::clean_command(&["serve"], home.path(), &envs)
+    let home = dir.join("home");
+    std::fs::create_dir(&home).unwrap();
+    let log = dir.join("serve.log");
+    RunningServe {
+        child: crate::common::clean_command(&["serve"], &home, &envs)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start tagwarden serve"),
         log,
-    };
+    }
+}
+
+#[test]
+fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
+    let rendered = render(
+        &json!({"webhook": {"enabled": true, "validate": {"enabled": true}}}),
+        KUBE_VERSIONS[0],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let webhook_addr = free_loopback_addr();
+    let api = tagwarden_testbed::ApiServer::builder().empty().start();
+    let serve = serve_as_the_chart_runs_it(&rendered, &api, dir.path(), &webhook_addr);
 
     // The API server's call, trusting only the caBundle of the rendered configuration.
     let webhook = mutating_webhook(&rendered);
@@ -1955,6 +1971,141 @@ fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
     assert!(
         refused.is_err(),
         "a foreign caBundle was trusted: {refused:?}"
+    );
+}
+
+/// `kubectl ARGS` against `api` (private HOME and cache): stdout and stderr, or a panic
+/// with both.
+fn kubectl(api: &tagwarden_testbed::ApiServer, home: &Path, args: &[&str]) -> (String, String) {
+    let output = Command::new("kubectl")
+        .args(args)
+        .arg(format!("--cache-dir={}", home.join("cache").display()))
+        .arg("--request-timeout=30s")
+        .env("HOME", home)
+        .env("KUBECONFIG", api.kubeconfig_path())
+        .output()
+        .unwrap_or_else(|e| panic!("these tests need kubectl on PATH: {e}"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(
+        output.status.success(),
+        "kubectl {args:?}: {stderr}{stdout}"
+    );
+    (stdout, stderr)
+}
+
+/// The chart installed into the test API server: its rendered webhook configurations
+/// created with kubectl, the Service routed to `tagwarden serve` running as the Deployment
+/// runs it with Helm's certificate. A Pod that kubectl creates in an opted-in namespace
+/// comes out with the nearest published tag, the API server having called /mutate and
+/// /validate as kube-apiserver does (service name, caBundle, timeout, failurePolicy).
+#[test]
+fn the_installed_charts_webhooks_rewrite_a_pod_created_with_kubectl() {
+    let rendered = render(
+        &json!({"webhook": {"enabled": true, "validate": {"enabled": true}}}),
+        KUBE_VERSIONS[0],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let webhook_addr = free_loopback_addr();
+    let api = tagwarden_testbed::ApiServer::builder().empty().start();
+    let service = mutating_webhook(&rendered).client_config.service.unwrap();
+    assert_eq!(
+        (service.namespace.as_str(), service.port),
+        (NAMESPACE, Some(443))
+    );
+    api.route_service(NAMESPACE, &service.name, 443, webhook_addr.parse().unwrap());
+    let serve = serve_as_the_chart_runs_it(&rendered, &api, dir.path(), &webhook_addr);
+
+    let home = dir.path().join("kubectl");
+    std::fs::create_dir(&home).unwrap();
+    let configurations: Vec<Value> = [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ]
+    .iter()
+    .flat_map(|kind| rendered.all(kind))
+    .cloned()
+    .collect();
+    assert_eq!(configurations.len(), 2);
+    // One file of both objects (kubectl reads a stream of JSON objects).
+    let file = dir.path().join("webhooks.json");
+    let stream: Vec<String> = configurations.iter().map(Value::to_string).collect();
+    std::fs::write(&file, stream.join("\n")).unwrap();
+    let (created, _) = kubectl(&api, &home, &["create", "-f", file.to_str().unwrap()]);
+    assert_eq!(
+        created.lines().collect::<Vec<_>>(),
+        [
+            "mutatingwebhookconfiguration.admissionregistration.k8s.io/tagwarden created",
+            "validatingwebhookconfiguration.admissionregistration.k8s.io/tagwarden created",
+        ]
+    );
+    // (`kubectl create namespace` sends protobuf, which the test API server does not read.)
+    let namespace = dir.path().join("namespace.json");
+    let shop = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
+    std::fs::write(&namespace, shop.to_string()).unwrap();
+    kubectl(&api, &home, &["create", "-f", namespace.to_str().unwrap()]);
+    kubectl(
+        &api,
+        &home,
+        &["label", "namespace", "shop", "tagwarden.io/mutate=enabled"],
+    );
+
+    // Wait for the webhook to listen: the configuration says Ignore, so a Pod created
+    // before would pass unchanged and prove nothing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(&webhook_addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve never listened on {webhook_addr}: {}",
+            serve.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let public = crate::charts::shared().addr().to_string();
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: capsule-crds-manual\n  namespace: shop\nspec:\n  restartPolicy: Never\n  containers:\n  - name: crds-hook\n    image: {public}/clastix/kubectl:v1.32\n"
+        ),
+    )
+    .unwrap();
+    let (created, warnings) = kubectl(&api, &home, &["create", "-f", pod.to_str().unwrap()]);
+    assert_eq!(created.trim(), "pod/capsule-crds-manual created");
+    assert!(
+        warnings.contains("Warning:") && warnings.contains("v1.31"),
+        "{warnings}"
+    );
+    let stored = api
+        .get("v1", "Pod", Some("shop"), "capsule-crds-manual")
+        .expect("the Pod was created");
+    assert_eq!(
+        stored["spec"]["containers"][0]["image"],
+        format!("{public}/clastix/kubectl:v1.31"),
+        "{}",
+        serve.log()
+    );
+    let calls: Vec<_> = api
+        .webhook_calls()
+        .into_iter()
+        .map(|c| (c.webhook, c.mutating, c.outcome))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (
+                "pods.tagwarden.io".to_string(),
+                true,
+                tagwarden_testbed::WebhookOutcome::Patched
+            ),
+            (
+                "pods.tagwarden.io".to_string(),
+                false,
+                tagwarden_testbed::WebhookOutcome::Unchanged
+            ),
+        ]
     );
 }
 

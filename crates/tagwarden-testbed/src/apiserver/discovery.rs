@@ -255,6 +255,24 @@ pub(crate) static RESOURCES: &[Resource] = &[
         &["cj"],
         ALL,
     ),
+    res(
+        "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations",
+        "mutatingwebhookconfiguration",
+        "MutatingWebhookConfiguration",
+        false,
+        &[],
+        &["api-extensions"],
+    ),
+    res(
+        "admissionregistration.k8s.io",
+        "validatingwebhookconfigurations",
+        "validatingwebhookconfiguration",
+        "ValidatingWebhookConfiguration",
+        false,
+        &[],
+        &["api-extensions"],
+    ),
     Resource {
         fields: &[
             "regarding.kind",
@@ -287,7 +305,13 @@ pub(crate) static RESOURCES: &[Resource] = &[
 ];
 
 /// The groups other than core, in the order `/apis` lists them.
-pub(crate) const GROUPS: &[&str] = &["apps", "events.k8s.io", "batch", "coordination.k8s.io"];
+pub(crate) const GROUPS: &[&str] = &[
+    "apps",
+    "events.k8s.io",
+    "batch",
+    "admissionregistration.k8s.io",
+    "coordination.k8s.io",
+];
 
 /// The index in [`RESOURCES`] of `plural` in `group/version`.
 pub(crate) fn find(group: &str, version: &str, plural: &str) -> Option<usize> {

@@ -37,8 +37,8 @@ pub(crate) struct Inner {
     pub(crate) forbidden: Mutex<BTreeSet<String>>,
     /// Bumped to cut every open watch connection.
     pub(crate) watch_cut: tokio::sync::watch::Sender<u64>,
-    /// The mutating webhook Pod creates go through, if any.
-    pub(crate) pod_webhook: Mutex<Option<admission::PodWebhook>>,
+    /// Webhook admission: the Pod webhook, Service routes, the calls made.
+    pub(crate) admission: admission::Admission,
     pub(crate) requests: Mutex<Vec<ApiRequest>>,
 }
 
@@ -307,19 +307,12 @@ async fn resource_request(
             })
         }
         "create" | "update" | "patch" => {
-            if query.get("dryRun").is_some() {
-                return Err(ApiError::bad_request(
-                    "dryRun is not supported by the tagwarden test API server",
-                ));
-            }
-            let mut body = read_json(req).await?;
-            let mut warnings = Vec::new();
-            if verb == "create" && target.res.group.is_empty() && target.res.kind == "Pod" {
-                let admitted = admit_pod(inner, &target, body, manager.as_deref()).await?;
-                body = admitted.object;
-                warnings = admitted.warnings;
-            }
+            let dry_run = dry_run(verb, &query)?;
+            let body = read_json(req).await?;
+            let admitted = admit(inner, &target, verb, body, manager.as_deref(), dry_run).await?;
+            let (body, warnings) = (admitted.object, admitted.warnings);
             let object = match verb {
+                "create" if dry_run => create_dry_run(inner, &target, body, manager.as_deref())?,
                 "create" => create(inner, &target, body, manager.as_deref())?,
                 "update" => update(inner, &target, body, manager.as_deref())?,
                 _ => patch(
@@ -353,34 +346,67 @@ async fn resource_request(
     }
 }
 
-/// Run the Pod webhook, if one is set and selects the Pod's namespace.
-async fn admit_pod(
+/// `?dryRun`: `All` on a create (admission runs, nothing is stored); any
+/// other value is `422`, and other verbs are refused with `400`.
+fn dry_run(verb: &str, query: &Query) -> Result<bool, ApiError> {
+    match query.get("dryRun").as_deref() {
+        None => Ok(false),
+        Some("All") if verb == "create" => Ok(true),
+        Some(_) if verb != "create" => Err(ApiError::bad_request(
+            "dryRun is supported by the tagwarden test API server for creates only",
+        )),
+        Some(other) => Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "CreateOptions.meta.k8s.io \"\" is invalid: dryRun[0]: Unsupported value: \"{other}\": supported values: \"All\""
+            ),
+        )),
+    }
+}
+
+/// Webhook admission (`admission.rs`) of a create or an update; a patch
+/// is not admitted.
+async fn admit(
     inner: &Inner,
     target: &Target<'_>,
-    mut pod: Value,
+    verb: &str,
+    mut body: Value,
     manager: Option<&str>,
+    dry_run: bool,
 ) -> Result<admission::Admitted, ApiError> {
-    let hook = lock(&inner.pod_webhook).clone();
-    let Some(hook) = hook else {
-        return Ok(admission::Admitted {
-            object: pod,
-            warnings: Vec::new(),
-        });
+    let unchanged = |object| admission::Admitted {
+        object,
+        warnings: Vec::new(),
     };
-    place(target, &mut pod)?;
-    let namespaces = discovery::find("", "v1", "namespaces").expect("namespaces are served");
-    let namespace = inner.store.get(&Key {
-        resource: namespaces,
-        namespace: String::new(),
-        name: target.namespace.clone().unwrap_or_default(),
-    });
-    if !admission::selects(&hook, namespace.as_deref())? {
-        return Ok(admission::Admitted {
-            object: pod,
-            warnings: Vec::new(),
-        });
+    let (operation, old) = match verb {
+        "create" => ("CREATE", None),
+        "update" => match inner.store.get(&target.key()) {
+            Some(old) => ("UPDATE", Some(target.show(&old))),
+            None => return Ok(unchanged(body)), // the update answers 404
+        },
+        _ => return Ok(unchanged(body)),
+    };
+    if target.res.namespaced && target.namespace.is_none() {
+        return Ok(unchanged(body)); // the create answers 405
     }
-    admission::admit(&hook, pod, inner.store.uid(), &inner.user, manager).await
+    place(target, &mut body)?;
+    let name = body
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let request = admission::Request {
+        res: target.res,
+        subresource: "",
+        namespace: target.namespace.as_deref(),
+        name: &name,
+        operation,
+        user: &inner.user,
+        dry_run,
+        field_manager: manager,
+    };
+    admission::admit(&inner.store, &inner.admission, &request, body, old).await
 }
 
 impl Target<'_> {
@@ -740,6 +766,30 @@ fn create(
             .write(target.resource, body, Write::Create, manager)?,
         true,
     ))
+}
+
+/// A create with `dryRun=All`: checked and answered as [`create`] would
+/// be, nothing stored (no resourceVersion; watchers see nothing).
+fn create_dry_run(
+    inner: &Inner,
+    target: &Target<'_>,
+    mut body: Value,
+    manager: Option<&str>,
+) -> Result<(Arc<Value>, bool), ApiError> {
+    if target.res.namespaced && target.namespace.is_none() {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    check_kind(target, &body)?;
+    place(target, &mut body)?;
+    let body = target.stored(body);
+    let object = inner
+        .store
+        .try_write(target.resource, body, Write::Create, manager)?;
+    Ok((Arc::new(object), true))
 }
 
 fn update(

@@ -32,7 +32,7 @@
 //! - **`/version`** with a configurable `gitVersion` (`v1.32.1-eks-5e0fdde`
 //!   gives `major: "1"`, `minor: "32+"`, as vendor builds report).
 //! - **Discovery** (`discovery.rs`): `/api`, `/apis`, `/apis/{group}`, `/api/v1`,
-//!   `/apis/{apps,batch,events.k8s.io,coordination.k8s.io}/v1` in the legacy
+//!   `/apis/{apps,batch,events.k8s.io,admissionregistration.k8s.io,coordination.k8s.io}/v1` in the legacy
 //!   shapes, and the aggregated `APIGroupDiscoveryList` (v2 and v2beta1)
 //!   when the `Accept` header asks for it, falling back to the legacy
 //!   documents when it does not, as the real server negotiates.
@@ -65,8 +65,8 @@
 //!   `resourceVersion` precondition), `PATCH` (`json-patch+json`, `merge-patch+json`,
 //!   `strategic-merge-patch+json` as a merge patch, `apply-patch+yaml` with a
 //!   JSON body, which creates a missing object), `DELETE`, and
-//!   `deletecollection`: enough for Events (core and `events.k8s.io`), Leases
-//!   and Pods. Patches are applied atomically under the store's lock.
+//!   `deletecollection`: enough for Events (core and `events.k8s.io`), Leases,
+//!   Pods and webhook configurations. Patches are applied atomically under the store's lock.
 //! - **One Event store, two APIs** (`convert.rs`): core `v1` and
 //!   `events.k8s.io/v1` Events are views of the same objects, converted
 //!   field by field, so an Event a `Recorder` writes shows in
@@ -84,10 +84,22 @@
 //!   group-version documents say that every resource takes
 //!   `fieldValidation`, so `kubectl create -f` leaves validation to the
 //!   server (which accepts every field) instead of downloading `/openapi/v2`.
-//! - **Admission:** Pod creates can go through one mutating webhook
-//!   ([`PodWebhook`], `admission.rs`): a real `AdmissionReview` v1 over
-//!   HTTPS, its JSON Patch applied, its warnings as `Warning` headers,
-//!   `failurePolicy` and `namespaceSelector` honoured.
+//! - **Admission** (`admission.rs`): `admissionregistration.k8s.io/v1`
+//!   `MutatingWebhookConfiguration`s and `ValidatingWebhookConfiguration`s
+//!   are stored like any object (`kubectl create -f` the chart's), and every
+//!   create and update goes through their webhooks as kube-apiserver sends
+//!   it: mutating by configuration name, then validating; `rules`,
+//!   `namespaceSelector` (the stored Namespace's labels), `objectSelector`,
+//!   `failurePolicy` with kube's messages, `timeoutSeconds`, `sideEffects`
+//!   on dry runs, `reinvocationPolicy: IfNeeded`; a real `AdmissionReview`
+//!   v1 over HTTPS to `NAME.NAMESPACE.svc` verified against `caBundle`, at
+//!   the address [`ApiServer::route_service`] gave the Service; JSON Patch
+//!   applied, warnings as `Warning` headers, denials as
+//!   `webhookerrors.ToStatusErr`. Every call is recorded
+//!   ([`ApiServer::webhook_calls`]). A hand-set [`PodWebhook`] (a URL, Pod
+//!   creates) runs first, for tests that need no configuration object.
+//! - **Dry run:** `dryRun=All` on a create runs admission and answers the
+//!   object as it would be stored (name, uid), storing nothing.
 //! - **Tables:** `kubectl get` asks for `as=Table;g=meta.k8s.io`; it gets a
 //!   small server-side Table (`table.rs`), in lists, gets and watches.
 //!
@@ -95,9 +107,10 @@
 //!
 //! Protobuf (JSON only), HTTP/2 and websockets (so no `exec`/`logs`/
 //! `port-forward`), subresources (`/status`, `/scale`, `/log`, `/eviction`),
-//! admission other than the one Pod webhook, defaulting and validation
-//! beyond names and namespaces,
-//! `dryRun` (refused with 400 rather than silently applied),
+//! built-in admission plugins, webhook admission of `PATCH` and `DELETE`
+//! (and what `admission.rs` lists), defaulting and validation beyond names
+//! and namespaces,
+//! `dryRun` other than on creates (refused with 400 rather than silently applied),
 //! server-side apply's removal of fields no longer applied, strategic merge keys,
 //! graceful deletion, finalizers and garbage collection (a delete removes
 //! the object at once; owners do not cascade), controllers (nothing creates
@@ -135,7 +148,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-pub use admission::PodWebhook;
+pub use admission::{PodWebhook, WebhookCall, WebhookOutcome};
 pub use fixtures::{FixtureImage, Fixtures};
 
 use self::http::Inner;
@@ -182,6 +195,7 @@ pub struct ApiServerBuilder {
     fixtures: Option<Fixtures>,
     forbidden: Vec<String>,
     pod_webhook: Option<PodWebhook>,
+    routes: Vec<(String, String, u16, SocketAddr)>,
 }
 
 impl Default for ApiServerBuilder {
@@ -195,6 +209,7 @@ impl Default for ApiServerBuilder {
             fixtures: Some(Fixtures::standard()),
             forbidden: Vec::new(),
             pod_webhook: None,
+            routes: Vec::new(),
         }
     }
 }
@@ -256,6 +271,20 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Route a Service's port to `addr` from the start (see
+    /// [`ApiServer::route_service`]).
+    pub fn route_service(
+        mut self,
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        port: u16,
+        addr: SocketAddr,
+    ) -> Self {
+        self.routes
+            .push((namespace.into(), name.into(), port, addr));
+        self
+    }
+
     /// Bind `127.0.0.1:0`, load the fixtures and serve.
     ///
     /// # Panics
@@ -309,7 +338,7 @@ impl ApiServer {
             bookmark_interval: b.bookmark_interval,
             forbidden: Mutex::new(BTreeSet::new()),
             watch_cut: tokio::sync::watch::channel(0).0,
-            pod_webhook: Mutex::new(b.pod_webhook),
+            admission: admission::Admission::default(),
             requests: Mutex::new(Vec::new()),
         });
         if let Some(fixtures) = &b.fixtures {
@@ -337,6 +366,10 @@ impl ApiServer {
             dir,
             kubeconfig,
         };
+        *lock(&api.inner.admission.pod_webhook) = b.pod_webhook;
+        for (namespace, name, port, addr) in b.routes {
+            api.route_service(&namespace, &name, port, addr);
+        }
         for resource in b.forbidden {
             api.forbid(&resource);
         }
@@ -530,10 +563,30 @@ impl ApiServer {
     }
 
     /// From now on, send every Pod create through this mutating webhook
-    /// (`None`: none), as a `MutatingWebhookConfiguration` for Pod `CREATE`
-    /// would (`admission.rs` has the details).
+    /// (`None`: none) before the stored configurations' webhooks, as a
+    /// `MutatingWebhookConfiguration` for Pod `CREATE` would
+    /// (`admission.rs` has the details).
     pub fn set_pod_webhook(&self, webhook: Option<PodWebhook>) {
-        *lock(&self.inner.pod_webhook) = webhook;
+        *lock(&self.inner.admission.pod_webhook) = webhook;
+    }
+
+    /// Where port `port` of the Service `namespace/name` leads: `addr`
+    /// (e.g. where `tagwarden serve --webhook-listen` listens). A webhook
+    /// whose `clientConfig.service` names it is called there (verified as
+    /// `NAME.NAMESPACE.svc`); an unrouted Service refuses connections.
+    pub fn route_service(&self, namespace: &str, name: &str, port: u16, addr: SocketAddr) {
+        lock(&self.inner.admission.routes)
+            .insert((namespace.to_string(), name.to_string(), port), addr);
+    }
+
+    /// Every webhook call made so far, in order (see [`WebhookCall`]).
+    pub fn webhook_calls(&self) -> Vec<WebhookCall> {
+        lock(&self.inner.admission.calls).clone()
+    }
+
+    /// Forget the webhook calls recorded so far.
+    pub fn clear_webhook_calls(&self) {
+        lock(&self.inner.admission.calls).clear();
     }
 
     /// Every request answered so far, in order.
