@@ -211,13 +211,22 @@ pub struct ScanOutput {
 }
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+    run_as(global, args, "scan").await
+}
+
+/// `scan`, named `command` in its messages and reports (`check --cluster` runs it too).
+pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> CommandResult {
     if !matches!(
         global.output,
         OutputFormat::Text | OutputFormat::Json | OutputFormat::Junit
     ) {
-        return Err(global.output.reject("scan", &["text", "json", "junit"]));
+        return Err(global.output.reject(command, &["text", "json", "junit"]));
     }
     // Flags first: nothing is asked before everything typed is known to be valid.
+    if let Some(namespace) = &args.namespace {
+        tagwarden_cluster::names::namespace(namespace)
+            .map_err(|e| Failure::bad_input(anyhow!("-n/--namespace: {e}")))?;
+    }
     let config = load_config(global)?;
     let target = args
         .kube_version
@@ -351,7 +360,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         OutputFormat::Json => print_json(&output)?,
         OutputFormat::Junit => out!(
             "{}",
-            crate::commands::check::junit::report(&output.report, "scan")
+            crate::commands::check::junit::report(&output.report, command)
         )?,
         _ => crate::commands::check::text::print(&output.report)?,
     }

@@ -1,11 +1,12 @@
 //! The text report of `check`: a table grouped by image on stdout, then a summary line on
 //! stderr (stdout is data; commentary and summaries go to stderr in every command).
 //!
-//! - **On a terminal** the table has borders and fits the terminal's width: details and
-//!   locations wrap between words (here, not in `comfy-table`, which splits long words),
-//!   and a column is never narrower than its longest word, so a reference such as a
-//!   fallback can always be copied whole. A terminal that reports no usable width
-//!   (0 columns) gets the table at its natural width.
+//! - **On a terminal** the table has borders and fits the terminal's width (`COLUMNS`
+//!   when set): details and locations wrap between words first (here, not in
+//!   `comfy-table`, which splits long words), so a reference such as a fallback stays
+//!   whole whenever the width allows it; only when it does not does comfy-table split the
+//!   longest words. A terminal that reports no usable width (0 columns) gets the table at
+//!   its natural width.
 //! - **Piped or redirected**, it is plain columns separated by two spaces, never wrapped,
 //!   with no trailing blanks: easy to read in a CI log and to `grep`.
 //! - **Every cell line is truncated** to [`MAX_CELL_CHARS`] characters, so a 50 MB image
@@ -57,18 +58,28 @@ fn row<L: Located, X: Details>(image: &ImageReport<L, X>) -> Row {
     ]
 }
 
-/// The table for a terminal: borders, wrapped to its width between words only.
+/// The table for a terminal: borders, fitted to its width (`COLUMNS` when set, as other
+/// tools honour it). Details and locations wrap between words first; when even that is too
+/// wide, comfy-table's dynamic arrangement breaks the longest words too, so the table
+/// never runs past the terminal's edge.
 fn boxed(rows: &[Row]) -> String {
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(HEADER);
-    let terminal = table.width().filter(|&w| w >= MIN_TERMINAL_WIDTH);
+    let terminal = columns_from_env()
+        .or_else(|| table.width())
+        .filter(|&w| w >= MIN_TERMINAL_WIDTH);
     let [detail_width, locations_width] = match terminal {
         Some(width) => wrap_widths(rows, usize::from(width)),
         None => [usize::MAX, usize::MAX],
     };
+    if let Some(width) = terminal {
+        table
+            .set_width(width)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+    }
     for [image, status, detail, locations] in rows {
         table.add_row([
             image.clone(),
@@ -78,6 +89,11 @@ fn boxed(rows: &[Row]) -> String {
         ]);
     }
     table.trim_fmt()
+}
+
+/// `COLUMNS`, when it holds a width.
+fn columns_from_env() -> Option<u16> {
+    std::env::var("COLUMNS").ok()?.trim().parse().ok()
 }
 
 /// Widths for the detail and location columns so that the table fits `terminal` columns,
