@@ -218,10 +218,14 @@ fn a_kubeconfig_proxy_url_works_over_http_connect_and_socks5() {
             version["serverVersion"]["gitVersion"],
             "v1.32.1-eks-5e0fdde"
         );
-        assert_eq!(
-            proxy.requests().len(),
-            2,
-            "{url}: kubectl went through it too"
+        // kubectl went through it too (it may open more than one connection).
+        let requests = proxy.requests();
+        assert!(requests.len() >= 2, "{url}: {requests:?}");
+        assert!(
+            requests
+                .iter()
+                .all(|r| r.target == format!("{KUBE_HOST}:{}", api.addr().port()) && r.forwarded),
+            "{url}: {requests:?}"
         );
     }
 }
@@ -252,7 +256,8 @@ fn no_proxy_and_loopback_bypass_the_environment_proxy_as_with_kubectl() {
         "{}",
         String::from_utf8_lossy(&kubectl.stderr)
     );
-    assert_eq!(proxy.requests().len(), 2, "{:?}", proxy.requests());
+    let through_proxy = proxy.requests().len();
+    assert!(through_proxy >= 2, "{:?}", proxy.requests());
 
     // NO_PROXY names it (as a domain suffix): straight to a name nothing resolves.
     let bypassed = tw(
@@ -269,7 +274,11 @@ fn no_proxy_and_loopback_bypass_the_environment_proxy_as_with_kubectl() {
             .contains("cannot reach the Kubernetes API server"),
         "{bypassed:?}"
     );
-    assert_eq!(proxy.requests().len(), 2, "NO_PROXY bypassed the proxy");
+    assert_eq!(
+        proxy.requests().len(),
+        through_proxy,
+        "NO_PROXY bypassed the proxy"
+    );
 
     // A loopback server never goes through a proxy from the environment, even a dead one.
     let dead = format!("http://{}", tagwarden_testbed::dead_addr());
@@ -534,7 +543,7 @@ fn errors_are_classified_and_say_what_to_do() {
             "404 Not Found",
             "text/plain",
             "404 page not found",
-            "has no list /apis/apps/v1/namespaces/shop/deployments (404 Not Found)",
+            "has no GET /api/v1/namespaces/shop (404 Not Found): 404 page not found",
             "hint: check the kubeconfig's server URL",
         ),
         (
@@ -760,7 +769,7 @@ fn as_a_kubectl_plugin_the_usage_says_kubectl_tagwarden() {
         .unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(help.contains("Usage: kubectl tagwarden scan"), "{help}");
-    assert!(!help.contains("kubectl-tagwarden"), "{help}");
+    assert!(!help.contains("Usage: kubectl-tagwarden"), "{help}");
     // Defaults are shown.
     assert!(help.contains("[default: 0]"), "{help}");
 }
@@ -771,22 +780,21 @@ fn scan_table(columns: u16, env_columns: Option<&str>) -> String {
     let api = fixture_api_server();
     let ca = private_ca();
     let home = tempfile::tempdir().unwrap();
+    let export = env_columns
+        .map(|c| format!("export COLUMNS={c}; "))
+        .unwrap_or_else(|| "unset COLUMNS; ".to_string());
     let line = format!(
-        "stty cols {columns} rows 50; exec '{}' scan -A --fail-on never --ca-file '{ca}' --kubeconfig '{}' 2>/dev/null",
+        "stty cols {columns} rows 50; {export}exec '{}' scan -A --fail-on never --ca-file '{ca}' --kubeconfig '{}' 2>/dev/null",
         env!("CARGO_BIN_EXE_tagwarden"),
         utf8(api.kubeconfig_path())
     );
-    let mut command = std::process::Command::new("script");
-    command
+    let output = std::process::Command::new("script")
         .args(["-qec", &line, "/dev/null"])
         .env("HOME", home.path())
         .env("TERM", "xterm")
         .env("NO_COLOR", "1")
-        .env_remove("COLUMNS");
-    if let Some(value) = env_columns {
-        command.env("COLUMNS", value);
-    }
-    let output = command.output().expect("util-linux `script`");
+        .output()
+        .expect("util-linux `script`");
     String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n")
 }
 
