@@ -262,13 +262,6 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         &args.cluster_args,
     )
     .await?;
-    if kube_version.is_none() {
-        errln!(
-            "warning: no Kubernetes version to track (no --kube-version, TAGWARDEN_KUBE_VERSION, \
-             kubeconfig or in-cluster configuration): tags are not matched against a cluster's \
-             version, so a missing image gets a fallback only from track rules"
-        );
-    }
     let policy = Policy::from_flags(
         &PolicyFlags {
             kube_version: kube_version.as_deref(),
@@ -299,6 +292,15 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     // 3. The registry, once per unique valid image.
     let rate_limits = if images.iter().any(|i| i.reason.is_none()) {
+        // Said once there is something to check (not for broken input, exit 2 anyway).
+        if kube_version.is_none() {
+            errln!(
+                "warning: no Kubernetes version to track (no --kube-version, \
+                 TAGWARDEN_KUBE_VERSION, kubeconfig or in-cluster configuration): tags are not \
+                 matched against a cluster's version, so a missing image gets a fallback only \
+                 from track rules"
+            );
+        }
         let client = registry_client(global)?;
         inspect_all(&client, &mut images, &policy.inspect_options(platforms)).await;
         crate::commands::rate_limits_of(&client)
