@@ -164,3 +164,24 @@ where
         writeln!(writer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::chain_text;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "Address already in use (os error 98)",
+        );
+        let error = anyhow::Error::new(io)
+            .context("cannot listen on 0.0.0.0:8080: Address already in use (os error 98)");
+        assert_eq!(
+            chain_text(&error),
+            "cannot listen on 0.0.0.0:8080: Address already in use (os error 98)"
+        );
+        let error = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(chain_text(&error), "outer: inner");
+    }
+}

@@ -351,6 +351,38 @@ fn credentials_in_the_server_url_are_never_printed() {
         run.stderr.contains(&format!("https://REDACTED@{dead}")),
         "{run:?}"
     );
+
+    // A live server: scan's JSON names it without them too.
+    let api = fixture_api_server();
+    let with_userinfo = api
+        .kubeconfig()
+        .replace(&api.url(), &format!("https://admin:hunter2@{}", api.addr()));
+    let path = write(dir.path(), "live", &with_userinfo);
+    let ca = private_ca();
+    let run = tw(
+        &[
+            "--debug",
+            "scan",
+            "-n",
+            "shop",
+            "-o",
+            "json",
+            "--fail-on",
+            "never",
+            "--ca-file",
+            &ca,
+            "--kubeconfig",
+            utf8(&path),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.json()["cluster"]["server"],
+        format!("https://REDACTED@{}", api.addr())
+    );
+    assert!(!run.stdout.contains("hunter2"), "{run:?}");
+    assert!(!run.stderr.contains("hunter2"), "{run:?}");
 }
 
 #[test]
