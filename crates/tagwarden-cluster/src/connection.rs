@@ -179,12 +179,51 @@ impl Cluster {
             .filter(|c| !c.is_empty())
             .ok_or_else(|| config_error("no current-context is set; pass --context NAME".into()))?;
         let config = config_of(&merged, &context_name).map_err(config_error)?;
-        Ok(Some(Cluster::new(
-            config,
-            source,
-            Some(context_name),
-            options,
-        )))
+        let cluster = Cluster::new(config, source, Some(context_name), options);
+        cluster.with_exec_credential().await.map(Some)
+    }
+
+    /// Runs the exec plugin, if any, now: once per command. A token it gives is kept for
+    /// the requests; a client certificate goes into the TLS configuration.
+    async fn with_exec_credential(mut self) -> Result<Cluster, ClusterError> {
+        let Some(tokens) = self.edge.tokens.clone() else {
+            return Ok(self);
+        };
+        let certificate = tokens
+            .prime()
+            .await
+            .map_err(|e| self.credential_failure(&e))?;
+        if let Some(certificate) = certificate {
+            use base64::Engine as _;
+            let encode = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+            let identity: kube::config::AuthInfo = serde_json::from_value(serde_json::json!({
+                "client-certificate-data": encode(&certificate.certificate_pem),
+                "client-key-data": encode(&certificate.key_pem),
+            }))
+            .map_err(|e| ClusterError::Config {
+                source_name: self.source.to_string(),
+                reason: format!("the exec credential plugin's certificate: {e}"),
+            })?;
+            self.config.auth_info.client_certificate_data = identity.client_certificate_data;
+            self.config.auth_info.client_key_data = identity.client_key_data;
+            self.edge.tokens = None;
+        }
+        Ok(self)
+    }
+
+    /// The class of an exec plugin's or token file's failure.
+    fn credential_failure(&self, error: &CredentialError) -> ClusterError {
+        match error {
+            CredentialError::Config(reason) => ClusterError::Config {
+                source_name: self.source.to_string(),
+                reason: reason.clone(),
+            },
+            CredentialError::Failed(reason) => ClusterError::Unreachable {
+                server: self.server(),
+                context: self.context_suffix(),
+                reason: reason.clone(),
+            },
+        }
     }
 
     fn new(
@@ -530,17 +569,7 @@ impl Cluster {
             },
             other => {
                 if let Some(credential) = find_cause::<CredentialError>(&other) {
-                    return match credential {
-                        CredentialError::Config(reason) => ClusterError::Config {
-                            source_name: self.source.to_string(),
-                            reason: reason.clone(),
-                        },
-                        CredentialError::Failed(reason) => ClusterError::Unreachable {
-                            server,
-                            context,
-                            reason: reason.clone(),
-                        },
-                    };
+                    return self.credential_failure(credential);
                 }
                 if let Some(timeout) = find_cause::<TimedOut>(&other) {
                     return self.unreachable(timeout);

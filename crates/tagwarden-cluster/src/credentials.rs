@@ -11,6 +11,9 @@
 //!   `--request-timeout`, else [`PLUGIN_TIMEOUT`], is killed (kubectl waits forever; a
 //!   hung `aws` or `gcloud` must not hang a CI job); a failing plugin is reported with its
 //!   exit status and its stderr;
+//! - a plugin that gives a client certificate instead of a token (Teleport's `tsh`) is run
+//!   once, when the cluster is located, and its certificate goes into the client's TLS
+//!   configuration (it is not renewed within one command);
 //! - **token files** (`tokenFile`, and a Pod's service account token) are re-read at most
 //!   once a minute, as client-go does, and trimmed of surrounding whitespace (client-go
 //!   trims them too).
@@ -82,6 +85,21 @@ struct ExecStatus {
     token: Option<String>,
     expiration_timestamp: Option<String>,
     client_certificate_data: Option<String>,
+    client_key_data: Option<String>,
+}
+
+/// A client certificate and key (PEM) an exec plugin gave instead of a token: it goes into
+/// the TLS configuration of the client, once.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientCertificate {
+    pub certificate_pem: String,
+    pub key_pem: String,
+}
+
+/// What a plugin gave.
+enum Credential {
+    Token(Cached),
+    Certificate(ClientCertificate),
 }
 
 impl TokenSource {
@@ -110,12 +128,35 @@ impl TokenSource {
             return Ok(known.header.clone());
         }
         let fresh = match self.source.as_ref() {
-            Source::Exec(config, timeout) => run_plugin(config, *timeout).await?,
+            Source::Exec(config, timeout) => match run_plugin(config, *timeout).await? {
+                Credential::Token(token) => token,
+                Credential::Certificate(_) => {
+                    return Err(CredentialError::Config(
+                        "the exec credential plugin gave a client certificate where it gave a token before".to_string(),
+                    ));
+                }
+            },
             Source::File(path) => read_token_file(path)?,
         };
         let header = fresh.header.clone();
         *cached = Some(fresh);
         Ok(header)
+    }
+
+    /// Runs an exec plugin now (once per command: its token is kept for the requests);
+    /// `Some` when it gave a client certificate instead, which the caller puts into the
+    /// client's TLS configuration. A token file is read when first needed, not here.
+    pub(crate) async fn prime(&self) -> Result<Option<ClientCertificate>, CredentialError> {
+        let Source::Exec(config, timeout) = self.source.as_ref() else {
+            return Ok(None);
+        };
+        match run_plugin(config, *timeout).await? {
+            Credential::Token(token) => {
+                *self.cached.lock().await = Some(token);
+                Ok(None)
+            }
+            Credential::Certificate(certificate) => Ok(Some(certificate)),
+        }
     }
 }
 
@@ -146,7 +187,7 @@ fn read_token_file(path: &PathBuf) -> Result<Cached, CredentialError> {
 
 /// Runs the plugin as client-go does (`KUBERNETES_EXEC_INFO`, its args and env), killed
 /// after `timeout`.
-async fn run_plugin(config: &ExecConfig, timeout: Duration) -> Result<Cached, CredentialError> {
+async fn run_plugin(config: &ExecConfig, timeout: Duration) -> Result<Credential, CredentialError> {
     let Some(program) = config.command.as_deref().filter(|c| !c.is_empty()) else {
         return Err(CredentialError::Config(
             "the exec credential plugin has no command".to_string(),
@@ -253,7 +294,7 @@ async fn run_plugin(config: &ExecConfig, timeout: Duration) -> Result<Cached, Cr
     credential_of(program, &stdout)
 }
 
-fn credential_of(program: &str, stdout: &[u8]) -> Result<Cached, CredentialError> {
+fn credential_of(program: &str, stdout: &[u8]) -> Result<Credential, CredentialError> {
     let bad = |why: String| {
         CredentialError::Config(format!(
             "the exec credential plugin {program} printed no usable ExecCredential: {why}"
@@ -265,11 +306,18 @@ fn credential_of(program: &str, stdout: &[u8]) -> Result<Cached, CredentialError
         .status
         .ok_or_else(|| bad("it has no status".to_string()))?;
     let Some(token) = status.token.filter(|t| !t.is_empty()) else {
-        return Err(bad(if status.client_certificate_data.is_some() {
-            "it gives a client certificate; tagwarden supports token credentials only".to_string()
-        } else {
-            "it has no status.token".to_string()
-        }));
+        return match (status.client_certificate_data, status.client_key_data) {
+            (Some(certificate_pem), Some(key_pem)) => {
+                Ok(Credential::Certificate(ClientCertificate {
+                    certificate_pem,
+                    key_pem,
+                }))
+            }
+            _ => Err(bad(
+                "it has neither status.token nor status.clientCertificateData and clientKeyData"
+                    .to_string(),
+            )),
+        };
     };
     let valid_until = match status.expiration_timestamp {
         None => None,
@@ -282,8 +330,8 @@ fn credential_of(program: &str, stdout: &[u8]) -> Result<Cached, CredentialError
             Some(Instant::now() + left.saturating_sub(EXPIRY_MARGIN))
         }
     };
-    Ok(Cached {
+    Ok(Credential::Token(Cached {
         header: bearer(token.trim())?,
         valid_until,
-    })
+    }))
 }

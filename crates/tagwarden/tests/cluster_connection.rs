@@ -504,6 +504,48 @@ fn an_exec_plugin_runs_once_per_command_and_its_failures_say_why() {
     );
 }
 
+#[test]
+fn an_exec_plugin_may_give_a_client_certificate() {
+    let api = ApiServer::builder().empty().start();
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-subj", "/CN=tagwarden-test-user", "-days", "1"])
+        .args(["-keyout", utf8(&key), "-out", utf8(&cert)])
+        .output()
+        .expect("openssl to make a test client certificate");
+    assert!(made.status.success(), "{made:?}");
+    let credential = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {
+            "clientCertificateData": std::fs::read_to_string(&cert).unwrap(),
+            "clientKeyData": std::fs::read_to_string(&key).unwrap(),
+        }
+    });
+    let answer = write(dir.path(), "credential.json", &credential.to_string());
+    let (config, count) = exec_kubeconfig(&api, dir.path(), &format!("cat '{}'", utf8(&answer)));
+    let run = tw(&["kube-version", "--kubeconfig", utf8(&config)], &[]);
+    // The certificate went into TLS (this server authenticates bearer tokens only, so the
+    // answer is its 401): the plugin ran once, and its answer was used, not refused.
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("did not accept the credentials (401 Unauthorized)"),
+        "{run:?}"
+    );
+    assert_eq!(runs(&count), 1);
+}
+
 /// A plain-HTTP server that answers `/version` as Kubernetes does and every other path with
 /// `status`, `content_type` and `body`, or never when `hang` is set.
 fn http_server(
