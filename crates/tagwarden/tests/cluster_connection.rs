@@ -161,6 +161,47 @@ fn scan_goes_through_https_proxy_to_the_api_server_and_the_registry() {
 }
 
 #[test]
+fn registries_take_the_environment_proxy_and_honour_no_proxy() {
+    let charts = crate::charts::shared();
+    let port = charts.addr().rsplit_once(':').map(|(_, p)| p).unwrap();
+    let registry = format!("{REGISTRY_HOST}:{port}");
+    let image = format!("{registry}/clastix/kubectl:v1.31");
+    let proxy = ConnectProxy::start();
+    // A plain-HTTP registry by the test name: HTTP_PROXY, in absolute form.
+    let args = [
+        "resolve",
+        image.as_str(),
+        "--insecure-registry",
+        registry.as_str(),
+    ];
+    let run = tw(
+        &args,
+        &[("HTTP_PROXY", &proxy.url()), ("HTTPS_PROXY", &proxy.url())],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("clastix/kubectl:v1.31"), "{run:?}");
+    let requests = proxy.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.protocol == ProxyProtocol::Http && r.target == registry && r.forwarded),
+        "{requests:?}"
+    );
+    // NO_PROXY names it: straight to a name nothing resolves, so it cannot be reached.
+    let seen = requests.len();
+    let run = tw(
+        &args,
+        &[
+            ("HTTP_PROXY", &proxy.url()),
+            ("HTTPS_PROXY", &proxy.url()),
+            ("NO_PROXY", "tagwarden.test"),
+        ],
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(proxy.requests().len(), seen, "{:?}", proxy.requests());
+}
+
+#[test]
 fn a_kubeconfig_proxy_url_works_over_http_connect_and_socks5() {
     let api = ApiServer::builder().empty().start();
     let dir = tempfile::tempdir().unwrap();
