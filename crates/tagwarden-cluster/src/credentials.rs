@@ -200,41 +200,7 @@ async fn run_plugin(config: &ExecConfig, timeout: Duration) -> Result<Credential
             std::io::stdin().is_terminal()
         }
     };
-    let mut command = tokio::process::Command::new(program);
-    command.args(config.args.iter().flatten());
-    for pair in config.env.iter().flatten() {
-        if let (Some(name), Some(value)) = (pair.get("name"), pair.get("value")) {
-            command.env(name, value);
-        }
-    }
-    for name in config.drop_env.iter().flatten() {
-        command.env_remove(name);
-    }
-    let mut spec = serde_json::json!({ "interactive": interactive });
-    if config.provide_cluster_info
-        && let Some(cluster) = &config.cluster
-    {
-        spec["cluster"] = serde_json::to_value(cluster).unwrap_or_default();
-    }
-    let info = serde_json::json!({
-        "apiVersion": config.api_version.as_deref().unwrap_or("client.authentication.k8s.io/v1"),
-        "kind": "ExecCredential",
-        "spec": spec,
-    });
-    command
-        .env("KUBERNETES_EXEC_INFO", info.to_string())
-        .stdin(if interactive {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(if interactive {
-            Stdio::inherit()
-        } else {
-            Stdio::piped()
-        })
-        .kill_on_drop(true);
+    let mut command = plugin_command(config, program, interactive);
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| {
         let hint = config
@@ -292,6 +258,51 @@ async fn run_plugin(config: &ExecConfig, timeout: Duration) -> Result<Credential
         )));
     }
     credential_of(program, &stdout)
+}
+
+/// The plugin's command as client-go starts it: its args and env, `KUBERNETES_EXEC_INFO`,
+/// stdin and stderr the terminal's only when interactive (else stderr is kept for the
+/// error message), killed when dropped.
+fn plugin_command(
+    config: &ExecConfig,
+    program: &str,
+    interactive: bool,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command.args(config.args.iter().flatten());
+    for pair in config.env.iter().flatten() {
+        if let (Some(name), Some(value)) = (pair.get("name"), pair.get("value")) {
+            command.env(name, value);
+        }
+    }
+    for name in config.drop_env.iter().flatten() {
+        command.env_remove(name);
+    }
+    let mut spec = serde_json::json!({ "interactive": interactive });
+    if config.provide_cluster_info
+        && let Some(cluster) = &config.cluster
+    {
+        spec["cluster"] = serde_json::to_value(cluster).unwrap_or_default();
+    }
+    let info = serde_json::json!({
+        "apiVersion": config.api_version.as_deref().unwrap_or("client.authentication.k8s.io/v1"),
+        "kind": "ExecCredential",
+        "spec": spec,
+    });
+    let terminal_or = |other: fn() -> Stdio| {
+        if interactive {
+            Stdio::inherit()
+        } else {
+            other()
+        }
+    };
+    command
+        .env("KUBERNETES_EXEC_INFO", info.to_string())
+        .stdin(terminal_or(Stdio::null))
+        .stdout(Stdio::piped())
+        .stderr(terminal_or(Stdio::piped))
+        .kill_on_drop(true);
+    command
 }
 
 fn credential_of(program: &str, stdout: &[u8]) -> Result<Credential, CredentialError> {
