@@ -57,7 +57,12 @@ follows today's version is checked at V's tag, in its own format (kubectl:v1.32 
 kubectl:v1.33; kubectl:1.32.4 → the highest published 1.33.x), with its fallback.
 
 RBAC: read-only list on the workload kinds, pods, events, nodes and serviceaccounts;
-get on secrets is optional (without it, images are checked with your local credentials).
+get on secrets is optional (without it, images are checked with your local credentials),
+and so is get on namespaces (to say when -n names one that does not exist).
+
+Connection: as kubectl's. The kubeconfig's proxy-url (http, https, socks5), else
+HTTPS_PROXY with NO_PROXY (never for localhost or loopback); exec credential plugins run
+once per command; --request-timeout bounds each request (and a plugin; else 60 s).
 
 Output: as check (text, json with locations {namespace, kind, name, container, path,
 pods} plus pull_failures, platforms, pull_secrets and after_upgrade per image; junit).
