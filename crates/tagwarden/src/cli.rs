@@ -183,24 +183,33 @@ impl RegistryOptions {
 /// `post-render`, `scan`, `serve`). Every one of them finds its cluster the same way
 /// ([`ClusterArgs::find`]).
 #[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = "Cluster options")]
 pub struct ClusterArgs {
     /// The kubeconfig file to use instead of KUBECONFIG (a list of files) and
     /// ~/.kube/config.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = CLUSTER_OPTIONS)]
     pub kubeconfig: Option<PathBuf>,
 
     /// The kubeconfig context to use instead of HELM_KUBECONTEXT (set when Helm runs
     /// tagwarden) and the kubeconfig's current-context.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = CLUSTER_OPTIONS)]
     pub context: Option<String>,
 
     /// How long one request to the Kubernetes API server may wait for its answer, as
     /// kubectl's: a number of seconds or a duration (10s, 1m, 1h30m); 0 waits as long as
     /// the connection lives (10 s to connect, 30 s between reads).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = request_timeout)]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0",
+        value_parser = request_timeout,
+        help_heading = CLUSTER_OPTIONS
+    )]
     pub request_timeout: RequestTimeout,
 }
+
+/// The `--help` heading of [`ClusterArgs`] (on each argument, so that it does not carry
+/// over to the arguments flattened after them).
+const CLUSTER_OPTIONS: &str = "Cluster options";
 
 /// `--request-timeout`: `None` for `0`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
