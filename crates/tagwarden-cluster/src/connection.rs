@@ -253,6 +253,7 @@ impl Cluster {
                     .take()
                     .map(|exec| TokenSource::exec(exec, timeout))
             };
+        let server = redact_url(config.cluster_url.to_string().trim_end_matches('/'));
         Cluster {
             config,
             source,
@@ -260,6 +261,7 @@ impl Cluster {
             edge: Edge {
                 tokens,
                 timeout: options.request_timeout,
+                server,
             },
             client: Arc::new(OnceLock::new()),
         }

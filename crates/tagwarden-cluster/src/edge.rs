@@ -6,8 +6,8 @@
 //!   a command shares one plugin run;
 //! - **`--request-timeout`**: each request (but a watch, which is meant to stay open) must
 //!   have its answer within it;
-//! - **`--debug`**: one line per request, as for registry requests: method, path and
-//!   query, status and duration. Never a header, so never a token.
+//! - **`--debug`**: one line per request, as for registry requests: method, URL (the
+//!   server's without credentials), status and duration. Never a header, so never a token.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +29,8 @@ pub(crate) struct Edge {
     pub tokens: Option<TokenSource>,
     /// The longest a request may wait for its answer (`None`: no limit).
     pub timeout: Option<Duration>,
+    /// The server's URL without credentials, for the log lines.
+    pub server: String,
 }
 
 /// A request that had no answer within `--request-timeout`.
@@ -104,11 +106,13 @@ where
             let elapsed_ms = started.elapsed().as_millis() as u64;
             match &result {
                 Ok(response) => tracing::debug!(
-                    "Kubernetes API {method} {target} -> {} in {elapsed_ms} ms",
+                    "Kubernetes API {method} {}{target} -> {} in {elapsed_ms} ms",
+                    edge.server,
                     response.status().as_u16()
                 ),
                 Err(error) => tracing::debug!(
-                    "Kubernetes API {method} {target} failed after {elapsed_ms} ms: {error}"
+                    "Kubernetes API {method} {}{target} failed after {elapsed_ms} ms: {error}",
+                    edge.server
                 ),
             }
             result

@@ -867,7 +867,10 @@ fn debug_logs_each_api_request_without_its_token() {
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
-        run.stderr.contains("Kubernetes API GET /version -> 200 in"),
+        run.stderr.contains(&format!(
+            "Kubernetes API GET {}/version -> 200 in",
+            api.url()
+        )),
         "{run:?}"
     );
     assert!(!run.stderr.contains(api.token()), "{run:?}");
