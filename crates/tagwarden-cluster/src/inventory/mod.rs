@@ -142,7 +142,7 @@ impl Cluster {
     ///
     /// # Errors
     ///
-    /// [`ClusterError::Unreachable`] or [`ClusterError::Denied`] when a list of workloads
+    /// A [`ClusterError`] (of its classes: unreachable, forbidden, …) when a list of workloads
     /// or Pods fails (those are what a scan is about); Nodes and ServiceAccounts only warn.
     pub async fn inventory(&self, scope: &Scope) -> Result<Inventory, ClusterError> {
         let client = self.client()?;
@@ -160,11 +160,6 @@ impl Cluster {
         let mut objects = Objects::read(self, &client, &whole).await?;
         objects.selected = selected;
         Ok(objects.inventory())
-    }
-
-    /// A kube client for this cluster.
-    pub(crate) fn client(&self) -> Result<kube::Client, ClusterError> {
-        kube::Client::try_from(self.config.clone()).map_err(|e| self.unreachable(&e))
     }
 
     /// Every object of `K` in `scope` (all pages).
@@ -247,46 +242,63 @@ impl Objects {
         client: &kube::Client,
         scope: &Scope,
     ) -> Result<Objects, ClusterError> {
+        // Every list at once (a slow or hung server costs one timeout, not one per kind);
+        // each list pages through its own objects.
+        let optional = futures::future::join3(
+            cluster.list_pages(Api::<Node>::all(client.clone()), None),
+            cluster.list_all::<ServiceAccount>(client, scope, false),
+            cluster.list_all::<Event>(client, scope, false),
+        );
+        let required = futures::future::try_join4(
+            futures::future::try_join4(
+                cluster.list_all::<Deployment>(client, scope, true),
+                cluster.list_all::<StatefulSet>(client, scope, true),
+                cluster.list_all::<DaemonSet>(client, scope, true),
+                cluster.list_all::<ReplicaSet>(client, scope, true),
+            ),
+            cluster.list_all::<ReplicationController>(client, scope, true),
+            futures::future::try_join(
+                cluster.list_all::<Job>(client, scope, true),
+                cluster.list_all::<CronJob>(client, scope, true),
+            ),
+            cluster.list_all::<Pod>(client, scope, true),
+        );
+        let ((nodes, service_accounts, events), required) =
+            futures::future::join(optional, required).await;
+        let (
+            (deployments, stateful_sets, daemon_sets, replica_sets),
+            replication_controllers,
+            (jobs, cron_jobs),
+            pods,
+        ) = required?;
         let mut warnings = Vec::new();
-        let nodes = match cluster
-            .list_pages(Api::<Node>::all(client.clone()), None)
-            .await
-        {
-            Ok(nodes) => nodes,
-            Err(e) => {
-                warnings.push(format!(
-                    "cannot list Nodes ({e}): images are not checked for the nodes' platforms; pass --platform to name them"
-                ));
-                Vec::new()
-            }
-        };
-        let service_accounts = match cluster.list_all(client, scope, false).await {
-            Ok(accounts) => accounts,
-            Err(e) => {
-                warnings.push(format!(
-                    "cannot list ServiceAccounts ({e}): their imagePullSecrets are not used"
-                ));
-                Vec::new()
-            }
-        };
-        let events = match cluster.list_all(client, scope, false).await {
-            Ok(events) => events,
-            Err(e) => {
-                warnings.push(format!(
-                    "cannot list Events ({e}): pull failures are shown without the kubelet's messages"
-                ));
-                Vec::new()
-            }
-        };
+        let nodes = nodes.unwrap_or_else(|e| {
+            warnings.push(format!(
+                "cannot list Nodes ({e}): images are not checked for the nodes' platforms; pass --platform to name them"
+            ));
+            Vec::new()
+        });
+        let service_accounts = service_accounts.unwrap_or_else(|e| {
+            warnings.push(format!(
+                "cannot list ServiceAccounts ({e}): their imagePullSecrets are not used"
+            ));
+            Vec::new()
+        });
+        let events = events.unwrap_or_else(|e| {
+            warnings.push(format!(
+                "cannot list Events ({e}): pull failures are shown without the kubelet's messages"
+            ));
+            Vec::new()
+        });
         Ok(Objects {
-            deployments: shared(cluster.list_all(client, scope, true).await?),
-            stateful_sets: shared(cluster.list_all(client, scope, true).await?),
-            daemon_sets: shared(cluster.list_all(client, scope, true).await?),
-            replica_sets: shared(cluster.list_all(client, scope, true).await?),
-            replication_controllers: shared(cluster.list_all(client, scope, true).await?),
-            jobs: shared(cluster.list_all(client, scope, true).await?),
-            cron_jobs: shared(cluster.list_all(client, scope, true).await?),
-            pods: shared(cluster.list_all(client, scope, true).await?),
+            deployments: shared(deployments),
+            stateful_sets: shared(stateful_sets),
+            daemon_sets: shared(daemon_sets),
+            replica_sets: shared(replica_sets),
+            replication_controllers: shared(replication_controllers),
+            jobs: shared(jobs),
+            cron_jobs: shared(cron_jobs),
+            pods: shared(pods),
             events: shared(events),
             nodes: shared(nodes),
             service_accounts: shared(service_accounts),
