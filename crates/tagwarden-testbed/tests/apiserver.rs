@@ -1474,7 +1474,7 @@ fn kubectl_versions() -> Vec<PathBuf> {
     found
 }
 
-/// `GRANTS` created by the admin through `kubectl create -f`, and a
+/// `GRANTS` created by the admin through `kubectl apply -f`, and a
 /// kubeconfig for the ServiceAccount's token (in `dir`).
 fn grant_tagwarden(api: &ApiServer, dir: &Path) -> PathBuf {
     let file = dir.join("grants.yaml");
@@ -1482,7 +1482,7 @@ fn grant_tagwarden(api: &ApiServer, dir: &Path) -> PathBuf {
     let out = kubectl(
         api,
         None,
-        &["create", "-f", file.to_str().unwrap()],
+        &["apply", "-f", file.to_str().unwrap()],
         KUBECTL_TIMEOUT,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -2009,5 +2009,81 @@ fn the_version_changes_while_clients_run() {
     assert_eq!(
         ok_json(&out)["status"]["nodeInfo"]["kubeletVersion"],
         "v1.31.4-eks-aeac579"
+    );
+}
+
+#[test]
+fn grants_follow_the_rbac_objects_as_they_change() {
+    let api = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = grant_tagwarden(&api, dir.path());
+    let bin = kubectl_versions().pop().unwrap();
+    let list_pods = ["get", "pods", "-n", "debug", "-o", "json"];
+    assert_eq!(
+        names(&ok_json(&kubectl_as(&bin, &kubeconfig, &list_pods))),
+        ["toolbox"]
+    );
+    // The admin narrows the ClusterRole with kubectl apply: the next request is denied.
+    let narrowed = GRANTS.replace("verbs: [list, watch]", "verbs: [watch]");
+    let file = dir.path().join("narrowed.yaml");
+    std::fs::write(&file, narrowed).unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &["apply", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(
+        text(&out.stdout).contains("clusterrole.rbac.authorization.k8s.io/pod-watcher configured"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let line = format!(
+        "Error from server (Forbidden): pods is forbidden: User \"{SA}\" cannot list resource \
+         \"pods\" in API group \"\" in the namespace \"debug\""
+    );
+    assert_error_line(
+        &kubectl_as(&bin, &kubeconfig, &list_pods),
+        &line,
+        "narrowed",
+    );
+    // A binding to a ClusterRole that does not exist: denied, and kube's reason says why.
+    let out = kubectl(
+        &api,
+        None,
+        &[
+            "create",
+            "clusterrolebinding",
+            "dangling",
+            "--clusterrole=not-there",
+            "--serviceaccount=tagwarden:tagwarden",
+        ],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = kubectl_as(&bin, &kubeconfig, &list_pods);
+    assert_error_line(
+        &out,
+        &format!("{line}: RBAC: clusterrole.rbac.authorization.k8s.io \"not-there\" not found"),
+        "dangling",
+    );
+    // Bound to cluster-admin, it may do anything.
+    let out = kubectl(
+        &api,
+        None,
+        &[
+            "create",
+            "clusterrolebinding",
+            "tagwarden-admin",
+            "--clusterrole=cluster-admin",
+            "--serviceaccount=tagwarden:tagwarden",
+        ],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        names(&ok_json(&kubectl_as(&bin, &kubeconfig, &list_pods))),
+        ["toolbox"]
     );
 }

@@ -148,8 +148,9 @@
 //! graceful deletion, finalizers and garbage collection (a delete removes
 //! the object at once; owners do not cascade), controllers (nothing creates
 //! ReplicaSets or Pods, nothing updates `status`), schemas (no `/openapi/v2`,
-//! no schemas in `/openapi/v3`: `kubectl explain` and client-side
-//! `kubectl apply` do not work; `kubectl create` and `apply --server-side` do),
+//! no schemas in `/openapi/v3`: `kubectl explain` does not work;
+//! `kubectl create`, `apply` (which falls back on its compiled-in types for
+//! the kinds it knows) and `apply --server-side` do),
 //! the watch cache's own quirks (a list with
 //! `resourceVersion=0` honours `limit` here), and waiting for a
 //! resourceVersion newer than the newest (served as the newest).

@@ -1,17 +1,27 @@
 //! Just enough of Kubernetes' protobuf encoding to read the bodies kubectl's
 //! typed clients send as `application/vnd.kubernetes.protobuf` (kubectl 1.28
 //! and newer: `kubectl auth can-i`, `kubectl create namespace`, `kubectl
-//! create serviceaccount`): the `k8s\0` envelope (`runtime.Unknown`), then
-//! a `SelfSubjectAccessReview`, or a `Namespace` or `ServiceAccount` of
-//! which only the metadata (name, generateName, labels, annotations) is
-//! read. Every other kind is `415`, as if the server did not read protobuf.
+//! create serviceaccount|role|clusterrole|rolebinding|clusterrolebinding`):
+//! the `k8s\0` envelope (`runtime.Unknown`), then a `SelfSubjectAccessReview`,
+//! the RBAC kinds (rules, roleRef, subjects), or a `Namespace` or
+//! `ServiceAccount` of which only the metadata (name, generateName, labels,
+//! annotations) is read. Every other kind is `415`, as if the server did not
+//! read protobuf.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
 /// The kinds whose protobuf bodies are read.
-pub(crate) const KINDS: &[&str] = &["SelfSubjectAccessReview", "Namespace", "ServiceAccount"];
+pub(crate) const KINDS: &[&str] = &[
+    "SelfSubjectAccessReview",
+    "Namespace",
+    "ServiceAccount",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+];
 
 /// The fields of one message: number → every length-delimited or varint
 /// value it had, in order.
@@ -67,6 +77,36 @@ impl<'a> Message<'a> {
             .and_then(|v| v.last())
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default()
+    }
+
+    fn texts(&self, field: u64) -> Vec<String> {
+        self.bytes
+            .get(&field)
+            .into_iter()
+            .flatten()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+
+    fn messages(&self, field: u64) -> Vec<Message<'a>> {
+        self.bytes
+            .get(&field)
+            .into_iter()
+            .flatten()
+            .filter_map(|b| parse(b))
+            .collect()
+    }
+
+    /// The non-empty string fields of this message, by number, as a JSON object.
+    fn strings(&self, names: &[(u64, &str)]) -> Value {
+        let mut out = Map::new();
+        for (field, key) in names {
+            let text = self.text(*field);
+            if !text.is_empty() {
+                out.insert((*key).into(), json!(text));
+            }
+        }
+        Value::Object(out)
     }
 
     fn message(&self, field: u64) -> Option<Message<'a>> {
@@ -130,6 +170,26 @@ fn access_review_spec(spec: &Message<'_>) -> Value {
     out
 }
 
+/// An RBAC `PolicyRule`: verbs, apiGroups, resources, resourceNames,
+/// nonResourceURLs (only the lists that are there).
+fn policy_rule(rule: &Message<'_>) -> Value {
+    let mut out = Map::new();
+    let lists = [
+        (1, "verbs"),
+        (2, "apiGroups"),
+        (3, "resources"),
+        (4, "resourceNames"),
+        (5, "nonResourceURLs"),
+    ];
+    for (field, key) in lists {
+        let values = rule.texts(field);
+        if !values.is_empty() || key == "verbs" {
+            out.insert(key.into(), json!(values));
+        }
+    }
+    Value::Object(out)
+}
+
 /// The JSON of a protobuf body, or why it cannot be read.
 pub(crate) fn decode(data: &[u8]) -> Result<Value, String> {
     let body = data
@@ -156,6 +216,20 @@ pub(crate) fn decode(data: &[u8]) -> Result<Value, String> {
             out["spec"] = access_review_spec(&spec);
         }
         "Namespace" | "ServiceAccount" => {}
+        "Role" | "ClusterRole" => {
+            let rules: Vec<Value> = object.messages(2).iter().map(policy_rule).collect();
+            out["rules"] = json!(rules);
+        }
+        "RoleBinding" | "ClusterRoleBinding" => {
+            let subjects: Vec<Value> = object
+                .messages(2)
+                .iter()
+                .map(|s| s.strings(&[(1, "kind"), (2, "apiGroup"), (3, "name"), (4, "namespace")]))
+                .collect();
+            out["subjects"] = json!(subjects);
+            let role_ref = object.message(3).unwrap_or_default();
+            out["roleRef"] = role_ref.strings(&[(1, "apiGroup"), (2, "kind"), (3, "name")]);
+        }
         other => return Err(format!("the test API server reads no protobuf {other}")),
     }
     Ok(out)
