@@ -2087,3 +2087,56 @@ fn grants_follow_the_rbac_objects_as_they_change() {
         ["toolbox"]
     );
 }
+
+#[test]
+fn kubectl_auth_can_i_list_shows_the_rules_that_apply() {
+    let api = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = grant_tagwarden(&api, dir.path());
+    for bin in kubectl_versions() {
+        let what = bin.display().to_string();
+        let out = kubectl_as(
+            &bin,
+            &kubeconfig,
+            &["auth", "can-i", "--list", "-n", "shop"],
+        );
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        let table = text(&out.stdout);
+        let row = |name: &str| {
+            table
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("{what}: no {name} in\n{table}"))
+                .to_string()
+        };
+        assert!(row("pods").ends_with("[list watch]"), "{what}: {table}");
+        assert!(
+            row("deployments.apps").ends_with("[get list]"),
+            "{what}: {table}"
+        );
+        assert!(row("selfsubjectaccessreviews.authorization.k8s.io").ends_with("[create]"));
+        // Non-resource URLs come in their own column.
+        assert!(
+            table
+                .lines()
+                .any(|l| l.trim_start().starts_with("[/version]") && l.ends_with("[get]")),
+            "{what}: {table}"
+        );
+        // regcred is bound in payments only.
+        assert!(!table.contains("regcred"), "{what}: {table}");
+        let out = kubectl_as(
+            &bin,
+            &kubeconfig,
+            &["auth", "can-i", "--list", "-n", "payments"],
+        );
+        let table = text(&out.stdout);
+        let secrets = table
+            .lines()
+            .find(|l| l.starts_with("secrets "))
+            .unwrap_or_else(|| panic!("{what}: no secrets in\n{table}"));
+        assert!(
+            secrets.contains("[regcred]") && secrets.ends_with("[get]"),
+            "{secrets}"
+        );
+    }
+}

@@ -13,7 +13,7 @@
 //! `deployments/scale`, …) and `storageVersionHash`, which none of our
 //! clients read; every resource of the served groups that tagwarden does not
 //! need (ingresses, …), and of `authorization.k8s.io` all but
-//! `selfsubjectaccessreviews`.
+//! `selfsubjectaccessreviews` and `selfsubjectrulesreviews`.
 
 use serde_json::{Value, json};
 
@@ -279,6 +279,18 @@ pub(crate) static RESOURCES: &[Resource] = &[
             "selfsubjectaccessreviews",
             "selfsubjectaccessreview",
             "SelfSubjectAccessReview",
+            false,
+            &[],
+            &[],
+        )
+    },
+    Resource {
+        verbs: &["create"],
+        ..res(
+            "authorization.k8s.io",
+            "selfsubjectrulesreviews",
+            "selfsubjectrulesreview",
+            "SelfSubjectRulesReview",
             false,
             &[],
             &[],

@@ -127,12 +127,12 @@ async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
         ["apis", group, version] => discovery::api_resource_list(group, version)
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(not_found_path),
-        [
-            "apis",
-            "authorization.k8s.io",
-            "v1",
-            "selfsubjectaccessreviews",
-        ] if req.method() == Method::POST => self_subject_access_review(inner, req).await,
+        ["apis", "authorization.k8s.io", "v1", review]
+            if req.method() == Method::POST && review.starts_with("selfsubject") =>
+        {
+            let review = review.to_string();
+            self_subject_review(inner, req, &review).await
+        }
         ["api", "v1", rest @ ..] => resource_request(inner, req, "", "v1", rest).await,
         ["apis", group, version, rest @ ..] => {
             let (group, version) = (group.to_string(), version.to_string());
@@ -374,9 +374,10 @@ async fn resource_request(
     }
 }
 
-/// `POST …/selfsubjectaccessreviews`: may the requester do what the review
-/// asks? Answered by the authorizer, never stored.
-async fn self_subject_access_review(inner: &Inner, req: Request<Incoming>) -> Answer {
+/// `POST …/selfsubjectaccessreviews` (may the requester do what the review
+/// asks?) and `…/selfsubjectrulesreviews` (what may it do in a namespace?):
+/// answered by the authorizer, never stored.
+async fn self_subject_review(inner: &Inner, req: Request<Incoming>, plural: &str) -> Answer {
     let who = req
         .extensions()
         .get::<Identity>()
@@ -386,9 +387,18 @@ async fn self_subject_access_review(inner: &Inner, req: Request<Incoming>) -> An
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    validation::check_content_type("create", given_type, "SelfSubjectAccessReview")?;
+    let kind = match plural {
+        "selfsubjectaccessreviews" => "SelfSubjectAccessReview",
+        "selfsubjectrulesreviews" => "SelfSubjectRulesReview",
+        _ => return Err(not_found_path()),
+    };
+    validation::check_content_type("create", given_type, kind)?;
     let review = read_json(req).await?;
-    let answered = rbac::self_subject_access_review(&inner.store, &who, review)?;
+    let answered = if kind == "SelfSubjectAccessReview" {
+        rbac::self_subject_access_review(&inner.store, &who, review)?
+    } else {
+        rbac::self_subject_rules_review(&inner.store, &who, review)?
+    };
     Ok(json_response(StatusCode::CREATED, &answered))
 }
 

@@ -50,7 +50,8 @@
 //!   `system:public-info-viewer`, `system:basic-user`, with their bindings)
 //!   is stored from the start, so every authenticated user may read
 //!   discovery, `/version`, `/openapi`, `/healthz` and create
-//!   SelfSubjectAccessReviews (`kubectl auth can-i` works). A denial is the
+//!   SelfSubjectAccessReviews and SelfSubjectRulesReviews (`kubectl auth
+//!   can-i`, also `--list`, works). A denial is the
 //!   real `403` ("secrets \"regcred\" is forbidden: User \"…\" cannot get
 //!   resource \"secrets\" in API group \"\" in the namespace \"payments\"",
 //!   "forbidden: User \"…\" cannot get path \"/foo\"") with its `details`.
@@ -139,7 +140,6 @@
 //! token stays valid when its ServiceAccount is deleted), ClusterRole
 //! `aggregationRule`s and the default `admin`/`edit`/`view` roles, RBAC's
 //! escalation checks (anyone allowed to write a Role may grant anything),
-//! `SelfSubjectRulesReview` (so no `kubectl auth can-i --list`),
 //! `kube-public` and `kube-node-lease` namespaces,
 //! admission other than the one Pod webhook, defaulting and validation
 //! beyond names and namespaces,
@@ -682,9 +682,12 @@ impl ApiServer {
         self.inner.watch_cut.send_modify(|n| *n += 1);
     }
 
-    /// Make every verb on `resource` `403 Forbidden`: RBAC without the
-    /// permission. `resource` is the plural, with the group for non-core
-    /// groups: `secrets`, `serviceaccounts`, `leases.coordination.k8s.io`.
+    /// Make every verb on `resource` `403 Forbidden` for everyone, the
+    /// admin included, on top of what RBAC decides (with the same message,
+    /// recorded as a denial). `resource` is the plural, with the group for
+    /// non-core groups: `secrets`, `serviceaccounts`,
+    /// `leases.coordination.k8s.io`. To test a real RBAC setup instead, use
+    /// [`ApiServer::service_account_token`] and RBAC objects.
     pub fn forbid(&self, resource: &str) {
         lock(&self.inner.forbidden).insert(resource.to_string());
     }

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 /// The kinds whose protobuf bodies are read.
 pub(crate) const KINDS: &[&str] = &[
     "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
     "Namespace",
     "ServiceAccount",
     "Role",
@@ -214,6 +215,10 @@ pub(crate) fn decode(data: &[u8]) -> Result<Value, String> {
         "SelfSubjectAccessReview" => {
             let spec = object.message(2).unwrap_or_default();
             out["spec"] = access_review_spec(&spec);
+        }
+        "SelfSubjectRulesReview" => {
+            let spec = object.message(2).unwrap_or_default();
+            out["spec"] = json!({ "namespace": spec.text(1) });
         }
         "Namespace" | "ServiceAccount" => {}
         "Role" | "ClusterRole" => {

@@ -640,6 +640,65 @@ pub(crate) fn self_subject_access_review(
     Ok(review)
 }
 
+/// `POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews`: every
+/// rule that applies to the requester in `spec.namespace` (ClusterRoleBindings
+/// and that namespace's RoleBindings), as `kubectl auth can-i --list` shows
+/// them; bindings to missing roles make it `incomplete`, with kube's
+/// `evaluationError`.
+pub(crate) fn self_subject_rules_review(
+    store: &Store,
+    who: &Identity,
+    mut review: Value,
+) -> Result<Value, ApiError> {
+    let namespace = review
+        .pointer("/spec/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let (mut resource_rules, mut non_resource_rules, mut errors) = (vec![], vec![], vec![]);
+    for binding in bindings(store, Some(&namespace)) {
+        if binding.subject_for(who).is_none() {
+            continue;
+        }
+        match role_rules(store, &binding) {
+            Ok(rules) => {
+                for rule in rules {
+                    let list = |k: &str| json!(strings(&rule, k));
+                    if !strings(&rule, "resources").is_empty() {
+                        let mut r = json!({ "verbs": list("verbs"), "apiGroups": list("apiGroups"),
+                            "resources": list("resources") });
+                        if !strings(&rule, "resourceNames").is_empty() {
+                            r["resourceNames"] = list("resourceNames");
+                        }
+                        resource_rules.push(r);
+                    }
+                    if !strings(&rule, "nonResourceURLs").is_empty() {
+                        non_resource_rules.push(json!({ "verbs": list("verbs"),
+                            "nonResourceURLs": list("nonResourceURLs") }));
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut status = json!({
+        "resourceRules": resource_rules,
+        "nonResourceRules": non_resource_rules,
+        "incomplete": !errors.is_empty(),
+    });
+    if !errors.is_empty() {
+        status["evaluationError"] = json!(errors.join(", "));
+    }
+    let Some(map) = review.as_object_mut() else {
+        return Err(ApiError::bad_request("the body is not a JSON object"));
+    };
+    map.insert("apiVersion".into(), json!("authorization.k8s.io/v1"));
+    map.insert("kind".into(), json!("SelfSubjectRulesReview"));
+    map.insert("metadata".into(), json!({ "creationTimestamp": null }));
+    map.insert("status".into(), status);
+    Ok(review)
+}
+
 /// The grants bound to `who` (not through `system:authenticated`, which
 /// every user has) that no allowed request in `history` used: one line per
 /// verb and resource (or path), e.g. `get secrets (ClusterRole tagwarden)`.
