@@ -66,7 +66,8 @@
 //!   make alternate between answers ([`ApiServer::set_git_versions`]: a
 //!   control plane mid-upgrade).
 //! - **Discovery** (`discovery.rs`): `/api`, `/apis`, `/apis/{group}`, `/api/v1`,
-//!   `/apis/{apps,batch,events.k8s.io,coordination.k8s.io}/v1` in the legacy
+//!   `/apis/{apps,batch,events.k8s.io,coordination.k8s.io,rbac.authorization.k8s.io,authorization.k8s.io}/v1`
+//!   in the legacy
 //!   shapes, and the aggregated `APIGroupDiscoveryList` (v2 and v2beta1)
 //!   when the `Accept` header asks for it, falling back to the legacy
 //!   documents when it does not, as the real server negotiates.
@@ -132,7 +133,10 @@
 //!
 //! # What is deliberately left out
 //!
-//! Protobuf (JSON only; YAML bodies only in their JSON form), HTTP/2 and
+//! Protobuf (answers are JSON; request bodies are read as protobuf only for
+//! the kinds kubectl's typed commands send that way, `protobuf.rs`: reviews,
+//! RBAC objects, Namespaces, ServiceAccounts; YAML bodies only in their
+//! JSON form), HTTP/2 and
 //! websockets (so no `exec`/`logs`/
 //! `port-forward`), subresources (`/status`, `/scale`, `/log`, `/eviction`:
 //! RBAC rules name them, but the server serves none),
