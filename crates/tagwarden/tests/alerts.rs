@@ -296,6 +296,13 @@ impl ChartedServe {
         let dir = tempfile::tempdir().unwrap();
         let deployment: Deployment = rendered.one("Deployment");
         let namespace = deployment.metadata.namespace.clone().unwrap();
+        // The release's namespace exists (helm installs into one), or the API server
+        // refuses serve's Lease there, as kube-apiserver's NamespaceLifecycle does.
+        api.apply(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": { "name": namespace },
+            "status": { "phase": "Active" },
+        }));
         let container = deployment.spec.unwrap().template.spec.unwrap().containers[0].clone();
         let config_map: ConfigMap = rendered.one("ConfigMap");
         let addr = free_loopback_addr();

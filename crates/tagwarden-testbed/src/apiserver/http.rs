@@ -2,7 +2,7 @@
 //! (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`,
 //! `deletecollection`), answered as a v1.32 API server answers them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -18,18 +18,25 @@ use serde_json::{Value, json};
 use super::admission;
 use super::convert;
 use super::discovery::{self, RESOURCES, Resource};
+use super::rbac::{self, Authorization, Identity};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{ApiError, Change, ChangeKind, Key, Store, Write};
 use super::table;
-use super::{ApiRequest, lock};
+use super::validation;
+use super::{ApiRequest, VersionAnswers, lock};
 use crate::server::{Body, full_body};
 
 /// Everything a request may need; shared by the server thread and the handle.
 pub(crate) struct Inner {
     pub(crate) store: Store,
-    pub(crate) version: Value,
+    /// What `/version` answers, in turn.
+    pub(crate) version: Mutex<VersionAnswers>,
+    /// The admin token ([`crate::ApiServer::token`]).
     pub(crate) token: String,
-    pub(crate) user: String,
+    /// Every token that authenticates, and whom as.
+    pub(crate) tokens: Mutex<BTreeMap<String, Identity>>,
+    /// Every authorization decision, in order.
+    pub(crate) authorizations: Mutex<Vec<Authorization>>,
     /// `IP:PORT`, for `serverAddressByClientCIDRs`.
     pub(crate) server_address: String,
     pub(crate) bookmark_interval: Duration,
@@ -64,31 +71,20 @@ pub(crate) async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Respons
         content_type: header_text(header::CONTENT_TYPE),
         status: 0,
     };
-    let resp = if !authenticated(&inner, &req) {
-        status_response(&ApiError::new(401, "Unauthorized", "Unauthorized"))
-    } else {
-        route(&inner, req)
-            .await
-            .unwrap_or_else(|e| status_response(&e))
+    let query = Query::parse(req.uri().query());
+    let resp = match rbac::admit_request(&inner, &req, &query.0) {
+        Err(e) => status_response(&e),
+        Ok(identity) => {
+            let mut req = req;
+            req.extensions_mut().insert(identity);
+            route(&inner, req)
+                .await
+                .unwrap_or_else(|e| status_response(&e))
+        }
     };
     record.status = resp.status().as_u16();
     lock(&inner.requests).push(record);
     resp
-}
-
-fn authenticated(inner: &Inner, req: &Request<Incoming>) -> bool {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return false;
-    };
-    let Ok(value) = value.to_str() else {
-        return false;
-    };
-    match value.split_once(' ') {
-        Some((scheme, token)) => {
-            scheme.eq_ignore_ascii_case("bearer") && token.trim() == inner.token
-        }
-        None => false,
-    }
 }
 
 async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
@@ -108,7 +104,7 @@ async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
         ));
     }
     match segments.as_slice() {
-        ["version"] => Ok(json_response(StatusCode::OK, &inner.version)),
+        ["version"] => Ok(json_response(StatusCode::OK, &lock(&inner.version).next())),
         ["healthz" | "livez" | "readyz"] => Ok(text_response(StatusCode::OK, "ok")),
         ["api"] => Ok(discovery_root(&accept, true, || {
             discovery::api_versions(&inner.server_address)
@@ -131,6 +127,12 @@ async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
         ["apis", group, version] => discovery::api_resource_list(group, version)
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(not_found_path),
+        ["apis", "authorization.k8s.io", "v1", review]
+            if req.method() == Method::POST && review.starts_with("selfsubject") =>
+        {
+            let review = review.to_string();
+            self_subject_review(inner, req, &review).await
+        }
         ["api", "v1", rest @ ..] => resource_request(inner, req, "", "v1", rest).await,
         ["apis", group, version, rest @ ..] => {
             let (group, version) = (group.to_string(), version.to_string());
@@ -274,7 +276,18 @@ async fn resource_request(
             ));
         }
     };
-    authorize(inner, &target, verb)?;
+    if !target.res.verbs.contains(&verb) {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let user = req
+        .extensions()
+        .get::<Identity>()
+        .map(|i| i.user.clone())
+        .unwrap_or_default();
     let accept = req
         .headers()
         .get(header::ACCEPT)
@@ -308,8 +321,25 @@ async fn resource_request(
         }
         "create" | "update" | "patch" => {
             let dry_run = dry_run(verb, &query)?;
+            let given_type = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            validation::check_content_type(verb, given_type, target.res.kind)?;
             let body = read_json(req).await?;
-            let admitted = admit(inner, &target, verb, body, manager.as_deref(), dry_run).await?;
+            if let Some(ns) = &target.namespace {
+                validation::check_namespace_exists(&inner.store, ns)?;
+            }
+            let admitted = admit(
+                inner,
+                &target,
+                verb,
+                body,
+                manager.as_deref(),
+                dry_run,
+                &user,
+            )
+            .await?;
             let (body, warnings) = (admitted.object, admitted.warnings);
             let object = match verb {
                 "create" if dry_run => create_dry_run(inner, &target, body, manager.as_deref())?,
@@ -346,6 +376,34 @@ async fn resource_request(
     }
 }
 
+/// `POST …/selfsubjectaccessreviews` (may the requester do what the review
+/// asks?) and `…/selfsubjectrulesreviews` (what may it do in a namespace?):
+/// answered by the authorizer, never stored.
+async fn self_subject_review(inner: &Inner, req: Request<Incoming>, plural: &str) -> Answer {
+    let who = req
+        .extensions()
+        .get::<Identity>()
+        .cloned()
+        .expect("every routed request is authenticated");
+    let given_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let kind = match plural {
+        "selfsubjectaccessreviews" => "SelfSubjectAccessReview",
+        "selfsubjectrulesreviews" => "SelfSubjectRulesReview",
+        _ => return Err(not_found_path()),
+    };
+    validation::check_content_type("create", given_type, kind)?;
+    let review = read_json(req).await?;
+    let answered = if kind == "SelfSubjectAccessReview" {
+        rbac::self_subject_access_review(&inner.store, &who, review)?
+    } else {
+        rbac::self_subject_rules_review(&inner.store, &who, review)?
+    };
+    Ok(json_response(StatusCode::CREATED, &answered))
+}
+
 /// `?dryRun`: `All` on a create (admission runs, nothing is stored); any
 /// other value is `422`, and other verbs are refused with `400`.
 fn dry_run(verb: &str, query: &Query) -> Result<bool, ApiError> {
@@ -374,6 +432,7 @@ async fn admit(
     mut body: Value,
     manager: Option<&str>,
     dry_run: bool,
+    user: &str,
 ) -> Result<admission::Admitted, ApiError> {
     let unchanged = |object| admission::Admitted {
         object,
@@ -402,7 +461,7 @@ async fn admit(
         namespace: target.namespace.as_deref(),
         name: &name,
         operation,
-        user: &inner.user,
+        user,
         dry_run,
         field_manager: manager,
     };
@@ -454,39 +513,6 @@ fn manager(req: &Request<Incoming>, query: &Query) -> Option<String> {
     })
 }
 
-/// RBAC as the test configured it: 403 for every verb on a forbidden resource.
-fn authorize(inner: &Inner, target: &Target<'_>, verb: &str) -> Result<(), ApiError> {
-    let qualified = target.res.qualified();
-    if !lock(&inner.forbidden).contains(&qualified) {
-        return Ok(());
-    }
-    let subject = match &target.name {
-        Some(name) => format!("{qualified} \"{name}\""),
-        None => qualified.clone(),
-    };
-    let scope = match &target.namespace {
-        Some(ns) => format!("in the namespace \"{ns}\""),
-        None => "at the cluster scope".to_string(),
-    };
-    let mut err = ApiError::new(
-        403,
-        "Forbidden",
-        format!(
-            "{subject} is forbidden: User \"{}\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
-            inner.user, target.res.plural, target.res.group
-        ),
-    );
-    let mut details = json!({ "kind": target.res.plural });
-    if let Some(name) = &target.name {
-        details["name"] = json!(name);
-    }
-    if !target.res.group.is_empty() {
-        details["group"] = json!(target.res.group);
-    }
-    err.details = Some(details);
-    Err(err)
-}
-
 /// The query string, decoded.
 pub(crate) struct Query(Vec<(String, String)>);
 
@@ -536,12 +562,9 @@ impl Filter {
     fn from_query(query: &Query, res: &Resource) -> Result<Filter, ApiError> {
         let labels = LabelSelector::parse(&query.get("labelSelector").unwrap_or_default())
             .map_err(ApiError::bad_request)?;
-        let mut allowed = vec!["metadata.name", "metadata.namespace"];
-        allowed.extend(res.fields);
         let fields = FieldSelector::parse(
             &query.get("fieldSelector").unwrap_or_default(),
-            &allowed,
-            res.plural,
+            &validation::field_labels(res),
         )
         .map_err(ApiError::bad_request)?;
         Ok(Filter { labels, fields })
@@ -759,6 +782,8 @@ fn create(
     }
     check_kind(target, &body)?;
     place(target, &mut body)?;
+    validation::check_object(target.res, &body)?;
+    validation::prepare_for_create(target.res, &mut body);
     let body = target.stored(body);
     Ok((
         inner
@@ -829,21 +854,6 @@ fn patch(
         .unwrap_or_default();
     let apply = media == "application/apply-patch+yaml";
     let json_patch = media == "application/json-patch+json";
-    if !apply
-        && !json_patch
-        && media != "application/merge-patch+json"
-        && media != "application/strategic-merge-patch+json"
-    {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types \
-                 include: application/json-patch+json, application/merge-patch+json, \
-                 application/apply-patch+yaml, application/strategic-merge-patch+json; got {media}"
-            ),
-        ));
-    }
     if json_patch {
         return json_patch_update(inner, target, &body, manager).map(|o| (o, false));
     }
@@ -867,6 +877,9 @@ fn patch(
         Write::MergePatch
     };
     let existed = inner.store.get(&target.key()).is_some();
+    if !existed {
+        validation::check_object(target.res, &body)?;
+    }
     let body = target.stored(body);
     let stored = inner.store.write(target.resource, body, how, manager)?;
     Ok((stored, !existed))
@@ -947,16 +960,17 @@ fn delete_collection(inner: &Inner, target: &Target<'_>, query: &Query) -> Answe
 }
 
 async fn read_json(req: Request<Incoming>) -> Result<Value, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| ApiError::new(413, "RequestEntityTooLarge", e.to_string()))?
         .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body of the request is not JSON (the test API server reads JSON only): {e}"
-        ))
-    })
+    validation::parse_body(&bytes, content_type.as_deref())
 }
 
 /// What a watch was asked for.
