@@ -13,14 +13,33 @@
 //! From a kubeconfig, the context is `--context` ([`ClusterOptions::context`]) or the
 //! file's `current-context`. When none of the four applies, there is no cluster:
 //! [`Cluster::locate`] returns `Ok(None)` and the caller decides what that means.
+//!
+//! The connection is kubectl's too:
+//!
+//! - a `server` without `https://` or `http://` is refused (exit 2): kubectl 1.33 would
+//!   send the credentials over plain `http://` to it;
+//! - **proxies**: the cluster's `proxy-url` (`http://`, `https://` or `socks5://`) always
+//!   applies; else `HTTPS_PROXY` (`HTTP_PROXY` for an `http://` server), honouring
+//!   `NO_PROXY`, and never for `localhost` or a loopback IP, as Go decides
+//!   ([`tagwarden_registry::proxy`]);
+//! - exec credential plugins and token files are kubectl's ([`crate::credentials`]);
+//! - [`ClusterOptions::request_timeout`] bounds each request (`--request-timeout`);
+//! - every client of one [`Cluster`] is the same client: one connection pool, one run of
+//!   an exec plugin per command.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{ExecAuthCluster, Kubeconfig};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tagwarden_registry::proxy::EnvProxy;
 
+use crate::credentials::{CredentialError, TokenSource};
+use crate::edge::{Edge, TimedOut};
 use crate::error::{ClusterError, one_line};
 
 /// How long connecting to the API server may take.
@@ -37,6 +56,9 @@ pub struct ClusterOptions {
     pub kubeconfig: Option<PathBuf>,
     /// A context of the kubeconfig instead of its `current-context`.
     pub context: Option<String>,
+    /// The longest one request may wait for its answer (kubectl's `--request-timeout`);
+    /// `None`: no limit but the connect and read timeouts. Watches are never cut.
+    pub request_timeout: Option<Duration>,
 }
 
 /// Where a cluster's configuration came from.
@@ -69,6 +91,9 @@ pub struct Cluster {
     pub(crate) config: kube::Config,
     source: ConfigSource,
     context: Option<String>,
+    edge: Edge,
+    /// The one client, made when first needed and shared by every clone.
+    client: Arc<OnceLock<kube::Client>>,
 }
 
 impl fmt::Debug for Cluster {
@@ -133,7 +158,7 @@ impl Cluster {
         let files = kubeconfig_files(options, env);
         if files.is_empty() {
             if env.in_cluster && options.kubeconfig.is_none() {
-                return in_cluster().map(Some);
+                return in_cluster(options).map(Some);
             }
             return Ok(None);
         }
@@ -147,57 +172,135 @@ impl Cluster {
             let one = Kubeconfig::read_from(file).map_err(|e| config_error(one_line(&e)))?;
             merged = merged.merge(one).map_err(|e| config_error(one_line(&e)))?;
         }
-        let context = options
+        let context_name = options
             .context
             .clone()
             .or_else(|| merged.current_context.clone())
-            .filter(|c| !c.is_empty());
-        let Some(context_name) = context.clone() else {
-            return Err(config_error(
-                "no current-context is set; pass --context NAME".to_string(),
-            ));
-        };
-        if !merged.contexts.iter().any(|c| c.name == context_name) {
-            let known: Vec<&str> = merged.contexts.iter().map(|c| c.name.as_str()).collect();
-            return Err(config_error(format!(
-                "no context named {context_name:?} (it has: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )));
-        }
-        let kube_options = KubeConfigOptions {
-            context: Some(context_name),
-            ..KubeConfigOptions::default()
-        };
-        let config = kube::Config::from_custom_kubeconfig(merged, &kube_options)
-            .await
-            .map_err(|e| config_error(one_line(&e)))?;
-        Ok(Some(Cluster::new(config, source, context)))
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| config_error("no current-context is set; pass --context NAME".into()))?;
+        let config = config_of(&merged, &context_name).map_err(config_error)?;
+        let cluster = Cluster::new(config, source, Some(context_name), options);
+        cluster.with_exec_credential().await.map(Some)
     }
 
-    fn new(mut config: kube::Config, source: ConfigSource, context: Option<String>) -> Cluster {
+    /// Runs the exec plugin, if any, now: once per command. A token it gives is kept for
+    /// the requests; a client certificate goes into the TLS configuration.
+    async fn with_exec_credential(mut self) -> Result<Cluster, ClusterError> {
+        let Some(tokens) = self.edge.tokens.clone() else {
+            return Ok(self);
+        };
+        let certificate = tokens
+            .prime()
+            .await
+            .map_err(|e| self.credential_failure(&e))?;
+        if let Some(certificate) = certificate {
+            use base64::Engine as _;
+            let encode = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+            let identity: kube::config::AuthInfo = serde_json::from_value(serde_json::json!({
+                "client-certificate-data": encode(&certificate.certificate_pem),
+                "client-key-data": encode(&certificate.key_pem),
+            }))
+            .map_err(|e| ClusterError::Config {
+                source_name: self.source.to_string(),
+                reason: format!("the exec credential plugin's certificate: {e}"),
+            })?;
+            self.config.auth_info.client_certificate_data = identity.client_certificate_data;
+            self.config.auth_info.client_key_data = identity.client_key_data;
+            self.edge.tokens = None;
+        }
+        Ok(self)
+    }
+
+    /// The class of an exec plugin's or token file's failure.
+    fn credential_failure(&self, error: &CredentialError) -> ClusterError {
+        match error {
+            CredentialError::Config(reason) => ClusterError::Config {
+                source_name: self.source.to_string(),
+                reason: reason.clone(),
+            },
+            CredentialError::Failed(reason) => ClusterError::Unreachable {
+                server: self.server(),
+                context: self.context_suffix(),
+                reason: reason.clone(),
+            },
+        }
+    }
+
+    fn new(
+        mut config: kube::Config,
+        source: ConfigSource,
+        context: Option<String>,
+        options: &ClusterOptions,
+    ) -> Cluster {
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         config.read_timeout = Some(READ_TIMEOUT);
         config.reset_reader_on_write = true;
         // 429 and 5xx are "could not decide", said at once rather than retried quietly.
         config.default_retry = false;
+        // Credentials kube-rs would get wrong are the edge's (crate::credentials), in
+        // kube's order of precedence: a token or user/password in the file comes first.
+        let auth = &mut config.auth_info;
+        let tokens =
+            if auth.token.is_some() || auth.username.is_some() || auth.auth_provider.is_some() {
+                None
+            } else if let Some(file) = auth.token_file.take() {
+                Some(TokenSource::file(PathBuf::from(file)))
+            } else {
+                let timeout = options
+                    .request_timeout
+                    .unwrap_or(crate::credentials::PLUGIN_TIMEOUT);
+                auth.exec
+                    .take()
+                    .map(|exec| TokenSource::exec(exec, timeout))
+            };
+        let server = redact_url(config.cluster_url.to_string().trim_end_matches('/'));
         Cluster {
             config,
             source,
             context,
+            edge: Edge {
+                tokens,
+                timeout: options.request_timeout,
+                server,
+            },
+            client: Arc::new(OnceLock::new()),
         }
     }
 
-    /// The API server's URL, as the configuration gives it.
+    /// The one kube client of this cluster (made on first use; every clone shares it).
+    pub(crate) fn client(&self) -> Result<kube::Client, ClusterError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client.clone());
+        }
+        let built = kube::client::ClientBuilder::try_from(self.config.clone())
+            .map_err(|e| ClusterError::Config {
+                source_name: self.source.to_string(),
+                reason: self.scrub(&one_line(&e)),
+            })?
+            .with_layer(&self.edge)
+            .build();
+        Ok(self.client.get_or_init(|| built).clone())
+    }
+
+    /// The API server's URL, as the configuration gives it, without credentials
+    /// (`https://REDACTED@host` when the URL holds a user or password).
     pub fn server(&self) -> String {
-        self.config
-            .cluster_url
-            .to_string()
-            .trim_end_matches('/')
-            .to_string()
+        redact_url(self.config.cluster_url.to_string().trim_end_matches('/'))
+    }
+
+    /// `text` without the credentials of the server's or the proxy's URL.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        let urls = [
+            Some(&self.config.cluster_url),
+            self.config.proxy_url.as_ref(),
+        ];
+        for uri in urls.into_iter().flatten() {
+            if let Some((userinfo, _)) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
+                text = text.replace(&format!("{userinfo}@"), "REDACTED@");
+            }
+        }
+        text
     }
 
     /// The kubeconfig context used; `None` in-cluster.
@@ -245,10 +348,320 @@ fn kubeconfig_files(options: &ClusterOptions, env: &Environment) -> Vec<PathBuf>
 }
 
 /// The Pod's own service account.
-fn in_cluster() -> Result<Cluster, ClusterError> {
-    let config = kube::Config::incluster().map_err(|e| ClusterError::Config {
+fn in_cluster(options: &ClusterOptions) -> Result<Cluster, ClusterError> {
+    let mut config = kube::Config::incluster().map_err(|e| ClusterError::Config {
         source_name: ConfigSource::InCluster.to_string(),
         reason: one_line(&e),
     })?;
-    Ok(Cluster::new(config, ConfigSource::InCluster, None))
+    let target = url::Url::parse(&config.cluster_url.to_string()).ok();
+    config.proxy_url = target
+        .and_then(|t| EnvProxy::from_env().proxy_for(&t))
+        .and_then(|p| p.as_str().parse().ok());
+    Ok(Cluster::new(config, ConfigSource::InCluster, None, options))
+}
+
+/// The kube configuration of one context of a (merged) kubeconfig, as kubectl reads it;
+/// the error is the reason, for [`ClusterError::Config`].
+///
+/// kube-rs's own loader is not used: it decides the proxy from the environment in its own
+/// way (it matches `NO_PROXY` against the proxy's address, and fails on an empty entry of
+/// it), and lets a server URL without a scheme through to a panic.
+fn config_of(merged: &Kubeconfig, context_name: &str) -> Result<kube::Config, String> {
+    let Some(context) = merged.contexts.iter().find(|c| c.name == context_name) else {
+        let known: Vec<&str> = merged.contexts.iter().map(|c| c.name.as_str()).collect();
+        return Err(format!(
+            "no context named {context_name:?} (it has: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ));
+    };
+    let context = context.context.clone().unwrap_or_default();
+    let cluster = merged
+        .clusters
+        .iter()
+        .find(|c| c.name == context.cluster)
+        .and_then(|c| c.cluster.clone())
+        .ok_or_else(|| {
+            format!(
+                "context {context_name:?} names cluster {:?}, which it does not define",
+                context.cluster
+            )
+        })?;
+    let server = cluster
+        .server
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| format!("cluster {:?} has no server URL", context.cluster))?;
+    let cluster_url = server_url(&server)?;
+    let mut auth_info = match &context.user {
+        Some(user) => merged
+            .auth_infos
+            .iter()
+            .find(|u| &u.name == user)
+            .and_then(|u| u.auth_info.clone())
+            .ok_or_else(|| {
+                format!("context {context_name:?} names user {user:?}, which it does not define")
+            })?,
+        None => Default::default(),
+    };
+    let exec_cluster = ExecAuthCluster::try_from(&cluster).map_err(|e| one_line(&e))?;
+    if let Some(exec) = auth_info.exec.as_mut().filter(|e| e.provide_cluster_info) {
+        exec.cluster = Some(exec_cluster.clone());
+    }
+    let mut config = kube::Config::new(cluster_url);
+    config.default_namespace = context
+        .namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".to_string());
+    if let Some(pem) = &exec_cluster.certificate_authority_data {
+        config.root_cert = Some(certificates(pem)?);
+    }
+    config.accept_invalid_certs = cluster.insecure_skip_tls_verify.unwrap_or(false);
+    config.disable_compression = cluster.disable_compression.unwrap_or(false);
+    config.tls_server_name = cluster.tls_server_name.clone();
+    config.auth_info = auth_info;
+    config.proxy_url = proxy_for(cluster.proxy_url.as_deref(), &server)?;
+    Ok(config)
+}
+
+/// A kubeconfig's `server`, which must say `https://` (or `http://`).
+fn server_url(server: &str) -> Result<http::Uri, String> {
+    let server = server.trim();
+    let shown = redact_url(server);
+    let parsed = url::Url::parse(server)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http") && u.has_host());
+    if parsed.is_none() {
+        return Err(if server.contains("://") {
+            format!("server {shown:?} is not an https:// URL")
+        } else {
+            format!(
+                "server {shown:?} has no scheme: write https://{shown} (kubectl would use plain http:// and send the credentials unencrypted)"
+            )
+        });
+    }
+    server
+        .parse::<http::Uri>()
+        .map_err(|e| format!("server {shown:?} is not a URL: {e}"))
+}
+
+/// The proxy for `server`: the kubeconfig's `proxy-url` when set, else the environment's.
+fn proxy_for(explicit: Option<&str>, server: &str) -> Result<Option<http::Uri>, String> {
+    let proxy = match explicit.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(url) => Some(url.to_string()),
+        None => url::Url::parse(server)
+            .ok()
+            .and_then(|target| EnvProxy::from_env().proxy_for(&target))
+            .map(|p| p.as_str().trim_end_matches('/').to_string()),
+    };
+    let Some(proxy) = proxy else {
+        return Ok(None);
+    };
+    let shown = redact_url(&proxy);
+    let uri: http::Uri = proxy
+        .parse()
+        .map_err(|e| format!("proxy-url {shown:?} is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https" | "socks5") => Ok(Some(uri)),
+        _ => Err(format!(
+            "proxy {shown:?} is not an http://, https:// or socks5:// URL"
+        )),
+    }
+}
+
+/// DER certificates of a PEM bundle.
+fn certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let certs: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the certificate authority is not PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("the certificate authority holds no certificate".to_string());
+    }
+    Ok(certs)
+}
+
+/// `scheme://REDACTED@host…` for a URL with a user or password; others unchanged.
+pub(crate) fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((_, host)) => {
+            let tail = &rest[end..];
+            match scheme {
+                Some(scheme) => format!("{scheme}://REDACTED@{host}{tail}"),
+                None => format!("REDACTED@{host}{tail}"),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// A duration as kubectl writes one: `30s`, `1m30s`, `500ms`.
+pub(crate) fn duration_text(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if !millis.is_multiple_of(1000) {
+        return format!("{millis}ms");
+    }
+    let seconds = duration.as_secs();
+    match (seconds / 3600, seconds % 3600 / 60, seconds % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+impl Cluster {
+    /// The class of a failed request ([`ClusterError`]); see [`crate::error`].
+    pub(crate) fn request_error(&self, error: kube::Error) -> ClusterError {
+        let server = self.server();
+        let context = self.context_suffix();
+        match error {
+            kube::Error::Api(status) => {
+                let message = self.scrub(&status.message);
+                // kube-rs's reason for an error answer that is not a Status.
+                if status.reason == "Failed to parse error data" {
+                    let text = message.trim_start();
+                    if text.starts_with('<') {
+                        return ClusterError::NotKubernetes {
+                            server,
+                            context,
+                            reason: format!("HTTP {} with an HTML page", status.code),
+                        };
+                    }
+                }
+                let message = shorten(&message);
+                match status.code {
+                    401 => ClusterError::Unauthorized {
+                        server,
+                        context,
+                        message,
+                    },
+                    403 => ClusterError::Forbidden {
+                        server,
+                        context,
+                        message,
+                    },
+                    404 => ClusterError::NotFound {
+                        server,
+                        context,
+                        path: String::new(),
+                        message,
+                    },
+                    code => ClusterError::ServerError {
+                        server,
+                        context,
+                        code,
+                        reason: status.reason.clone(),
+                        message,
+                    },
+                }
+            }
+            kube::Error::SerdeError(e) => ClusterError::NotKubernetes {
+                server,
+                context,
+                reason: format!("the answer is not a Kubernetes API document ({e})"),
+            },
+            other => {
+                if let Some(credential) = find_cause::<CredentialError>(&other) {
+                    return self.credential_failure(credential);
+                }
+                if let Some(timeout) = find_cause::<TimedOut>(&other) {
+                    return self.unreachable(timeout);
+                }
+                self.unreachable(&other)
+            }
+        }
+    }
+
+    pub(crate) fn unreachable(&self, error: &(dyn std::error::Error + 'static)) -> ClusterError {
+        ClusterError::Unreachable {
+            server: self.server(),
+            context: self.context_suffix(),
+            reason: self.scrub(&one_line(error)),
+        }
+    }
+}
+
+impl Cluster {
+    /// Checks that `namespace` is one and exists: [`ClusterError::InvalidName`] or
+    /// [`ClusterError::NoSuchNamespace`] (exit 2) when not. When RBAC does not let us
+    /// read Namespaces, it is taken as given.
+    pub async fn check_namespace(&self, namespace: &str) -> Result<(), ClusterError> {
+        crate::names::namespace(namespace)?;
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(self.client()?);
+        match api.get_opt(namespace).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(ClusterError::NoSuchNamespace {
+                namespace: namespace.to_string(),
+            }),
+            Err(kube::Error::Api(status)) if status.code == 403 => Ok(()),
+            Err(e) => Err(self
+                .request_error(e)
+                .during(&format!("GET /api/v1/namespaces/{namespace}"))),
+        }
+    }
+}
+
+/// The first error of type `T` in `error`'s chain of causes.
+fn find_cause<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        cause = current.source();
+    }
+    None
+}
+
+/// A message cut to one line of at most 300 characters (an error page can be long).
+fn shorten(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("http://user:pass@host:8080/base"),
+            "http://REDACTED@host:8080/base"
+        );
+        assert_eq!(redact_url("https://host:6443"), "https://host:6443");
+        assert_eq!(redact_url("https://h/p@x"), "https://h/p@x");
+    }
+
+    #[test]
+    fn a_server_needs_a_scheme() {
+        assert!(server_url("https://127.0.0.1:6443").is_ok());
+        let error = server_url("127.0.0.1:6443").unwrap_err();
+        assert!(
+            error.contains("has no scheme: write https://127.0.0.1:6443"),
+            "{error}"
+        );
+        assert!(server_url("ftp://host").is_err());
+    }
+
+    #[test]
+    fn durations_read_as_kubectl_writes_them() {
+        assert_eq!(duration_text(Duration::from_secs(30)), "30s");
+        assert_eq!(duration_text(Duration::from_secs(90)), "1m30s");
+        assert_eq!(duration_text(Duration::from_millis(1500)), "1500ms");
+    }
 }

@@ -6,15 +6,20 @@
 //! - [`Cluster::inventory`] reads what the cluster runs ([`inventory`]);
 //! - [`Cluster::scan`] checks every image of it against its registry ([`scan`]), with the
 //!   pull secrets the workloads name ([`pull_secrets`]).
+//! - [`names`] checks namespaces and names before they go into a request path;
+//!   [`ClusterError`] sorts what went wrong into classes that say what to do ([`error`]).
 //!
 //! Watchers, metrics, events and the admission webhook come later and build on the same
 //! [`Cluster`]. Kubernetes' own types (kube-rs, k8s-openapi) stay inside
 //! this crate: its public API speaks tagwarden's types, strings and paths.
 
 pub mod connection;
-mod error;
+pub mod credentials;
+mod edge;
+pub mod error;
 pub mod inventory;
 pub mod monitor;
+pub mod names;
 pub mod pull_secrets;
 pub mod scan;
 pub mod serve;
@@ -27,6 +32,7 @@ pub use inventory::{
     ImageUse, Inventory, NodePlatform, PullFailure, PullFailureClass, Scope, SecretRef,
     WorkloadLocation,
 };
+pub use names::InvalidName;
 pub use pull_secrets::PullSecrets;
 pub use scan::{ClientFactory, ScanError, ScanOptions, ScanReport, ScannedImage};
 pub use version::{LOWER_VERSION_READS, VersionFollower};

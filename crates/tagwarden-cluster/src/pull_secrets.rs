@@ -95,6 +95,15 @@ impl Cluster {
         let mut forbidden: Vec<String> = Vec::new();
         let mut forbidden_reason = None;
         for secret in wanted {
+            // A name from an object, but it goes into a path: never unchecked.
+            if let Err(invalid) = crate::names::namespace(&secret.namespace)
+                .and_then(|_| crate::names::name(&secret.name))
+            {
+                secrets
+                    .warnings
+                    .push(format!("pull secret {secret} is not used: {invalid}"));
+                continue;
+            }
             let api: Api<Secret> = Api::namespaced(client.clone(), &secret.namespace);
             match api.get_opt(&secret.name).await {
                 Ok(Some(object)) => match docker_config_of(&object) {

@@ -119,7 +119,8 @@ impl Cluster {
     ///
     /// # Errors
     ///
-    /// [`ScanError::Cluster`] when workloads or Pods cannot be listed;
+    /// [`ScanError::Cluster`] when the namespace is not one or does not exist, or when
+    /// workloads or Pods cannot be listed;
     /// [`ScanError::Registry`] when a registry client cannot be built. Registry answers
     /// never fail a scan: they are verdicts.
     pub async fn scan(
@@ -128,6 +129,9 @@ impl Cluster {
         options: &ScanOptions,
         progress: impl Fn(Progress),
     ) -> Result<ScanReport, ScanError> {
+        if let Some(namespace) = &options.scope.namespace {
+            self.check_namespace(namespace).await?;
+        }
         let inventory = self.inventory(&options.scope).await?;
         let secrets = self
             .pull_secrets(inventory.uses.iter().flat_map(|u| &u.pull_secrets))

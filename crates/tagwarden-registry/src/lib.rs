@@ -73,6 +73,7 @@ mod memory;
 pub mod observe;
 mod platform;
 pub mod preflight;
+pub mod proxy;
 mod resolve;
 mod transport;
 

@@ -22,6 +22,8 @@
 //! - [`FaultProxy`] injects what real registries do on bad days: 429 with
 //!   `Retry-After`, 5xx, resets, slow and truncated answers, wrong digests,
 //!   redirects, rate-limit headers ([`fault`] explains each one);
+//! - [`ConnectProxy`] is a forward proxy (HTTP CONNECT, plain HTTP, SOCKS5) that resolves
+//!   the test names ([`TEST_HOST_NAMES`]) to loopback and logs what it forwarded;
 //! - [`CaptureServer`] records what reaches "another host", to prove that
 //!   credentials never follow a redirect or go to a foreign token realm;
 //! - [`dead_addr`] gives an address where nothing listens, and [`HangingServer`] one that
@@ -57,6 +59,7 @@
 
 pub mod apiserver;
 pub mod capture;
+pub mod connect_proxy;
 pub mod credential_plugin;
 pub mod fault;
 pub mod hanging;
@@ -70,8 +73,12 @@ pub mod standard;
 mod tls;
 pub mod token;
 
-pub use apiserver::{ApiRequest, ApiServer, ApiServerBuilder, FixtureImage, Fixtures, PodWebhook};
+pub use apiserver::{
+    ApiRequest, ApiServer, ApiServerBuilder, FixtureImage, Fixtures, PodWebhook, WebhookCall,
+    WebhookOutcome,
+};
 pub use capture::{CaptureResponse, CaptureServer, CapturedRequest};
+pub use connect_proxy::{ConnectProxy, ProxiedRequest, ProxyProtocol};
 pub use credential_plugin::{CredentialPlugin, CredentialPluginBuilder, PluginBehaviour};
 pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};
 pub use hanging::HangingServer;
@@ -83,7 +90,7 @@ pub use standard::{
     MANY_TAGS, SCALE_MISSING_EVERY, Seeded, many_tag_names, seed_scale_set, seed_standard,
     seed_standard_with,
 };
-pub use tls::ServerPki;
+pub use tls::{ServerPki, TEST_HOST_NAMES};
 pub use token::{TokenRequest, TokenServer, TokenServerConfig};
 
 /// Every handle can live in a `static` (`OnceLock<Registry>`) and be shared

@@ -3,7 +3,8 @@
 //! `ring`, no `openssl` process).
 //!
 //! - [`ServerPki`]: a fresh self-signed CA and a server certificate it signed
-//!   for `127.0.0.1`, `::1` and `localhost` (subject alternative names: Go's
+//!   for `127.0.0.1`, `::1`, `localhost` and the test names a
+//!   [`crate::ConnectProxy`] resolves ([`TEST_HOST_NAMES`]) (subject alternative names: Go's
 //!   TLS stack, which the registry uses, ignores the common name since Go
 //!   1.15). ECDSA P-256 keys: generating them takes microseconds.
 //! - [`TokenSigner`]: the RSA key and self-signed certificate a token server
@@ -23,11 +24,16 @@ use rcgen::{
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
+/// Names that resolve nowhere but in a [`crate::ConnectProxy`] (to 127.0.0.1): a client
+/// that reaches a server by one of them went through the proxy. Every test server
+/// certificate holds them, so TLS verifies through the proxy too.
+pub const TEST_HOST_NAMES: [&str; 2] = ["kubernetes.tagwarden.test", "registry.tagwarden.test"];
+
 /// PEM text of a CA and of a server certificate + key it signed.
 pub struct ServerPki {
     /// The CA's certificate (PEM).
     pub ca_cert_pem: String,
-    /// The server certificate (PEM), for 127.0.0.1, ::1 and localhost.
+    /// The server certificate (PEM), for 127.0.0.1, ::1, localhost and [`TEST_HOST_NAMES`].
     pub server_cert_pem: String,
     /// Its private key (PEM).
     pub server_key_pem: String,
@@ -36,6 +42,14 @@ pub struct ServerPki {
 impl ServerPki {
     /// A fresh CA and server certificate for the loopback names.
     pub fn generate() -> ServerPki {
+        ServerPki::generate_for(&["localhost"])
+    }
+
+    /// A fresh CA and a server certificate for the DNS names `dns_names`
+    /// (the first is also the common name) and the loopback addresses: e.g.
+    /// `tagwarden.tagwarden.svc`, the name kube-apiserver verifies when it
+    /// calls a webhook Service.
+    pub fn generate_for(dns_names: &[&str]) -> ServerPki {
         let fail = |what: &str, e: rcgen::Error| -> ! {
             panic!("tagwarden-testbed: cannot make the test {what}: {e}")
         };
@@ -56,15 +70,18 @@ impl ServerPki {
         let issuer = Issuer::new(ca, ca_key);
 
         let server_key = KeyPair::generate().unwrap_or_else(|e| fail("server key", e));
-        let mut server = CertificateParams::new(vec!["localhost".to_string()])
-            .unwrap_or_else(|e| fail("server parameters", e));
+        let mut names: Vec<String> = dns_names.iter().map(|n| n.to_string()).collect();
+        names.extend(TEST_HOST_NAMES.map(str::to_string));
+        let mut server =
+            CertificateParams::new(names).unwrap_or_else(|e| fail("server parameters", e));
         server.subject_alt_names.extend([
             SanType::IpAddress([127, 0, 0, 1].into()),
             SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()),
         ]);
-        server
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
+        server.distinguished_name.push(
+            DnType::CommonName,
+            dns_names.first().copied().unwrap_or("localhost"),
+        );
         server.is_ca = IsCa::ExplicitNoCa;
         server.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,

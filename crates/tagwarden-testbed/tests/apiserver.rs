@@ -132,9 +132,13 @@ fn kubectl(api: &ApiServer, version: Option<&str>, args: &[&str], timeout: Durat
 }
 
 fn kubectl_command(bin: &Path, api: &ApiServer, home: &Path) -> Command {
+    kubeconfig_command(bin, api.kubeconfig_path(), home)
+}
+
+fn kubeconfig_command(bin: &Path, kubeconfig: &Path, home: &Path) -> Command {
     let mut cmd = Command::new(bin);
     cmd.env("HOME", home)
-        .env("KUBECONFIG", api.kubeconfig_path())
+        .env("KUBECONFIG", kubeconfig)
         .env_remove("KUBECTL_EXTERNAL_DIFF")
         .arg(format!("--cache-dir={}", home.join("cache").display()))
         .arg("--request-timeout=20s");
@@ -335,7 +339,7 @@ fn kubectl_gets_secrets_until_rbac_forbids_them() {
     let err = text(&out.stderr);
     assert!(
         err.contains(
-            "secrets \"regcred\" is forbidden: User \"system:serviceaccount:tagwarden:tagwarden\" \
+            "secrets \"regcred\" is forbidden: User \"kubernetes-admin\" \
              cannot get resource \"secrets\" in API group \"\" in the namespace \"payments\""
         ),
         "{err}"
@@ -1281,9 +1285,10 @@ fn pod_creates_go_through_the_mutating_webhook() {
         .expect("the webhook was called");
     let request = &review["request"];
     assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
+    // No name yet (generateName): kube omits the empty `name`.
     assert_eq!(
-        (request["operation"].as_str(), request["name"].as_str()),
-        (Some("CREATE"), Some(""))
+        (request["operation"].as_str(), request.get("name")),
+        (Some("CREATE"), None)
     );
     assert_eq!(request["namespace"], "capsule-system");
     assert_eq!(
@@ -1399,4 +1404,740 @@ fn kubectl_creates_a_pod_from_a_file() {
         stored["metadata"]["managedFields"][0]["manager"],
         "kubectl-create"
     );
+}
+
+// ---------------------------------------------------------------- RBAC
+
+/// The ServiceAccount the RBAC tests grant things to.
+const SA: &str = "system:serviceaccount:tagwarden:tagwarden";
+
+/// Its namespace and itself, a ClusterRole to list and watch Pods
+/// everywhere, a Role to list Deployments in `shop`, and a ClusterRole
+/// to get the Secret `regcred`, bound in `payments` only.
+const GRANTS: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: { name: tagwarden }
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: tagwarden, namespace: tagwarden }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: pod-watcher }
+rules:
+- { apiGroups: [""], resources: [pods], verbs: [list, watch] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: tagwarden-pod-watcher }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-watcher }
+subjects:
+- { kind: ServiceAccount, name: tagwarden, namespace: tagwarden }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: deployment-reader, namespace: shop }
+rules:
+- { apiGroups: [apps], resources: [deployments], verbs: [get, list] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: tagwarden-deployments, namespace: shop }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: deployment-reader }
+subjects:
+- { kind: ServiceAccount, name: tagwarden, namespace: tagwarden }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: regcred-reader }
+rules:
+- { apiGroups: [""], resources: [secrets], resourceNames: [regcred], verbs: [get] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: tagwarden-regcred, namespace: payments }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: regcred-reader }
+subjects:
+- { kind: ServiceAccount, name: tagwarden, namespace: tagwarden }
+"#;
+
+/// The kubectl binaries `kubectl.1.27` … `kubectl.1.33` that are present
+/// (at least one, or the test fails).
+fn kubectl_versions() -> Vec<PathBuf> {
+    let dir = kubectl_dir();
+    let found: Vec<PathBuf> = (27..=33)
+        .map(|minor| dir.join(format!("kubectl.1.{minor}")))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(!found.is_empty(), "no kubectl.1.NN in {}", dir.display());
+    found
+}
+
+/// `GRANTS` created by the admin through `kubectl apply -f`, and a
+/// kubeconfig for the ServiceAccount's token (in `dir`).
+fn grant_tagwarden(api: &ApiServer, dir: &Path) -> PathBuf {
+    let file = dir.join("grants.yaml");
+    std::fs::write(&file, GRANTS).unwrap();
+    let out = kubectl(
+        api,
+        None,
+        &["apply", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created = text(&out.stdout);
+    for line in [
+        "clusterrole.rbac.authorization.k8s.io/pod-watcher created",
+        "rolebinding.rbac.authorization.k8s.io/tagwarden-regcred created",
+    ] {
+        assert!(created.contains(line), "{created}");
+    }
+    let kubeconfig = dir.join("sa-kubeconfig");
+    let token = api.service_account_token("tagwarden", "tagwarden");
+    api.write_kubeconfig_with_token(&kubeconfig, &token);
+    kubeconfig
+}
+
+/// `bin ARGS` with `kubeconfig`, in a private HOME.
+fn kubectl_as(bin: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let child = kubeconfig_command(bin, kubeconfig, home.path())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    finish_bounded(child, KUBECTL_TIMEOUT)
+}
+
+/// kubectl failed with exactly this server error line.
+fn assert_error_line(out: &Output, line: &str, what: &str) {
+    assert!(!out.status.success(), "{what}: kubectl succeeded");
+    let err = text(&out.stderr);
+    assert!(
+        err.lines().any(|l| l == line),
+        "{what}: no line\n{line}\nin\n{err}"
+    );
+}
+
+#[test]
+fn a_service_account_can_do_exactly_what_rbac_grants_it() {
+    let api = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = grant_tagwarden(&api, dir.path());
+    let cluster_roles = kubectl(&api, None, &["get", "clusterroles"], KUBECTL_TIMEOUT);
+    let listed = text(&cluster_roles.stdout);
+    for role in ["cluster-admin", "system:discovery", "pod-watcher"] {
+        assert!(listed.contains(role), "{role} not in\n{listed}");
+    }
+    for bin in kubectl_versions() {
+        let v = bin.display().to_string();
+        let pods = ok_json(&kubectl_as(
+            &bin,
+            &kubeconfig,
+            &["get", "pods", "-A", "-o", "json"],
+        ));
+        assert!(names(&pods).contains(&"toolbox".to_string()), "{v}");
+        let deployments = ok_json(&kubectl_as(
+            &bin,
+            &kubeconfig,
+            &["get", "deploy", "-n", "shop", "-o", "json"],
+        ));
+        assert_eq!(names(&deployments), ["web"], "{v}");
+        let secret = ok_json(&kubectl_as(
+            &bin,
+            &kubeconfig,
+            &["get", "secret", "regcred", "-n", "payments", "-o", "json"],
+        ));
+        assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson", "{v}");
+
+        // The Role is in shop only; the RoleBinding to a ClusterRole grants in payments only.
+        let denied = [
+            (
+                vec!["get", "deploy", "-n", "reports"],
+                format!(
+                    "Error from server (Forbidden): deployments.apps is forbidden: User \"{SA}\" \
+                     cannot list resource \"deployments\" in API group \"apps\" in the namespace \"reports\""
+                ),
+            ),
+            (
+                vec!["get", "secret", "regcred", "-n", "shop"],
+                format!(
+                    "Error from server (Forbidden): secrets \"regcred\" is forbidden: User \"{SA}\" \
+                     cannot get resource \"secrets\" in API group \"\" in the namespace \"shop\""
+                ),
+            ),
+            (
+                vec!["get", "events.events.k8s.io", "-A"],
+                format!(
+                    "Error from server (Forbidden): events.events.k8s.io is forbidden: User \"{SA}\" \
+                     cannot list resource \"events\" in API group \"events.k8s.io\" at the cluster scope"
+                ),
+            ),
+            (
+                vec!["delete", "pod", "toolbox", "-n", "debug"],
+                format!(
+                    "Error from server (Forbidden): pods \"toolbox\" is forbidden: User \"{SA}\" \
+                     cannot delete resource \"pods\" in API group \"\" in the namespace \"debug\""
+                ),
+            ),
+        ];
+        for (args, line) in &denied {
+            let out = kubectl_as(&bin, &kubeconfig, args);
+            assert_error_line(&out, line, &format!("{v} {args:?}"));
+        }
+    }
+    // The Pod is still there, and every decision was recorded.
+    assert!(api.get("v1", "Pod", Some("debug"), "toolbox").is_some());
+    let regcred = api
+        .authorizations()
+        .into_iter()
+        .find(|a| a.user == SA && a.resource == "secrets" && a.allowed)
+        .expect("the allowed get of regcred was recorded");
+    let grant = regcred.granted_by.expect("a grant");
+    assert_eq!(
+        (grant.binding.as_str(), grant.role.as_str(), grant.rule),
+        (
+            "RoleBinding payments/tagwarden-regcred",
+            "ClusterRole regcred-reader",
+            0
+        )
+    );
+    assert_eq!(
+        regcred.reason,
+        "RBAC: allowed by RoleBinding \"tagwarden-regcred/payments\" of ClusterRole \
+         \"regcred-reader\" to ServiceAccount \"tagwarden/tagwarden\""
+    );
+    let denials = api.denials();
+    assert!(denials.iter().all(|d| d.user == SA), "{denials:#?}");
+    assert!(
+        denials
+            .iter()
+            .any(|d| d.verb == "delete" && d.name == "toolbox" && d.namespace == "debug"),
+        "{denials:#?}"
+    );
+    // Nobody watched Pods or got a Deployment by name: those grants were never used.
+    assert_eq!(
+        api.unused_grants("tagwarden", "tagwarden"),
+        [
+            "watch pods (ClusterRole pod-watcher)",
+            "get deployments.apps in namespace shop (Role shop/deployment-reader)",
+        ]
+    );
+}
+
+#[test]
+fn resource_names_match_only_requests_that_name_the_object() {
+    let api = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    grant_tagwarden(&api, dir.path());
+    let token = api.service_account_token("tagwarden", "tagwarden");
+    let status = |path: &str| {
+        client(&api)
+            .get(format!("{}{path}", api.url()))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let secrets = "/api/v1/namespaces/payments/secrets";
+    assert_eq!(status(&format!("{secrets}/regcred")), 200);
+    assert_eq!(status(secrets), 403);
+    assert_eq!(status(&format!("{secrets}/other")), 403);
+    // As kube-apiserver: a list or watch selecting one name is asked as that name
+    // (the verb stays list/watch, which this ClusterRole does not grant).
+    assert_eq!(
+        status(&format!("{secrets}?fieldSelector=metadata.name%3Dregcred")),
+        403
+    );
+    let last = api.denials().pop().unwrap();
+    assert_eq!(
+        (last.verb.as_str(), last.name.as_str()),
+        ("list", "regcred")
+    );
+}
+
+#[test]
+fn kubectl_auth_can_i_answers_from_rbac() {
+    let api = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = grant_tagwarden(&api, dir.path());
+    let cases: &[(&[&str], bool)] = &[
+        (&["list", "pods", "-A"], true),
+        (&["watch", "pods", "-n", "debug"], true),
+        (&["delete", "pods", "-n", "debug"], false),
+        (&["list", "deployments.apps", "-n", "shop"], true),
+        (&["list", "deployments.apps", "-n", "reports"], false),
+        (&["get", "secret/regcred", "-n", "payments"], true),
+        (&["get", "secret/other", "-n", "payments"], false),
+        (&["list", "secrets", "-n", "payments"], false),
+        (&["get", "secret/regcred", "-n", "shop"], false),
+        (&["list", "events.events.k8s.io", "-A"], false),
+        (&["get", "/version"], true),
+        (&["get", "/metrics"], false),
+    ];
+    for bin in kubectl_versions() {
+        for (args, yes) in cases {
+            let what = format!("{} auth can-i {args:?}", bin.display());
+            let mut full = vec!["auth", "can-i"];
+            full.extend_from_slice(args);
+            let out = kubectl_as(&bin, &kubeconfig, &full);
+            let answer = if *yes { "yes" } else { "no" };
+            assert_eq!(
+                text(&out.stdout).trim(),
+                answer,
+                "{what}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(out.status.success(), *yes, "{what}");
+            // The admin, impersonating the ServiceAccount, hears the same.
+            full.extend(["--as", SA]);
+            let out = kubectl(&api, None, &full, KUBECTL_TIMEOUT);
+            assert_eq!(
+                text(&out.stdout).trim(),
+                answer,
+                "{what} --as: {}",
+                text(&out.stderr)
+            );
+        }
+    }
+    // The admin itself may do anything (system:masters).
+    let out = kubectl(
+        &api,
+        None,
+        &["auth", "can-i", "delete", "nodes"],
+        KUBECTL_TIMEOUT,
+    );
+    assert_eq!(text(&out.stdout).trim(), "yes", "{}", text(&out.stderr));
+    // A user who may not impersonate gets kube's 403 (kubectl's discovery
+    // reads it raw and says "unknown", as against a real server).
+    let bob = api.user_token("bob", &["developers"]);
+    let bob_config = dir.path().join("bob");
+    api.write_kubeconfig_with_token(&bob_config, &bob);
+    let newest = kubectl_versions().pop().unwrap();
+    let out = kubectl_as(&newest, &bob_config, &["get", "pods", "--as", "alice"]);
+    assert_error_line(
+        &out,
+        "Error from server (Forbidden): unknown",
+        "bob --as alice",
+    );
+    let resp = client(&api)
+        .get(format!("{}/api/v1/pods", api.url()))
+        .bearer_auth(&bob)
+        .header("Impersonate-User", "alice")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let status: Value = resp.json().unwrap();
+    assert_eq!(
+        status["message"],
+        "users \"alice\" is forbidden: User \"bob\" cannot impersonate resource \"users\" \
+         in API group \"\" at the cluster scope"
+    );
+    let check = api
+        .denials()
+        .into_iter()
+        .find(|d| d.user == "bob")
+        .expect("the impersonation check was recorded");
+    assert_eq!(
+        (
+            check.verb.as_str(),
+            check.resource.as_str(),
+            check.name.as_str()
+        ),
+        ("impersonate", "users", "alice")
+    );
+}
+
+#[test]
+fn non_resource_paths_need_non_resource_rules() {
+    let api = ApiServer::start();
+    let token = api.service_account_token("tagwarden", "tagwarden");
+    let get_as = |token: &str, path: &str| {
+        client(&api)
+            .get(format!("{}{path}", api.url()))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
+    for path in [
+        "/version",
+        "/api",
+        "/apis",
+        "/apis/apps/v1",
+        "/healthz",
+        "/openapi/v3",
+    ] {
+        assert_eq!(get_as(&token, path).status(), 200, "{path}");
+    }
+    let resp = get_as(&token, "/foo");
+    assert_eq!(resp.status(), 403);
+    let status: Value = resp.json().unwrap();
+    assert_eq!(
+        status["message"],
+        format!("forbidden: User \"{SA}\" cannot get path \"/foo\"")
+    );
+    assert_eq!(status["details"], json!({}));
+    // The admin passes authorization and finds nothing there.
+    assert_eq!(get_as(api.token(), "/foo").status(), 404);
+    // A namespaced read without a grant.
+    let resp = get_as(&token, "/api/v1/namespaces/payments/secrets/regcred");
+    assert_eq!(resp.status(), 403);
+    let status: Value = resp.json().unwrap();
+    assert_eq!(status["reason"], "Forbidden");
+    assert_eq!(
+        status["details"],
+        json!({ "name": "regcred", "kind": "secrets" })
+    );
+}
+
+// ---------------------------------------------------------------- refusals
+
+#[test]
+fn field_selectors_are_refused_or_served_as_kube_serves_them() {
+    let api = ApiServer::start();
+    let resp = get(&api, "/api/v1/pods?fieldSelector=spec.foo%3Dx");
+    assert_eq!(resp.status(), 400);
+    let status: Value = resp.json().unwrap();
+    assert_eq!(status["reason"], "BadRequest");
+    assert_eq!(status["message"], "field label not supported: spec.foo");
+    // Nodes have no namespace to select on; Namespaces select on their phase.
+    assert_eq!(
+        get(&api, "/api/v1/nodes?fieldSelector=metadata.namespace%3Dx").status(),
+        400
+    );
+    let active = get_json(
+        &api,
+        "/api/v1/namespaces?fieldSelector=status.phase%3DActive",
+    );
+    assert!(names(&active).contains(&"shop".to_string()));
+    let hook = get_json(
+        &api,
+        "/api/v1/pods?fieldSelector=spec.hostNetwork%3Dfalse,status.phase%3DPending",
+    );
+    assert_eq!(names(&hook), ["capsule-crds-8x7kq"]);
+
+    let out = kubectl(
+        &api,
+        None,
+        &["get", "pods", "-A", "--field-selector", "spec.foo=x"],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("(BadRequest)") && err.contains("field label not supported: spec.foo"),
+        "{err}"
+    );
+
+    // kubectl describe finds a Pod's Events by its uid.
+    let out = kubectl(
+        &api,
+        None,
+        &[
+            "describe",
+            "pod",
+            "capsule-crds-8x7kq",
+            "-n",
+            "capsule-system",
+        ],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let described = text(&out.stdout);
+    let events = described
+        .split("\nEvents:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Events in\n{described}"));
+    for reason in ["Pulling", "Failed", "BackOff"] {
+        assert!(events.contains(reason), "{reason} not in\n{events}");
+    }
+    assert!(
+        api.requests().iter().any(|r| r.path.ends_with("/events")
+            && r.query.contains("involvedObject.uid")
+            && r.status == 200),
+        "kubectl describe did not select Events by uid"
+    );
+}
+
+#[test]
+fn invalid_names_and_missing_namespaces_are_refused() {
+    let api = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.json");
+    std::fs::write(&file, pod("shop", "Bad_Name", json!({})).to_string()).unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &["create", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    assert_error_line(
+        &out,
+        "The Pod \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase \
+         RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and \
+         must start and end with an alphanumeric character (e.g. 'example.com', regex used for \
+         validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+        "create Bad_Name",
+    );
+    let out = kubectl(&api, None, &["create", "namespace", "a.b"], KUBECTL_TIMEOUT);
+    assert_error_line(
+        &out,
+        "The Namespace \"a.b\" is invalid: metadata.name: Invalid value: \"a.b\": a lowercase \
+         RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start \
+         and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for \
+         validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+        "create namespace a.b",
+    );
+    assert!(api.get("v1", "Pod", Some("shop"), "Bad_Name").is_none());
+
+    std::fs::write(&file, pod("nowhere", "fine", json!({})).to_string()).unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &["create", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("Error from server (NotFound)")
+            && err.trim_end().ends_with("namespaces \"nowhere\" not found"),
+        "{err}"
+    );
+    // Reading there is no error: nothing is there.
+    assert_eq!(
+        names(&get_json(&api, "/api/v1/namespaces/nowhere/pods")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        get(&api, "/api/v1/namespaces/shop/pods/Bad_Name").status(),
+        404
+    );
+}
+
+#[test]
+fn bodies_it_cannot_read_are_415_or_400() {
+    let api = ApiServer::start();
+    let send = |method: reqwest::Method, path: &str, content_type: &str, body: String| {
+        let resp = client(&api)
+            .request(method, format!("{}{path}", api.url()))
+            .bearer_auth(api.token())
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .unwrap();
+        let code = resp.status().as_u16();
+        (code, resp.json::<Value>().unwrap())
+    };
+    let pods = "/api/v1/namespaces/shop/pods";
+    let body = pod("shop", "p", json!({})).to_string();
+    let (code, status) = send(reqwest::Method::POST, pods, "text/plain", body.clone());
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
+    assert_eq!(
+        status["message"],
+        "the body of the request was in an unknown format - accepted media types include: \
+         application/json, application/yaml"
+    );
+    let (code, status) = send(
+        reqwest::Method::PATCH,
+        &format!("{pods}/web-6c9d7f4b8c-k7w2m"),
+        "application/json",
+        "{}".into(),
+    );
+    assert_eq!(code, 415);
+    assert_eq!(
+        status["message"],
+        "the body of the request was in an unknown format - accepted media types include: \
+         application/json-patch+json, application/merge-patch+json, \
+         application/strategic-merge-patch+json, application/apply-patch+yaml"
+    );
+    let (code, status) = send(
+        reqwest::Method::POST,
+        pods,
+        "application/json",
+        "{\"a\":".into(),
+    );
+    assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
+    let (code, _) = send(
+        reqwest::Method::POST,
+        pods,
+        "application/json; charset=utf-8",
+        body,
+    );
+    assert_eq!(code, 201);
+}
+
+// ---------------------------------------------------------------- versions
+
+#[test]
+fn the_version_changes_while_clients_run() {
+    let api = ApiServer::start();
+    let bin = kubectl_versions().pop().unwrap();
+    let version = |api: &ApiServer| {
+        let out = kubectl_as(&bin, api.kubeconfig_path(), &["version", "-o", "json"]);
+        ok_json(&out)["serverVersion"]["gitVersion"].clone()
+    };
+    assert_eq!(version(&api), "v1.32.1-eks-5e0fdde");
+    api.set_git_version("v1.34.0");
+    assert_eq!(version(&api), "v1.34.0");
+    let v = get_json(&api, "/version");
+    assert_eq!(
+        (v["major"].as_str(), v["minor"].as_str()),
+        (Some("1"), Some("34"))
+    );
+
+    // A rolling upgrade: the replicas behind the address answer in turn.
+    api.set_git_versions(&["v1.32.0", "v1.34.0"]);
+    let seen: Vec<Value> = (0..4)
+        .map(|_| get_json(&api, "/version")["gitVersion"].clone())
+        .collect();
+    assert_eq!(seen, ["v1.32.0", "v1.34.0", "v1.32.0", "v1.34.0"]);
+
+    let node = "ip-10-0-1-23.eu-west-1.compute.internal";
+    api.set_kubelet_version(node, "v1.31.4-eks-aeac579");
+    let out = kubectl_as(
+        &bin,
+        api.kubeconfig_path(),
+        &["get", "node", node, "-o", "json"],
+    );
+    assert_eq!(
+        ok_json(&out)["status"]["nodeInfo"]["kubeletVersion"],
+        "v1.31.4-eks-aeac579"
+    );
+}
+
+#[test]
+fn grants_follow_the_rbac_objects_as_they_change() {
+    let api = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = grant_tagwarden(&api, dir.path());
+    let bin = kubectl_versions().pop().unwrap();
+    let list_pods = ["get", "pods", "-n", "debug", "-o", "json"];
+    assert_eq!(
+        names(&ok_json(&kubectl_as(&bin, &kubeconfig, &list_pods))),
+        ["toolbox"]
+    );
+    // The admin narrows the ClusterRole with kubectl apply: the next request is denied.
+    let narrowed = GRANTS.replace("verbs: [list, watch]", "verbs: [watch]");
+    let file = dir.path().join("narrowed.yaml");
+    std::fs::write(&file, narrowed).unwrap();
+    let out = kubectl(
+        &api,
+        None,
+        &["apply", "-f", file.to_str().unwrap()],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(
+        text(&out.stdout).contains("clusterrole.rbac.authorization.k8s.io/pod-watcher configured"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let line = format!(
+        "Error from server (Forbidden): pods is forbidden: User \"{SA}\" cannot list resource \
+         \"pods\" in API group \"\" in the namespace \"debug\""
+    );
+    assert_error_line(
+        &kubectl_as(&bin, &kubeconfig, &list_pods),
+        &line,
+        "narrowed",
+    );
+    // A binding to a ClusterRole that does not exist: denied, and kube's reason says why.
+    let out = kubectl(
+        &api,
+        None,
+        &[
+            "create",
+            "clusterrolebinding",
+            "dangling",
+            "--clusterrole=not-there",
+            "--serviceaccount=tagwarden:tagwarden",
+        ],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = kubectl_as(&bin, &kubeconfig, &list_pods);
+    assert_error_line(
+        &out,
+        &format!("{line}: RBAC: clusterrole.rbac.authorization.k8s.io \"not-there\" not found"),
+        "dangling",
+    );
+    // Bound to cluster-admin, it may do anything.
+    let out = kubectl(
+        &api,
+        None,
+        &[
+            "create",
+            "clusterrolebinding",
+            "tagwarden-admin",
+            "--clusterrole=cluster-admin",
+            "--serviceaccount=tagwarden:tagwarden",
+        ],
+        KUBECTL_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        names(&ok_json(&kubectl_as(&bin, &kubeconfig, &list_pods))),
+        ["toolbox"]
+    );
+}
+
+#[test]
+fn kubectl_auth_can_i_list_shows_the_rules_that_apply() {
+    let api = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = grant_tagwarden(&api, dir.path());
+    for bin in kubectl_versions() {
+        let what = bin.display().to_string();
+        let out = kubectl_as(
+            &bin,
+            &kubeconfig,
+            &["auth", "can-i", "--list", "-n", "shop"],
+        );
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        let table = text(&out.stdout);
+        let row = |name: &str| {
+            table
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("{what}: no {name} in\n{table}"))
+                .to_string()
+        };
+        assert!(row("pods").ends_with("[list watch]"), "{what}: {table}");
+        assert!(
+            row("deployments.apps").ends_with("[get list]"),
+            "{what}: {table}"
+        );
+        assert!(row("selfsubjectaccessreviews.authorization.k8s.io").ends_with("[create]"));
+        // Non-resource URLs come in their own column.
+        assert!(
+            table
+                .lines()
+                .any(|l| l.trim_start().starts_with("[/version]") && l.ends_with("[get]")),
+            "{what}: {table}"
+        );
+        // regcred is bound in payments only.
+        assert!(!table.contains("regcred"), "{what}: {table}");
+        let out = kubectl_as(
+            &bin,
+            &kubeconfig,
+            &["auth", "can-i", "--list", "-n", "payments"],
+        );
+        let table = text(&out.stdout);
+        let secrets = table
+            .lines()
+            .find(|l| l.starts_with("secrets "))
+            .unwrap_or_else(|| panic!("{what}: no secrets in\n{table}"));
+        assert!(
+            secrets.contains("[regcred]") && secrets.ends_with("[get]"),
+            "{secrets}"
+        );
+    }
 }

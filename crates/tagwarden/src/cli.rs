@@ -7,10 +7,14 @@
 //! `--help` under "Registry options". Commands see all of it as one [`GlobalOptions`].
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use anyhow::anyhow;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tagwarden_cluster::{Cluster, ClusterOptions};
 
 use crate::commands;
+use crate::exit::Failure;
 
 const ABOUT: &str = "Keeps Kubernetes image tags honest: finds the tag a chart asks for, checks that \
 it exists, and picks the nearest published tag within the kubectl skew policy when it does not.";
@@ -172,6 +176,135 @@ impl RegistryOptions {
                 rps: None,
             })
     }
+}
+
+/// How to reach a cluster, as kubectl has it: `--kubeconfig`, `--context` and
+/// `--request-timeout`, on every command that talks to a cluster (`kube-version`, `check`,
+/// `post-render`, `scan`, `serve`). Every one of them finds its cluster the same way
+/// ([`ClusterArgs::find`]).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClusterArgs {
+    /// The kubeconfig file to use instead of KUBECONFIG (a list of files) and
+    /// ~/.kube/config.
+    #[arg(long, value_name = "FILE", help_heading = CLUSTER_OPTIONS)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use instead of HELM_KUBECONTEXT (set when Helm runs
+    /// tagwarden) and the kubeconfig's current-context.
+    #[arg(long, value_name = "NAME", help_heading = CLUSTER_OPTIONS)]
+    pub context: Option<String>,
+
+    /// How long one request to the Kubernetes API server may wait for its answer, as
+    /// kubectl's: a number of seconds or a duration (10s, 1m, 1h30m); 0 waits as long as
+    /// the connection lives (10 s to connect, 30 s between reads).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0",
+        value_parser = request_timeout,
+        help_heading = CLUSTER_OPTIONS
+    )]
+    pub request_timeout: RequestTimeout,
+}
+
+/// The `--help` heading of [`ClusterArgs`] (on each argument, so that it does not carry
+/// over to the arguments flattened after them).
+const CLUSTER_OPTIONS: &str = "Cluster options";
+
+/// `--request-timeout`: `None` for `0`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestTimeout(pub Option<Duration>);
+
+impl ClusterArgs {
+    /// True when `--kubeconfig` or `--context` was given.
+    pub fn is_given(&self) -> bool {
+        self.kubeconfig.is_some() || self.context.is_some()
+    }
+
+    /// The options these flags and the environment give: `--context`, else
+    /// `HELM_KUBECONTEXT`.
+    pub fn options(&self) -> ClusterOptions {
+        let helm_context = std::env::var("HELM_KUBECONTEXT")
+            .ok()
+            .filter(|c| !c.is_empty());
+        ClusterOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone().or(helm_context),
+            request_timeout: self.request_timeout.0,
+        }
+    }
+
+    /// The cluster these flags (or KUBECONFIG, ~/.kube/config, HELM_KUBECONTEXT,
+    /// in-cluster) select, `None` when there is no configuration at all. A broken
+    /// kubeconfig is exit 2 with `hint`.
+    pub async fn find(&self, hint: &str) -> Result<Option<Cluster>, Failure> {
+        Cluster::locate(&self.options())
+            .await
+            .map_err(|e| commands::kube_version::cluster_failure(e, hint))
+    }
+
+    /// [`ClusterArgs::find`], where no configuration at all is exit 2: "no cluster
+    /// `to_what`: …; `instead`".
+    pub async fn locate(
+        &self,
+        to_what: &str,
+        instead: &str,
+        hint: &str,
+    ) -> Result<Cluster, Failure> {
+        self.find(hint).await?.ok_or_else(|| {
+            Failure::bad_input(anyhow!(
+                "no cluster {to_what}: no --kubeconfig, KUBECONFIG or ~/.kube/config, and \
+                 not running in a Pod; {instead}"
+            ))
+        })
+    }
+}
+
+/// `--request-timeout` as kubectl reads it: a whole number of seconds (`0`: no limit), or
+/// a Go duration (`1h2m3.5s`, `500ms`, `2m`).
+fn request_timeout(text: &str) -> Result<RequestTimeout, String> {
+    const RULE: &str =
+        "must be a whole number of seconds, or a number with a unit (e.g. 1s, 2m, 3h)";
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(RequestTimeout(
+            (seconds > 0).then(|| Duration::from_secs(seconds)),
+        ));
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    if rest.is_empty() || rest.starts_with('-') {
+        return Err(format!("`{text}` {RULE}"));
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("`{text}` {RULE}"))?;
+        let number: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}` {RULE}"))?;
+        rest = &rest[digits..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(format!("`{text}` {RULE}")),
+        };
+        total += number * scale;
+        rest = &rest[unit_end..];
+    }
+    if !total.is_finite() || total > 1e9 {
+        return Err(format!("`{text}` is too long"));
+    }
+    Ok(RequestTimeout(
+        (total > 0.0).then(|| Duration::from_secs_f64(total)),
+    ))
 }
 
 fn at_least_one(text: &str) -> Result<u64, String> {

@@ -10,13 +10,13 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 use crate::exit::Failure;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let global = cli.global();
     let color = global.color.colours_stderr();
     output::set_stderr_color(color);
@@ -56,16 +56,45 @@ fn main() -> ExitCode {
     }
 }
 
-/// One line on stderr: the error and its causes, joined.
+/// The command line, with usage lines that say `kubectl tagwarden` when kubectl runs
+/// tagwarden as its plugin (`kubectl-tagwarden` on PATH).
+fn parse() -> Cli {
+    let invoked_as = std::env::args_os()
+        .next()
+        .and_then(|arg| {
+            std::path::Path::new(&arg)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let mut command = Cli::command();
+    if invoked_as == "kubectl-tagwarden" {
+        command = command.bin_name("kubectl tagwarden");
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The error on stderr: it and its causes on one line, each cause once (an error whose
+/// message already holds its cause's is not followed by it again).
 fn report(failure: &Failure) {
+    output::errln!("error: {}", chain_text(failure.error()));
+}
+
+/// `a: b: c` of an error chain, leaving out a cause whose text is already there.
+fn chain_text(error: &anyhow::Error) -> String {
     let mut message = String::new();
-    for (i, cause) in failure.error().chain().enumerate() {
-        if i > 0 {
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
             message.push_str(": ");
         }
-        message.push_str(&cause.to_string());
+        message.push_str(&text);
     }
-    output::errln!("error: {message}");
+    message
 }
 
 /// Log events of tagwarden's own crates go to stderr: warnings always, everything with
@@ -133,5 +162,26 @@ where
             .field_format()
             .format_fields(writer.by_ref(), event)?;
         writeln!(writer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_text;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "Address already in use (os error 98)",
+        );
+        let error = anyhow::Error::new(io)
+            .context("cannot listen on 0.0.0.0:8080: Address already in use (os error 98)");
+        assert_eq!(
+            chain_text(&error),
+            "cannot listen on 0.0.0.0:8080: Address already in use (os error 98)"
+        );
+        let error = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(chain_text(&error), "outer: inner");
     }
 }

@@ -281,12 +281,28 @@ struct ChartedServe {
 
 impl ChartedServe {
     fn start(api: &tagwarden_testbed::ApiServer, rendered: &crate::chart::Rendered) -> Self {
+        Self::start_as(api, rendered, "tagwarden-7d9f8-abcde")
+    }
+
+    /// [`ChartedServe::start`] as the Pod `pod` (its POD_NAME: the Lease holder's identity).
+    fn start_as(
+        api: &tagwarden_testbed::ApiServer,
+        rendered: &crate::chart::Rendered,
+        pod: &str,
+    ) -> Self {
         use k8s_openapi::api::apps::v1::Deployment;
         use k8s_openapi::api::core::v1::ConfigMap;
 
         let dir = tempfile::tempdir().unwrap();
         let deployment: Deployment = rendered.one("Deployment");
         let namespace = deployment.metadata.namespace.clone().unwrap();
+        // The release's namespace exists (helm installs into one), or the API server
+        // refuses serve's Lease there, as kube-apiserver's NamespaceLifecycle does.
+        api.apply(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": { "name": namespace },
+            "status": { "phase": "Active" },
+        }));
         let container = deployment.spec.unwrap().template.spec.unwrap().containers[0].clone();
         let config_map: ConfigMap = rendered.one("ConfigMap");
         let addr = free_loopback_addr();
@@ -304,7 +320,7 @@ impl ChartedServe {
             let value = match (var.value, var.value_from) {
                 (Some(value), _) => value,
                 (None, Some(from)) => match from.field_ref.unwrap().field_path.as_str() {
-                    "metadata.name" => "tagwarden-7d9f8-abcde".to_string(),
+                    "metadata.name" => pod.to_string(),
                     "metadata.namespace" => namespace.clone(),
                     other => panic!("a field the test cannot fill: {other}"),
                 },
@@ -396,4 +412,73 @@ fn prometheus_scraping_serve_as_the_chart_runs_it_holds_the_hook_image_alert() {
     // Prometheus scraped the leader: it says so.
     let leader = prometheus.api("/api/v1/query?query=tagwarden_is_leader");
     assert_eq!(leader["result"][0]["value"][1], "1", "{leader:#}");
+}
+
+/// `tagwarden_is_leader`'s value in a `/metrics` answer.
+fn is_leader(metrics: &str) -> Option<String> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("tagwarden_is_leader "))
+        .map(|value| value.trim().to_string())
+}
+
+#[test]
+fn two_releases_in_one_namespace_elect_their_leaders_on_their_own_leases() {
+    let api = crate::scan::fixture_api_server();
+    let values = serde_json::json!({});
+    let releases = ["prod", "staging"];
+    let serves: Vec<ChartedServe> = releases
+        .iter()
+        .map(|release| {
+            let target = crate::chart::Target {
+                release,
+                api_versions: &[],
+            };
+            let rendered = crate::chart::render_for(&values, KUBE_VERSIONS[1], target);
+            ChartedServe::start_as(&api, &rendered, &format!("{release}-tagwarden-7d9f8-abcde"))
+        })
+        .collect();
+    // Each release's serve (another Pod each) leads on its own Lease: had they shared
+    // one, one would wait.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let leaders: Vec<Option<String>> = serves
+            .iter()
+            .map(|serve| http_get(&serve.addr, "/metrics").and_then(|(_, body)| is_leader(&body)))
+            .collect();
+        if leaders.iter().all(|l| l.as_deref() == Some("1")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not both leaders: {leaders:?}\n{}",
+            serves
+                .iter()
+                .map(ChartedServe::log)
+                .collect::<Vec<_>>()
+                .join("\n---\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for release in releases {
+        let name = format!("{release}-tagwarden");
+        let lease = api
+            .get("coordination.k8s.io/v1", "Lease", Some("monitoring"), &name)
+            .unwrap_or_else(|| panic!("no Lease monitoring/{name}"));
+        assert_eq!(
+            lease["spec"]["holderIdentity"],
+            format!("{release}-tagwarden-7d9f8-abcde"),
+            "{lease:#}"
+        );
+    }
+    assert!(
+        api.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("monitoring"),
+            "tagwarden"
+        )
+        .is_none(),
+        "a Lease not named after a release"
+    );
 }

@@ -2,7 +2,9 @@
 //!
 //! - the Helm chart `deploy/helm/tagwarden`, rendered and linted by Helm v4's own library
 //!   (PyPI's `helm-python-sdk`, through python3) at two Kubernetes versions, with the
-//!   default values and with every optional feature on; every object deserialized into
+//!   default values and with every optional feature on, for clusters with and without the
+//!   APIs of its custom resources (Prometheus Operator, cert-manager), and for releases of
+//!   other names (the leader-election Lease follows the release); every object deserialized into
 //!   k8s-openapi's types (and back, so a misspelled field fails), its security, RBAC,
 //!   probes and image asserted, and `tagwarden check` run on the result;
 //! - the admission webhook's objects: its configurations' safety and scope, the Deployment's
@@ -10,7 +12,9 @@
 //!   verified against the caBundle with `openssl verify`; then `tagwarden serve` run with
 //!   the Deployment's environment and Helm's certificate (against the test API server), and
 //!   called over HTTPS as the API server would (curl: the Service's DNS name, only the
-//!   caBundle trusted);
+//!   caBundle trusted); and the chart installed into the test API server: its webhook
+//!   configurations created with kubectl, the Service routed to that serve, and a Pod
+//!   that kubectl creates rewritten by the API server's own webhook calls;
 //! - the alerts (`files/alerts.yaml`, the PrometheusRule's `spec`) through `promtool check
 //!   rules` and the unit tests of `deploy/prometheus/alerts_test.yaml` (`promtool test
 //!   rules`), both as the file and as the chart renders it;
@@ -73,6 +77,8 @@ const TAGWARDEN_METRICS: &[&str] = &[
     "tagwarden_last_full_check_timestamp_seconds",
     "tagwarden_is_leader",
     "tagwarden_build_info",
+    "tagwarden_webhook_decisions_total",
+    "tagwarden_webhook_duration_seconds",
 ];
 
 /// The kube-state-metrics series the alerts and the dashboard join.
@@ -97,8 +103,10 @@ fn chart_dir() -> PathBuf {
 // --- Rendering with Helm's library ----------------------------------------------------------
 
 /// Renders (and lints) the chart with Helm v4's Go code, as `helm template` and `helm lint
-/// --strict` would: argv is the chart, the values and the Kubernetes version; stdout is
-/// `{"manifests": {template: yaml}, "lint": report}`.
+/// --strict` would: argv is the chart, the values, the Kubernetes version and the cluster
+/// (`{"release", "api_versions"}`: `helm template`'s release name and `--api-versions`);
+/// stdout is `{"manifests": {template: yaml}, "lint": report}`. Helm's lint has no
+/// `--api-versions`: it knows the built-in APIs only.
 const HELM_SCRIPT: &str = r#"
 import json, sys
 try:
@@ -108,9 +116,11 @@ except ImportError:
     sys.exit("helm-python-sdk is missing: run scripts/test.sh "
              "(or python3 -m pip install helm-python-sdk==0.2.2)")
 chart_dir, values, kube_version = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+cluster = json.loads(sys.argv[4])
 with helm.Chart.load(chart_dir) as chart:
-    options = {"name": "tagwarden", "namespace": "monitoring", "kube_version": kube_version,
-               "is_install": True}
+    options = {"name": cluster["release"], "namespace": "monitoring",
+               "kube_version": kube_version, "is_install": True,
+               "api_versions": cluster["api_versions"]}
     try:
         manifests = json.loads(_native.call_string(
             "helm_render", chart._raw(), json.dumps(values), json.dumps(options)))
@@ -154,13 +164,42 @@ impl Rendered {
     }
 }
 
-/// Renders the chart with `values` at `kube_version`; `Err` is Helm's message.
+/// The custom resources' APIs the chart may render objects of.
+const CUSTOM_APIS: [&str; 4] = [
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "monitoring.coreos.com/v1/PrometheusRule",
+    "cert-manager.io/v1/Certificate",
+    "cert-manager.io/v1/Issuer",
+];
+
+/// What a render is told about where it goes: the release's name and the APIs the
+/// cluster serves besides the built-in ones (`helm template NAME --api-versions …`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub release: &'a str,
+    pub api_versions: &'a [&'a str],
+}
+
+/// The release `tagwarden`, in a cluster with the Prometheus Operator and cert-manager.
+pub(crate) const WITH_OPERATORS: Target<'static> = Target {
+    release: "tagwarden",
+    api_versions: &CUSTOM_APIS,
+};
+
+/// Renders the chart with `values` at `kube_version` for [`WITH_OPERATORS`]; `Err` is
+/// Helm's message.
 fn try_render(values: &Value, kube_version: &str) -> Result<Rendered, String> {
+    try_render_for(values, kube_version, WITH_OPERATORS)
+}
+
+/// Renders the chart with `values` at `kube_version` for `target`; `Err` is Helm's message.
+fn try_render_for(values: &Value, kube_version: &str, target: Target) -> Result<Rendered, String> {
     let output = Command::new("python3")
         .args(["-c", HELM_SCRIPT])
         .arg(chart_dir())
         .arg(values.to_string())
         .arg(kube_version)
+        .arg(json!({"release": target.release, "api_versions": target.api_versions}).to_string())
         .output()
         .expect("python3 (run scripts/test.sh to install the test dependencies)");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -199,6 +238,10 @@ fn try_render(values: &Value, kube_version: &str) -> Result<Rendered, String> {
 
 pub(crate) fn render(values: &Value, kube_version: &str) -> Rendered {
     try_render(values, kube_version).unwrap_or_else(|e| panic!("render failed: {e}"))
+}
+
+pub(crate) fn render_for(values: &Value, kube_version: &str, target: Target) -> Rendered {
+    try_render_for(values, kube_version, target).unwrap_or_else(|e| panic!("render failed: {e}"))
 }
 
 /// Every optional feature on. The webhook's certificate comes from cert-manager here, so
@@ -340,6 +383,8 @@ fn the_chart_renders_the_same_objects_at_every_kubernetes_version() {
 
 #[test]
 fn helm_lint_strict_finds_nothing() {
+    // Helm lints with `fail` turned into a log line (and only the built-in APIs): the
+    // custom resources' guards are tested by rendering, below.
     for (values, kube_version, rendered) in renders() {
         let lint = &rendered.lint;
         assert_eq!(
@@ -359,6 +404,16 @@ fn helm_lint_strict_finds_nothing() {
             "{values} at {kube_version}: {serious:#?}"
         );
     }
+}
+
+/// [`full_values`] without the objects of custom resources (ServiceMonitor,
+/// PrometheusRule, cert-manager's): what a cluster without their CRDs can take.
+fn full_values_without_custom_resources() -> Value {
+    let mut values = full_values();
+    values["serviceMonitor"]["enabled"] = json!(false);
+    values["prometheusRule"]["enabled"] = json!(false);
+    values["webhook"]["certManager"]["enabled"] = json!(false);
+    values
 }
 
 /// Helm's error for `values`; panics when they render.
@@ -1121,32 +1176,14 @@ fn the_webhook_configuration_never_blocks_pods_and_stays_in_its_namespaces() {
             ("tagwarden", NAMESPACE, Some("/mutate"), Some(443)),
             "{where_}"
         );
-        // cert-manager's CA injector fills the caBundle from the Certificate.
+        // cert-manager's CA injector fills the caBundle (from the CA: see
+        // `cert_manager_issues_the_webhook_certificate_from_a_ca_of_the_release`).
         assert_eq!(webhook.client_config.ca_bundle, None, "{where_}");
-        let injection = format!("{NAMESPACE}/tagwarden-webhook");
-        for kind in [
-            "MutatingWebhookConfiguration",
-            "ValidatingWebhookConfiguration",
-        ] {
-            let object = rendered.all(kind)[0];
-            assert_eq!(
-                object["metadata"]["annotations"]["cert-manager.io/inject-ca-from"], injection,
-                "{where_}: {kind}"
-            );
-        }
-        let certificate = rendered.all("Certificate")[0];
-        assert_eq!(certificate["metadata"]["name"], "tagwarden-webhook");
+        let certificate = named(rendered, "Certificate", "tagwarden-webhook");
         let dns_names = certificate["spec"]["dnsNames"].as_array().unwrap();
         assert!(
             dns_names.contains(&json!("tagwarden.monitoring.svc")),
             "{where_}: {dns_names:?}"
-        );
-        let issuer = rendered.all("Issuer")[0];
-        assert_eq!(issuer["spec"], json!({"selfSigned": {}}), "{where_}");
-        assert_eq!(
-            certificate["spec"]["issuerRef"],
-            json!({"kind": "Issuer", "name": issuer["metadata"]["name"]}),
-            "{where_}"
         );
 
         // /validate: the operator's failurePolicy, the same scope.
@@ -1259,6 +1296,249 @@ fn the_webhook_configuration_never_blocks_pods_and_stays_in_its_namespaces() {
             "{where_}"
         );
     }
+}
+
+/// The one object of `kind` named `name`.
+fn named<'a>(rendered: &'a Rendered, kind: &str, name: &str) -> &'a Value {
+    let all: Vec<&Value> = rendered
+        .all(kind)
+        .into_iter()
+        .filter(|object| object["metadata"]["name"] == name)
+        .collect();
+    assert_eq!(
+        all.len(),
+        1,
+        "one {kind} {name} expected: {:#?}",
+        rendered.all(kind)
+    );
+    all[0]
+}
+
+/// The Issuer a Certificate's `issuerRef` names (only namespaced Issuers of the chart).
+fn issuer_of<'a>(rendered: &'a Rendered, certificate: &Value) -> &'a Value {
+    let reference = &certificate["spec"]["issuerRef"];
+    assert_eq!(reference["kind"], "Issuer", "{certificate:#}");
+    named(rendered, "Issuer", reference["name"].as_str().unwrap())
+}
+
+/// cert-manager's duration (`87600h`, `2160h0m0s`) in hours.
+fn hours(duration: &Value) -> u64 {
+    let text = duration.as_str().unwrap_or_else(|| panic!("{duration}"));
+    let (hours, _) = text.split_once('h').unwrap_or_else(|| panic!("{text}"));
+    hours.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+#[test]
+fn cert_manager_issues_the_webhook_certificate_from_a_ca_of_the_release() {
+    for (values, kube_version, rendered) in renders().iter().filter(|(name, _, _)| *name == "full")
+    {
+        let where_ = format!("{values} at {kube_version}");
+        // The chain: self-signed Issuer -> CA Certificate -> CA Issuer -> the webhook's.
+        let leaf = named(rendered, "Certificate", "tagwarden-webhook");
+        let ca_issuer = issuer_of(rendered, leaf);
+        let ca_secret = &ca_issuer["spec"]["ca"]["secretName"];
+        assert!(
+            ca_secret.is_string(),
+            "{where_}: not a CA Issuer: {ca_issuer:#}"
+        );
+        let ca: Vec<&Value> = rendered
+            .all("Certificate")
+            .into_iter()
+            .filter(|c| c["spec"]["secretName"] == *ca_secret)
+            .collect();
+        assert_eq!(
+            ca.len(),
+            1,
+            "{where_}: the CA Issuer's Secret comes from no Certificate"
+        );
+        let ca = ca[0];
+        assert_eq!(ca["spec"]["isCA"], true, "{where_}: {ca:#}");
+        assert_eq!(
+            issuer_of(rendered, ca)["spec"],
+            json!({"selfSigned": {}}),
+            "{where_}"
+        );
+        // The CA outlives many renewals of the leaf, and keeps its key when renewed: the
+        // trust root's key never moves.
+        assert!(
+            hours(&ca["spec"]["duration"]) >= 5 * 365 * 24,
+            "{where_}: {ca:#}"
+        );
+        assert_eq!(
+            ca["spec"]["privateKey"]["rotationPolicy"], "Never",
+            "{where_}"
+        );
+        assert!(
+            hours(&leaf["spec"]["duration"]) * 10 <= hours(&ca["spec"]["duration"]),
+            "{where_}: {leaf:#}"
+        );
+        assert_ne!(leaf["spec"]["isCA"], true, "{where_}");
+        assert_eq!(
+            leaf["spec"]["secretName"], "tagwarden-webhook-tls",
+            "{where_}"
+        );
+        // Nothing self-signed serves TLS: the only self-signed certificate is the CA.
+        for certificate in rendered.all("Certificate") {
+            if issuer_of(rendered, certificate)["spec"]
+                .get("selfSigned")
+                .is_some()
+            {
+                assert_eq!(
+                    certificate["spec"]["isCA"], true,
+                    "{where_}: {certificate:#}"
+                );
+            }
+        }
+        // The caBundle is the CA: injected from the CA Certificate, so a renewal of the
+        // leaf (a new key each time) never changes what the API server trusts.
+        let injection = format!("{NAMESPACE}/{}", ca["metadata"]["name"].as_str().unwrap());
+        for kind in [
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ] {
+            let object = rendered.all(kind)[0];
+            assert_eq!(
+                object["metadata"]["annotations"]["cert-manager.io/inject-ca-from"], injection,
+                "{where_}: {kind}"
+            );
+            assert_eq!(object["webhooks"][0]["clientConfig"].get("caBundle"), None);
+        }
+    }
+
+    // An issuer of the operator's: only the webhook's Certificate, and the caBundle from
+    // its Secret's ca.crt (that issuer's CA).
+    let mut values = full_values();
+    values["webhook"]["certManager"]["issuerRef"] =
+        json!({"kind": "ClusterIssuer", "name": "corp-ca"});
+    let rendered = render(&values, KUBE_VERSIONS[0]);
+    assert_eq!(rendered.all("Issuer").len(), 0);
+    let leaf: &Value = named(&rendered, "Certificate", "tagwarden-webhook");
+    assert_eq!(rendered.all("Certificate").len(), 1);
+    assert_eq!(
+        leaf["spec"]["issuerRef"],
+        json!({"kind": "ClusterIssuer", "name": "corp-ca"})
+    );
+    let webhook = rendered.all("MutatingWebhookConfiguration")[0];
+    assert_eq!(
+        webhook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        format!("{NAMESPACE}/tagwarden-webhook")
+    );
+}
+
+#[test]
+fn custom_resources_render_only_where_the_cluster_serves_them() {
+    let kube_version = KUBE_VERSIONS[1];
+    let bare = Target {
+        release: "tagwarden",
+        api_versions: &[],
+    };
+    let webhook_with_cert_manager =
+        json!({"webhook": {"enabled": true, "certManager": {"enabled": true}}});
+    // Enabled without the API: an error naming the value, the API and the way out.
+    for (values, value, api) in [
+        (
+            json!({"serviceMonitor": {"enabled": true}}),
+            "serviceMonitor.enabled",
+            "monitoring.coreos.com/v1/ServiceMonitor",
+        ),
+        (
+            json!({"prometheusRule": {"enabled": true}}),
+            "prometheusRule.enabled",
+            "monitoring.coreos.com/v1/PrometheusRule",
+        ),
+        (
+            webhook_with_cert_manager.clone(),
+            "webhook.certManager.enabled",
+            "cert-manager.io/v1/Certificate",
+        ),
+    ] {
+        let error = match try_render_for(&values, kube_version, bare) {
+            Ok(rendered) => panic!("{values}: rendered {:?}", rendered.kinds()),
+            Err(error) => error,
+        };
+        assert!(
+            error.contains(&format!(
+                "{value}=true needs the API {api}, which the cluster does not serve"
+            )) && error.contains(&format!("or set {value}=false"))
+                && error.contains(&format!("--api-versions {api}")),
+            "{values}: {error}"
+        );
+    }
+    // The chart's own CA needs Issuers as well; an operator's ClusterIssuer does not.
+    let certificates_only = Target {
+        release: "tagwarden",
+        api_versions: &["cert-manager.io/v1/Certificate"],
+    };
+    let error = try_render_for(&webhook_with_cert_manager, kube_version, certificates_only)
+        .err()
+        .expect("rendered without Issuers");
+    assert!(
+        error.contains("needs the API cert-manager.io/v1/Issuer"),
+        "{error}"
+    );
+    let mut with_cluster_issuer = webhook_with_cert_manager.clone();
+    with_cluster_issuer["webhook"]["certManager"]["issuerRef"] =
+        json!({"kind": "ClusterIssuer", "name": "corp-ca"});
+    let rendered = render_for(&with_cluster_issuer, kube_version, certificates_only);
+    assert_eq!(rendered.all("Certificate").len(), 1);
+
+    // Not enabled: nothing of them, and nothing asked of the cluster.
+    let rendered = render_for(&full_values_without_custom_resources(), kube_version, bare);
+    for kind in ["ServiceMonitor", "PrometheusRule", "Certificate", "Issuer"] {
+        assert!(rendered.all(kind).is_empty(), "{kind}");
+    }
+    // Served and enabled: each of them (the full render).
+    let full = &renders()[1].2;
+    for kind in ["ServiceMonitor", "PrometheusRule", "Certificate", "Issuer"] {
+        assert!(!full.all(kind).is_empty(), "{kind}");
+    }
+}
+
+#[test]
+fn the_lease_is_named_after_the_release() {
+    let mut names = BTreeSet::new();
+    for (release, lease) in [
+        ("tagwarden", "tagwarden"),
+        ("prod", "prod-tagwarden"),
+        ("staging", "staging-tagwarden"),
+    ] {
+        let target = Target {
+            release,
+            api_versions: &[],
+        };
+        let rendered = render_for(&json!({}), KUBE_VERSIONS[0], target);
+        let container = container(&rendered);
+        assert_eq!(
+            env(&container, "TAGWARDEN_LEASE_NAME")
+                .and_then(|var| var.value)
+                .as_deref(),
+            Some(lease),
+            "{release}"
+        );
+        // The Role lets it use that Lease, and no other.
+        let role: Role = rendered.one("Role");
+        let named_rules: Vec<PolicyRule> = role
+            .rules
+            .unwrap()
+            .into_iter()
+            .filter(|rule| rule.resource_names.is_some())
+            .collect();
+        assert_eq!(named_rules.len(), 1, "{release}: {named_rules:?}");
+        assert_eq!(
+            named_rules[0].resource_names,
+            Some(vec![lease.to_string()]),
+            "{release}"
+        );
+        assert!(
+            rendered
+                .notes
+                .contains(&format!("kubectl -n monitoring get lease {lease} ")),
+            "{release}: {}",
+            rendered.notes
+        );
+        names.insert(lease);
+    }
+    assert_eq!(names.len(), 3, "two releases share a Lease: {names:?}");
 }
 
 #[test]
@@ -1591,28 +1871,29 @@ fn admission_review(uid: &str) -> Value {
     })
 }
 
-#[test]
-fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
-    let rendered = render(
-        &json!({"webhook": {"enabled": true, "validate": {"enabled": true}}}),
-        KUBE_VERSIONS[0],
-    );
-    let dir = tempfile::tempdir().unwrap();
+/// `tagwarden serve` as the chart's Deployment runs it: its environment (paths moved into
+/// `dir`), Helm's certificate from the rendered Secret, the rendered ConfigMap, against
+/// `api`; the webhook listens on `webhook_addr`.
+fn serve_as_the_chart_runs_it(
+    rendered: &Rendered,
+    api: &tagwarden_testbed::ApiServer,
+    dir: &Path,
+    webhook_addr: &str,
+) -> RunningServe {
     // The Secret's files, where the Deployment's environment says they are (by name).
     let raw = rendered.all("Secret")[0];
-    let tls_dir = dir.path().join("webhook-tls");
+    let tls_dir = dir.join("webhook-tls");
     std::fs::create_dir(&tls_dir).unwrap();
     for key in ["ca.crt", "tls.crt", "tls.key"] {
         std::fs::write(tls_dir.join(key), pem(raw["data"][key].as_str().unwrap())).unwrap();
     }
     let config_map: ConfigMap = rendered.one("ConfigMap");
-    let config = dir.path().join("config.yaml");
+    let config = dir.join("config.yaml");
     std::fs::write(&config, &config_map.data.unwrap()["config.yaml"]).unwrap();
-    let cache = dir.path().join("cache");
-    let (listen, webhook_addr) = (free_loopback_addr(), free_loopback_addr());
-    let api = tagwarden_testbed::ApiServer::builder().empty().start();
+    let cache = dir.join("cache");
+    let listen = free_loopback_addr();
     let mut envs: Vec<(String, String)> = Vec::new();
-    for (name, value) in deployment_env(&rendered) {
+    for (name, value) in deployment_env(rendered) {
         let value = match name.as_str() {
             "POD_NAME" => "tagwarden-test".to_string(),
             "POD_NAMESPACE" => NAMESPACE.to_string(),
@@ -1621,7 +1902,7 @@ fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
             "TAGWARDEN_LISTEN" => listen.clone(),
             "TAGWARDEN_WEBHOOK_LISTEN" => {
                 assert_eq!(value, "0.0.0.0:8443");
-                webhook_addr.clone()
+                webhook_addr.to_string()
             }
             "TAGWARDEN_WEBHOOK_TLS_CERT" | "TAGWARDEN_WEBHOOK_TLS_KEY" => {
                 let file = Path::new(&value).file_name().unwrap();
@@ -1636,17 +1917,30 @@ fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
         api.kubeconfig_path().to_str().unwrap().into(),
     ));
     let envs: Vec<(&str, &str)> = envs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    let home = tempfile::tempdir().unwrap();
-    let log = dir.path().join("serve.log");
-    let serve = RunningServe {
-        child: crate::common::clean_command(&["serve"], home.path(), &envs)
+    let home = dir.join("home");
+    std::fs::create_dir(&home).unwrap();
+    let log = dir.join("serve.log");
+    RunningServe {
+        child: crate::common::clean_command(&["serve"], &home, &envs)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start tagwarden serve"),
         log,
-    };
+    }
+}
+
+#[test]
+fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
+    let rendered = render(
+        &json!({"webhook": {"enabled": true, "validate": {"enabled": true}}}),
+        KUBE_VERSIONS[0],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let webhook_addr = free_loopback_addr();
+    let api = tagwarden_testbed::ApiServer::builder().empty().start();
+    let serve = serve_as_the_chart_runs_it(&rendered, &api, dir.path(), &webhook_addr);
 
     // The API server's call, trusting only the caBundle of the rendered configuration.
     let webhook = mutating_webhook(&rendered);
@@ -1689,6 +1983,141 @@ fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
     assert!(
         refused.is_err(),
         "a foreign caBundle was trusted: {refused:?}"
+    );
+}
+
+/// `kubectl ARGS` against `api` (private HOME and cache): stdout and stderr, or a panic
+/// with both.
+fn kubectl(api: &tagwarden_testbed::ApiServer, home: &Path, args: &[&str]) -> (String, String) {
+    let output = Command::new("kubectl")
+        .args(args)
+        .arg(format!("--cache-dir={}", home.join("cache").display()))
+        .arg("--request-timeout=30s")
+        .env("HOME", home)
+        .env("KUBECONFIG", api.kubeconfig_path())
+        .output()
+        .unwrap_or_else(|e| panic!("these tests need kubectl on PATH: {e}"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(
+        output.status.success(),
+        "kubectl {args:?}: {stderr}{stdout}"
+    );
+    (stdout, stderr)
+}
+
+/// The chart installed into the test API server: its rendered webhook configurations
+/// created with kubectl, the Service routed to `tagwarden serve` running as the Deployment
+/// runs it with Helm's certificate. A Pod that kubectl creates in an opted-in namespace
+/// comes out with the nearest published tag, the API server having called /mutate and
+/// /validate as kube-apiserver does (service name, caBundle, timeout, failurePolicy).
+#[test]
+fn the_installed_charts_webhooks_rewrite_a_pod_created_with_kubectl() {
+    let rendered = render(
+        &json!({"webhook": {"enabled": true, "validate": {"enabled": true}}}),
+        KUBE_VERSIONS[0],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let webhook_addr = free_loopback_addr();
+    let api = tagwarden_testbed::ApiServer::builder().empty().start();
+    let service = mutating_webhook(&rendered).client_config.service.unwrap();
+    assert_eq!(
+        (service.namespace.as_str(), service.port),
+        (NAMESPACE, Some(443))
+    );
+    api.route_service(NAMESPACE, &service.name, 443, webhook_addr.parse().unwrap());
+    let serve = serve_as_the_chart_runs_it(&rendered, &api, dir.path(), &webhook_addr);
+
+    let home = dir.path().join("kubectl");
+    std::fs::create_dir(&home).unwrap();
+    let configurations: Vec<Value> = [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ]
+    .iter()
+    .flat_map(|kind| rendered.all(kind))
+    .cloned()
+    .collect();
+    assert_eq!(configurations.len(), 2);
+    // One file of both objects (kubectl reads a stream of JSON objects).
+    let file = dir.path().join("webhooks.json");
+    let stream: Vec<String> = configurations.iter().map(Value::to_string).collect();
+    std::fs::write(&file, stream.join("\n")).unwrap();
+    let (created, _) = kubectl(&api, &home, &["create", "-f", file.to_str().unwrap()]);
+    assert_eq!(
+        created.lines().collect::<Vec<_>>(),
+        [
+            "mutatingwebhookconfiguration.admissionregistration.k8s.io/tagwarden created",
+            "validatingwebhookconfiguration.admissionregistration.k8s.io/tagwarden created",
+        ]
+    );
+    // (`kubectl create namespace` sends protobuf, which the test API server does not read.)
+    let namespace = dir.path().join("namespace.json");
+    let shop = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
+    std::fs::write(&namespace, shop.to_string()).unwrap();
+    kubectl(&api, &home, &["create", "-f", namespace.to_str().unwrap()]);
+    kubectl(
+        &api,
+        &home,
+        &["label", "namespace", "shop", "tagwarden.io/mutate=enabled"],
+    );
+
+    // Wait for the webhook to listen: the configuration says Ignore, so a Pod created
+    // before would pass unchanged and prove nothing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(&webhook_addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve never listened on {webhook_addr}: {}",
+            serve.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let public = crate::charts::shared().addr().to_string();
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: capsule-crds-manual\n  namespace: shop\nspec:\n  restartPolicy: Never\n  containers:\n  - name: crds-hook\n    image: {public}/clastix/kubectl:v1.32\n"
+        ),
+    )
+    .unwrap();
+    let (created, warnings) = kubectl(&api, &home, &["create", "-f", pod.to_str().unwrap()]);
+    assert_eq!(created.trim(), "pod/capsule-crds-manual created");
+    assert!(
+        warnings.contains("Warning:") && warnings.contains("v1.31"),
+        "{warnings}"
+    );
+    let stored = api
+        .get("v1", "Pod", Some("shop"), "capsule-crds-manual")
+        .expect("the Pod was created");
+    assert_eq!(
+        stored["spec"]["containers"][0]["image"],
+        format!("{public}/clastix/kubectl:v1.31"),
+        "{}",
+        serve.log()
+    );
+    let calls: Vec<_> = api
+        .webhook_calls()
+        .into_iter()
+        .map(|c| (c.webhook, c.mutating, c.outcome))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (
+                "pods.tagwarden.io".to_string(),
+                true,
+                tagwarden_testbed::WebhookOutcome::Patched
+            ),
+            (
+                "pods.tagwarden.io".to_string(),
+                false,
+                tagwarden_testbed::WebhookOutcome::Unchanged
+            ),
+        ]
     );
 }
 
@@ -1972,12 +2401,42 @@ fn the_dashboard_queries_are_promql_over_exported_metrics() {
         "Last full check",
         "Tag changes",
         "Leader",
+        "Webhook decisions",
+        "Webhook latency (p50, p95, p99)",
+        "Webhook timeouts",
     ] {
         assert!(
             titles.iter().any(|t| t == wanted),
             "no panel {wanted:?}: {titles:?}"
         );
     }
+    // The webhook's panels ask what their titles say.
+    let queries_of = |title: &str| -> Vec<&str> {
+        exprs
+            .iter()
+            .filter(|(t, _)| t == title)
+            .map(|(_, expr)| expr.as_str())
+            .collect()
+    };
+    assert_eq!(
+        queries_of("Webhook decisions"),
+        ["sum by (decision) (rate(tagwarden_webhook_decisions_total[$__rate_interval]))"]
+    );
+    let latency = queries_of("Webhook latency (p50, p95, p99)");
+    for (query, quantile) in latency.iter().zip(["0.5", "0.95", "0.99"]) {
+        assert!(
+            query.starts_with(&format!("histogram_quantile({quantile}, "))
+                && query.contains("rate(tagwarden_webhook_duration_seconds_bucket["),
+            "{query}"
+        );
+    }
+    assert_eq!(latency.len(), 3, "{latency:?}");
+    let timeouts = queries_of("Webhook timeouts");
+    assert!(
+        timeouts.len() == 1
+            && timeouts[0].contains(r#"tagwarden_webhook_decisions_total{decision="timeout"}"#),
+        "{timeouts:?}"
+    );
     // Every metric tagwarden exports is on the dashboard.
     for metric in TAGWARDEN_METRICS {
         assert!(

@@ -1,5 +1,6 @@
-//! `check`'s text table: plain columns when piped, borders on a terminal, references never
-//! broken (80 columns, 0 columns), long cells truncated, the summary on stderr.
+//! `check`'s text table: plain columns when piped, borders on a terminal that fit its width
+//! (references whole whenever the width allows; 0 columns), long cells truncated, the
+//! summary on stderr.
 //!
 //! A terminal is a real pseudo-terminal from util-linux's `script`, sized with `stty`.
 
@@ -90,32 +91,38 @@ fn piped_the_table_is_plain_columns_and_the_summary_goes_to_stderr() {
 }
 
 #[test]
-fn at_80_columns_no_reference_is_broken() {
+fn at_80_columns_the_table_fits_and_wide_enough_no_reference_is_broken() {
     let charts = shared();
     let dir = rendered_dir(charts.addr());
     let root = dir.path().to_str().unwrap();
+    // 80 columns: the table fits, whatever it has to break to.
     let run = on_a_terminal(80, &["check", root, "--kube-version", "1.32"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains('│'), "borders on a terminal: {run:?}");
+    let table: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with(['│', '└', '╞']))
+        .collect();
+    let widest = |lines: &[&str]| lines.iter().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest(&table) <= 80, "{} columns: {run:?}", widest(&table));
+
+    // Wide enough for every whole reference and location: none is broken, and prose
+    // still wraps (the table is narrower than its natural width).
+    let run = on_a_terminal(150, &["check", root, "--kube-version", "1.32"]);
+    assert_eq!(run.code, 1, "{run:?}");
     for reference in references(charts.addr()) {
         assert!(
             run.stdout.contains(&reference),
             "{reference} broken: {run:?}"
         );
     }
-    // Locations are whole words too.
     assert!(
         run.stdout.contains(&format!("{root}/capsule.yaml:131:18")),
         "{run:?}"
     );
-    // Prose wraps: the explanation does not stretch the table to its full length.
-    let widest = run
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with('│'))
-        .map(|l| l.chars().count())
-        .max()
-        .unwrap();
+    let table: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('│')).collect();
+    assert!(widest(&table) <= 150, "{run:?}");
     // A digest is not a reference: it may be split to save width.
     assert!(
         !run.stdout
@@ -129,7 +136,11 @@ fn at_80_columns_no_reference_is_broken() {
         .map(|l| l.chars().count())
         .max()
         .unwrap();
-    assert!(widest < natural, "{widest} >= {natural}: {run:?}");
+    assert!(
+        widest(&table) < natural,
+        "{} >= {natural}: {run:?}",
+        widest(&table)
+    );
 }
 
 #[test]

@@ -158,7 +158,16 @@ fn an_unreachable_api_server_is_exit_3_naming_it() {
         run.stderr.contains("tagwarden kube-version v1.32.1"),
         "{run:?}"
     );
-    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    // The error on one line, then what to do about it.
+    assert_eq!(run.stderr.lines().count(), 2, "{run:?}");
+    assert!(
+        run.stderr
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("hint: check the server address"),
+        "{run:?}"
+    );
 
     // post-render and check never skip tracking silently: exit 3, nothing on stdout, and
     // how to pass the version.
@@ -208,13 +217,14 @@ fn a_wrong_token_is_exit_3_with_the_servers_401() {
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.stderr.contains(&format!(
-            "the Kubernetes API server {} (context locked) refused the credentials (401 Unauthorized)",
+            "the Kubernetes API server {} (context locked) did not accept the credentials (401 Unauthorized)",
             api.url()
         )),
         "{run:?}"
     );
     assert!(!run.stderr.contains("a-stale-token"), "{run:?}");
-    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 2, "{run:?}");
+    assert!(run.stderr.contains("\nhint: log in again"), "{run:?}");
 }
 
 #[test]
@@ -325,8 +335,19 @@ fn without_any_kubeconfig_todays_behaviour_stays() {
         "{run:?}"
     );
 
+    // check skips tracking, and says so (one line).
     let run = run_stdin(&["check", "-o", "json"], input.as_bytes(), &env);
     assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("warning: no Kubernetes version to track"),
+        "{run:?}"
+    );
+    assert_eq!(
+        run.stderr.matches("no Kubernetes version to track").count(),
+        1,
+        "{run:?}"
+    );
     assert!(run.stdout.contains("\"fallback\": null"), "{run:?}");
     let run = tagwarden_with(&["kube-version"], &env);
     assert_eq!(run.code, 2, "{run:?}");

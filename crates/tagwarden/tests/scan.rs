@@ -324,6 +324,114 @@ fn a_namespace_and_a_selector_narrow_the_scan() {
     );
 }
 
+/// A Deployment labelled `team=x` whose ReplicaSet and two Pods are labelled `app=web`
+/// (a Deployment's labels are not its Pods'), as a Deployment controller leaves them.
+fn apply_team_deployment(api: &ApiServer, image: &str) {
+    let template = serde_json::json!({
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "web", "image": image}]},
+    });
+    api.apply(serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "storefront",
+            "namespace": "storefront",
+            "uid": "5f0c1a2e-0000-4000-8000-00000000d001",
+            "labels": {"team": "x"},
+        },
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": template},
+    }));
+    let owner = |kind: &str, name: &str, uid: &str| {
+        serde_json::json!([{
+            "apiVersion": "apps/v1", "kind": kind, "name": name, "uid": uid,
+            "controller": true, "blockOwnerDeletion": true,
+        }])
+    };
+    api.apply(serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "storefront-6c9f7d",
+            "namespace": "storefront",
+            "uid": "5f0c1a2e-0000-4000-8000-00000000d002",
+            "labels": {"app": "web", "pod-template-hash": "6c9f7d"},
+            "ownerReferences": owner("Deployment", "storefront", "5f0c1a2e-0000-4000-8000-00000000d001"),
+        },
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web", "pod-template-hash": "6c9f7d"}},
+            "template": template,
+        },
+    }));
+    for (n, suffix) in ["x2k4q", "m8z7w"].iter().enumerate() {
+        api.apply(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": format!("storefront-6c9f7d-{suffix}"),
+                "namespace": "storefront",
+                "uid": format!("5f0c1a2e-0000-4000-8000-00000000d10{n}"),
+                "labels": {"app": "web", "pod-template-hash": "6c9f7d"},
+                "ownerReferences": owner("ReplicaSet", "storefront-6c9f7d", "5f0c1a2e-0000-4000-8000-00000000d002"),
+            },
+            "spec": {"containers": [{"name": "web", "image": image}]},
+            "status": {"phase": "Running"},
+        }));
+    }
+}
+
+#[test]
+fn a_selector_reports_the_top_owner_with_all_its_pods() {
+    let api = api_server();
+    let busybox = format!("{}/library/busybox:1.36", shared().addr());
+    apply_team_deployment(&api, &busybox);
+    let expected =
+        ["storefront/Deployment/storefront (web) spec.template.spec.containers[0].image pods=2"];
+    // The Deployment's own label (its Pods do not match), the Pods' label (the Deployment
+    // does not match), and both at once through the ReplicaSet's hash: one answer.
+    for selector in ["team=x", "app=web", "pod-template-hash=6c9f7d"] {
+        let run = scan(
+            &api,
+            &["scan", "-n", "storefront", "-l", selector, "-o", "json"],
+        );
+        assert_eq!(run.code, 0, "-l {selector}: {run:?}");
+        let report = run.json();
+        assert_eq!(
+            report["images"].as_array().unwrap().len(),
+            1,
+            "-l {selector}: {report:#}"
+        );
+        assert_eq!(
+            locations(image(&report, "/library/busybox:1.36")),
+            expected,
+            "-l {selector}"
+        );
+    }
+    // Nothing selected is nothing reported, though the namespace has a Deployment.
+    let run = scan(
+        &api,
+        &["scan", "-n", "storefront", "-l", "team=y", "-o", "json"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["images"], serde_json::json!([]), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("no workloads or Pods matching team=y in namespace storefront"),
+        "{}",
+        run.stderr
+    );
+    // The selector still went to the server, which judged it.
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.path == "/api/v1/namespaces/storefront/pods"
+                && r.query.contains("labelSelector=app%3Dweb")),
+        "{:?}",
+        api.requests()
+    );
+}
+
 #[test]
 fn text_and_junit_say_the_same_as_json() {
     let api = api_server();

@@ -14,6 +14,7 @@ mod check;
 mod check_table;
 mod cli_surface;
 mod cluster;
+mod cluster_connection;
 mod color;
 mod config_file;
 mod credential_provider;

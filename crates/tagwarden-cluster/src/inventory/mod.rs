@@ -17,6 +17,15 @@
 //! own. Workloads scaled to zero are reported with `pods: 0`: registries garbage-collect
 //! tags, and a scale-up must not be the moment that shows it.
 //!
+//! **A selector picks owner chains.** [`Scope::selector`] (`scan -l`) selects workloads
+//! and Pods, as the API server matches it. A selected Pod, ReplicaSet or Job is reported
+//! at the top of its owner chain (the Deployment, not the ReplicaSet; the CronJob, not the
+//! Job), and a selected workload is reported whole: all its Pods are counted, also those
+//! the selector does not match. So a Deployment labelled `team=x` whose Pods are labelled
+//! `app=web` is the same one line with either selector. For that, workloads and Pods are
+//! listed without the selector (owners need not carry their Pods' labels), and the
+//! selector only says which chains to report (`selection.rs`).
+//!
 //! Nodes and ServiceAccounts are optional: when RBAC forbids listing them, the inventory
 //! says so once in [`Inventory::warnings`] and goes on without node platforms or
 //! ServiceAccount pull secrets.
@@ -24,8 +33,9 @@
 mod nodes;
 mod objects;
 mod pull_failures;
+mod selection;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -136,17 +146,24 @@ impl Cluster {
     ///
     /// # Errors
     ///
-    /// [`ClusterError::Unreachable`] or [`ClusterError::Denied`] when a list of workloads
+    /// A [`ClusterError`] (of its classes: unreachable, forbidden, …) when a list of workloads
     /// or Pods fails (those are what a scan is about); Nodes and ServiceAccounts only warn.
     pub async fn inventory(&self, scope: &Scope) -> Result<Inventory, ClusterError> {
         let client = self.client()?;
-        let objects = Objects::read(self, &client, scope).await?;
+        // The selector first: a malformed one is the API server's 400 before any more work.
+        let selected = match &scope.selector {
+            Some(_) => Some(selection::selected_uids(self, &client, scope).await?),
+            None => None,
+        };
+        // Owners and Pods whole: a selected Pod's owners, and a selected workload's Pods,
+        // need not match the selector.
+        let whole = Scope {
+            selector: None,
+            ..scope.clone()
+        };
+        let mut objects = Objects::read(self, &client, &whole).await?;
+        objects.selected = selected;
         Ok(objects.inventory())
-    }
-
-    /// A kube client for this cluster.
-    pub(crate) fn client(&self) -> Result<kube::Client, ClusterError> {
-        kube::Client::try_from(self.config.clone()).map_err(|e| self.unreachable(&e))
     }
 
     /// Every object of `K` in `scope` (all pages).
@@ -213,6 +230,9 @@ pub(crate) struct Objects {
     pub service_accounts: Vec<Arc<ServiceAccount>>,
     /// What could not be read, each said once.
     pub warnings: Vec<String>,
+    /// The uids of the workloads and Pods a selector matched (`scan -l`): only their
+    /// owner chains are reported. `None`: no selector, everything is (`serve`).
+    pub selected: Option<HashSet<String>>,
 }
 
 /// Owned objects, shared.
@@ -226,50 +246,68 @@ impl Objects {
         client: &kube::Client,
         scope: &Scope,
     ) -> Result<Objects, ClusterError> {
+        // Every list at once (a slow or hung server costs one timeout, not one per kind);
+        // each list pages through its own objects.
+        let optional = futures::future::join3(
+            cluster.list_pages(Api::<Node>::all(client.clone()), None),
+            cluster.list_all::<ServiceAccount>(client, scope, false),
+            cluster.list_all::<Event>(client, scope, false),
+        );
+        let required = futures::future::try_join4(
+            futures::future::try_join4(
+                cluster.list_all::<Deployment>(client, scope, true),
+                cluster.list_all::<StatefulSet>(client, scope, true),
+                cluster.list_all::<DaemonSet>(client, scope, true),
+                cluster.list_all::<ReplicaSet>(client, scope, true),
+            ),
+            cluster.list_all::<ReplicationController>(client, scope, true),
+            futures::future::try_join(
+                cluster.list_all::<Job>(client, scope, true),
+                cluster.list_all::<CronJob>(client, scope, true),
+            ),
+            cluster.list_all::<Pod>(client, scope, true),
+        );
+        let ((nodes, service_accounts, events), required) =
+            futures::future::join(optional, required).await;
+        let (
+            (deployments, stateful_sets, daemon_sets, replica_sets),
+            replication_controllers,
+            (jobs, cron_jobs),
+            pods,
+        ) = required?;
         let mut warnings = Vec::new();
-        let nodes = match cluster
-            .list_pages(Api::<Node>::all(client.clone()), None)
-            .await
-        {
-            Ok(nodes) => nodes,
-            Err(e) => {
-                warnings.push(format!(
-                    "cannot list Nodes ({e}): images are not checked for the nodes' platforms; pass --platform to name them"
-                ));
-                Vec::new()
-            }
-        };
-        let service_accounts = match cluster.list_all(client, scope, false).await {
-            Ok(accounts) => accounts,
-            Err(e) => {
-                warnings.push(format!(
-                    "cannot list ServiceAccounts ({e}): their imagePullSecrets are not used"
-                ));
-                Vec::new()
-            }
-        };
-        let events = match cluster.list_all(client, scope, false).await {
-            Ok(events) => events,
-            Err(e) => {
-                warnings.push(format!(
-                    "cannot list Events ({e}): pull failures are shown without the kubelet's messages"
-                ));
-                Vec::new()
-            }
-        };
+        let nodes = nodes.unwrap_or_else(|e| {
+            warnings.push(format!(
+                "cannot list Nodes ({e}): images are not checked for the nodes' platforms; pass --platform to name them"
+            ));
+            Vec::new()
+        });
+        let service_accounts = service_accounts.unwrap_or_else(|e| {
+            warnings.push(format!(
+                "cannot list ServiceAccounts ({e}): their imagePullSecrets are not used"
+            ));
+            Vec::new()
+        });
+        let events = events.unwrap_or_else(|e| {
+            warnings.push(format!(
+                "cannot list Events ({e}): pull failures are shown without the kubelet's messages"
+            ));
+            Vec::new()
+        });
         Ok(Objects {
-            deployments: shared(cluster.list_all(client, scope, true).await?),
-            stateful_sets: shared(cluster.list_all(client, scope, true).await?),
-            daemon_sets: shared(cluster.list_all(client, scope, true).await?),
-            replica_sets: shared(cluster.list_all(client, scope, true).await?),
-            replication_controllers: shared(cluster.list_all(client, scope, true).await?),
-            jobs: shared(cluster.list_all(client, scope, true).await?),
-            cron_jobs: shared(cluster.list_all(client, scope, true).await?),
-            pods: shared(cluster.list_all(client, scope, true).await?),
+            deployments: shared(deployments),
+            stateful_sets: shared(stateful_sets),
+            daemon_sets: shared(daemon_sets),
+            replica_sets: shared(replica_sets),
+            replication_controllers: shared(replication_controllers),
+            jobs: shared(jobs),
+            cron_jobs: shared(cron_jobs),
+            pods: shared(pods),
             events: shared(events),
             nodes: shared(nodes),
             service_accounts: shared(service_accounts),
             warnings,
+            selected: None,
         })
     }
 
@@ -320,6 +358,7 @@ impl Objects {
                 pods[top[i]] += 1;
             }
         }
+        let reported_chain = self.reported_chains(&workloads, &top);
 
         let accounts: HashMap<(String, String), Vec<String>> = self
             .service_accounts
@@ -343,7 +382,7 @@ impl Objects {
             let owner = top[i];
             // A ReplicaSet or Job under a listed owner is an old revision or a past run
             // of it: its Pods, when any differ, are reported themselves.
-            if owner != i && workload.kind != "Pod" {
+            if (owner != i && workload.kind != "Pod") || !reported_chain[owner] {
                 continue;
             }
             let reported = &workloads[owner];
@@ -408,13 +447,60 @@ impl Objects {
                 ))
         });
 
-        let pull_failures = pull_failures::of(&self.pods, &self.events);
+        let pull_failures = pull_failures::of(
+            &self.reported_pods(&workloads, &top, &reported_chain),
+            &self.events,
+        );
         Inventory {
             uses,
             pull_failures,
             nodes: nodes.all(),
             warnings: self.warnings.clone(),
         }
+    }
+}
+
+impl Objects {
+    /// For each workload at the top of its owner chain, whether the chain is reported:
+    /// always without a selector, else when the top or anything under it was selected.
+    fn reported_chains(&self, workloads: &[Workload], top: &[usize]) -> Vec<bool> {
+        let Some(selected) = &self.selected else {
+            return vec![true; workloads.len()];
+        };
+        let mut reported = vec![false; workloads.len()];
+        for (i, workload) in workloads.iter().enumerate() {
+            if workload
+                .uid
+                .as_ref()
+                .is_some_and(|uid| selected.contains(uid))
+            {
+                reported[top[i]] = true;
+            }
+        }
+        reported
+    }
+
+    /// The Pods of the reported chains (all Pods without a selector), for pull failures.
+    fn reported_pods(
+        &self,
+        workloads: &[Workload],
+        top: &[usize],
+        reported_chain: &[bool],
+    ) -> Vec<Arc<Pod>> {
+        if self.selected.is_none() {
+            return self.pods.clone();
+        }
+        let uids: HashSet<&str> = workloads
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| w.kind == "Pod" && reported_chain[top[*i]])
+            .filter_map(|(_, w)| w.uid.as_deref())
+            .collect();
+        self.pods
+            .iter()
+            .filter(|pod| pod.uid().is_some_and(|uid| uids.contains(uid.as_str())))
+            .cloned()
+            .collect()
     }
 }
 
@@ -492,3 +578,6 @@ pub(crate) fn count_platforms<'a>(
         .map(|(platform, nodes)| NodePlatform { platform, nodes })
         .collect()
 }
+
+#[cfg(test)]
+mod roll_up_tests;

@@ -190,6 +190,7 @@ impl Watched {
             nodes: self.nodes.state(),
             service_accounts: kept(self.service_accounts.state(), skip),
             warnings: Vec::new(),
+            selected: None,
         }
     }
 }

@@ -95,6 +95,24 @@ pub(super) fn build_http(
         // reqwest drops Authorization when a redirect leaves the host.
         .redirect(reqwest::redirect::Policy::limited(5))
         .tls_danger_accept_invalid_certs(!verify);
+    // Proxies from the environment as Go's tools pick them (crate::proxy): never for
+    // loopback, NO_PROXY as Go reads it. Through a proxy, an https registry is a CONNECT
+    // tunnel: the proxy sees the host name, never the credentials.
+    let proxies = crate::proxy::EnvProxy::from_env();
+    builder = if proxies.is_empty() {
+        builder.no_proxy()
+    } else {
+        builder.proxy(reqwest::Proxy::custom(move |url| {
+            proxies.proxy_for(url).map(|mut proxy| {
+                // Go's SOCKS5 dialer sends the host name to the proxy; reqwest's `socks5h`.
+                if proxy.scheme() == "socks5" {
+                    proxy = url::Url::parse(&proxy.as_str().replacen("socks5", "socks5h", 1))
+                        .unwrap_or(proxy);
+                }
+                proxy
+            })
+        }))
+    };
     if !extra_roots.is_empty() {
         builder = builder.tls_certs_merge(extra_roots);
     }

@@ -12,7 +12,8 @@
 //! Left out on purpose: subresources (`pods/status`, `pods/log`,
 //! `deployments/scale`, …) and `storageVersionHash`, which none of our
 //! clients read; every resource of the served groups that tagwarden does not
-//! need (ingresses, roles, …).
+//! need (ingresses, …), and of `authorization.k8s.io` all but
+//! `selfsubjectaccessreviews` and `selfsubjectrulesreviews`.
 
 use serde_json::{Value, json};
 
@@ -31,9 +32,6 @@ pub(crate) struct Resource {
     pub(crate) short_names: &'static [&'static str],
     /// `["all"]` for the kinds `kubectl get all` shows.
     pub(crate) categories: &'static [&'static str],
-    /// Fields a `fieldSelector` may use, beyond `metadata.name` and
-    /// `metadata.namespace`.
-    pub(crate) fields: &'static [&'static str],
 }
 
 impl Resource {
@@ -120,7 +118,6 @@ const fn res(
         verbs: RW,
         short_names,
         categories,
-        fields: &[],
     }
 }
 
@@ -132,7 +129,6 @@ pub(crate) static RESOURCES: &[Resource] = &[
         verbs: &[
             "create", "delete", "get", "list", "patch", "update", "watch",
         ],
-        fields: &["status.phase"],
         ..res(
             "",
             "namespaces",
@@ -143,25 +139,9 @@ pub(crate) static RESOURCES: &[Resource] = &[
             &[],
         )
     },
-    Resource {
-        fields: &["spec.unschedulable"],
-        ..res("", "nodes", "node", "Node", false, &["no"], &[])
-    },
-    Resource {
-        fields: &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "status.phase",
-            "status.podIP",
-        ],
-        ..res("", "pods", "pod", "Pod", true, &["po"], ALL)
-    },
-    Resource {
-        fields: &["type"],
-        ..res("", "secrets", "secret", "Secret", true, &[], &[])
-    },
+    res("", "nodes", "node", "Node", false, &["no"], &[]),
+    res("", "pods", "pod", "Pod", true, &["po"], ALL),
+    res("", "secrets", "secret", "Secret", true, &[], &[]),
     res(
         "",
         "serviceaccounts",
@@ -190,22 +170,7 @@ pub(crate) static RESOURCES: &[Resource] = &[
         &["rc"],
         ALL,
     ),
-    Resource {
-        fields: &[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ],
-        ..res("", "events", "event", "Event", true, &["ev"], &[])
-    },
+    res("", "events", "event", "Event", true, &["ev"], &[]),
     res(
         "apps",
         "deployments",
@@ -242,10 +207,7 @@ pub(crate) static RESOURCES: &[Resource] = &[
         &["ds"],
         ALL,
     ),
-    Resource {
-        fields: &["status.successful"],
-        ..res("batch", "jobs", "job", "Job", true, &[], ALL)
-    },
+    res("batch", "jobs", "job", "Job", true, &[], ALL),
     res(
         "batch",
         "cronjobs",
@@ -255,26 +217,33 @@ pub(crate) static RESOURCES: &[Resource] = &[
         &["cj"],
         ALL,
     ),
-    Resource {
-        fields: &[
-            "regarding.kind",
-            "regarding.namespace",
-            "regarding.name",
-            "regarding.uid",
-            "reason",
-            "reportingController",
-            "type",
-        ],
-        ..res(
-            "events.k8s.io",
-            "events",
-            "event",
-            "Event",
-            true,
-            &["ev"],
-            &[],
-        )
-    },
+    res(
+        "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations",
+        "mutatingwebhookconfiguration",
+        "MutatingWebhookConfiguration",
+        false,
+        &[],
+        &["api-extensions"],
+    ),
+    res(
+        "admissionregistration.k8s.io",
+        "validatingwebhookconfigurations",
+        "validatingwebhookconfiguration",
+        "ValidatingWebhookConfiguration",
+        false,
+        &[],
+        &["api-extensions"],
+    ),
+    res(
+        "events.k8s.io",
+        "events",
+        "event",
+        "Event",
+        true,
+        &["ev"],
+        &[],
+    ),
     res(
         "coordination.k8s.io",
         "leases",
@@ -284,10 +253,79 @@ pub(crate) static RESOURCES: &[Resource] = &[
         &[],
         &[],
     ),
+    res(
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        &[],
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        &[],
+        &[],
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        &[],
+        &[],
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "roles",
+        "role",
+        "Role",
+        true,
+        &[],
+        &[],
+    ),
+    // Not stored: answered by the authorizer (`rbac.rs`).
+    Resource {
+        verbs: &["create"],
+        ..res(
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews",
+            "selfsubjectaccessreview",
+            "SelfSubjectAccessReview",
+            false,
+            &[],
+            &[],
+        )
+    },
+    Resource {
+        verbs: &["create"],
+        ..res(
+            "authorization.k8s.io",
+            "selfsubjectrulesreviews",
+            "selfsubjectrulesreview",
+            "SelfSubjectRulesReview",
+            false,
+            &[],
+            &[],
+        )
+    },
 ];
 
 /// The groups other than core, in the order `/apis` lists them.
-pub(crate) const GROUPS: &[&str] = &["apps", "events.k8s.io", "batch", "coordination.k8s.io"];
+pub(crate) const GROUPS: &[&str] = &[
+    "apps",
+    "events.k8s.io",
+    "authorization.k8s.io",
+    "batch",
+    "rbac.authorization.k8s.io",
+    "admissionregistration.k8s.io",
+    "coordination.k8s.io",
+];
 
 /// The index in [`RESOURCES`] of `plural` in `group/version`.
 pub(crate) fn find(group: &str, version: &str, plural: &str) -> Option<usize> {
@@ -441,7 +479,7 @@ pub(crate) fn openapi_v3_document(gv_path: &str) -> Option<Value> {
         return None;
     }
     let mut paths = serde_json::Map::new();
-    for r in resources {
+    for r in resources.into_iter().filter(|r| r.verbs.contains(&"patch")) {
         let path = if r.namespaced {
             format!("/{gv_path}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
         } else {

@@ -2,7 +2,7 @@
 //! (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`,
 //! `deletecollection`), answered as a v1.32 API server answers them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -18,21 +18,27 @@ use serde_json::{Value, json};
 use super::admission;
 use super::convert;
 use super::discovery::{self, RESOURCES, Resource};
+use super::rbac::{self, Authorization, Identity};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{ApiError, Change, ChangeKind, Key, Store, Write};
 use super::table;
-use super::{ApiRequest, lock};
+use super::validation;
+use super::{ApiRequest, VersionAnswers, lock};
 use crate::server::{Body, full_body};
 
 /// Everything a request may need; shared by the server thread and the handle.
 pub(crate) struct Inner {
     pub(crate) store: Store,
-    /// What `/version` answers, in turn (one answer: always that one).
-    pub(crate) versions: Mutex<(Vec<Value>, usize)>,
+    /// What `/version` answers, in turn.
+    pub(crate) version: Mutex<VersionAnswers>,
     /// Every watch ends at once, cleanly (a `200` with an empty body).
     pub(crate) watches_end_at_once: std::sync::atomic::AtomicBool,
+    /// The admin token ([`crate::ApiServer::token`]).
     pub(crate) token: String,
-    pub(crate) user: String,
+    /// Every token that authenticates, and whom as.
+    pub(crate) tokens: Mutex<BTreeMap<String, Identity>>,
+    /// Every authorization decision, in order.
+    pub(crate) authorizations: Mutex<Vec<Authorization>>,
     /// `IP:PORT`, for `serverAddressByClientCIDRs`.
     pub(crate) server_address: String,
     pub(crate) bookmark_interval: Duration,
@@ -40,8 +46,8 @@ pub(crate) struct Inner {
     pub(crate) forbidden: Mutex<BTreeSet<String>>,
     /// Bumped to cut every open watch connection.
     pub(crate) watch_cut: tokio::sync::watch::Sender<u64>,
-    /// The mutating webhook Pod creates go through, if any.
-    pub(crate) pod_webhook: Mutex<Option<admission::PodWebhook>>,
+    /// Webhook admission: the Pod webhook, Service routes, the calls made.
+    pub(crate) admission: admission::Admission,
     pub(crate) requests: Mutex<Vec<ApiRequest>>,
 }
 
@@ -67,31 +73,20 @@ pub(crate) async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Respons
         content_type: header_text(header::CONTENT_TYPE),
         status: 0,
     };
-    let resp = if !authenticated(&inner, &req) {
-        status_response(&ApiError::new(401, "Unauthorized", "Unauthorized"))
-    } else {
-        route(&inner, req)
-            .await
-            .unwrap_or_else(|e| status_response(&e))
+    let query = Query::parse(req.uri().query());
+    let resp = match rbac::admit_request(&inner, &req, &query.0) {
+        Err(e) => status_response(&e),
+        Ok(identity) => {
+            let mut req = req;
+            req.extensions_mut().insert(identity);
+            route(&inner, req)
+                .await
+                .unwrap_or_else(|e| status_response(&e))
+        }
     };
     record.status = resp.status().as_u16();
     lock(&inner.requests).push(record);
     resp
-}
-
-fn authenticated(inner: &Inner, req: &Request<Incoming>) -> bool {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return false;
-    };
-    let Ok(value) = value.to_str() else {
-        return false;
-    };
-    match value.split_once(' ') {
-        Some((scheme, token)) => {
-            scheme.eq_ignore_ascii_case("bearer") && token.trim() == inner.token
-        }
-        None => false,
-    }
 }
 
 async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
@@ -111,16 +106,7 @@ async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
         ));
     }
     match segments.as_slice() {
-        ["version"] => {
-            let answer = {
-                let mut versions = lock(&inner.versions);
-                let (answers, next) = &mut *versions;
-                let answer = answers[*next % answers.len()].clone();
-                *next = next.wrapping_add(1);
-                answer
-            };
-            Ok(json_response(StatusCode::OK, &answer))
-        }
+        ["version"] => Ok(json_response(StatusCode::OK, &lock(&inner.version).next())),
         ["healthz" | "livez" | "readyz"] => Ok(text_response(StatusCode::OK, "ok")),
         ["api"] => Ok(discovery_root(&accept, true, || {
             discovery::api_versions(&inner.server_address)
@@ -143,6 +129,12 @@ async fn route(inner: &Arc<Inner>, req: Request<Incoming>) -> Answer {
         ["apis", group, version] => discovery::api_resource_list(group, version)
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(not_found_path),
+        ["apis", "authorization.k8s.io", "v1", review]
+            if req.method() == Method::POST && review.starts_with("selfsubject") =>
+        {
+            let review = review.to_string();
+            self_subject_review(inner, req, &review).await
+        }
         ["api", "v1", rest @ ..] => resource_request(inner, req, "", "v1", rest).await,
         ["apis", group, version, rest @ ..] => {
             let (group, version) = (group.to_string(), version.to_string());
@@ -286,7 +278,18 @@ async fn resource_request(
             ));
         }
     };
-    authorize(inner, &target, verb)?;
+    if !target.res.verbs.contains(&verb) {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let user = req
+        .extensions()
+        .get::<Identity>()
+        .map(|i| i.user.clone())
+        .unwrap_or_default();
     let accept = req
         .headers()
         .get(header::ACCEPT)
@@ -319,19 +322,29 @@ async fn resource_request(
             })
         }
         "create" | "update" | "patch" => {
-            if query.get("dryRun").is_some() {
-                return Err(ApiError::bad_request(
-                    "dryRun is not supported by the tagwarden test API server",
-                ));
+            let dry_run = dry_run(verb, &query)?;
+            let given_type = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            validation::check_content_type(verb, given_type, target.res.kind)?;
+            let body = read_json(req).await?;
+            if let Some(ns) = &target.namespace {
+                validation::check_namespace_exists(&inner.store, ns)?;
             }
-            let mut body = read_json(req).await?;
-            let mut warnings = Vec::new();
-            if verb == "create" && target.res.group.is_empty() && target.res.kind == "Pod" {
-                let admitted = admit_pod(inner, &target, body, manager.as_deref()).await?;
-                body = admitted.object;
-                warnings = admitted.warnings;
-            }
+            let admitted = admit(
+                inner,
+                &target,
+                verb,
+                body,
+                manager.as_deref(),
+                dry_run,
+                &user,
+            )
+            .await?;
+            let (body, warnings) = (admitted.object, admitted.warnings);
             let object = match verb {
+                "create" if dry_run => create_dry_run(inner, &target, body, manager.as_deref())?,
                 "create" => create(inner, &target, body, manager.as_deref())?,
                 "update" => update(inner, &target, body, manager.as_deref())?,
                 _ => patch(
@@ -365,34 +378,96 @@ async fn resource_request(
     }
 }
 
-/// Run the Pod webhook, if one is set and selects the Pod's namespace.
-async fn admit_pod(
+/// `POST …/selfsubjectaccessreviews` (may the requester do what the review
+/// asks?) and `…/selfsubjectrulesreviews` (what may it do in a namespace?):
+/// answered by the authorizer, never stored.
+async fn self_subject_review(inner: &Inner, req: Request<Incoming>, plural: &str) -> Answer {
+    let who = req
+        .extensions()
+        .get::<Identity>()
+        .cloned()
+        .expect("every routed request is authenticated");
+    let given_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let kind = match plural {
+        "selfsubjectaccessreviews" => "SelfSubjectAccessReview",
+        "selfsubjectrulesreviews" => "SelfSubjectRulesReview",
+        _ => return Err(not_found_path()),
+    };
+    validation::check_content_type("create", given_type, kind)?;
+    let review = read_json(req).await?;
+    let answered = if kind == "SelfSubjectAccessReview" {
+        rbac::self_subject_access_review(&inner.store, &who, review)?
+    } else {
+        rbac::self_subject_rules_review(&inner.store, &who, review)?
+    };
+    Ok(json_response(StatusCode::CREATED, &answered))
+}
+
+/// `?dryRun`: `All` on a create (admission runs, nothing is stored); any
+/// other value is `422`, and other verbs are refused with `400`.
+fn dry_run(verb: &str, query: &Query) -> Result<bool, ApiError> {
+    match query.get("dryRun").as_deref() {
+        None => Ok(false),
+        Some("All") if verb == "create" => Ok(true),
+        Some(_) if verb != "create" => Err(ApiError::bad_request(
+            "dryRun is supported by the tagwarden test API server for creates only",
+        )),
+        Some(other) => Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "CreateOptions.meta.k8s.io \"\" is invalid: dryRun[0]: Unsupported value: \"{other}\": supported values: \"All\""
+            ),
+        )),
+    }
+}
+
+/// Webhook admission (`admission.rs`) of a create or an update; a patch
+/// is not admitted.
+async fn admit(
     inner: &Inner,
     target: &Target<'_>,
-    mut pod: Value,
+    verb: &str,
+    mut body: Value,
     manager: Option<&str>,
+    dry_run: bool,
+    user: &str,
 ) -> Result<admission::Admitted, ApiError> {
-    let hook = lock(&inner.pod_webhook).clone();
-    let Some(hook) = hook else {
-        return Ok(admission::Admitted {
-            object: pod,
-            warnings: Vec::new(),
-        });
+    let unchanged = |object| admission::Admitted {
+        object,
+        warnings: Vec::new(),
     };
-    place(target, &mut pod)?;
-    let namespaces = discovery::find("", "v1", "namespaces").expect("namespaces are served");
-    let namespace = inner.store.get(&Key {
-        resource: namespaces,
-        namespace: String::new(),
-        name: target.namespace.clone().unwrap_or_default(),
-    });
-    if !admission::selects(&hook, namespace.as_deref())? {
-        return Ok(admission::Admitted {
-            object: pod,
-            warnings: Vec::new(),
-        });
+    let (operation, old) = match verb {
+        "create" => ("CREATE", None),
+        "update" => match inner.store.get(&target.key()) {
+            Some(old) => ("UPDATE", Some(target.show(&old))),
+            None => return Ok(unchanged(body)), // the update answers 404
+        },
+        _ => return Ok(unchanged(body)),
+    };
+    if target.res.namespaced && target.namespace.is_none() {
+        return Ok(unchanged(body)); // the create answers 405
     }
-    admission::admit(&hook, pod, inner.store.uid(), &inner.user, manager).await
+    place(target, &mut body)?;
+    let name = body
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let request = admission::Request {
+        res: target.res,
+        subresource: "",
+        namespace: target.namespace.as_deref(),
+        name: &name,
+        operation,
+        user,
+        dry_run,
+        field_manager: manager,
+    };
+    admission::admit(&inner.store, &inner.admission, &request, body, old).await
 }
 
 impl Target<'_> {
@@ -438,39 +513,6 @@ fn manager(req: &Request<Incoming>, query: &Query) -> Option<String> {
         let ua = req.headers().get(header::USER_AGENT)?.to_str().ok()?;
         Some(ua.split('/').next().unwrap_or(ua).to_string())
     })
-}
-
-/// RBAC as the test configured it: 403 for every verb on a forbidden resource.
-fn authorize(inner: &Inner, target: &Target<'_>, verb: &str) -> Result<(), ApiError> {
-    let qualified = target.res.qualified();
-    if !lock(&inner.forbidden).contains(&qualified) {
-        return Ok(());
-    }
-    let subject = match &target.name {
-        Some(name) => format!("{qualified} \"{name}\""),
-        None => qualified.clone(),
-    };
-    let scope = match &target.namespace {
-        Some(ns) => format!("in the namespace \"{ns}\""),
-        None => "at the cluster scope".to_string(),
-    };
-    let mut err = ApiError::new(
-        403,
-        "Forbidden",
-        format!(
-            "{subject} is forbidden: User \"{}\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
-            inner.user, target.res.plural, target.res.group
-        ),
-    );
-    let mut details = json!({ "kind": target.res.plural });
-    if let Some(name) = &target.name {
-        details["name"] = json!(name);
-    }
-    if !target.res.group.is_empty() {
-        details["group"] = json!(target.res.group);
-    }
-    err.details = Some(details);
-    Err(err)
 }
 
 /// The query string, decoded.
@@ -522,12 +564,9 @@ impl Filter {
     fn from_query(query: &Query, res: &Resource) -> Result<Filter, ApiError> {
         let labels = LabelSelector::parse(&query.get("labelSelector").unwrap_or_default())
             .map_err(ApiError::bad_request)?;
-        let mut allowed = vec!["metadata.name", "metadata.namespace"];
-        allowed.extend(res.fields);
         let fields = FieldSelector::parse(
             &query.get("fieldSelector").unwrap_or_default(),
-            &allowed,
-            res.plural,
+            &validation::field_labels(res),
         )
         .map_err(ApiError::bad_request)?;
         Ok(Filter { labels, fields })
@@ -745,6 +784,8 @@ fn create(
     }
     check_kind(target, &body)?;
     place(target, &mut body)?;
+    validation::check_object(target.res, &body)?;
+    validation::prepare_for_create(target.res, &mut body);
     let body = target.stored(body);
     Ok((
         inner
@@ -752,6 +793,30 @@ fn create(
             .write(target.resource, body, Write::Create, manager)?,
         true,
     ))
+}
+
+/// A create with `dryRun=All`: checked and answered as [`create`] would
+/// be, nothing stored (no resourceVersion; watchers see nothing).
+fn create_dry_run(
+    inner: &Inner,
+    target: &Target<'_>,
+    mut body: Value,
+    manager: Option<&str>,
+) -> Result<(Arc<Value>, bool), ApiError> {
+    if target.res.namespaced && target.namespace.is_none() {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    check_kind(target, &body)?;
+    place(target, &mut body)?;
+    let body = target.stored(body);
+    let object = inner
+        .store
+        .try_write(target.resource, body, Write::Create, manager)?;
+    Ok((Arc::new(object), true))
 }
 
 fn update(
@@ -791,21 +856,6 @@ fn patch(
         .unwrap_or_default();
     let apply = media == "application/apply-patch+yaml";
     let json_patch = media == "application/json-patch+json";
-    if !apply
-        && !json_patch
-        && media != "application/merge-patch+json"
-        && media != "application/strategic-merge-patch+json"
-    {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types \
-                 include: application/json-patch+json, application/merge-patch+json, \
-                 application/apply-patch+yaml, application/strategic-merge-patch+json; got {media}"
-            ),
-        ));
-    }
     if json_patch {
         return json_patch_update(inner, target, &body, manager).map(|o| (o, false));
     }
@@ -829,6 +879,9 @@ fn patch(
         Write::MergePatch
     };
     let existed = inner.store.get(&target.key()).is_some();
+    if !existed {
+        validation::check_object(target.res, &body)?;
+    }
     let body = target.stored(body);
     let stored = inner.store.write(target.resource, body, how, manager)?;
     Ok((stored, !existed))
@@ -909,16 +962,17 @@ fn delete_collection(inner: &Inner, target: &Target<'_>, query: &Query) -> Answe
 }
 
 async fn read_json(req: Request<Incoming>) -> Result<Value, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| ApiError::new(413, "RequestEntityTooLarge", e.to_string()))?
         .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body of the request is not JSON (the test API server reads JSON only): {e}"
-        ))
-    })
+    validation::parse_body(&bytes, content_type.as_deref())
 }
 
 /// What a watch was asked for.

@@ -25,16 +25,49 @@
 //!
 //! # What is faithful to the real server
 //!
-//! - **Transport and auth:** HTTPS on `127.0.0.1` with its own test CA (the
-//!   crate's `rcgen` PKI, rustls on aws-lc-rs, HTTP/1.1), bearer tokens;
-//!   without a valid `Authorization: Bearer …` every path is `401` with a
-//!   `Status` body (`reason: Unauthorized`).
+//! - **Transport and authentication:** HTTPS on `127.0.0.1` with its own
+//!   test CA (the crate's `rcgen` PKI, rustls on aws-lc-rs, HTTP/1.1),
+//!   bearer tokens; without a known `Authorization: Bearer …` every path is
+//!   `401` with a `Status` body (`reason: Unauthorized`). The default token
+//!   (in [`ApiServer::kubeconfig`]) is `kubernetes-admin` in `system:masters`;
+//!   [`ApiServer::service_account_token`] mints one for
+//!   `system:serviceaccount:NS:NAME` (groups `system:serviceaccounts`,
+//!   `system:serviceaccounts:NS`, `system:authenticated`),
+//!   [`ApiServer::user_token`] one for any user, and
+//!   [`ApiServer::kubeconfig_with_token`] writes a kubeconfig for it.
+//!   `Impersonate-User`/`Impersonate-Group` (`kubectl --as`) work, authorized
+//!   by the `impersonate` verb.
+//! - **RBAC, always on** (`rbac.rs`): kube-apiserver's authorizer chain,
+//!   evaluated at each request from the stored `rbac.authorization.k8s.io/v1`
+//!   Roles, ClusterRoles, RoleBindings and ClusterRoleBindings (served, so
+//!   `kubectl apply -f`/`get clusterroles` work): `system:masters` bypasses
+//!   it; verbs, apiGroups, resources with subresources (`pods/log`,
+//!   `*/scale`), `resourceNames` (which match only requests that name an
+//!   object: a `get`, or a list/watch with `fieldSelector=metadata.name=…`),
+//!   `nonResourceURLs`; RoleBindings to Roles or ClusterRoles (granting in
+//!   their namespace only); subjects User, Group, ServiceAccount. The
+//!   bootstrap policy (`cluster-admin`, `system:discovery`,
+//!   `system:public-info-viewer`, `system:basic-user`, with their bindings)
+//!   is stored from the start, so every authenticated user may read
+//!   discovery, `/version`, `/openapi`, `/healthz` and create
+//!   SelfSubjectAccessReviews and SelfSubjectRulesReviews (`kubectl auth
+//!   can-i`, also `--list`, works). A denial is the
+//!   real `403` ("secrets \"regcred\" is forbidden: User \"…\" cannot get
+//!   resource \"secrets\" in API group \"\" in the namespace \"payments\"",
+//!   "forbidden: User \"…\" cannot get path \"/foo\"") with its `details`.
+//!   Every decision is recorded ([`ApiServer::authorizations`],
+//!   [`ApiServer::denials`]) with the binding, role and rule that allowed it,
+//!   and [`ApiServer::unused_grants`] lists what a ServiceAccount was granted
+//!   and never used. [`ApiServer::forbid`] remains as a switch that denies a
+//!   resource to everyone, admin included, on top of RBAC.
 //! - **`/version`** with a configurable `gitVersion` (`v1.32.1-eks-5e0fdde`
-//!   gives `major: "1"`, `minor: "32+"`, as vendor builds report), changed
-//!   while running ([`ApiServer::set_git_version`]), or several answered in
-//!   turn as during a rolling upgrade ([`ApiServer::set_git_versions`]).
+//!   gives `major: "1"`, `minor: "32+"`, as vendor builds report), which a
+//!   test may change while clients run ([`ApiServer::set_git_version`]), or
+//!   make alternate between answers ([`ApiServer::set_git_versions`]: a
+//!   control plane mid-upgrade).
 //! - **Discovery** (`discovery.rs`): `/api`, `/apis`, `/apis/{group}`, `/api/v1`,
-//!   `/apis/{apps,batch,events.k8s.io,coordination.k8s.io}/v1` in the legacy
+//!   `/apis/{apps,batch,events.k8s.io,coordination.k8s.io,admissionregistration.k8s.io,`
+//!   `rbac.authorization.k8s.io,authorization.k8s.io}/v1` in the legacy
 //!   shapes, and the aggregated `APIGroupDiscoveryList` (v2 and v2beta1)
 //!   when the `Accept` header asks for it, falling back to the legacy
 //!   documents when it does not, as the real server negotiates.
@@ -43,13 +76,22 @@
 //!   `managedFields` entry (manager from `fieldManager` or the User-Agent) on
 //!   writes; `409 AlreadyExists`/`Conflict`, `404 NotFound` and `422 Invalid`
 //!   `Status` answers worded as the real ones.
+//! - **Refusals** (`validation.rs`): names a kind does not accept (`422`
+//!   with kube's RFC 1123/1035 messages), writes into a namespace that does
+//!   not exist (`404 namespaces "x" not found`, the `NamespaceLifecycle`
+//!   plugin; only once the server holds any Namespace), bodies of a media
+//!   type a verb does not take (`415 UnsupportedMediaType`), bodies that are
+//!   not JSON (`400`), verbs a resource does not list in discovery (`405`).
 //! - **List:** namespaced and all-namespaces paths; `metadata.resourceVersion`;
 //!   items without `apiVersion`/`kind`, as in real list answers; `limit` and
 //!   `continue` (a token of the real shape, reading a consistent snapshot at
 //!   the first page's resourceVersion; `410 Expired` once compacted) with
 //!   `remainingItemCount`; `resourceVersionMatch=Exact`; `labelSelector`
 //!   (`=`, `==`, `!=`, `in`, `notin`, exists, `!`exists) and `fieldSelector`
-//!   (`metadata.name`, `metadata.namespace` and a few per-kind fields).
+//!   over exactly the fields kube-apiserver selects on per kind
+//!   (`validation.rs`: Pods' `spec.nodeName`, `status.phase`, …; Events'
+//!   `involvedObject.uid`, …, so `kubectl describe` finds a Pod's Events);
+//!   any other field is `400` "field label not supported: spec.foo".
 //! - **Watch** (`?watch=1`): chunked JSON lines `{"type","object"}` of
 //!   `ADDED`/`MODIFIED`/`DELETED`; the current state first when
 //!   `resourceVersion` is unset or `0`, else every change after it;
@@ -69,8 +111,8 @@
 //!   `resourceVersion` precondition), `PATCH` (`json-patch+json`, `merge-patch+json`,
 //!   `strategic-merge-patch+json` as a merge patch, `apply-patch+yaml` with a
 //!   JSON body, which creates a missing object), `DELETE`, and
-//!   `deletecollection`: enough for Events (core and `events.k8s.io`), Leases
-//!   and Pods. Patches are applied atomically under the store's lock.
+//!   `deletecollection`: enough for Events (core and `events.k8s.io`), Leases,
+//!   Pods and webhook configurations. Patches are applied atomically under the store's lock.
 //! - **One Event store, two APIs** (`convert.rs`): core `v1` and
 //!   `events.k8s.io/v1` Events are views of the same objects, converted
 //!   field by field, so an Event a `Recorder` writes shows in
@@ -80,34 +122,54 @@
 //!   another manager owns is `409 Conflict` ("Apply failed with 1 conflict:
 //!   conflict with \"…\" using coordination.k8s.io/v1: .spec.holderIdentity")
 //!   unless `force=true`: the race that Lease-based leader election relies on.
-//! - **RBAC, as a switch:** [`ApiServer::forbid`] makes every verb on a
-//!   resource `403 Forbidden` with the real message ("secrets \"regcred\" is
-//!   forbidden: User \"…\" cannot get resource \"secrets\" in API group \"\"
-//!   in the namespace \"payments\"").
 //! - **OpenAPI, as far as kubectl needs it:** `/openapi/v3` and its
 //!   group-version documents say that every resource takes
 //!   `fieldValidation`, so `kubectl create -f` leaves validation to the
 //!   server (which accepts every field) instead of downloading `/openapi/v2`.
-//! - **Admission:** Pod creates can go through one mutating webhook
-//!   ([`PodWebhook`], `admission.rs`): a real `AdmissionReview` v1 over
-//!   HTTPS, its JSON Patch applied, its warnings as `Warning` headers,
-//!   `failurePolicy` and `namespaceSelector` honoured.
+//! - **Admission** (`admission.rs`): `admissionregistration.k8s.io/v1`
+//!   `MutatingWebhookConfiguration`s and `ValidatingWebhookConfiguration`s
+//!   are stored like any object (`kubectl create -f` the chart's), and every
+//!   create and update goes through their webhooks as kube-apiserver sends
+//!   it: mutating by configuration name, then validating; `rules`,
+//!   `namespaceSelector` (the stored Namespace's labels), `objectSelector`,
+//!   `failurePolicy` with kube's messages, `timeoutSeconds`, `sideEffects`
+//!   on dry runs, `reinvocationPolicy: IfNeeded`; a real `AdmissionReview`
+//!   v1 over HTTPS to `NAME.NAMESPACE.svc` verified against `caBundle`, at
+//!   the address [`ApiServer::route_service`] gave the Service; JSON Patch
+//!   applied, warnings as `Warning` headers, denials as
+//!   `webhookerrors.ToStatusErr`. Every call is recorded
+//!   ([`ApiServer::webhook_calls`]). A hand-set [`PodWebhook`] (a URL, Pod
+//!   creates) runs first, for tests that need no configuration object.
+//! - **Dry run:** `dryRun=All` on a create runs admission and answers the
+//!   object as it would be stored (name, uid), storing nothing.
 //! - **Tables:** `kubectl get` asks for `as=Table;g=meta.k8s.io`; it gets a
 //!   small server-side Table (`table.rs`), in lists, gets and watches.
 //!
 //! # What is deliberately left out
 //!
-//! Protobuf (JSON only), HTTP/2 and websockets (so no `exec`/`logs`/
-//! `port-forward`), subresources (`/status`, `/scale`, `/log`, `/eviction`),
-//! admission other than the one Pod webhook, defaulting and validation
-//! beyond names and namespaces,
-//! `dryRun` (refused with 400 rather than silently applied),
+//! Protobuf (answers are JSON; request bodies are read as protobuf only for
+//! the kinds kubectl's typed commands send that way, `protobuf.rs`: reviews,
+//! RBAC objects, Namespaces, ServiceAccounts; YAML bodies only in their
+//! JSON form), HTTP/2 and
+//! websockets (so no `exec`/`logs`/
+//! `port-forward`), subresources (`/status`, `/scale`, `/log`, `/eviction`:
+//! RBAC rules name them, but the server serves none),
+//! token review details (tokens are opaque, not JWTs, and a ServiceAccount
+//! token stays valid when its ServiceAccount is deleted), ClusterRole
+//! `aggregationRule`s and the default `admin`/`edit`/`view` roles, RBAC's
+//! escalation checks (anyone allowed to write a Role may grant anything),
+//! `kube-public` and `kube-node-lease` namespaces,
+//! built-in admission plugins, webhook admission of `PATCH` and `DELETE`
+//! (and what `admission.rs` lists), defaulting and validation beyond names
+//! and namespaces,
+//! `dryRun` other than on creates (refused with 400 rather than silently applied),
 //! server-side apply's removal of fields no longer applied, strategic merge keys,
 //! graceful deletion, finalizers and garbage collection (a delete removes
 //! the object at once; owners do not cascade), controllers (nothing creates
 //! ReplicaSets or Pods, nothing updates `status`), schemas (no `/openapi/v2`,
-//! no schemas in `/openapi/v3`: `kubectl explain` and client-side
-//! `kubectl apply` do not work; `kubectl create` and `apply --server-side` do),
+//! no schemas in `/openapi/v3`: `kubectl explain` does not work;
+//! `kubectl create`, `apply` (which falls back on its compiled-in types for
+//! the kinds it knows) and `apply --server-side` do),
 //! the watch cache's own quirks (a list with
 //! `resourceVersion=0` honours `limit` here), and waiting for a
 //! resourceVersion newer than the newest (served as the newest).
@@ -123,11 +185,14 @@ mod discovery;
 mod fields;
 mod fixtures;
 mod http;
+mod protobuf;
+mod rbac;
 mod selector;
 mod store;
 mod table;
+mod validation;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -139,18 +204,24 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-pub use admission::PodWebhook;
+pub use admission::{PodWebhook, WebhookCall, WebhookOutcome};
 pub use fixtures::{FixtureImage, Fixtures};
+pub use rbac::{Authorization, Grant};
 
 use self::http::Inner;
+use self::rbac::Identity;
 use self::store::{Key, Write};
 use crate::server::ServerThread;
 use crate::tls::ServerPki;
 
 /// The bearer token an [`ApiServer`] accepts unless told otherwise.
 pub const DEFAULT_TOKEN: &str = "tagwarden-test-token-3f9c2a";
-/// The user that token authenticates as (named in `403` messages).
-pub const DEFAULT_USER: &str = "system:serviceaccount:tagwarden:tagwarden";
+/// The user that token authenticates as: an admin, in [`ADMIN_GROUPS`]
+/// (as kubeadm's `kubernetes-admin`).
+pub const DEFAULT_USER: &str = "kubernetes-admin";
+/// The groups of the default token's user: `system:masters` bypasses RBAC,
+/// as in kube-apiserver.
+pub const ADMIN_GROUPS: &[&str] = &["system:masters", "system:authenticated"];
 /// The server version unless told otherwise: an EKS 1.32 build.
 pub const DEFAULT_GIT_VERSION: &str = "v1.32.1-eks-5e0fdde";
 /// The kubeconfig context (and cluster and user) name unless told otherwise.
@@ -186,6 +257,7 @@ pub struct ApiServerBuilder {
     fixtures: Option<Fixtures>,
     forbidden: Vec<String>,
     pod_webhook: Option<PodWebhook>,
+    routes: Vec<(String, String, u16, SocketAddr)>,
 }
 
 impl Default for ApiServerBuilder {
@@ -199,6 +271,7 @@ impl Default for ApiServerBuilder {
             fixtures: Some(Fixtures::standard()),
             forbidden: Vec::new(),
             pod_webhook: None,
+            routes: Vec::new(),
         }
     }
 }
@@ -211,13 +284,15 @@ impl ApiServerBuilder {
         self
     }
 
-    /// The one bearer token that authenticates.
+    /// The admin's bearer token (default [`DEFAULT_TOKEN`]); other
+    /// identities get theirs from [`ApiServer::service_account_token`] and
+    /// [`ApiServer::user_token`].
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = token.into();
         self
     }
 
-    /// The user name the token stands for, as `403` messages name it.
+    /// The user name the admin token stands for (in [`ADMIN_GROUPS`]).
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.user = user.into();
         self
@@ -242,7 +317,10 @@ impl ApiServerBuilder {
         self
     }
 
-    /// Start with no objects at all.
+    /// Start with no objects but the bootstrap RBAC policy every cluster
+    /// has (`cluster-admin`, `system:discovery`, … and their bindings); no
+    /// Namespaces either, so writes into any namespace are accepted until a
+    /// Namespace is stored.
     pub fn empty(mut self) -> Self {
         self.fixtures = None;
         self
@@ -257,6 +335,20 @@ impl ApiServerBuilder {
     /// Send every Pod create through `webhook` (see [`ApiServer::set_pod_webhook`]).
     pub fn pod_webhook(mut self, webhook: PodWebhook) -> Self {
         self.pod_webhook = Some(webhook);
+        self
+    }
+
+    /// Route a Service's port to `addr` from the start (see
+    /// [`ApiServer::route_service`]).
+    pub fn route_service(
+        mut self,
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        port: u16,
+        addr: SocketAddr,
+    ) -> Self {
+        self.routes
+            .push((namespace.into(), name.into(), port, addr));
         self
     }
 
@@ -304,28 +396,32 @@ impl ApiServer {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
+        let admin = Identity::user(&b.user, ADMIN_GROUPS);
         let inner = Arc::new(Inner {
             store: store::Store::new(),
-            versions: Mutex::new((vec![version_info(&b.git_version)], 0)),
+            version: Mutex::new(VersionAnswers::new(&[b.git_version.as_str()])),
             watches_end_at_once: std::sync::atomic::AtomicBool::new(false),
+            tokens: Mutex::new(BTreeMap::from([(b.token.clone(), admin)])),
             token: b.token,
-            user: b.user,
+            authorizations: Mutex::new(Vec::new()),
             server_address: addr.to_string(),
             bookmark_interval: b.bookmark_interval,
             forbidden: Mutex::new(BTreeSet::new()),
             watch_cut: tokio::sync::watch::channel(0).0,
-            pod_webhook: Mutex::new(b.pod_webhook),
+            admission: admission::Admission::default(),
             requests: Mutex::new(Vec::new()),
         });
-        if let Some(fixtures) = &b.fixtures {
-            for object in fixtures.objects() {
-                let resource =
-                    resource_of(&object).unwrap_or_else(|e| panic!("test API server fixture: {e}"));
-                inner
-                    .store
-                    .write(resource, object, Write::Apply, None)
-                    .unwrap_or_else(|e| panic!("test API server fixture: {}", e.message));
-            }
+        let fixture_objects = b.fixtures.as_ref().map(Fixtures::objects);
+        for object in rbac::bootstrap_policy()
+            .into_iter()
+            .chain(fixture_objects.into_iter().flatten())
+        {
+            let resource =
+                resource_of(&object).unwrap_or_else(|e| panic!("test API server fixture: {e}"));
+            inner
+                .store
+                .write(resource, object, Write::Apply, None)
+                .unwrap_or_else(|e| panic!("test API server fixture: {}", e.message));
         }
         let dir = crate::registry::scratch_dir("tagwarden-apiserver-");
         let kubeconfig = dir.path().join("kubeconfig");
@@ -342,6 +438,10 @@ impl ApiServer {
             dir,
             kubeconfig,
         };
+        *lock(&api.inner.admission.pod_webhook) = b.pod_webhook;
+        for (namespace, name, port, addr) in b.routes {
+            api.route_service(&namespace, &name, port, addr);
+        }
         for resource in b.forbidden {
             api.forbid(&resource);
         }
@@ -377,8 +477,15 @@ impl ApiServer {
     }
 
     /// The kubeconfig YAML: one cluster (URL, CA data), one user (the
-    /// token), one context with namespace `default`, made current.
+    /// admin token), one context with namespace `default`, made current.
     pub fn kubeconfig(&self) -> String {
+        self.kubeconfig_with_token(&self.inner.token)
+    }
+
+    /// [`ApiServer::kubeconfig`] with another bearer token (e.g. from
+    /// [`ApiServer::service_account_token`]): kubectl or kube-rs then act as
+    /// that identity.
+    pub fn kubeconfig_with_token(&self, token: &str) -> String {
         use base64::Engine as _;
         let ca = base64::engine::general_purpose::STANDARD.encode(&self.pki.ca_cert_pem);
         let name = &self.context;
@@ -394,8 +501,101 @@ impl ApiServer {
              current-context: {name}\n\
              preferences: {{}}\n",
             url = self.url(),
-            token = self.inner.token,
         )
+    }
+
+    /// Write [`ApiServer::kubeconfig_with_token`] to `path`.
+    ///
+    /// # Panics
+    ///
+    /// If the file cannot be written.
+    pub fn write_kubeconfig_with_token(&self, path: &Path, token: &str) {
+        std::fs::write(path, self.kubeconfig_with_token(token))
+            .unwrap_or_else(|e| panic!("cannot write kubeconfig {}: {e}", path.display()));
+    }
+
+    /// A new bearer token that authenticates as the ServiceAccount
+    /// `namespace/name`: user `system:serviceaccount:NS:NAME`, groups
+    /// `system:serviceaccounts`, `system:serviceaccounts:NS`,
+    /// `system:authenticated`. What it may do is what the stored
+    /// Roles, ClusterRoles and bindings grant that identity, decided at each
+    /// request. (The ServiceAccount object itself is not required.)
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        self.mint_token(Identity::service_account(namespace, name))
+    }
+
+    /// A new bearer token for a plain `user` in `groups` (plus
+    /// `system:authenticated`).
+    pub fn user_token(&self, user: &str, groups: &[&str]) -> String {
+        self.mint_token(Identity::user(user, groups))
+    }
+
+    fn mint_token(&self, identity: Identity) -> String {
+        let token = format!("tagwarden-test.{}", self.inner.store.uid().replace('-', ""));
+        lock(&self.inner.tokens).insert(token.clone(), identity);
+        token
+    }
+
+    /// Every authorization decision so far, in order: one per
+    /// authenticated request (and one per impersonation check).
+    pub fn authorizations(&self) -> Vec<Authorization> {
+        lock(&self.inner.authorizations).clone()
+    }
+
+    /// The decisions that denied (`403`).
+    pub fn denials(&self) -> Vec<Authorization> {
+        lock(&self.inner.authorizations)
+            .iter()
+            .filter(|a| !a.allowed)
+            .cloned()
+            .collect()
+    }
+
+    /// Forget the decisions recorded so far.
+    pub fn clear_authorizations(&self) {
+        lock(&self.inner.authorizations).clear();
+    }
+
+    /// What the stored RBAC objects grant the ServiceAccount
+    /// `namespace/name` (not counting what every authenticated user has)
+    /// that no allowed request of it used so far, one line per verb and
+    /// resource: `get secrets (ClusterRole tagwarden)`, `list pods in
+    /// namespace shop (Role shop/reader)`. Least privilege is an empty list.
+    pub fn unused_grants(&self, namespace: &str, name: &str) -> Vec<String> {
+        let history = self.authorizations();
+        rbac::unused_grants(
+            &self.inner.store,
+            &Identity::service_account(namespace, name),
+            &history,
+        )
+    }
+
+    /// From now on `/version` answers `git_version` (`major`/`minor` follow).
+    pub fn set_git_version(&self, git_version: &str) {
+        self.set_git_versions(&[git_version]);
+    }
+
+    /// From now on `/version` answers these in turn, one per request: a
+    /// control plane mid-upgrade, whose replicas behind one address disagree.
+    ///
+    /// # Panics
+    ///
+    /// If `git_versions` is empty.
+    pub fn set_git_versions(&self, git_versions: &[&str]) {
+        assert!(!git_versions.is_empty(), "set_git_versions: no version");
+        *lock(&self.inner.version) = VersionAnswers::new(git_versions);
+    }
+
+    /// Set a Node's `status.nodeInfo.kubeletVersion` (watchers see
+    /// `MODIFIED`), as a node upgraded in place reports it.
+    ///
+    /// # Panics
+    ///
+    /// If there is no such Node.
+    pub fn set_kubelet_version(&self, node: &str, version: &str) -> Value {
+        self.modify("v1", "Node", None, node, |n| {
+            n["status"]["nodeInfo"]["kubeletVersion"] = json!(version);
+        })
     }
 
     /// Write [`ApiServer::kubeconfig`] to `path`.
@@ -522,28 +722,14 @@ impl ApiServer {
         self.inner.watch_cut.send_modify(|n| *n += 1);
     }
 
-    /// Make every verb on `resource` `403 Forbidden`: RBAC without the
-    /// permission. `resource` is the plural, with the group for non-core
-    /// groups: `secrets`, `serviceaccounts`, `leases.coordination.k8s.io`.
+    /// Make every verb on `resource` `403 Forbidden` for everyone, the
+    /// admin included, on top of what RBAC decides (with the same message,
+    /// recorded as a denial). `resource` is the plural, with the group for
+    /// non-core groups: `secrets`, `serviceaccounts`,
+    /// `leases.coordination.k8s.io`. To test a real RBAC setup instead, use
+    /// [`ApiServer::service_account_token`] and RBAC objects.
     pub fn forbid(&self, resource: &str) {
         lock(&self.inner.forbidden).insert(resource.to_string());
-    }
-
-    /// From now on `/version` answers with `git_version` (parsed as the builder's).
-    pub fn set_git_version(&self, git_version: &str) {
-        self.set_git_versions(&[git_version]);
-    }
-
-    /// From now on `/version` answers with each of `git_versions` in turn, as a
-    /// control plane in the middle of a rolling upgrade does (each request may reach
-    /// another replica).
-    ///
-    /// # Panics
-    ///
-    /// When `git_versions` is empty.
-    pub fn set_git_versions(&self, git_versions: &[&str]) {
-        assert!(!git_versions.is_empty(), "set_git_versions needs a version");
-        *lock(&self.inner.versions) = (git_versions.iter().map(|v| version_info(v)).collect(), 0);
     }
 
     /// Make every watch end at once from now on (`true`): a `200` whose body ends
@@ -560,10 +746,30 @@ impl ApiServer {
     }
 
     /// From now on, send every Pod create through this mutating webhook
-    /// (`None`: none), as a `MutatingWebhookConfiguration` for Pod `CREATE`
-    /// would (`admission.rs` has the details).
+    /// (`None`: none) before the stored configurations' webhooks, as a
+    /// `MutatingWebhookConfiguration` for Pod `CREATE` would
+    /// (`admission.rs` has the details).
     pub fn set_pod_webhook(&self, webhook: Option<PodWebhook>) {
-        *lock(&self.inner.pod_webhook) = webhook;
+        *lock(&self.inner.admission.pod_webhook) = webhook;
+    }
+
+    /// Where port `port` of the Service `namespace/name` leads: `addr`
+    /// (e.g. where `tagwarden serve --webhook-listen` listens). A webhook
+    /// whose `clientConfig.service` names it is called there (verified as
+    /// `NAME.NAMESPACE.svc`); an unrouted Service refuses connections.
+    pub fn route_service(&self, namespace: &str, name: &str, port: u16, addr: SocketAddr) {
+        lock(&self.inner.admission.routes)
+            .insert((namespace.to_string(), name.to_string(), port), addr);
+    }
+
+    /// Every webhook call made so far, in order (see [`WebhookCall`]).
+    pub fn webhook_calls(&self) -> Vec<WebhookCall> {
+        lock(&self.inner.admission.calls).clone()
+    }
+
+    /// Forget the webhook calls recorded so far.
+    pub fn clear_webhook_calls(&self) {
+        lock(&self.inner.admission.calls).clear();
     }
 
     /// Every request answered so far, in order.
@@ -574,6 +780,28 @@ impl ApiServer {
     /// Forget the requests recorded so far.
     pub fn clear_requests(&self) {
         lock(&self.inner.requests).clear();
+    }
+}
+
+/// The `/version` documents answered in turn.
+pub(crate) struct VersionAnswers {
+    documents: Vec<Value>,
+    next: usize,
+}
+
+impl VersionAnswers {
+    fn new(git_versions: &[&str]) -> VersionAnswers {
+        VersionAnswers {
+            documents: git_versions.iter().map(|v| version_info(v)).collect(),
+            next: 0,
+        }
+    }
+
+    /// The document for this request.
+    pub(crate) fn next(&mut self) -> Value {
+        let doc = self.documents[self.next % self.documents.len()].clone();
+        self.next += 1;
+        doc
     }
 }
 

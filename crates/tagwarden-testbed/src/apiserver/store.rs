@@ -250,9 +250,33 @@ impl Store {
     pub(crate) fn write(
         &self,
         resource: usize,
+        object: Value,
+        how: Write,
+        manager: Option<&str>,
+    ) -> Result<Arc<Value>, ApiError> {
+        self.write_or_try(resource, object, how, manager, true)
+    }
+
+    /// What [`Store::write`] would store, checked the same way, but nothing
+    /// is stored and no resourceVersion is used (`dryRun=All`).
+    pub(crate) fn try_write(
+        &self,
+        resource: usize,
+        object: Value,
+        how: Write,
+        manager: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        self.write_or_try(resource, object, how, manager, false)
+            .map(|o| (*o).clone())
+    }
+
+    fn write_or_try(
+        &self,
+        resource: usize,
         mut object: Value,
         how: Write,
         manager: Option<&str>,
+        persist: bool,
     ) -> Result<Arc<Value>, ApiError> {
         let res = &RESOURCES[resource];
         prepare_identity(res, &mut object)?;
@@ -364,6 +388,9 @@ impl Store {
                 &now,
                 applied.as_ref(),
             );
+        }
+        if !persist {
+            return Ok(Arc::new(object));
         }
         object["metadata"]["resourceVersion"] = json!(rv.to_string());
         let object = Arc::new(object);

@@ -122,6 +122,10 @@ pub struct Args {
 
     #[command(flatten)]
     pub policy: PolicyArgs,
+
+    /// The cluster whose version is tracked (and, with --cluster, whose images are checked).
+    #[command(flatten)]
+    pub cluster_args: crate::cli::ClusterArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -253,8 +257,11 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     // Everything the user typed is checked before anything is read or asked.
     let config = load_config(global)?;
-    let kube_version =
-        crate::commands::kube_version::for_tracking(args.kube_version.as_deref()).await?;
+    let kube_version = crate::commands::kube_version::for_tracking(
+        args.kube_version.as_deref(),
+        &args.cluster_args,
+    )
+    .await?;
     let policy = Policy::from_flags(
         &PolicyFlags {
             kube_version: kube_version.as_deref(),
@@ -285,6 +292,15 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     // 3. The registry, once per unique valid image.
     let rate_limits = if images.iter().any(|i| i.reason.is_none()) {
+        // Said once there is something to check (not for broken input, exit 2 anyway).
+        if kube_version.is_none() {
+            errln!(
+                "warning: no Kubernetes version to track (no --kube-version, \
+                 TAGWARDEN_KUBE_VERSION, kubeconfig or in-cluster configuration): tags are not \
+                 matched against a cluster's version, so a missing image gets a fallback only \
+                 from track rules"
+            );
+        }
         let client = registry_client(global)?;
         inspect_all(&client, &mut images, &policy.inspect_options(platforms)).await;
         crate::commands::rate_limits_of(&client)
@@ -324,6 +340,11 @@ async fn check_the_cluster(global: &GlobalOptions, args: &Args) -> CommandResult
             "--image-path applies to manifests; a cluster's images come from its workloads and Pods"
         )));
     }
+    if global.output == OutputFormat::Sarif {
+        return Err(Failure::bad_input(anyhow!(
+            "`check --cluster` cannot write `-o sarif` (a cluster has no files to point at); it writes text, json or junit"
+        )));
+    }
     let scan = crate::commands::scan::Args {
         namespace: None,
         all_namespaces: true,
@@ -332,9 +353,9 @@ async fn check_the_cluster(global: &GlobalOptions, args: &Args) -> CommandResult
         platforms: args.platforms.clone(),
         fail_on: args.fail_on,
         policy: args.policy.clone(),
-        cluster: Default::default(),
+        cluster: args.cluster_args.clone(),
     };
-    crate::commands::scan::run(global, &scan).await
+    crate::commands::scan::run_as(global, &scan, "check --cluster").await
 }
 
 /// Nothing to read at all (an empty folder, empty files, empty stdin) is a mistake that

@@ -1,11 +1,9 @@
 //! `tagwarden kube-version`: parse a Kubernetes version from any distribution, or read it
 //! from the live cluster; and the Kubernetes version `check` and `post-render` work with.
 
-use std::path::PathBuf;
-
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
-use tagwarden_cluster::{Cluster, ClusterError, ClusterOptions};
+use tagwarden_cluster::ClusterError;
 use tagwarden_core::KubeVersion;
 
 use crate::cli::{GlobalOptions, OutputFormat};
@@ -94,50 +92,7 @@ fn warn_about_conflicts(args: &Args, version: &KubeVersion) {
     }
 }
 
-/// `--kubeconfig` and `--context`, as kubectl has them: the flags of every command that
-/// talks to a cluster it is pointed at (`kube-version`, `scan`, `serve`).
-#[derive(Debug, Clone, Default, ClapArgs)]
-pub struct ClusterArgs {
-    /// The kubeconfig file to use instead of KUBECONFIG (a list of files) and
-    /// ~/.kube/config.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// The kubeconfig context to use instead of its current-context.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-}
-
-impl ClusterArgs {
-    /// True when either flag was given.
-    pub fn is_given(&self) -> bool {
-        self.kubeconfig.is_some() || self.context.is_some()
-    }
-
-    /// The cluster these flags (or KUBECONFIG, ~/.kube/config, in-cluster) select. A
-    /// broken kubeconfig is exit 2 with `hint`; no configuration at all is exit 2: "no
-    /// cluster `to_what`: …; `instead`".
-    pub async fn locate(
-        &self,
-        to_what: &str,
-        instead: &str,
-        hint: &str,
-    ) -> Result<Cluster, Failure> {
-        let options = ClusterOptions {
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-        };
-        Cluster::locate(&options)
-            .await
-            .map_err(|e| cluster_failure(e, hint))?
-            .ok_or_else(|| {
-                Failure::bad_input(anyhow!(
-                    "no cluster {to_what}: no --kubeconfig, KUBECONFIG or ~/.kube/config, and \
-                     not running in a Pod; {instead}"
-                ))
-            })
-    }
-}
+pub use crate::cli::ClusterArgs;
 
 /// `/version` of the cluster `--kubeconfig`/`--context` (or KUBECONFIG, ~/.kube/config,
 /// in-cluster) select.
@@ -157,10 +112,14 @@ async fn live_version(args: &Args) -> Result<KubeVersion, Failure> {
         .map_err(|e| cluster_failure(e, HINT))
 }
 
-/// Exit 2 for a broken kubeconfig, 3 for a server that could not be asked; the message ends
-/// with how to do without the cluster.
+/// Exit 2 for a broken kubeconfig or a bad name, 3 for a server that could not be asked.
+/// The message is the error and what the command can do without the cluster; for a
+/// server that could not be asked, a second line says what to do about it (`hint: …`).
 pub fn cluster_failure(error: ClusterError, hint: &str) -> Failure {
-    let message = anyhow!("{error}; {hint}");
+    let message = match error.hint() {
+        Some(what_to_do) => anyhow!("{error}; {hint}\nhint: {what_to_do}"),
+        None => anyhow!("{error}; {hint}"),
+    };
     if error.is_config() {
         Failure::bad_input(message)
     } else {
@@ -173,14 +132,17 @@ pub fn cluster_failure(error: ClusterError, hint: &str) -> Failure {
 ///
 /// 1. `--kube-version` (`given`);
 /// 2. `TAGWARDEN_KUBE_VERSION`;
-/// 3. `/version` of the current context's cluster: KUBECONFIG or ~/.kube/config (or the
-///    in-cluster configuration), with the context `HELM_KUBECONTEXT` names when Helm runs
-///    tagwarden as a post-renderer.
+/// 3. `/version` of the cluster [`ClusterArgs`] finds (`--kubeconfig`/`--context`,
+///    KUBECONFIG or ~/.kube/config, the context `HELM_KUBECONTEXT` names when Helm runs
+///    tagwarden, or the in-cluster configuration): as `check --cluster` and `scan` find it.
 ///
-/// `Ok(None)` only when there is no cluster configuration at all. A cluster that is
-/// configured but cannot be asked is exit 3, never a silent "no version": tracking would
-/// quietly stop.
-pub async fn for_tracking(given: Option<&str>) -> Result<Option<String>, Failure> {
+/// `Ok(None)` only when there is no cluster configuration at all: tracking is skipped, and
+/// the command says so. A cluster that is configured but cannot be asked is exit 3, never a silent
+/// "no version": tracking would quietly stop.
+pub async fn for_tracking(
+    given: Option<&str>,
+    cluster_args: &ClusterArgs,
+) -> Result<Option<String>, Failure> {
     if let Some(text) = given {
         return Ok(Some(text.to_string()));
     }
@@ -191,16 +153,7 @@ pub async fn for_tracking(given: Option<&str>) -> Result<Option<String>, Failure
         return Ok(Some(text));
     }
     const HINT: &str = "pass the version with --kube-version VERSION (or TAGWARDEN_KUBE_VERSION)";
-    let options = ClusterOptions {
-        kubeconfig: None,
-        context: std::env::var("HELM_KUBECONTEXT")
-            .ok()
-            .filter(|c| !c.is_empty()),
-    };
-    let Some(cluster) = Cluster::locate(&options)
-        .await
-        .map_err(|e| cluster_failure(e, HINT))?
-    else {
+    let Some(cluster) = cluster_args.find(HINT).await? else {
         return Ok(None);
     };
     let version = cluster

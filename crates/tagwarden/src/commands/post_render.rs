@@ -101,6 +101,10 @@ pub struct Args {
 
     #[command(flatten)]
     pub policy: PolicyArgs,
+
+    /// The cluster whose version is tracked.
+    #[command(flatten)]
+    pub cluster: crate::cli::ClusterArgs,
 }
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
@@ -108,7 +112,8 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         return Err(global.output.reject("post-render", &["text (YAML)"]));
     }
     let kube_version =
-        crate::commands::kube_version::for_tracking(args.kube_version.as_deref()).await?;
+        crate::commands::kube_version::for_tracking(args.kube_version.as_deref(), &args.cluster)
+            .await?;
     let options = repair_options(global, args, kube_version.as_deref())?;
     let find = find_options(&args.image_paths)?;
 

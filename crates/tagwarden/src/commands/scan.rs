@@ -57,7 +57,12 @@ follows today's version is checked at V's tag, in its own format (kubectl:v1.32 
 kubectl:v1.33; kubectl:1.32.4 → the highest published 1.33.x), with its fallback.
 
 RBAC: read-only list on the workload kinds, pods, events, nodes and serviceaccounts;
-get on secrets is optional (without it, images are checked with your local credentials).
+get on secrets is optional (without it, images are checked with your local credentials),
+and so is get on namespaces (to say when -n names one that does not exist).
+
+Connection: as kubectl's. The kubeconfig's proxy-url (http, https, socks5), else
+HTTPS_PROXY with NO_PROXY (never for localhost or loopback); exec credential plugins run
+once per command; --request-timeout bounds each request (and a plugin; else 60 s).
 
 Output: as check (text, json with locations {namespace, kind, name, container, path,
 pods} plus pull_failures, platforms, pull_secrets and after_upgrade per image; junit).
@@ -79,6 +84,12 @@ pub struct Args {
     pub all_namespaces: bool,
 
     /// Only workloads and Pods with these labels (kubectl's syntax: `app=web,tier!=db`).
+    ///
+    /// The selector picks workloads and Pods; each is reported at the top of its owner
+    /// chain (a Pod or ReplicaSet as its Deployment, a Job as its CronJob), with all the
+    /// Pods of that workload counted, also those the selector does not match. So a
+    /// Deployment labelled team=x whose Pods are labelled app=web is the same line under
+    /// `-l team=x` and `-l app=web`.
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
@@ -211,13 +222,22 @@ pub struct ScanOutput {
 }
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+    run_as(global, args, "scan").await
+}
+
+/// `scan`, named `command` in its messages and reports (`check --cluster` runs it too).
+pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> CommandResult {
     if !matches!(
         global.output,
         OutputFormat::Text | OutputFormat::Json | OutputFormat::Junit
     ) {
-        return Err(global.output.reject("scan", &["text", "json", "junit"]));
+        return Err(global.output.reject(command, &["text", "json", "junit"]));
     }
     // Flags first: nothing is asked before everything typed is known to be valid.
+    if let Some(namespace) = &args.namespace {
+        tagwarden_cluster::names::namespace(namespace)
+            .map_err(|e| Failure::bad_input(anyhow!("-n/--namespace: {e}")))?;
+    }
     let config = load_config(global)?;
     let target = args
         .kube_version
@@ -351,7 +371,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         OutputFormat::Json => print_json(&output)?,
         OutputFormat::Junit => out!(
             "{}",
-            crate::commands::check::junit::report(&output.report, "scan")
+            crate::commands::check::junit::report(&output.report, command)
         )?,
         _ => crate::commands::check::text::print(&output.report)?,
     }

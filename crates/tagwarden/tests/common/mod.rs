@@ -68,6 +68,17 @@ pub fn clean_command(args: &[&str], home: &Path, envs: &[(&str, &str)]) -> Comma
         "KUBECONFIG",
         "HELM_KUBECONTEXT",
         "KUBERNETES_SERVICE_HOST",
+        // The developer's proxies would take the test servers' traffic elsewhere; tests
+        // that want one set it.
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "COLUMNS",
     ] {
         command.env_remove(name);
     }

@@ -86,3 +86,45 @@ the cluster's version: `tagwarden check` of the rendered chart is the same at ev
 {{- define "tagwarden.webhookTLSDir" -}}
 /etc/tagwarden/webhook-tls
 {{- end }}
+
+{{/* The webhook's own CA (cert-manager without issuerRef): its Certificate, Secret and CA Issuer. */}}
+{{- define "tagwarden.webhookCAName" -}}
+{{- printf "%s-webhook-ca" (include "tagwarden.fullname" .) }}
+{{- end }}
+
+{{/*
+The Certificate whose CA cert-manager's injector puts into the webhook configurations'
+caBundle (cert-manager.io/inject-ca-from). With the chart's own CA: the CA Certificate
+itself, so the caBundle is the trust root and changes only with it, never when the
+webhook's certificate is renewed. With an issuerRef: the webhook's Certificate, whose
+Secret's ca.crt is that issuer's CA (the only place the chart can learn it from).
+*/}}
+{{- define "tagwarden.webhookInjectFrom" -}}
+{{- if .Values.webhook.certManager.issuerRef }}
+{{- printf "%s/%s-webhook" .Release.Namespace (include "tagwarden.fullname" .) }}
+{{- else }}
+{{- printf "%s/%s" .Release.Namespace (include "tagwarden.webhookCAName" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fails the render when a value asks for an object of a custom resource the cluster does
+not serve: an explicit "enabled" must not silently render nothing (no ServiceMonitor means
+no metrics and no alerts, with nothing to say so). Argument: a dict with "root" (the
+context), "api" (group/version/Kind), "value" (the value that asked) and "from" (what
+installs the CRD). `helm template` knows no cluster: pass --api-versions.
+*/}}
+{{- define "tagwarden.requireAPI" -}}
+{{- if not (.root.Capabilities.APIVersions.Has .api) }}
+{{- fail (printf "%s=true needs the API %s, which the cluster does not serve: install %s first, or set %s=false; with helm template, pass --api-versions %s" .value .api .from .value .api) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The leader-election Lease: named after the release (its full name), so that two releases
+in one namespace never share one. serve gets it as TAGWARDEN_LEASE_NAME; the Role grants
+get/update/patch on this name only.
+*/}}
+{{- define "tagwarden.leaseName" -}}
+{{- include "tagwarden.fullname" . }}
+{{- end }}

@@ -1,11 +1,12 @@
 //! The text report of `check`: a table grouped by image on stdout, then a summary line on
 //! stderr (stdout is data; commentary and summaries go to stderr in every command).
 //!
-//! - **On a terminal** the table has borders and fits the terminal's width: details and
-//!   locations wrap between words (here, not in `comfy-table`, which splits long words),
-//!   and a column is never narrower than its longest word, so a reference such as a
-//!   fallback can always be copied whole. A terminal that reports no usable width
-//!   (0 columns) gets the table at its natural width.
+//! - **On a terminal** the table has borders and fits the terminal's width (`COLUMNS`
+//!   when set): details and locations wrap between words first (here, not in
+//!   `comfy-table`, which splits words anywhere), so a reference such as a fallback stays
+//!   whole whenever the width allows it; only when it does not are the widest columns
+//!   narrowed and their longest words split, after a `/` where possible. A terminal that
+//!   reports no usable width (0 columns) gets the table at its natural width.
 //! - **Piped or redirected**, it is plain columns separated by two spaces, never wrapped,
 //!   with no trailing blanks: easy to read in a CI log and to `grep`.
 //! - **Every cell line is truncated** to [`MAX_CELL_CHARS`] characters, so a 50 MB image
@@ -57,28 +58,71 @@ fn row<L: Located, X: Details>(image: &ImageReport<L, X>) -> Row {
     ]
 }
 
-/// The table for a terminal: borders, wrapped to its width between words only.
+/// The table for a terminal: borders, fitted to its width (`COLUMNS` when set, as other
+/// tools honour it). Details and locations wrap between words first; only when the words
+/// themselves are too wide for the terminal are the widest columns narrowed further, and
+/// their longest words broken (after a `/` when there is one), so the table never runs
+/// past the terminal's edge.
 fn boxed(rows: &[Row]) -> String {
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(HEADER);
-    let terminal = table.width().filter(|&w| w >= MIN_TERMINAL_WIDTH);
-    let [detail_width, locations_width] = match terminal {
-        Some(width) => wrap_widths(rows, usize::from(width)),
-        None => [usize::MAX, usize::MAX],
+    let terminal = columns_from_env()
+        .or_else(|| table.width())
+        .filter(|&w| w >= MIN_TERMINAL_WIDTH);
+    let widths = match terminal {
+        Some(width) => fitted_widths(rows, usize::from(width)),
+        None => [usize::MAX; 4],
     };
-    for [image, status, detail, locations] in rows {
-        table.add_row([
-            image.clone(),
-            status.clone(),
-            wrap(detail, detail_width),
-            wrap(locations, locations_width),
-        ]);
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| wrap(cell, width))
+            .collect();
+        table.add_row(cells);
     }
     table.trim_fmt()
 }
+
+/// `COLUMNS`, when it holds a width.
+fn columns_from_env() -> Option<u16> {
+    std::env::var("COLUMNS").ok()?.trim().parse().ok()
+}
+
+/// Column widths that fit `terminal`: the image and status columns at their natural width
+/// and the others wrapped between words ([`wrap_widths`]) when that fits; else the widest
+/// of the image, detail and location columns narrowed one at a time (never below
+/// [`NARROWEST_COLUMN`]).
+fn fitted_widths(rows: &[Row], terminal: usize) -> [usize; 4] {
+    let natural = |index: usize| {
+        rows.iter()
+            .flat_map(|row| row[index].lines())
+            .map(|line| line.chars().count())
+            .chain(std::iter::once(HEADER[index].len()))
+            .max()
+            .unwrap_or(0)
+    };
+    let [detail, locations] = wrap_widths(rows, terminal);
+    let mut widths = [natural(0), natural(1), detail, locations];
+    let available = terminal.saturating_sub(5 + 2 * HEADER.len());
+    while widths.iter().sum::<usize>() > available {
+        let Some(widest) = [0, 2, 3]
+            .into_iter()
+            .filter(|&i| widths[i] > NARROWEST_COLUMN)
+            .max_by_key(|&i| widths[i])
+        else {
+            break;
+        };
+        widths[widest] -= 1;
+    }
+    widths
+}
+
+/// The narrowest a column gets to fit a terminal.
+const NARROWEST_COLUMN: usize = 8;
 
 /// Widths for the detail and location columns so that the table fits `terminal` columns,
 /// but never narrower than a column's longest word (the table is wider then: a reference
@@ -119,8 +163,7 @@ fn wrap_widths(rows: &[Row], terminal: usize) -> [usize; 2] {
 }
 
 /// `text` with every line wrapped at spaces to at most `width` characters; a word longer
-/// than `width` stays whole on its own line, except a digest, which is split. Linear in the
-/// length of `text`.
+/// than `width` is split ([`split_word`]).
 fn wrap(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.lines().enumerate() {
@@ -129,7 +172,7 @@ fn wrap(text: &str, width: usize) -> String {
         }
         let mut used = 0;
         let words = line.split(' ').filter(|w| !w.is_empty());
-        for word in words.flat_map(|word| split_digest(word, width)) {
+        for word in words.flat_map(|word| split_word(word, width)) {
             let length = word.chars().count();
             if used > 0 && used + 1 + length > width {
                 out.push('\n');
@@ -155,16 +198,34 @@ fn is_digest(word: &str) -> bool {
     })
 }
 
-/// A digest wider than `width` in pieces of `width` characters; any other word whole.
-fn split_digest(word: &str, width: usize) -> Vec<&str> {
-    if word.len() <= width || width == 0 || !is_digest(word) {
+/// A word wider than `width` in pieces of at most `width` characters, each cut after its
+/// last `/` when it has one (a digest is cut anywhere); a word that fits, whole.
+fn split_word(word: &str, width: usize) -> Vec<&str> {
+    if width == 0 || word.chars().count() <= width {
         return vec![word];
     }
-    // A digest is ASCII: byte offsets are character offsets.
-    (0..word.len())
-        .step_by(width)
-        .map(|start| &word[start..(start + width).min(word.len())])
-        .collect()
+    let mut pieces = Vec::new();
+    let mut rest = word;
+    while rest.chars().count() > width {
+        let cut = rest
+            .char_indices()
+            .nth(width)
+            .map_or(rest.len(), |(i, _)| i);
+        let at = if is_digest(word) {
+            cut
+        } else {
+            match rest[..cut].rfind('/') {
+                Some(slash) if slash > 0 => slash + 1,
+                _ => cut,
+            }
+        };
+        pieces.push(&rest[..at]);
+        rest = &rest[at..];
+    }
+    if !rest.is_empty() {
+        pieces.push(rest);
+    }
+    pieces
 }
 
 /// The table for a pipe or a file: plain columns, two spaces apart, never wrapped.
