@@ -449,11 +449,102 @@ fn event_lists(api: &ApiServer) -> Vec<String> {
         .collect()
 }
 
+/// A rule of a Role or ClusterRole.
+fn rule(group: &str, resources: &[&str], names: &[&str], verbs: &[&str]) -> Value {
+    let mut rule =
+        serde_json::json!({"apiGroups": [group], "resources": resources, "verbs": verbs});
+    if !names.is_empty() {
+        rule["resourceNames"] = serde_json::json!(names);
+    }
+    rule
+}
+
+/// Stores `kind` (`Role` in `namespace`, or `ClusterRole` when `None`) `name` with
+/// `rules`, bound to the ServiceAccount tagwarden/tagwarden.
+fn grant(api: &ApiServer, namespace: Option<&str>, name: &str, rules: Vec<Value>) {
+    let (kind, binding) = match namespace {
+        Some(_) => ("Role", "RoleBinding"),
+        None => ("ClusterRole", "ClusterRoleBinding"),
+    };
+    let meta = |name: &str| match namespace {
+        Some(ns) => serde_json::json!({"name": name, "namespace": ns}),
+        None => serde_json::json!({"name": name}),
+    };
+    api.apply(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+        "metadata": meta(name), "rules": rules,
+    }));
+    api.apply(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding,
+        "metadata": meta(name),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": "tagwarden", "namespace": "tagwarden"}],
+    }));
+}
+
+/// A kubeconfig (in `dir`) for the ServiceAccount tagwarden/tagwarden.
+fn service_account_kubeconfig(api: &ApiServer, dir: &std::path::Path) -> String {
+    let path = dir.join("kubeconfig-tagwarden");
+    api.write_kubeconfig_with_token(&path, &api.service_account_token("tagwarden", "tagwarden"));
+    path.to_str().unwrap().to_string()
+}
+
+/// What the chart grants (deploy/helm/tagwarden/templates/rbac.yaml, release `tagwarden`
+/// in `namespace`): the watches cluster-wide, Events written, the Lease and the
+/// ConfigMap of what was announced; no `list` of Events.
+fn grant_as_the_chart(api: &ApiServer, namespace: &str) {
+    let read = ["get", "list", "watch"];
+    let write = ["create", "patch"];
+    grant(
+        api,
+        None,
+        "tagwarden",
+        vec![
+            rule(
+                "",
+                &["pods", "nodes", "serviceaccounts", "replicationcontrollers"],
+                &[],
+                &read,
+            ),
+            rule(
+                "apps",
+                &["deployments", "statefulsets", "daemonsets", "replicasets"],
+                &[],
+                &read,
+            ),
+            rule("batch", &["jobs", "cronjobs"], &[], &read),
+            rule("", &["events"], &[], &write),
+            rule("events.k8s.io", &["events"], &[], &write),
+        ],
+    );
+    let named = ["get", "update", "patch"];
+    grant(
+        api,
+        Some(namespace),
+        "tagwarden-leader-election",
+        vec![
+            rule("coordination.k8s.io", &["leases"], &[], &["create"]),
+            rule("coordination.k8s.io", &["leases"], &["tagwarden"], &named),
+            rule("", &["configmaps"], &[], &["create"]),
+            rule("", &["configmaps"], &["tagwarden-announced"], &named),
+        ],
+    );
+}
+
 #[test]
 fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
     let api = fixture_api_server();
+    // As the chart's ServiceAccount, with the chart's rights: Events may not be listed.
+    grant_as_the_chart(&api, "default");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(&api, dir.path());
+    let env = [("KUBECONFIG", kubeconfig.as_str())];
     let lease = ["--lease-namespace", "default", "--lease-duration", "3"];
-    let mut first = serve(&api, &[&lease[..], &["--identity", "replica-a"]].concat());
+    let mut first = serve_env(
+        &api,
+        &[&lease[..], &["--identity", "replica-a"]].concat(),
+        &env,
+    );
     let wait_leading =
         |serve: &Serve| sample(&metrics_of(serve), "tagwarden_is_leader", &[]) == Some(1.0);
     wait_for(
@@ -462,7 +553,11 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
         "replica-a to lead",
         || wait_leading(&first).then_some(()),
     );
-    let mut second = serve(&api, &[&lease[..], &["--identity", "replica-b"]].concat());
+    let mut second = serve_env(
+        &api,
+        &[&lease[..], &["--identity", "replica-b"]].concat(),
+        &env,
+    );
     wait_ready(&[&first, &second], &second);
     // Both serve metrics; only one leads.
     assert_eq!(
@@ -549,6 +644,16 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
         assert_eq!(said, 1, "{on} {reason}: {after:?}");
     }
     assert_eq!(event_lists(&api), Vec::<String>::new());
+    let denied: Vec<String> = api
+        .denials()
+        .into_iter()
+        .map(|d| format!("{} {}", d.verb, d.path))
+        .collect();
+    assert_eq!(
+        denied,
+        Vec::<String>::new(),
+        "the chart's rights are enough"
+    );
 
     // SIGTERM: a graceful stop that releases the Lease.
     let sent = Command::new("kill")
@@ -1178,9 +1283,34 @@ fn watches_that_end_at_once_back_off_say_so_once_and_are_counted() {
 #[test]
 fn one_namespace_without_nodes_or_service_accounts_is_ready_and_checks() {
     let api = fixture_api_server();
-    api.forbid("nodes");
-    api.forbid("serviceaccounts");
-    let serve = serve(&api, &["--namespace", "shop"]);
+    // Rights that stop at the namespace shop: its workloads and Pods, Events written there;
+    // no ServiceAccounts, nothing cluster-scoped.
+    let read = ["get", "list", "watch"];
+    let write = ["create", "patch"];
+    grant(
+        &api,
+        Some("shop"),
+        "shop-only",
+        vec![
+            rule("", &["pods", "replicationcontrollers"], &[], &read),
+            rule(
+                "apps",
+                &["deployments", "statefulsets", "daemonsets", "replicasets"],
+                &[],
+                &read,
+            ),
+            rule("batch", &["jobs", "cronjobs"], &[], &read),
+            rule("", &["events"], &[], &write),
+            rule("events.k8s.io", &["events"], &[], &write),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(&api, dir.path());
+    let serve = serve_env(
+        &api,
+        &["--namespace", "shop"],
+        &[("KUBECONFIG", kubeconfig.as_str())],
+    );
     wait_ready(&[&serve], &serve);
     wait_for(
         &[&serve],
@@ -1196,6 +1326,16 @@ fn one_namespace_without_nodes_or_service_accounts_is_ready_and_checks() {
         assert_eq!(log.matches(what).count(), 1, "{log}");
     }
     assert!(log.contains("forbidden"), "{log}");
+    // Refused: Nodes and ServiceAccounts only (tried once each so far, then every 5 min).
+    let denied: std::collections::BTreeSet<String> = api
+        .denials()
+        .into_iter()
+        .map(|d| format!("{} {}", d.verb, d.resource))
+        .collect();
+    assert_eq!(
+        denied.into_iter().collect::<Vec<_>>(),
+        ["list nodes", "list serviceaccounts"]
+    );
     // Nothing but Nodes (refused) was asked cluster-wide.
     let wide: Vec<String> = api
         .requests()
