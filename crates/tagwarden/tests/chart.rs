@@ -1515,18 +1515,24 @@ fn the_lease_is_named_after_the_release() {
             Some(lease),
             "{release}"
         );
-        // The Role lets it use that Lease, and no other.
+        // The Role lets it use that Lease and the ConfigMap of what was announced next to
+        // it (`<lease>-announced`), and no other.
         let role: Role = rendered.one("Role");
-        let named_rules: Vec<PolicyRule> = role
+        let named_rules: Vec<(Vec<String>, Vec<String>)> = role
             .rules
             .unwrap()
             .into_iter()
-            .filter(|rule| rule.resource_names.is_some())
+            .filter_map(|rule| Some((rule.resources?, rule.resource_names?)))
             .collect();
-        assert_eq!(named_rules.len(), 1, "{release}: {named_rules:?}");
         assert_eq!(
-            named_rules[0].resource_names,
-            Some(vec![lease.to_string()]),
+            named_rules,
+            [
+                (vec!["leases".to_string()], vec![lease.to_string()]),
+                (
+                    vec!["configmaps".to_string()],
+                    vec![format!("{lease}-announced")]
+                ),
+            ],
             "{release}"
         );
         assert!(
