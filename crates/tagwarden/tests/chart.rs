@@ -1792,13 +1792,13 @@ fn serve_accepts_the_environment_the_deployment_sets() {
 }
 
 /// A free loopback address (bound, then released for the child to bind).
-fn free_loopback_addr() -> String {
+pub(crate) fn free_loopback_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local addr").to_string()
 }
 
 /// `tagwarden serve`, killed on drop.
-struct RunningServe {
+pub(crate) struct RunningServe {
     child: std::process::Child,
     log: PathBuf,
 }
@@ -1811,8 +1811,14 @@ impl Drop for RunningServe {
 }
 
 impl RunningServe {
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills the process (its webhook goes with it).
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -1880,12 +1886,14 @@ fn admission_review(uid: &str) -> Value {
 /// `tagwarden serve` as the chart's Deployment runs it: its environment (paths moved into
 /// `dir`), Helm's certificate from the rendered Secret, the rendered ConfigMap, against
 /// `api`; the webhook listens on `webhook_addr`.
-fn serve_as_the_chart_runs_it(
+pub(crate) fn serve_as_the_chart_runs_it(
     rendered: &Rendered,
     api: &tagwarden_testbed::ApiServer,
     dir: &Path,
     webhook_addr: &str,
-) -> RunningServe {
+) -> (RunningServe, crate::installed::Installed) {
+    // As installed: the chart's RBAC in the API server, serve with its ServiceAccount.
+    let installed = crate::installed::install(api, rendered, dir);
     // The Secret's files, where the Deployment's environment says they are (by name).
     let raw = rendered.all("Secret")[0];
     let tls_dir = dir.join("webhook-tls");
@@ -1920,13 +1928,13 @@ fn serve_as_the_chart_runs_it(
     }
     envs.push((
         "KUBECONFIG".into(),
-        api.kubeconfig_path().to_str().unwrap().into(),
+        installed.kubeconfig.to_str().unwrap().into(),
     ));
     let envs: Vec<(&str, &str)> = envs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let home = dir.join("home");
     std::fs::create_dir(&home).unwrap();
     let log = dir.join("serve.log");
-    RunningServe {
+    let serve = RunningServe {
         child: crate::common::clean_command(&["serve"], &home, &envs)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -1934,7 +1942,8 @@ fn serve_as_the_chart_runs_it(
             .spawn()
             .expect("start tagwarden serve"),
         log,
-    }
+    };
+    (serve, installed)
 }
 
 #[test]
@@ -1946,7 +1955,7 @@ fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let webhook_addr = free_loopback_addr();
     let api = tagwarden_testbed::ApiServer::builder().empty().start();
-    let serve = serve_as_the_chart_runs_it(&rendered, &api, dir.path(), &webhook_addr);
+    let (serve, installed) = serve_as_the_chart_runs_it(&rendered, &api, dir.path(), &webhook_addr);
 
     // The API server's call, trusting only the caBundle of the rendered configuration.
     let webhook = mutating_webhook(&rendered);
@@ -1990,6 +1999,7 @@ fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
         refused.is_err(),
         "a foreign caBundle was trusted: {refused:?}"
     );
+    installed.assert_never_forbidden(&api, &serve.log());
 }
 
 /// `kubectl ARGS` against `api` (private HOME and cache): stdout and stderr, or a panic
@@ -2034,7 +2044,7 @@ fn the_installed_charts_webhooks_rewrite_a_pod_created_with_kubectl() {
         (NAMESPACE, Some(443))
     );
     api.route_service(NAMESPACE, &service.name, 443, webhook_addr.parse().unwrap());
-    let serve = serve_as_the_chart_runs_it(&rendered, &api, dir.path(), &webhook_addr);
+    let (serve, installed) = serve_as_the_chart_runs_it(&rendered, &api, dir.path(), &webhook_addr);
 
     let home = dir.path().join("kubectl");
     std::fs::create_dir(&home).unwrap();
@@ -2125,6 +2135,7 @@ fn the_installed_charts_webhooks_rewrite_a_pod_created_with_kubectl() {
             ),
         ]
     );
+    installed.assert_never_forbidden(&api, &serve.log());
 }
 
 #[test]

@@ -331,6 +331,12 @@ fn apply_team_deployment(api: &ApiServer, image: &str) {
         "metadata": {"labels": {"app": "web"}},
         "spec": {"containers": [{"name": "web", "image": image}]},
     });
+    // The namespace exists, as in a real cluster (scan -n checks it).
+    api.apply(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "storefront"},
+    }));
     api.apply(serde_json::json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",

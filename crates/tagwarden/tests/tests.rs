@@ -25,6 +25,7 @@ mod gaps;
 mod helm_plugin;
 mod hung_registry;
 mod inputs;
+mod installed;
 mod kube_version;
 mod matrix;
 mod output_errors;
