@@ -764,7 +764,7 @@ fn rbac_grants_what_serve_needs_and_nothing_more() {
         "Role",
         "",
         &["configmaps"],
-        &verbs(&["create", "get", "update", "patch"]),
+        &verbs(&["create", "get", "update"]),
     );
 
     let default = &renders()[0].2;

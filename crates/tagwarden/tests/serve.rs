@@ -526,7 +526,12 @@ fn grant_as_the_chart(api: &ApiServer, namespace: &str) {
             rule("coordination.k8s.io", &["leases"], &[], &["create"]),
             rule("coordination.k8s.io", &["leases"], &["tagwarden"], &named),
             rule("", &["configmaps"], &[], &["create"]),
-            rule("", &["configmaps"], &["tagwarden-announced"], &named),
+            rule(
+                "",
+                &["configmaps"],
+                &["tagwarden-announced"],
+                &["get", "update"],
+            ),
         ],
     );
 }
