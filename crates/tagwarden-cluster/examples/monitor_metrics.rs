@@ -43,6 +43,7 @@ async fn main() {
                     container: "main".into(),
                     path: "spec.template.spec.containers[0].image".into(),
                     pods: 3,
+                    uid: None,
                 },
                 pull_secrets: Vec::new(),
                 node_platforms: Vec::new(),

@@ -50,6 +50,7 @@ async fn main() {
                     container: "main".into(),
                     path: "spec.template.spec.containers[0].image".into(),
                     pods: 1,
+                    uid: None,
                 },
                 pull_secrets: Vec::new(),
                 node_platforms: Vec::new(),

@@ -35,3 +35,4 @@ pub use inventory::{
 pub use names::InvalidName;
 pub use pull_secrets::PullSecrets;
 pub use scan::{ClientFactory, ScanError, ScanOptions, ScanReport, ScannedImage};
+pub use version::{LOWER_VERSION_READS, VersionFollower};

@@ -137,6 +137,51 @@ async fn check_soon_skips_the_schedule() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_kubernetes_version_rechecks_the_images_that_track_it_at_once() {
+    let bed = Bed::start(&["kubectl:v1.31", "app:v1"]);
+    let kubectl = bed.image("kubectl:v1.32");
+    let app = bed.image("app:v1");
+    let mut options = quick_options();
+    options.inspect.tracking = Tracking {
+        kube_version: Some(KubeVersion::parse("v1.30.5").unwrap()),
+        rules: Vec::new(),
+    };
+    let running = bed.run(options, true);
+    running.monitor.set_uses(vec![
+        use_of(&kubectl, "capsule", "Job", "crds", "hook", 0),
+        use_of(&app, "web", "Deployment", "front", "app", 1),
+    ]);
+    // At 1.30, kubectl:v1.32 does not track the cluster: missing, nothing stands in.
+    let first = running
+        .wait_for("both checked", |s| {
+            let k = state_of(s, &kubectl);
+            (k.checks == 1 && state_of(s, &app).checks == 1).then(|| k.clone())
+        })
+        .await;
+    assert_eq!(first.status, Some(Status::Missing));
+    assert_eq!(first.fallback, None);
+
+    // The cluster is upgraded: the tracking image is checked again at once (its schedule
+    // says an hour), with the new version; the other one is left alone.
+    running
+        .monitor
+        .set_kube_version(&KubeVersion::parse("v1.32.1").unwrap());
+    let again = running
+        .wait_for("the recheck", |s| {
+            let k = state_of(s, &kubectl);
+            (k.checks == 2).then(|| k.clone())
+        })
+        .await;
+    assert_eq!(
+        again.fallback.as_deref(),
+        Some(bed.image("kubectl:v1.31").as_str())
+    );
+    assert_eq!(state_of(&running.monitor.snapshot(), &app).checks, 1);
+    assert_eq!(running.monitor.kube_version().map(|v| v.minor), Some(32));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_image_shows_its_fallback_and_its_series_follow_the_uses() {
     let bed = Bed::start(&["clastix/kubectl:v1.31", "clastix/kubectl:v1.30"]);
     let wanted = bed.image("clastix/kubectl:v1.32");
@@ -824,6 +869,7 @@ fn location(
         container: container.into(),
         path: "spec.template.spec.containers[0].image".into(),
         pods,
+        uid: None,
     }
 }
 

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Pod;
 use prometheus_client::registry::Registry as Metrics;
 use serde_json::{Value, json};
 use tagwarden_cluster::SecretRef;
-use tagwarden_cluster::monitor::RegistryClients;
+use tagwarden_cluster::monitor::{RegistryClients, prepare_client_options};
 use tagwarden_cluster::webhook::{
     CertificateFiles, HttpsEndpoint, ORIGINAL_IMAGES_ANNOTATION, Webhook, WebhookOptions,
     serve_https,
@@ -159,6 +159,16 @@ fn registry_client() -> Client {
             .build(),
     )
     .unwrap()
+}
+
+/// The client `serve` gives the webhook: the monitor's, which keeps no answers in memory.
+fn monitor_client() -> Client {
+    let mut options = ClientOptions::builder()
+        .max_attempts(1)
+        .request_timeout(Duration::from_secs(10))
+        .build();
+    prepare_client_options(&mut options, &tagwarden_cluster::monitor::Metrics::new());
+    Client::new(options).unwrap()
 }
 
 /// Tracking at Kubernetes 1.32, as `serve` would set it from the cluster's `/version`.
@@ -561,7 +571,8 @@ async fn a_slow_registry_gets_the_pod_admitted_unchanged_within_the_budget() {
     proxy.set_latency(latency);
     let mut options = options(false);
     options.budget = Duration::from_millis(300);
-    let served = Served::start(Webhook::new(registry_client(), options)).await;
+    // serve's client: its own memory is off, so only the webhook's memory can be warm.
+    let served = Served::start(Webhook::new(monitor_client(), options)).await;
     let pod = hook_pod(&proxy.addr(), "team-a");
 
     let started = Instant::now();
@@ -575,8 +586,8 @@ async fn a_slow_registry_gets_the_pod_admitted_unchanged_within_the_budget() {
     assert!(warnings(&answer)[0].contains("within 300ms"), "{answer}");
     assert_eq!(served.decisions("timeout"), 1);
 
-    // The late decision went on and filled the client's cache: a later Pod with the same
-    // image gets its answer in time, from memory.
+    // The late decision went on and filled the webhook's memory: a later Pod with the
+    // same image gets its answer in time, from memory.
     let deadline = Instant::now() + Duration::from_secs(60);
     let answer = loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -588,6 +599,54 @@ async fn a_slow_registry_gets_the_pod_admitted_unchanged_within_the_budget() {
     };
     assert!(image_of(&patched(&pod, &answer)).ends_with("/clastix/kubectl:v1.31"));
     assert_eq!(served.decisions("rewritten"), 1);
+    // And the next one asks the registry nothing at all.
+    let asked = proxy.requests().len();
+    let answer = served.call("/mutate", &review(&pod, "warm")).await;
+    assert!(image_of(&patched(&pod, &answer)).ends_with("/clastix/kubectl:v1.31"));
+    assert_eq!(proxy.requests().len(), asked, "{:?}", proxy.request_lines());
+}
+
+/// Registry requests of one admission of `pod`, from cold, through a fresh webhook.
+async fn requests_of_one_resolution(proxy: &FaultProxy, pod: &Value) -> usize {
+    proxy.clear_requests();
+    let served = Served::start(Webhook::new(monitor_client(), options(false))).await;
+    let answer = served.call("/mutate", &review(pod, "one")).await;
+    assert!(image_of(&patched(pod, &answer)).ends_with("/clastix/kubectl:v1.31"));
+    let asked = proxy.requests().len();
+    proxy.clear_requests();
+    asked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_admissions_of_one_missing_image_cost_one_resolution() {
+    let (registry, _seeded) = seeded_registry();
+    let proxy = FaultProxy::in_front_of(&registry);
+    let pod = hook_pod(&proxy.addr(), "team-a");
+    let one = requests_of_one_resolution(&proxy, &pod).await;
+    assert!(one > 0);
+
+    // serve's webhook: the monitor's client, which keeps nothing in memory.
+    let served = Served::start(Webhook::new(monitor_client(), options(false))).await;
+    let reviews: Vec<Value> = (0..200)
+        .map(|i| review(&pod, &format!("burst-{i}")))
+        .collect();
+    let answers =
+        futures::future::join_all(reviews.iter().map(|r| served.call("/mutate", r))).await;
+    // Each is allowed (rewritten, or unchanged when the budget ran out under the load).
+    assert!(answers.iter().all(|a| a["response"]["allowed"] == true));
+    // And after the burst, from memory.
+    for i in 0..20 {
+        let answer = served
+            .call("/mutate", &review(&pod, &format!("after-{i}")))
+            .await;
+        assert!(image_of(&patched(&pod, &answer)).ends_with("/clastix/kubectl:v1.31"));
+    }
+    let asked = proxy.requests().len();
+    assert!(
+        asked <= one,
+        "220 admissions asked {asked} times, one resolution asks {one}: {:?}",
+        proxy.request_lines()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -86,6 +86,9 @@ pub struct ServeConfig {
     /// again (the wait doubles from 30 s up to this; default 1800).
     #[serde(default, deserialize_with = "whole_number")]
     pub undetermined_max_backoff: Option<u64>,
+    /// Seconds between reads of the cluster's `/version` (default 60).
+    #[serde(default, deserialize_with = "whole_number")]
+    pub version_interval: Option<u64>,
     /// Registry (`docker.io`) → the requests it may get per window.
     #[serde(default)]
     pub budgets: BTreeMap<String, BudgetConfig>,

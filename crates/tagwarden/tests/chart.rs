@@ -759,6 +759,13 @@ fn rbac_grants_what_serve_needs_and_nothing_more() {
         &["leases"],
         &verbs(&["create", "get", "update", "patch"]),
     );
+    // What the leader announced, for the next leader (instead of listing Events).
+    grant(
+        "Role",
+        "",
+        &["configmaps"],
+        &verbs(&["create", "get", "update"]),
+    );
 
     let default = &renders()[0].2;
     assert_eq!(grants(default), expected, "default values");
@@ -782,11 +789,16 @@ fn rbac_grants_what_serve_needs_and_nothing_more() {
                 "{kind}: a wildcard in {rule:?}"
             );
             assert_eq!(rule.non_resource_urls, None, "{kind}: {rule:?}");
-            // Only `create` of Leases cannot be limited to the Lease `tagwarden`.
+            // Only `create` cannot be limited to the Lease `tagwarden` and the ConfigMap
+            // `tagwarden-announced` next to it.
             if kind == "Role" && rule.verbs != ["create"] {
+                let name = match rule.resources.as_deref() {
+                    Some([configmaps]) if configmaps == "configmaps" => "tagwarden-announced",
+                    _ => "tagwarden",
+                };
                 assert_eq!(
                     rule.resource_names,
-                    Some(vec!["tagwarden".to_string()]),
+                    Some(vec![name.to_string()]),
                     "{rule:?}"
                 );
             }
@@ -1503,18 +1515,24 @@ fn the_lease_is_named_after_the_release() {
             Some(lease),
             "{release}"
         );
-        // The Role lets it use that Lease, and no other.
+        // The Role lets it use that Lease and the ConfigMap of what was announced next to
+        // it (`<lease>-announced`), and no other.
         let role: Role = rendered.one("Role");
-        let named_rules: Vec<PolicyRule> = role
+        let named_rules: Vec<(Vec<String>, Vec<String>)> = role
             .rules
             .unwrap()
             .into_iter()
-            .filter(|rule| rule.resource_names.is_some())
+            .filter_map(|rule| Some((rule.resources?, rule.resource_names?)))
             .collect();
-        assert_eq!(named_rules.len(), 1, "{release}: {named_rules:?}");
         assert_eq!(
-            named_rules[0].resource_names,
-            Some(vec![lease.to_string()]),
+            named_rules,
+            [
+                (vec!["leases".to_string()], vec![lease.to_string()]),
+                (
+                    vec!["configmaps".to_string()],
+                    vec![format!("{lease}-announced")]
+                ),
+            ],
             "{release}"
         );
         assert!(

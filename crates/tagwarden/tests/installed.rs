@@ -196,7 +196,7 @@ fn serve_does_its_work_under_the_charts_rbac_without_a_403() {
         "no ImageMissing Event",
         || serve.log(),
         || {
-            api.list("events.k8s.io/v1", "Event")
+            api.list("v1", "Event")
                 .iter()
                 .any(|event| event["reason"] == "ImageMissing")
         },

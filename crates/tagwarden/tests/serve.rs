@@ -42,6 +42,11 @@ fn free_addr() -> SocketAddr {
 /// Starts `tagwarden serve` against `api` with `extra` flags, checking every second unless
 /// they say otherwise.
 fn serve(api: &ApiServer, extra: &[&str]) -> Serve {
+    serve_env(api, extra, &[])
+}
+
+/// [`serve`] with more environment variables.
+fn serve_env(api: &ApiServer, extra: &[&str], envs: &[(&str, &str)]) -> Serve {
     let home = tempfile::tempdir().expect("temp home");
     let addr = free_addr();
     let ca = private()
@@ -64,21 +69,19 @@ fn serve(api: &ApiServer, extra: &[&str]) -> Serve {
         }
     }
     args.extend_from_slice(extra);
-    let child = crate::common::clean_command(
-        &args,
-        home.path(),
-        &[(
-            "KUBECONFIG",
-            api.kubeconfig_path().to_str().expect("UTF-8 path"),
-        )],
-    )
-    .env_remove("POD_NAMESPACE")
-    .env_remove("POD_NAME")
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(std::fs::File::create(home.path().join("serve.log")).expect("log file"))
-    .spawn()
-    .expect("start tagwarden serve");
+    let mut env = vec![(
+        "KUBECONFIG",
+        api.kubeconfig_path().to_str().expect("UTF-8 path"),
+    )];
+    env.extend_from_slice(envs);
+    let child = crate::common::clean_command(&args, home.path(), &env)
+        .env_remove("POD_NAMESPACE")
+        .env_remove("POD_NAME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(home.path().join("serve.log")).expect("log file"))
+        .spawn()
+        .expect("start tagwarden serve");
     Serve {
         child,
         addr,
@@ -255,6 +258,52 @@ fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
     wait_for(&[&serve], Duration::from_secs(20), "/healthz", || {
         get(serve.addr, "/healthz").filter(|(s, _)| *s == 200)
     });
+    // The first scrape already has every family, and zeros for what is known in advance.
+    let first = metrics_of(&serve);
+    tagwarden_testbed::promtool::check_metrics(&first);
+    for family in [
+        "tagwarden_images",
+        "tagwarden_image_unavailable",
+        "tagwarden_image_fallback_info",
+        "tagwarden_image_tag_changes_total",
+        "tagwarden_registry_requests_total",
+        "tagwarden_registry_request_duration_seconds",
+        "tagwarden_registry_rate_limit_remaining",
+        "tagwarden_check_cycle_duration_seconds",
+        "tagwarden_last_full_check_timestamp_seconds",
+        "tagwarden_is_leader",
+        "tagwarden_build_info",
+        "tagwarden_cluster_info",
+        "tagwarden_watch_restarts_total",
+    ] {
+        assert!(
+            first.contains(&format!("# TYPE {family} ")),
+            "{family} is missing from the first scrape:\n{first}"
+        );
+    }
+    for kind in [
+        "Pod",
+        "Deployment",
+        "Job",
+        "CronJob",
+        "Node",
+        "ServiceAccount",
+    ] {
+        assert_eq!(
+            sample(&first, "tagwarden_watch_restarts_total", &[("kind", kind)]),
+            Some(0.0),
+            "{first}"
+        );
+    }
+    assert_eq!(
+        sample(
+            &first,
+            "tagwarden_cluster_info",
+            &[("git_version", "v1.32.1-eks-5e0fdde"), ("minor", "32")]
+        ),
+        Some(1.0),
+        "{first}"
+    );
     wait_ready(&[&serve], &serve);
 
     // The Capsule hook's image is missing: a series naming its workload, and a fallback.
@@ -307,6 +356,19 @@ fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
         "{metrics}"
     );
     assert_eq!(sample(&metrics, "tagwarden_is_leader", &[]), Some(1.0));
+    // A registry in use has its tag-change counters at 0, before any change.
+    let public = crate::charts::shared().addr().to_string();
+    for kind in ["deleted", "retagged"] {
+        assert_eq!(
+            sample(
+                &metrics,
+                "tagwarden_image_tag_changes_total",
+                &[("registry", public.as_str()), ("kind", kind)]
+            ),
+            Some(0.0),
+            "{metrics}"
+        );
+    }
 
     // The Event, on the Job, says why and what would stand in.
     let written = wait_for_event(&[&serve], &api, "Job/capsule-crds", "ImageMissing");
@@ -316,9 +378,24 @@ fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
         .unwrap();
     assert!(note.contains("clastix/kubectl:v1.32"), "{note}");
     assert!(note.contains("clastix/kubectl:v1.31"), "{note}");
+    // It names the Job by uid too, which is how `kubectl describe job` finds it.
+    let job = api
+        .list("batch/v1", "Job")
+        .into_iter()
+        .find(|j| j["metadata"]["name"] == "capsule-crds")
+        .expect("the fixture Job");
+    let event = api
+        .list("v1", "Event")
+        .into_iter()
+        .find(|e| e["reportingComponent"] == "tagwarden" && e["reason"] == "ImageMissing")
+        .expect("the Event");
+    assert!(job["metadata"]["uid"].is_string(), "{job}");
+    assert_eq!(
+        event["involvedObject"]["uid"], job["metadata"]["uid"],
+        "{event}"
+    );
 
     // A workload added with a missing image shows up; deleted, its series goes away.
-    let public = crate::charts::shared().addr().to_string();
     api.apply(deployment(
         "late",
         &format!("{public}/clastix/kubectl:v1.99"),
@@ -363,11 +440,116 @@ fn kill_hard(serve: &mut Serve) {
     serve.child.wait().expect("reap");
 }
 
+/// Requests that list Events (a GET of a collection of either Events API).
+fn event_lists(api: &ApiServer) -> Vec<String> {
+    api.requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && (r.path.ends_with("/events")))
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect()
+}
+
+/// A rule of a Role or ClusterRole.
+fn rule(group: &str, resources: &[&str], names: &[&str], verbs: &[&str]) -> Value {
+    let mut rule =
+        serde_json::json!({"apiGroups": [group], "resources": resources, "verbs": verbs});
+    if !names.is_empty() {
+        rule["resourceNames"] = serde_json::json!(names);
+    }
+    rule
+}
+
+/// Stores `kind` (`Role` in `namespace`, or `ClusterRole` when `None`) `name` with
+/// `rules`, bound to the ServiceAccount tagwarden/tagwarden.
+fn grant(api: &ApiServer, namespace: Option<&str>, name: &str, rules: Vec<Value>) {
+    let (kind, binding) = match namespace {
+        Some(_) => ("Role", "RoleBinding"),
+        None => ("ClusterRole", "ClusterRoleBinding"),
+    };
+    let meta = |name: &str| match namespace {
+        Some(ns) => serde_json::json!({"name": name, "namespace": ns}),
+        None => serde_json::json!({"name": name}),
+    };
+    api.apply(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+        "metadata": meta(name), "rules": rules,
+    }));
+    api.apply(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding,
+        "metadata": meta(name),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": "tagwarden", "namespace": "tagwarden"}],
+    }));
+}
+
+/// A kubeconfig (in `dir`) for the ServiceAccount tagwarden/tagwarden.
+fn service_account_kubeconfig(api: &ApiServer, dir: &std::path::Path) -> String {
+    let path = dir.join("kubeconfig-tagwarden");
+    api.write_kubeconfig_with_token(&path, &api.service_account_token("tagwarden", "tagwarden"));
+    path.to_str().unwrap().to_string()
+}
+
+/// What the chart grants (deploy/helm/tagwarden/templates/rbac.yaml, release `tagwarden`
+/// in `namespace`): the watches cluster-wide, Events written, the Lease and the
+/// ConfigMap of what was announced; no `list` of Events.
+fn grant_as_the_chart(api: &ApiServer, namespace: &str) {
+    let read = ["get", "list", "watch"];
+    let write = ["create", "patch"];
+    grant(
+        api,
+        None,
+        "tagwarden",
+        vec![
+            rule(
+                "",
+                &["pods", "nodes", "serviceaccounts", "replicationcontrollers"],
+                &[],
+                &read,
+            ),
+            rule(
+                "apps",
+                &["deployments", "statefulsets", "daemonsets", "replicasets"],
+                &[],
+                &read,
+            ),
+            rule("batch", &["jobs", "cronjobs"], &[], &read),
+            rule("", &["events"], &[], &write),
+            rule("events.k8s.io", &["events"], &[], &write),
+        ],
+    );
+    let named = ["get", "update", "patch"];
+    grant(
+        api,
+        Some(namespace),
+        "tagwarden-leader-election",
+        vec![
+            rule("coordination.k8s.io", &["leases"], &[], &["create"]),
+            rule("coordination.k8s.io", &["leases"], &["tagwarden"], &named),
+            rule("", &["configmaps"], &[], &["create"]),
+            rule(
+                "",
+                &["configmaps"],
+                &["tagwarden-announced"],
+                &["get", "update"],
+            ),
+        ],
+    );
+}
+
 #[test]
 fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
     let api = fixture_api_server();
+    // As the chart's ServiceAccount, with the chart's rights: Events may not be listed.
+    grant_as_the_chart(&api, "default");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(&api, dir.path());
+    let env = [("KUBECONFIG", kubeconfig.as_str())];
     let lease = ["--lease-namespace", "default", "--lease-duration", "3"];
-    let mut first = serve(&api, &[&lease[..], &["--identity", "replica-a"]].concat());
+    let mut first = serve_env(
+        &api,
+        &[&lease[..], &["--identity", "replica-a"]].concat(),
+        &env,
+    );
     let wait_leading =
         |serve: &Serve| sample(&metrics_of(serve), "tagwarden_is_leader", &[]) == Some(1.0);
     wait_for(
@@ -376,7 +558,11 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
         "replica-a to lead",
         || wait_leading(&first).then_some(()),
     );
-    let mut second = serve(&api, &[&lease[..], &["--identity", "replica-b"]].concat());
+    let mut second = serve_env(
+        &api,
+        &[&lease[..], &["--identity", "replica-b"]].concat(),
+        &env,
+    );
     wait_ready(&[&first, &second], &second);
     // Both serve metrics; only one leads.
     assert_eq!(
@@ -393,6 +579,26 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
         )
         .expect("the Lease");
     assert_eq!(holder["spec"]["holderIdentity"], "replica-a");
+    // What it announced is kept next to the Lease, one entry per image and workload.
+    wait_for(
+        &[&first],
+        Duration::from_secs(20),
+        "the announced ConfigMap",
+        || {
+            let map = api.get("v1", "ConfigMap", Some("default"), "tagwarden-announced")?;
+            let entries = map["data"].as_object().map_or(0, |d| d.len());
+            // One entry per (workload, image) said so far: all of them written.
+            let said: std::collections::BTreeSet<(String, String)> = events(&api)
+                .into_iter()
+                .filter_map(|(on, _, note)| {
+                    let image = note.split_once("image ")?.1.split_whitespace().next()?;
+                    Some((on, image.to_string()))
+                })
+                .collect();
+            (entries > 0 && entries >= said.len()).then_some(())
+        },
+    );
+    let before = events(&api);
 
     // The leader dies without a word; the other takes over within the lease duration.
     let died = Instant::now();
@@ -433,6 +639,26 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
     std::thread::sleep(Duration::from_secs(2));
     let missing = count_events(&api, "Job/capsule-crds", "ImageMissing");
     assert_eq!(missing, 1, "{:?}", events(&api));
+    // No Event at all was said twice, and none was listed to know that.
+    let after = events(&api);
+    for (on, reason, _) in &before {
+        let said = after
+            .iter()
+            .filter(|(o, r, _)| o == on && r == reason)
+            .count();
+        assert_eq!(said, 1, "{on} {reason}: {after:?}");
+    }
+    assert_eq!(event_lists(&api), Vec::<String>::new());
+    let denied: Vec<String> = api
+        .denials()
+        .into_iter()
+        .map(|d| format!("{} {}", d.verb, d.path))
+        .collect();
+    assert_eq!(
+        denied,
+        Vec::<String>::new(),
+        "the chart's rights are enough"
+    );
 
     // SIGTERM: a graceful stop that releases the Lease.
     let sent = Command::new("kill")
@@ -522,13 +748,14 @@ fn a_pull_failure_triggers_a_check_at_once_and_a_deleted_tag_is_drift() {
         },
     );
     let metrics = metrics_of(&serve);
+    // Summed over registries: every registry in use has its series, at 0 until a change.
     assert_eq!(
-        sample(
+        total(
             &metrics,
             "tagwarden_image_tag_changes_total",
             &[("kind", "deleted")]
         ),
-        Some(1.0),
+        1.0,
         "{metrics}"
     );
     let written = wait_for_event(&[&serve], &api, "Pod/drifter", "ImageTagChanged");
@@ -785,5 +1012,502 @@ fn the_webhook_gives_a_hook_pod_created_with_kubectl_the_nearest_published_tag()
         ),
         Some(1.0),
         "{metrics}"
+    );
+}
+
+/// Writes `cert`/`key` of a fresh PKI into `dir`: (cert, key, CA PEM).
+fn webhook_pki(dir: &std::path::Path) -> (String, String, String) {
+    let pki = tagwarden_testbed::ServerPki::generate();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, &pki.server_cert_pem).unwrap();
+    std::fs::write(&key, &pki.server_key_pem).unwrap();
+    (
+        cert.to_str().unwrap().to_string(),
+        key.to_str().unwrap().to_string(),
+        pki.ca_cert_pem.clone(),
+    )
+}
+
+/// `kubectl create -f` of a Pod running `image` in `shop`, through `api`'s webhook.
+fn kubectl_create_pod(api: &ApiServer, dir: &std::path::Path, name: &str, image: &str) -> String {
+    let manifest = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  restartPolicy: Never\n  containers:\n  - name: hook\n    image: {image}\n"
+        ),
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let created = Command::new("kubectl")
+        .args(["create", "-f", manifest.to_str().unwrap()])
+        .arg(format!(
+            "--cache-dir={}",
+            home.path().join("cache").display()
+        ))
+        .env("HOME", home.path())
+        .env("KUBECONFIG", api.kubeconfig_path())
+        .output()
+        .unwrap_or_else(|e| panic!("these tests need kubectl on PATH: {e}"));
+    let stderr = String::from_utf8_lossy(&created.stderr).to_string();
+    assert!(created.status.success(), "{stderr}");
+    stderr
+}
+
+/// How many times `/version` was asked.
+fn version_reads(api: &ApiServer) -> usize {
+    api.requests()
+        .iter()
+        .filter(|r| r.path == "/version")
+        .count()
+}
+
+#[test]
+fn an_upgrade_is_followed_without_a_restart_and_alternating_versions_do_not_flap() {
+    // A cluster at 1.30: the Capsule hook's kubectl:v1.32 is missing, but it does not
+    // track the cluster's version, so nothing may stand in for it.
+    let api = ApiServer::builder()
+        .git_version("v1.30.5")
+        .fixtures(crate::scan::fixtures())
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = webhook_pki(dir.path());
+    let webhook_addr = free_addr().to_string();
+    let serve = serve(
+        &api,
+        &[
+            "--version-interval",
+            "1",
+            "--lease-namespace",
+            "default",
+            "--webhook-listen",
+            &webhook_addr,
+            "--webhook-tls-cert",
+            &cert,
+            "--webhook-tls-key",
+            &key,
+        ],
+    );
+    let public = crate::charts::shared().addr().to_string();
+    let hook_image = format!("{public}/clastix/kubectl:v1.32");
+    wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "the hook image missing at 1.30",
+        || {
+            sample(
+                &metrics_of(&serve),
+                "tagwarden_image_unavailable",
+                &[("workload", "capsule-crds"), ("reason", "missing")],
+            )
+        },
+    );
+    let metrics = metrics_of(&serve);
+    assert!(
+        sample(
+            &metrics,
+            "tagwarden_image_fallback_info",
+            &[("image", &hook_image)]
+        )
+        .is_none(),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "tagwarden_cluster_info", &[("minor", "30")]),
+        Some(1.0)
+    );
+
+    // The control plane is upgraded to 1.32: the image tracks it now, with a fallback.
+    api.set_git_version("v1.32.1");
+    let metrics = wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "the fallback after the upgrade",
+        || {
+            let m = metrics_of(&serve);
+            sample(
+                &m,
+                "tagwarden_image_fallback_info",
+                &[
+                    ("image", &hook_image),
+                    ("fallback", &format!("{public}/clastix/kubectl:v1.31")),
+                ],
+            )
+            .map(|_| m)
+        },
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "tagwarden_cluster_info",
+            &[("git_version", "v1.32.1"), ("minor", "32")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("tagwarden_cluster_info{"))
+            .count(),
+        1,
+        "one series: {metrics}"
+    );
+    assert!(
+        serve.log().contains("changed from v1.30.5 to v1.32.1"),
+        "{}",
+        serve.log()
+    );
+    // The leader says so on the Lease, the object that stands for serve as a whole.
+    let written = wait_for_event(&[&serve], &api, "Lease/tagwarden", "ClusterVersionChanged");
+    let (_, _, note) = written
+        .iter()
+        .find(|(_, reason, _)| reason == "ClusterVersionChanged")
+        .unwrap();
+    assert!(
+        note.contains("v1.30.5") && note.contains("v1.32.1"),
+        "{note}"
+    );
+    // The webhook follows too: a hook Pod created now gets the published v1.31.
+    let mut hook = tagwarden_testbed::PodWebhook::new(
+        "tagwarden.io",
+        format!("https://{webhook_addr}/mutate"),
+    );
+    hook.ca_pem = Some(ca);
+    api.set_pod_webhook(Some(hook));
+    let warned = kubectl_create_pod(&api, dir.path(), "after-upgrade", &hook_image);
+    assert!(warned.contains("v1.31"), "{warned}\n{}", serve.log());
+    let pod = api.get("v1", "Pod", Some("shop"), "after-upgrade").unwrap();
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        format!("{public}/clastix/kubectl:v1.31")
+    );
+
+    // A rolling upgrade answering 1.32 and 1.31 in turn: the lower one never wins.
+    api.set_git_versions(&["v1.31.4", "v1.32.1"]);
+    let reads = version_reads(&api);
+    wait_for(&[&serve], Duration::from_secs(30), "12 more reads", || {
+        (version_reads(&api) >= reads + 12).then_some(())
+    });
+    let metrics = metrics_of(&serve);
+    assert_eq!(
+        sample(&metrics, "tagwarden_cluster_info", &[("minor", "32")]),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        sample(&metrics, "tagwarden_cluster_info", &[("minor", "31")]).is_none(),
+        "{metrics}"
+    );
+    // Only the lower version, read after read: it is followed after 5 reads.
+    api.set_git_version("v1.31.4");
+    wait_for(&[&serve], Duration::from_secs(30), "the downgrade", || {
+        sample(
+            &metrics_of(&serve),
+            "tagwarden_cluster_info",
+            &[("minor", "31")],
+        )
+    });
+    assert_eq!(
+        serve
+            .log()
+            .matches("the cluster's Kubernetes version changed")
+            .count(),
+        2,
+        "{}",
+        serve.log()
+    );
+}
+
+#[test]
+fn watches_that_end_at_once_back_off_say_so_once_and_are_counted() {
+    let api = fixture_api_server();
+    api.end_watches_at_once(true);
+    let serve = serve(&api, &[]);
+    // The lists work: serve gets ready and checks.
+    wait_ready(&[&serve], &serve);
+    wait_for(
+        &[&serve],
+        Duration::from_secs(20),
+        "a few restarts of the Deployment watch",
+        || {
+            let m = metrics_of(&serve);
+            (sample(
+                &m,
+                "tagwarden_watch_restarts_total",
+                &[("kind", "Deployment")],
+            )? >= 3.0)
+                .then_some(())
+        },
+    );
+    // Bounded: ten watch loops backing off, not thousands of requests a second.
+    let start = api.requests().len();
+    std::thread::sleep(Duration::from_secs(3));
+    let sent = api.requests().len() - start;
+    assert!(sent <= 60, "{sent} API requests in 3 s");
+    let log = serve.log();
+    assert_eq!(
+        log.matches("watching Deployments failed").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("the watch ended at once"), "{log}");
+
+    // Watches work again: said once, and the counter stays.
+    api.end_watches_at_once(false);
+    wait_for(
+        &[&serve],
+        Duration::from_secs(60),
+        "the watch to work again",
+        || {
+            serve
+                .log()
+                .contains("watching Deployments works again")
+                .then_some(())
+        },
+    );
+    let public = crate::charts::shared().addr().to_string();
+    api.apply(deployment(
+        "after-recovery",
+        &format!("{public}/clastix/kubectl:v1.95"),
+    ));
+    wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "a workload added after the recovery",
+        || {
+            sample(
+                &metrics_of(&serve),
+                "tagwarden_image_unavailable",
+                &[("workload", "after-recovery")],
+            )
+        },
+    );
+}
+
+#[test]
+fn one_namespace_without_nodes_or_service_accounts_is_ready_and_checks() {
+    let api = fixture_api_server();
+    // Rights that stop at the namespace shop: its workloads and Pods, Events written there;
+    // no ServiceAccounts, nothing cluster-scoped.
+    let read = ["get", "list", "watch"];
+    let write = ["create", "patch"];
+    grant(
+        &api,
+        Some("shop"),
+        "shop-only",
+        vec![
+            rule("", &["pods", "replicationcontrollers"], &[], &read),
+            rule(
+                "apps",
+                &["deployments", "statefulsets", "daemonsets", "replicasets"],
+                &[],
+                &read,
+            ),
+            rule("batch", &["jobs", "cronjobs"], &[], &read),
+            rule("", &["events"], &[], &write),
+            rule("events.k8s.io", &["events"], &[], &write),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(&api, dir.path());
+    let serve = serve_env(
+        &api,
+        &["--namespace", "shop"],
+        &[("KUBECONFIG", kubeconfig.as_str())],
+    );
+    wait_ready(&[&serve], &serve);
+    wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "the images of shop checked",
+        || {
+            let m = metrics_of(&serve);
+            (total(&m, "tagwarden_images", &[("status", "present")]) > 0.0).then_some(())
+        },
+    );
+    let log = serve.log();
+    for what in ["cannot list Nodes (", "cannot list ServiceAccounts ("] {
+        assert_eq!(log.matches(what).count(), 1, "{log}");
+    }
+    assert!(log.contains("forbidden"), "{log}");
+    // Refused: Nodes and ServiceAccounts only (tried once each so far, then every 5 min).
+    let denied: std::collections::BTreeSet<String> = api
+        .denials()
+        .into_iter()
+        .map(|d| format!("{} {}", d.verb, d.resource))
+        .collect();
+    assert_eq!(
+        denied.into_iter().collect::<Vec<_>>(),
+        ["list nodes", "list serviceaccounts"]
+    );
+    // Nothing but Nodes (refused) was asked cluster-wide.
+    let wide: Vec<String> = api
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            (r.path.starts_with("/api/v1/") || r.path.starts_with("/apis/"))
+                && !r.path.contains("/namespaces/")
+                && !r.path.ends_with("/nodes")
+                && r.path.matches('/').count() > 3
+        })
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(wide, Vec::<String>::new());
+}
+
+#[test]
+fn two_replicas_on_one_host_name_never_both_lead() {
+    let api = fixture_api_server();
+    let lease = ["--lease-namespace", "default", "--lease-duration", "3"];
+    let env = [("HOSTNAME", "tagwarden-7d9f")];
+    let first = serve_env(&api, &lease, &env);
+    let second = serve_env(&api, &lease, &env);
+    let leaders = || {
+        [&first, &second]
+            .iter()
+            .map(|s| sample(&metrics_of(s), "tagwarden_is_leader", &[]).unwrap_or(-1.0))
+            .collect::<Vec<f64>>()
+    };
+    wait_for(
+        &[&first, &second],
+        Duration::from_secs(30),
+        "one leader",
+        || {
+            let now = leaders();
+            (now.iter().all(|l| *l >= 0.0) && now.contains(&1.0)).then_some(())
+        },
+    );
+    // Over more than a lease duration, never two.
+    for _ in 0..10 {
+        let now = leaders();
+        assert_eq!(now.iter().filter(|l| **l == 1.0).count(), 1, "{now:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let holder = api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "tagwarden",
+        )
+        .expect("the Lease");
+    let identity = holder["spec"]["holderIdentity"].as_str().unwrap();
+    assert!(identity.starts_with("tagwarden-7d9f-"), "{identity}");
+}
+
+/// `tagwarden serve ARGS` that must stop at once with exit 2 and one line.
+fn refused(args: &[&str], config: Option<&str>) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let mut all = vec!["serve"];
+    let path = home.path().join("config.yaml");
+    let path_text = path.to_str().unwrap().to_string();
+    if let Some(config) = config {
+        std::fs::write(&path, config).unwrap();
+        all.extend(["--config", path_text.as_str()]);
+    }
+    all.extend_from_slice(args);
+    let output = crate::common::clean_command(&all, home.path(), &[])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tagwarden serve");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn bad_settings_are_one_line_and_exit_2_before_the_cluster_is_asked() {
+    let zero = refused(&["--present-interval", "0"], None);
+    assert!(zero.contains("--present-interval"), "{zero}");
+    let budget = refused(
+        &[],
+        Some("serve:\n  budgets:\n    docker.io: {requests: 0, window: 0}\n"),
+    );
+    assert!(budget.contains("serve.budgets.docker.io"), "{budget}");
+    let interval = refused(&[], Some("serve:\n  failing_interval: 0\n"));
+    assert!(interval.contains("serve.failing_interval"), "{interval}");
+    let both = refused(&["--namespace", "ops", "--skip-namespace", "ops"], None);
+    assert!(
+        both.contains("\"ops\"") && both.contains("--skip-namespace"),
+        "{both}"
+    );
+}
+
+#[test]
+fn help_shows_the_defaults() {
+    let home = tempfile::tempdir().unwrap();
+    let output = crate::common::clean_command(&["serve", "--help"], home.path(), &[])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for default in [
+        "[default: 0.0.0.0:8080]",
+        "[default: 3600]",
+        "[default: 300]",
+        "[default: 1800]",
+        "[default: 60]",
+        "--version-interval",
+    ] {
+        assert!(help.contains(default), "{default}: {help}");
+    }
+}
+
+#[test]
+fn the_start_line_comes_after_every_bind_and_names_the_webhook() {
+    let api = fixture_api_server();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = webhook_pki(dir.path());
+    // The webhook's address is taken: no start line, one error that says why once.
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = busy.local_addr().unwrap().to_string();
+    let mut failed = serve(
+        &api,
+        &[
+            "--webhook-listen",
+            &taken,
+            "--webhook-tls-cert",
+            &cert,
+            "--webhook-tls-key",
+            &key,
+        ],
+    );
+    let status = wait_for(&[], Duration::from_secs(20), "serve to stop", || {
+        failed.child.try_wait().ok().flatten()
+    });
+    assert_eq!(status.code(), Some(2), "{}", failed.log());
+    let log = failed.log();
+    assert!(!log.contains("tagwarden serve: watching"), "{log}");
+    let error = log.lines().find(|l| l.starts_with("error:")).expect(&log);
+    assert!(
+        error.contains(&format!("cannot listen on {taken}")),
+        "{error}"
+    );
+    let cause = error.rsplit(": ").next().unwrap();
+    assert_eq!(error.matches(cause).count(), 1, "{error}");
+
+    let webhook_addr = free_addr().to_string();
+    let serving = serve(
+        &api,
+        &[
+            "--webhook-listen",
+            &webhook_addr,
+            "--webhook-tls-cert",
+            &cert,
+            "--webhook-tls-key",
+            &key,
+        ],
+    );
+    wait_ready(&[&serving], &serving);
+    let log = serving.log();
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("tagwarden serve: watching"))
+        .expect(&log);
+    assert!(line.contains(&serving.addr.to_string()), "{line}");
+    assert!(
+        line.contains(&format!("https://{webhook_addr}/mutate")),
+        "{line}"
     );
 }

@@ -68,7 +68,7 @@ pub struct Scope {
 }
 
 /// Where an image is used in a cluster (the `locations[]` entry of `scan`'s JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct WorkloadLocation {
     /// The namespace.
     pub namespace: String,
@@ -83,6 +83,10 @@ pub struct WorkloadLocation {
     pub path: String,
     /// Pods of this workload that exist now (0 for a workload scaled to zero, 1 for a Pod).
     pub pods: usize,
+    /// The object's uid, when the API server gave one: `serve`'s Events name it in
+    /// `regarding`, which is how `kubectl describe` finds them. Not in `scan`'s JSON.
+    #[serde(skip)]
+    pub uid: Option<String>,
 }
 
 impl WorkloadLocation {
@@ -419,6 +423,7 @@ impl Objects {
                         container: container.name.clone(),
                         path: base,
                         pods: count,
+                        uid: location_of.uid.clone(),
                     },
                     pull_secrets: pull_secrets_of(
                         &location_of.template,

@@ -54,6 +54,9 @@ pub(crate) struct Entry {
     pub due: Instant,
     pub priority: Priority,
     pub in_flight: bool,
+    /// Hurried while a check was in flight: that check may have started before the reason
+    /// to hurry (a pull failure, a new Kubernetes version), so another follows at once.
+    pub again: bool,
     /// The current undetermined backoff; `None` after a decided answer.
     pub backoff: Option<Duration>,
     /// The digest the tag had when last present.
@@ -141,6 +144,7 @@ impl Book {
                         due: now,
                         priority: Priority::New,
                         in_flight: false,
+                        again: false,
                         backoff: None,
                         tag_digest: None,
                         epoch: self.next_epoch,
@@ -158,6 +162,7 @@ impl Book {
             Some(entry) => {
                 entry.due = entry.due.min(now);
                 entry.priority = Priority::Urgent;
+                entry.again |= entry.in_flight;
                 true
             }
             None => false,
@@ -231,6 +236,7 @@ impl Book {
     pub fn cancel_in_flight(&mut self, now: Instant) {
         for entry in self.images.values_mut().filter(|e| e.in_flight) {
             entry.in_flight = false;
+            entry.again = false;
             entry.due = entry.due.min(now);
         }
     }
@@ -262,6 +268,10 @@ impl Book {
         entry.priority = Priority::Routine;
         let status = answer.status;
         entry.due = now + next_interval(entry, status, options);
+        if std::mem::take(&mut entry.again) {
+            entry.due = now;
+            entry.priority = Priority::Urgent;
+        }
         if status == Status::RateLimited
             && let Some(until) = paused_until
         {
@@ -376,6 +386,7 @@ mod tests {
                 container: "app".into(),
                 path: "spec.template.spec.containers[0].image".into(),
                 pods: 1,
+                uid: None,
             },
             pull_secrets: Vec::new(),
             node_platforms: Vec::new(),
@@ -449,6 +460,20 @@ mod tests {
         assert_eq!(entry.answer.as_ref().unwrap().status, Status::Present);
         assert_eq!(entry.due, pause_ends);
         assert_eq!(entry.checks, 2);
+    }
+
+    #[test]
+    fn an_image_hurried_while_in_flight_is_checked_again_at_once() {
+        let now = Instant::now();
+        let image = "registry.example/app:v1";
+        let (mut book, job) = book_with(image, now);
+        assert!(book.hurry(image, now));
+        book.apply(&job, answer(Status::Present), &options(), now, None);
+        assert_eq!(book.images[image].due, now, "due again at once");
+        // Once only.
+        book.images.get_mut(image).unwrap().in_flight = true;
+        book.apply(&job, answer(Status::Present), &options(), now, None);
+        assert_eq!(book.images[image].due, now + Duration::from_secs(3600));
     }
 
     #[test]

@@ -13,6 +13,16 @@
 //! | `tagwarden_last_full_check_timestamp_seconds` | gauge | |
 //! | `tagwarden_is_leader` | gauge | |
 //! | `tagwarden_build_info` | gauge (1) | `version` |
+//! | `tagwarden_cluster_info` | gauge (1) | `git_version`, `minor` (the version followed now) |
+//! | `tagwarden_watch_restarts_total` | counter | `kind` (every watched kind, from the start) |
+//!
+//! **Every family from the first scrape.** Each family is registered at start, so its
+//! `HELP`/`TYPE` is there before anything happened, and label values known in advance
+//! have their series at 0: `tagwarden_image_tag_changes_total` for `deleted` and
+//! `retagged` of every registry in use ([`Metrics::know_registries`]),
+//! `tagwarden_watch_restarts_total` for every kind `serve` watches
+//! ([`Metrics::know_watched_kinds`]) and the webhook's decisions. A counter that appears
+//! only when it first rises hides that first rise from `rate()` and `increase()`.
 //!
 //! **Derived at scrape time.** The first three are not stored as series: they are
 //! written from the monitor's state on each scrape (a [`Collector`]), so a recovered image
@@ -77,6 +87,17 @@ struct VersionLabels {
     version: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClusterLabels {
+    git_version: String,
+    minor: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
 /// Every metric of `serve`. Cheap to clone (clones share everything); `Send + Sync`.
 #[derive(Clone)]
 pub struct Metrics {
@@ -92,6 +113,8 @@ struct Inner {
     cycle_duration: Histogram,
     last_full_check: Gauge<f64, AtomicU64>,
     is_leader: Gauge,
+    cluster_info: Family<ClusterLabels, Gauge>,
+    watch_restarts: Family<KindLabels, Counter>,
     /// What the registry requests say about rate limits and budgets.
     gates: Arc<RegistryGates>,
     /// The monitor's state, for the series derived at scrape time.
@@ -123,32 +146,32 @@ impl Metrics {
         let view = Arc::new(StateView::default());
         registry.register_collector(Box::new(view.clone()));
         let tag_changes = Family::<TagChangeLabels, Counter>::default();
-        registry.register(
-            "tagwarden_image_tag_changes",
-            "Tag drift seen: a tag that was present was deleted, or now points at another digest",
-            tag_changes.clone(),
-        );
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_image_tag_changes",
+            help: "Tag drift seen: a tag that was present was deleted, or now points at another digest.",
+            metric: tag_changes.clone(),
+        }));
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "tagwarden_registry_requests",
-            "Registry requests by operation and HTTP status (or failure class)",
-            requests.clone(),
-        );
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_registry_requests",
+            help: "Registry requests by operation and HTTP status (or failure class).",
+            metric: requests.clone(),
+        }));
         let durations = Family::<OperationLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.005, 2.0, 12))) as fn() -> Histogram,
         );
         let durations_family: Family<OperationLabels, Histogram> = durations.clone();
-        registry.register(
-            "tagwarden_registry_request_duration_seconds",
-            "Registry request duration, from sending the request to reading the whole answer",
-            durations_family,
-        );
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_registry_request_duration_seconds",
+            help: "Registry request duration, from sending the request to reading the whole answer.",
+            metric: durations_family,
+        }));
         let rate_limit_remaining = Family::<RegistryLabels, Gauge>::default();
-        registry.register(
-            "tagwarden_registry_rate_limit_remaining",
-            "Requests left in the registry's rate-limit window (ratelimit-remaining), when it sends it",
-            rate_limit_remaining.clone(),
-        );
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_registry_rate_limit_remaining",
+            help: "Requests left in the registry's rate-limit window (ratelimit-remaining), when it sends it.",
+            metric: rate_limit_remaining.clone(),
+        }));
         let cycle_duration = Histogram::new(exponential_buckets(0.1, 2.0, 14));
         registry.register(
             "tagwarden_check_cycle_duration_seconds",
@@ -174,6 +197,18 @@ impl Metrics {
             })
             .set(1);
         registry.register("tagwarden_build_info", "tagwarden's version", build_info);
+        let cluster_info = Family::<ClusterLabels, Gauge>::default();
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_cluster_info",
+            help: "The Kubernetes version serve follows now (1; one series).",
+            metric: cluster_info.clone(),
+        }));
+        let watch_restarts = Family::<KindLabels, Counter>::default();
+        registry.register_collector(Box::new(Shown {
+            name: "tagwarden_watch_restarts",
+            help: "Watches started again after they ended or failed, by kind.",
+            metric: watch_restarts.clone(),
+        }));
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -184,6 +219,8 @@ impl Metrics {
                 cycle_duration,
                 last_full_check,
                 is_leader,
+                cluster_info,
+                watch_restarts,
                 gates: Arc::new(RegistryGates::default()),
                 view,
             }),
@@ -209,6 +246,50 @@ impl Metrics {
     /// Set `tagwarden_is_leader`.
     pub fn set_leader(&self, leader: bool) {
         self.inner.is_leader.set(i64::from(leader));
+    }
+
+    /// Set `tagwarden_cluster_info` to this version alone (`v1.32.1-eks-5e0fdde`, `32`).
+    pub fn set_cluster_version(&self, git_version: &str, minor: u64) {
+        let family = &self.inner.cluster_info;
+        family.clear();
+        family
+            .get_or_create(&ClusterLabels {
+                git_version: git_version.to_string(),
+                minor: minor.to_string(),
+            })
+            .set(1);
+    }
+
+    /// `tagwarden_watch_restarts_total` at 0 for each of `kinds`.
+    pub fn know_watched_kinds(&self, kinds: &[&str]) {
+        for kind in kinds {
+            let _ = self.inner.watch_restarts.get_or_create(&KindLabels {
+                kind: (*kind).to_string(),
+            });
+        }
+    }
+
+    /// Counts one restart of a watch of `kind`.
+    pub fn count_watch_restart(&self, kind: &str) {
+        self.inner
+            .watch_restarts
+            .get_or_create(&KindLabels {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// `tagwarden_image_tag_changes_total` at 0 for `deleted` and `retagged` of each of
+    /// `registries` (known once an image of theirs is in use).
+    pub fn know_registries<'a>(&self, registries: impl IntoIterator<Item = &'a String>) {
+        for registry in registries {
+            for kind in ["deleted", "retagged"] {
+                let _ = self.inner.tag_changes.get_or_create(&TagChangeLabels {
+                    registry: registry.clone(),
+                    kind: kind.to_string(),
+                });
+            }
+        }
     }
 
     pub(crate) fn gates(&self) -> &Arc<RegistryGates> {
@@ -277,6 +358,24 @@ impl Observer for Metrics {
                 .set(i64::try_from(remaining).unwrap_or(i64::MAX));
         }
         inner.gates.observe(event);
+    }
+}
+
+/// A family registered as a collector so that its `HELP` and `TYPE` are written even
+/// while it has no series: `Registry::register` leaves empty families out, and a family
+/// that appears only with its first series hides that first change from `rate()`.
+#[derive(Debug)]
+struct Shown<M> {
+    name: &'static str,
+    help: &'static str,
+    metric: M,
+}
+
+impl<M: EncodeMetric + std::fmt::Debug + Send + Sync + 'static> Collector for Shown<M> {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let metric =
+            encoder.encode_descriptor(self.name, self.help, None, self.metric.metric_type())?;
+        self.metric.encode(metric)
     }
 }
 

@@ -48,7 +48,12 @@
 //! announces only changes from what *it* last saw, and a fresh leader announces the images
 //! it finds unavailable (present ones need no announcement). So after a handover the new
 //! leader announces once more what the old one had announced; the Events side is where
-//! such repeats are folded (it can see the Events already on the workload).
+//! such repeats are folded (the history the leaders keep in a ConfigMap next to the Lease).
+//!
+//! # The Kubernetes version
+//!
+//! [`Monitor::set_kube_version`] switches tracking while running (`serve` follows
+//! `/version`): the images that tracked the old or track the new version are due at once.
 
 mod book;
 mod gates;
@@ -58,9 +63,10 @@ mod run;
 mod status;
 mod transition;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use tagwarden_core::{KubeVersion, Reference, Tracking};
 use tagwarden_registry::Client;
 use tokio::sync::Notify;
 
@@ -85,6 +91,8 @@ struct Shared {
     options: MonitorOptions,
     metrics: Metrics,
     book: Arc<Mutex<Book>>,
+    /// The Kubernetes version tracked now (starts as `options.inspect.tracking`'s).
+    kube_version: RwLock<Option<KubeVersion>>,
     /// Wakes [`Monitor::run`] when uses change or an image is hurried.
     wake: Notify,
 }
@@ -153,6 +161,7 @@ impl Monitor {
         Monitor {
             shared: Arc::new(Shared {
                 clients: Box::new(clients),
+                kube_version: RwLock::new(options.inspect.tracking.kube_version.clone()),
                 options,
                 metrics,
                 book,
@@ -169,6 +178,11 @@ impl Monitor {
         let registries: std::collections::HashSet<String> =
             book.images.values().map(|e| e.registry.clone()).collect();
         drop(book);
+        self.shared.metrics.know_registries(
+            registries
+                .iter()
+                .filter(|r| r.as_str() != book::NO_REGISTRY),
+        );
         self.shared
             .metrics
             .gates()
@@ -185,6 +199,57 @@ impl Monitor {
         } else {
             tracing::debug!(image, "check_soon: no workload uses this image (yet)");
         }
+    }
+
+    /// Track `version` from now on (the cluster was upgraded): every image that tracks the
+    /// old or the new version is checked again at once, with the new one.
+    pub fn set_kube_version(&self, version: &KubeVersion) {
+        let old = {
+            let mut current = self
+                .shared
+                .kube_version
+                .write()
+                .expect("monitor version poisoned");
+            if current.as_ref() == Some(version) {
+                return;
+            }
+            current.replace(version.clone())
+        };
+        let rules = &self.shared.options.inspect.tracking.rules;
+        let before = Tracking {
+            kube_version: old,
+            rules: rules.clone(),
+        };
+        let after = Tracking {
+            kube_version: Some(version.clone()),
+            rules: rules.clone(),
+        };
+        let now = Instant::now();
+        let mut book = self.book();
+        let affected: Vec<String> = book
+            .images
+            .keys()
+            .filter(|image| {
+                Reference::parse(image)
+                    .is_ok_and(|r| before.tracks(&r).is_some() || after.tracks(&r).is_some())
+            })
+            .cloned()
+            .collect();
+        for image in &affected {
+            book.hurry(image, now);
+        }
+        drop(book);
+        tracing::debug!(checks = affected.len(), "tracking a new Kubernetes version");
+        self.shared.wake.notify_one();
+    }
+
+    /// The Kubernetes version tracked now.
+    pub fn kube_version(&self) -> Option<KubeVersion> {
+        self.shared
+            .kube_version
+            .read()
+            .expect("monitor version poisoned")
+            .clone()
     }
 
     /// Every known image with its latest answer, in image order.

@@ -93,6 +93,7 @@ impl Monitor {
     fn check(&self, job: Job) -> impl Future<Output = (Job, Verdict)> + Send + 'static {
         let client = self.shared.clients.client_for(&job.pull_secrets);
         let mut options = self.shared.options.inspect.clone();
+        options.tracking.kube_version = self.kube_version();
         if options.platforms.is_empty() {
             options.platforms = job.platforms.clone();
         }

@@ -9,15 +9,16 @@
 //!
 //! The reason stays low-cardinality; the image, the registry's answer and the fallback go
 //! in the note (at most 1 kB). The monitor sends one transition per state change, so a
-//! stuck image is one Event, not one per check.
-
-use std::collections::HashMap;
+//! stuck image is one Event, not one per check; across a change of leader, the history
+//! in [`Announced`] keeps it so.
+//!
+//! Each Event's `regarding` names the workload with its uid (the inventory carries it),
+//! so `kubectl describe deployment web` shows it.
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::api::events::v1::Event as K8sEvent;
-use kube::api::{Api, ListParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 
+use super::announced::Announced;
 use crate::inventory::WorkloadLocation;
 use crate::monitor::{TagChange, Transition};
 
@@ -106,7 +107,8 @@ fn truncate(mut note: String) -> String {
     note
 }
 
-/// The object an Event is about.
+/// The object an Event is about, with its uid: `kubectl describe` finds Events by
+/// `regarding.uid` (the resourceVersion is left out: it would be stale at once).
 fn reference_of(location: &WorkloadLocation) -> ObjectReference {
     let api_version = match location.kind.as_str() {
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "apps/v1",
@@ -118,105 +120,34 @@ fn reference_of(location: &WorkloadLocation) -> ObjectReference {
         kind: Some(location.kind.clone()),
         name: Some(location.name.clone()),
         namespace: Some(location.namespace.clone()),
+        uid: location.uid.clone(),
         ..ObjectReference::default()
     }
 }
 
-/// (namespace, kind, name, image) of an Event about an image on an object.
-type Subject = (String, String, String, String);
-
-/// The latest Event tagwarden wrote about each image on each object, as (reason, note):
-/// what a new leader reads from the cluster so that it does not announce again what the
-/// previous leader already said.
-#[derive(Debug, Default)]
-pub(crate) struct History {
-    latest: HashMap<Subject, (String, String)>,
-}
-
-impl History {
-    /// The Events `controller` wrote (events.k8s.io/v1) in `namespaces` (empty: all).
-    pub async fn load(client: &kube::Client, controller: &str, namespaces: &[String]) -> History {
-        let apis: Vec<Api<K8sEvent>> = if namespaces.is_empty() {
-            vec![Api::all(client.clone())]
-        } else {
-            namespaces
-                .iter()
-                .map(|ns| Api::namespaced(client.clone(), ns))
-                .collect()
-        };
-        let mut history = History::default();
-        let mut newest: HashMap<Subject, String> = HashMap::new();
-        for api in apis {
-            let events = match api.list(&ListParams::default()).await {
-                Ok(list) => list.items,
-                Err(e) => {
-                    tracing::warn!("cannot read earlier Events (they may be repeated): {e}");
-                    continue;
-                }
-            };
-            for event in events {
-                if event.reporting_controller.as_deref() != Some(controller) {
-                    continue;
-                }
-                let (Some(regarding), Some(reason), Some(note)) =
-                    (&event.regarding, &event.reason, &event.note)
-                else {
-                    continue;
-                };
-                let Some(image) = image_in(note) else {
-                    continue;
-                };
-                let subject = (
-                    regarding.namespace.clone().unwrap_or_default(),
-                    regarding.kind.clone().unwrap_or_default(),
-                    regarding.name.clone().unwrap_or_default(),
-                    image,
-                );
-                let when = event
-                    .series
-                    .as_ref()
-                    .map(|s| s.last_observed_time.0.to_string())
-                    .or(event.event_time.as_ref().map(|t| t.0.to_string()))
-                    .unwrap_or_default();
-                if newest.get(&subject).is_none_or(|seen| *seen <= when) {
-                    newest.insert(subject.clone(), when);
-                    history
-                        .latest
-                        .insert(subject, (reason.clone(), note.clone()));
-                }
-            }
-        }
-        history
-    }
-}
-
-/// The image an Event's note is about (`image X …`, `the tag of image X …`).
-fn image_in(note: &str) -> Option<String> {
-    let rest = note.split_once("image ")?.1;
-    rest.split_whitespace().next().map(str::to_string)
-}
-
 /// Publishes the transition's Event on each of its objects, unless the latest Event
-/// about the image on that object already says the same; a refused Event is logged
-/// (RBAC without `create` on events), never fatal.
-pub(crate) async fn publish(recorder: &Recorder, history: &mut History, transition: &Transition) {
+/// about the image on that object already said the same ([`Announced`], which a new
+/// leader reads first); a refused Event is logged (RBAC without `create` on events),
+/// never fatal.
+pub(crate) async fn publish(
+    recorder: &Recorder,
+    announced: &mut Announced,
+    transition: &Transition,
+) {
     let (event, objects) = event_of(transition);
     let note = event.note.clone().unwrap_or_default();
     for object in objects {
-        let subject = (
-            object.namespace.clone().unwrap_or_default(),
-            object.kind.clone().unwrap_or_default(),
-            object.name.clone().unwrap_or_default(),
-            transition.image().to_string(),
+        let key = Announced::key(
+            transition.image(),
+            object.namespace.as_deref().unwrap_or_default(),
+            object.kind.as_deref().unwrap_or_default(),
+            object.name.as_deref().unwrap_or_default(),
         );
-        let said = (event.reason.clone(), note.clone());
-        if history.latest.get(&subject) == Some(&said) {
+        if announced.already_said(&key, &event.reason, &note) {
             continue;
         }
         match recorder.publish(&event, &object).await {
-            Ok(()) => {
-                history.latest.insert(subject, said);
-            }
+            Ok(()) => announced.record(key, &event.reason, &note),
             Err(e) => tracing::warn!(
                 reason = %event.reason,
                 object = ?object.name,
@@ -229,19 +160,6 @@ pub(crate) async fn publish(recorder: &Recorder, history: &mut History, transiti
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn notes_name_their_image() {
-        assert_eq!(
-            image_in("image r/clastix/kubectl:v1.32 is missing: v1.32 is not published").as_deref(),
-            Some("r/clastix/kubectl:v1.32")
-        );
-        assert_eq!(
-            image_in("the tag of image nginx:1.27 was deleted from its registry").as_deref(),
-            Some("nginx:1.27")
-        );
-        assert_eq!(image_in("nothing here"), None);
-    }
 
     #[test]
     fn reasons_are_pascal_case_and_bounded() {

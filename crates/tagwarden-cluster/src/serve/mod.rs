@@ -10,19 +10,26 @@
 //!         every replica: /healthz, /readyz, /metrics
 //! ```
 //!
-//! - [`watch`]: one watcher and reflector store per kind, `managedFields` stripped, the
-//!   default backoff (reconnects, relists after `410 Gone`).
+//! - [`watch`]: one list-then-watch loop and reflector store per kind, `managedFields`
+//!   stripped, a jittered exponential backoff after failures (a watch that ends at once is
+//!   one), resumed after a dropped connection, relisted after `410 Gone`; Nodes and
+//!   ServiceAccounts are optional (forbidden: one warning, synced empty).
 //! - The image uses are recomputed from the stores after changes, at most once per
 //!   [`ServeOptions::debounce`], with the same code as `scan` ([`crate::inventory`]); a
 //!   container that newly waits in `ErrImagePull`/`ImagePullBackOff` makes the monitor
 //!   check its image at once.
 //! - [`crate::monitor`] decides what to check when and keeps the metrics; only the leader
-//!   checks ([`leader`]) and writes Events ([`events`]).
+//!   checks ([`leader`]) and writes Events ([`events`]); what it announced is kept in a
+//!   ConfigMap next to the Lease ([`announced`]) for the next leader.
+//! - [`following`]: `/version` is read again every [`VersionWatch::every`]; a new version
+//!   switches the monitor's and the webhook's tracking without a restart.
 //! - The endpoints ([`http`]) run on every replica. The shutdown future (SIGTERM) stops
 //!   the server gracefully and releases the Lease.
 
+mod announced;
 mod clients;
 mod events;
+mod following;
 mod http;
 mod leader;
 mod watch;
@@ -38,6 +45,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use tokio::sync::{mpsc, watch as channel};
 
 pub use clients::{ClientMaker, PullSecretClients, REREAD_EVERY};
+pub use following::VersionWatch;
 pub use leader::LeaseOptions;
 
 use crate::connection::Cluster;
@@ -54,7 +62,8 @@ pub struct ServeOptions {
     pub namespaces: Vec<String>,
     /// Namespaces whose workloads are ignored.
     pub skip_namespaces: Vec<String>,
-    /// The Lease to hold; `None`: no election, this process always checks.
+    /// The Lease to hold; `None`: no election, this process always checks. What the
+    /// leader announced is kept next to it, in the ConfigMap `<lease name>-announced`.
     pub lease: Option<LeaseOptions>,
     /// The controller name on Events (`tagwarden`) and this replica's name.
     pub reporter: String,
@@ -68,6 +77,9 @@ pub struct ServeOptions {
     /// Where the admission webhook listens (HTTPS), with its certificate files; `None`:
     /// no webhook.
     pub webhook: Option<HttpsEndpoint>,
+    /// Follow the cluster's version from this one, reading `/version` again on a period;
+    /// `None`: the version given to the monitor and webhook stays.
+    pub version: Option<VersionWatch>,
 }
 
 impl Default for ServeOptions {
@@ -82,6 +94,7 @@ impl Default for ServeOptions {
             debounce: Duration::from_millis(500),
             pull_secrets: None,
             webhook: None,
+            version: None,
         }
     }
 }
@@ -100,6 +113,20 @@ pub enum ServeError {
     Webhook(#[from] WebhookError),
 }
 
+/// Where `serve` listens, once every address is bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listening {
+    /// `/healthz`, `/readyz`, `/metrics`.
+    pub endpoints: SocketAddr,
+    /// The admission webhook (HTTPS), when it runs.
+    pub webhook: Option<SocketAddr>,
+}
+
+/// The `ConfigMap` that keeps what the leader of `lease` announced.
+pub fn announced_configmap_name(lease: &LeaseOptions) -> String {
+    format!("{}-announced", lease.name)
+}
+
 impl Cluster {
     /// Serves until `shutdown` resolves; see the [module documentation](self).
     ///
@@ -114,6 +141,25 @@ impl Cluster {
         metrics: Metrics,
         webhook: Option<Webhook>,
         shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        self.serve_and_tell(options, monitor, metrics, webhook, shutdown, |_| {})
+            .await
+    }
+
+    /// [`Cluster::serve`], calling `listening` once every address is bound (before that,
+    /// nothing is served and an error is still possible).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cluster::serve`].
+    pub async fn serve_and_tell(
+        &self,
+        options: &ServeOptions,
+        monitor: Monitor,
+        metrics: Metrics,
+        webhook: Option<Webhook>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        listening: impl FnOnce(&Listening),
     ) -> Result<(), ServeError> {
         let client = self.client()?;
         let listener = http::bind(options.listen)
@@ -134,6 +180,24 @@ impl Cluster {
             }
             _ => None,
         };
+        listening(&Listening {
+            endpoints: listener.local_addr().unwrap_or(options.listen),
+            webhook: webhook.as_ref().map(|(_, b)| {
+                b.local_addr().unwrap_or(
+                    options
+                        .webhook
+                        .as_ref()
+                        .map_or(options.listen, |e| e.listen),
+                )
+            }),
+        });
+        metrics.know_watched_kinds(&watch::KINDS);
+        if let Some(version) = &options.version {
+            metrics.set_cluster_version(
+                &following::git_version_of(&version.initial),
+                version.initial.minor,
+            );
+        }
         let (stop_sender, stop) = channel::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -142,20 +206,14 @@ impl Cluster {
 
         // Endpoints first: /healthz answers while the caches fill.
         let ready = Arc::new(AtomicBool::new(false));
-        let render = {
-            let metrics = metrics.clone();
-            let webhook = webhook.as_ref().map(|(w, _)| w.clone());
-            Arc::new(move |format| {
-                let mut text = match format {
-                    http::Exposition::OpenMetrics => metrics.encode_openmetrics(),
-                    http::Exposition::Text => metrics.encode(),
-                };
-                if let Some(webhook) = &webhook {
-                    webhook.append_metrics(&mut text);
-                }
-                text
-            }) as Arc<dyn Fn(http::Exposition) -> String + Send + Sync>
-        };
+        let server = spawn_endpoints(
+            listener,
+            &metrics,
+            webhook.as_ref().map(|(w, _)| w.clone()),
+            ready.clone(),
+            stop.clone(),
+        );
+        let webhook_for_versions = webhook.as_ref().map(|(w, _)| w.clone());
         let admission = webhook.map(|(_, bound)| {
             let mut stop = stop.clone();
             tokio::spawn(async move {
@@ -167,26 +225,12 @@ impl Cluster {
                 }
             })
         });
-        let router = http::router(http::Endpoints {
-            ready: ready.clone(),
-            metrics: render,
-        });
-        let server = {
-            let mut stop = stop.clone();
-            tokio::spawn(async move {
-                let stopped = async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                };
-                if let Err(e) = axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::warn!("the HTTP server stopped: {e}");
-                }
-            })
-        };
 
-        let watched = Arc::new(watch::Watched::start(&client, &options.namespaces));
+        let watched = Arc::new(watch::Watched::start(
+            &client,
+            &options.namespaces,
+            &metrics,
+        ));
         let election = leader::elect(&client, options.lease.as_ref(), |reason| {
             ClusterError::Unreachable {
                 server: self.server(),
@@ -199,27 +243,28 @@ impl Cluster {
         let leading = election.leading.clone();
 
         // Transitions become Events (the monitor only sends them while leading).
-        let (transitions, mut received) = mpsc::channel(1_024);
+        let (transitions, received) = mpsc::channel(1_024);
         let recorder = Recorder::new(client.clone(), reporter);
-        let publisher = {
-            let client = client.clone();
-            let controller = options.reporter.clone();
-            let namespaces = options.namespaces.clone();
-            let mut leading = leading.clone();
-            tokio::spawn(async move {
-                let mut history = events::History::default();
-                let mut was_leading = false;
-                while let Some(transition) = received.recv().await {
-                    // A new leader first reads what was already said.
-                    let now_leading = *leading.borrow_and_update();
-                    if now_leading && !was_leading {
-                        history = events::History::load(&client, &controller, &namespaces).await;
-                    }
-                    was_leading = now_leading;
-                    events::publish(&recorder, &mut history, &transition).await;
-                }
-            })
-        };
+        let publisher = spawn_publisher(
+            &client,
+            options,
+            recorder.clone(),
+            leading.clone(),
+            received,
+        );
+        let follower = options.version.clone().map(|version| {
+            let followers = following::Followers {
+                cluster: self.clone(),
+                client: client.clone(),
+                monitor: monitor.clone(),
+                webhook: webhook_for_versions,
+                metrics: metrics.clone(),
+                leading: leading.clone(),
+                recorder,
+                lease: options.lease.clone(),
+            };
+            tokio::spawn(followers.follow(version, stop.clone()))
+        });
 
         let checker = {
             let monitor = monitor.clone();
@@ -233,56 +278,7 @@ impl Cluster {
                     .await;
             })
         };
-
-        let indexer = {
-            let watched = watched.clone();
-            let monitor = monitor.clone();
-            let ready = ready.clone();
-            let skip = options.skip_namespaces.clone();
-            let debounce = options.debounce;
-            let pull_secrets = options.pull_secrets.clone();
-            let cluster = self.clone();
-            let mut stop = stop.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = watched.ready() => {}
-                    _ = stop.wait_for(|s| *s) => return,
-                }
-                let mut failing: BTreeSet<(String, String, String)> = BTreeSet::new();
-                loop {
-                    let objects = watched.objects(&skip);
-                    let inventory = objects.inventory();
-                    // Containers that newly cannot pull: check their image now.
-                    let now: BTreeSet<(String, String, String)> = inventory
-                        .pull_failures
-                        .iter()
-                        .map(|f| {
-                            (
-                                format!("{}/{}", f.namespace, f.pod),
-                                f.container.clone(),
-                                f.image.clone(),
-                            )
-                        })
-                        .collect();
-                    // Their Secrets first: the first check of an image uses them.
-                    if let Some(clients) = &pull_secrets {
-                        clients.refresh(&cluster, &inventory.uses).await;
-                    }
-                    // The uses next: check_soon only knows images that are in use.
-                    monitor.set_uses(inventory.uses);
-                    for (_, _, image) in now.difference(&failing) {
-                        monitor.check_soon(image);
-                    }
-                    failing = now;
-                    ready.store(true, Ordering::Release);
-                    tokio::select! {
-                        _ = watched.changed.notified() => {}
-                        _ = stop.wait_for(|s| *s) => return,
-                    }
-                    tokio::time::sleep(debounce).await;
-                }
-            })
-        };
+        let indexer = spawn_indexer(self, options, watched, monitor, ready, stop.clone());
 
         let mut stopped = stop.clone();
         let _ = stopped.wait_for(|s| *s).await;
@@ -291,6 +287,9 @@ impl Cluster {
         let _ = checker.await;
         // The checker held the last transition sender: the publisher drains and ends.
         let _ = publisher.await;
+        if let Some(follower) = follower {
+            let _ = follower.await;
+        }
         drop(leading);
         let leader::Election { leading, task, .. } = election;
         drop(leading);
@@ -304,4 +303,149 @@ impl Cluster {
         }
         Ok(())
     }
+}
+
+/// `/healthz`, `/readyz` and `/metrics` (the monitor's and the webhook's), until `stop`.
+fn spawn_endpoints(
+    listener: tokio::net::TcpListener,
+    metrics: &Metrics,
+    webhook: Option<Webhook>,
+    ready: Arc<AtomicBool>,
+    mut stop: channel::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let render = {
+        let metrics = metrics.clone();
+        Arc::new(move |format| {
+            let mut text = match format {
+                http::Exposition::OpenMetrics => metrics.encode_openmetrics(),
+                http::Exposition::Text => metrics.encode(),
+            };
+            if let Some(webhook) = &webhook {
+                webhook.append_metrics(&mut text);
+            }
+            text
+        }) as Arc<dyn Fn(http::Exposition) -> String + Send + Sync>
+    };
+    let router = http::router(http::Endpoints {
+        ready,
+        metrics: render,
+    });
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::warn!("the HTTP server stopped: {e}");
+        }
+    })
+}
+
+/// Turns transitions into Events; a new leader first reads what was announced, and the
+/// records are written back (batched) to the ConfigMap next to the Lease.
+fn spawn_publisher(
+    client: &kube::Client,
+    options: &ServeOptions,
+    recorder: Recorder,
+    mut leading: channel::Receiver<bool>,
+    mut received: mpsc::Receiver<crate::monitor::Transition>,
+) -> tokio::task::JoinHandle<()> {
+    let place = options.lease.as_ref().map(|lease| announced::Place {
+        api: kube::Api::namespaced(client.clone(), &lease.namespace),
+        name: announced_configmap_name(lease),
+    });
+    tokio::spawn(async move {
+        let mut announced = announced::Announced::new(place);
+        let mut was_leading = false;
+        let mut flush_at: Option<tokio::time::Instant> = None;
+        loop {
+            let transition = tokio::select! {
+                transition = received.recv() => transition,
+                () = sleep_until_some(flush_at) => {
+                    announced.flush().await;
+                    flush_at = None;
+                    continue;
+                }
+            };
+            let Some(transition) = transition else {
+                break;
+            };
+            // A new leader first reads what was already said.
+            let now_leading = *leading.borrow_and_update();
+            if now_leading && !was_leading {
+                announced.load().await;
+            }
+            was_leading = now_leading;
+            events::publish(&recorder, &mut announced, &transition).await;
+            if announced.dirty() && flush_at.is_none() {
+                flush_at = Some(tokio::time::Instant::now() + announced::FLUSH_AFTER);
+            }
+        }
+        announced.flush().await;
+    })
+}
+
+/// Sleeps until `at`; never wakes for `None`.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Recomputes the image uses from the stores after changes (debounced), and hurries the
+/// images of containers that newly cannot pull.
+fn spawn_indexer(
+    cluster: &Cluster,
+    options: &ServeOptions,
+    watched: Arc<watch::Watched>,
+    monitor: Monitor,
+    ready: Arc<AtomicBool>,
+    mut stop: channel::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let skip = options.skip_namespaces.clone();
+    let debounce = options.debounce;
+    let pull_secrets = options.pull_secrets.clone();
+    let cluster = cluster.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = watched.ready() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let mut failing: BTreeSet<(String, String, String)> = BTreeSet::new();
+        loop {
+            let objects = watched.objects(&skip);
+            let inventory = objects.inventory();
+            // Containers that newly cannot pull: check their image now.
+            let now: BTreeSet<(String, String, String)> = inventory
+                .pull_failures
+                .iter()
+                .map(|f| {
+                    (
+                        format!("{}/{}", f.namespace, f.pod),
+                        f.container.clone(),
+                        f.image.clone(),
+                    )
+                })
+                .collect();
+            // Their Secrets first: the first check of an image uses them.
+            if let Some(clients) = &pull_secrets {
+                clients.refresh(&cluster, &inventory.uses).await;
+            }
+            // The uses next: check_soon only knows images that are in use.
+            monitor.set_uses(inventory.uses);
+            for (_, _, image) in now.difference(&failing) {
+                monitor.check_soon(image);
+            }
+            failing = now;
+            ready.store(true, Ordering::Release);
+            tokio::select! {
+                _ = watched.changed.notified() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            tokio::time::sleep(debounce).await;
+        }
+    })
 }

@@ -38,20 +38,27 @@ pub struct HttpsEndpoint {
     pub key: PathBuf,
 }
 
-/// Why the webhook cannot start.
+/// Why the webhook cannot start. The message says the cause itself (and it is not a
+/// `source` too): an error chain printed in full says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
     /// The address could not be bound.
-    #[error("the webhook cannot listen on {listen}: {source}")]
+    #[error("the webhook cannot listen on {listen}: {reason}")]
     Listen {
         /// The address.
         listen: SocketAddr,
         /// Why.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The certificate files cannot be used.
     #[error("the webhook's TLS certificate: {0}")]
-    Tls(#[from] TlsError),
+    Tls(TlsError),
+}
+
+impl From<TlsError> for WebhookError {
+    fn from(error: TlsError) -> Self {
+        WebhookError::Tls(error)
+    }
 }
 
 /// A webhook bound to its address, certificate loaded: [`BoundWebhook::run`] serves it.
@@ -68,9 +75,9 @@ impl Webhook {
         let listener =
             TcpListener::bind(endpoint.listen)
                 .await
-                .map_err(|source| WebhookError::Listen {
+                .map_err(|reason| WebhookError::Listen {
                     listen: endpoint.listen,
-                    source,
+                    reason,
                 })?;
         Ok(BoundWebhook {
             listener,

@@ -8,12 +8,13 @@
 //! a patch, count the outcome, publish an Event when something was rewritten, answer.
 //!
 //! The budget: the decision runs in a task of its own. When it is not done in time the Pod
-//! is allowed unchanged and `timeout` is counted, but the task runs on: its answers land in
-//! the client's in-memory cache (where concurrent requests for the same image wait on one
-//! registry request: single flight), so the next Pod with that image is answered warm.
+//! is allowed unchanged and `timeout` is counted, but the task runs on: its answer lands in
+//! the webhook's own memory ([`super::memory`]: present 10 min, missing 1 min, errors not
+//! at all; concurrent requests for the same image wait on one task), so the next Pod with
+//! that image is answered warm, without asking the registry again.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -25,11 +26,12 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::events::Recorder;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
-use tagwarden_core::Reference;
+use tagwarden_core::{KubeVersion, Reference};
 use tagwarden_registry::{Client, Repair, RepairOptions, Repository, decide_repair};
 
 use super::WebhookOptions;
 use super::events;
+use super::memory::Memory;
 use super::metrics::{Decision, WebhookMetrics};
 use super::patch::{self, ImageSlot, Mutation};
 use super::review::{self, Answer, Request, Subject};
@@ -54,9 +56,12 @@ struct Inner {
     options: WebhookOptions,
     /// What `/validate` asks: the same decision, with every image asked about (`pin`), so
     /// that a missing image is found whether or not it tracks the Kubernetes version.
-    validate_repair: Arc<RepairOptions>,
-    /// The decision's options (shared with each decision task).
-    repair: Arc<RepairOptions>,
+    /// Swapped when the cluster's version changes ([`Webhook::set_kube_version`]).
+    validate_repair: Arc<RwLock<Arc<RepairOptions>>>,
+    /// The decision's options (shared with each decision task); swapped likewise.
+    repair: Arc<RwLock<Arc<RepairOptions>>>,
+    /// Decisions remembered and in flight.
+    memory: Arc<Memory>,
     metrics: WebhookMetrics,
     /// The metrics alone, for [`Webhook::encode_metrics`].
     own_registry: Registry,
@@ -83,6 +88,16 @@ enum Scoped {
     },
     /// Out of scope (allowed unchanged) or unreadable (allowed with a warning).
     Done(Answer, Decision),
+}
+
+/// Who asks about one Pod's images.
+struct Asker {
+    client: Client,
+    options: Arc<RepairOptions>,
+    /// The Pod's pull secrets (part of what a decision is remembered by).
+    secrets: Vec<SecretRef>,
+    /// For `/validate` (its options differ).
+    validate: bool,
 }
 
 /// When a request started and how long it may take.
@@ -113,11 +128,11 @@ impl Webhook {
     /// ServiceAccount's by the time webhooks are called), as the monitor does; give it the
     /// same [`RegistryClients`] as the monitor, so their caches are shared.
     pub fn with_clients(clients: impl RegistryClients, options: WebhookOptions) -> Webhook {
-        let validate_repair = Arc::new(RepairOptions {
+        let validate_repair = Arc::new(RwLock::new(Arc::new(RepairOptions {
             pin: true,
             ..options.repair.clone()
-        });
-        let repair = Arc::new(options.repair.clone());
+        })));
+        let repair = Arc::new(RwLock::new(Arc::new(options.repair.clone())));
         let metrics = WebhookMetrics::new();
         let mut own_registry = Registry::default();
         metrics.register(&mut own_registry);
@@ -127,6 +142,7 @@ impl Webhook {
                 options,
                 validate_repair,
                 repair,
+                memory: Arc::new(Memory::default()),
                 metrics,
                 own_registry,
                 recorder: None,
@@ -144,6 +160,7 @@ impl Webhook {
                 options: inner.options.clone(),
                 validate_repair: inner.validate_repair.clone(),
                 repair: inner.repair.clone(),
+                memory: inner.memory.clone(),
                 metrics: inner.metrics.clone(),
                 own_registry: {
                     let mut registry = Registry::default();
@@ -155,9 +172,30 @@ impl Webhook {
         }
     }
 
-    /// The options it runs with.
+    /// The options it runs with (as started: see [`Webhook::set_kube_version`]).
     pub fn options(&self) -> &WebhookOptions {
         &self.inner.options
+    }
+
+    /// Track `version` from now on (the cluster was upgraded): the decisions' options
+    /// change, and the decisions remembered are forgotten. Clones share the change.
+    pub fn set_kube_version(&self, version: &KubeVersion) {
+        for options in [&self.inner.repair, &self.inner.validate_repair] {
+            let mut guard = options.write().expect("webhook options poisoned");
+            let mut next = RepairOptions::clone(&guard);
+            next.inspect.tracking.kube_version = Some(version.clone());
+            *guard = Arc::new(next);
+        }
+        self.inner.memory.clear();
+    }
+
+    fn repair_options(&self, validate: bool) -> Arc<RepairOptions> {
+        let options = if validate {
+            &self.inner.validate_repair
+        } else {
+            &self.inner.repair
+        };
+        options.read().expect("webhook options poisoned").clone()
     }
 
     /// Adds `tagwarden_webhook_decisions_total` and `tagwarden_webhook_duration_seconds`
@@ -258,11 +296,8 @@ impl Webhook {
             Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
-        let client = self.client_for(&pod, &namespace);
-        let repairs = match self
-            .decide(&client, &slots, &self.inner.repair, clock)
-            .await
-        {
+        let asker = self.asker_for(&pod, &namespace, false);
+        let repairs = match self.decide(&asker, &slots, clock).await {
             Decided::Repairs(repairs) => repairs,
             Decided::Late => return (allow.warn(late_warning(clock)), Decision::Timeout),
             Decided::Failed(why) => return (allow.warn(failed_warning(&why)), Decision::Error),
@@ -298,11 +333,8 @@ impl Webhook {
             Scoped::Done(answer, decision) => return (answer, decision),
         };
         let slots = patch::image_slots(&pod);
-        let client = self.client_for(&pod, &namespace);
-        let repairs = match self
-            .decide(&client, &slots, &self.inner.validate_repair, clock)
-            .await
-        {
+        let asker = self.asker_for(&pod, &namespace, true);
+        let repairs = match self.decide(&asker, &slots, clock).await {
             Decided::Repairs(repairs) => repairs,
             Decided::Late => return (allow.warn(late_warning(clock)), Decision::Timeout),
             Decided::Failed(why) => return (allow.warn(failed_warning(&why)), Decision::Error),
@@ -370,8 +402,9 @@ impl Webhook {
         }
     }
 
-    /// The client for `pod`'s images: by its pull secrets (in its namespace).
-    fn client_for(&self, pod: &Pod, namespace: &str) -> Client {
+    /// Who asks about `pod`'s images, and with what: the client for its pull secrets (in
+    /// its namespace), and the options of `/validate` or `/mutate`.
+    fn asker_for(&self, pod: &Pod, namespace: &str, validate: bool) -> Asker {
         let namespace = match namespace {
             "" => pod.metadata.namespace.as_deref().unwrap_or_default(),
             ns => ns,
@@ -386,18 +419,18 @@ impl Webhook {
                 name: secret.name.clone(),
             })
             .collect();
-        self.inner.clients.client_for(&secrets)
+        Asker {
+            client: self.inner.clients.client_for(&secrets),
+            options: self.repair_options(validate),
+            secrets,
+            validate,
+        }
     }
 
     /// One decision per slot, within what is left of the budget. Fields that are no image
     /// reference are kept (the API server rejects them; not ours to repair).
-    async fn decide(
-        &self,
-        client: &Client,
-        slots: &[ImageSlot],
-        options: &Arc<RepairOptions>,
-        clock: &Clock,
-    ) -> Decided {
+    async fn decide(&self, asker: &Asker, slots: &[ImageSlot], clock: &Clock) -> Decided {
+        let (client, options) = (&asker.client, &asker.options);
         let parsed: Vec<Option<Reference>> = slots
             .iter()
             .map(|slot| Reference::parse(&slot.image).ok())
@@ -407,7 +440,7 @@ impl Webhook {
             return Decided::Repairs(vec![Repair::Keep; slots.len()]);
         }
         // `decide_repairs`, one task per unique image: each task outlives a late answer
-        // and leaves its result in the client's cache.
+        // and leaves its result in the webhook's memory, where the next request finds it.
         let mut seen = HashSet::new();
         let unique: Vec<Reference> = references
             .into_iter()
@@ -421,8 +454,15 @@ impl Webhook {
             .collect();
         client.announce(&asked);
         let tasks = unique.iter().map(|reference| {
+            let key = (
+                asker.validate,
+                asker.secrets.clone(),
+                reference.original().to_string(),
+            );
             let (client, options, reference) = (client.clone(), options.clone(), reference.clone());
-            tokio::spawn(async move { decide_repair(&client, &reference, &options).await })
+            self.inner.memory.decision(key, move || {
+                tokio::spawn(async move { decide_repair(&client, &reference, &options).await })
+            })
         });
         let task = futures::future::join_all(tasks.collect::<Vec<_>>());
         let left = clock.budget.saturating_sub(clock.started.elapsed());
@@ -433,7 +473,7 @@ impl Webhook {
                 for (reference, answer) in unique.iter().zip(answers) {
                     match answer {
                         Ok(repair) => by_image.insert(reference.original(), repair),
-                        Err(e) => return Decided::Failed(e.to_string()),
+                        Err(e) => return Decided::Failed(e),
                     };
                 }
                 let repairs = parsed

@@ -31,9 +31,12 @@
 //!   `POST /validate` when enabled), a thin layer over the two above. It answers within a
 //!   **latency budget** ([`WebhookOptions::budget`], 2 s by default): the engine's decision
 //!   runs in a task of its own, and when it is not ready in time the Pod is allowed
-//!   unchanged (`timeout` is counted) while the task finishes and leaves its answers in the
-//!   client's in-memory cache (single flight), so the next Pod with that image gets a warm
-//!   answer.
+//!   unchanged (`timeout` is counted) while the task finishes and leaves its answer in the
+//!   webhook's own memory, so the next Pod with that image gets a warm answer.
+//! - `memory`: the webhook's decisions per image and pull secrets (present 10 min, missing
+//!   1 min, errors never kept) and the one task in flight per image: a burst of Pods with
+//!   one image costs one resolution. It does not depend on the registry client's memory
+//!   (which `serve`'s clients keep at zero for the monitor).
 //! - `metrics`: `tagwarden_webhook_decisions_total{decision}` (`rewritten`, `unchanged`,
 //!   `timeout`, `undetermined`, `error`, and `denied` from `/validate`) and
 //!   `tagwarden_webhook_duration_seconds`, registered into the caller's
@@ -62,6 +65,7 @@
 mod endpoint;
 mod events;
 mod handler;
+mod memory;
 mod metrics;
 pub mod patch;
 mod review;
@@ -72,6 +76,7 @@ use std::time::Duration;
 
 pub use endpoint::{BoundWebhook, HttpsEndpoint, WebhookError};
 pub use handler::Webhook;
+pub use memory::{MISSING_TTL, PRESENT_TTL};
 pub use patch::{
     ContainerList, ImageSlot, MUTATE_ANNOTATION, Mutation, ORIGINAL_IMAGES_ANNOTATION, Rewrite,
 };

@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     /// What `/version` answers, in turn.
     pub(crate) version: Mutex<VersionAnswers>,
+    /// Every watch ends at once, cleanly (a `200` with an empty body).
+    pub(crate) watches_end_at_once: std::sync::atomic::AtomicBool,
     /// The admin token ([`crate::ApiServer::token`]).
     pub(crate) token: String,
     /// Every token that authenticates, and whom as.
@@ -1019,6 +1021,19 @@ fn watch(
         table,
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Option<Bytes>>(64);
+    if inner
+        .watches_end_at_once
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        // A proxy or server that closes watches at once: the body ends cleanly, empty.
+        drop(tx);
+        let mut resp = Response::new(ChannelBody(rx).boxed());
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Ok(resp);
+    }
     let cut = inner.watch_cut.subscribe();
     let inner = Arc::clone(inner);
     let resource = target.resource;

@@ -104,7 +104,9 @@
 //!   `410 Expired` `Status` ("too old resource version: 3 (9)"), as the real
 //!   server sends it. A watch ends when the client disconnects, when its
 //!   timeout passes, when the [`ApiServer`] is dropped, and when the test
-//!   cuts every watch connection ([`ApiServer::drop_watches`]).
+//!   cuts every watch connection ([`ApiServer::drop_watches`]); and at once,
+//!   cleanly and empty, while [`ApiServer::end_watches_at_once`] is on (a
+//!   misbehaving proxy).
 //! - **Writes:** `POST` (with `generateName`), `PUT` (with the
 //!   `resourceVersion` precondition), `PATCH` (`json-patch+json`, `merge-patch+json`,
 //!   `strategic-merge-patch+json` as a merge patch, `apply-patch+yaml` with a
@@ -398,6 +400,7 @@ impl ApiServer {
         let inner = Arc::new(Inner {
             store: store::Store::new(),
             version: Mutex::new(VersionAnswers::new(&[b.git_version.as_str()])),
+            watches_end_at_once: std::sync::atomic::AtomicBool::new(false),
             tokens: Mutex::new(BTreeMap::from([(b.token.clone(), admin)])),
             token: b.token,
             authorizations: Mutex::new(Vec::new()),
@@ -727,6 +730,14 @@ impl ApiServer {
     /// [`ApiServer::service_account_token`] and RBAC objects.
     pub fn forbid(&self, resource: &str) {
         lock(&self.inner.forbidden).insert(resource.to_string());
+    }
+
+    /// Make every watch end at once from now on (`true`): a `200` whose body ends
+    /// without an event, as a misconfigured proxy does. `false` restores watches.
+    pub fn end_watches_at_once(&self, end: bool) {
+        self.inner
+            .watches_end_at_once
+            .store(end, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Undo [`ApiServer::forbid`].

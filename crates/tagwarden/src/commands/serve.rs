@@ -11,8 +11,11 @@ use clap::Args as ClapArgs;
 use tagwarden_cluster::monitor::{
     Budget, Metrics, Monitor, MonitorOptions, prepare_client_options,
 };
-use tagwarden_cluster::serve::{LeaseOptions, PullSecretClients, ServeError, ServeOptions};
+use tagwarden_cluster::serve::{
+    LeaseOptions, Listening, PullSecretClients, ServeError, ServeOptions, VersionWatch,
+};
 use tagwarden_cluster::webhook::{HttpsEndpoint, RepairOptions, Webhook, WebhookOptions};
+use tagwarden_registry::config::ServeConfig;
 use tagwarden_registry::{DiskCacheLocation, PullSecretKeychain};
 
 use crate::cli::GlobalOptions;
@@ -36,13 +39,17 @@ Examples:
 Endpoints: /healthz (alive), /readyz (caches synced), /metrics (OpenMetrics or text);
 with --webhook-listen, POST /mutate (and /validate) over HTTPS on that address.
 Leader election: with --lease-namespace (POD_NAMESPACE in a Pod), replicas share the
-Lease --lease-name; only the leader checks images and writes Events.
+Lease --lease-name; only the leader checks images and writes Events, and keeps what it
+announced in the ConfigMap <lease-name>-announced for the next leader.
+The cluster's /version is read again every --version-interval seconds: after an upgrade,
+images are tracked at the new version without a restart.
 Every flag has an environment variable (see each flag) and most a key in the config
 file's serve: section; flags win, then the environment, then the file.";
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Where /healthz, /readyz and /metrics listen [config: serve.listen].
+    /// Where /healthz, /readyz and /metrics listen [config: serve.listen]
+    /// [default: 0.0.0.0:8080].
     #[arg(long, value_name = "ADDR", env = "TAGWARDEN_LISTEN")]
     pub listen: Option<SocketAddr>,
 
@@ -65,18 +72,26 @@ pub struct Args {
     )]
     pub skip_namespaces: Vec<String>,
 
-    /// Seconds between checks of a present image (default 3600) [config: serve.present_interval].
+    /// Seconds between checks of a present image [config: serve.present_interval]
+    /// [default: 3600].
     #[arg(long, value_name = "SECS", env = "TAGWARDEN_PRESENT_INTERVAL")]
     pub present_interval: Option<u64>,
 
-    /// Seconds between checks of a missing image (default 300) [config: serve.failing_interval].
+    /// Seconds between checks of a missing image [config: serve.failing_interval]
+    /// [default: 300].
     #[arg(long, value_name = "SECS", env = "TAGWARDEN_FAILING_INTERVAL")]
     pub failing_interval: Option<u64>,
 
-    /// The longest wait before an image that could not be checked is asked again
-    /// (default 1800; it doubles from 30) [config: serve.undetermined_max_backoff].
+    /// The longest wait before an image that could not be checked is asked again (it
+    /// doubles from 30) [config: serve.undetermined_max_backoff] [default: 1800].
     #[arg(long, value_name = "SECS", env = "TAGWARDEN_UNDETERMINED_MAX_BACKOFF")]
     pub undetermined_max_backoff: Option<u64>,
+
+    /// Seconds between reads of the cluster's /version: an upgrade is followed without a
+    /// restart (a higher version at once, a lower one after 5 reads in a row)
+    /// [config: serve.version_interval] [default: 60].
+    #[arg(long, value_name = "SECS", env = "TAGWARDEN_VERSION_INTERVAL")]
+    pub version_interval: Option<u64>,
 
     /// A registry's request budget, REGISTRY=REQUESTS/SECONDS (docker.io=600/3600: at most
     /// 600 requests an hour); repeatable. Adds to (and wins over) the config file's
@@ -104,7 +119,7 @@ pub struct Args {
     pub lease_duration: u64,
 
     /// This replica's identity in the Lease and on Events (in a Pod: POD_NAME; default:
-    /// the host name).
+    /// the host name and a random suffix, so that two processes never share one).
     #[arg(long, value_name = "NAME", env = "POD_NAME")]
     pub identity: Option<String>,
 
@@ -177,15 +192,8 @@ pub struct Args {
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let config = load_config(global)?;
     let settings = &config.serve;
-    let listen = match (args.listen, &settings.listen) {
-        (Some(listen), _) => listen,
-        (None, Some(text)) => text.parse().map_err(|e| {
-            Failure::bad_input(anyhow!(
-                "config serve.listen {text:?}: {e} (expected HOST:PORT)"
-            ))
-        })?,
-        (None, None) => SocketAddr::from(([0, 0, 0, 0], 8080)),
-    };
+    // Everything that can be wrong in the flags and the file, before the cluster is asked.
+    let settled = Settled::of(args, settings)?;
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
 
     let cluster = args
@@ -196,7 +204,6 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             "fix the kubeconfig, or run serve in a Pod",
         )
         .await?;
-    const HINT: &str = "serve needs the cluster's version to know which images follow it";
     let version = cluster
         .version()
         .await
@@ -209,44 +216,10 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         },
         &config,
     )?;
-
-    let seconds = |flag: Option<u64>, file: Option<u64>, default: u64| {
-        Duration::from_secs(flag.or(file).unwrap_or(default).max(1))
-    };
-    let defaults = MonitorOptions::default();
-    let mut monitor_options = MonitorOptions {
-        present_every: seconds(args.present_interval, settings.present_interval, 3600),
-        failing_every: seconds(args.failing_interval, settings.failing_interval, 300),
-        undetermined_backoff: (
-            defaults.undetermined_backoff.0,
-            seconds(
-                args.undetermined_max_backoff,
-                settings.undetermined_max_backoff,
-                1800,
-            ),
-        ),
+    let monitor_options = MonitorOptions {
         inspect: policy.inspect_options(platforms),
-        ..defaults
+        ..settled.monitor.clone()
     };
-    for (registry, budget) in &settings.budgets {
-        monitor_options.budgets.insert(
-            registry.clone(),
-            Budget {
-                requests: u32::try_from(budget.requests).unwrap_or(u32::MAX),
-                per: Duration::from_secs(budget.window.max(1)),
-            },
-        );
-    }
-
-    for (registry, requests, seconds) in &args.budgets {
-        monitor_options.budgets.insert(
-            registry.clone(),
-            Budget {
-                requests: u32::try_from(*requests).unwrap_or(u32::MAX),
-                per: Duration::from_secs(*seconds),
-            },
-        );
-    }
 
     let metrics = Metrics::new();
     // No disk cache: a monitor must see a deleted or moved tag at its next check.
@@ -266,7 +239,8 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let pull_secrets = args
         .read_pull_secrets
         .then(|| std::sync::Arc::new(PullSecretClients::new(local.clone(), Box::new(make))));
-    // The webhook asks through the monitor's clients: one cache, one set of credentials.
+    // The webhook asks through the monitor's clients (one set of credentials, one single
+    // flight) and keeps its own memory of decisions.
     let webhook = args.webhook_listen.map(|_| {
         let mut options = WebhookOptions::new(
             RepairOptions {
@@ -293,9 +267,8 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let identity = args
         .identity
         .clone()
-        .or_else(|| std::env::var("HOSTNAME").ok())
         .filter(|i| !i.is_empty())
-        .unwrap_or_else(|| format!("tagwarden-{}", std::process::id()));
+        .unwrap_or_else(default_identity);
     let lease = match (&args.lease_namespace, args.no_leader_election) {
         (Some(namespace), false) if !namespace.is_empty() => {
             let mut lease = LeaseOptions::new(namespace, &identity);
@@ -306,20 +279,12 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         }
         _ => None,
     };
-    let namespaces = if args.namespaces.is_empty() {
-        settings.namespaces.clone()
-    } else {
-        args.namespaces.clone()
-    };
-    let skip_namespaces = if args.skip_namespaces.is_empty() {
-        settings.skip_namespaces.clone()
-    } else {
-        args.skip_namespaces.clone()
-    };
+    let mut version_watch = VersionWatch::new(version.clone());
+    version_watch.every = settled.version_every;
     let serve_options = ServeOptions {
-        listen,
-        namespaces,
-        skip_namespaces,
+        listen: settled.listen,
+        namespaces: settled.namespaces,
+        skip_namespaces: settled.skip_namespaces,
         lease,
         instance: identity,
         pull_secrets,
@@ -335,26 +300,24 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             }),
             _ => None,
         },
+        version: Some(version_watch),
         ..ServeOptions::default()
     };
-    errln!(
-        "tagwarden serve: watching {} of {} (Kubernetes {version}), endpoints on {listen}{}",
-        if serve_options.namespaces.is_empty() {
-            "every namespace".to_string()
-        } else {
-            serve_options.namespaces.join(", ")
-        },
-        cluster.server(),
-        match &serve_options.lease {
-            Some(lease) => format!(
-                ", leader election through Lease {}/{}",
-                lease.namespace, lease.name
-            ),
-            None => ", no leader election".to_string(),
-        }
-    );
+    let started = |listening: &Listening| {
+        errln!(
+            "{}",
+            start_line(&serve_options, &cluster.server(), &version_text, listening)
+        );
+    };
     cluster
-        .serve(&serve_options, monitor, metrics, webhook, termination())
+        .serve_and_tell(
+            &serve_options,
+            monitor,
+            metrics,
+            webhook,
+            termination(),
+            started,
+        )
         .await
         .map_err(|e| match e {
             ServeError::Listen(e) => Failure::bad_input(anyhow!(e)),
@@ -363,6 +326,177 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         })?;
     errln!("tagwarden serve: stopped");
     Ok(Status::Success)
+}
+
+const HINT: &str = "serve needs the cluster's version to know which images follow it";
+
+/// `tagwarden serve: watching … of SERVER (Kubernetes V), endpoints on ADDR, webhook on
+/// ADDR, leader election …`: said once every address is bound.
+fn start_line(
+    options: &ServeOptions,
+    server: &str,
+    version: &str,
+    listening: &Listening,
+) -> String {
+    let watching = if options.namespaces.is_empty() {
+        "every namespace".to_string()
+    } else {
+        options.namespaces.join(", ")
+    };
+    let webhook = listening
+        .webhook
+        .map(|addr| format!(", webhook on https://{addr}/mutate"))
+        .unwrap_or_default();
+    let election = match &options.lease {
+        Some(lease) => format!(
+            ", leader election through Lease {}/{} as {}",
+            lease.namespace, lease.name, lease.identity
+        ),
+        None => ", no leader election".to_string(),
+    };
+    format!(
+        "tagwarden serve: watching {watching} of {server} (Kubernetes {version}), endpoints on {}{webhook}{election}",
+        listening.endpoints
+    )
+}
+
+/// What the flags and the config file settle, checked before the cluster is asked.
+struct Settled {
+    listen: SocketAddr,
+    namespaces: Vec<String>,
+    skip_namespaces: Vec<String>,
+    /// Intervals and budgets (its `inspect` is filled once the version is known).
+    monitor: MonitorOptions,
+    version_every: Duration,
+}
+
+impl Settled {
+    fn of(args: &Args, settings: &ServeConfig) -> Result<Settled, Failure> {
+        let listen = match (args.listen, &settings.listen) {
+            (Some(listen), _) => listen,
+            (None, Some(text)) => text.parse().map_err(|e| {
+                Failure::bad_input(anyhow!(
+                    "config serve.listen {text:?}: {e} (expected HOST:PORT)"
+                ))
+            })?,
+            (None, None) => SocketAddr::from(([0, 0, 0, 0], 8080)),
+        };
+        let defaults = MonitorOptions::default();
+        let mut monitor = MonitorOptions {
+            present_every: seconds(
+                args.present_interval,
+                settings.present_interval,
+                "present_interval",
+                3600,
+            )?,
+            failing_every: seconds(
+                args.failing_interval,
+                settings.failing_interval,
+                "failing_interval",
+                300,
+            )?,
+            undetermined_backoff: (
+                defaults.undetermined_backoff.0,
+                seconds(
+                    args.undetermined_max_backoff,
+                    settings.undetermined_max_backoff,
+                    "undetermined_max_backoff",
+                    1800,
+                )?,
+            ),
+            ..defaults
+        };
+        for (registry, budget) in &settings.budgets {
+            if budget.requests == 0 || budget.window == 0 {
+                return Err(Failure::bad_input(anyhow!(
+                    "config serve.budgets.{registry}: requests and window must be at least 1 \
+                     (got requests: {}, window: {})",
+                    budget.requests,
+                    budget.window
+                )));
+            }
+            monitor.budgets.insert(
+                registry.clone(),
+                Budget {
+                    requests: u32::try_from(budget.requests).unwrap_or(u32::MAX),
+                    per: Duration::from_secs(budget.window),
+                },
+            );
+        }
+        for (registry, requests, seconds) in &args.budgets {
+            monitor.budgets.insert(
+                registry.clone(),
+                Budget {
+                    requests: u32::try_from(*requests).unwrap_or(u32::MAX),
+                    per: Duration::from_secs(*seconds),
+                },
+            );
+        }
+        let namespaces = if args.namespaces.is_empty() {
+            settings.namespaces.clone()
+        } else {
+            args.namespaces.clone()
+        };
+        let skip_namespaces = if args.skip_namespaces.is_empty() {
+            settings.skip_namespaces.clone()
+        } else {
+            args.skip_namespaces.clone()
+        };
+        if let Some(both) = namespaces.iter().find(|ns| skip_namespaces.contains(ns)) {
+            return Err(Failure::bad_input(anyhow!(
+                "namespace {both:?} is both watched (--namespace) and skipped (--skip-namespace): name it in one of them"
+            )));
+        }
+        Ok(Settled {
+            listen,
+            namespaces,
+            skip_namespaces,
+            monitor,
+            version_every: seconds(
+                args.version_interval,
+                settings.version_interval,
+                "version_interval",
+                60,
+            )?,
+        })
+    }
+}
+
+/// A flag's seconds, else the config file's, else `default`; 0 is exit 2 with one line
+/// naming the flag (`--present-interval`) or the key (`serve.present_interval`).
+fn seconds(
+    flag: Option<u64>,
+    file: Option<u64>,
+    key: &str,
+    default: u64,
+) -> Result<Duration, Failure> {
+    let zero = |what: String| {
+        Failure::bad_input(anyhow!("{what}: 0 is not a number of seconds (at least 1)"))
+    };
+    match (flag, file) {
+        (Some(0), _) => Err(zero(format!("--{} 0", key.replace('_', "-")))),
+        (Some(flag), _) => Ok(Duration::from_secs(flag)),
+        (None, Some(0)) => Err(zero(format!("config serve.{key}"))),
+        (None, Some(file)) => Ok(Duration::from_secs(file)),
+        (None, None) => Ok(Duration::from_secs(default)),
+    }
+}
+
+/// Without POD_NAME: the host name and a random suffix. Two processes on one host name
+/// (containers sharing it, two shells on a laptop) must never share a Lease identity:
+/// both would think they lead.
+fn default_identity() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "tagwarden".to_string());
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("{host}-{:08x}", random & 0xffff_ffff)
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the Pod) or SIGINT (Ctrl-C).
