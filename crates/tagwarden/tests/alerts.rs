@@ -272,21 +272,25 @@ fn a_real_prometheus_holds_the_unavailable_image_alert_pending_with_its_fallback
 /// environment (the downward API's POD_NAME and POD_NAMESPACE filled in as the kubelet
 /// would, TAGWARDEN_CONFIG pointing at the ConfigMap's file, the cache on a scratch
 /// folder), except that it listens on a free loopback port and finds the test API server
-/// through KUBECONFIG instead of a ServiceAccount. Killed on drop.
-struct ChartedServe {
+/// through KUBECONFIG, with the token of the chart's ServiceAccount under the chart's
+/// rendered RBAC (`crate::installed`). Killed on drop, which fails the test if RBAC
+/// refused it anything.
+struct ChartedServe<'a> {
     child: Child,
     addr: String,
     dir: tempfile::TempDir,
+    api: &'a tagwarden_testbed::ApiServer,
+    installed: crate::installed::Installed,
 }
 
-impl ChartedServe {
-    fn start(api: &tagwarden_testbed::ApiServer, rendered: &crate::chart::Rendered) -> Self {
+impl<'a> ChartedServe<'a> {
+    fn start(api: &'a tagwarden_testbed::ApiServer, rendered: &crate::chart::Rendered) -> Self {
         Self::start_as(api, rendered, "tagwarden-7d9f8-abcde")
     }
 
     /// [`ChartedServe::start`] as the Pod `pod` (its POD_NAME: the Lease holder's identity).
     fn start_as(
-        api: &tagwarden_testbed::ApiServer,
+        api: &'a tagwarden_testbed::ApiServer,
         rendered: &crate::chart::Rendered,
         pod: &str,
     ) -> Self {
@@ -303,6 +307,7 @@ impl ChartedServe {
             "metadata": { "name": namespace },
             "status": { "phase": "Active" },
         }));
+        let installed = crate::installed::install(api, rendered, dir.path());
         let container = deployment.spec.unwrap().template.spec.unwrap().containers[0].clone();
         let config_map: ConfigMap = rendered.one("ConfigMap");
         let addr = free_loopback_addr();
@@ -314,7 +319,7 @@ impl ChartedServe {
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
             dir.path(),
-            &[("KUBECONFIG", api.kubeconfig_path().to_str().unwrap())],
+            &[("KUBECONFIG", installed.kubeconfig.to_str().unwrap())],
         );
         for var in container.env.into_iter().flatten() {
             let value = match (var.value, var.value_from) {
@@ -345,7 +350,13 @@ impl ChartedServe {
             .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
             .spawn()
             .expect("start tagwarden serve");
-        ChartedServe { child, addr, dir }
+        ChartedServe {
+            child,
+            addr,
+            dir,
+            api,
+            installed,
+        }
     }
 
     fn log(&self) -> String {
@@ -353,10 +364,13 @@ impl ChartedServe {
     }
 }
 
-impl Drop for ChartedServe {
+impl Drop for ChartedServe<'_> {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            self.installed.assert_never_forbidden(self.api, &self.log());
+        }
     }
 }
 

@@ -1,6 +1,11 @@
 //! `tagwarden serve` as a process, against the test API server's fixture cluster and the
 //! real registries: readiness, metrics, Events, workloads coming and going, pull failures,
 //! leader election between two processes, and SIGTERM.
+//!
+//! serve runs as the chart's ServiceAccount, with the RBAC of the chart rendered by Helm's
+//! library (`crate::installed`), in the release namespace `monitoring` (its Lease and the
+//! ConfigMap of what it announced live there); a test fails on any request RBAC refused
+//! it. Tests about other rights pass their own `KUBECONFIG`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,21 +17,48 @@ use tagwarden_testbed::ApiServer;
 
 use crate::scan::{deployment, fixture_api_server, private};
 
-/// A running `tagwarden serve`, killed on drop.
-struct Serve {
+/// The release namespace serve's chart is installed into.
+const RELEASE_NAMESPACE: &str = "monitoring";
+
+/// A running `tagwarden serve`, killed on drop; run as the chart's ServiceAccount, it
+/// fails the test on drop if RBAC refused it anything.
+struct Serve<'a> {
     child: Child,
     addr: SocketAddr,
     _home: tempfile::TempDir,
+    as_chart: Option<(&'a ApiServer, crate::installed::Installed)>,
 }
 
-impl Drop for Serve {
+impl Drop for Serve<'_> {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some((api, installed)) = &self.as_chart
+            && !std::thread::panicking()
+        {
+            installed.assert_never_forbidden(api, &self.log());
+        }
     }
 }
 
-impl Serve {
+/// The chart rendered once by Helm's library: with its default values, or with
+/// `rbac.readPullSecrets` for a serve that reads pull secrets (as its operator would
+/// install it).
+fn chart(read_pull_secrets: bool) -> &'static crate::chart::Rendered {
+    type Chart = std::sync::OnceLock<crate::chart::Rendered>;
+    static DEFAULT: Chart = Chart::new();
+    static READING_SECRETS: Chart = Chart::new();
+    let (cell, values) = match read_pull_secrets {
+        false => (&DEFAULT, serde_json::json!({})),
+        true => (
+            &READING_SECRETS,
+            serde_json::json!({"rbac": {"readPullSecrets": true}}),
+        ),
+    };
+    cell.get_or_init(|| crate::chart::render(&values, crate::chart::KUBE_VERSIONS[0]))
+}
+
+impl Serve<'_> {
     /// What the process wrote on stderr so far (for failure messages).
     fn log(&self) -> String {
         std::fs::read_to_string(self._home.path().join("serve.log")).unwrap_or_default()
@@ -41,13 +73,18 @@ fn free_addr() -> SocketAddr {
 
 /// Starts `tagwarden serve` against `api` with `extra` flags, checking every second unless
 /// they say otherwise.
-fn serve(api: &ApiServer, extra: &[&str]) -> Serve {
+fn serve<'a>(api: &'a ApiServer, extra: &[&str]) -> Serve<'a> {
     serve_env(api, extra, &[])
 }
 
-/// [`serve`] with more environment variables.
-fn serve_env(api: &ApiServer, extra: &[&str], envs: &[(&str, &str)]) -> Serve {
+/// [`serve`] with more environment variables; without a `KUBECONFIG` among them, as the
+/// chart's ServiceAccount (and in its release namespace, unless `extra` says otherwise).
+fn serve_env<'a>(api: &'a ApiServer, extra: &[&str], envs: &[(&str, &str)]) -> Serve<'a> {
     let home = tempfile::tempdir().expect("temp home");
+    let as_chart = (!envs.iter().any(|(name, _)| *name == "KUBECONFIG")).then(|| {
+        let read_pull_secrets = extra.contains(&"--read-pull-secrets");
+        crate::installed::install(api, chart(read_pull_secrets), home.path())
+    });
     let addr = free_addr();
     let ca = private()
         .ca_cert_path()
@@ -68,11 +105,18 @@ fn serve_env(api: &ApiServer, extra: &[&str], envs: &[(&str, &str)]) -> Serve {
             args.extend([interval, "1"]);
         }
     }
+    if as_chart.is_some()
+        && !extra.contains(&"--lease-namespace")
+        && !extra.contains(&"--no-leader-election")
+    {
+        args.extend(["--lease-namespace", RELEASE_NAMESPACE]);
+    }
     args.extend_from_slice(extra);
-    let mut env = vec![(
-        "KUBECONFIG",
-        api.kubeconfig_path().to_str().expect("UTF-8 path"),
-    )];
+    let kubeconfig = match &as_chart {
+        Some(installed) => installed.kubeconfig.clone(),
+        None => api.kubeconfig_path().to_path_buf(),
+    };
+    let mut env = vec![("KUBECONFIG", kubeconfig.to_str().expect("UTF-8 path"))];
     env.extend_from_slice(envs);
     let child = crate::common::clean_command(&args, home.path(), &env)
         .env_remove("POD_NAMESPACE")
@@ -86,6 +130,7 @@ fn serve_env(api: &ApiServer, extra: &[&str], envs: &[(&str, &str)]) -> Serve {
         child,
         addr,
         _home: home,
+        as_chart: as_chart.map(|installed| (api, installed)),
     }
 }
 
@@ -489,62 +534,17 @@ fn service_account_kubeconfig(api: &ApiServer, dir: &std::path::Path) -> String 
     path.to_str().unwrap().to_string()
 }
 
-/// What the chart grants (deploy/helm/tagwarden/templates/rbac.yaml, release `tagwarden`
-/// in `namespace`): the watches cluster-wide, Events written, the Lease and the
-/// ConfigMap of what was announced; no `list` of Events.
-fn grant_as_the_chart(api: &ApiServer, namespace: &str) {
-    let read = ["get", "list", "watch"];
-    let write = ["create", "patch"];
-    grant(
-        api,
-        None,
-        "tagwarden",
-        vec![
-            rule(
-                "",
-                &["pods", "nodes", "serviceaccounts", "replicationcontrollers"],
-                &[],
-                &read,
-            ),
-            rule(
-                "apps",
-                &["deployments", "statefulsets", "daemonsets", "replicasets"],
-                &[],
-                &read,
-            ),
-            rule("batch", &["jobs", "cronjobs"], &[], &read),
-            rule("", &["events"], &[], &write),
-            rule("events.k8s.io", &["events"], &[], &write),
-        ],
-    );
-    let named = ["get", "update", "patch"];
-    grant(
-        api,
-        Some(namespace),
-        "tagwarden-leader-election",
-        vec![
-            rule("coordination.k8s.io", &["leases"], &[], &["create"]),
-            rule("coordination.k8s.io", &["leases"], &["tagwarden"], &named),
-            rule("", &["configmaps"], &[], &["create"]),
-            rule(
-                "",
-                &["configmaps"],
-                &["tagwarden-announced"],
-                &["get", "update"],
-            ),
-        ],
-    );
-}
-
 #[test]
 fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
     let api = fixture_api_server();
     // As the chart's ServiceAccount, with the chart's rights: Events may not be listed.
-    grant_as_the_chart(&api, "default");
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = service_account_kubeconfig(&api, dir.path());
-    let env = [("KUBECONFIG", kubeconfig.as_str())];
-    let lease = ["--lease-namespace", "default", "--lease-duration", "3"];
+    let env: [(&str, &str); 0] = [];
+    let lease = [
+        "--lease-namespace",
+        RELEASE_NAMESPACE,
+        "--lease-duration",
+        "3",
+    ];
     let mut first = serve_env(
         &api,
         &[&lease[..], &["--identity", "replica-a"]].concat(),
@@ -574,7 +574,7 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
         .get(
             "coordination.k8s.io/v1",
             "Lease",
-            Some("default"),
+            Some(RELEASE_NAMESPACE),
             "tagwarden",
         )
         .expect("the Lease");
@@ -585,7 +585,12 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
         Duration::from_secs(20),
         "the announced ConfigMap",
         || {
-            let map = api.get("v1", "ConfigMap", Some("default"), "tagwarden-announced")?;
+            let map = api.get(
+                "v1",
+                "ConfigMap",
+                Some(RELEASE_NAMESPACE),
+                "tagwarden-announced",
+            )?;
             let entries = map["data"].as_object().map_or(0, |d| d.len());
             // One entry per (workload, image) said so far: all of them written.
             let said: std::collections::BTreeSet<(String, String)> = events(&api)
@@ -618,7 +623,7 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
         .get(
             "coordination.k8s.io/v1",
             "Lease",
-            Some("default"),
+            Some(RELEASE_NAMESPACE),
             "tagwarden",
         )
         .expect("the Lease");
@@ -1079,7 +1084,7 @@ fn an_upgrade_is_followed_without_a_restart_and_alternating_versions_do_not_flap
             "--version-interval",
             "1",
             "--lease-namespace",
-            "default",
+            RELEASE_NAMESPACE,
             "--webhook-listen",
             &webhook_addr,
             "--webhook-tls-cert",
@@ -1359,7 +1364,12 @@ fn one_namespace_without_nodes_or_service_accounts_is_ready_and_checks() {
 #[test]
 fn two_replicas_on_one_host_name_never_both_lead() {
     let api = fixture_api_server();
-    let lease = ["--lease-namespace", "default", "--lease-duration", "3"];
+    let lease = [
+        "--lease-namespace",
+        RELEASE_NAMESPACE,
+        "--lease-duration",
+        "3",
+    ];
     let env = [("HOSTNAME", "tagwarden-7d9f")];
     let first = serve_env(&api, &lease, &env);
     let second = serve_env(&api, &lease, &env);
@@ -1388,7 +1398,7 @@ fn two_replicas_on_one_host_name_never_both_lead() {
         .get(
             "coordination.k8s.io/v1",
             "Lease",
-            Some("default"),
+            Some(RELEASE_NAMESPACE),
             "tagwarden",
         )
         .expect("the Lease");

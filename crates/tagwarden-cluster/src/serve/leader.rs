@@ -5,7 +5,7 @@
 //! renew loses leadership within one renew period, and another takes over once the Lease
 //! expires. With election off (one replica), the process is always the leader.
 
-use kube_lease_manager::LeaseManagerBuilder;
+use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 
 use crate::error::ClusterError;
@@ -52,7 +52,7 @@ pub(crate) struct Election {
 pub(crate) async fn elect(
     client: &kube::Client,
     options: Option<&LeaseOptions>,
-    describe: impl Fn(&str) -> ClusterError,
+    classify: impl Fn(&LeaseOptions, LeaseManagerError) -> ClusterError,
 ) -> Result<Election, ClusterError> {
     let Some(options) = options else {
         let (sender, leading) = watch::channel(true);
@@ -70,12 +70,7 @@ pub(crate) async fn elect(
         .with_field_manager(format!("tagwarden-{}", options.identity))
         .build()
         .await
-        .map_err(|e| {
-            describe(&format!(
-                "cannot use Lease {}/{}: {e}",
-                options.namespace, options.name
-            ))
-        })?;
+        .map_err(|e| classify(options, e))?;
     let (receiver, task) = manager.watch().await;
     let name = format!("{}/{}", options.namespace, options.name);
     let identity = options.identity.clone();

@@ -231,13 +231,24 @@ impl Cluster {
             &options.namespaces,
             &metrics,
         ));
-        let election = leader::elect(&client, options.lease.as_ref(), |reason| {
-            ClusterError::Unreachable {
-                server: self.server(),
-                context: self.context_suffix(),
-                reason: reason.to_string(),
-            }
-        })
+        // A refused Lease is RBAC's answer (403, who cannot do what), not "unreachable".
+        let election = leader::elect(
+            &client,
+            options.lease.as_ref(),
+            |lease, error| match error {
+                kube_lease_manager::LeaseManagerError::KubeError(error) => {
+                    self.request_error(error)
+                }
+                other => ClusterError::Unreachable {
+                    server: self.server(),
+                    context: self.context_suffix(),
+                    reason: format!(
+                        "cannot use Lease {}/{}: {other}",
+                        lease.namespace, lease.name
+                    ),
+                },
+            },
+        )
         .await?;
         // The monitor keeps tagwarden_is_leader as it follows this flag.
         let leading = election.leading.clone();
