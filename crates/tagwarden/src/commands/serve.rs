@@ -43,8 +43,10 @@ Lease --lease-name; only the leader checks images and writes Events, and keeps w
 announced in the ConfigMap <lease-name>-announced for the next leader.
 The cluster's /version is read again every --version-interval seconds: after an upgrade,
 images are tracked at the new version without a restart.
-Every flag has an environment variable (see each flag) and most a key in the config
-file's serve: section; flags win, then the environment, then the file.";
+serve's own flags have an environment variable (shown as [env: …]; not
+--no-leader-election and --platform) and most a key in the config file's serve: section;
+flags win, then the environment, then the file. The policy, cluster and registry options
+have none, but --config and --registry-config.";
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
