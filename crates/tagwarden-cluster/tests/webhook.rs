@@ -869,8 +869,11 @@ async fn kubectl_create_of_the_hook_pod_comes_out_rewritten_with_an_event_on_its
     hook.ca_pem = Some(pki.ca.clone());
     hook.fail_closed = true; // a broken webhook must show here, not be ignored
     let api = ApiServer::builder().pod_webhook(hook).start();
+    // The webhook's client has the rights of the chart's ServiceAccount, rendered by Helm's
+    // library and enforced by the test API server's RBAC.
+    let login = install_the_charts_service_account(&api, dir.path());
 
-    let kubeconfig = kube::config::Kubeconfig::read_from(api.kubeconfig_path()).unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&login.kubeconfig).unwrap();
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .unwrap();
@@ -976,4 +979,27 @@ async fn kubectl_create_of_the_hook_pod_comes_out_rewritten_with_an_event_on_its
         .filter(|e| e["reason"] == "ImageRewritten")
         .collect();
     assert_eq!(rewritten.len(), 1, "{rewritten:?}");
+    let denied: Vec<_> = api
+        .denials()
+        .into_iter()
+        .filter(|d| d.user == login.user)
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "refused under the chart's RBAC: {denied:#?}"
+    );
+}
+
+/// The chart (`deploy/helm/tagwarden`, default values) rendered with Helm's library, its
+/// ServiceAccount and RBAC applied to `api`: a kubeconfig with only those rights.
+fn install_the_charts_service_account(
+    api: &ApiServer,
+    dir: &std::path::Path,
+) -> tagwarden_testbed::helm::ServiceAccountLogin {
+    let chart_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/helm/tagwarden");
+    let release = tagwarden_testbed::helm::Release::new("tagwarden", "monitoring", "v1.32.0");
+    let chart = tagwarden_testbed::helm::render(&chart_dir, &json!({}), &release)
+        .unwrap_or_else(|e| panic!("the chart did not render: {e}"));
+    tagwarden_testbed::helm::install_service_account(api, &chart.objects(), dir)
 }

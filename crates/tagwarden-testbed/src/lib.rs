@@ -63,6 +63,7 @@ pub mod connect_proxy;
 pub mod credential_plugin;
 pub mod fault;
 pub mod hanging;
+pub mod helm;
 pub mod image;
 pub mod promtool;
 pub mod proxy;

@@ -102,36 +102,6 @@ fn chart_dir() -> PathBuf {
 
 // --- Rendering with Helm's library ----------------------------------------------------------
 
-/// Renders (and lints) the chart with Helm v4's Go code, as `helm template` and `helm lint
-/// --strict` would: argv is the chart, the values, the Kubernetes version and the cluster
-/// (`{"release", "api_versions"}`: `helm template`'s release name and `--api-versions`);
-/// stdout is `{"manifests": {template: yaml}, "lint": report}`. Helm's lint has no
-/// `--api-versions`: it knows the built-in APIs only.
-const HELM_SCRIPT: &str = r#"
-import json, sys
-try:
-    import helm_python as helm
-    from helm_python import _native
-except ImportError:
-    sys.exit("helm-python-sdk is missing: run scripts/test.sh "
-             "(or python3 -m pip install helm-python-sdk==0.2.2)")
-chart_dir, values, kube_version = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-cluster = json.loads(sys.argv[4])
-with helm.Chart.load(chart_dir) as chart:
-    options = {"name": cluster["release"], "namespace": "monitoring",
-               "kube_version": kube_version, "is_install": True,
-               "api_versions": cluster["api_versions"]}
-    try:
-        manifests = json.loads(_native.call_string(
-            "helm_render", chart._raw(), json.dumps(values), json.dumps(options)))
-    except helm.HelmError as e:
-        print(json.dumps({"error": str(e)}))
-        sys.exit(0)
-lint = helm.lint(chart_dir, values, strict=True, namespace="monitoring",
-                 kube_version=kube_version)
-print(json.dumps({"manifests": manifests, "lint": lint}))
-"#;
-
 /// One render of the chart: its objects (template path, object) and the lint report.
 pub(crate) struct Rendered {
     objects: Vec<(String, Value)>,
@@ -154,6 +124,11 @@ impl Rendered {
         let all = self.all(kind);
         assert_eq!(all.len(), 1, "one {kind} expected: {all:#?}");
         typed(all[0])
+    }
+
+    /// Every object, in template order.
+    pub(crate) fn objects(&self) -> impl Iterator<Item = &Value> {
+        self.objects.iter().map(|(_, object)| object)
     }
 
     fn kinds(&self) -> BTreeSet<String> {
@@ -192,47 +167,28 @@ fn try_render(values: &Value, kube_version: &str) -> Result<Rendered, String> {
     try_render_for(values, kube_version, WITH_OPERATORS)
 }
 
-/// Renders the chart with `values` at `kube_version` for `target`; `Err` is Helm's message.
+/// Renders (and lints, as `helm lint --strict`) the chart with `values` at `kube_version`
+/// for `target`, in the namespace `monitoring`, with Helm v4's own library
+/// ([`tagwarden_testbed::helm`]); `Err` is Helm's message.
 fn try_render_for(values: &Value, kube_version: &str, target: Target) -> Result<Rendered, String> {
-    let output = Command::new("python3")
-        .args(["-c", HELM_SCRIPT])
-        .arg(chart_dir())
-        .arg(values.to_string())
-        .arg(kube_version)
-        .arg(json!({"release": target.release, "api_versions": target.api_versions}).to_string())
-        .output()
-        .expect("python3 (run scripts/test.sh to install the test dependencies)");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the Helm library did not run: {stderr}"
-    );
-    let answer: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
-    if let Some(error) = answer["error"].as_str() {
-        return Err(error.to_string());
-    }
-    let mut objects = Vec::new();
-    let mut notes = String::new();
-    for (template, text) in answer["manifests"].as_object().unwrap() {
-        let text = text.as_str().unwrap();
-        if template.ends_with("NOTES.txt") {
-            notes = text.to_string();
-            continue;
-        }
-        let documents: Vec<Value> = serde_saphyr::from_multiple(text)
-            .unwrap_or_else(|e| panic!("{template} is not YAML ({e}):\n{text}"));
-        objects.extend(
-            documents
-                .into_iter()
-                .filter(|document| !document.is_null())
-                .map(|document| (template.clone(), document)),
-        );
-    }
+    let release = tagwarden_testbed::helm::Release {
+        name: target.release,
+        namespace: NAMESPACE,
+        kube_version,
+        api_versions: target.api_versions,
+        lint: true,
+    };
+    let chart = tagwarden_testbed::helm::render(&chart_dir(), values, &release)?;
+    let notes = chart
+        .templates
+        .iter()
+        .find(|(template, _)| template.ends_with("NOTES.txt"))
+        .map(|(_, text)| text.clone())
+        .unwrap_or_default();
     Ok(Rendered {
-        objects,
+        objects: chart.templates_objects(),
         notes,
-        lint: answer["lint"].clone(),
+        lint: chart.lint,
     })
 }
 

@@ -16,16 +16,8 @@ use tagwarden_testbed::ApiServer;
 
 use crate::chart::Rendered;
 
-/// The kinds of the chart that say what serve may do, applied before serve starts.
-const RBAC_KINDS: [&str; 5] = [
-    "ServiceAccount",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "Role",
-    "RoleBinding",
-];
-
-/// The chart's ServiceAccount in a test API server.
+/// The chart's ServiceAccount in a test API server
+/// ([`tagwarden_testbed::helm::install_service_account`]).
 pub(crate) struct Installed {
     /// A kubeconfig whose user is the chart's ServiceAccount (its token only).
     pub(crate) kubeconfig: PathBuf,
@@ -38,36 +30,13 @@ pub(crate) struct Installed {
 /// Applies the release's Namespace and the rendered ServiceAccount and RBAC to `api`, and
 /// writes a kubeconfig for the ServiceAccount into `dir`.
 pub(crate) fn install(api: &ApiServer, rendered: &Rendered, dir: &Path) -> Installed {
-    let service_account = rendered.all("ServiceAccount");
-    assert_eq!(service_account.len(), 1, "one ServiceAccount expected");
-    let namespace = service_account[0]["metadata"]["namespace"]
-        .as_str()
-        .expect("the ServiceAccount's namespace")
-        .to_string();
-    let name = service_account[0]["metadata"]["name"]
-        .as_str()
-        .expect("the ServiceAccount's name")
-        .to_string();
-    if api.get("v1", "Namespace", None, &namespace).is_none() {
-        api.apply(json!({
-            "apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": namespace},
-            "status": {"phase": "Active"},
-        }));
-    }
-    for kind in RBAC_KINDS {
-        for object in rendered.all(kind) {
-            api.apply(object.clone());
-        }
-    }
-    let token = api.service_account_token(&namespace, &name);
-    let kubeconfig = dir.join("serviceaccount.kubeconfig");
-    api.write_kubeconfig_with_token(&kubeconfig, &token);
+    let objects: Vec<Value> = rendered.objects().cloned().collect();
+    let login = tagwarden_testbed::helm::install_service_account(api, &objects, dir);
     Installed {
-        kubeconfig,
-        user: format!("system:serviceaccount:{namespace}:{name}"),
-        namespace,
-        service_account: name,
+        kubeconfig: login.kubeconfig,
+        user: login.user,
+        namespace: login.namespace,
+        service_account: login.name,
     }
 }
 
