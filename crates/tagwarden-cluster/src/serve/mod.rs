@@ -226,11 +226,7 @@ impl Cluster {
             })
         });
 
-        let watched = Arc::new(watch::Watched::start(
-            &client,
-            &options.namespaces,
-            &metrics,
-        ));
+        let watched = Arc::new(watch::Watched::start(self, &options.namespaces, &metrics)?);
         let election = leader::elect(&client, options.lease.as_ref(), |reason| {
             ClusterError::Unreachable {
                 server: self.server(),
