@@ -7,7 +7,14 @@
 //! at once made `serve` send thousands of requests a second without a word. Here:
 //!
 //! - **one watch per kind**, cluster-wide, unless namespaces are given (then one per kind
-//!   and namespace); lists are paged ([`PAGE_SIZE`]);
+//!   and namespace);
+//! - **streaming lists** where the server serves them (`WatchList`, beta in 1.32): the
+//!   first read is a watch with `sendInitialEvents=true`, its initial events buffered in
+//!   the store's writer until the `k8s.io/initial-events-end` bookmark, then applied at
+//!   once; the watch goes on from there. A server that refuses them (`400`, `422`) or
+//!   ignores them (a bookmark without the annotation) gets paged lists ([`PAGE_SIZE`])
+//!   from then on; any other failure of a streaming list is followed by a paged list,
+//!   whose failures have the backoff below;
 //! - **idle watches stay open**: each asks for bookmarks (`allowWatchBookmarks=true`) and
 //!   for the server to end it after `timeoutSeconds` ([`Timeouts::watch`], 290 s), on a
 //!   client whose read timeout is longer than that ([`Cluster::watch_client`]): the 30 s
@@ -300,6 +307,7 @@ impl Starter<'_> {
             backoff: Backoff::default(),
             failing: false,
             given_up: false,
+            streaming: true,
         };
         self.tasks.spawn(watch.run());
         reader
@@ -342,7 +350,22 @@ enum Ended {
     },
     /// `410 Gone`: the resourceVersion is too old; list again.
     Gone,
+    /// A streaming list did not reach its end (nothing of it was stored): list with pages.
+    /// `refused`: the server does not serve streaming lists (`400`, `422`, or a bookmark
+    /// without `k8s.io/initial-events-end`), so this loop stops asking.
+    NotStreamed { refused: bool },
 }
+
+/// Where a watch starts.
+enum Start {
+    /// Resume from this resourceVersion.
+    From(String),
+    /// A streaming list: the current state as events, then the changes.
+    StreamingList,
+}
+
+/// The annotation of the bookmark that ends a streaming list's initial events.
+const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
 /// One kind (in one namespace, or all): list, then watch, for ever.
 struct WatchLoop<K: Watchable> {
@@ -364,16 +387,21 @@ struct WatchLoop<K: Watchable> {
     failing: bool,
     /// An optional kind that is forbidden or absent: its store is synced empty.
     given_up: bool,
+    /// Streaming lists are tried (until the server refuses one).
+    streaming: bool,
 }
 
 impl<K: Watchable> WatchLoop<K> {
     async fn run(mut self) {
         let mut resume: Option<String> = None;
+        // A streaming list that did not work is followed by a paged list.
+        let mut paged_next = false;
         loop {
-            let resource_version = match resume.take() {
-                Some(rv) => rv,
+            let start = match resume.take() {
+                Some(rv) => Start::From(rv),
+                None if self.streaming && !std::mem::take(&mut paged_next) => Start::StreamingList,
                 None => match self.list().await {
-                    Ok(rv) => rv,
+                    Ok(rv) => Start::From(rv),
                     Err(e) => {
                         let wait = self.list_failed(&e);
                         tokio::time::sleep(wait).await;
@@ -382,7 +410,7 @@ impl<K: Watchable> WatchLoop<K> {
                     }
                 },
             };
-            match self.watch_from(resource_version).await {
+            match self.watch_from(start).await {
                 Ended::Resume {
                     resource_version,
                     why,
@@ -403,6 +431,17 @@ impl<K: Watchable> WatchLoop<K> {
                     tracing::debug!(watch = %self.url, "410 Gone: listing again");
                     self.metrics.count_watch_restart(&self.kind);
                 }
+                // A paged list next, at once: its failures have their backoff.
+                Ended::NotStreamed { refused } => {
+                    paged_next = true;
+                    if refused {
+                        tracing::debug!(
+                            watch = %self.url,
+                            "the API server does not serve streaming lists: listing with pages"
+                        );
+                        self.streaming = false;
+                    }
+                }
             }
         }
     }
@@ -419,10 +458,7 @@ impl<K: Watchable> WatchLoop<K> {
                 None => break page.metadata.resource_version.unwrap_or_default(),
             }
         };
-        if self.given_up {
-            tracing::info!(watch = %self.url, "{} can be listed now", plural(&self.kind));
-            self.given_up = false;
-        }
+        self.listed();
         self.writer.apply_watcher_event(&watcher::Event::Init);
         for mut object in objects {
             object.managed_fields_mut().clear();
@@ -432,6 +468,14 @@ impl<K: Watchable> WatchLoop<K> {
         self.writer.apply_watcher_event(&watcher::Event::InitDone);
         self.changed.notify_one();
         Ok(resource_version)
+    }
+
+    /// The kind could be listed (an optional kind given up says it is back).
+    fn listed(&mut self) {
+        if self.given_up {
+            tracing::info!(watch = %self.url, "{} can be listed now", plural(&self.kind));
+            self.given_up = false;
+        }
     }
 
     /// A list failed: say so (once), and how long to wait. An optional kind that is
@@ -459,18 +503,31 @@ impl<K: Watchable> WatchLoop<K> {
         self.backoff.next()
     }
 
-    /// Watches from `resource_version` until the watch ends.
-    async fn watch_from(&mut self, mut resource_version: String) -> Ended {
-        // Bookmarks (WatchParams's default) keep the resourceVersion of a quiet watch
-        // current, so that the next watch resumes from there, not from an old one.
+    /// Watches from `start` until the watch ends. A streaming list fills the store from
+    /// its initial events, which are applied at once when their end bookmark comes.
+    async fn watch_from(&mut self, start: Start) -> Ended {
         let timeout_secs = u32::try_from(self.watch_timeout.as_secs())
             .unwrap_or(u32::MAX)
             .max(1);
-        let params = WatchParams::default().timeout(timeout_secs);
+        // Bookmarks (on in both) keep the resourceVersion of a quiet watch current, so that
+        // the next watch resumes from there, not from an old one.
+        let (params, mut resource_version, mut initial) = match start {
+            Start::From(rv) => (WatchParams::default().timeout(timeout_secs), rv, false),
+            // No resourceVersion: the most recent state, read consistently.
+            Start::StreamingList => (
+                WatchParams::streaming_lists().timeout(timeout_secs),
+                String::new(),
+                true,
+            ),
+        };
         debug_assert!(params.bookmarks);
         let opened = tokio::time::Instant::now();
         let stream = match self.watches.watch(&params, &resource_version).await {
             Ok(stream) => stream,
+            Err(e) if initial => {
+                let refused = matches!(&e, kube::Error::Api(s) if matches!(s.code, 400 | 422));
+                return Ended::NotStreamed { refused };
+            }
             Err(e) => {
                 return Ended::Resume {
                     resource_version,
@@ -479,6 +536,9 @@ impl<K: Watchable> WatchLoop<K> {
                 };
             }
         };
+        if initial {
+            self.writer.apply_watcher_event(&watcher::Event::Init);
+        }
         let mut stream = std::pin::pin!(stream);
         let healthy_at = opened + HEALTHY_AFTER;
         let mut healthy = false;
@@ -492,6 +552,8 @@ impl<K: Watchable> WatchLoop<K> {
                 }
             };
             let event = match item {
+                Some(Ok(event)) => event,
+                _ if initial => return Ended::NotStreamed { refused: false },
                 None if healthy => {
                     let lasted = opened.elapsed() + EXPIRY_SLACK;
                     return Ended::Resume {
@@ -514,42 +576,82 @@ impl<K: Watchable> WatchLoop<K> {
                         expired: false,
                     };
                 }
-                Some(Ok(event)) => event,
             };
-            match event {
-                WatchEvent::Added(mut object) | WatchEvent::Modified(mut object) => {
-                    resource_version = object.resource_version().unwrap_or(resource_version);
-                    object.managed_fields_mut().clear();
-                    self.writer
-                        .apply_watcher_event(&watcher::Event::Apply(object));
-                    self.changed.notify_one();
-                }
-                WatchEvent::Deleted(object) => {
-                    resource_version = object.resource_version().unwrap_or(resource_version);
-                    self.writer
-                        .apply_watcher_event(&watcher::Event::Delete(object));
-                    self.changed.notify_one();
-                }
-                WatchEvent::Bookmark(bookmark) => {
-                    resource_version = bookmark.metadata.resource_version;
-                }
-                WatchEvent::Error(status) if status.code == 410 => return Ended::Gone,
-                WatchEvent::Error(status) => {
-                    return Ended::Resume {
-                        resource_version,
-                        why: Some(format!(
-                            "the watch said {} ({})",
-                            status.message, status.code
-                        )),
-                        expired: false,
-                    };
-                }
+            if let Some(ended) = self.apply(event, &mut initial, &mut resource_version) {
+                return ended;
             }
             if !healthy {
                 healthy = true;
                 self.healthy();
             }
         }
+    }
+
+    /// One event into the store (during a streaming list's initial events, into its
+    /// buffer); `Some` when the event ends the watch.
+    fn apply(
+        &mut self,
+        event: WatchEvent<K>,
+        initial: &mut bool,
+        resource_version: &mut String,
+    ) -> Option<Ended> {
+        match event {
+            WatchEvent::Added(mut object) | WatchEvent::Modified(mut object) => {
+                if let Some(rv) = object.resource_version() {
+                    *resource_version = rv;
+                }
+                object.managed_fields_mut().clear();
+                if *initial {
+                    self.writer
+                        .apply_watcher_event(&watcher::Event::InitApply(object));
+                } else {
+                    self.writer
+                        .apply_watcher_event(&watcher::Event::Apply(object));
+                    self.changed.notify_one();
+                }
+            }
+            WatchEvent::Deleted(object) => {
+                if let Some(rv) = object.resource_version() {
+                    *resource_version = rv;
+                }
+                // Initial events are the objects that exist: a deletion is not one.
+                if !*initial {
+                    self.writer
+                        .apply_watcher_event(&watcher::Event::Delete(object));
+                    self.changed.notify_one();
+                }
+            }
+            WatchEvent::Bookmark(bookmark) => {
+                *resource_version = bookmark.metadata.resource_version;
+                if *initial {
+                    if !bookmark
+                        .metadata
+                        .annotations
+                        .contains_key(INITIAL_EVENTS_END)
+                    {
+                        // A server that ignored sendInitialEvents.
+                        return Some(Ended::NotStreamed { refused: true });
+                    }
+                    *initial = false;
+                    self.listed();
+                    self.writer.apply_watcher_event(&watcher::Event::InitDone);
+                    self.changed.notify_one();
+                }
+            }
+            WatchEvent::Error(_) if *initial => return Some(Ended::NotStreamed { refused: false }),
+            WatchEvent::Error(status) if status.code == 410 => return Some(Ended::Gone),
+            WatchEvent::Error(status) => {
+                return Some(Ended::Resume {
+                    resource_version: resource_version.clone(),
+                    why: Some(format!(
+                        "the watch said {} ({})",
+                        status.message, status.code
+                    )),
+                    expired: false,
+                });
+            }
+        }
+        None
     }
 
     /// A failure: the first one after health is a warning, the others debug lines.
@@ -671,12 +773,24 @@ mod tests {
         request.query.split('&').any(|p| p == "watch=true")
     }
 
-    /// The requests for `path`: (lists, watches).
+    fn is_streaming_list(request: &ApiRequest) -> bool {
+        is_watch(request) && param(request, "sendInitialEvents") == Some("true")
+    }
+
+    /// The requests for `path`: (lists, streaming lists included; watches, streaming
+    /// lists included).
     fn requests_for(api: &ApiServer, path: &str) -> (Vec<ApiRequest>, Vec<ApiRequest>) {
-        api.requests()
+        let requests: Vec<ApiRequest> = api
+            .requests()
             .into_iter()
             .filter(|r| r.path == path)
-            .partition(|r| !is_watch(r))
+            .collect();
+        let lists = requests
+            .iter()
+            .filter(|r| !is_watch(r) || is_streaming_list(r))
+            .cloned()
+            .collect();
+        (lists, requests.into_iter().filter(is_watch).collect())
     }
 
     /// A query parameter's value.
@@ -782,6 +896,7 @@ mod tests {
             let (lists, watches) = requests_for(&api, path);
             assert_eq!((lists.len(), watches.len()), (1, 1), "{path}: {watches:?}");
             let watch = &watches[0];
+            assert!(is_streaming_list(watch), "{watch:?}");
             assert_eq!(
                 param(watch, "allowWatchBookmarks"),
                 Some("true"),
@@ -870,6 +985,41 @@ mod tests {
             seen["metadata"]["resourceVersion"].as_str(),
             "{watches:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn without_streaming_lists_the_watches_list_with_pages() {
+        let warnings = Warnings::default();
+        let _logging = tracing::subscriber::set_default(warnings.clone());
+        let api = ApiServer::builder().empty().streaming_lists(false).start();
+        api.apply(pod("listed"));
+        let cluster = cluster_of(&api, Timeouts::default()).await;
+        let metrics = metrics();
+        let watched = Watched::start(&cluster, &[], &metrics).expect("clients");
+        tokio::time::timeout(Duration::from_secs(30), watched.ready())
+            .await
+            .expect("every kind listed");
+        assert!(has_pod(&watched, "listed"));
+        wait_until("a watch after the list of every kind", || {
+            CLUSTER_WIDE
+                .iter()
+                .all(|p| requests_for(&api, p).1.len() >= 2)
+        })
+        .await;
+        for path in CLUSTER_WIDE {
+            let requests: Vec<(bool, u16)> = api
+                .requests()
+                .into_iter()
+                .filter(|r| r.path == path)
+                .map(|r| (is_watch(&r), r.status))
+                .collect();
+            // The streaming list refused, one paged list, one watch from it.
+            assert_eq!(requests, [(true, 422), (false, 200), (true, 200)], "{path}");
+        }
+        api.apply(pod("watched"));
+        wait_until("a Pod seen by the watch", || has_pod(&watched, "watched")).await;
+        assert_eq!(warnings.lines(), Vec::<String>::new());
+        assert_no_restarts(&metrics);
     }
 
     #[tokio::test]
