@@ -25,7 +25,11 @@
 //! - exec credential plugins and token files are kubectl's ([`crate::credentials`]);
 //! - [`ClusterOptions::request_timeout`] bounds each request (`--request-timeout`);
 //! - every client of one [`Cluster`] is the same client: one connection pool, one run of
-//!   an exec plugin per command.
+//!   an exec plugin per command; but `serve`'s watches, which have a client of their own
+//!   ([`Cluster::watch_client`]): an idle watch gets nothing for as long as the API server
+//!   waits between bookmarks (about a minute), so a 30 s read timeout would cut every idle
+//!   watch. Watches ask the server to end them after [`Timeouts::watch`] (290 s, as
+//!   kube-rs), and their client's read timeout is 5 s longer (kube-rs's 295 s).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -46,6 +50,39 @@ use crate::error::{ClusterError, one_line};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one answer may take once connected.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the API server is asked to keep a watch open (`timeoutSeconds`; kube-rs's
+/// default; kube-apiserver picks 5 to 10 minutes when not asked).
+const WATCH_TIMEOUT: Duration = Duration::from_secs(290);
+/// How much longer than [`Timeouts::watch`] a watch's client waits for its next bytes: the
+/// server ends the watch first, cleanly.
+const WATCH_READ_MARGIN: Duration = Duration::from_secs(5);
+
+/// The timeouts of a [`Cluster`]'s requests (shorter in tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    /// How long one answer may take once connected (watches excepted).
+    pub read: Duration,
+    /// How long the API server is asked to keep a watch open (`timeoutSeconds`); a watch's
+    /// read timeout is [`Timeouts::watch_read`].
+    pub watch: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            read: READ_TIMEOUT,
+            watch: WATCH_TIMEOUT,
+        }
+    }
+}
+
+impl Timeouts {
+    /// The read timeout of watches: longer than the server keeps them open, so that an
+    /// idle watch ends at the server's timeout, never the client's.
+    pub fn watch_read(&self) -> Duration {
+        self.watch + WATCH_READ_MARGIN
+    }
+}
 /// Where Kubernetes mounts a Pod's service account token.
 const IN_CLUSTER_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
@@ -92,8 +129,11 @@ pub struct Cluster {
     source: ConfigSource,
     context: Option<String>,
     edge: Edge,
+    timeouts: Timeouts,
     /// The one client, made when first needed and shared by every clone.
     client: Arc<OnceLock<kube::Client>>,
+    /// The client of `serve`'s watches (their longer read timeout), made when first needed.
+    watch_client: Arc<OnceLock<kube::Client>>,
 }
 
 impl fmt::Debug for Cluster {
@@ -232,8 +272,9 @@ impl Cluster {
         context: Option<String>,
         options: &ClusterOptions,
     ) -> Cluster {
+        let timeouts = Timeouts::default();
         config.connect_timeout = Some(CONNECT_TIMEOUT);
-        config.read_timeout = Some(READ_TIMEOUT);
+        config.read_timeout = Some(timeouts.read);
         config.reset_reader_on_write = true;
         // 429 and 5xx are "could not decide", said at once rather than retried quietly.
         config.default_retry = false;
@@ -263,23 +304,61 @@ impl Cluster {
                 timeout: options.request_timeout,
                 server,
             },
+            timeouts,
             client: Arc::new(OnceLock::new()),
+            watch_client: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// This cluster with other timeouts (tests: seconds rather than minutes). Clients made
+    /// before are not kept.
+    #[cfg(test)]
+    pub(crate) fn with_timeouts(mut self, timeouts: Timeouts) -> Cluster {
+        self.timeouts = timeouts;
+        self.config.read_timeout = Some(timeouts.read);
+        self.client = Arc::new(OnceLock::new());
+        self.watch_client = Arc::new(OnceLock::new());
+        self
+    }
+
+    /// The timeouts of this cluster's requests.
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// The one kube client of this cluster (made on first use; every clone shares it).
     pub(crate) fn client(&self) -> Result<kube::Client, ClusterError> {
-        if let Some(client) = self.client.get() {
+        self.shared_client(&self.client, self.timeouts.read)
+    }
+
+    /// The client of long watches (`serve`'s): as [`Cluster::client`], with the read
+    /// timeout [`Timeouts::watch_read`], so that a watch that hears nothing between two
+    /// bookmarks stays open. Its watches must ask for `timeoutSeconds` of at most
+    /// [`Timeouts::watch`]. Lists and other requests go through [`Cluster::client`].
+    pub(crate) fn watch_client(&self) -> Result<kube::Client, ClusterError> {
+        self.shared_client(&self.watch_client, self.timeouts.watch_read())
+    }
+
+    /// The client kept in `slot`, made on first use with `read_timeout`; the edge (and so
+    /// the exec plugin's token) is shared by every client.
+    fn shared_client(
+        &self,
+        slot: &OnceLock<kube::Client>,
+        read_timeout: Duration,
+    ) -> Result<kube::Client, ClusterError> {
+        if let Some(client) = slot.get() {
             return Ok(client.clone());
         }
-        let built = kube::client::ClientBuilder::try_from(self.config.clone())
+        let mut config = self.config.clone();
+        config.read_timeout = Some(read_timeout);
+        let built = kube::client::ClientBuilder::try_from(config)
             .map_err(|e| ClusterError::Config {
                 source_name: self.source.to_string(),
                 reason: self.scrub(&one_line(&e)),
             })?
             .with_layer(&self.edge)
             .build();
-        Ok(self.client.get_or_init(|| built).clone())
+        Ok(slot.get_or_init(|| built).clone())
     }
 
     /// The API server's URL, as the configuration gives it, without credentials

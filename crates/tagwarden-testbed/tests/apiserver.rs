@@ -705,6 +705,28 @@ fn the_streaming_list_ends_its_initial_events_with_a_bookmark() {
 }
 
 #[test]
+fn without_watch_list_the_streaming_list_is_422_and_plain_watches_work() {
+    let api = ApiServer::builder().streaming_lists(false).start();
+    let resp = get(
+        &api,
+        "/apis/apps/v1/deployments?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=5",
+    );
+    assert_eq!(resp.status(), 422);
+    let status: Value = resp.json().unwrap();
+    assert_eq!(status["reason"], "Invalid");
+    assert!(
+        status["message"].as_str().unwrap().contains(
+            "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"
+        ),
+        "{status}"
+    );
+    let resp = get(&api, "/apis/apps/v1/deployments?watch=1&timeoutSeconds=1");
+    assert_eq!(resp.status(), 200);
+    let events = watch_events(resp, |_| false);
+    assert_eq!(events.len(), api.list("apps/v1", "Deployment").len());
+}
+
+#[test]
 fn a_too_old_resource_version_is_410_gone_in_the_stream() {
     let api = ApiServer::start();
     let old = api.resource_version();

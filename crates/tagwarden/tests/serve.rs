@@ -772,6 +772,12 @@ fn a_pull_failure_triggers_a_check_at_once_and_a_deleted_tag_is_drift() {
     );
 }
 
+/// A request that reads every object of its kind: a list, or a streaming list (a watch
+/// with `sendInitialEvents=true`); not a watch that resumes.
+fn reads_everything(request: &tagwarden_testbed::ApiRequest) -> bool {
+    !request.query.contains("watch=true") || request.query.contains("sendInitialEvents=true")
+}
+
 #[test]
 fn watches_come_back_after_a_dropped_connection_and_after_410_gone() {
     // No bookmarks during the test: they would carry the watchers past the compaction.
@@ -806,7 +812,7 @@ fn watches_come_back_after_a_dropped_connection_and_after_410_gone() {
     let lists_before = api
         .requests()
         .iter()
-        .filter(|r| r.path == "/apis/apps/v1/deployments" && !r.query.contains("watch=true"))
+        .filter(|r| r.path == "/apis/apps/v1/deployments" && reads_everything(r))
         .count();
     assert_eq!(
         lists_before, 1,
@@ -871,7 +877,7 @@ fn watches_come_back_after_a_dropped_connection_and_after_410_gone() {
     let lists = api
         .requests()
         .iter()
-        .filter(|r| r.path == "/apis/apps/v1/deployments" && !r.query.contains("watch=true"))
+        .filter(|r| r.path == "/apis/apps/v1/deployments" && reads_everything(r))
         .count();
     assert_eq!(
         lists,
@@ -1342,9 +1348,15 @@ fn one_namespace_without_nodes_or_service_accounts_is_ready_and_checks() {
         .into_iter()
         .map(|d| format!("{} {}", d.verb, d.resource))
         .collect();
+    // (The streaming list, a watch, is refused first; then the paged list.)
     assert_eq!(
         denied.into_iter().collect::<Vec<_>>(),
-        ["list nodes", "list serviceaccounts"]
+        [
+            "list nodes",
+            "list serviceaccounts",
+            "watch nodes",
+            "watch serviceaccounts"
+        ]
     );
     // Nothing but Nodes (refused) was asked cluster-wide.
     let wide: Vec<String> = api

@@ -226,11 +226,7 @@ impl Cluster {
             })
         });
 
-        let watched = Arc::new(watch::Watched::start(
-            &client,
-            &options.namespaces,
-            &metrics,
-        ));
+        let watched = Arc::new(watch::Watched::start(self, &options.namespaces, &metrics)?);
         // A refused Lease is RBAC's answer (403, who cannot do what), not "unreachable".
         let election = leader::elect(
             &client,

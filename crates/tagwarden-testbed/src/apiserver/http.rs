@@ -33,6 +33,9 @@ pub(crate) struct Inner {
     pub(crate) version: Mutex<VersionAnswers>,
     /// Every watch ends at once, cleanly (a `200` with an empty body).
     pub(crate) watches_end_at_once: std::sync::atomic::AtomicBool,
+    /// Streaming lists (`sendInitialEvents`) are served; else refused with `422`, as
+    /// kube-apiserver refuses them without the `WatchList` feature.
+    pub(crate) streaming_lists: bool,
     /// The admin token ([`crate::ApiServer::token`]).
     pub(crate) token: String,
     /// Every token that authenticates, and whom as.
@@ -995,6 +998,15 @@ fn watch(
         .get("sendInitialEvents")
         .map(|_| query.flag("sendInitialEvents"));
     let bookmarks = query.flag("allowWatchBookmarks");
+    if send_initial.is_some() && !inner.streaming_lists {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: \
+             sendInitialEvents is forbidden for watch unless the WatchList feature gate is \
+             enabled",
+        ));
+    }
     if send_initial.is_some() {
         let not_older = query.get("resourceVersionMatch").as_deref() == Some("NotOlderThan");
         if !not_older || !bookmarks {

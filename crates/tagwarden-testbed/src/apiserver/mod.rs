@@ -97,7 +97,9 @@
 //!   `resourceVersion` is unset or `0`, else every change after it;
 //!   `BOOKMARK`s when `allowWatchBookmarks=true` (every
 //!   [`ApiServerBuilder::bookmark_interval`]); `sendInitialEvents=true` with
-//!   the `k8s.io/initial-events-end` bookmark (the streaming-list protocol);
+//!   the `k8s.io/initial-events-end` bookmark (the streaming-list protocol;
+//!   refused with `422` under [`ApiServerBuilder::streaming_lists`]`(false)`,
+//!   as a server without the `WatchList` feature refuses it);
 //!   objects entering or leaving a label selector become `ADDED`/`DELETED`;
 //!   `timeoutSeconds`; and for a resourceVersion older than the history
 //!   ([`ApiServer::compact`]) a `200` whose one event is an `ERROR` with a
@@ -254,6 +256,7 @@ pub struct ApiServerBuilder {
     user: String,
     context: String,
     bookmark_interval: Duration,
+    streaming_lists: bool,
     fixtures: Option<Fixtures>,
     forbidden: Vec<String>,
     pod_webhook: Option<PodWebhook>,
@@ -268,6 +271,7 @@ impl Default for ApiServerBuilder {
             user: DEFAULT_USER.to_string(),
             context: DEFAULT_CONTEXT.to_string(),
             bookmark_interval: Duration::from_secs(1),
+            streaming_lists: true,
             fixtures: Some(Fixtures::standard()),
             forbidden: Vec::new(),
             pod_webhook: None,
@@ -308,6 +312,14 @@ impl ApiServerBuilder {
     /// (the real server: about once a minute; default here: 1 s).
     pub fn bookmark_interval(mut self, every: Duration) -> Self {
         self.bookmark_interval = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Whether watches with `sendInitialEvents` (streaming lists) are served (default:
+    /// yes, as kube-apiserver 1.32 with its `WatchList` feature on); `false` refuses them
+    /// with kube-apiserver's `422` for the feature turned off.
+    pub fn streaming_lists(mut self, served: bool) -> Self {
+        self.streaming_lists = served;
         self
     }
 
@@ -401,6 +413,7 @@ impl ApiServer {
             store: store::Store::new(),
             version: Mutex::new(VersionAnswers::new(&[b.git_version.as_str()])),
             watches_end_at_once: std::sync::atomic::AtomicBool::new(false),
+            streaming_lists: b.streaming_lists,
             tokens: Mutex::new(BTreeMap::from([(b.token.clone(), admin)])),
             token: b.token,
             authorizations: Mutex::new(Vec::new()),
