@@ -167,6 +167,11 @@ async fn two_credentials_get_two_tokens_and_each_reuses_its_own() {
     assert_eq!(users, vec![Some(user), None]);
 }
 
+/// True when the registry refused the request (401), never "present" or "missing".
+fn denied<T>(result: Result<Lookup<T>, RegistryError>) -> bool {
+    matches!(result, Err(RegistryError::Denied { status: 401, .. }))
+}
+
 #[tokio::test]
 async fn an_answer_with_credentials_is_never_served_without_them() {
     let registry = Registry::start_with(RegistryMode::Htpasswd);
@@ -177,9 +182,6 @@ async fn an_answer_with_credentials_is_never_served_without_them() {
     let anonymous = anonymous_client(4, Some(ca));
     let with_secret = anonymous.with_keychain(pull_secret(registry.addr(), 0, &user, &password));
 
-    let denied = |result: Result<Lookup<_>, RegistryError>| {
-        matches!(result, Err(RegistryError::Denied { status: 401, .. }))
-    };
     // Without credentials: denied. With them: present. Without again: still denied,
     // not the answer the pull secret got, from memory.
     assert!(denied(anonymous.head_manifest(&kubectl, "v1.31").await));

@@ -101,7 +101,12 @@ fn scan_with_fifty_pull_secrets_keeps_max_concurrency_per_registry() {
     assert_eq!(images.len(), PODS, "{report:#}");
     for image in images {
         assert_eq!(image["status"], "present", "{image:#}");
-        let tag = image["image"].as_str().unwrap().rsplit(":v").next().unwrap();
+        let tag = image["image"]
+            .as_str()
+            .unwrap()
+            .rsplit(":v")
+            .next()
+            .unwrap();
         assert_eq!(
             image["pull_secrets"],
             json!([format!("budget/regcred-{tag}")]),
@@ -120,5 +125,8 @@ fn scan_with_fifty_pull_secrets_keeps_max_concurrency_per_registry() {
         .filter_map(|r| r.authorization_value.as_deref().and_then(basic_user))
         .collect();
     let expected: BTreeSet<String> = (0..PODS).map(|n| format!("user-{n}")).collect();
-    assert_eq!(users, expected, "each Pod's image asked with its own secret");
+    assert_eq!(
+        users, expected,
+        "each Pod's image asked with its own secret"
+    );
 }

@@ -69,7 +69,10 @@ impl Transport {
                 }
             }
             Some(HostAuth::Bearer { .. }) => {
-                let key = (pull_scope(call.repository), self.credential_identity(call).await?);
+                let key = (
+                    pull_scope(call.repository),
+                    self.credential_identity(call).await?,
+                );
                 self.with_host(host, |s| {
                     s.tokens
                         .get(&key)
@@ -140,7 +143,9 @@ impl Transport {
         &self,
         call: &Call<'_>,
     ) -> Result<CredentialIdentity, RegistryError> {
-        Ok(CredentialIdentity::of(self.credential(call).await?.as_ref()))
+        Ok(CredentialIdentity::of(
+            self.credential(call).await?.as_ref(),
+        ))
     }
 
     /// Where the credential last used for the call came from, for messages.
@@ -265,7 +270,11 @@ impl fmt::Debug for CredentialIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             None => f.write_str("anonymous"),
-            Some(hash) => write!(f, "credential {:02x}{:02x}{:02x}{:02x}", hash[0], hash[1], hash[2], hash[3]),
+            Some(hash) => write!(
+                f,
+                "credential {:02x}{:02x}{:02x}{:02x}",
+                hash[0], hash[1], hash[2], hash[3]
+            ),
         }
     }
 }

@@ -6,7 +6,6 @@
 //! cluster, turns flags into options, and prints the report in `check`'s shapes (text,
 //! JSON, JUnit) with `check`'s exit codes.
 
-
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
 use serde::Serialize;

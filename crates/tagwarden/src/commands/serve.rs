@@ -15,8 +15,8 @@ use tagwarden_cluster::serve::{
     LeaseOptions, Listening, PullSecretClients, ServeError, ServeOptions, VersionWatch,
 };
 use tagwarden_cluster::webhook::{HttpsEndpoint, RepairOptions, Webhook, WebhookOptions};
-use tagwarden_registry::config::ServeConfig;
 use tagwarden_registry::DiskCacheLocation;
+use tagwarden_registry::config::ServeConfig;
 
 use crate::cli::GlobalOptions;
 use crate::commands::check::policy::{Policy, PolicyArgs, PolicyFlags};
