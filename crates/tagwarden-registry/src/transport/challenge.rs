@@ -354,6 +354,29 @@ mod tests {
     }
 
     #[test]
+    fn credential_identities_tell_credentials_apart_without_showing_them() {
+        let basic = |user: &str, password: &str| Credential::Basic {
+            username: user.into(),
+            password: password.into(),
+        };
+        let hunter = CredentialIdentity::of(Some(&basic("u", "hunter2")));
+        assert_eq!(hunter, CredentialIdentity::of(Some(&basic("u", "hunter2"))));
+        assert_ne!(hunter, CredentialIdentity::of(Some(&basic("u", "hunter3"))));
+        assert_ne!(hunter, CredentialIdentity::of(Some(&basic("v", "hunter2"))));
+        // The separator keeps user and password apart: "u:" + "x" is not "u" + ":x".
+        assert_ne!(
+            CredentialIdentity::of(Some(&basic("ab", "c"))),
+            CredentialIdentity::of(Some(&basic("a", "bc")))
+        );
+        let token = CredentialIdentity::of(Some(&Credential::IdentityToken("hunter2".into())));
+        assert_ne!(hunter, token);
+        assert_ne!(hunter, CredentialIdentity::of(None));
+        let shown = format!("{hunter:?} {token:?} {:?}", CredentialIdentity::of(None));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.ends_with("anonymous"), "{shown}");
+    }
+
+    #[test]
     fn credentials_never_travel_in_clear_text_across_a_network() {
         assert!(may_send_credentials("ghcr.io", Scheme::Https));
         assert!(may_send_credentials("10.0.0.5:5000", Scheme::Https));
