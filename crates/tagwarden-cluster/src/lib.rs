@@ -34,5 +34,5 @@ pub use inventory::{
 };
 pub use names::InvalidName;
 pub use pull_secrets::PullSecrets;
-pub use scan::{ClientFactory, ScanError, ScanOptions, ScanReport, ScannedImage};
+pub use scan::{ScanError, ScanOptions, ScanReport, ScannedImage};
 pub use version::{LOWER_VERSION_READS, VersionFollower};

@@ -9,7 +9,10 @@
 //!    ([`tagwarden_registry::inspect_images`]), with the pull secrets of every workload
 //!    that uses it (before the local credentials) and the platforms of every node its
 //!    Pods could run on (unless `--platform` names them). Images that share both are
-//!    asked together, through one client.
+//!    asked together. Every set of pull secrets asks through the one client the caller
+//!    gave, with its own keychain ([`Client::with_keychain_first`]): one registry budget
+//!    (per-host concurrency, pacing, host-down marks, learned challenges) for the whole
+//!    scan, however many sets of pull secrets the workloads name.
 //! 4. With [`ScanOptions::upgrade_from`], the question is the one of an upgrade
 //!    preflight: an image whose tag tracks today's version is asked about at the target
 //!    version's tag ([`tagwarden_registry::preflight`]).
@@ -21,7 +24,7 @@ use futures::future::join_all;
 use tagwarden_core::ImageStatus;
 use tagwarden_core::{KubeVersion, Platform, Verdict};
 use tagwarden_registry::inspect::Progress;
-use tagwarden_registry::{Client, InspectOptions, PullSecretKeychain, RegistryError};
+use tagwarden_registry::{Client, InspectOptions};
 
 use crate::connection::Cluster;
 use crate::error::ClusterError;
@@ -78,31 +81,12 @@ pub struct ScanReport {
     pub warnings: Vec<String>,
 }
 
-/// Builds a registry client whose keychain asks `pull_secrets` first (when given), then
-/// the local credentials. The front end owns the client options.
-pub trait ClientFactory {
-    /// A client with these pull secrets before the local keychain.
-    fn client(&self, pull_secrets: Option<PullSecretKeychain>) -> Result<Client, RegistryError>;
-}
-
-impl<F> ClientFactory for F
-where
-    F: Fn(Option<PullSecretKeychain>) -> Result<Client, RegistryError>,
-{
-    fn client(&self, pull_secrets: Option<PullSecretKeychain>) -> Result<Client, RegistryError> {
-        self(pull_secrets)
-    }
-}
-
 /// Why a scan could not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     /// The cluster could not be read.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
-    /// A registry client could not be built (bad TLS files, an unreadable config).
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
 }
 
 /// Images that are asked about together: same pull secrets, same platforms.
@@ -114,18 +98,18 @@ struct Group {
 }
 
 impl Cluster {
-    /// Scans the cluster; see the [module documentation](self). `progress` is called as
-    /// unique images are answered.
+    /// Scans the cluster; see the [module documentation](self). `client` asks with the
+    /// local credentials; images whose workloads name pull secrets ask through it with
+    /// those secrets first. `progress` is called as unique images are answered.
     ///
     /// # Errors
     ///
     /// [`ScanError::Cluster`] when the namespace is not one or does not exist, or when
-    /// workloads or Pods cannot be listed;
-    /// [`ScanError::Registry`] when a registry client cannot be built. Registry answers
-    /// never fail a scan: they are verdicts.
+    /// workloads or Pods cannot be listed. Registry answers never fail a scan: they are
+    /// verdicts.
     pub async fn scan(
         &self,
-        clients: &impl ClientFactory,
+        client: &Client,
         options: &ScanOptions,
         progress: impl Fn(Progress),
     ) -> Result<ScanReport, ScanError> {
@@ -208,12 +192,16 @@ impl Cluster {
             }
         }
 
-        // One client per set of pull secrets; every group asked concurrently.
+        // One keychain per set of pull secrets, over the caller's one transport (one
+        // budget per registry host); every group asked concurrently.
         let mut clients_by_secrets: HashMap<Vec<SecretRef>, Client> = HashMap::new();
         for group in &groups {
             if !clients_by_secrets.contains_key(&group.pull_secrets) {
-                let client = clients.client(secrets.keychain(&group.pull_secrets))?;
-                clients_by_secrets.insert(group.pull_secrets.clone(), client);
+                let with_secrets = match secrets.keychain(&group.pull_secrets) {
+                    Some(keychain) => client.with_keychain_first(keychain),
+                    None => client.clone(),
+                };
+                clients_by_secrets.insert(group.pull_secrets.clone(), with_secrets);
             }
         }
         let total = images.len();

@@ -26,9 +26,12 @@ use url::Url;
 
 use crate::cache::DiskCache;
 use crate::error::{Lookup, RegistryError};
+use crate::keychain::{Keychain, MultiKeychain};
 use crate::memory::{Answers, Limits};
 use crate::observe::Operation;
-use crate::transport::{Call, ClientOptions, Fetched, RateLimit, Transport, header_str};
+use crate::transport::{
+    Call, ClientOptions, Credentials, Fetched, RateLimit, Transport, header_str,
+};
 
 /// Every manifest media type tagwarden understands, for `Accept`.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -121,20 +124,37 @@ impl Mirror {
 }
 
 /// A registry client. Cheap to clone; clones share connections, tokens, limits and caches.
+///
+/// A client is a shared transport plus a keychain. [`Client::with_keychain`] and
+/// [`Client::with_keychain_first`] give a client that answers with other credentials over
+/// the same transport, as go-containerregistry passes a keychain per request: the
+/// per-host concurrency limit, pacing, host-down marks, learned challenges, connections
+/// and the memory bound are one budget for the process, whatever the credentials. Tokens
+/// are kept per credential, and answers in memory per keychain, so nothing obtained with
+/// one set of credentials is served to another.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    credentials: Arc<Credentials>,
 }
+
+/// (keychain, host, repository, reference).
+type ReferenceKey = (u64, String, String, String);
+/// (keychain, host, repository).
+type RepositoryKey = (u64, String, String);
 
 struct Inner {
     transport: Transport,
     mirrors: HashMap<String, Vec<Mirror>>,
-    heads: Answers<(String, String, String), ManifestHead>,
-    tags: Answers<(String, String), Vec<String>>,
+    heads: Answers<ReferenceKey, ManifestHead>,
+    tags: Answers<RepositoryKey, Vec<String>>,
     /// Tag lists read from the registry, never from the disk cache.
-    fresh_tags: Answers<(String, String), Vec<String>>,
-    manifests: Answers<(String, String, String), Manifest>,
+    fresh_tags: Answers<RepositoryKey, Vec<String>>,
+    manifests: Answers<ReferenceKey, Manifest>,
     disk: Option<DiskCache>,
+    /// The identity of the keychain the client was built with: the only one whose answers
+    /// go to (and come from) the disk cache, which does not know who asked.
+    own_keychain: u64,
 }
 
 impl Client {
@@ -170,6 +190,7 @@ impl Client {
             missing_ttl: options.missing_ttl,
             max_entries: options.max_cached_answers,
         };
+        let credentials = Arc::new(Credentials::new(options.credentials.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 transport: Transport::new(options)?,
@@ -179,8 +200,61 @@ impl Client {
                 fresh_tags: Answers::new(limits),
                 manifests: Answers::new(limits),
                 disk,
+                own_keychain: credentials.id(),
             }),
+            credentials,
         })
+    }
+
+    /// A client that answers challenges with `keychain` instead of this client's, over
+    /// the same transport: the same per-host concurrency limit, pacing, host-down marks,
+    /// learned challenges and connections (one registry budget for every credential set).
+    /// Its tokens and in-memory answers are its own; it does not use the disk cache (which
+    /// does not know who asked). Build one per set of credentials and keep it while the
+    /// set is in use: a new one starts with an empty memory.
+    pub fn with_keychain(&self, keychain: impl Keychain) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            credentials: Arc::new(Credentials::new(Arc::new(keychain))),
+        }
+    }
+
+    /// [`Client::with_keychain`] with `first` asked before this client's keychain (a
+    /// workload's pull secrets before the local credentials).
+    pub fn with_keychain_first(&self, first: impl Keychain) -> Client {
+        let keychain =
+            MultiKeychain::new(vec![Arc::new(first), self.credentials.keychain().clone()]);
+        self.with_keychain(keychain)
+    }
+
+    /// The keychain this client answers challenges with.
+    pub fn keychain(&self) -> Arc<dyn Keychain> {
+        self.credentials.keychain().clone()
+    }
+
+    /// The disk cache, for the keychain the client was built with only.
+    fn disk(&self) -> Option<&DiskCache> {
+        self.inner
+            .disk
+            .as_ref()
+            .filter(|_| self.credentials.id() == self.inner.own_keychain)
+    }
+
+    fn reference_key(&self, repo: &Repository, reference: &str) -> ReferenceKey {
+        (
+            self.credentials.id(),
+            repo.api_host.clone(),
+            repo.name.clone(),
+            reference.to_string(),
+        )
+    }
+
+    fn repository_key(&self, repo: &Repository) -> RepositoryKey {
+        (
+            self.credentials.id(),
+            repo.api_host.clone(),
+            repo.name.clone(),
+        )
     }
 
     /// How many answers the client holds in memory (all kinds together, questions in
@@ -201,7 +275,9 @@ impl Client {
             }
         }
         for (host, names) in by_host {
-            self.inner.transport.announce(host, names);
+            self.inner
+                .transport
+                .announce(host, self.credentials.id(), names);
         }
     }
 
@@ -256,7 +332,7 @@ impl Client {
         reference: &str,
     ) -> Result<Lookup<ManifestHead>, RegistryError> {
         self.via_mirrors(repo, |r| async move {
-            let key = (r.api_host.clone(), r.name.clone(), reference.to_string());
+            let key = self.reference_key(&r, reference);
             self.inner
                 .heads
                 .get_or_try(&key, || self.head_uncached(&r, reference))
@@ -271,13 +347,13 @@ impl Client {
         reference: &str,
     ) -> Result<Lookup<ManifestHead>, RegistryError> {
         let disk_key = format!("head\t{}\t{}\t{}", repo.api_host, repo.name, reference);
-        if let Some(disk) = &self.inner.disk
+        if let Some(disk) = self.disk()
             && let Some(head) = disk.get::<ManifestHead>(&disk_key)
         {
             tracing::debug!(repo = %repo.name, reference, "manifest digest from the disk cache");
             return Ok(Lookup::Found(head));
         }
-        let call = manifest_call(repo, Method::HEAD, reference);
+        let call = manifest_call(repo, Method::HEAD, reference, &self.credentials);
         let fetched = match self.inner.transport.fetch(&call).await? {
             Lookup::Found(f) => f,
             Lookup::Missing(m) => return Ok(Lookup::Missing(m)),
@@ -302,7 +378,7 @@ impl Client {
                 Lookup::Missing(m) => return Ok(Lookup::Missing(m)),
             },
         };
-        if let Some(disk) = &self.inner.disk {
+        if let Some(disk) = self.disk() {
             disk.put(&disk_key, &head);
         }
         Ok(Lookup::Found(head))
@@ -326,11 +402,7 @@ impl Client {
         repo: &Repository,
         reference: &str,
     ) -> Result<Lookup<Manifest>, RegistryError> {
-        let key = (
-            repo.api_host.clone(),
-            repo.name.clone(),
-            reference.to_string(),
-        );
+        let key = self.reference_key(repo, reference);
         self.inner
             .manifests
             .get_or_try(&key, || self.get_manifest_uncached(repo, reference))
@@ -342,7 +414,7 @@ impl Client {
         repo: &Repository,
         reference: &str,
     ) -> Result<Lookup<Manifest>, RegistryError> {
-        let call = manifest_call(repo, Method::GET, reference);
+        let call = manifest_call(repo, Method::GET, reference, &self.credentials);
         let fetched = match self.inner.transport.fetch(&call).await? {
             Lookup::Found(f) => f,
             Lookup::Missing(m) => return Ok(Lookup::Missing(m)),
@@ -401,6 +473,7 @@ impl Client {
                 accept: None,
                 what: format!("GET blob {}@{}", r.name, digest),
                 operation: Operation::GetBlob,
+                credentials: &self.credentials,
             };
             let fetched = match self.inner.transport.fetch(&call).await? {
                 Lookup::Found(f) => f,
@@ -425,7 +498,7 @@ impl Client {
     /// registry says there are no more. Missing when the repository does not exist.
     pub async fn list_tags(&self, repo: &Repository) -> Result<Lookup<Vec<String>>, RegistryError> {
         self.via_mirrors(repo, |r| async move {
-            let key = (r.api_host.clone(), r.name.clone());
+            let key = self.repository_key(&r);
             self.inner
                 .tags
                 .get_or_try(&key, || self.list_tags_uncached(&r))
@@ -443,7 +516,7 @@ impl Client {
         repo: &Repository,
     ) -> Result<Lookup<Vec<String>>, RegistryError> {
         self.via_mirrors(repo, |r| async move {
-            let key = (r.api_host.clone(), r.name.clone());
+            let key = self.repository_key(&r);
             self.inner
                 .fresh_tags
                 .get_or_try(&key, || self.list_tags_from_registry(&r))
@@ -457,7 +530,7 @@ impl Client {
         repo: &Repository,
     ) -> Result<Lookup<Vec<String>>, RegistryError> {
         let disk_key = tags_disk_key(repo);
-        if let Some(disk) = &self.inner.disk
+        if let Some(disk) = self.disk()
             && let Some(tags) = disk.get::<Vec<String>>(&disk_key)
         {
             tracing::debug!(repo = %repo.name, "tag list from the disk cache");
@@ -493,6 +566,7 @@ impl Client {
                 accept: Some("application/json"),
                 what: format!("GET {} tags (page {})", repo.name, page + 1),
                 operation: Operation::ListTags,
+                credentials: &self.credentials,
             };
             let fetched = match self.inner.transport.fetch(&call).await? {
                 Lookup::Found(f) => f,
@@ -525,7 +599,7 @@ impl Client {
                 None => break,
             }
         }
-        if let Some(disk) = &self.inner.disk {
+        if let Some(disk) = self.disk() {
             disk.put(&disk_key, &tags);
         }
         Ok(Lookup::Found(tags))
@@ -537,8 +611,14 @@ fn tags_disk_key(repo: &Repository) -> String {
     format!("tags\t{}\t{}", repo.api_host, repo.name)
 }
 
-fn manifest_call<'a>(repo: &'a Repository, method: Method, reference: &str) -> Call<'a> {
+fn manifest_call<'a>(
+    repo: &'a Repository,
+    method: Method,
+    reference: &str,
+    credentials: &'a Credentials,
+) -> Call<'a> {
     Call {
+        credentials,
         registry: &repo.registry,
         host: &repo.api_host,
         repository: &repo.name,
@@ -666,6 +746,7 @@ mod tests {
             api_host: "r.example".into(),
             name: "a".into(),
         };
+        let credentials = Credentials::new(Arc::new(crate::Anonymous));
         let call = Call {
             registry: "r.example",
             host: "r.example",
@@ -675,6 +756,7 @@ mod tests {
             accept: None,
             what: "GET a tags".into(),
             operation: Operation::ListTags,
+            credentials: &credentials,
         };
         assert_eq!(
             same_host_path(&repo, &call, "/v2/a/tags/list?last=b").unwrap(),

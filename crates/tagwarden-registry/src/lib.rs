@@ -17,7 +17,11 @@
 //! - [`resolve()`](resolve()) (module `resolve`): from a reference and a Kubernetes version to a tag
 //!   that exists.
 //! - `client`: [`Client`], [`Repository`], [`Mirror`]: the Distribution API operations,
-//!   single flight, mirrors (authoritative ones for air gaps).
+//!   single flight, mirrors (authoritative ones for air gaps). A client is a shared
+//!   transport and a keychain: [`Client::with_keychain`] and
+//!   [`Client::with_keychain_first`] answer with other credentials within the same
+//!   per-host limits (one registry budget per process, whatever the credentials), with
+//!   tokens per credential and answers in memory per keychain.
 //! - `memory`: the client's in-memory answers, with a TTL by kind and a size bound
 //!   ([`ClientOptions::found_ttl`], [`ClientOptions::missing_ttl`],
 //!   [`ClientOptions::max_cached_answers`], [`Client::cache_len`]).

@@ -50,7 +50,9 @@
 //!
 //! Every request is recorded ([`ProxyRequest`]): method, target, whether an
 //! `Authorization` header came (its value only after
-//! [`FaultProxy::record_authorization_values`]) and which rule applied.
+//! [`FaultProxy::record_authorization_values`]) and which rule applied. The most
+//! requests handled at once is counted too ([`FaultProxy::max_in_flight`]), to test a
+//! client's concurrency limit.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -340,6 +342,26 @@ struct State {
     latency_nanos: AtomicU64,
     record_auth: AtomicBool,
     requests: Mutex<Vec<ProxyRequest>>,
+    /// Requests being handled right now, and the most at once since the last reset.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// Counts one request in flight until dropped (whatever way the handler ends).
+struct InFlight<'a>(&'a State);
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a State) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -383,6 +405,8 @@ impl FaultProxy {
             latency_nanos: AtomicU64::new(0),
             record_auth: AtomicBool::new(false),
             requests: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         });
         let server = Server::start(
             "fault-proxy",
@@ -473,6 +497,19 @@ impl FaultProxy {
             .collect()
     }
 
+    /// The most requests the proxy was handling at once (from arrival until the answer's
+    /// headers went back) since it started or since [`FaultProxy::reset_max_in_flight`].
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Start counting [`FaultProxy::max_in_flight`] afresh (from the requests in flight
+    /// now).
+    pub fn reset_max_in_flight(&self) {
+        let now = self.state.in_flight.load(Ordering::SeqCst);
+        self.state.max_in_flight.store(now, Ordering::SeqCst);
+    }
+
     /// Forget the requests recorded so far.
     pub fn clear_requests(&self) {
         lock(&self.state.requests).clear();
@@ -530,6 +567,7 @@ impl State {
 
 impl Handler for State {
     async fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Outcome {
+        let _in_flight = InFlight::enter(&self);
         let method = req.method().as_str().to_string();
         let target = req
             .uri()

@@ -127,6 +127,7 @@ pub struct RegistryBuilder {
     anonymous_pull: bool,
     token_expires_in: u64,
     refresh_token: Option<String>,
+    extra_users: Vec<(String, String)>,
 }
 
 impl Default for RegistryBuilder {
@@ -138,6 +139,7 @@ impl Default for RegistryBuilder {
             anonymous_pull: true,
             token_expires_in: TokenServerConfig::default().expires_in,
             refresh_token: None,
+            extra_users: Vec::new(),
         }
     }
 }
@@ -162,6 +164,30 @@ impl RegistryBuilder {
         );
         self.username = username.to_string();
         self.password = password.to_string();
+        self
+    }
+
+    /// Htpasswd mode: more users, each with their own password, besides the one of
+    /// [`RegistryBuilder::credentials`] (to test many distinct credentials against one
+    /// registry). Same rules as there for names and passwords.
+    pub fn extra_users<I, U, P>(mut self, users: I) -> Self
+    where
+        I: IntoIterator<Item = (U, P)>,
+        U: Into<String>,
+        P: Into<String>,
+    {
+        for (username, password) in users {
+            let (username, password) = (username.into(), password.into());
+            assert!(
+                !username.is_empty() && !username.contains([':', '\n', '\r']),
+                "user name {username:?} must be non-empty and free of ':' and line breaks"
+            );
+            assert!(
+                !password.contains(['\n', '\r']),
+                "the password must be free of line breaks"
+            );
+            self.extra_users.push((username, password));
+        }
         self
     }
 
@@ -505,10 +531,16 @@ fn write_htpasswd_mode(dir: &Path, opts: &RegistryBuilder) -> (Extra, PathBuf) {
     write(&ca, &pki.ca_cert_pem);
     write(&cert, &pki.server_cert_pem);
     write(&key, &pki.server_key_pem);
-    let hash = bcrypt::hash(&opts.password, BCRYPT_COST)
-        .unwrap_or_else(|e| panic!("cannot bcrypt the test password: {e}"));
+    let mut lines = String::new();
+    let users = std::iter::once((&opts.username, &opts.password))
+        .chain(opts.extra_users.iter().map(|(u, p)| (u, p)));
+    for (username, password) in users {
+        let hash = bcrypt::hash(password, BCRYPT_COST)
+            .unwrap_or_else(|e| panic!("cannot bcrypt the test password: {e}"));
+        lines.push_str(&format!("{username}:{hash}\n"));
+    }
     let htpasswd = dir.join("auth").join("htpasswd");
-    write(&htpasswd, &format!("{}:{hash}\n", opts.username));
+    write(&htpasswd, &lines);
     let extra = Extra {
         tls: format!(
             "  tls:\n    certificate: {}\n    key: {}\n",

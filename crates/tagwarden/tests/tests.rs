@@ -8,6 +8,7 @@ mod charts;
 mod common;
 
 mod alerts;
+mod budget;
 mod cache;
 mod chart;
 mod check;

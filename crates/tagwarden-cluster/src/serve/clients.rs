@@ -4,15 +4,18 @@
 //!
 //! The monitor asks for a client synchronously ([`RegistryClients::client_for`]); the
 //! Secrets are read before that, by the indexer, each time the image uses name a Secret
-//! it has not read yet, and again every [`REREAD_EVERY`] (credentials rotate). One client
-//! per set of Secrets, kept while that set is in use.
+//! it has not read yet, and again every [`REREAD_EVERY`] (credentials rotate). One keychain
+//! per set of Secrets, kept while that set is in use, over the local client's transport
+//! ([`Client::with_keychain_first`]): the per-host concurrency limit, pacing, host-down
+//! marks and learned challenges are one budget for the process, however many sets of
+//! Secrets the workloads name. Tokens and in-memory answers stay per set of Secrets.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use tagwarden_registry::{Client, PullSecretKeychain, RegistryError};
+use tagwarden_registry::Client;
 
 use crate::connection::Cluster;
 use crate::inventory::{ImageUse, SecretRef};
@@ -22,14 +25,9 @@ use crate::pull_secrets::PullSecrets;
 /// How often Secrets already read are read again.
 pub const REREAD_EVERY: Duration = Duration::from_secs(600);
 
-/// Makes a client whose keychain asks these pull secrets first (`None`: none).
-pub type ClientMaker =
-    dyn Fn(Option<PullSecretKeychain>) -> Result<Client, RegistryError> + Send + Sync;
-
 /// Clients by the pull secrets of an image's workloads.
 pub struct PullSecretClients {
     local: Client,
-    make: Box<ClientMaker>,
     secrets: RwLock<(PullSecrets, Option<Instant>)>,
     clients: Mutex<HashMap<Vec<SecretRef>, Client>>,
     warned: Mutex<std::collections::HashSet<String>>,
@@ -47,11 +45,11 @@ impl fmt::Debug for PullSecretClients {
 }
 
 impl PullSecretClients {
-    /// `local` for images without readable pull secrets; `make` for the others.
-    pub fn new(local: Client, make: Box<ClientMaker>) -> PullSecretClients {
+    /// `local` for images without readable pull secrets; the others ask through it with
+    /// their pull secrets first.
+    pub fn new(local: Client) -> PullSecretClients {
         PullSecretClients {
             local,
-            make,
             secrets: RwLock::new((PullSecrets::default(), None)),
             clients: Mutex::new(HashMap::new()),
             warned: Mutex::new(Default::default()),
@@ -111,15 +109,8 @@ impl RegistryClients for PullSecretClients {
         if let Some(client) = clients.get(pull_secrets) {
             return client.clone();
         }
-        match (self.make)(Some(keychain)) {
-            Ok(client) => {
-                clients.insert(pull_secrets.to_vec(), client.clone());
-                client
-            }
-            Err(e) => {
-                tracing::warn!("cannot build a registry client for pull secrets: {e}");
-                self.local.clone()
-            }
-        }
+        let client = self.local.with_keychain_first(keychain);
+        clients.insert(pull_secrets.to_vec(), client.clone());
+        client
     }
 }

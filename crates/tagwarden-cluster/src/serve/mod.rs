@@ -44,7 +44,7 @@ use std::time::Duration;
 use kube::runtime::events::{Recorder, Reporter};
 use tokio::sync::{mpsc, watch as channel};
 
-pub use clients::{ClientMaker, PullSecretClients, REREAD_EVERY};
+pub use clients::{PullSecretClients, REREAD_EVERY};
 pub use following::VersionWatch;
 pub use leader::LeaseOptions;
 

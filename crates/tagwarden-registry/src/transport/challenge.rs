@@ -17,7 +17,15 @@ use super::token::pull_scope;
 use super::{Call, Transport, is_loopback};
 use crate::credentials::Credential;
 use crate::error::RegistryError;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::keychain::{Keychain, Resolved};
 
 /// What a host asks for, once its first answer is known.
 #[derive(Debug, Clone)]
@@ -61,10 +69,13 @@ impl Transport {
                 }
             }
             Some(HostAuth::Bearer { .. }) => {
-                let scope = pull_scope(call.repository);
+                let key = (
+                    pull_scope(call.repository),
+                    self.credential_identity(call).await?,
+                );
                 self.with_host(host, |s| {
                     s.tokens
-                        .get(&scope)
+                        .get(&key)
                         .filter(|t| t.expires > Instant::now())
                         .and_then(|t| bearer_header(&t.token))
                 })
@@ -74,16 +85,18 @@ impl Transport {
 
     /// The credential for the call's registry (and, for a keychain that
     /// [answers per repository](crate::Keychain::answers_per_repository), its repository)
-    /// from the keychain, resolved off the async runtime (credential helpers and plugins
-    /// are processes). A registry-wide answer is remembered for [`CREDENTIALS_FOR`]; a
-    /// per-repository keychain is asked every time and caches on its own schedule.
+    /// from the call's keychain, resolved off the async runtime (credential helpers and
+    /// plugins are processes). A registry-wide answer is remembered for
+    /// [`CREDENTIALS_FOR`]; a per-repository keychain is asked every time and caches on its
+    /// own schedule.
     pub(super) async fn credential(
         &self,
         call: &Call<'_>,
     ) -> Result<Option<Credential>, RegistryError> {
-        let per_repository = self.options.credentials.answers_per_repository();
+        let credentials = call.credentials;
+        let per_repository = credentials.keychain.answers_per_repository();
         let key = credential_key(call, per_repository);
-        let previous = self
+        let previous = credentials
             .resolved
             .lock()
             .expect("credentials poisoned")
@@ -95,7 +108,7 @@ impl Transport {
         {
             return Ok(resolved.as_ref().map(|r| r.credential.clone()));
         }
-        let keychain = self.options.credentials.clone();
+        let keychain = credentials.keychain.clone();
         let (registry, repository) = (call.registry.to_string(), call.repository.to_string());
         let resolved = tokio::task::spawn_blocking(move || {
             if per_repository {
@@ -113,7 +126,7 @@ impl Transport {
             tracing::debug!(registry = call.registry, repository = call.repository, source = %r.source, "credentials found");
         }
         let credential = resolved.as_ref().map(|r| r.credential.clone());
-        let mut cache = self.resolved.lock().expect("credentials poisoned");
+        let mut cache = credentials.resolved.lock().expect("credentials poisoned");
         if cache.len() >= MAX_REGISTRIES_REMEMBERED {
             cache.retain(|_, (_, at)| at.elapsed() < CREDENTIALS_FOR);
             if cache.len() >= MAX_REGISTRIES_REMEMBERED {
@@ -124,10 +137,23 @@ impl Transport {
         Ok(credential)
     }
 
+    /// Who the call's credential is (a hash, never the secret): what its tokens are kept
+    /// under.
+    pub(super) async fn credential_identity(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<CredentialIdentity, RegistryError> {
+        Ok(CredentialIdentity::of(
+            self.credential(call).await?.as_ref(),
+        ))
+    }
+
     /// Where the credential last used for the call came from, for messages.
     pub(super) fn credential_source(&self, call: &Call<'_>) -> Option<String> {
-        let key = credential_key(call, self.options.credentials.answers_per_repository());
-        self.resolved
+        let credentials = call.credentials;
+        let key = credential_key(call, credentials.keychain.answers_per_repository());
+        credentials
+            .resolved
             .lock()
             .expect("credentials poisoned")
             .get(&key)
@@ -169,7 +195,89 @@ impl Transport {
 
 /// What a keychain answer is remembered under: the registry, and the repository too when
 /// the keychain answers per repository.
-pub(super) type CredentialKey = (String, Option<String>);
+type CredentialKey = (String, Option<String>);
+
+/// A keychain as requests carry it: the keychain, its answers of the last few minutes, and
+/// an identity for the answers the client keeps in memory. Every [`crate::Client`] that
+/// shares one transport may carry another (see [`crate::Client::with_keychain`]).
+pub(crate) struct Credentials {
+    keychain: Arc<dyn Keychain>,
+    /// Unique per [`Credentials`] in the process: answers in memory are kept under it, so an
+    /// answer obtained with one keychain is never served to another.
+    id: u64,
+    /// Registry (and repository, for a keychain that answers per repository) → the
+    /// keychain's answer and when it was given.
+    resolved: Mutex<HashMap<CredentialKey, (Option<Resolved>, Instant)>>,
+}
+
+impl Credentials {
+    pub(crate) fn new(keychain: Arc<dyn Keychain>) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        Self {
+            keychain,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            resolved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The keychain.
+    pub(crate) fn keychain(&self) -> &Arc<dyn Keychain> {
+        &self.keychain
+    }
+
+    /// This keychain's identity in the client's memory.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("keychain", &self.keychain)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who a credential is, for keeping tokens apart: a SHA-256 of the credential (or
+/// "anonymous"). Never the secret itself; `Debug` shows a short prefix of the hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct CredentialIdentity(Option<[u8; 32]>);
+
+impl CredentialIdentity {
+    pub(super) fn of(credential: Option<&Credential>) -> Self {
+        Self(credential.map(|credential| {
+            let mut hash = Sha256::new();
+            match credential {
+                Credential::Basic { username, password } => {
+                    hash.update(b"basic\0");
+                    hash.update(username.as_bytes());
+                    hash.update(b"\0");
+                    hash.update(password.as_bytes());
+                }
+                Credential::IdentityToken(token) => {
+                    hash.update(b"identity-token\0");
+                    hash.update(token.as_bytes());
+                }
+            }
+            hash.finalize().into()
+        }))
+    }
+}
+
+impl fmt::Debug for CredentialIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("anonymous"),
+            Some(hash) => write!(
+                f,
+                "credential {:02x}{:02x}{:02x}{:02x}",
+                hash[0], hash[1], hash[2], hash[3]
+            ),
+        }
+    }
+}
 
 fn credential_key(call: &Call<'_>, per_repository: bool) -> CredentialKey {
     (
@@ -243,6 +351,29 @@ mod tests {
             Some(HostAuth::Basic)
         ));
         assert!(parse_challenge("Negotiate").is_none());
+    }
+
+    #[test]
+    fn credential_identities_tell_credentials_apart_without_showing_them() {
+        let basic = |user: &str, password: &str| Credential::Basic {
+            username: user.into(),
+            password: password.into(),
+        };
+        let hunter = CredentialIdentity::of(Some(&basic("u", "hunter2")));
+        assert_eq!(hunter, CredentialIdentity::of(Some(&basic("u", "hunter2"))));
+        assert_ne!(hunter, CredentialIdentity::of(Some(&basic("u", "hunter3"))));
+        assert_ne!(hunter, CredentialIdentity::of(Some(&basic("v", "hunter2"))));
+        // The separator keeps user and password apart: "u:" + "x" is not "u" + ":x".
+        assert_ne!(
+            CredentialIdentity::of(Some(&basic("ab", "c"))),
+            CredentialIdentity::of(Some(&basic("a", "bc")))
+        );
+        let token = CredentialIdentity::of(Some(&Credential::IdentityToken("hunter2".into())));
+        assert_ne!(hunter, token);
+        assert_ne!(hunter, CredentialIdentity::of(None));
+        let shown = format!("{hunter:?} {token:?} {:?}", CredentialIdentity::of(None));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.ends_with("anonymous"), "{shown}");
     }
 
     #[test]

@@ -20,6 +20,14 @@
 //! requests costs one 401, not one per request; a 401 on a cached token refreshes it once.
 //! Only idempotent requests exist here (HEAD, GET).
 //!
+//! One transport serves every keychain of a process, as go-containerregistry passes a
+//! keychain per request over one `http.RoundTripper`: each [`Call`] carries its
+//! [`Credentials`], and the per-host limit, pacing, host-down marks, learned challenges
+//! and connections are shared, so N sets of credentials never make N times the budget a
+//! user set. What depends on the credentials is kept apart: a keychain's answers (in its
+//! `Credentials`), and tokens, per host, scope and credential identity (a SHA-256 of the
+//! credential; never the secret, in memory keys, logs or `Debug`).
+//!
 //! Credentials never travel over plain HTTP except to loopback, never to a token realm on
 //! another host unless it is HTTPS, and never across a redirect to another host.
 
@@ -43,15 +51,15 @@ use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
 
 use crate::error::{Lookup, Missing, RegistryError};
-use crate::keychain::Resolved;
 use crate::observe::{Operation, RequestEvent, RequestOutcome};
-use challenge::HostAuth;
+use challenge::{CredentialIdentity, HostAuth};
 use errors::{error_entries, error_message};
 use exchange::{Answer, Exchange, Failure, Scheme, attempt_timeout};
 use retry::{backoff, retry_after_header};
 use tls::{build_http, load_certificates};
 use token::{CachedToken, pull_scope};
 
+pub(crate) use challenge::Credentials;
 pub use options::{ClientOptions, ClientOptionsBuilder};
 pub use rate_limit::RateLimit;
 
@@ -78,6 +86,8 @@ pub(crate) struct Call<'a> {
     pub what: String,
     /// For observers.
     pub operation: Operation,
+    /// The keychain this request answers challenges with.
+    pub credentials: &'a Credentials,
 }
 
 /// Most repositories remembered per host for the next token request; more are asked for
@@ -89,11 +99,11 @@ const MAX_ANNOUNCED: usize = 1_000;
 struct HostState {
     scheme: Option<Scheme>,
     auth: Option<HostAuth>,
-    /// Scope → token.
-    tokens: HashMap<String, CachedToken>,
+    /// (Scope, credential) → token.
+    tokens: HashMap<(String, CredentialIdentity), CachedToken>,
     /// Repositories announced for this host whose scope should ride along on the next
     /// token request (at most [`MAX_ANNOUNCED`]; each rides along once).
-    announced: BTreeSet<String>,
+    announced: BTreeSet<(u64, String)>,
     rate_limit: Option<RateLimit>,
     /// Earliest time the next request may start (requests-per-second limit).
     next_slot: Option<Instant>,
@@ -121,9 +131,6 @@ pub(crate) struct Transport {
     hosts: Mutex<HashMap<String, HostState>>,
     handles: Mutex<HashMap<String, Arc<HostHandles>>>,
     warned_skip_verify: Mutex<BTreeSet<String>>,
-    /// Registry (and repository, for a keychain that answers per repository) → the
-    /// keychain's answer and when it was given.
-    resolved: Mutex<HashMap<challenge::CredentialKey, (Option<Resolved>, Instant)>>,
 }
 
 /// What the retry loop does after judging one exchange.
@@ -158,20 +165,29 @@ impl Transport {
             hosts: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             warned_skip_verify: Mutex::new(BTreeSet::new()),
-            resolved: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Tell the transport which repositories of `host` are about to be asked about, so
-    /// that one token request covers all of them.
-    pub fn announce<'a>(&self, host: &str, repositories: impl IntoIterator<Item = &'a str>) {
+    /// Tell the transport which repositories of `host` the keychain `keychain` (see
+    /// [`Credentials::id`]) is about to ask about, so that one token request covers all of
+    /// them. Announcements are an optimisation: when the bound is reached by keychains
+    /// that never asked (clients dropped), they are forgotten.
+    pub fn announce<'a>(
+        &self,
+        host: &str,
+        keychain: u64,
+        repositories: impl IntoIterator<Item = &'a str>,
+    ) {
         let mut hosts = self.hosts.lock().expect("transport state poisoned");
         let state = hosts.entry(host.to_string()).or_default();
+        if state.announced.len() >= MAX_ANNOUNCED {
+            state.announced.clear();
+        }
         for repository in repositories {
             if state.announced.len() >= MAX_ANNOUNCED {
                 break;
             }
-            state.announced.insert(repository.to_string());
+            state.announced.insert((keychain, repository.to_string()));
         }
     }
 
@@ -397,8 +413,12 @@ impl Transport {
             !std::mem::replace(&mut used.learned_challenge, true)
         };
         if learned && retry {
+            let key = (
+                pull_scope(call.repository),
+                self.credential_identity(call).await?,
+            );
             self.with_host(call.host, |s| {
-                s.tokens.remove(&pull_scope(call.repository));
+                s.tokens.remove(&key);
             });
         }
         Ok(learned && retry)

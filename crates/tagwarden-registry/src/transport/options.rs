@@ -39,7 +39,9 @@ pub struct ClientOptions {
     /// Docker's per-registry certificate folders: `DIR/HOST[:PORT]/*.crt` are trusted for
     /// that host. `None` disables the lookup.
     pub certs_dir: Option<PathBuf>,
-    /// Where credentials come from (see [`crate::keychain`]); default: none.
+    /// Where credentials come from (see [`crate::keychain`]); default: none. The keychain
+    /// of a client built from these options; [`crate::Client::with_keychain`] gives
+    /// clients with other keychains over the same transport.
     pub credentials: Arc<dyn Keychain>,
     /// Timeout for a whole request.
     pub request_timeout: Duration,
@@ -52,9 +54,10 @@ pub struct ClientOptions {
     /// Upper bound of the time one request may spend, retries included. Each attempt's
     /// timeout is cut to what is left of it.
     pub max_retry_time: Duration,
-    /// Concurrent requests per registry host.
+    /// Concurrent requests per registry host, for the client and every client made from it
+    /// with another keychain ([`crate::Client::with_keychain`]).
     pub max_concurrency_per_registry: usize,
-    /// Requests per second per registry host (`None`: unlimited).
+    /// Requests per second per registry host (`None`: unlimited), shared the same way.
     pub requests_per_second: Option<f64>,
     /// How long a host that failed at the transport level (no connection, a timeout after
     /// its retries, a TLS failure) counts as down: requests to it fail at once with the

@@ -6,8 +6,9 @@
 //! token yet (at most [`MAX_SCOPES_PER_TOKEN`]), so a burst of checks costs one token
 //! request per host, not one per repository (except with a keychain that answers per
 //! repository, such as a credential-provider plugin: each repository's token is then asked
-//! with its own credential, alone). Tokens are cached per scope until shortly
-//! before they expire (registries must honour them for 60 s when they do not say).
+//! with its own credential, alone). Tokens are cached per scope and credential
+//! (a hash of it, see `CredentialIdentity`: two credentials never share a token, one
+//! credential reuses its own, whichever keychain gave it) until shortly before they expire (registries must honour them for 60 s when they do not say).
 //!
 //! The token request carries credentials only over HTTPS, or over plain HTTP to the
 //! registry's own loopback host. An identity token (OAuth2 refresh token) is exchanged with
@@ -62,14 +63,17 @@ impl Transport {
         handles: &HostHandles,
     ) -> Result<(), RegistryError> {
         let scope = pull_scope(call.repository);
-        let has_token = |s: &HostState| {
-            s.tokens
-                .get(&scope)
-                .is_some_and(|t| t.expires > Instant::now())
-        };
         let (realm, service) = match self.with_host(call.host, |s| s.auth.clone()) {
             Some(HostAuth::Bearer { realm, service }) => (realm, service),
             _ => return Ok(()),
+        };
+        // Tokens are kept per credential: two keychains never share one, and one
+        // credential reuses its own.
+        let identity = self.credential_identity(call).await?;
+        let has_token = |s: &HostState| {
+            s.tokens
+                .get(&(scope.clone(), identity))
+                .is_some_and(|t| t.expires > Instant::now())
         };
         if self.with_host(call.host, |s| has_token(s)) {
             return Ok(());
@@ -80,19 +84,28 @@ impl Transport {
         }
         // A keychain that answers per repository may give other repositories other
         // credentials: their scopes do not ride along on this one's token request.
-        let ride_along = if self.options.credentials.answers_per_repository() {
+        let ride_along = if call.credentials.keychain().answers_per_repository() {
             0
         } else {
             MAX_SCOPES_PER_TOKEN - 1
         };
+        // The repositories this keychain announced ride along (another keychain's may
+        // need other credentials).
+        let keychain = call.credentials.id();
         let scopes: Vec<String> = self.with_host(call.host, |s| {
             let now = Instant::now();
             let mut scopes = vec![scope.clone()];
             scopes.extend(
                 s.announced
                     .iter()
-                    .map(|repo| pull_scope(repo))
-                    .filter(|sc| *sc != scope && s.tokens.get(sc).is_none_or(|t| t.expires <= now))
+                    .filter(|(announcer, _)| *announcer == keychain)
+                    .map(|(_, repo)| pull_scope(repo))
+                    .filter(|sc| {
+                        *sc != scope
+                            && s.tokens
+                                .get(&(sc.clone(), identity))
+                                .is_none_or(|t| t.expires <= now)
+                    })
                     .take(ride_along),
             );
             scopes
@@ -105,10 +118,11 @@ impl Transport {
             // stay bounded in a long-running process.
             let now = Instant::now();
             s.tokens.retain(|_, t| t.expires > now);
-            s.announced
-                .retain(|repo| !scopes.iter().any(|sc| *sc == pull_scope(repo)));
+            s.announced.retain(|(announcer, repo)| {
+                *announcer != keychain || !scopes.iter().any(|sc| *sc == pull_scope(repo))
+            });
             for sc in scopes {
-                s.tokens.insert(sc, token.clone());
+                s.tokens.insert((sc, identity), token.clone());
             }
         });
         Ok(())

@@ -6,8 +6,6 @@
 //! cluster, turns flags into options, and prints the report in `check`'s shapes (text,
 //! JSON, JUnit) with `check`'s exit codes.
 
-use std::sync::Arc;
-
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
 use serde::Serialize;
@@ -16,7 +14,6 @@ use tagwarden_cluster::{
     NodePlatform, PullFailure, ScanError, ScanOptions, Scope, SecretRef, WorkloadLocation,
 };
 use tagwarden_core::KubeVersion;
-use tagwarden_registry::PullSecretKeychain;
 
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::check::{
@@ -289,24 +286,12 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
         upgrade_from: preflight.then(|| today.clone()),
     };
 
-    // The local client is built (and its flags and files checked) before the cluster is
-    // read; clients with pull secrets differ only in their keychain.
+    // The client is built (and its flags and files checked) before the cluster is read;
+    // pull secrets ask through it with their own keychain, within its limits.
     let local = registry_client_with(global, None)?;
-    let clients = |secrets: Option<PullSecretKeychain>| match secrets {
-        None => Ok(local.clone()),
-        Some(keychain) => registry_client_with(global, Some(Arc::new(keychain)))
-            .map_err(|f| tagwarden_registry::RegistryError::Config(format!("{f:?}"))),
-    };
-    // Every client made, for the rate limits their registries reported.
-    let made = std::sync::Mutex::new(Vec::new());
-    let remembering = |secrets: Option<PullSecretKeychain>| {
-        let client = clients(secrets)?;
-        made.lock().expect("not poisoned").push(client.clone());
-        Ok(client)
-    };
     let bar = std::sync::Mutex::new(None::<indicatif::ProgressBar>);
     let report = cluster
-        .scan(&remembering, &options, |progress| {
+        .scan(&local, &options, |progress| {
             let mut bar = bar.lock().expect("not poisoned");
             if bar.is_none() {
                 *bar = crate::commands::check::progress_bar(progress.total);
@@ -318,7 +303,6 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
         .await
         .map_err(|e| match e {
             ScanError::Cluster(e) => crate::commands::kube_version::cluster_failure(e, HINT),
-            ScanError::Registry(e) => Failure::bad_input(anyhow!(e)),
         })?;
     if let Some(bar) = bar.into_inner().expect("not poisoned") {
         bar.finish_and_clear();
@@ -337,17 +321,7 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
         };
         errln!("note: no workloads or Pods{selected} in {place}");
     }
-    let mut rate_limits: Vec<crate::commands::RateLimitOutput> = Vec::new();
-    for client in made.into_inner().expect("not poisoned") {
-        for limit in crate::commands::rate_limits_of(&client) {
-            if !rate_limits
-                .iter()
-                .any(|known| known.registry == limit.registry)
-            {
-                rate_limits.push(limit);
-            }
-        }
-    }
+    let rate_limits = crate::commands::rate_limits_of(&local);
 
     let images: Vec<ImageReport<WorkloadLocation, ScanDetails>> =
         report.images.into_iter().map(image_report).collect();

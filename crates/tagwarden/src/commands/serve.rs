@@ -15,8 +15,8 @@ use tagwarden_cluster::serve::{
     LeaseOptions, Listening, PullSecretClients, ServeError, ServeOptions, VersionWatch,
 };
 use tagwarden_cluster::webhook::{HttpsEndpoint, RepairOptions, Webhook, WebhookOptions};
+use tagwarden_registry::DiskCacheLocation;
 use tagwarden_registry::config::ServeConfig;
-use tagwarden_registry::{DiskCacheLocation, PullSecretKeychain};
 
 use crate::cli::GlobalOptions;
 use crate::commands::check::policy::{Policy, PolicyArgs, PolicyFlags};
@@ -225,22 +225,15 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     let metrics = Metrics::new();
     // No disk cache: a monitor must see a deleted or moved tag at its next check.
-    let make = {
-        let global = global.clone();
-        let config = config.clone();
-        let metrics = metrics.clone();
-        move |secrets: Option<PullSecretKeychain>| {
-            let first = secrets.map(|k| std::sync::Arc::new(k) as _);
-            let mut options = client_options(&global, first)
-                .map_err(|f| tagwarden_registry::RegistryError::Config(format!("{f:?}")))?;
-            prepare_client_options(&mut options, &metrics);
-            config.build_client(options, DiskCacheLocation::Off)
-        }
+    let local = {
+        let mut options = client_options(global, None)?;
+        prepare_client_options(&mut options, &metrics);
+        config.build_client(options, DiskCacheLocation::Off)?
     };
-    let local = make(None)?;
+    // Pull secrets ask through the local client's transport: one budget per registry.
     let pull_secrets = args
         .read_pull_secrets
-        .then(|| std::sync::Arc::new(PullSecretClients::new(local.clone(), Box::new(make))));
+        .then(|| std::sync::Arc::new(PullSecretClients::new(local.clone())));
     // The webhook asks through the monitor's clients (one set of credentials, one single
     // flight) and keeps its own memory of decisions.
     let webhook = args.webhook_listen.map(|_| {
