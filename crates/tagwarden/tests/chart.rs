@@ -1681,7 +1681,12 @@ fn deployment_env(rendered: &Rendered) -> Vec<(String, String)> {
         .map(|var| {
             let value = match (var.value, var.value_from) {
                 (Some(value), None) => value,
-                (None, Some(from)) => format!("test-{}", from.field_ref.unwrap().field_path),
+                // What the kubelet fills in: the Pod's name and the release's namespace.
+                (None, Some(from)) => match from.field_ref.unwrap().field_path.as_str() {
+                    "metadata.name" => "tagwarden-7d9f8-abcde".to_string(),
+                    "metadata.namespace" => NAMESPACE.to_string(),
+                    other => panic!("{}: a field the test cannot fill: {other}", var.name),
+                },
                 other => panic!("{}: {other:?}", var.name),
             };
             (var.name, value)

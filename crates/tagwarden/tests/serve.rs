@@ -1454,6 +1454,28 @@ fn bad_settings_are_one_line_and_exit_2_before_the_cluster_is_asked() {
     assert!(
         both.contains("\"ops\"") && both.contains("--skip-namespace"),
         "{both}"
+    ); // Names that would go into request paths are checked as kubectl checks them.
+    let path = refused(&["--namespace", "kube-system/secrets/db-password#"], None);
+    assert!(
+        path.contains("--namespace") && path.contains("RFC 1123"),
+        "{path}"
+    );
+    let lease = refused(&["--lease-name", "Bad_Name"], None);
+    assert!(lease.contains("--lease-name"), "{lease}");
+    let home = tempfile::tempdir().unwrap();
+    let output = crate::common::clean_command(
+        &["serve"],
+        home.path(),
+        &[("TAGWARDEN_NAMESPACES", "shop,../payments")],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run tagwarden serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("../payments") && stderr.trim_end().lines().count() == 1,
+        "{stderr}"
     );
 }
 

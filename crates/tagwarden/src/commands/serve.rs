@@ -437,6 +437,7 @@ impl Settled {
         } else {
             args.skip_namespaces.clone()
         };
+        check_names(args, &namespaces, &skip_namespaces)?;
         if let Some(both) = namespaces.iter().find(|ns| skip_namespaces.contains(ns)) {
             return Err(Failure::bad_input(anyhow!(
                 "namespace {both:?} is both watched (--namespace) and skipped (--skip-namespace): name it in one of them"
@@ -455,6 +456,32 @@ impl Settled {
             )?,
         })
     }
+}
+
+/// Every namespace and object name serve will put into a request path, checked as kubectl
+/// checks them (RFC 1123), before the cluster is asked: exit 2 with one line.
+fn check_names(args: &Args, namespaces: &[String], skipped: &[String]) -> Result<(), Failure> {
+    let invalid = |flag: &str, error: tagwarden_cluster::names::InvalidName| {
+        Failure::bad_input(anyhow!("{flag}: {error}"))
+    };
+    for (flag, list) in [
+        ("--namespace", namespaces),
+        ("--skip-namespace", skipped),
+        (
+            "--webhook-skip-namespace",
+            &args.webhook_skip_namespaces[..],
+        ),
+    ] {
+        for namespace in list {
+            tagwarden_cluster::names::namespace(namespace).map_err(|e| invalid(flag, e))?;
+        }
+    }
+    if let Some(namespace) = args.lease_namespace.as_deref().filter(|ns| !ns.is_empty()) {
+        tagwarden_cluster::names::namespace(namespace)
+            .map_err(|e| invalid("--lease-namespace", e))?;
+    }
+    tagwarden_cluster::names::name(&args.lease_name).map_err(|e| invalid("--lease-name", e))?;
+    Ok(())
 }
 
 /// A flag's seconds, else the config file's, else `default`; 0 is exit 2 with one line
