@@ -88,9 +88,9 @@ fn wait_until(
     }
 }
 
-/// `kubectl create -f` of a Pod with one container of `image`, as the cluster's admin:
-/// (created, kubectl's stderr, how long it took).
-fn kubectl_create_pod(
+/// `kubectl create -f` of a Pod with one container `crds-hook` of `image`, as the
+/// cluster's admin: (created, kubectl's stderr, how long it took).
+pub(crate) fn kubectl_create_pod(
     api: &ApiServer,
     dir: &Path,
     namespace: &str,

@@ -970,27 +970,14 @@ fn the_webhook_gives_a_hook_pod_created_with_kubectl_the_nearest_published_tag()
 
     // A Capsule-like hook Pod, created with the real kubectl.
     let public = crate::charts::shared().addr().to_string();
-    let manifest = dir.path().join("hook-pod.yaml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: capsule-crds-manual\n  namespace: shop\nspec:\n  restartPolicy: Never\n  containers:\n  - name: crds-hook\n    image: {public}/clastix/kubectl:v1.32\n"
-        ),
-    )
-    .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let created = Command::new("kubectl")
-        .args(["create", "-f", manifest.to_str().unwrap()])
-        .arg(format!(
-            "--cache-dir={}",
-            home.path().join("cache").display()
-        ))
-        .env("HOME", home.path())
-        .env("KUBECONFIG", api.kubeconfig_path())
-        .output()
-        .unwrap_or_else(|e| panic!("these tests need kubectl on PATH: {e}"));
-    let stderr = String::from_utf8_lossy(&created.stderr);
-    assert!(created.status.success(), "{stderr}\n{}", serve.log());
+    let (created, stderr, _) = crate::installed::kubectl_create_pod(
+        &api,
+        dir.path(),
+        "shop",
+        "capsule-crds-manual",
+        &format!("{public}/clastix/kubectl:v1.32"),
+    );
+    assert!(created, "{stderr}\n{}", serve.log());
     assert!(
         stderr.contains("Warning:") && stderr.contains("v1.31"),
         "{stderr}"
@@ -1039,29 +1026,11 @@ fn webhook_pki(dir: &std::path::Path) -> (String, String, String) {
     )
 }
 
-/// `kubectl create -f` of a Pod running `image` in `shop`, through `api`'s webhook.
+/// `kubectl create -f` of a Pod running `image` in `shop`, through `api`'s webhook:
+/// kubectl's stderr (its `Warning:` lines).
 fn kubectl_create_pod(api: &ApiServer, dir: &std::path::Path, name: &str, image: &str) -> String {
-    let manifest = dir.join(format!("{name}.yaml"));
-    std::fs::write(
-        &manifest,
-        format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  restartPolicy: Never\n  containers:\n  - name: hook\n    image: {image}\n"
-        ),
-    )
-    .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let created = Command::new("kubectl")
-        .args(["create", "-f", manifest.to_str().unwrap()])
-        .arg(format!(
-            "--cache-dir={}",
-            home.path().join("cache").display()
-        ))
-        .env("HOME", home.path())
-        .env("KUBECONFIG", api.kubeconfig_path())
-        .output()
-        .unwrap_or_else(|e| panic!("these tests need kubectl on PATH: {e}"));
-    let stderr = String::from_utf8_lossy(&created.stderr).to_string();
-    assert!(created.status.success(), "{stderr}");
+    let (created, stderr, _) = crate::installed::kubectl_create_pod(api, dir, "shop", name, image);
+    assert!(created, "{stderr}");
     stderr
 }
 
