@@ -775,21 +775,10 @@ fn check_kind(target: &Target<'_>, object: &Value) -> Result<(), ApiError> {
 fn create(
     inner: &Inner,
     target: &Target<'_>,
-    mut body: Value,
+    body: Value,
     manager: Option<&str>,
 ) -> Result<(Arc<Value>, bool), ApiError> {
-    if target.res.namespaced && target.namespace.is_none() {
-        return Err(ApiError::new(
-            405,
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-        ));
-    }
-    check_kind(target, &body)?;
-    place(target, &mut body)?;
-    validation::check_object(target.res, &body)?;
-    validation::prepare_for_create(target.res, &mut body);
-    let body = target.stored(body);
+    let body = checked_for_create(target, body)?;
     Ok((
         inner
             .store
@@ -803,9 +792,20 @@ fn create(
 fn create_dry_run(
     inner: &Inner,
     target: &Target<'_>,
-    mut body: Value,
+    body: Value,
     manager: Option<&str>,
 ) -> Result<(Arc<Value>, bool), ApiError> {
+    let body = checked_for_create(target, body)?;
+    let object = inner
+        .store
+        .try_write(target.resource, body, Write::Create, manager)?;
+    Ok((Arc::new(object), true))
+}
+
+/// What every create (dry run or not) goes through before the store: the
+/// namespace in the path, the kind, the name's validation and the
+/// defaults the server fills in.
+fn checked_for_create(target: &Target<'_>, mut body: Value) -> Result<Value, ApiError> {
     if target.res.namespaced && target.namespace.is_none() {
         return Err(ApiError::new(
             405,
@@ -815,11 +815,9 @@ fn create_dry_run(
     }
     check_kind(target, &body)?;
     place(target, &mut body)?;
-    let body = target.stored(body);
-    let object = inner
-        .store
-        .try_write(target.resource, body, Write::Create, manager)?;
-    Ok((Arc::new(object), true))
+    validation::check_object(target.res, &body)?;
+    validation::prepare_for_create(target.res, &mut body);
+    Ok(target.stored(body))
 }
 
 fn update(
