@@ -9,16 +9,15 @@
 //! Pod affinity and topology spread are not considered: they move Pods between nodes
 //! that are all possible.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::core::v1::{
-    Node, NodeSelectorRequirement, NodeSelectorTerm, Taint, Toleration,
-};
-use kube::ResourceExt;
+use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm, Taint, Toleration};
 use serde::Serialize;
 use tagwarden_core::Platform;
 
-use super::objects::PodTemplate;
+use super::objects::{PodTemplate, Scheduling};
+use super::wire::NodeWire;
 
 /// A platform and how many nodes have it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,80 +34,113 @@ fn as_text<S: serde::Serializer>(platform: &Platform, s: S) -> Result<S::Ok, S::
 }
 
 /// One node, reduced to what scheduling and pulling depend on.
-#[derive(Debug, Clone)]
-struct NodeFacts {
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NodeFacts {
     name: String,
     platform: Platform,
     labels: BTreeMap<String, String>,
     taints: Vec<Taint>,
 }
 
-/// The cluster's nodes.
-#[derive(Debug, Clone, Default)]
+impl NodeFacts {
+    /// A node's facts; `None` for a node that has not reported its platform yet.
+    pub fn of(node: NodeWire) -> Option<NodeFacts> {
+        let info = node.status?.node_info?;
+        let os = info.operating_system.filter(|o| !o.is_empty())?;
+        let architecture = info.architecture.filter(|a| !a.is_empty())?;
+        let spec = node.spec.unwrap_or_default();
+        let mut taints = spec.taints.unwrap_or_default();
+        if spec.unschedulable == Some(true) {
+            taints.push(Taint {
+                key: "node.kubernetes.io/unschedulable".to_string(),
+                effect: "NoSchedule".to_string(),
+                ..Taint::default()
+            });
+        }
+        Some(NodeFacts {
+            name: node.metadata.name.unwrap_or_default(),
+            platform: Platform::new(&os, &architecture, None),
+            labels: node.metadata.labels.unwrap_or_default(),
+            taints,
+        })
+    }
+}
+
+/// The cluster's nodes (those that report a platform), by name, with the platforms of
+/// each set of scheduling constraints remembered until the nodes change.
+#[derive(Debug, Default)]
 pub(crate) struct Nodes {
-    nodes: Vec<NodeFacts>,
+    nodes: BTreeMap<String, NodeFacts>,
+    /// Platforms by scheduling constraints (as JSON): most Pod templates share a few.
+    remembered: Mutex<HashMap<String, Arc<Vec<NodePlatform>>>>,
 }
 
 impl Nodes {
-    /// The nodes that report a platform (a node that has not reported yet is skipped).
-    pub fn of(nodes: &[std::sync::Arc<Node>]) -> Nodes {
-        let nodes = nodes
-            .iter()
-            .filter_map(|node| {
-                let info = node.status.as_ref()?.node_info.as_ref()?;
-                if info.operating_system.is_empty() || info.architecture.is_empty() {
-                    return None;
+    /// Adds or replaces a node; false when nothing changed.
+    pub fn upsert(&mut self, name: &str, facts: Option<NodeFacts>) -> bool {
+        let changed = match facts {
+            Some(facts) => {
+                self.nodes.get(name) != Some(&facts) && {
+                    self.nodes.insert(name.to_string(), facts);
+                    true
                 }
-                let mut taints = node
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.taints.clone())
-                    .unwrap_or_default();
-                if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
-                    taints.push(Taint {
-                        key: "node.kubernetes.io/unschedulable".to_string(),
-                        effect: "NoSchedule".to_string(),
-                        ..Taint::default()
-                    });
-                }
-                Some(NodeFacts {
-                    name: node.name_any(),
-                    platform: Platform::new(&info.operating_system, &info.architecture, None),
-                    labels: node.labels().clone(),
-                    taints,
-                })
-            })
-            .collect();
-        Nodes { nodes }
+            }
+            None => self.nodes.remove(name).is_some(),
+        };
+        if changed {
+            self.remembered.lock().expect("nodes poisoned").clear();
+        }
+        changed
+    }
+
+    /// The names of every node.
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.keys().cloned().collect()
     }
 
     /// Every node's platform, counted.
     pub fn all(&self) -> Vec<NodePlatform> {
-        super::count_platforms(self.nodes.iter().map(|n| &n.platform))
+        super::count_platforms(self.nodes.values().map(|n| &n.platform))
     }
 
     /// The platforms of the nodes `template` could run on, counted.
     pub fn platforms_for(&self, template: &PodTemplate) -> Vec<NodePlatform> {
-        super::count_platforms(
-            self.nodes
-                .iter()
-                .filter(|node| may_run_on(template, node))
-                .map(|n| &n.platform),
-        )
+        if let Some(bound) = &template.node_name {
+            return super::count_platforms(
+                self.nodes.get(&**bound).map(|n| &n.platform).into_iter(),
+            );
+        }
+        let scheduling = template.scheduling();
+        let key = serde_json::to_string(&(
+            &scheduling.node_selector,
+            &scheduling.required_terms,
+            &scheduling.tolerations,
+        ))
+        .unwrap_or_default();
+        let mut remembered = self.remembered.lock().expect("nodes poisoned");
+        remembered
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(super::count_platforms(
+                    self.nodes
+                        .values()
+                        .filter(|node| may_run_on(scheduling, node))
+                        .map(|n| &n.platform),
+                ))
+            })
+            .as_ref()
+            .clone()
     }
 }
 
-/// Whether the scheduler's node-only hard rules let `template` run on `node`.
-fn may_run_on(template: &PodTemplate, node: &NodeFacts) -> bool {
-    if let Some(bound) = &template.node_name {
-        return *bound == node.name;
-    }
-    let selected = template
+/// Whether the scheduler's node-only hard rules let a Pod not yet bound run on `node`.
+fn may_run_on(scheduling: &Scheduling, node: &NodeFacts) -> bool {
+    let selected = scheduling
         .node_selector
         .iter()
         .all(|(key, value)| node.labels.get(key) == Some(value));
-    let affine = template.required_terms.is_empty()
-        || template
+    let affine = scheduling.required_terms.is_empty()
+        || scheduling
             .required_terms
             .iter()
             .any(|term| term_matches(term, node));
@@ -116,7 +148,7 @@ fn may_run_on(template: &PodTemplate, node: &NodeFacts) -> bool {
         .taints
         .iter()
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-        .all(|taint| template.tolerations.iter().any(|t| tolerates(t, taint)));
+        .all(|taint| scheduling.tolerations.iter().any(|t| tolerates(t, taint)));
     selected && affine && tolerated
 }
 
@@ -220,7 +252,7 @@ mod tests {
     fn node_selector_and_required_affinity_narrow_the_nodes() {
         let amd = node("a", "amd64", &[("kubernetes.io/arch", "amd64")], vec![]);
         let arm = node("b", "arm64", &[("kubernetes.io/arch", "arm64")], vec![]);
-        let mut template = PodTemplate::default();
+        let mut template = Scheduling::default();
         assert!(may_run_on(&template, &amd) && may_run_on(&template, &arm));
 
         template
@@ -229,7 +261,7 @@ mod tests {
         assert!(may_run_on(&template, &amd));
         assert!(!may_run_on(&template, &arm));
 
-        let mut template = PodTemplate {
+        let mut template = Scheduling {
             required_terms: vec![NodeSelectorTerm {
                 match_expressions: Some(vec![requirement(
                     "kubernetes.io/arch",
@@ -238,7 +270,7 @@ mod tests {
                 )]),
                 match_fields: None,
             }],
-            ..PodTemplate::default()
+            ..Scheduling::default()
         };
         assert!(!may_run_on(&template, &amd));
         assert!(may_run_on(&template, &arm));
@@ -280,7 +312,7 @@ mod tests {
                 taint("soft", None, "PreferNoSchedule"),
             ],
         );
-        let mut template = PodTemplate::default();
+        let mut template = Scheduling::default();
         assert!(!may_run_on(&template, &tainted));
         template.tolerations = vec![Toleration {
             key: Some("nvidia.com/gpu".into()),
@@ -297,10 +329,21 @@ mod tests {
         }];
         assert!(may_run_on(&template, &tainted), "tolerates everything");
 
+        let mut nodes = Nodes::default();
+        assert!(nodes.upsert("n", Some(node("n", "amd64", &[], vec![]))));
+        assert!(
+            !nodes.upsert("n", Some(node("n", "amd64", &[], vec![]))),
+            "no change"
+        );
         let bound = PodTemplate {
             node_name: Some("other".into()),
             ..PodTemplate::default()
         };
-        assert!(!may_run_on(&bound, &node("n", "amd64", &[], vec![])));
+        assert!(nodes.platforms_for(&bound).is_empty());
+        let here = PodTemplate {
+            node_name: Some("n".into()),
+            ..PodTemplate::default()
+        };
+        assert_eq!(nodes.platforms_for(&here).len(), 1);
     }
 }

@@ -13,15 +13,12 @@
 //! | `other` | anything else (DNS, TLS, timeouts, an invalid name) |
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::ResourceExt;
 use serde::Serialize;
 
-/// The waiting reasons that mean the kubelet cannot pull an image.
-const PULL_FAILURE_REASONS: &[&str] = &["ErrImagePull", "ImagePullBackOff", "InvalidImageName"];
+use super::objects::{ContainerList, Object};
+use super::wire::EventWire;
 
 /// What the registry told the kubelet, from its Event's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,127 +80,49 @@ pub struct PullFailure {
 }
 
 /// The kubelet's pull Events of one container.
-#[derive(Default)]
-struct ContainerEvents<'a> {
-    /// The latest `Failed to pull image …` Event.
-    latest_failure: Option<(Option<Timestamp>, &'a str)>,
+#[derive(Debug, Default)]
+struct ContainerEvents {
+    /// The latest `Failed to pull image …` Event: when, and its message.
+    latest_failure: Option<(Option<Timestamp>, String)>,
     /// The earliest time of any pull Event (Pulling, Failed, BackOff).
     first_seen: Option<Timestamp>,
 }
 
-/// Every container of `pods` waiting on a pull failure, with its Event.
-pub(crate) fn of(pods: &[Arc<Pod>], events: &[Arc<Event>]) -> Vec<PullFailure> {
-    let by_container = index_events(events);
-    let mut failures = Vec::new();
-    for pod in pods {
-        let namespace = pod.namespace().unwrap_or_default();
-        let name = pod.name_any();
-        let Some(status) = &pod.status else { continue };
-        let statuses = [
-            ("spec.containers", &status.container_statuses),
-            ("spec.initContainers", &status.init_container_statuses),
-            (
-                "spec.ephemeralContainers",
-                &status.ephemeral_container_statuses,
-            ),
-        ];
-        for (list, statuses) in statuses {
-            for container in statuses.iter().flatten() {
-                let Some((reason, waiting_message)) = waiting_on_pull(container) else {
-                    continue;
-                };
-                let key = (
-                    namespace.clone(),
-                    name.clone(),
-                    format!("{list}{{{}}}", container.name),
-                );
-                let events = by_container.get(&key);
-                let event_message = events
-                    .and_then(|e| e.latest_failure)
-                    .map(|(_, message)| message.to_string());
-                let message = event_message.or(waiting_message);
-                failures.push(PullFailure {
-                    image: spec_image(pod, &container.name)
-                        .unwrap_or_else(|| container.image.clone()),
-                    namespace: namespace.clone(),
-                    pod: name.clone(),
-                    container: container.name.clone(),
-                    class: match reason.as_str() {
-                        "InvalidImageName" => PullFailureClass::Other,
-                        _ => message
-                            .as_deref()
-                            .map(PullFailureClass::of_message)
-                            .unwrap_or(PullFailureClass::Other),
-                    },
-                    reason,
-                    since: events.and_then(|e| e.first_seen).map(|t| t.to_string()),
-                    message,
-                });
-            }
-        }
-    }
-    failures
+/// The kubelet's pull Events, by (namespace, Pod, field path); every other Event is
+/// dropped as it is read.
+#[derive(Debug, Default)]
+pub(crate) struct PullEvents {
+    by_container: HashMap<(String, String, String), ContainerEvents>,
 }
 
-/// `(reason, message)` when the container waits because its image cannot be pulled.
-fn waiting_on_pull(status: &ContainerStatus) -> Option<(String, Option<String>)> {
-    let waiting = status.state.as_ref()?.waiting.as_ref()?;
-    let reason = waiting.reason.as_deref()?;
-    PULL_FAILURE_REASONS
-        .contains(&reason)
-        .then(|| (reason.to_string(), waiting.message.clone()))
-}
-
-/// The image the Pod spec gives the container `name` (the status may spell it otherwise).
-fn spec_image(pod: &Pod, name: &str) -> Option<String> {
-    let spec = pod.spec.as_ref()?;
-    let containers = spec.containers.iter().map(|c| (&c.name, &c.image));
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| (&c.name, &c.image));
-    let ephemeral = spec
-        .ephemeral_containers
-        .iter()
-        .flatten()
-        .map(|c| (&c.name, &c.image));
-    containers
-        .chain(init)
-        .chain(ephemeral)
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, image)| image.clone())
-}
-
-/// The kubelet's pull Events by (namespace, Pod, field path).
-fn index_events(events: &[Arc<Event>]) -> HashMap<(String, String, String), ContainerEvents<'_>> {
-    let mut index: HashMap<(String, String, String), ContainerEvents<'_>> = HashMap::new();
-    for event in events {
-        let object = &event.involved_object;
+impl PullEvents {
+    /// Keeps `event` when it is the kubelet's about pulling a Pod's image.
+    pub fn add(&mut self, event: EventWire) {
+        let object = event.involved_object;
         if object.kind.as_deref() != Some("Pod") {
-            continue;
+            return;
         }
-        let message = event.message.as_deref().unwrap_or_default();
-        let reason = event.reason.as_deref().unwrap_or_default();
-        let about_pulling = matches!(reason, "Pulling" | "Failed" | "BackOff" | "InspectFailed")
-            && (message.contains("image") || message.contains("Image"));
+        let message = event.message.unwrap_or_default();
+        let reason = event.reason.unwrap_or_default();
+        let about_pulling = matches!(
+            reason.as_str(),
+            "Pulling" | "Failed" | "BackOff" | "InspectFailed"
+        ) && (message.contains("image") || message.contains("Image"));
         if !about_pulling {
-            continue;
+            return;
         }
         let key = (
-            object.namespace.clone().unwrap_or_default(),
-            object.name.clone().unwrap_or_default(),
-            object.field_path.clone().unwrap_or_default(),
+            object.namespace.unwrap_or_default(),
+            object.name.unwrap_or_default(),
+            object.field_path.unwrap_or_default(),
         );
-        let entry = index.entry(key).or_default();
+        let entry = self.by_container.entry(key).or_default();
         let first = event
             .first_timestamp
-            .as_ref()
             .map(|t| t.0)
             .or(event.event_time.as_ref().map(|t| t.0));
         let last = event
             .last_timestamp
-            .as_ref()
             .map(|t| t.0)
             .or(event.event_time.as_ref().map(|t| t.0))
             .or(first);
@@ -211,8 +130,8 @@ fn index_events(events: &[Arc<Event>]) -> HashMap<(String, String, String), Cont
             entry.first_seen = Some(entry.first_seen.map_or(first, |seen| seen.min(first)));
         }
         if reason == "Failed" && message.starts_with("Failed to pull image") {
-            let newer = match entry.latest_failure {
-                Some((seen, _)) => last >= seen,
+            let newer = match &entry.latest_failure {
+                Some((seen, _)) => last >= *seen,
                 None => true,
             };
             if newer {
@@ -220,7 +139,55 @@ fn index_events(events: &[Arc<Event>]) -> HashMap<(String, String, String), Cont
             }
         }
     }
-    index
+}
+
+/// Every container of `pods` waiting on a pull failure, with its Event, in the order of
+/// the Pods (namespace, name) and of their containers.
+pub(crate) fn of<'a>(
+    pods: impl Iterator<Item = &'a Object>,
+    events: &PullEvents,
+) -> Vec<PullFailure> {
+    let mut pods: Vec<&Object> = pods.filter(|p| !p.waiting.is_empty()).collect();
+    pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let mut failures = Vec::new();
+    for pod in pods {
+        for waiting in &pod.waiting {
+            let list = match waiting.list {
+                ContainerList::Containers => "spec.containers",
+                ContainerList::InitContainers => "spec.initContainers",
+                ContainerList::EphemeralContainers => "spec.ephemeralContainers",
+            };
+            let key = (
+                pod.namespace.to_string(),
+                pod.name.to_string(),
+                format!("{list}{{{}}}", waiting.container),
+            );
+            let container_events = events.by_container.get(&key);
+            let event_message = container_events
+                .and_then(|e| e.latest_failure.as_ref())
+                .map(|(_, message)| message.clone());
+            let message = event_message.or(waiting.message.as_deref().map(str::to_string));
+            failures.push(PullFailure {
+                image: waiting.image.to_string(),
+                namespace: pod.namespace.to_string(),
+                pod: pod.name.to_string(),
+                container: waiting.container.to_string(),
+                class: match &*waiting.reason {
+                    "InvalidImageName" => PullFailureClass::Other,
+                    _ => message
+                        .as_deref()
+                        .map(PullFailureClass::of_message)
+                        .unwrap_or(PullFailureClass::Other),
+                },
+                reason: waiting.reason.to_string(),
+                since: container_events
+                    .and_then(|e| e.first_seen)
+                    .map(|t| t.to_string()),
+                message,
+            });
+        }
+    }
+    failures
 }
 
 #[cfg(test)]

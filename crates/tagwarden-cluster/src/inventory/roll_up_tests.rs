@@ -1,11 +1,14 @@
 //! The roll-up with and without a selector, on objects as the API server returns them.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use serde_json::{Value, json};
 
-use super::Objects;
+use super::PullFailure;
+use super::index::Index;
+use super::pull_failures::PullEvents;
+use super::wire::{PodWire, Templated, WorkloadWire};
 
 fn owner(kind: &str, name: &str) -> Value {
     json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": format!("uid-{name}"), "controller": true}])
@@ -32,31 +35,46 @@ fn pod(name: &str, image: &str, waiting: bool) -> Value {
 }
 
 /// An object as the API server returns it.
-fn of<K: serde::de::DeserializeOwned>(value: Value) -> Arc<K> {
-    Arc::new(serde_json::from_value(value).unwrap())
+fn of<W: WorkloadWire>(value: Value) -> W {
+    serde_json::from_value(value).unwrap()
 }
 
 /// The Deployment `web` (team=x) -> ReplicaSet -> two Pods, and a bare Pod `debug`.
+struct Objects {
+    index: Index,
+    selected: Option<HashSet<String>>,
+}
+
+impl Objects {
+    fn inventory(&self) -> (Vec<super::ImageUse>, Vec<PullFailure>) {
+        let (uses, failures, _) = self
+            .index
+            .inventory(self.selected.as_ref(), &PullEvents::default());
+        (uses, failures)
+    }
+}
+
 fn objects() -> Objects {
+    let mut index = Index::new(&[]);
+    // Pods first: their owners come later, as they may from separate watches.
+    index.upsert_workload(of::<PodWire>(pod("web-6c9f7d-a", "web:1", false)));
+    index.upsert_workload(of::<PodWire>(pod("web-6c9f7d-b", "web:1", true)));
+    index.upsert_workload(of::<PodWire>(json!({
+        "metadata": {"name": "debug", "namespace": "shop", "uid": "uid-debug"},
+        "spec": {"containers": [{"name": "sh", "image": "busybox:1"}]},
+    })));
+    index.upsert_workload(of::<Templated<ReplicaSet>>(json!({
+        "metadata": {"name": "web-6c9f7d", "namespace": "shop", "uid": "uid-web-6c9f7d",
+                     "labels": {"app": "web"}, "ownerReferences": owner("Deployment", "web")},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template("web:1")},
+    })));
+    index.upsert_workload(of::<Templated<Deployment>>(json!({
+        "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web", "labels": {"team": "x"}},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template("web:1")},
+    })));
     Objects {
-        deployments: vec![of(json!({
-            "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web", "labels": {"team": "x"}},
-            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template("web:1")},
-        }))],
-        replica_sets: vec![of(json!({
-            "metadata": {"name": "web-6c9f7d", "namespace": "shop", "uid": "uid-web-6c9f7d",
-                         "labels": {"app": "web"}, "ownerReferences": owner("Deployment", "web")},
-            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template("web:1")},
-        }))],
-        pods: vec![
-            of(pod("web-6c9f7d-a", "web:1", false)),
-            of(pod("web-6c9f7d-b", "web:1", true)),
-            of(json!({
-                "metadata": {"name": "debug", "namespace": "shop", "uid": "uid-debug"},
-                "spec": {"containers": [{"name": "sh", "image": "busybox:1"}]},
-            })),
-        ],
-        ..Objects::default()
+        index,
+        selected: None,
     }
 }
 
@@ -64,7 +82,7 @@ fn objects() -> Objects {
 fn reported(objects: &Objects) -> Vec<String> {
     objects
         .inventory()
-        .uses
+        .0
         .iter()
         .map(|u| {
             format!(
@@ -89,7 +107,7 @@ fn without_a_selector_everything_is_reported_at_its_owner() {
         reported(&objects),
         ["Deployment/web pods=2", "Pod/debug pods=1"]
     );
-    assert_eq!(objects.inventory().pull_failures.len(), 1);
+    assert_eq!(objects.inventory().1.len(), 1);
 }
 
 #[test]
@@ -97,7 +115,7 @@ fn a_selected_workload_counts_all_its_pods_and_their_pull_failures() {
     // -l team=x: the Deployment only, not its ReplicaSet or Pods.
     let objects = selecting(&["uid-web"]);
     assert_eq!(reported(&objects), ["Deployment/web pods=2"]);
-    let failures = objects.inventory().pull_failures;
+    let failures = objects.inventory().1;
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].pod, "web-6c9f7d-b");
 }
@@ -113,7 +131,7 @@ fn a_selected_pod_or_replica_set_is_reported_as_the_top_owner() {
     // Nothing selected: nothing, not even the pull failure of an unselected chain.
     let none = selecting(&["uid-debug-gone"]);
     assert!(reported(&none).is_empty());
-    assert!(none.inventory().pull_failures.is_empty());
+    assert!(none.inventory().1.is_empty());
     // The bare Pod alone.
     assert_eq!(reported(&selecting(&["uid-debug"])), ["Pod/debug pods=1"]);
 }

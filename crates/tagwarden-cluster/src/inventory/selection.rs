@@ -5,22 +5,23 @@
 //! carry its labels (a Deployment labelled `team=x` owns Pods labelled `app=web`), and a
 //! selected workload counts all its Pods, also those the selector does not match. So
 //! the selector only decides which owner chains are reported (see
-//! [`Objects::inventory`](super::Objects::inventory)).
+//! [`Index::inventory`](super::index::Index::inventory)).
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
-use kube::ResourceExt;
 
 use super::Scope;
+use super::wire::{UidOnly, Wire};
 use crate::connection::Cluster;
 use crate::error::ClusterError;
 
 /// The uids of the workloads and Pods of `scope` that its selector matches, each kind by
 /// one paged list with the selector (the API server judges the selector, and says when
-/// it is malformed).
+/// it is malformed); only uids are kept of what the lists return.
 ///
 /// # Errors
 ///
@@ -30,26 +31,52 @@ pub(super) async fn selected_uids(
     client: &kube::Client,
     scope: &Scope,
 ) -> Result<HashSet<String>, ClusterError> {
-    let (deployments, stateful_sets, daemon_sets, replica_sets) = futures::try_join!(
-        cluster.list_all::<Deployment>(client, scope, true),
-        cluster.list_all::<StatefulSet>(client, scope, true),
-        cluster.list_all::<DaemonSet>(client, scope, true),
-        cluster.list_all::<ReplicaSet>(client, scope, true),
+    let uids = Mutex::new(HashSet::new());
+    futures::try_join!(
+        uids_of::<UidOnly<Deployment>>(cluster, client, scope, &uids),
+        uids_of::<UidOnly<StatefulSet>>(cluster, client, scope, &uids),
+        uids_of::<UidOnly<DaemonSet>>(cluster, client, scope, &uids),
+        uids_of::<UidOnly<ReplicaSet>>(cluster, client, scope, &uids),
     )?;
-    let (replication_controllers, jobs, cron_jobs, pods) = futures::try_join!(
-        cluster.list_all::<ReplicationController>(client, scope, true),
-        cluster.list_all::<Job>(client, scope, true),
-        cluster.list_all::<CronJob>(client, scope, true),
-        cluster.list_all::<Pod>(client, scope, true),
+    futures::try_join!(
+        uids_of::<UidOnly<ReplicationController>>(cluster, client, scope, &uids),
+        uids_of::<UidOnly<Job>>(cluster, client, scope, &uids),
+        uids_of::<UidOnly<CronJob>>(cluster, client, scope, &uids),
+        uids_of::<UidOnly<Pod>>(cluster, client, scope, &uids),
     )?;
-    let mut uids = HashSet::new();
-    uids.extend(deployments.iter().filter_map(ResourceExt::uid));
-    uids.extend(stateful_sets.iter().filter_map(ResourceExt::uid));
-    uids.extend(daemon_sets.iter().filter_map(ResourceExt::uid));
-    uids.extend(replica_sets.iter().filter_map(ResourceExt::uid));
-    uids.extend(replication_controllers.iter().filter_map(ResourceExt::uid));
-    uids.extend(jobs.iter().filter_map(ResourceExt::uid));
-    uids.extend(cron_jobs.iter().filter_map(ResourceExt::uid));
-    uids.extend(pods.iter().filter_map(ResourceExt::uid));
-    Ok(uids)
+    Ok(uids.into_inner().expect("uids poisoned"))
+}
+
+/// The uids of the objects of one kind the selector matches, into `uids`.
+async fn uids_of<W>(
+    cluster: &Cluster,
+    client: &kube::Client,
+    scope: &Scope,
+    uids: &Mutex<HashSet<String>>,
+) -> Result<(), ClusterError>
+where
+    W: Wire + HasMeta,
+{
+    cluster
+        .list_each::<W>(
+            client,
+            scope.namespace.as_deref(),
+            scope.selector.as_deref(),
+            |page| {
+                let mut uids = uids.lock().expect("uids poisoned");
+                uids.extend(page.into_iter().filter_map(|o| o.uid()));
+            },
+        )
+        .await
+}
+
+/// What has a uid.
+trait HasMeta {
+    fn uid(self) -> Option<String>;
+}
+
+impl<K> HasMeta for UidOnly<K> {
+    fn uid(self) -> Option<String> {
+        self.metadata.uid
+    }
 }

@@ -1,7 +1,8 @@
 //! The monitor's memory: every unique image in use, its latest answer, its tag's digest,
 //! and when it is due; and the rules that move an image from one answer to the next.
 //!
-//! - **Uses** come from [`Book::set_uses`], a full replacement: new images are due at
+//! - **Uses** come from [`Book::set_uses`], a full replacement, or
+//!   [`Book::set_image_uses`], the uses of the images that changed: new images are due at
 //!   once (ahead of routine rechecks), images nobody uses any more are forgotten.
 //! - **Selection** ([`Book::take_due`]): images due now whose registry is open, urgent
 //!   ones (`check_soon`) first, then new ones, then the most overdue. An image whose
@@ -94,9 +95,29 @@ pub(crate) struct Book {
 impl Book {
     /// Replace the uses; see the [module documentation](self). True when an image is new.
     pub fn set_uses(&mut self, uses: Vec<ImageUse>, now: Instant) -> bool {
-        let mut grouped: BTreeMap<String, Grouped> = BTreeMap::new();
+        let mut grouped: BTreeMap<String, Vec<ImageUse>> = BTreeMap::new();
         for image_use in uses {
-            let group = grouped.entry(image_use.image).or_default();
+            grouped
+                .entry(image_use.image.clone())
+                .or_default()
+                .push(image_use);
+        }
+        self.images.retain(|image, _| grouped.contains_key(image));
+        let mut added = false;
+        for (image, uses) in grouped {
+            added |= self.set_image_uses(image, uses, now);
+        }
+        added
+    }
+
+    /// Replace the uses of one image (none: it is forgotten). True when it is new.
+    pub fn set_image_uses(&mut self, image: String, uses: Vec<ImageUse>, now: Instant) -> bool {
+        if uses.is_empty() {
+            self.images.remove(&image);
+            return false;
+        }
+        let mut group = Grouped::default();
+        for image_use in uses {
             if !group.uses.contains(&image_use.location) {
                 group.uses.push(image_use.location);
             }
@@ -111,49 +132,41 @@ impl Book {
                 }
             }
         }
-        self.images.retain(|image, _| grouped.contains_key(image));
-        let mut added = false;
-        for (image, group) in grouped {
-            let Grouped {
-                uses,
-                mut platforms,
-                pull_secrets,
-            } = group;
-            platforms.sort_by_key(|p| p.to_string());
-            match self.images.get_mut(&image) {
-                Some(entry) => {
-                    entry.uses = uses;
-                    entry.platforms = platforms;
-                    entry.pull_secrets = pull_secrets;
-                }
-                None => {
-                    added = true;
-                    let parsed = Reference::parse(&image).ok();
-                    self.next_epoch += 1;
-                    let entry = Entry {
-                        registry: parsed
-                            .as_ref()
-                            .map_or(NO_REGISTRY.to_string(), |r| r.registry().to_string()),
-                        pinned: parsed.as_ref().is_some_and(|r| r.digest().is_some()),
-                        uses,
-                        platforms,
-                        pull_secrets,
-                        answer: None,
-                        checked_at: None,
-                        checks: 0,
-                        due: now,
-                        priority: Priority::New,
-                        in_flight: false,
-                        again: false,
-                        backoff: None,
-                        tag_digest: None,
-                        epoch: self.next_epoch,
-                    };
-                    self.images.insert(image, entry);
-                }
-            }
+        let Grouped {
+            uses,
+            mut platforms,
+            pull_secrets,
+        } = group;
+        platforms.sort_by_key(|p| p.to_string());
+        if let Some(entry) = self.images.get_mut(&image) {
+            entry.uses = uses;
+            entry.platforms = platforms;
+            entry.pull_secrets = pull_secrets;
+            return false;
         }
-        added
+        let parsed = Reference::parse(&image).ok();
+        self.next_epoch += 1;
+        let entry = Entry {
+            registry: parsed
+                .as_ref()
+                .map_or(NO_REGISTRY.to_string(), |r| r.registry().to_string()),
+            pinned: parsed.as_ref().is_some_and(|r| r.digest().is_some()),
+            uses,
+            platforms,
+            pull_secrets,
+            answer: None,
+            checked_at: None,
+            checks: 0,
+            due: now,
+            priority: Priority::New,
+            in_flight: false,
+            again: false,
+            backoff: None,
+            tag_digest: None,
+            epoch: self.next_epoch,
+        };
+        self.images.insert(image, entry);
+        true
     }
 
     /// Make `image` due now, ahead of everything else. False when nobody uses it.

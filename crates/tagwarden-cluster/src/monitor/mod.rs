@@ -70,6 +70,7 @@ use tagwarden_core::{KubeVersion, Reference, Tracking};
 use tagwarden_registry::Client;
 use tokio::sync::Notify;
 
+use crate::inventory::index::Changes;
 use crate::inventory::{ImageUse, SecretRef, WorkloadLocation};
 
 pub use metrics::Metrics;
@@ -173,8 +174,37 @@ impl Monitor {
     /// The cluster's image uses now, replacing the previous ones. New unique images are
     /// queued for a check at once; images no longer used are forgotten.
     pub fn set_uses(&self, uses: Vec<ImageUse>) {
-        let mut book = self.book();
-        book.set_uses(uses, Instant::now());
+        self.book().set_uses(uses, Instant::now());
+        self.uses_changed();
+    }
+
+    /// The images whose uses changed (all of them when `changes.full`), as
+    /// [`Monitor::set_uses`] takes them; the images of containers that newly cannot pull.
+    pub(crate) fn apply_changes(&self, changes: Changes) -> Vec<String> {
+        let Changes {
+            full,
+            images,
+            newly_failing,
+        } = changes;
+        {
+            let mut book = self.book();
+            let now = Instant::now();
+            if full {
+                let kept: std::collections::HashSet<&str> =
+                    images.iter().map(|(image, _)| image.as_str()).collect();
+                book.images.retain(|image, _| kept.contains(image.as_str()));
+            }
+            for (image, uses) in images {
+                book.set_image_uses(image, uses, now);
+            }
+        }
+        self.uses_changed();
+        newly_failing
+    }
+
+    /// After the uses changed: the registries in use, and wake the checker.
+    fn uses_changed(&self) {
+        let book = self.book();
         let registries: std::collections::HashSet<String> =
             book.images.values().map(|e| e.registry.clone()).collect();
         drop(book);

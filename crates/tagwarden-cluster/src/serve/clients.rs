@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tagwarden_registry::Client;
 
 use crate::connection::Cluster;
-use crate::inventory::{ImageUse, SecretRef};
+use crate::inventory::SecretRef;
 use crate::monitor::RegistryClients;
 use crate::pull_secrets::PullSecrets;
 
@@ -56,18 +56,26 @@ impl PullSecretClients {
         }
     }
 
-    /// Reads the Secrets `uses` name that are not read yet (all of them again every
-    /// [`REREAD_EVERY`]); what cannot be read is logged once.
-    pub(crate) async fn refresh(&self, cluster: &Cluster, uses: &[ImageUse]) {
-        let stale = {
-            let guard = self.secrets.read().expect("secrets poisoned");
-            guard.1.is_none_or(|at| at.elapsed() >= REREAD_EVERY)
-        };
+    /// Whether the Secrets read are due to be read again ([`REREAD_EVERY`]): then
+    /// [`PullSecretClients::refresh`] wants every Secret in use.
+    pub(crate) fn stale(&self) -> bool {
+        let guard = self.secrets.read().expect("secrets poisoned");
+        guard.1.is_none_or(|at| at.elapsed() >= REREAD_EVERY)
+    }
+
+    /// Reads the Secrets of `secrets` that are not read yet (all of them when
+    /// [`PullSecretClients::stale`]); what cannot be read is logged once.
+    pub(crate) async fn refresh<'a>(
+        &self,
+        cluster: &Cluster,
+        secrets: impl IntoIterator<Item = &'a SecretRef>,
+    ) {
+        let stale = self.stale();
         let wanted: Vec<&SecretRef> = {
             let guard = self.secrets.read().expect("secrets poisoned");
             let mut seen = std::collections::BTreeSet::new();
-            uses.iter()
-                .flat_map(|u| &u.pull_secrets)
+            secrets
+                .into_iter()
                 .filter(|s| stale || !guard.0.knows(s))
                 .filter(|s| seen.insert((*s).clone()))
                 .collect()

@@ -50,6 +50,7 @@ pub use leader::LeaseOptions;
 
 use crate::connection::Cluster;
 use crate::error::ClusterError;
+use crate::inventory::SecretRef;
 use crate::monitor::{Metrics, Monitor};
 use crate::webhook::{HttpsEndpoint, Webhook, WebhookError};
 
@@ -226,7 +227,12 @@ impl Cluster {
             })
         });
 
-        let watched = Arc::new(watch::Watched::start(self, &options.namespaces, &metrics)?);
+        let watched = Arc::new(watch::Watched::start(
+            self,
+            &options.namespaces,
+            &options.skip_namespaces,
+            &metrics,
+        )?);
         // A refused Lease is RBAC's answer (403, who cannot do what), not "unreachable".
         let election = leader::elect(
             &client,
@@ -402,8 +408,8 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Recomputes the image uses from the stores after changes (debounced), and hurries the
-/// images of containers that newly cannot pull.
+/// Hands the images whose uses changed to the monitor after changes (debounced), and
+/// hurries the images of containers that newly cannot pull.
 fn spawn_indexer(
     cluster: &Cluster,
     options: &ServeOptions,
@@ -412,7 +418,6 @@ fn spawn_indexer(
     ready: Arc<AtomicBool>,
     mut stop: channel::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let skip = options.skip_namespaces.clone();
     let debounce = options.debounce;
     let pull_secrets = options.pull_secrets.clone();
     let cluster = cluster.clone();
@@ -421,32 +426,27 @@ fn spawn_indexer(
             _ = watched.ready() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let mut failing: BTreeSet<(String, String, String)> = BTreeSet::new();
         loop {
-            let objects = watched.objects(&skip);
-            let inventory = objects.inventory();
-            // Containers that newly cannot pull: check their image now.
-            let now: BTreeSet<(String, String, String)> = inventory
-                .pull_failures
-                .iter()
-                .map(|f| {
-                    (
-                        format!("{}/{}", f.namespace, f.pod),
-                        f.container.clone(),
-                        f.image.clone(),
-                    )
-                })
-                .collect();
+            let changes = watched.take_changes();
             // Their Secrets first: the first check of an image uses them.
             if let Some(clients) = &pull_secrets {
-                clients.refresh(&cluster, &inventory.uses).await;
+                let secrets: BTreeSet<SecretRef> = if clients.stale() {
+                    watched.index().pull_secrets_in_use()
+                } else {
+                    changes
+                        .images
+                        .iter()
+                        .flat_map(|(_, uses)| uses.iter().flat_map(|u| &u.pull_secrets))
+                        .cloned()
+                        .collect()
+                };
+                clients.refresh(&cluster, &secrets).await;
             }
             // The uses next: check_soon only knows images that are in use.
-            monitor.set_uses(inventory.uses);
-            for (_, _, image) in now.difference(&failing) {
+            let newly_failing = monitor.apply_changes(changes);
+            for image in &newly_failing {
                 monitor.check_soon(image);
             }
-            failing = now;
             ready.store(true, Ordering::Release);
             tokio::select! {
                 _ = watched.changed.notified() => {}

@@ -1,5 +1,7 @@
-//! Watching the cluster: one list-then-watch loop and `reflector` store per kind (and per
-//! namespace, when only some are watched), `managedFields` stripped before storing.
+//! Watching the cluster: one list-then-watch loop per kind (and per namespace, when
+//! only some are watched), each feeding the [incremental inventory](crate::inventory::index)
+//! directly: list pages and watch events are read into projections (only the fields an
+//! inventory reads, see [`crate::inventory::wire`]), never into whole objects.
 //!
 //! The loop is tagwarden's own rather than kube-runtime's `watcher`: that one reconnects a
 //! watch that *ends* (a clean end of the stream, not an error) at once and without a
@@ -9,10 +11,11 @@
 //! - **one watch per kind**, cluster-wide, unless namespaces are given (then one per kind
 //!   and namespace);
 //! - **streaming lists** where the server serves them (`WatchList`, beta in 1.32): the
-//!   first read is a watch with `sendInitialEvents=true`, its initial events buffered in
-//!   the store's writer until the `k8s.io/initial-events-end` bookmark, then applied at
-//!   once; the watch goes on from there. A server that refuses them (`400`, `422`) or
-//!   ignores them (a bookmark without the annotation) gets paged lists ([`PAGE_SIZE`])
+//!   first read is a watch with `sendInitialEvents=true`, its initial events applied to
+//!   the index as they come, and what they did not name forgotten at the
+//!   `k8s.io/initial-events-end` bookmark; the watch goes on from there. A server that
+//!   refuses them (`400`, `422`) or ignores them (a bookmark without the annotation) gets
+//!   paged lists ([`PAGE_SIZE`](crate::inventory::PAGE_SIZE))
 //!   from then on; any other failure of a streaming list is followed by a paged list,
 //!   whose failures have the backoff below;
 //! - **idle watches stay open**: each asks for bookmarks (`allowWatchBookmarks=true`) and
@@ -35,32 +38,33 @@
 //!
 //! **Optional kinds.** Nodes (platforms) and ServiceAccounts (their pull secrets) are not
 //! needed to check images: when listing them is forbidden (403) or not served (404), one
-//! warning says what is lost, their store counts as synced (empty), and they are tried
+//! warning says what is lost, they count as listed (none), and they are tried
 //! again every [`OPTIONAL_RETRY`] quietly. `scan` degrades the same way.
 //!
-//! Every change wakes [`Watched::changed`]; [`Watched::objects`] is a snapshot of every
-//! store, which [`crate::inventory`] turns into image uses exactly as `scan` does.
+//! A list (paged or streaming) is applied as it comes; when it ends, what it did not
+//! return is forgotten ([`Index::sweep`]). Every change wakes [`Watched::changed`];
+//! [`Watched::take_changes`] then says which images' uses changed, worked out as `scan`
+//! works them out.
 
-use std::fmt::Debug;
+use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Node, Pod, ReplicationController, ServiceAccount};
-use kube::api::{Api, ListParams, WatchEvent, WatchParams};
-use kube::runtime::reflector::{self, Store, store::Writer};
-use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
-use serde::de::DeserializeOwned;
-use tokio::sync::Notify;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ReplicationController;
+use kube::api::{WatchEvent, WatchParams};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::connection::{Cluster, Timeouts};
 use crate::error::{ClusterError, one_line};
-use crate::inventory::Objects;
+use crate::inventory::index::{Changes, Index};
+use crate::inventory::objects::Key;
+use crate::inventory::wire::{CronJobWire, NodeWire, PodWire, ServiceAccountWire, Templated, Wire};
+use crate::inventory::{class_of, list_pages};
 use crate::monitor::Metrics;
 
 /// A watch that stays open this long (or delivers an event) is healthy: the backoff
@@ -70,56 +74,66 @@ pub(crate) const HEALTHY_AFTER: Duration = Duration::from_secs(5);
 pub(crate) const OPTIONAL_RETRY: Duration = Duration::from_secs(300);
 /// The backoff after failures: first delay, ceiling.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(800), Duration::from_secs(30));
-/// Objects per page of a list.
-const PAGE_SIZE: u32 = 500;
 /// A watch that ended cleanly this close to its `timeoutSeconds` was ended by the server
 /// at its timeout, as asked.
 const EXPIRY_SLACK: Duration = Duration::from_secs(1);
 
-/// What `serve` watches: k8s-openapi's types (static kinds, `DynamicType = ()`).
-pub(crate) trait Watchable:
-    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
-{
+/// What `serve` watches: a kind's wire form, and how it goes into the index.
+pub(crate) trait Watchable: Wire {
+    /// Keeps it (or its new state); its key, `None` when it is not kept.
+    fn upsert(self, index: &mut Index) -> Option<Key>;
+    /// Forgets it.
+    fn remove(self, index: &mut Index);
 }
 
-impl<K> Watchable for K where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
-{
-}
-
-/// The stores of one kind: one for every namespace, or one per watched namespace.
-struct Stores<K: Watchable> {
-    stores: Vec<Store<K>>,
-}
-
-impl<K: Watchable> Stores<K> {
-    /// Every object of every store.
-    fn state(&self) -> Vec<Arc<K>> {
-        self.stores.iter().flat_map(Store::state).collect()
-    }
-
-    /// Waits until every store has its first list.
-    async fn ready(&self) {
-        for store in &self.stores {
-            // A dropped writer means the watcher task ended (shutdown): nothing to wait for.
-            let _ = store.wait_until_ready().await;
+macro_rules! watchable_workload {
+    ($($wire:ty),*) => {$(
+        impl Watchable for $wire {
+            fn upsert(self, index: &mut Index) -> Option<Key> {
+                index.upsert_workload(self)
+            }
+            fn remove(self, index: &mut Index) {
+                index.remove_workload(self)
+            }
         }
+    )*};
+}
+
+watchable_workload!(
+    Templated<Deployment>,
+    Templated<StatefulSet>,
+    Templated<DaemonSet>,
+    Templated<ReplicaSet>,
+    Templated<ReplicationController>,
+    Templated<Job>,
+    CronJobWire,
+    PodWire
+);
+
+impl Watchable for NodeWire {
+    fn upsert(self, index: &mut Index) -> Option<Key> {
+        Some(index.upsert_node(self))
+    }
+    fn remove(self, index: &mut Index) {
+        index.remove_node(self)
     }
 }
 
-/// Every store `serve` keeps, and the tasks filling them.
+impl Watchable for ServiceAccountWire {
+    fn upsert(self, index: &mut Index) -> Option<Key> {
+        index.upsert_account(self)
+    }
+    fn remove(self, index: &mut Index) {
+        index.remove_account(self)
+    }
+}
+
+/// The index `serve` keeps, and the tasks filling it.
 pub(crate) struct Watched {
-    deployments: Stores<Deployment>,
-    stateful_sets: Stores<StatefulSet>,
-    daemon_sets: Stores<DaemonSet>,
-    replica_sets: Stores<ReplicaSet>,
-    replication_controllers: Stores<ReplicationController>,
-    jobs: Stores<Job>,
-    cron_jobs: Stores<CronJob>,
-    pods: Stores<Pod>,
-    nodes: Stores<Node>,
-    service_accounts: Stores<ServiceAccount>,
-    /// Woken after any change in any store.
+    index: Arc<Mutex<Index>>,
+    /// One per watch loop: true once its first list is in the index.
+    listed: Vec<watch::Receiver<bool>>,
+    /// Woken after any change of any kind.
     pub changed: Arc<Notify>,
     /// The watcher tasks; dropped (aborted) with this.
     _tasks: JoinSet<()>,
@@ -140,8 +154,9 @@ pub(crate) const KINDS: [&str; 10] = [
 ];
 
 impl Watched {
-    /// Starts the watchers: every namespace when `namespaces` is empty, else each of them.
-    /// Lists go through the cluster's client, watches through its watch client.
+    /// Starts the watchers: every namespace when `namespaces` is empty, else each of them;
+    /// objects in the namespaces of `skip` are not kept. Lists go through the cluster's
+    /// client, watches through its watch client.
     ///
     /// # Errors
     ///
@@ -149,9 +164,11 @@ impl Watched {
     pub fn start(
         cluster: &Cluster,
         namespaces: &[String],
+        skip: &[String],
         metrics: &Metrics,
     ) -> Result<Watched, ClusterError> {
         let changed = Arc::new(Notify::new());
+        let index = Arc::new(Mutex::new(Index::new(skip)));
         let mut tasks = JoinSet::new();
         let clients = Clients {
             lists: cluster.client()?,
@@ -161,70 +178,62 @@ impl Watched {
         let mut start = Starter {
             clients: &clients,
             namespaces,
+            index: &index,
             changed: &changed,
             metrics,
             tasks: &mut tasks,
+            listed: Vec::new(),
         };
+        start.namespaced::<Templated<Deployment>>(None);
+        start.namespaced::<Templated<StatefulSet>>(None);
+        start.namespaced::<Templated<DaemonSet>>(None);
+        start.namespaced::<Templated<ReplicaSet>>(None);
+        start.namespaced::<Templated<ReplicationController>>(None);
+        start.namespaced::<Templated<Job>>(None);
+        start.namespaced::<CronJobWire>(None);
+        start.namespaced::<PodWire>(None);
+        start.cluster_wide::<NodeWire>(Some(
+            "images are not checked for the nodes' platforms; pass --platform to name them",
+        ));
+        start.namespaced::<ServiceAccountWire>(Some(
+            "the pull secrets ServiceAccounts add are not used",
+        ));
+        let listed = start.listed;
         Ok(Watched {
-            deployments: start.namespaced(None),
-            stateful_sets: start.namespaced(None),
-            daemon_sets: start.namespaced(None),
-            replica_sets: start.namespaced(None),
-            replication_controllers: start.namespaced(None),
-            jobs: start.namespaced(None),
-            cron_jobs: start.namespaced(None),
-            pods: start.namespaced(None),
-            nodes: start.cluster_wide(Some(
-                "images are not checked for the nodes' platforms; pass --platform to name them",
-            )),
-            service_accounts: start
-                .namespaced(Some("the pull secrets ServiceAccounts add are not used")),
+            index,
+            listed,
             changed,
             _tasks: tasks,
         })
     }
 
-    /// Waits until every store has its first list (what `/readyz` waits for); an optional
-    /// kind that cannot be listed counts as listed, empty.
+    /// Waits until every kind has its first list in the index (what `/readyz` waits
+    /// for); an optional kind that cannot be listed counts as listed, empty.
     pub async fn ready(&self) {
-        self.deployments.ready().await;
-        self.stateful_sets.ready().await;
-        self.daemon_sets.ready().await;
-        self.replica_sets.ready().await;
-        self.replication_controllers.ready().await;
-        self.jobs.ready().await;
-        self.cron_jobs.ready().await;
-        self.pods.ready().await;
-        self.nodes.ready().await;
-        self.service_accounts.ready().await;
+        for listed in &self.listed {
+            let mut listed = listed.clone();
+            // A dropped sender means the watcher task ended (shutdown): nothing to wait for.
+            let _ = listed.wait_for(|done| *done).await;
+        }
     }
 
-    /// A snapshot of every store, without the namespaces in `skip`.
-    pub fn objects(&self, skip: &[String]) -> Objects {
-        fn kept<K: ResourceExt>(objects: Vec<Arc<K>>, skip: &[String]) -> Vec<Arc<K>> {
-            if skip.is_empty() {
-                return objects;
-            }
-            objects
-                .into_iter()
-                .filter(|o| !o.namespace().is_some_and(|ns| skip.contains(&ns)))
-                .collect()
-        }
-        Objects {
-            deployments: kept(self.deployments.state(), skip),
-            stateful_sets: kept(self.stateful_sets.state(), skip),
-            daemon_sets: kept(self.daemon_sets.state(), skip),
-            replica_sets: kept(self.replica_sets.state(), skip),
-            replication_controllers: kept(self.replication_controllers.state(), skip),
-            jobs: kept(self.jobs.state(), skip),
-            cron_jobs: kept(self.cron_jobs.state(), skip),
-            pods: kept(self.pods.state(), skip),
-            events: Vec::new(),
-            nodes: self.nodes.state(),
-            service_accounts: kept(self.service_accounts.state(), skip),
-            warnings: Vec::new(),
-            selected: None,
-        }
+    /// The index (locked: keep it short).
+    pub fn index(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().expect("index poisoned")
+    }
+
+    /// Which images' uses changed since the last call (the first: all of them).
+    pub fn take_changes(&self) -> Changes {
+        let mut index = self.index();
+        let changes = index.take_changes();
+        tracing::debug!(
+            objects_read = index.projected(),
+            objects_worked_out = index.derived(),
+            images_changed = changes.images.len(),
+            full = changes.full,
+            "inventory updated"
+        );
+        changes
     }
 }
 
@@ -240,67 +249,41 @@ struct Clients {
 struct Starter<'a> {
     clients: &'a Clients,
     namespaces: &'a [String],
+    index: &'a Arc<Mutex<Index>>,
     changed: &'a Arc<Notify>,
     metrics: &'a Metrics,
     tasks: &'a mut JoinSet<()>,
+    listed: Vec<watch::Receiver<bool>>,
 }
 
 impl Starter<'_> {
-    fn namespaced<K>(&mut self, optional: Option<&'static str>) -> Stores<K>
-    where
-        K: Watchable + Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    {
-        let clients = self.clients;
-        let apis: Vec<(Api<K>, Api<K>)> = if self.namespaces.is_empty() {
-            vec![(
-                Api::all(clients.lists.clone()),
-                Api::all(clients.watches.clone()),
-            )]
+    fn namespaced<W: Watchable>(&mut self, optional: Option<&'static str>) {
+        if self.namespaces.is_empty() {
+            self.watch::<W>(None, optional);
         } else {
-            self.namespaces
-                .iter()
-                .map(|ns| {
-                    (
-                        Api::namespaced(clients.lists.clone(), ns),
-                        Api::namespaced(clients.watches.clone(), ns),
-                    )
-                })
-                .collect()
-        };
-        Stores {
-            stores: apis
-                .into_iter()
-                .map(|(lists, watches)| self.watch(lists, watches, optional))
-                .collect(),
+            for namespace in self.namespaces {
+                self.watch::<W>(Some(namespace.clone()), optional);
+            }
         }
     }
 
-    fn cluster_wide<K>(&mut self, optional: Option<&'static str>) -> Stores<K>
-    where
-        K: Watchable + Resource<Scope = k8s_openapi::ClusterResourceScope>,
-    {
-        let lists = Api::all(self.clients.lists.clone());
-        let watches = Api::all(self.clients.watches.clone());
-        Stores {
-            stores: vec![self.watch(lists, watches, optional)],
-        }
+    fn cluster_wide<W: Watchable>(&mut self, optional: Option<&'static str>) {
+        self.watch::<W>(None, optional);
     }
 
-    /// One watch loop feeding one store; every event wakes `changed`.
-    fn watch<K: Watchable>(
-        &mut self,
-        lists: Api<K>,
-        watches: Api<K>,
-        optional: Option<&'static str>,
-    ) -> Store<K> {
-        let (reader, writer) = reflector::store::<K>();
-        let watch = WatchLoop {
-            url: watches.resource_url().to_string(),
-            kind: K::kind(&()).to_string(),
-            lists,
-            watches,
+    /// One watch loop feeding the index; every change wakes `changed`.
+    fn watch<W: Watchable>(&mut self, namespace: Option<String>, optional: Option<&'static str>) {
+        let (listed, receiver) = watch::channel(false);
+        self.listed.push(receiver);
+        let watch = WatchLoop::<W> {
+            url: W::url(namespace.as_deref()),
+            namespace,
+            lists: self.clients.lists.clone(),
+            watches: self.clients.watches.clone(),
             watch_timeout: self.clients.timeouts.watch,
-            writer,
+            index: self.index.clone(),
+            listed,
+            seen: HashSet::new(),
             changed: self.changed.clone(),
             metrics: self.metrics.clone(),
             optional,
@@ -308,9 +291,9 @@ impl Starter<'_> {
             failing: false,
             given_up: false,
             streaming: true,
+            kind: std::marker::PhantomData,
         };
         self.tasks.spawn(watch.run());
-        reader
     }
 }
 
@@ -368,16 +351,21 @@ enum Start {
 const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
 /// One kind (in one namespace, or all): list, then watch, for ever.
-struct WatchLoop<K: Watchable> {
+struct WatchLoop<W: Watchable> {
     /// For lists (the client with the usual read timeout).
-    lists: Api<K>,
+    lists: kube::Client,
     /// For watches (the watch client, see [`Cluster::watch_client`]).
-    watches: Api<K>,
+    watches: kube::Client,
     /// The `timeoutSeconds` asked of every watch.
     watch_timeout: Duration,
+    /// The kind's path (cluster-wide, or in `namespace`).
     url: String,
-    kind: String,
-    writer: Writer<K>,
+    namespace: Option<String>,
+    index: Arc<Mutex<Index>>,
+    /// Set once the first list is in the index.
+    listed: watch::Sender<bool>,
+    /// The keys a list in progress returned, to forget the others at its end.
+    seen: HashSet<Key>,
     changed: Arc<Notify>,
     metrics: Metrics,
     /// For an optional kind, what is lost without it.
@@ -385,13 +373,14 @@ struct WatchLoop<K: Watchable> {
     backoff: Backoff,
     /// Between a failure and the return to health.
     failing: bool,
-    /// An optional kind that is forbidden or absent: its store is synced empty.
+    /// An optional kind that is forbidden or absent: it counts as listed, empty.
     given_up: bool,
     /// Streaming lists are tried (until the server refuses one).
     streaming: bool,
+    kind: std::marker::PhantomData<fn() -> W>,
 }
 
-impl<K: Watchable> WatchLoop<K> {
+impl<W: Watchable> WatchLoop<W> {
     async fn run(mut self) {
         let mut resume: Option<String> = None;
         // A streaming list that did not work is followed by a paged list.
@@ -405,7 +394,7 @@ impl<K: Watchable> WatchLoop<K> {
                     Err(e) => {
                         let wait = self.list_failed(&e);
                         tokio::time::sleep(wait).await;
-                        self.metrics.count_watch_restart(&self.kind);
+                        self.metrics.count_watch_restart(W::KIND);
                         continue;
                     }
                 },
@@ -424,12 +413,12 @@ impl<K: Watchable> WatchLoop<K> {
                     // The server's own end of a watch at its timeout is routine, not a
                     // restart: kube-apiserver does it every few minutes to every watch.
                     if !expired {
-                        self.metrics.count_watch_restart(&self.kind);
+                        self.metrics.count_watch_restart(W::KIND);
                     }
                 }
                 Ended::Gone => {
                     tracing::debug!(watch = %self.url, "410 Gone: listing again");
-                    self.metrics.count_watch_restart(&self.kind);
+                    self.metrics.count_watch_restart(W::KIND);
                 }
                 // A paged list next, at once: its failures have their backoff.
                 Ended::NotStreamed { refused } => {
@@ -446,34 +435,42 @@ impl<K: Watchable> WatchLoop<K> {
         }
     }
 
-    /// Lists every object (all pages) into the store; the list's resourceVersion.
+    /// Lists every object (all pages) into the index, a page at a time, then forgets
+    /// what the list did not return; the list's resourceVersion.
     async fn list(&mut self) -> Result<String, kube::Error> {
-        let mut params = ListParams::default().limit(PAGE_SIZE);
-        let mut objects = Vec::new();
-        let resource_version = loop {
-            let page = self.lists.list(&params).await?;
-            objects.extend(page.items);
-            match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                Some(token) => params = params.continue_token(&token),
-                None => break page.metadata.resource_version.unwrap_or_default(),
-            }
-        };
+        self.seen.clear();
+        let index = &self.index;
+        let seen = &mut self.seen;
+        let resource_version = list_pages::<W>(&self.lists, &self.url, None, |page| {
+            let mut index = index.lock().expect("index poisoned");
+            seen.extend(
+                page.into_iter()
+                    .filter_map(|object| object.upsert(&mut index)),
+            );
+        })
+        .await?;
         self.listed();
-        self.writer.apply_watcher_event(&watcher::Event::Init);
-        for mut object in objects {
-            object.managed_fields_mut().clear();
-            self.writer
-                .apply_watcher_event(&watcher::Event::InitApply(object));
-        }
-        self.writer.apply_watcher_event(&watcher::Event::InitDone);
-        self.changed.notify_one();
+        self.list_done();
         Ok(resource_version)
+    }
+
+    /// A list (paged or streaming) ended: what it did not return is gone; the kind is
+    /// listed.
+    fn list_done(&mut self) {
+        let seen = std::mem::take(&mut self.seen);
+        self.index.lock().expect("index poisoned").sweep(
+            class_of::<W>(),
+            self.namespace.as_deref(),
+            &seen,
+        );
+        self.listed.send_replace(true);
+        self.changed.notify_one();
     }
 
     /// The kind could be listed (an optional kind given up says it is back).
     fn listed(&mut self) {
         if self.given_up {
-            tracing::info!(watch = %self.url, "{} can be listed now", plural(&self.kind));
+            tracing::info!(watch = %self.url, "{} can be listed now", plural(W::KIND));
             self.given_up = false;
         }
     }
@@ -489,13 +486,12 @@ impl<K: Watchable> WatchLoop<K> {
             if !self.given_up {
                 tracing::warn!(
                     "cannot list {} ({}): {lost}",
-                    plural(&self.kind),
+                    plural(W::KIND),
                     describe(error)
                 );
                 self.given_up = true;
-                self.writer.apply_watcher_event(&watcher::Event::Init);
-                self.writer.apply_watcher_event(&watcher::Event::InitDone);
-                self.changed.notify_one();
+                self.seen.clear();
+                self.list_done();
             }
             return OPTIONAL_RETRY;
         }
@@ -522,7 +518,14 @@ impl<K: Watchable> WatchLoop<K> {
         };
         debug_assert!(params.bookmarks);
         let opened = tokio::time::Instant::now();
-        let stream = match self.watches.watch(&params, &resource_version).await {
+        let request = kube::core::Request::new(&self.url)
+            .watch(&params, &resource_version)
+            .map_err(kube::Error::BuildRequest);
+        let stream = match request {
+            Ok(request) => self.watches.request_events::<W>(request).await,
+            Err(e) => Err(e),
+        };
+        let stream = match stream {
             Ok(stream) => stream,
             Err(e) if initial => {
                 let refused = matches!(&e, kube::Error::Api(s) if matches!(s.code, 400 | 422));
@@ -537,7 +540,7 @@ impl<K: Watchable> WatchLoop<K> {
             }
         };
         if initial {
-            self.writer.apply_watcher_event(&watcher::Event::Init);
+            self.seen.clear();
         }
         let mut stream = std::pin::pin!(stream);
         let healthy_at = opened + HEALTHY_AFTER;
@@ -587,37 +590,33 @@ impl<K: Watchable> WatchLoop<K> {
         }
     }
 
-    /// One event into the store (during a streaming list's initial events, into its
-    /// buffer); `Some` when the event ends the watch.
+    /// One event into the index (during a streaming list's initial events, its keys are
+    /// noted for the sweep at their end); `Some` when the event ends the watch.
     fn apply(
         &mut self,
-        event: WatchEvent<K>,
+        event: WatchEvent<W>,
         initial: &mut bool,
         resource_version: &mut String,
     ) -> Option<Ended> {
         match event {
-            WatchEvent::Added(mut object) | WatchEvent::Modified(mut object) => {
+            WatchEvent::Added(object) | WatchEvent::Modified(object) => {
                 if let Some(rv) = object.resource_version() {
-                    *resource_version = rv;
+                    *resource_version = rv.to_string();
                 }
-                object.managed_fields_mut().clear();
+                let key = object.upsert(&mut self.index.lock().expect("index poisoned"));
                 if *initial {
-                    self.writer
-                        .apply_watcher_event(&watcher::Event::InitApply(object));
+                    self.seen.extend(key);
                 } else {
-                    self.writer
-                        .apply_watcher_event(&watcher::Event::Apply(object));
                     self.changed.notify_one();
                 }
             }
             WatchEvent::Deleted(object) => {
                 if let Some(rv) = object.resource_version() {
-                    *resource_version = rv;
+                    *resource_version = rv.to_string();
                 }
                 // Initial events are the objects that exist: a deletion is not one.
                 if !*initial {
-                    self.writer
-                        .apply_watcher_event(&watcher::Event::Delete(object));
+                    object.remove(&mut self.index.lock().expect("index poisoned"));
                     self.changed.notify_one();
                 }
             }
@@ -634,8 +633,7 @@ impl<K: Watchable> WatchLoop<K> {
                     }
                     *initial = false;
                     self.listed();
-                    self.writer.apply_watcher_event(&watcher::Event::InitDone);
-                    self.changed.notify_one();
+                    self.list_done();
                 }
             }
             WatchEvent::Error(_) if *initial => return Some(Ended::NotStreamed { refused: false }),
@@ -662,7 +660,7 @@ impl<K: Watchable> WatchLoop<K> {
             tracing::warn!(
                 watch = %self.url,
                 "watching {} failed, retrying with a backoff: {why}",
-                plural(&self.kind)
+                plural(W::KIND)
             );
             self.failing = true;
         }
@@ -673,7 +671,7 @@ impl<K: Watchable> WatchLoop<K> {
         self.backoff.reset();
         if self.failing {
             self.failing = false;
-            tracing::warn!(watch = %self.url, "watching {} works again", plural(&self.kind));
+            tracing::warn!(watch = %self.url, "watching {} works again", plural(W::KIND));
         }
     }
 }
@@ -696,6 +694,7 @@ mod tests {
     use super::*;
     use crate::connection::{ClusterOptions, Environment};
     use serde_json::json;
+    use std::fmt::Debug;
     use std::sync::Mutex;
     use tagwarden_testbed::{ApiRequest, ApiServer};
 
@@ -837,11 +836,7 @@ mod tests {
     }
 
     fn has_pod(watched: &Watched, name: &str) -> bool {
-        watched
-            .objects(&[])
-            .pods
-            .iter()
-            .any(|p| p.metadata.name.as_deref() == Some(name))
+        watched.index().has_pod(name)
     }
 
     /// `tagwarden_watch_restarts_total` is 0 for every kind.
@@ -878,7 +873,7 @@ mod tests {
         };
         let cluster = cluster_of(&api, timeouts).await;
         let metrics = metrics();
-        let watched = Watched::start(&cluster, &[], &metrics).expect("clients");
+        let watched = Watched::start(&cluster, &[], &[], &metrics).expect("clients");
         tokio::time::timeout(Duration::from_secs(30), watched.ready())
             .await
             .expect("every kind listed");
@@ -930,7 +925,7 @@ mod tests {
         };
         let cluster = cluster_of(&api, timeouts).await;
         let metrics = metrics();
-        let watched = Watched::start(&cluster, &[], &metrics).expect("clients");
+        let watched = Watched::start(&cluster, &[], &[], &metrics).expect("clients");
         wait_for_watches(&api, &CLUSTER_WIDE).await;
         // An object no watch sees moves the resourceVersion: only bookmarks carry it.
         let moved = api.apply(json!({
@@ -968,7 +963,7 @@ mod tests {
             .bookmark_interval(Duration::from_secs(3600))
             .start();
         let cluster = cluster_of(&api, Timeouts::default()).await;
-        let watched = Watched::start(&cluster, &[], &Metrics::new()).expect("clients");
+        let watched = Watched::start(&cluster, &[], &[], &Metrics::new()).expect("clients");
         wait_for_watches(&api, &CLUSTER_WIDE).await;
         let seen = api.apply(pod("before-drop"));
         wait_until("the first Pod", || has_pod(&watched, "before-drop")).await;
@@ -995,7 +990,7 @@ mod tests {
         api.apply(pod("listed"));
         let cluster = cluster_of(&api, Timeouts::default()).await;
         let metrics = metrics();
-        let watched = Watched::start(&cluster, &[], &metrics).expect("clients");
+        let watched = Watched::start(&cluster, &[], &[], &metrics).expect("clients");
         tokio::time::timeout(Duration::from_secs(30), watched.ready())
             .await
             .expect("every kind listed");
@@ -1027,7 +1022,8 @@ mod tests {
         let api = ApiServer::builder().empty().start();
         let cluster = cluster_of(&api, Timeouts::default()).await;
         let namespaces = ["a".to_string(), "b".to_string()];
-        let _watched = Watched::start(&cluster, &namespaces, &Metrics::new()).expect("clients");
+        let _watched =
+            Watched::start(&cluster, &namespaces, &[], &Metrics::new()).expect("clients");
         let per_namespace: Vec<String> = ["a", "b"]
             .iter()
             .flat_map(|ns| {
@@ -1045,6 +1041,139 @@ mod tests {
             assert_eq!(requests_for(&api, path).1.len(), 1, "{path}");
         }
         assert_eq!(requests_for(&api, "/api/v1/pods").1.len(), 0);
+    }
+
+    /// Uses of `image` in `changes`, as `kind/name pods=N`; `None` when it is not there.
+    fn uses_in(changes: &Changes, image: &str) -> Option<Vec<String>> {
+        changes
+            .images
+            .iter()
+            .find(|(i, _)| i == image)
+            .map(|(_, uses)| {
+                uses.iter()
+                    .map(|u| {
+                        let l = &u.location;
+                        format!("{}/{} pods={}", l.kind, l.name, l.pods)
+                    })
+                    .collect()
+            })
+    }
+
+    /// (objects read, objects worked out) by the index so far.
+    fn work(watched: &Watched) -> (u64, u64) {
+        let index = watched.index();
+        (index.projected(), index.derived())
+    }
+
+    #[tokio::test]
+    async fn one_pod_changed_is_one_pods_work_not_the_clusters() {
+        const OWNED: usize = 300;
+        const BARE: usize = 100;
+        let api = ApiServer::builder().empty().start();
+        let deployment = api.apply(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "app", "image": "example.com/app:1"}]}}},
+        }));
+        let owner = |kind: &str, object: &serde_json::Value| {
+            json!([{"apiVersion": "apps/v1", "kind": kind, "controller": true,
+                    "name": object["metadata"]["name"], "uid": object["metadata"]["uid"]}])
+        };
+        let replica_set = api.apply(json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "web-1", "namespace": "shop",
+                         "ownerReferences": owner("Deployment", &deployment)},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "app", "image": "example.com/app:1"}]}}},
+        }));
+        for i in 0..OWNED {
+            api.apply(json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("web-1-{i}"), "namespace": "shop",
+                             "ownerReferences": owner("ReplicaSet", &replica_set)},
+                "spec": {"containers": [{"name": "app", "image": "example.com/app:1"}]},
+            }));
+        }
+        for i in 0..BARE {
+            api.apply(json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("tool-{i}"), "namespace": "ops"},
+                "spec": {"containers": [{"name": "sh", "image": "example.com/tool:1"}]},
+            }));
+        }
+        let cluster = cluster_of(&api, Timeouts::default()).await;
+        let watched = Watched::start(&cluster, &[], &[], &Metrics::new()).expect("clients");
+        tokio::time::timeout(Duration::from_secs(30), watched.ready())
+            .await
+            .expect("every kind listed");
+
+        // The first changes are everything, rolled up to the owners.
+        let first = watched.take_changes();
+        assert!(first.full);
+        assert_eq!(
+            uses_in(&first, "example.com/app:1"),
+            Some(vec![format!("Deployment/web pods={OWNED}")])
+        );
+        assert_eq!(
+            uses_in(&first, "example.com/tool:1").map(|u| u.len()),
+            Some(BARE)
+        );
+        let settled = work(&watched);
+
+        // A status update that changes nothing kept: read, and no work.
+        api.modify("v1", "Pod", Some("shop"), "web-1-7", |pod| {
+            pod["status"] = json!({"phase": "Running", "podIP": "10.0.0.7"});
+        });
+        wait_until("the status update read", || work(&watched).0 > settled.0).await;
+        assert_eq!(
+            work(&watched),
+            (settled.0 + 1, settled.1),
+            "read once, no work"
+        );
+        let quiet = watched.take_changes();
+        assert!(!quiet.full && quiet.images.is_empty(), "{quiet:?}");
+
+        // One Pod's image changes (a rollout in progress): that Pod's work alone.
+        api.modify("v1", "Pod", Some("shop"), "web-1-8", |pod| {
+            pod["spec"]["containers"][0]["image"] = json!("example.com/app:2");
+        });
+        wait_until("the image change read", || work(&watched).0 > settled.0 + 1).await;
+        assert_eq!(
+            work(&watched),
+            (settled.0 + 2, settled.1 + 1),
+            "one Pod worked out"
+        );
+        let changed = watched.take_changes();
+        assert!(!changed.full);
+        let mut images: Vec<&str> = changed.images.iter().map(|(i, _)| i.as_str()).collect();
+        images.sort();
+        assert_eq!(images, ["example.com/app:1", "example.com/app:2"]);
+        assert_eq!(
+            uses_in(&changed, "example.com/app:1"),
+            Some(vec![format!("Deployment/web pods={OWNED}")])
+        );
+        assert_eq!(
+            uses_in(&changed, "example.com/app:2"),
+            Some(vec!["Pod/web-1-8 pods=1".to_string()])
+        );
+
+        // A bare Pod deleted: its image's uses change, nothing else is worked out.
+        assert!(api.delete("v1", "Pod", Some("ops"), "tool-3"));
+        wait_until("the deletion read", || work(&watched).0 > settled.0 + 2).await;
+        assert_eq!(
+            work(&watched).1,
+            settled.1 + 1,
+            "a deletion works nothing out"
+        );
+        let deleted = watched.take_changes();
+        assert_eq!(deleted.images.len(), 1, "{deleted:?}");
+        assert_eq!(
+            uses_in(&deleted, "example.com/tool:1").map(|u| u.len()),
+            Some(BARE - 1)
+        );
     }
 
     #[test]
