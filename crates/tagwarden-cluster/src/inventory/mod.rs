@@ -71,7 +71,7 @@ pub struct Scope {
 }
 
 /// Where an image is used in a cluster (the `locations[]` entry of `scan`'s JSON).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct WorkloadLocation {
     /// The namespace.
     pub namespace: String,

@@ -117,8 +117,13 @@ impl Book {
             return false;
         }
         let mut group = Grouped::default();
-        for image_use in uses {
-            if !group.uses.contains(&image_use.location) {
+        // Repeated locations once, in linear time: an image (a sidecar) may have many.
+        let first: Vec<bool> = {
+            let mut seen = std::collections::HashSet::new();
+            uses.iter().map(|u| seen.insert(&u.location)).collect()
+        };
+        for (image_use, first) in uses.into_iter().zip(first) {
+            if first {
                 group.uses.push(image_use.location);
             }
             for node in image_use.node_platforms {

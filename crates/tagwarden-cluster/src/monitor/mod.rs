@@ -4,9 +4,10 @@
 //! The Kubernetes side (watchers, leader election, Events, HTTP) lives in `serve` and
 //! talks to a [`Monitor`] through four calls:
 //!
-//! - [`Monitor::set_uses`]: the cluster's image uses now (a full replacement, recomputed
-//!   from the reflector stores). New unique images are checked at once; images nobody
-//!   uses any more are forgotten, and their series disappear.
+//! - [`Monitor::set_uses`]: the cluster's image uses now (a full replacement), or
+//!   `Monitor::apply_changes`: the uses of the images whose uses changed (from the
+//!   incremental inventory). New unique images are checked at once; images nobody uses
+//!   any more are forgotten, and their series disappear.
 //! - [`Monitor::check_soon`]: a Pod just failed to pull this image: check it now.
 //! - [`Monitor::run`]: checks while this replica leads, and sends a [`Transition`] for
 //!   every change of an image's state.

@@ -2,7 +2,7 @@
 //! before a scale-up, a node drain or a Helm hook needs an image.
 //!
 //! ```text
-//!  watchers ─▶ reflector stores ─(debounced)─▶ inventory ─▶ Monitor::set_uses
+//!  watchers ─▶ incremental inventory ─(debounced)─▶ Monitor::apply_changes
 //!                                     │                        │  (checks on schedule,
 //!                       new pull failure ─▶ Monitor::check_soon  │   drift, metrics)
 //!                                                              ▼
@@ -10,12 +10,13 @@
 //!         every replica: /healthz, /readyz, /metrics
 //! ```
 //!
-//! - [`watch`]: one list-then-watch loop and reflector store per kind, `managedFields`
-//!   stripped, a jittered exponential backoff after failures (a watch that ends at once is
-//!   one), resumed after a dropped connection, relisted after `410 Gone`; Nodes and
-//!   ServiceAccounts are optional (forbidden: one warning, synced empty).
-//! - The image uses are recomputed from the stores after changes, at most once per
-//!   [`ServeOptions::debounce`], with the same code as `scan` ([`crate::inventory`]); a
+//! - [`watch`]: one list-then-watch loop per kind into the incremental inventory
+//!   ([`crate::inventory::index`]: projections, not objects), a jittered exponential
+//!   backoff after failures (a watch that ends at once is one), resumed after a dropped
+//!   connection, relisted after `410 Gone`; Nodes and ServiceAccounts are optional
+//!   (forbidden: one warning, listed empty).
+//! - The images whose uses changed go to the monitor after changes, at most once per
+//!   [`ServeOptions::debounce`], worked out as `scan` works them out; a
 //!   container that newly waits in `ErrImagePull`/`ImagePullBackOff` makes the monitor
 //!   check its image at once.
 //! - [`crate::monitor`] decides what to check when and keeps the metrics; only the leader
