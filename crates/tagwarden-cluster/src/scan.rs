@@ -28,7 +28,8 @@ use tagwarden_registry::{Client, InspectOptions};
 
 use crate::connection::Cluster;
 use crate::error::ClusterError;
-use crate::inventory::{NodePlatform, PullFailure, Scope, SecretRef, WorkloadLocation};
+use crate::inventory::{Inventory, NodePlatform, PullFailure, Scope, SecretRef, WorkloadLocation};
+use crate::pull_secrets::PullSecrets;
 
 /// What to scan and how to judge it.
 #[derive(Debug, Clone, Default)]
@@ -97,6 +98,105 @@ struct Group {
     images: Vec<String>,
 }
 
+/// The unique images of an inventory, in order of first use, with what they are asked
+/// with: the pull secrets and node platforms of all their uses.
+#[derive(Debug, Default)]
+struct Gathered {
+    images: Vec<ScannedImage>,
+    /// Image → its index in `images`.
+    index: HashMap<String, usize>,
+    /// Per image: the pull secrets its uses name, without repeats.
+    secrets_of: Vec<Vec<SecretRef>>,
+    /// Per image: the node platforms of each of its uses.
+    platforms_of: Vec<Vec<Vec<NodePlatform>>>,
+    other_pull_failures: Vec<PullFailure>,
+}
+
+impl Gathered {
+    fn of(inventory: Inventory) -> Gathered {
+        let mut gathered = Gathered::default();
+        for image_use in inventory.uses {
+            let i = gathered.index_of(&image_use.image);
+            gathered.images[i].locations.push(image_use.location);
+            for secret in image_use.pull_secrets {
+                if !gathered.secrets_of[i].contains(&secret) {
+                    gathered.secrets_of[i].push(secret);
+                }
+            }
+            gathered.platforms_of[i].push(image_use.node_platforms);
+        }
+        for failure in inventory.pull_failures {
+            match gathered.index.get(&failure.image) {
+                Some(&i) => gathered.images[i].pull_failures.push(failure),
+                None => gathered.other_pull_failures.push(failure),
+            }
+        }
+        gathered
+    }
+
+    /// The index of `image`, added when new.
+    fn index_of(&mut self, image: &str) -> usize {
+        if let Some(&i) = self.index.get(image) {
+            return i;
+        }
+        self.images.push(ScannedImage {
+            image: image.to_string(),
+            verdict: Verdict::with_status(ImageStatus::Unreachable),
+            after_upgrade: None,
+            locations: Vec::new(),
+            pull_failures: Vec::new(),
+            platforms: Vec::new(),
+            pull_secrets: Vec::new(),
+        });
+        self.secrets_of.push(Vec::new());
+        self.platforms_of.push(Vec::new());
+        self.index.insert(image.to_string(), self.images.len() - 1);
+        self.images.len() - 1
+    }
+
+    /// Sets each image's readable pull secrets and platforms, and groups the images
+    /// that share both.
+    fn group(
+        &mut self,
+        secrets: &PullSecrets,
+        platforms: Option<&[Platform]>,
+        nodes: &[NodePlatform],
+    ) -> Vec<Group> {
+        let mut groups: Vec<Group> = Vec::new();
+        for (i, image) in self.images.iter_mut().enumerate() {
+            image.pull_secrets = self.secrets_of[i]
+                .iter()
+                .filter(|s| secrets.knows(s))
+                .cloned()
+                .collect();
+            image.platforms = match platforms {
+                Some(platforms) => platforms
+                    .iter()
+                    .map(|p| NodePlatform {
+                        platform: p.clone(),
+                        nodes: count_nodes(nodes, p),
+                    })
+                    .collect(),
+                None => union_of(&self.platforms_of[i]),
+            };
+            let platforms: Vec<Platform> =
+                image.platforms.iter().map(|p| p.platform.clone()).collect();
+            match groups
+                .iter_mut()
+                .find(|g| g.pull_secrets == image.pull_secrets && g.platforms == platforms)
+            {
+                Some(group) => group.images.push(image.image.clone()),
+                None => groups.push(Group {
+                    pull_secrets: image.pull_secrets.clone(),
+                    platforms,
+                    images: vec![image.image.clone()],
+                }),
+            }
+        }
+        groups
+    }
+}
+
 impl Cluster {
     /// Scans the cluster; see the [module documentation](self). `client` asks with the
     /// local credentials; images whose workloads name pull secrets ask through it with
@@ -122,129 +222,79 @@ impl Cluster {
             .await;
         let mut warnings = inventory.warnings.clone();
         warnings.extend(secrets.warnings.iter().cloned());
-
-        // Unique images, in order of first use, with all their uses.
-        let mut images: Vec<ScannedImage> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut secrets_of: Vec<Vec<SecretRef>> = Vec::new();
-        let mut platforms_of: Vec<Vec<Vec<NodePlatform>>> = Vec::new();
-        for image_use in &inventory.uses {
-            let i = *index.entry(image_use.image.clone()).or_insert_with(|| {
-                images.push(ScannedImage {
-                    image: image_use.image.clone(),
-                    verdict: Verdict::with_status(ImageStatus::Unreachable),
-                    after_upgrade: None,
-                    locations: Vec::new(),
-                    pull_failures: Vec::new(),
-                    platforms: Vec::new(),
-                    pull_secrets: Vec::new(),
-                });
-                secrets_of.push(Vec::new());
-                platforms_of.push(Vec::new());
-                images.len() - 1
-            });
-            images[i].locations.push(image_use.location.clone());
-            for secret in &image_use.pull_secrets {
-                if !secrets_of[i].contains(secret) {
-                    secrets_of[i].push(secret.clone());
-                }
-            }
-            platforms_of[i].push(image_use.node_platforms.clone());
-        }
-        let mut other_pull_failures = Vec::new();
-        for failure in inventory.pull_failures {
-            match index.get(&failure.image) {
-                Some(&i) => images[i].pull_failures.push(failure),
-                None => other_pull_failures.push(failure),
-            }
-        }
-
-        // Groups by (readable pull secrets, platforms).
-        let mut groups: Vec<Group> = Vec::new();
-        for (i, image) in images.iter_mut().enumerate() {
-            image.pull_secrets = secrets_of[i]
-                .iter()
-                .filter(|s| secrets.knows(s))
-                .cloned()
-                .collect();
-            image.platforms = match &options.platforms {
-                Some(platforms) => platforms
-                    .iter()
-                    .map(|p| NodePlatform {
-                        platform: p.clone(),
-                        nodes: count_nodes(&inventory.nodes, p),
-                    })
-                    .collect(),
-                None => union_of(&platforms_of[i]),
-            };
-            let platforms: Vec<Platform> =
-                image.platforms.iter().map(|p| p.platform.clone()).collect();
-            match groups
-                .iter_mut()
-                .find(|g| g.pull_secrets == image.pull_secrets && g.platforms == platforms)
-            {
-                Some(group) => group.images.push(image.image.clone()),
-                None => groups.push(Group {
-                    pull_secrets: image.pull_secrets.clone(),
-                    platforms,
-                    images: vec![image.image.clone()],
-                }),
-            }
-        }
-
-        // One keychain per set of pull secrets, over the caller's one transport (one
-        // budget per registry host); every group asked concurrently.
-        let mut clients_by_secrets: HashMap<Vec<SecretRef>, Client> = HashMap::new();
-        for group in &groups {
-            if !clients_by_secrets.contains_key(&group.pull_secrets) {
-                let with_secrets = match secrets.keychain(&group.pull_secrets) {
-                    Some(keychain) => client.with_keychain_first(keychain),
-                    None => client.clone(),
-                };
-                clients_by_secrets.insert(group.pull_secrets.clone(), with_secrets);
-            }
-        }
-        let total = images.len();
-        let done = AtomicUsize::new(0);
-        let tick = |_: Progress| {
-            let done = done.fetch_add(1, Ordering::Relaxed) + 1;
-            progress(Progress { done, total });
-        };
-        let answers = join_all(groups.iter().map(|group| {
-            let client = &clients_by_secrets[&group.pull_secrets];
-            let mut inspect = options.inspect.clone();
-            inspect.platforms = group.platforms.clone();
-            let tick = &tick;
-            async move {
-                let answers = ask(
-                    client,
-                    &group.images,
-                    &inspect,
-                    options.upgrade_from.as_ref(),
-                    tick,
-                )
-                .await;
-                group
-                    .images
-                    .iter()
-                    .cloned()
-                    .zip(answers)
-                    .collect::<Vec<_>>()
-            }
-        }))
-        .await;
-        for (image, (verdict, after_upgrade)) in answers.into_iter().flatten() {
+        let nodes = inventory.nodes.clone();
+        let mut gathered = Gathered::of(inventory);
+        let groups = gathered.group(&secrets, options.platforms.as_deref(), &nodes);
+        let answers = ask_groups(client, &secrets, &groups, options, progress).await;
+        let Gathered {
+            mut images,
+            index,
+            other_pull_failures,
+            ..
+        } = gathered;
+        for (image, (verdict, after_upgrade)) in answers {
             let i = index[&image];
             images[i].verdict = with_nodes_named(verdict, &images[i].platforms);
             images[i].after_upgrade = after_upgrade;
         }
         Ok(ScanReport {
             images,
-            nodes: inventory.nodes,
+            nodes,
             other_pull_failures,
             warnings,
         })
     }
+}
+
+/// Asks every group at once, each with one keychain per set of pull secrets over the
+/// caller's one transport (one budget per registry host): each image's answer.
+async fn ask_groups(
+    client: &Client,
+    secrets: &PullSecrets,
+    groups: &[Group],
+    options: &ScanOptions,
+    progress: impl Fn(Progress),
+) -> Vec<(String, (Verdict, Option<String>))> {
+    let mut clients_by_secrets: HashMap<Vec<SecretRef>, Client> = HashMap::new();
+    for group in groups {
+        if !clients_by_secrets.contains_key(&group.pull_secrets) {
+            let with_secrets = match secrets.keychain(&group.pull_secrets) {
+                Some(keychain) => client.with_keychain_first(keychain),
+                None => client.clone(),
+            };
+            clients_by_secrets.insert(group.pull_secrets.clone(), with_secrets);
+        }
+    }
+    let total = groups.iter().map(|g| g.images.len()).sum();
+    let done = AtomicUsize::new(0);
+    let tick = |_: Progress| {
+        let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress(Progress { done, total });
+    };
+    let answers = join_all(groups.iter().map(|group| {
+        let client = &clients_by_secrets[&group.pull_secrets];
+        let mut inspect = options.inspect.clone();
+        inspect.platforms = group.platforms.clone();
+        let tick = &tick;
+        async move {
+            let answers = ask(
+                client,
+                &group.images,
+                &inspect,
+                options.upgrade_from.as_ref(),
+                tick,
+            )
+            .await;
+            group
+                .images
+                .iter()
+                .cloned()
+                .zip(answers)
+                .collect::<Vec<_>>()
+        }
+    }))
+    .await;
+    answers.into_iter().flatten().collect()
 }
 
 /// The engine's answers for one group, with the reference asked for after an upgrade.

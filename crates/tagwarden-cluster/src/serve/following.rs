@@ -45,7 +45,7 @@ impl VersionWatch {
     pub fn new(initial: KubeVersion) -> VersionWatch {
         VersionWatch {
             initial,
-            every: Duration::from_secs(60),
+            every: VERSION_INTERVAL,
             lower_reads: LOWER_VERSION_READS,
         }
     }
@@ -63,6 +63,9 @@ pub(crate) struct Followers {
     pub lease: Option<LeaseOptions>,
 }
 
+/// How often `/version` is read again by default (`serve --version-interval`).
+pub const VERSION_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The `git_version` label of a version (its `gitVersion`, else `1.32`).
 pub(crate) fn git_version_of(version: &KubeVersion) -> String {
     version
@@ -72,14 +75,14 @@ pub(crate) fn git_version_of(version: &KubeVersion) -> String {
 }
 
 impl Followers {
-    /// Reads `/version` every `watch.every` until `stop` turns true.
-    pub async fn follow(self, watch: VersionWatch, mut stop: watch::Receiver<bool>) {
+    /// Reads `/version` every `watch.every` until `stop` is cancelled.
+    pub async fn follow(self, watch: VersionWatch, stop: tokio_util::sync::CancellationToken) {
         let mut follower = VersionFollower::new(watch.initial, watch.lower_reads);
         let mut failing = false;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(watch.every) => {}
-                _ = stop.wait_for(|s| *s) => return,
+                () = stop.cancelled() => return,
             }
             let read = match self.cluster.version().await {
                 Ok(read) => read,

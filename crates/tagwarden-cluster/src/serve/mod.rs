@@ -44,16 +44,18 @@ use std::time::Duration;
 
 use kube::runtime::events::{Recorder, Reporter};
 use tokio::sync::{mpsc, watch as channel};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 pub use clients::{PullSecretClients, REREAD_EVERY};
-pub use following::VersionWatch;
+pub use following::{VERSION_INTERVAL, VersionWatch};
 pub use leader::LeaseOptions;
 
 use crate::connection::Cluster;
 use crate::error::ClusterError;
 use crate::inventory::SecretRef;
 use crate::monitor::{Metrics, Monitor};
-use crate::webhook::{HttpsEndpoint, Webhook, WebhookError};
+use crate::webhook::{BoundWebhook, HttpsEndpoint, Webhook, WebhookError};
 
 /// How `serve` runs.
 #[derive(Debug, Clone)]
@@ -164,15 +166,108 @@ impl Cluster {
         listening: impl FnOnce(&Listening),
     ) -> Result<(), ServeError> {
         let client = self.client()?;
-        let listener = http::bind(options.listen)
-            .await
-            .map_err(ServeError::Listen)?;
         let reporter = Reporter {
             controller: options.reporter.clone(),
             instance: Some(options.instance.clone()).filter(|i| !i.is_empty()),
         };
-        // The webhook binds at start: a bad certificate or a busy port stops serve now.
-        // Every replica answers it (each Pod create reaches one), leader or not.
+        let bound = Bound::bind(options, webhook, &client, &reporter).await?;
+        listening(&bound.listening(options));
+        metrics.know_watched_kinds(&watch::KINDS);
+        if let Some(version) = &options.version {
+            metrics.set_cluster_version(
+                &following::git_version_of(&version.initial),
+                version.initial.minor,
+            );
+        }
+        // One token stops every task; the JoinSet holds them all until they are done.
+        let stop = CancellationToken::new();
+        tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                shutdown.await;
+                stop.cancel();
+            }
+        });
+        // Endpoints first: /healthz answers while the watches fill the inventory. They
+        // stop last, after the Lease is released.
+        let mut serving = JoinSet::new();
+        let ready = Arc::new(AtomicBool::new(false));
+        let webhook = bound.start(&mut serving, &metrics, ready.clone(), &stop);
+        let watched = Arc::new(watch::Watched::start(
+            self,
+            &options.namespaces,
+            &options.skip_namespaces,
+            &metrics,
+        )?);
+        let election = self.elect(&client, options).await?;
+        let running = Running {
+            cluster: self.clone(),
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            leading: election.leading.clone(),
+            stop: stop.clone(),
+            monitor,
+            metrics,
+            webhook,
+            watched,
+            ready,
+        };
+        let mut tasks = JoinSet::new();
+        running.start(&mut tasks, options);
+
+        stop.cancelled().await;
+        tracing::debug!("shutting down");
+        while tasks.join_next().await.is_some() {}
+        let leader::Election { leading, task, .. } = election;
+        drop(leading);
+        if let Some(task) = task {
+            // Dropping every receiver ends the election task, which releases the Lease.
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        while serving.join_next().await.is_some() {}
+        Ok(())
+    }
+
+    /// Joins the election for `options.lease` (none: this replica always leads). A
+    /// refused Lease is RBAC's answer (403, who cannot do what), not "unreachable".
+    async fn elect(
+        &self,
+        client: &kube::Client,
+        options: &ServeOptions,
+    ) -> Result<leader::Election, ClusterError> {
+        leader::elect(client, options.lease.as_ref(), |lease, error| match error {
+            kube_lease_manager::LeaseManagerError::KubeError(error) => self.request_error(error),
+            other => ClusterError::Unreachable {
+                server: self.server(),
+                context: self.context_suffix(),
+                reason: format!(
+                    "cannot use Lease {}/{}: {other}",
+                    lease.namespace, lease.name
+                ),
+            },
+        })
+        .await
+    }
+}
+
+/// The addresses `serve` listens on, bound before anything else starts: a busy port or
+/// a bad certificate stops serve at once.
+struct Bound {
+    listener: tokio::net::TcpListener,
+    webhook: Option<(Webhook, BoundWebhook)>,
+}
+
+impl Bound {
+    async fn bind(
+        options: &ServeOptions,
+        webhook: Option<Webhook>,
+        client: &kube::Client,
+        reporter: &Reporter,
+    ) -> Result<Bound, ServeError> {
+        let listener = http::bind(options.listen)
+            .await
+            .map_err(ServeError::Listen)?;
+        // Every replica answers the webhook (each Pod create reaches one), leader or not.
         let webhook = match (webhook, &options.webhook) {
             (Some(webhook), Some(endpoint)) => {
                 let webhook =
@@ -182,151 +277,123 @@ impl Cluster {
             }
             _ => None,
         };
-        listening(&Listening {
-            endpoints: listener.local_addr().unwrap_or(options.listen),
-            webhook: webhook.as_ref().map(|(_, b)| {
-                b.local_addr().unwrap_or(
-                    options
-                        .webhook
-                        .as_ref()
-                        .map_or(options.listen, |e| e.listen),
-                )
-            }),
-        });
-        metrics.know_watched_kinds(&watch::KINDS);
-        if let Some(version) = &options.version {
-            metrics.set_cluster_version(
-                &following::git_version_of(&version.initial),
-                version.initial.minor,
-            );
-        }
-        let (stop_sender, stop) = channel::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_sender.send(true);
-        });
+        Ok(Bound { listener, webhook })
+    }
 
-        // Endpoints first: /healthz answers while the caches fill.
-        let ready = Arc::new(AtomicBool::new(false));
-        let server = spawn_endpoints(
-            listener,
-            &metrics,
-            webhook.as_ref().map(|(w, _)| w.clone()),
-            ready.clone(),
+    fn listening(&self, options: &ServeOptions) -> Listening {
+        let webhook_default = options
+            .webhook
+            .as_ref()
+            .map_or(options.listen, |e| e.listen);
+        Listening {
+            endpoints: self.listener.local_addr().unwrap_or(options.listen),
+            webhook: self
+                .webhook
+                .as_ref()
+                .map(|(_, b)| b.local_addr().unwrap_or(webhook_default)),
+        }
+    }
+
+    /// Serves the endpoints and the webhook until `stop`; the webhook, for the tasks
+    /// that follow the cluster's version.
+    fn start(
+        self,
+        tasks: &mut JoinSet<()>,
+        metrics: &Metrics,
+        ready: Arc<AtomicBool>,
+        stop: &CancellationToken,
+    ) -> Option<Webhook> {
+        let webhook = self.webhook.as_ref().map(|(w, _)| w.clone());
+        tasks.spawn(serve_endpoints(
+            self.listener,
+            metrics,
+            webhook.clone(),
+            ready,
             stop.clone(),
-        );
-        let webhook_for_versions = webhook.as_ref().map(|(w, _)| w.clone());
-        let admission = webhook.map(|(_, bound)| {
-            let mut stop = stop.clone();
-            tokio::spawn(async move {
-                let stopped = async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                };
+        ));
+        if let Some((_, bound)) = self.webhook {
+            let stopped = stop.clone().cancelled_owned();
+            tasks.spawn(async move {
                 if let Err(e) = bound.run(stopped).await {
                     tracing::warn!("the admission webhook stopped: {e}");
                 }
-            })
-        });
+            });
+        }
+        webhook
+    }
+}
 
-        let watched = Arc::new(watch::Watched::start(
-            self,
-            &options.namespaces,
-            &options.skip_namespaces,
-            &metrics,
-        )?);
-        // A refused Lease is RBAC's answer (403, who cannot do what), not "unreachable".
-        let election = leader::elect(
-            &client,
-            options.lease.as_ref(),
-            |lease, error| match error {
-                kube_lease_manager::LeaseManagerError::KubeError(error) => {
-                    self.request_error(error)
-                }
-                other => ClusterError::Unreachable {
-                    server: self.server(),
-                    context: self.context_suffix(),
-                    reason: format!(
-                        "cannot use Lease {}/{}: {other}",
-                        lease.namespace, lease.name
-                    ),
-                },
-            },
-        )
-        .await?;
-        // The monitor keeps tagwarden_is_leader as it follows this flag.
-        let leading = election.leading.clone();
+/// What the tasks of a running `serve` share.
+struct Running {
+    cluster: Cluster,
+    client: kube::Client,
+    recorder: Recorder,
+    /// The leader-election flag.
+    leading: channel::Receiver<bool>,
+    stop: CancellationToken,
+    monitor: Monitor,
+    metrics: Metrics,
+    /// The webhook, when it runs (its tracking follows the cluster's version).
+    webhook: Option<Webhook>,
+    watched: Arc<watch::Watched>,
+    /// Set once the first uses are with the monitor (`/readyz`).
+    ready: Arc<AtomicBool>,
+}
 
-        // Transitions become Events (the monitor only sends them while leading).
+impl Running {
+    /// Starts the publisher of Events, the version follower, the checker and the indexer.
+    fn start(self, tasks: &mut JoinSet<()>, options: &ServeOptions) {
+        let Running {
+            cluster,
+            client,
+            recorder,
+            leading,
+            stop,
+            monitor,
+            metrics,
+            webhook,
+            watched,
+            ready,
+        } = self;
+        // Transitions become Events (the monitor only sends them while leading); the
+        // publisher drains them and ends once the checker, their only sender, has ended.
         let (transitions, received) = mpsc::channel(1_024);
-        let recorder = Recorder::new(client.clone(), reporter);
-        let publisher = spawn_publisher(
+        tasks.spawn(publish(
             &client,
             options,
             recorder.clone(),
             leading.clone(),
             received,
-        );
-        let follower = options.version.clone().map(|version| {
+        ));
+        if let Some(version) = options.version.clone() {
             let followers = following::Followers {
-                cluster: self.clone(),
-                client: client.clone(),
+                cluster: cluster.clone(),
+                client,
                 monitor: monitor.clone(),
-                webhook: webhook_for_versions,
-                metrics: metrics.clone(),
+                webhook,
+                metrics,
                 leading: leading.clone(),
                 recorder,
                 lease: options.lease.clone(),
             };
-            tokio::spawn(followers.follow(version, stop.clone()))
-        });
-
-        let checker = {
-            let monitor = monitor.clone();
-            let leading = leading.clone();
-            let mut stop = stop.clone();
-            tokio::spawn(async move {
-                monitor
-                    .run(leading, transitions, async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await;
-            })
-        };
-        let indexer = spawn_indexer(self, options, watched, monitor, ready, stop.clone());
-
-        let mut stopped = stop.clone();
-        let _ = stopped.wait_for(|s| *s).await;
-        tracing::debug!("shutting down");
-        let _ = indexer.await;
-        let _ = checker.await;
-        // The checker held the last transition sender: the publisher drains and ends.
-        let _ = publisher.await;
-        if let Some(follower) = follower {
-            let _ = follower.await;
+            tasks.spawn(followers.follow(version, stop.clone()));
         }
-        drop(leading);
-        let leader::Election { leading, task, .. } = election;
-        drop(leading);
-        if let Some(task) = task {
-            // Dropping every receiver ends the election task, which releases the Lease.
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-        }
-        let _ = server.await;
-        if let Some(admission) = admission {
-            let _ = admission.await;
-        }
-        Ok(())
+        // The monitor keeps tagwarden_is_leader as it follows the flag.
+        let checker = monitor.clone();
+        let stopped = stop.clone().cancelled_owned();
+        tasks.spawn(async move { checker.run(leading, transitions, stopped).await });
+        tasks.spawn(index(cluster, options, watched, monitor, ready, stop));
     }
 }
 
 /// `/healthz`, `/readyz` and `/metrics` (the monitor's and the webhook's), until `stop`.
-fn spawn_endpoints(
+fn serve_endpoints(
     listener: tokio::net::TcpListener,
     metrics: &Metrics,
     webhook: Option<Webhook>,
     ready: Arc<AtomicBool>,
-    mut stop: channel::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static {
     let render = {
         let metrics = metrics.clone();
         Arc::new(move |format| {
@@ -344,33 +411,30 @@ fn spawn_endpoints(
         ready,
         metrics: render,
     });
-    tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
+    async move {
         if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(stopped)
+            .with_graceful_shutdown(stop.cancelled_owned())
             .await
         {
             tracing::warn!("the HTTP server stopped: {e}");
         }
-    })
+    }
 }
 
 /// Turns transitions into Events; a new leader first reads what was announced, and the
 /// records are written back (batched) to the ConfigMap next to the Lease.
-fn spawn_publisher(
+fn publish(
     client: &kube::Client,
     options: &ServeOptions,
     recorder: Recorder,
     mut leading: channel::Receiver<bool>,
     mut received: mpsc::Receiver<crate::monitor::Transition>,
-) -> tokio::task::JoinHandle<()> {
+) -> impl Future<Output = ()> + Send + 'static {
     let place = options.lease.as_ref().map(|lease| announced::Place {
         api: kube::Api::namespaced(client.clone(), &lease.namespace),
         name: announced_configmap_name(lease),
     });
-    tokio::spawn(async move {
+    async move {
         let mut announced = announced::Announced::new(place);
         let mut was_leading = false;
         let mut flush_at: Option<tokio::time::Instant> = None;
@@ -398,7 +462,7 @@ fn spawn_publisher(
             }
         }
         announced.flush().await;
-    })
+    }
 }
 
 /// Sleeps until `at`; never wakes for `None`.
@@ -411,21 +475,20 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
 
 /// Hands the images whose uses changed to the monitor after changes (debounced), and
 /// hurries the images of containers that newly cannot pull.
-fn spawn_indexer(
-    cluster: &Cluster,
+fn index(
+    cluster: Cluster,
     options: &ServeOptions,
     watched: Arc<watch::Watched>,
     monitor: Monitor,
     ready: Arc<AtomicBool>,
-    mut stop: channel::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static {
     let debounce = options.debounce;
     let pull_secrets = options.pull_secrets.clone();
-    let cluster = cluster.clone();
-    tokio::spawn(async move {
+    async move {
         tokio::select! {
             _ = watched.ready() => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         }
         loop {
             let changes = watched.take_changes();
@@ -451,9 +514,9 @@ fn spawn_indexer(
             ready.store(true, Ordering::Release);
             tokio::select! {
                 _ = watched.changed.notified() => {}
-                _ = stop.wait_for(|s| *s) => return,
+                _ = stop.cancelled() => return,
             }
             tokio::time::sleep(debounce).await;
         }
-    })
+    }
 }

@@ -499,32 +499,42 @@ impl<W: Watchable> WatchLoop<W> {
         self.backoff.next()
     }
 
+    /// Opens a watch from `resource_version` (a streaming list when `initial`), asking
+    /// for bookmarks, which keep the resourceVersion of a quiet watch current so that the
+    /// next watch resumes from there, not from an old one.
+    async fn open(
+        &self,
+        timeout_secs: u32,
+        resource_version: &str,
+        initial: bool,
+    ) -> Result<impl futures::Stream<Item = Result<WatchEvent<W>, kube::Error>> + use<W>, kube::Error>
+    {
+        let params = if initial {
+            // No resourceVersion: the most recent state, read consistently.
+            WatchParams::streaming_lists()
+        } else {
+            WatchParams::default()
+        }
+        .timeout(timeout_secs);
+        debug_assert!(params.bookmarks);
+        let request = kube::core::Request::new(&self.url)
+            .watch(&params, resource_version)
+            .map_err(kube::Error::BuildRequest)?;
+        self.watches.request_events::<W>(request).await
+    }
+
     /// Watches from `start` until the watch ends. A streaming list fills the store from
     /// its initial events, which are applied at once when their end bookmark comes.
     async fn watch_from(&mut self, start: Start) -> Ended {
         let timeout_secs = u32::try_from(self.watch_timeout.as_secs())
             .unwrap_or(u32::MAX)
             .max(1);
-        // Bookmarks (on in both) keep the resourceVersion of a quiet watch current, so that
-        // the next watch resumes from there, not from an old one.
-        let (params, mut resource_version, mut initial) = match start {
-            Start::From(rv) => (WatchParams::default().timeout(timeout_secs), rv, false),
-            // No resourceVersion: the most recent state, read consistently.
-            Start::StreamingList => (
-                WatchParams::streaming_lists().timeout(timeout_secs),
-                String::new(),
-                true,
-            ),
+        let (mut resource_version, mut initial) = match start {
+            Start::From(rv) => (rv, false),
+            Start::StreamingList => (String::new(), true),
         };
-        debug_assert!(params.bookmarks);
         let opened = tokio::time::Instant::now();
-        let request = kube::core::Request::new(&self.url)
-            .watch(&params, &resource_version)
-            .map_err(kube::Error::BuildRequest);
-        let stream = match request {
-            Ok(request) => self.watches.request_events::<W>(request).await,
-            Err(e) => Err(e),
-        };
+        let stream = self.open(timeout_secs, &resource_version, initial).await;
         let stream = match stream {
             Ok(stream) => stream,
             Err(e) if initial => {
