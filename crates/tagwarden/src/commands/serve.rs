@@ -193,9 +193,8 @@ pub struct Args {
 
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let config = load_config(global)?;
-    let settings = &config.serve;
     // Everything that can be wrong in the flags and the file, before the cluster is asked.
-    let settled = Settled::of(args, settings)?;
+    let settled = Settled::of(args, &config.serve)?;
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
 
     let cluster = args
@@ -222,7 +221,6 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         inspect: policy.inspect_options(platforms),
         ..settled.monitor.clone()
     };
-
     let metrics = Metrics::new();
     // No disk cache: a monitor must see a deleted or moved tag at its next check.
     let local = {
@@ -234,70 +232,12 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let pull_secrets = args
         .read_pull_secrets
         .then(|| std::sync::Arc::new(PullSecretClients::new(local.clone())));
-    // The webhook asks through the monitor's clients (one set of credentials, one single
-    // flight) and keeps its own memory of decisions.
-    let webhook = args.webhook_listen.map(|_| {
-        let mut options = WebhookOptions::new(
-            RepairOptions {
-                inspect: monitor_options.inspect.clone(),
-                pin: args.pin,
-            },
-            args.lease_namespace.as_deref(),
-        );
-        options.budget = Duration::from_millis(args.webhook_budget_ms);
-        options.validate = args.webhook_validate;
-        options
-            .excluded_namespaces
-            .extend(args.webhook_skip_namespaces.iter().cloned());
-        match &pull_secrets {
-            Some(clients) => Webhook::with_clients(clients.clone(), options),
-            None => Webhook::new(local.clone(), options),
-        }
-    });
+    let webhook = webhook_of(args, &monitor_options, &local, pull_secrets.as_ref());
     let monitor = match &pull_secrets {
         Some(clients) => Monitor::new(clients.clone(), monitor_options, metrics.clone()),
         None => Monitor::new(local, monitor_options, metrics.clone()),
     };
-
-    let identity = args
-        .identity
-        .clone()
-        .filter(|i| !i.is_empty())
-        .unwrap_or_else(default_identity);
-    let lease = match (&args.lease_namespace, args.no_leader_election) {
-        (Some(namespace), false) if !namespace.is_empty() => {
-            let mut lease = LeaseOptions::new(namespace, &identity);
-            lease.name = args.lease_name.clone();
-            lease.duration_seconds = args.lease_duration;
-            lease.grace_seconds = (args.lease_duration / 3).max(1);
-            Some(lease)
-        }
-        _ => None,
-    };
-    let mut version_watch = VersionWatch::new(version.clone());
-    version_watch.every = settled.version_every;
-    let serve_options = ServeOptions {
-        listen: settled.listen,
-        namespaces: settled.namespaces,
-        skip_namespaces: settled.skip_namespaces,
-        lease,
-        instance: identity,
-        pull_secrets,
-        webhook: match (
-            args.webhook_listen,
-            &args.webhook_tls_cert,
-            &args.webhook_tls_key,
-        ) {
-            (Some(listen), Some(cert), Some(key)) => Some(HttpsEndpoint {
-                listen,
-                cert: cert.clone(),
-                key: key.clone(),
-            }),
-            _ => None,
-        },
-        version: Some(version_watch),
-        ..ServeOptions::default()
-    };
+    let serve_options = serve_options_of(args, settled, version, pull_secrets);
     let started = |listening: &Listening| {
         errln!(
             "{}",
@@ -321,6 +261,84 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         })?;
     errln!("tagwarden serve: stopped");
     Ok(Status::Success)
+}
+
+/// The admission webhook, when `--webhook-listen` asks for it: it asks through the
+/// monitor's clients (one set of credentials, one single flight) and keeps its own
+/// memory of decisions.
+fn webhook_of(
+    args: &Args,
+    monitor: &MonitorOptions,
+    local: &tagwarden_registry::Client,
+    pull_secrets: Option<&std::sync::Arc<PullSecretClients>>,
+) -> Option<Webhook> {
+    args.webhook_listen?;
+    let mut options = WebhookOptions::new(
+        RepairOptions {
+            inspect: monitor.inspect.clone(),
+            pin: args.pin,
+        },
+        args.lease_namespace.as_deref(),
+    );
+    options.budget = Duration::from_millis(args.webhook_budget_ms);
+    options.validate = args.webhook_validate;
+    options
+        .excluded_namespaces
+        .extend(args.webhook_skip_namespaces.iter().cloned());
+    Some(match pull_secrets {
+        Some(clients) => Webhook::with_clients(clients.clone(), options),
+        None => Webhook::new(local.clone(), options),
+    })
+}
+
+/// What serve is told: where to listen, what to watch, the Lease, the webhook's
+/// endpoint and the version to follow.
+fn serve_options_of(
+    args: &Args,
+    settled: Settled,
+    version: tagwarden_core::KubeVersion,
+    pull_secrets: Option<std::sync::Arc<PullSecretClients>>,
+) -> ServeOptions {
+    let identity = args
+        .identity
+        .clone()
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(default_identity);
+    let lease = match (&args.lease_namespace, args.no_leader_election) {
+        (Some(namespace), false) if !namespace.is_empty() => {
+            let mut lease = LeaseOptions::new(namespace, &identity);
+            lease.name = args.lease_name.clone();
+            lease.duration_seconds = args.lease_duration;
+            lease.grace_seconds = (args.lease_duration / 3).max(1);
+            Some(lease)
+        }
+        _ => None,
+    };
+    let mut version_watch = VersionWatch::new(version);
+    version_watch.every = settled.version_every;
+    let webhook = match (
+        args.webhook_listen,
+        &args.webhook_tls_cert,
+        &args.webhook_tls_key,
+    ) {
+        (Some(listen), Some(cert), Some(key)) => Some(HttpsEndpoint {
+            listen,
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    ServeOptions {
+        listen: settled.listen,
+        namespaces: settled.namespaces,
+        skip_namespaces: settled.skip_namespaces,
+        lease,
+        instance: identity,
+        pull_secrets,
+        webhook,
+        version: Some(version_watch),
+        ..ServeOptions::default()
+    }
 }
 
 const HINT: &str = "serve needs the cluster's version to know which images follow it";
@@ -374,7 +392,7 @@ impl Settled {
                     "config serve.listen {text:?}: {e} (expected HOST:PORT)"
                 ))
             })?,
-            (None, None) => SocketAddr::from(([0, 0, 0, 0], 8080)),
+            (None, None) => ServeOptions::default().listen,
         };
         let defaults = MonitorOptions::default();
         let mut monitor = MonitorOptions {
@@ -382,13 +400,13 @@ impl Settled {
                 args.present_interval,
                 settings.present_interval,
                 "present_interval",
-                3600,
+                defaults.present_every,
             )?,
             failing_every: seconds(
                 args.failing_interval,
                 settings.failing_interval,
                 "failing_interval",
-                300,
+                defaults.failing_every,
             )?,
             undetermined_backoff: (
                 defaults.undetermined_backoff.0,
@@ -396,37 +414,12 @@ impl Settled {
                     args.undetermined_max_backoff,
                     settings.undetermined_max_backoff,
                     "undetermined_max_backoff",
-                    1800,
+                    defaults.undetermined_backoff.1,
                 )?,
             ),
             ..defaults
         };
-        for (registry, budget) in &settings.budgets {
-            if budget.requests == 0 || budget.window == 0 {
-                return Err(Failure::bad_input(anyhow!(
-                    "config serve.budgets.{registry}: requests and window must be at least 1 \
-                     (got requests: {}, window: {})",
-                    budget.requests,
-                    budget.window
-                )));
-            }
-            monitor.budgets.insert(
-                registry.clone(),
-                Budget {
-                    requests: u32::try_from(budget.requests).unwrap_or(u32::MAX),
-                    per: Duration::from_secs(budget.window),
-                },
-            );
-        }
-        for (registry, requests, seconds) in &args.budgets {
-            monitor.budgets.insert(
-                registry.clone(),
-                Budget {
-                    requests: u32::try_from(*requests).unwrap_or(u32::MAX),
-                    per: Duration::from_secs(*seconds),
-                },
-            );
-        }
+        add_budgets(&mut monitor, args, settings)?;
         let namespaces = if args.namespaces.is_empty() {
             settings.namespaces.clone()
         } else {
@@ -452,10 +445,45 @@ impl Settled {
                 args.version_interval,
                 settings.version_interval,
                 "version_interval",
-                60,
+                tagwarden_cluster::serve::VERSION_INTERVAL,
             )?,
         })
     }
+}
+
+/// The registry budgets of the config file, then those of `--budget` (which win).
+fn add_budgets(
+    monitor: &mut MonitorOptions,
+    args: &Args,
+    settings: &ServeConfig,
+) -> Result<(), Failure> {
+    for (registry, budget) in &settings.budgets {
+        if budget.requests == 0 || budget.window == 0 {
+            return Err(Failure::bad_input(anyhow!(
+                "config serve.budgets.{registry}: requests and window must be at least 1 \
+                 (got requests: {}, window: {})",
+                budget.requests,
+                budget.window
+            )));
+        }
+        monitor.budgets.insert(
+            registry.clone(),
+            Budget {
+                requests: u32::try_from(budget.requests).unwrap_or(u32::MAX),
+                per: Duration::from_secs(budget.window),
+            },
+        );
+    }
+    for (registry, requests, seconds) in &args.budgets {
+        monitor.budgets.insert(
+            registry.clone(),
+            Budget {
+                requests: u32::try_from(*requests).unwrap_or(u32::MAX),
+                per: Duration::from_secs(*seconds),
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Every namespace and object name serve will put into a request path, checked as kubectl
@@ -490,7 +518,7 @@ fn seconds(
     flag: Option<u64>,
     file: Option<u64>,
     key: &str,
-    default: u64,
+    default: Duration,
 ) -> Result<Duration, Failure> {
     let zero = |what: String| {
         Failure::bad_input(anyhow!("{what}: 0 is not a number of seconds (at least 1)"))
@@ -500,7 +528,7 @@ fn seconds(
         (Some(flag), _) => Ok(Duration::from_secs(flag)),
         (None, Some(0)) => Err(zero(format!("config serve.{key}"))),
         (None, Some(file)) => Ok(Duration::from_secs(file)),
-        (None, None) => Ok(Duration::from_secs(default)),
+        (None, None) => Ok(default),
     }
 }
 
