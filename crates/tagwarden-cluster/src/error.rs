@@ -175,7 +175,7 @@ impl ClusterError {
                 "log in again or renew the kubeconfig's credentials (a token or certificate may have expired); `kubectl auth whoami` shows who you are"
             }
             ClusterError::Forbidden { .. } => {
-                "ask a cluster admin for the RBAC permission the message names (the README lists what each command needs); `kubectl auth can-i --list` shows yours"
+                "ask a cluster admin for the RBAC permission the message names (docs/cluster.md and docs/operator.md list what each command needs); `kubectl auth can-i --list` shows yours"
             }
             ClusterError::NotFound { .. } | ClusterError::NotKubernetes { .. } => {
                 "check the kubeconfig's server URL: it must point at the Kubernetes API server itself, not a dashboard, a load balancer page or a path under it"

@@ -1,17 +1,20 @@
-//! Kubernetes integration: finding the cluster to talk to, and its `/version`.
+//! Kubernetes integration: finding the cluster, reading what it runs, checking its images,
+//! and `serve`.
 //!
 //! - [`Cluster::locate`] finds the cluster the way kubectl does ([`connection`]);
-//! - [`Cluster::version`] reads its `/version` into a [`tagwarden_core::KubeVersion`].
-//!
+//! - [`Cluster::version`] reads its `/version` into a [`tagwarden_core::KubeVersion`];
 //! - [`Cluster::inventory`] reads what the cluster runs ([`inventory`]);
 //! - [`Cluster::scan`] checks every image of it against its registry ([`scan`]), with the
-//!   pull secrets the workloads name ([`pull_secrets`]).
+//!   pull secrets the workloads name ([`pull_secrets`]);
+//! - [`Cluster::serve`] watches it into the incremental inventory and keeps checking
+//!   ([`serve`]: watchers, Events, leader election, `/healthz`, `/readyz`, `/metrics`),
+//!   with the schedule, drift and metrics of [`monitor`] and, when asked, the admission
+//!   webhook ([`webhook`]);
 //! - [`names`] checks namespaces and names before they go into a request path;
 //!   [`ClusterError`] sorts what went wrong into classes that say what to do ([`error`]).
 //!
-//! Watchers, metrics, events and the admission webhook come later and build on the same
-//! [`Cluster`]. Kubernetes' own types (kube-rs, k8s-openapi) stay inside
-//! this crate: its public API speaks tagwarden's types, strings and paths.
+//! All of it builds on the same [`Cluster`]. Kubernetes' own types (kube-rs, k8s-openapi)
+//! stay inside this crate: its public API speaks tagwarden's types, strings and paths.
 
 pub mod connection;
 pub mod credentials;

@@ -1,10 +1,11 @@
-//! The command-line surface. ARCHITECTURE.md holds the contract; `--help` is its user-facing
-//! copy.
+//! The command-line surface. docs/reference.md holds the contract (ARCHITECTURE.md its
+//! rules); `--help` is its user-facing copy, pinned by tests/snapshots/help/.
 //!
 //! `--debug` and `--color` go before or after any command. `-o` belongs to each command and
 //! offers only the formats it writes. The registry options belong to the commands that
-//! contact a registry (resolve, check, post-render, gaps, matrix verify) and show in their
-//! `--help` under "Registry options". Commands see all of it as one [`GlobalOptions`].
+//! contact a registry (resolve, check, post-render, scan, serve, gaps, matrix verify) and
+//! show in their `--help` under "Registry options". Commands see all of it as one
+//! [`GlobalOptions`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -118,7 +119,7 @@ pub struct RegistryOptions {
     pub certs_dir: PathBuf,
 
     /// A tagwarden config file (YAML): insecure registries, insecure_skip_verify, CA files,
-    /// mirrors, cache TTL, tracking policy. See the README.
+    /// mirrors, cache TTL, tracking policy. See docs/registries.md.
     #[arg(long, value_name = "FILE", env = "TAGWARDEN_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -363,7 +364,7 @@ fn insecure_registry(text: &str) -> Result<String, String> {
 pub enum TextOrJson {
     /// For people.
     Text,
-    /// For programs: the stable shapes documented in ARCHITECTURE.md.
+    /// For programs: the stable shapes documented in docs/reference.md.
     Json,
 }
 
@@ -372,7 +373,7 @@ pub enum TextOrJson {
 pub enum CheckFormat {
     /// A table for people.
     Text,
-    /// For programs: the stable shape documented in the README.
+    /// For programs: the stable shape documented in docs/reference.md.
     Json,
     /// SARIF 2.1.0, for code scanning.
     Sarif,
@@ -385,7 +386,7 @@ pub enum CheckFormat {
 pub enum GapsFormat {
     /// A table for people.
     Text,
-    /// For programs: the stable shape documented in ARCHITECTURE.md.
+    /// For programs: the stable shape documented in docs/publishers.md.
     Json,
     /// `{"include":[…]}`, a GitHub Actions build matrix.
     GithubMatrix,
@@ -571,7 +572,7 @@ impl ColorChoice {
 pub enum OutputFormat {
     /// For people.
     Text,
-    /// For programs: the stable shapes documented in ARCHITECTURE.md.
+    /// For programs: the stable shapes documented in docs/reference.md.
     Json,
     /// SARIF 2.1.0, for code scanning (`check`).
     Sarif,

@@ -1,4 +1,4 @@
-//! Exit codes, the same for every command (ARCHITECTURE.md):
+//! Exit codes, the same for every command (README.md, "Exit codes"):
 //!
 //! | code | meaning |
 //! |---|---|

@@ -236,6 +236,67 @@ fn metrics_of(serve: &Serve) -> String {
         .unwrap_or_default()
 }
 
+/// The metric names of the table in docs/operator.md's "Metrics" section, the one place
+/// the metrics are documented (the README, ARCHITECTURE.md and the chart link to it).
+fn documented_metrics() -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operator.md");
+    let guide = std::fs::read_to_string(&path).expect("docs/operator.md");
+    let (_, section) = guide
+        .split_once("\n## Metrics\n")
+        .expect("docs/operator.md has a \"## Metrics\" section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let names: Vec<String> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `")?.split_once('`'))
+        .map(|(name, _)| name.to_string())
+        .filter(|name| name.starts_with("tagwarden_"))
+        .collect();
+    assert!(
+        names.len() > 10,
+        "the metrics table of {}: {names:?}",
+        path.display()
+    );
+    names
+}
+
+/// A family's name as the table writes it, from either spelling of a counter (`# HELP`
+/// of the text format 0.0.4 says `…_total`, OpenMetrics' does not).
+fn family_name(name: &str) -> &str {
+    name.strip_suffix("_total").unwrap_or(name)
+}
+
+/// Every family a scrape has (its `# HELP` lines) is a row of docs/operator.md's metrics
+/// table, and every row is served: all of them with the webhook, all but the webhook's
+/// without it.
+fn assert_metrics_match_the_docs(metrics: &str, with_webhook: bool) {
+    use std::collections::BTreeSet;
+    let documented: BTreeSet<String> = documented_metrics()
+        .iter()
+        .map(|name| family_name(name).to_string())
+        .collect();
+    let served: BTreeSet<String> = metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# HELP ")?.split(' ').next())
+        .map(|name| family_name(name).to_string())
+        .collect();
+    assert!(!served.is_empty(), "no # HELP line in /metrics:\n{metrics}");
+    let undocumented: Vec<&String> = served.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "/metrics serves {undocumented:?}, which docs/operator.md's metrics table lacks"
+    );
+    let expected: BTreeSet<String> = documented
+        .into_iter()
+        .filter(|name| with_webhook || !name.starts_with("tagwarden_webhook_"))
+        .collect();
+    let unserved: Vec<&String> = expected.difference(&served).collect();
+    assert!(
+        unserved.is_empty(),
+        "docs/operator.md's metrics table has {unserved:?}, which /metrics does not serve \
+         (webhook: {with_webhook}):\n{metrics}"
+    );
+}
+
 /// Events tagwarden wrote, as (regarding kind/name, reason, note). The test API server
 /// stores Events in the core shape whichever API wrote them (`reportingComponent`,
 /// `involvedObject`, `message`), as the real one does.
@@ -306,6 +367,8 @@ fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
     // The first scrape already has every family, and zeros for what is known in advance.
     let first = metrics_of(&serve);
     tagwarden_testbed::promtool::check_metrics(&first);
+    // Each family is documented once, in docs/operator.md's table, and the table is exact.
+    assert_metrics_match_the_docs(&first, false);
     for family in [
         "tagwarden_images",
         "tagwarden_image_unavailable",
@@ -1002,6 +1065,8 @@ fn the_webhook_gives_a_hook_pod_created_with_kubectl_the_nearest_published_tag()
     );
     // Its decisions are in the same /metrics.
     let metrics = metrics_of(&serve);
+    // With the webhook, its families too, and still none the table lacks.
+    assert_metrics_match_the_docs(&metrics, true);
     assert_eq!(
         sample(
             &metrics,

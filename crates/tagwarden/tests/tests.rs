@@ -24,6 +24,7 @@ mod debug_log;
 mod decisions;
 mod gaps;
 mod helm_plugin;
+mod help;
 mod hung_registry;
 mod inputs;
 mod installed;

@@ -12,7 +12,7 @@ use crate::commands::{RateLimitOutput, print_json, rate_limits_of, registry_clie
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::{errln, outln};
 
-/// The JSON answer (a stable interface; see ARCHITECTURE.md).
+/// The JSON answer (a stable interface; see docs/reference.md, "resolve").
 #[derive(Debug, Serialize)]
 struct ResolveOutput {
     requested: String,
