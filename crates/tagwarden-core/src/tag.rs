@@ -85,8 +85,9 @@
 //!   own documentation says `12.15` may or may not be any `12.15.x`), and
 //!   tags of different lengths are never compatible, so no fallback ever
 //!   compares them: this order decides nothing but how a mixed list prints.
-//! - **Sorting.** Within one family tagwarden's order is Renovate's: the
-//!   numbers decide, and the texts around them are equal. Across families
+//! - **Sorting.** Within one family, on tags both accept, tagwarden's order
+//!   is Renovate's: the numbers decide, and the texts around them are equal
+//!   (so are Renovate's pre-release and indicator). Across families
 //!   the [`Ord`] of [`VersionTag`] is a listing order (numbers, shorter
 //!   first, then prefix, suffix and text, ascending), not "newer than": it
 //!   puts `3.7.0` before `3.7.0b1` and `3.8.0` before `3.8.0-alpine`,
@@ -267,7 +268,9 @@ impl VersionTag {
     /// exactly, case-sensitively, as registries do).
     ///
     /// Only compatible tags may stand in for each other: `1.31-alpine` for
-    /// `1.32-alpine`, never `1.31` or `1.31.4-alpine`.
+    /// `1.32-alpine`, never `1.31`, `1.31.4-alpine` or `1.31b1-alpine`; and
+    /// `3.7.0b1` for `3.8.0b1`, never `3.7.0b5` (glued text is compared as
+    /// written, like the rest of the suffix).
     pub fn is_compatible(&self, other: &VersionTag) -> bool {
         self.prefix == other.prefix
             && self.parts.len() == other.parts.len()
