@@ -30,9 +30,12 @@
 //!   in a family of their own.
 //! - A tag of 7 to 40 lowercase hexadecimal characters with at least one
 //!   letter (`0a1b2c3`, `5e0fdde`) is a **git commit hash**, not a version
-//!   tag. A run of decimal digits (`20240101`, a date or build number) is a
-//!   version tag; so is anything with another character (`v0a1b2c3`,
-//!   `sha-0a1b2c3`, `0A1B2C3`) or another length.
+//!   tag. By Renovate's rule too, a run of decimal digits (`20240101`, a
+//!   date or build number) is no commit hash, nor is a tag with another
+//!   character (`v0a1b2c3`, `sha-0a1b2c3`, `0A1B2C3`) or of another length:
+//!   tagwarden reads those as version tags. A hex-like tag has a single
+//!   numeric part (hex has no dots), so it never takes part in a fallback,
+//!   which needs `major.minor`.
 //!
 //! Two tags are **compatible** ([`VersionTag::is_compatible`]), i.e. of one
 //! family, when they have the same prefix, the same number of numeric parts
