@@ -16,6 +16,9 @@
 //!    prefix, same number of numeric parts, same suffix) and have the same
 //!    major. `v1.31-alpine` may replace `v1.32-alpine`; `v1.31`, `1.31-alpine`
 //!    and `v1.31.0-alpine` may not: they are other variants of the image.
+//!    Nor may a pre-release replace a release (`v1.32.0b1` or `v1.32.0-rc.1`
+//!    for `v1.32.1`: their suffix differs), nor a commit-hash tag (it is not
+//!    a version tag at all).
 //! 2. **A version needs a minor.** The wanted tag must have at least two
 //!    numeric parts (`major.minor`); otherwise there is no notion of "nearby"
 //!    and there are no candidates.

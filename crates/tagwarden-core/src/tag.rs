@@ -6,7 +6,7 @@
 //! An image tag is free text (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`), but most
 //! tags that track a version follow one shape: some text, a dotted run of
 //! numbers, some more text. tagwarden splits a tag into exactly those three
-//! pieces, in the spirit of Renovate's "docker" versioning:
+//! pieces:
 //!
 //! | tag                  | prefix     | numeric parts | suffix       |
 //! |----------------------|------------|---------------|--------------|
@@ -14,26 +14,89 @@
 //! | `1.32`               | ``         | `[1, 32]`     | ``           |
 //! | `release-1.2.3`      | `release-` | `[1, 2, 3]`   | ``           |
 //! | `v1.28.0-3`          | `v`        | `[1, 28, 0]`  | `-3`         |
+//! | `3.7.0b1`            | ``         | `[3, 7, 0]`   | `b1`         |
+//! | `3.8.0b1-alpine`     | ``         | `[3, 8, 0]`   | `b1-alpine`  |
+//! | `20240101`           | ``         | `[20240101]`  | ``           |
 //! | `latest`             | not a version tag (no digit)                |
+//! | `0a1b2c3`            | not a version tag (a git commit hash)       |
 //!
 //! - The **prefix** is everything before the first ASCII digit.
 //! - The **numeric parts** are `digits ('.' digits)*`, taken greedily.
-//! - The **suffix** is the rest. It never starts with a digit, and it starts
-//!   with `.` only when no digit follows that dot: `1.2.` has parts `[1, 2]`
-//!   and suffix `.`, `1.2.x` has suffix `.x`. Such tags are kept as version
-//!   tags; their odd suffix simply puts them in a family of their own.
+//! - The **suffix** is the rest, whatever it is: text glued to the last
+//!   number (`b1`, `_amd64`) as much as text after a `-`. It never starts
+//!   with a digit, and it starts with `.` only when no digit follows that
+//!   dot: `1.2.` has parts `[1, 2]` and suffix `.`, `1.2.x` has suffix `.x`.
+//!   Such tags are kept as version tags; their odd suffix simply puts them
+//!   in a family of their own.
+//! - A tag of 7 to 40 lowercase hexadecimal characters with at least one
+//!   letter (`0a1b2c3`, `5e0fdde`) is a **git commit hash**, not a version
+//!   tag. By Renovate's rule too, a run of decimal digits (`20240101`, a
+//!   date or build number) is no commit hash, nor is a tag with another
+//!   character (`v0a1b2c3`, `sha-0a1b2c3`, `0A1B2C3`) or of another length:
+//!   tagwarden reads those as version tags. A hex-like tag has a single
+//!   numeric part (hex has no dots), so it never takes part in a fallback,
+//!   which needs `major.minor`.
+//!
+//! Two tags are **compatible** ([`VersionTag::is_compatible`]), i.e. of one
+//! family, when they have the same prefix, the same number of numeric parts
+//! and the same suffix, compared exactly as written. Only a compatible tag
+//! may stand in for a missing one. The number of parts is a precision to
+//! preserve and the suffix names a variant: users of `12.15.0-alpine` want
+//! `12.16.0-alpine`, never `12.16.0`; users of `12.14` want `12.15`, not
+//! `12.15.0`; and `3.7.0b5` never replaces a missing `3.7.0` or `3.7.1`.
 //!
 //! Why this model rather than semver? Image tags are not semver: `1.32` has
 //! two parts, `v1.28.0-3` uses `-3` for a packaging revision rather than a
-//! pre-release, and `-debian-12` names a variant. Renovate's "docker"
-//! versioning settled on the rule that works for real registries: the text
-//! around the numbers is a *compatibility indicator*, not a pre-release, and
-//! the number of parts is a precision to preserve. Users of `12.15.0-alpine`
-//! want `12.16.0-alpine`, never `12.16.0`; users of `12.14` want `12.15`,
-//! not `12.15.0`. tagwarden applies the same rule to fallbacks
-//! ([`VersionTag::is_compatible`]: the same prefix, the same number of parts
-//! and the same suffix), with one generalisation: any text before the first
-//! digit is a prefix (`release-1.2.3`), not only `v`.
+//! pre-release, and `-debian-12` names a variant.
+//!
+//! # Compared with Renovate's docker versioning
+//!
+//! Renovate's "docker" versioning reads a tag as an optional `v`, a dotted
+//! run of numbers, then text glued to the last number (`\w*`), which it
+//! calls a *pre-release* (`b1` in `3.8.0b1-alpine`), then, after the first
+//! `-`, a *compatibility indicator* (`alpine`). Two tags are compatible when
+//! their indicators are equal and they have as many numbers; the pre-release
+//! is not part of compatibility, and a separate stability filter keeps
+//! pre-releases from users of releases. It rejects a tag of 7 to 40
+//! lowercase hexadecimal characters with a letter as a git commit.
+//!
+//! tagwarden takes Renovate's commit-hash rule, its number rule (numbers
+//! compare numerically, the count of numbers is part of compatibility) and
+//! its compatibility rule for the text after a `-`. It differs, on purpose,
+//! in these points (`crates/tagwarden-core/tests/renovate.rs` checks each
+//! one against Renovate's own test cases):
+//!
+//! - **Text glued to the last number is part of the suffix**, not a
+//!   pre-release: `3.7.0b1` is not compatible with `3.7.0`, nor
+//!   `3.8.0b1-alpine` with `3.7.0-alpine` (Renovate: both compatible).
+//!   tagwarden has no stability filter: with Renovate's rule a beta would
+//!   stand in for a missing release without anyone asking for it. For the
+//!   same reason the suffix is compared as written, so `1.2.3-` is not
+//!   compatible with `1.2.4` (Renovate: both have an empty indicator).
+//! - **The prefix is any text before the first digit** and must be equal,
+//!   where Renovate strips one `v` and rejects any other prefix:
+//!   `release-1.2.3` and `alpine3.19` are version tags, `v1.2.3` is not
+//!   compatible with `1.2.4`. A registry serves `v1.32` and `1.32` as two
+//!   tags, which may be two builds; a fallback stays in the scheme asked for.
+//!   Likewise any suffix is accepted (`1.2.x`, `1.2.`): Renovate rejects a
+//!   tag whose glued text holds a `.`. An odd tag only ever forms a family of
+//!   its own, so accepting it cannot pick it for another family.
+//! - **A shorter tag is lower than a longer one with the same numbers**:
+//!   `1.32 < 1.32.0 < 1.32.1` ([`VersionTag::cmp_version`]), where Renovate
+//!   reads `1.32` as a floating tag and puts it above every `1.32.x`. A
+//!   registry does not say which patch a floating tag points to (Renovate's
+//!   own documentation says `12.15` may or may not be any `12.15.x`), and
+//!   tags of different lengths are never compatible, so no fallback ever
+//!   compares them: this order decides nothing but how a mixed list prints.
+//! - **Sorting.** Within one family, on tags both accept, tagwarden's order
+//!   is Renovate's: the numbers decide, and the texts around them are equal
+//!   (so are Renovate's pre-release and indicator). Across families
+//!   the [`Ord`] of [`VersionTag`] is a listing order (numbers, shorter
+//!   first, then prefix, suffix and text, ascending), not "newer than": it
+//!   puts `3.7.0` before `3.7.0b1` and `3.8.0` before `3.8.0-alpine`,
+//!   where Renovate puts pre-releases first and a tag with an indicator
+//!   before the one without. Pick the newest tag only among compatible tags,
+//!   as [`crate::policy`] does.
 //!
 //! # Numbers, never floats
 //!
@@ -79,6 +142,21 @@ fn is_tag_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
 }
 
+/// The shortest and the longest git commit hash a tag may carry: `git log
+/// --oneline` abbreviates to 7 characters, a full SHA-1 has 40.
+const COMMIT_HASH_LEN: std::ops::RangeInclusive<usize> = 7..=40;
+
+/// Whether the whole tag looks like a git commit hash, as Renovate's docker
+/// versioning decides it: 7 to 40 lowercase hexadecimal characters, at least
+/// one of them a letter. A run of decimal digits (`20240101`, a date or a
+/// build number) is not a commit; nor is a tag with an uppercase letter or any
+/// other character (`v0a1b2c3`, `sha-0a1b2c3`).
+fn is_commit_hash(tag: &str) -> bool {
+    COMMIT_HASH_LEN.contains(&tag.len())
+        && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && tag.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
 /// An image tag that carries a version: prefix, numeric parts, suffix.
 ///
 /// Built only by [`VersionTag::parse`] (or [`VersionTag::with_parts`] from an
@@ -91,7 +169,10 @@ fn is_tag_byte(b: u8) -> bool {
 ///
 /// The [`Ord`] implementation is a total order consistent with [`Eq`]: by
 /// numeric parts (see [`VersionTag::cmp_version`]), then prefix, then suffix,
-/// then the original text.
+/// then the original text. Among [compatible](VersionTag::is_compatible)
+/// tags it means "older first"; across families it is only a listing order
+/// (`3.7.0 < 3.7.0b1`, `3.8.0 < 3.8.0-alpine`), so take a maximum only over
+/// one family.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VersionTag {
     original: String,
@@ -104,17 +185,21 @@ impl VersionTag {
     /// Parse a tag into prefix, numeric parts and suffix.
     ///
     /// Returns `None` when the text is not a valid image tag
-    /// (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`), has no digit (`latest`), or has
-    /// a numeric part too large for a `u64`. Never panics.
+    /// (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`), has no digit (`latest`), is a
+    /// git commit hash (7 to 40 lowercase hexadecimal characters with at least
+    /// one letter: `0a1b2c3`, as Renovate decides it), or has a numeric part
+    /// too large for a `u64`. Never panics.
     ///
     /// ```
     /// use tagwarden_core::VersionTag;
     /// let t = VersionTag::parse("v1.31.4-debian-12").unwrap();
     /// assert_eq!((t.prefix(), t.parts(), t.suffix()), ("v", &[1, 31, 4][..], "-debian-12"));
     /// assert!(VersionTag::parse("latest").is_none());
+    /// assert!(VersionTag::parse("5e0fdde").is_none()); // a commit
+    /// assert!(VersionTag::parse("20240101").is_some()); // a date
     /// ```
     pub fn parse(tag: &str) -> Option<VersionTag> {
-        if !is_valid_tag(tag) {
+        if !is_valid_tag(tag) || is_commit_hash(tag) {
             return None;
         }
         // A valid tag is ASCII, so byte offsets are char boundaries.
@@ -186,7 +271,9 @@ impl VersionTag {
     /// exactly, case-sensitively, as registries do).
     ///
     /// Only compatible tags may stand in for each other: `1.31-alpine` for
-    /// `1.32-alpine`, never `1.31` or `1.31.4-alpine`.
+    /// `1.32-alpine`, never `1.31`, `1.31.4-alpine` or `1.31b1-alpine`; and
+    /// `3.7.0b1` for `3.8.0b1`, never `3.7.0b5` (glued text is compared as
+    /// written, like the rest of the suffix).
     pub fn is_compatible(&self, other: &VersionTag) -> bool {
         self.prefix == other.prefix
             && self.parts.len() == other.parts.len()
@@ -201,7 +288,9 @@ impl VersionTag {
     /// from `self` (then it is not [compatible](Self::is_compatible) with
     /// `self`). An empty `parts` would not make a version tag, so it returns
     /// a copy of `self`. The result is not checked against the 128-character
-    /// tag limit. Never panics.
+    /// tag limit, nor against the commit-hash rule of [`VersionTag::parse`]
+    /// (`1.2abcdef` with parts `[12]` spells `12abcdef`), so it parses back to
+    /// itself only when it passes both. Never panics.
     pub fn with_parts(&self, parts: &[u64]) -> VersionTag {
         if parts.is_empty() {
             return self.clone();
@@ -220,8 +309,11 @@ impl VersionTag {
     }
 
     /// Compare the versions only: numeric parts one by one, then the tag with
-    /// fewer parts first (`1.32 < 1.32.0`). Prefix and suffix are ignored,
-    /// so this is not a total order on tags: use [`Ord`] for that.
+    /// fewer parts first (`1.32 < 1.32.0`; Renovate puts the shorter, floating
+    /// tag last, see the [module documentation](self#compared-with-renovates-docker-versioning)).
+    /// Prefix and suffix are ignored, so `3.7.0b1` and `3.7.0` compare equal
+    /// here: this is the "newer than" of one family ([compatible](Self::is_compatible)
+    /// tags), not a total order on tags: use [`Ord`] for that.
     ///
     /// ```
     /// use std::cmp::Ordering;

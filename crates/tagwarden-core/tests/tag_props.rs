@@ -21,6 +21,14 @@ fn tag_grammar(s: &str) -> bool {
     s.len() <= 128 && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
+/// Whether `s` is a git commit hash as Renovate's docker versioning decides it (7 to 40
+/// lowercase hex characters, not all digits), written independently of the crate.
+fn looks_like_commit(s: &str) -> bool {
+    (7..=40).contains(&s.len())
+        && s.chars().all(|c| "0123456789abcdef".contains(c))
+        && s.chars().any(|c| c.is_ascii_alphabetic())
+}
+
 #[test]
 fn tag_parse_table() {
     let max = u64::MAX;
@@ -48,6 +56,23 @@ fn tag_parse_table() {
         ("18446744073709551615", "", &[max], ""),
         ("v0.18446744073709551615.0", "v", &[0, max, 0], ""),
         ("000000000000000000000000007", "", &[7], ""),
+        // Pre-releases glued to the numbers are suffixes.
+        ("3.7.0b1", "", &[3, 7, 0], "b1"),
+        ("3.8.0b1-alpine", "", &[3, 8, 0], "b1-alpine"),
+        ("1.2.3-", "", &[1, 2, 3], "-"),
+        // Hex-like, but not a commit hash: too short, too long, uppercase, or another
+        // character; and all digits is a date or build number.
+        ("0a1b2c", "", &[0], "a1b2c"),
+        (
+            "0a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0",
+            "",
+            &[0],
+            "a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0",
+        ),
+        ("0A1B2C3", "", &[0], "A1B2C3"),
+        ("v0a1b2c3", "v", &[0], "a1b2c3"),
+        ("sha-0a1b2c3", "sha-", &[0], "a1b2c3"),
+        ("1234567", "", &[1234567], ""),
     ];
     for &(tag, prefix, parts, suffix) in ok {
         let t = v(tag);
@@ -79,6 +104,12 @@ fn tag_parse_table() {
         "é1",
         "v1/32",
         &format!("1{}", "a".repeat(128)),
+        // Git commit hashes: 7 to 40 lowercase hex characters with a letter.
+        "0a1b2c3",
+        "abc1234",
+        "5e0fdde",
+        "59bbb3530b6769",
+        "0a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d",
     ];
     for tag in none {
         assert_eq!(VersionTag::parse(tag), None, "{tag:?} is not a version tag");
@@ -106,6 +137,12 @@ fn tag_compatibility_table() {
         ("1.2.", "1.3.", true),
         ("1.2.", "1.3", false),
         ("sha-abc123", "sha-abc124", true),
+        // Glued text is part of the suffix: a beta is a family of its own.
+        ("3.7.0b1", "3.7.0", false),
+        ("3.7.0b1", "3.7.1b1", true),
+        ("3.7.0b1", "3.7.0b5", false),
+        ("3.8.0b1-alpine", "3.7.0-alpine", false),
+        ("1.2.3-", "1.2.4", false),
     ];
     for (a, b, expected) in table {
         let (a, b) = (v(a), v(b));
@@ -354,6 +391,26 @@ fn small_tag() -> impl Strategy<Value = VersionTag> {
         .prop_map(|(p, parts, s)| v(&format!("{p}{}{s}", parts.join("."))))
 }
 
+/// Tags of every shape that matters for ordering: the small alphabet above, pre-releases
+/// glued to the numbers or after a `-`, floating tags, and hex strings (commit hashes are
+/// not version tags, so those that are get dropped).
+fn any_shape_tag() -> impl Strategy<Value = VersionTag> {
+    prop_oneof![
+        3 => small_tag(),
+        2 => (
+            prop_oneof![Just(""), Just("v")],
+            prop::collection::vec(0u64..12, 1..4),
+            prop::sample::select(vec!["", "b1", "b5", "b10", "rc1", "_amd64"]),
+            prop::sample::select(vec!["", "-alpine", "-rc.1", "-rc.2", "-"]),
+        )
+            .prop_filter_map("a version tag", |(p, parts, glued, dash)| {
+                let parts: Vec<String> = parts.iter().map(u64::to_string).collect();
+                VersionTag::parse(&format!("{p}{}{glued}{dash}", parts.join(".")))
+            }),
+        1 => "[0-9a-f]{5,12}".prop_filter_map("not a commit hash", |s| VersionTag::parse(&s)),
+    ]
+}
+
 /// Pieces of tag formats, valid and not.
 fn format_token() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
@@ -369,6 +426,10 @@ proptest! {
     fn tag_prop_round_trip(prefix in prefix_strategy(), parts in parts_strategy(), suffix in suffix_strategy()) {
         let text = format!("{prefix}{}{suffix}", parts.join("."));
         prop_assume!(text.len() <= 128);
+        if looks_like_commit(&text) {
+            prop_assert_eq!(VersionTag::parse(&text), None, "{} is a commit hash", text);
+            return Ok(());
+        }
         let t = VersionTag::parse(&text).expect("generated tag parses");
         prop_assert_eq!(t.to_string(), text.clone());
         prop_assert_eq!(t.as_str(), text.as_str());
@@ -381,7 +442,7 @@ proptest! {
         let u = t.with_parts(&bumped);
         prop_assert!(u.is_compatible(&t));
         prop_assert_eq!(u.parts(), bumped.as_slice());
-        if u.as_str().len() <= 128 {
+        if u.as_str().len() <= 128 && !looks_like_commit(u.as_str()) {
             prop_assert_eq!(VersionTag::parse(u.as_str()), Some(u.clone()));
         }
     }
@@ -397,9 +458,12 @@ proptest! {
     #[test]
     fn tag_prop_parse_is_exact(s in "[A-Za-z0-9_.-]{0,20}") {
         match VersionTag::parse(&s) {
-            None => prop_assert!(!tag_grammar(&s) || !s.chars().any(|c| c.is_ascii_digit())),
+            None => prop_assert!(
+                !tag_grammar(&s) || !s.chars().any(|c| c.is_ascii_digit()) || looks_like_commit(&s)
+            ),
             Some(t) => {
                 prop_assert!(tag_grammar(&s));
+                prop_assert!(!looks_like_commit(&s));
                 prop_assert_eq!(t.to_string(), s.clone());
                 prop_assert!(!t.prefix().chars().any(|c| c.is_ascii_digit()));
                 let suffix = t.suffix().as_bytes();
@@ -441,6 +505,63 @@ proptest! {
         let mut v = [a.clone(), b.clone(), c.clone()];
         v.sort();
         prop_assert!(v[0] <= v[1] && v[1] <= v[2] && v[0] <= v[2]);
+    }
+
+    #[test]
+    fn tag_prop_total_order_any_shape(a in any_shape_tag(), b in any_shape_tag(), c in any_shape_tag()) {
+        prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
+        prop_assert_eq!(a.cmp(&b) == Ordering::Equal, a == b);
+        prop_assert_eq!(a.cmp_version(&b), b.cmp_version(&a).reverse());
+        if a.parts() != b.parts() {
+            prop_assert_eq!(a.cmp(&b), a.cmp_version(&b));
+        }
+        // Within a family, Ord is the order of the numbers.
+        if a.is_compatible(&b) && a.parts() != b.parts() {
+            prop_assert_eq!(a.cmp(&b), a.parts().cmp(b.parts()));
+        }
+        // Compatibility is an equivalence.
+        prop_assert!(a.is_compatible(&a));
+        prop_assert_eq!(a.is_compatible(&b), b.is_compatible(&a));
+        if a.is_compatible(&b) && b.is_compatible(&c) {
+            prop_assert!(a.is_compatible(&c));
+        }
+        if a <= b && b <= c {
+            prop_assert!(a <= c);
+        }
+        if a < b && b < c {
+            prop_assert!(a < c);
+        }
+        if a.cmp_version(&b).is_le() && b.cmp_version(&c).is_le() {
+            prop_assert!(a.cmp_version(&c).is_le());
+        }
+        let mut v = [a.clone(), b.clone(), c.clone()];
+        v.sort();
+        prop_assert!(v[0] <= v[1] && v[1] <= v[2] && v[0] <= v[2]);
+    }
+
+    /// The commit-hash rule: exactly the 7-to-40-character lowercase hex strings with a
+    /// letter are refused; shorter, longer and all-digit hex strings read as usual.
+    #[test]
+    fn tag_prop_commit_hashes(s in "[0-9a-f]{1,48}") {
+        let parsed = VersionTag::parse(&s);
+        if looks_like_commit(&s) {
+            prop_assert_eq!(parsed, None, "{}", s);
+        } else {
+            // No dots, so the first run of digits is the only part.
+            let first_run: String = s
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            match first_run.parse::<u64>() {
+                Ok(number) => {
+                    let t = parsed.expect("a hex string with a digit that is no commit parses");
+                    prop_assert_eq!(t.parts(), &[number][..]);
+                    prop_assert_eq!(t.as_str(), s.as_str());
+                }
+                Err(_) => prop_assert_eq!(parsed, None, "{}", s),
+            }
+        }
     }
 
     #[test]
