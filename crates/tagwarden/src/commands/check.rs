@@ -244,6 +244,19 @@ pub struct CheckOutput<L = Location, X = NoDetails> {
     pub rate_limits: Vec<crate::commands::RateLimitOutput>,
 }
 
+/// The files and folders to read; none given: standard input, unless it is a terminal.
+fn paths_of(args: &Args) -> Result<Vec<String>, Failure> {
+    if !args.paths.is_empty() {
+        return Ok(args.paths.clone());
+    }
+    if std::io::stdin().is_terminal() {
+        return Err(Failure::bad_input(anyhow!(
+            "nothing to check: give files or folders, or pipe manifests in (helm template … | tagwarden check)"
+        )));
+    }
+    Ok(vec!["-".to_string()])
+}
+
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     if !matches!(
         global.output,
@@ -271,16 +284,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     )?;
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
     let options = find_options(&args.image_paths)?;
-    let paths: Vec<String> = if args.paths.is_empty() {
-        if std::io::stdin().is_terminal() {
-            return Err(Failure::bad_input(anyhow!(
-                "nothing to check: give files or folders, or pipe manifests in (helm template … | tagwarden check)"
-            )));
-        }
-        vec!["-".to_string()]
-    } else {
-        args.paths.clone()
-    };
+    let paths = paths_of(args)?;
 
     // 1. Inputs and their image fields.
     let sources = input::read_all(&paths, &options.limits)?;

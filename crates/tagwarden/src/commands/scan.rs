@@ -222,6 +222,10 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     run_as(global, args, "scan").await
 }
 
+/// What to do when the cluster cannot be read.
+const HINT: &str =
+    "check the kubeconfig and the server, or scan rendered manifests instead (tagwarden check)";
+
 /// `scan`, named `command` in its messages and reports (`check --cluster` runs it too).
 pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> CommandResult {
     if !matches!(
@@ -252,8 +256,6 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
             "fix the kubeconfig or pass --kubeconfig/--context",
         )
         .await?;
-    const HINT: &str =
-        "check the kubeconfig and the server, or scan rendered manifests instead (tagwarden check)";
     let today = cluster
         .version()
         .await
@@ -269,18 +271,7 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
         &config,
     )?;
     let options = ScanOptions {
-        scope: Scope {
-            namespace: if args.all_namespaces {
-                None
-            } else {
-                Some(
-                    args.namespace
-                        .clone()
-                        .unwrap_or_else(|| cluster.default_namespace()),
-                )
-            },
-            selector: args.selector.clone(),
-        },
+        scope: scope_of(args, &cluster),
         inspect: policy.inspect_options(Vec::new()),
         platforms: (!platforms.is_empty()).then_some(platforms),
         upgrade_from: preflight.then(|| today.clone()),
@@ -289,9 +280,78 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
     // The client is built (and its flags and files checked) before the cluster is read;
     // pull secrets ask through it with their own keychain, within its limits.
     let local = registry_client_with(global, None)?;
+    let report = scan_with_progress(&cluster, &local, &options).await?;
+    for warning in &report.warnings {
+        errln!("warning: {warning}");
+    }
+    if report.images.is_empty() {
+        note_nothing_found(&options.scope);
+    }
+    let cluster_info = ClusterInfo {
+        server: cluster.server(),
+        context: cluster.context().map(str::to_string),
+        kube_version: today,
+        target_kube_version: preflight.then_some(judged_at),
+    };
+    let output = scan_output(cluster_info, report, &local);
+    match global.output {
+        OutputFormat::Json => print_json(&output)?,
+        OutputFormat::Junit => out!(
+            "{}",
+            crate::commands::check::junit::report(&output.report, command)
+        )?,
+        _ => crate::commands::check::text::print(&output.report)?,
+    }
+    crate::commands::check::verdict_of(&output.report, args.fail_on)
+}
+
+/// The report in `check`'s shape, with what only a scan has.
+fn scan_output(
+    cluster: ClusterInfo,
+    report: tagwarden_cluster::scan::ScanReport,
+    local: &tagwarden_registry::Client,
+) -> ScanOutput {
+    let rate_limits = crate::commands::rate_limits_of(local);
+    let images: Vec<ImageReport<WorkloadLocation, ScanDetails>> =
+        report.images.into_iter().map(image_report).collect();
+    let summary = Summary::of(&images);
+    ScanOutput {
+        cluster,
+        report: CheckOutput {
+            images,
+            summary,
+            rate_limits,
+        },
+        nodes: report.nodes,
+        other_pull_failures: report.other_pull_failures,
+    }
+}
+
+/// `-n`/`-A` and `-l`: the kubeconfig's namespace unless `-n` or `-A` says otherwise.
+fn scope_of(args: &Args, cluster: &tagwarden_cluster::Cluster) -> Scope {
+    Scope {
+        namespace: if args.all_namespaces {
+            None
+        } else {
+            Some(
+                args.namespace
+                    .clone()
+                    .unwrap_or_else(|| cluster.default_namespace()),
+            )
+        },
+        selector: args.selector.clone(),
+    }
+}
+
+/// The scan, with a progress bar on a terminal.
+async fn scan_with_progress(
+    cluster: &tagwarden_cluster::Cluster,
+    local: &tagwarden_registry::Client,
+    options: &ScanOptions,
+) -> Result<tagwarden_cluster::scan::ScanReport, Failure> {
     let bar = std::sync::Mutex::new(None::<indicatif::ProgressBar>);
     let report = cluster
-        .scan(&local, &options, |progress| {
+        .scan(local, options, |progress| {
             let mut bar = bar.lock().expect("not poisoned");
             if bar.is_none() {
                 *bar = crate::commands::check::progress_bar(progress.total);
@@ -307,49 +367,20 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
     if let Some(bar) = bar.into_inner().expect("not poisoned") {
         bar.finish_and_clear();
     }
-    for warning in &report.warnings {
-        errln!("warning: {warning}");
-    }
-    if report.images.is_empty() {
-        let place = match &options.scope.namespace {
-            Some(namespace) => format!("namespace {namespace} (-A scans every namespace)"),
-            None => "any namespace".to_string(),
-        };
-        let selected = match &options.scope.selector {
-            Some(selector) => format!(" matching {selector}"),
-            None => String::new(),
-        };
-        errln!("note: no workloads or Pods{selected} in {place}");
-    }
-    let rate_limits = crate::commands::rate_limits_of(&local);
+    Ok(report)
+}
 
-    let images: Vec<ImageReport<WorkloadLocation, ScanDetails>> =
-        report.images.into_iter().map(image_report).collect();
-    let summary = Summary::of(&images);
-    let output = ScanOutput {
-        cluster: ClusterInfo {
-            server: cluster.server(),
-            context: cluster.context().map(str::to_string),
-            kube_version: today,
-            target_kube_version: preflight.then_some(judged_at),
-        },
-        report: CheckOutput {
-            images,
-            summary,
-            rate_limits,
-        },
-        nodes: report.nodes,
-        other_pull_failures: report.other_pull_failures,
+/// Says on stderr that nothing was found where the scan looked.
+fn note_nothing_found(scope: &Scope) {
+    let place = match &scope.namespace {
+        Some(namespace) => format!("namespace {namespace} (-A scans every namespace)"),
+        None => "any namespace".to_string(),
     };
-    match global.output {
-        OutputFormat::Json => print_json(&output)?,
-        OutputFormat::Junit => out!(
-            "{}",
-            crate::commands::check::junit::report(&output.report, command)
-        )?,
-        _ => crate::commands::check::text::print(&output.report)?,
-    }
-    crate::commands::check::verdict_of(&output.report, args.fail_on)
+    let selected = match &scope.selector {
+        Some(selector) => format!(" matching {selector}"),
+        None => String::new(),
+    };
+    errln!("note: no workloads or Pods{selected} in {place}");
 }
 
 /// One scanned image in `check`'s report shape.
