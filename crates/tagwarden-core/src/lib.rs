@@ -1,7 +1,7 @@
 //! The pure core of tagwarden: everything that can be decided without the network.
 //!
 //! - [`kube_version`]: parse any distribution's Kubernetes version string.
-//! - [`reference`]: the OCI image reference grammar (parse, normalise, format).
+//! - [`reference`](mod@reference): the OCI image reference grammar (parse, normalise, format).
 //! - [`tag`]: tag anatomy (prefix, numeric parts, suffix), compatibility and ordering.
 //! - [`policy`]: which published tags may stand in for a missing one, in what order.
 //! - [`platform`]: the platform grammar (`linux/arm64/v8`, `all`) and how platforms compare.

@@ -68,7 +68,7 @@
 //! YAML into values and serialising it again loses comments, key order, quoting, anchors,
 //! CRLF line endings and the BOM, and turns `yes`, `0o14` or `2001-12-14t21:59:43.10-05:00`
 //! into something else. So this crate never writes YAML: it records the exact byte range of
-//! each image scalar ([`ImageField::span`]) and [`rewrite`] splices new text into those ranges,
+//! each image scalar ([`ImageField::span`]) and [`rewrite()`] splices new text into those ranges,
 //! copying every other byte as it is.
 //!
 //! The ranges come from `granit-parser`'s event API, which reports UTF-8 byte offsets
@@ -94,7 +94,7 @@
 //! Plain stays plain (double quotes only when the new value would not read back as the same
 //! string, see [`needs_quotes`]), single-quoted stays single-quoted, double-quoted stays
 //! double-quoted, and a literal or folded block scalar keeps its header, chomping indicator,
-//! indentation and line breaks. The details are in the [`rewrite`] function's module docs.
+//! indentation and line breaks. The details are in the [`rewrite()`] function's module docs.
 //!
 //! # Limits
 //!
@@ -110,7 +110,7 @@
 //!
 //! Parsing dominates: `granit-parser` reads dense Kubernetes YAML at about 25–40 MB/s per
 //! core on the project's 2-core machines, and the tree and search add 15–20 %. A splice
-//! ([`rewrite`]) runs at 2–3 GB/s. For a 10 MB stream with 5,000 images (`benches/`), finding
+//! ([`rewrite()`]) runs at 2–3 GB/s. For a 10 MB stream with 5,000 images (`benches/`), finding
 //! takes about 0.4 s on one thread; [`FindOptions::threads`] spreads documents over cores and
 //! [`FindOptions::validate_all_documents`]` = false` skips documents that cannot hold an
 //! image (CRDs, ConfigMaps). Peak memory is about three times the input (input, output, one

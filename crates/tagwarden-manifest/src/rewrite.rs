@@ -75,7 +75,7 @@ pub fn rewrite(source: &str, edits: &[Edit]) -> Result<String, ManifestError> {
     rewrite_with_splices(source, edits).map(|(out, _)| out)
 }
 
-/// [`rewrite`], also returning where each replacement went, in source order (one entry per
+/// [`rewrite()`], also returning where each replacement went, in source order (one entry per
 /// distinct span).
 pub fn rewrite_with_splices(
     source: &str,

@@ -112,7 +112,7 @@ impl Limits {
     }
 }
 
-/// How a scalar is written in the source. See [`crate::rewrite`] for how each style is kept.
+/// How a scalar is written in the source. See [`crate::rewrite()`] for how each style is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScalarStyle {
@@ -148,7 +148,7 @@ pub type NodeId = usize;
 pub struct Node<'a> {
     /// What the node is.
     pub kind: NodeKind<'a>,
-    /// Byte range in the whole source. For scalars, exactly what [`crate::rewrite`] replaces
+    /// Byte range in the whole source. For scalars, exactly what [`crate::rewrite()`] replaces
     /// (see the crate documentation for the exact extent per style); for a block collection
     /// it starts at its first entry; for aliases it covers `*name`.
     pub span: Range<usize>,

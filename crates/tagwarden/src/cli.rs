@@ -7,6 +7,10 @@
 //! show in their `--help` under "Registry options". Commands see all of it as one
 //! [`GlobalOptions`].
 
+// The doc comments of clap's derive are `--help` text, written for a terminal:
+// `HOST[:PORT]` there is not a rustdoc link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! Projections: what the inventory keeps of each object, made from its [wire](super::wire)
-//! form. A Pod kept here is a few hundred bytes: its kind, names, uid, owners, images
+//! Projections: what the inventory keeps of each object, made from the
+//! wire form. A Pod kept here is a few hundred bytes: its kind, names, uid, owners, images
 //! (with where in the spec), pull secrets, ServiceAccount, node (or, while it is not
 //! scheduled, its scheduling constraints) and the containers waiting on a pull.
 //! Namespaces, images, container names, owner uids and node names are shared between

@@ -46,7 +46,7 @@ pub struct Location {
     pub path: String,
 }
 
-/// One image field found in a stream: its value, where it is, and what [`crate::rewrite`]
+/// One image field found in a stream: its value, where it is, and what [`crate::rewrite()`]
 /// needs to replace it in place.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ImageField {

@@ -74,7 +74,7 @@ pub(crate) struct Fetched {
 pub(crate) struct Call<'a> {
     /// The registry as users name it, for credentials and messages.
     pub registry: &'a str,
-    /// The host[:port] to talk to.
+    /// The `host[:port]` to talk to.
     pub host: &'a str,
     /// The repository, for the token scope.
     pub repository: &'a str,

@@ -86,6 +86,8 @@ images only warn. --fail-on never: 0 whenever the report was written. Broken YAM
 flags and unreadable files are always 2, with nothing on stdout; so is no input at all
 (an empty folder or stdin), which --fail-on never only warns about.";
 
+// Its doc comments are `--help` text: `[*]` there is not a rustdoc link.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// Files, folders (read recursively for *.yaml and *.yml) or - for stdin.
