@@ -16,6 +16,8 @@
 //! All of it builds on the same [`Cluster`]. Kubernetes' own types (kube-rs, k8s-openapi)
 //! stay inside this crate: its public API speaks tagwarden's types, strings and paths.
 
+#![warn(missing_docs)]
+
 pub mod connection;
 pub mod credentials;
 mod edge;
