@@ -40,6 +40,13 @@ fn main() -> ExitCode {
         Command::Cache(c) => commands::cache::run(&global, &c.args),
         Command::Gaps(c) => runtime.block_on(commands::gaps::run(&global, &c.args)),
         Command::Matrix(c) => runtime.block_on(commands::matrix::run(&global, &c.args)),
+        // `check --cluster` is `scan -A` with check's flags: dispatched here, so that
+        // neither command reaches into the other.
+        Command::Check(c) if c.args.cluster => {
+            check_the_cluster(&global, &c.args).and_then(|scan| {
+                runtime.block_on(commands::scan::run_as(&global, &scan, "check --cluster"))
+            })
+        }
         Command::Check(c) => runtime.block_on(commands::check::run(&global, &c.args)),
         Command::PostRender(c) => runtime.block_on(commands::post_render::run(&global, &c.args)),
         Command::Scan(c) => runtime.block_on(commands::scan::run(&global, &c.args)),
@@ -54,6 +61,41 @@ fn main() -> ExitCode {
             failure.exit_code()
         }
     }
+}
+
+/// `check --cluster`: the `scan -A` it stands for, after refusing what only applies to
+/// manifests.
+fn check_the_cluster(
+    global: &cli::GlobalOptions,
+    args: &commands::check::Args,
+) -> Result<commands::scan::Args, exit::Failure> {
+    use anyhow::anyhow;
+    if !args.paths.is_empty() {
+        return Err(exit::Failure::bad_input(anyhow!(
+            "--cluster reads the images of the current cluster, not files: drop {} or --cluster",
+            args.paths.join(" ")
+        )));
+    }
+    if !args.image_paths.is_empty() {
+        return Err(exit::Failure::bad_input(anyhow!(
+            "--image-path applies to manifests; a cluster's images come from its workloads and Pods"
+        )));
+    }
+    if global.output == cli::OutputFormat::Sarif {
+        return Err(exit::Failure::bad_input(anyhow!(
+            "`check --cluster` cannot write `-o sarif` (a cluster has no files to point at); it writes text, json or junit"
+        )));
+    }
+    Ok(commands::scan::Args {
+        namespace: None,
+        all_namespaces: true,
+        selector: None,
+        kube_version: args.kube_version.clone(),
+        platforms: args.platforms.clone(),
+        fail_on: args.fail_on,
+        policy: args.policy.clone(),
+        cluster: args.cluster_args.clone(),
+    })
 }
 
 /// The command line, with usage lines that say `kubectl tagwarden` when kubectl runs

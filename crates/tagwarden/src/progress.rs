@@ -11,6 +11,7 @@
 //! pause it, print above it, and let it go on ([`suspend`]).
 
 use std::borrow::Cow;
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -88,4 +89,21 @@ impl std::io::Write for StderrAroundSpinner {
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stderr().flush()
     }
+}
+
+/// A progress bar on stderr, only when stderr is a terminal and there is something to wait for.
+pub fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
+    if total < 2 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("checking images {bar:30} {pos}/{len} {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
 }

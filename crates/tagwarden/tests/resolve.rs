@@ -510,3 +510,47 @@ fn invalid_references_and_versions_are_bad_input() {
     let run = tagwarden(&["resolve", &base, "--max-skew", "-1"]);
     assert_eq!(run.code, 2, "{run:?}");
 }
+
+/// `resolve` takes the config file's `policy:` as check, post-render, scan and serve do:
+/// its flags first, then the file, then ±1 minor, older first.
+#[test]
+fn the_config_files_policy_applies_and_flags_win() {
+    let registry = Registry::start();
+    let seeder = registry.seeder();
+    let amd64 = [Platform::linux_amd64()];
+    seeder.push_image("gap/kubectl", "v1.29", ManifestKind::Oci, &amd64);
+    seeder.push_image("gap/kubectl", "v1.31", ManifestKind::Oci, &amd64);
+    let image = format!("{}/gap/kubectl:v1.30", registry.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tagwarden.yaml");
+    let config_flag = config.to_str().unwrap();
+    let resolve = |extra: &[&str]| {
+        let mut args = vec![
+            "resolve",
+            image.as_str(),
+            "--config",
+            config_flag,
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        tagwarden(&args)
+    };
+
+    // max_skew 0 in the file: v1.29 and v1.31 are out of the policy; the flag wins.
+    std::fs::write(&config, "policy:\n  max_skew: 0\n").unwrap();
+    let run = resolve(&[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.json()["outcome"], "missing", "{run:?}");
+    let run = resolve(&["--max-skew", "1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["tag"], "v1.29", "{run:?}");
+
+    // prefer newer in the file: v1.31 first; the flag wins.
+    std::fs::write(&config, "policy:\n  prefer: newer\n").unwrap();
+    let run = resolve(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["tag"], "v1.31", "{run:?}");
+    let run = resolve(&["--prefer", "older"]);
+    assert_eq!(run.json()["tag"], "v1.29", "{run:?}");
+}

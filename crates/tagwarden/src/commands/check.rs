@@ -18,28 +18,25 @@
 //! undetermined images (with a warning); `--fail-on never` always exits 0 once a report was
 //! printed. Broken YAML and bad flags are exit 2 whatever `--fail-on` says.
 
-mod input;
-pub mod junit;
-pub mod policy;
-mod sarif;
-pub mod text;
-
-pub use input::{find_options, manifest_error, scan_one};
-
 use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use anyhow::anyhow;
-use clap::{Args as ClapArgs, ValueEnum};
-use serde::Serialize;
+use clap::Args as ClapArgs;
 use tagwarden_manifest::Location;
 use tagwarden_registry::{Client, InspectOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
+use crate::commands::manifests::{self as input, find_options};
+use crate::commands::policy::{Policy, PolicyArgs, PolicyFlags};
+use crate::commands::report::{
+    CheckOutput, FailOn, ImageReport, ImageStatus, NoDetails, Summary, junit, sarif, text,
+    verdict_of,
+};
 use crate::commands::{load_config, print_json, registry_client};
-use crate::exit::{CommandResult, Failure, Status};
+use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
-use policy::{Policy, PolicyArgs, PolicyFlags};
+use crate::progress::progress_bar;
 
 const FORMATS: &[&str] = &["text", "json", "sarif", "junit"];
 
@@ -130,122 +127,6 @@ pub struct Args {
     pub cluster_args: crate::cli::ClusterArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailOn {
-    /// Exit 1 for missing images only; images that could not be checked only warn.
-    Missing,
-    /// Exit 3 for images that could not be checked, 1 for missing ones.
-    Undetermined,
-    /// Always exit 0 once the report is written.
-    Never,
-}
-
-pub use tagwarden_core::ImageStatus;
-
-/// One unique image in the report (the `images[]` entry of `-o json`): `check`'s, with
-/// manifest [`Location`]s, or `scan`'s, with workload locations and [`Details`] of its own.
-#[derive(Debug, Clone, Serialize)]
-pub struct ImageReport<L = Location, X = NoDetails> {
-    /// The image exactly as written in the manifest.
-    pub image: String,
-    pub status: ImageStatus,
-    /// The manifest digest, when present.
-    pub digest: Option<String>,
-    /// The reference as written with the fallback tag (no digest), when one was found.
-    pub fallback: Option<String>,
-    /// Why it is not present, one line; `null` when it is.
-    pub reason: Option<String>,
-    /// For a missing image with no fallback within the policy: the reference as written
-    /// with the nearest compatible tag outside it. Only in JSON when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nearest_outside_policy: Option<String>,
-    /// Every place it is used, in input order.
-    pub locations: Vec<L>,
-    /// What a front end adds (`scan`: pull failures, the tag after an upgrade, …).
-    #[serde(flatten)]
-    pub details: X,
-}
-
-/// Where an image is used, as a report shows it.
-pub trait Located: Serialize {
-    /// One line for the text table and JUnit: `file:line:col Kind ns/name (container)`.
-    fn describe(&self) -> String;
-    /// The shortest name for a one-line error: `file:line:col`.
-    fn short(&self) -> String;
-    /// The image field's path in its object.
-    fn path(&self) -> &str;
-    /// The file and line, for JUnit's attributes, when there is a file.
-    fn file_line(&self) -> Option<(&str, usize)>;
-}
-
-impl Located for Location {
-    fn describe(&self) -> String {
-        text::describe(self)
-    }
-
-    fn short(&self) -> String {
-        format!("{}:{}:{}", self.file, self.line, self.column)
-    }
-
-    fn path(&self) -> &str {
-        &self.path
-    }
-
-    fn file_line(&self) -> Option<(&str, usize)> {
-        Some((&self.file, self.line))
-    }
-}
-
-/// What a front end adds to an image's report: extra JSON fields (flattened into the
-/// image's object) and extra lines for the text table's detail column.
-pub trait Details: Serialize {
-    /// Lines for the detail column, after the digest, reason and fallback.
-    fn detail_lines(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
-
-/// `check` adds nothing.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct NoDetails {}
-
-impl Details for NoDetails {}
-
-/// Counts of unique images.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Summary {
-    pub present: usize,
-    pub missing: usize,
-    /// Denied or unreachable.
-    pub undetermined: usize,
-    pub invalid: usize,
-}
-
-impl Summary {
-    /// The counts of a finished report.
-    pub fn of<L, X>(images: &[ImageReport<L, X>]) -> Summary {
-        let mut summary = Summary::default();
-        for report in images {
-            match report.status {
-                ImageStatus::Present => summary.present += 1,
-                ImageStatus::Missing => summary.missing += 1,
-                ImageStatus::Denied | ImageStatus::Unreachable => summary.undetermined += 1,
-                ImageStatus::Invalid => summary.invalid += 1,
-            }
-        }
-        summary
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct CheckOutput<L = Location, X = NoDetails> {
-    pub images: Vec<ImageReport<L, X>>,
-    pub summary: Summary,
-    /// Only when a registry sent rate-limit headers (Docker Hub does).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub rate_limits: Vec<crate::commands::RateLimitOutput>,
-}
-
 /// The files and folders to read; none given: standard input, unless it is a terminal.
 fn paths_of(args: &Args) -> Result<Vec<String>, Failure> {
     if !args.paths.is_empty() {
@@ -266,10 +147,6 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     ) {
         return Err(global.output.reject("check", FORMATS));
     }
-    if args.cluster {
-        return check_the_cluster(global, args).await;
-    }
-
     // Everything the user typed is checked before anything is read or asked.
     let config = load_config(global)?;
     let kube_version = crate::commands::kube_version::for_tracking(
@@ -279,7 +156,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     .await?;
     let policy = Policy::from_flags(
         &PolicyFlags {
-            kube_version: kube_version.as_deref(),
+            kube_version: kube_version.as_ref(),
             args: &args.policy,
         },
         &config,
@@ -333,37 +210,6 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     verdict_of(&output, args.fail_on)
 }
 
-/// `check --cluster`: `scan -A` with check's flags.
-async fn check_the_cluster(global: &GlobalOptions, args: &Args) -> CommandResult {
-    if !args.paths.is_empty() {
-        return Err(Failure::bad_input(anyhow!(
-            "--cluster reads the images of the current cluster, not files: drop {} or --cluster",
-            args.paths.join(" ")
-        )));
-    }
-    if !args.image_paths.is_empty() {
-        return Err(Failure::bad_input(anyhow!(
-            "--image-path applies to manifests; a cluster's images come from its workloads and Pods"
-        )));
-    }
-    if global.output == OutputFormat::Sarif {
-        return Err(Failure::bad_input(anyhow!(
-            "`check --cluster` cannot write `-o sarif` (a cluster has no files to point at); it writes text, json or junit"
-        )));
-    }
-    let scan = crate::commands::scan::Args {
-        namespace: None,
-        all_namespaces: true,
-        selector: None,
-        kube_version: args.kube_version.clone(),
-        platforms: args.platforms.clone(),
-        fail_on: args.fail_on,
-        policy: args.policy.clone(),
-        cluster: args.cluster_args.clone(),
-    };
-    crate::commands::scan::run_as(global, &scan, "check --cluster").await
-}
-
 /// Nothing to read at all (an empty folder, empty files, empty stdin) is a mistake that
 /// would let a CI gate pass: a warning with `--fail-on never`, else exit 2.
 fn no_input_at_all(sources: &[tagwarden_manifest::Source], fail_on: FailOn) -> Result<(), Failure> {
@@ -389,99 +235,6 @@ fn no_input_at_all(sources: &[tagwarden_manifest::Source], fail_on: FailOn) -> R
     Err(Failure::bad_input(anyhow!(
         "{what}: nothing to check (--fail-on never accepts that)"
     )))
-}
-
-/// Images named in a failing exit's one-line error; the rest are counted ("and 6 more").
-const LISTED_IN_ERRORS: usize = 3;
-
-/// The exit status for a finished report (see the module docs).
-pub fn verdict_of<L: Located, X>(output: &CheckOutput<L, X>, fail_on: FailOn) -> CommandResult {
-    let summary = output.summary;
-    let first = |wanted: fn(ImageStatus) -> bool| {
-        let matching: Vec<&ImageReport<L, X>> =
-            output.images.iter().filter(|i| wanted(i.status)).collect();
-        let mut listed: Vec<String> = matching
-            .iter()
-            .take(LISTED_IN_ERRORS)
-            .map(|i| {
-                // A field with no image string is named by what it holds.
-                let what = if i.image.is_empty() {
-                    i.reason.clone().unwrap_or_default()
-                } else {
-                    text::short_image(&i.image)
-                };
-                match i.locations.first() {
-                    Some(l) => format!("{what} ({})", l.short()),
-                    None => what,
-                }
-            })
-            .collect();
-        if matching.len() > listed.len() {
-            listed.push(format!("and {} more", matching.len() - listed.len()));
-        }
-        listed.join(", ")
-    };
-    let plural = |n: usize| if n == 1 { "image" } else { "images" };
-    if fail_on == FailOn::Never {
-        if summary.invalid + summary.undetermined + summary.missing > 0 {
-            errln!(
-                "note: {} missing, {} undetermined, {} invalid; --fail-on never exits 0",
-                summary.missing,
-                summary.undetermined,
-                summary.invalid
-            );
-        }
-        return Ok(Status::Success);
-    }
-    if summary.invalid > 0 {
-        return Err(Failure::bad_input(anyhow!(
-            "{} invalid image {}: {}",
-            summary.invalid,
-            if summary.invalid == 1 {
-                "reference"
-            } else {
-                "references"
-            },
-            first(|s| s == ImageStatus::Invalid)
-        )));
-    }
-    if summary.undetermined > 0 {
-        if fail_on == FailOn::Undetermined {
-            return Err(Failure::undecided(anyhow!(
-                "{} {} could not be checked: {}",
-                summary.undetermined,
-                plural(summary.undetermined),
-                first(ImageStatus::is_undetermined)
-            )));
-        }
-        errln!(
-            "warning: {} {} could not be checked (denied or unreachable); --fail-on missing ignores that",
-            summary.undetermined,
-            plural(summary.undetermined)
-        );
-    }
-    Ok(if summary.missing > 0 {
-        Status::Finding
-    } else {
-        Status::Success
-    })
-}
-
-/// A progress bar on stderr, only when stderr is a terminal and there is something to wait for.
-pub fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
-    if total < 2 || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total as u64),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("checking images {bar:30} {pos}/{len} {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    Some(bar)
 }
 
 /// Every image string of the scans, once, with every place it is used, in order of first

@@ -127,8 +127,8 @@ pub fn cluster_failure(error: ClusterError, hint: &str) -> Failure {
     }
 }
 
-/// The Kubernetes version `check` and `post-render` track, as a string for
-/// `--kube-version`'s parser. In order:
+/// The Kubernetes version `check` and `post-render` track, parsed once and kept typed
+/// from here on. In order:
 ///
 /// 1. `--kube-version` (`given`);
 /// 2. `TAGWARDEN_KUBE_VERSION`;
@@ -142,15 +142,20 @@ pub fn cluster_failure(error: ClusterError, hint: &str) -> Failure {
 pub async fn for_tracking(
     given: Option<&str>,
     cluster_args: &ClusterArgs,
-) -> Result<Option<String>, Failure> {
+) -> Result<Option<KubeVersion>, Failure> {
+    let parse = |what: &str, text: &str| {
+        KubeVersion::parse(text)
+            .map(Some)
+            .map_err(|e| Failure::bad_input(anyhow!("{what}: {e}")))
+    };
     if let Some(text) = given {
-        return Ok(Some(text.to_string()));
+        return parse("--kube-version", text);
     }
     if let Some(text) = std::env::var("TAGWARDEN_KUBE_VERSION")
         .ok()
         .filter(|t| !t.trim().is_empty())
     {
-        return Ok(Some(text));
+        return parse("TAGWARDEN_KUBE_VERSION", &text);
     }
     const HINT: &str = "pass the version with --kube-version VERSION (or TAGWARDEN_KUBE_VERSION)";
     let Some(cluster) = cluster_args.find(HINT).await? else {
@@ -166,17 +171,7 @@ pub async fn for_tracking(
         "Kubernetes {version} ({}) from the live cluster",
         version.distribution
     );
-    Ok(Some(as_flag_text(&version)))
-}
-
-/// Text that `--kube-version`'s parser turns back into `version`: the gitVersion when it
-/// says the same (it keeps the distribution), else `MAJOR.MINOR[.PATCH]` (kcp, or fields
-/// that disagree with the gitVersion).
-fn as_flag_text(version: &KubeVersion) -> String {
-    match &version.git_version {
-        Some(git) if KubeVersion::parse(git).ok().as_ref() == Some(version) => git.clone(),
-        _ => version.to_string(),
-    }
+    Ok(Some(version))
 }
 
 pub const EXAMPLES: &str = "\

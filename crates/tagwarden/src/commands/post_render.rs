@@ -33,8 +33,8 @@ use tagwarden_manifest::{ImageField, Limits, STDIN_NAME, read_source};
 use tagwarden_registry::{Repair, RepairOptions};
 
 use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::check::policy::{Policy, PolicyArgs, PolicyFlags};
-use crate::commands::check::{find_options, manifest_error, scan_one};
+use crate::commands::manifests::{find_options, manifest_error, scan_one};
+use crate::commands::policy::{Policy, PolicyArgs, PolicyFlags};
 use crate::commands::{load_config, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::errln;
@@ -114,7 +114,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let kube_version =
         crate::commands::kube_version::for_tracking(args.kube_version.as_deref(), &args.cluster)
             .await?;
-    let options = repair_options(global, args, kube_version.as_deref())?;
+    let options = repair_options(global, args, kube_version.as_ref())?;
     let find = find_options(&args.image_paths)?;
 
     let limits = Limits::default();
@@ -189,7 +189,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 fn repair_options(
     global: &GlobalOptions,
     args: &Args,
-    kube_version: Option<&str>,
+    kube_version: Option<&tagwarden_core::KubeVersion>,
 ) -> Result<RepairOptions, Failure> {
     let config = load_config(global)?;
     let policy = Policy::from_flags(

@@ -1,14 +1,15 @@
 //! `tagwarden resolve`: the nearest published tag for an image, within the skew policy.
 
 use anyhow::anyhow;
-use clap::{Args as ClapArgs, ValueEnum};
+use clap::Args as ClapArgs;
 use serde::Serialize;
-use tagwarden_core::{FallbackPolicy, KubeVersion, Prefer, Reference, TagFormat};
+use tagwarden_core::{KubeVersion, Prefer, Reference, TagFormat};
 use tagwarden_registry::inspect::ResolvedImage;
 use tagwarden_registry::{Outcome, Resolution, ResolveRequest, SchemeSource, TagScheme};
 
 use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::{RateLimitOutput, print_json, rate_limits_of, registry_client};
+use crate::commands::policy::PreferArg;
+use crate::commands::{RateLimitOutput, load_config, print_json, rate_limits_of, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::{errln, outln};
 
@@ -35,7 +36,8 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     if !matches!(global.output, OutputFormat::Text | OutputFormat::Json) {
         return Err(global.output.reject("resolve", &["text", "json"]));
     }
-    let request = request_from(args)?;
+    let config = load_config(global)?;
+    let request = request_from(args, &config)?;
     let client = registry_client(global)?;
     let spinner = crate::progress::Spinner::start(format!("resolving {}", args.image));
     let ResolvedImage {
@@ -93,7 +95,9 @@ fn scheme_line(kube: &KubeVersion, resolution: &Resolution, scheme: &TagScheme) 
     )
 }
 
-fn request_from(args: &Args) -> Result<ResolveRequest, Failure> {
+/// The question, with the fallback policy from the flags, then the config file's
+/// `policy:`, then the defaults, as the other commands take it.
+fn request_from(args: &Args, config: &crate::config::Config) -> Result<ResolveRequest, Failure> {
     let reference = Reference::parse(&args.image).map_err(Failure::bad_input)?;
     let kube_version = args
         .kube_version
@@ -112,13 +116,9 @@ fn request_from(args: &Args) -> Result<ResolveRequest, Failure> {
         reference,
         kube_version,
         tag_format,
-        policy: FallbackPolicy {
-            max_skew: args.max_skew,
-            prefer: match args.prefer {
-                PreferArg::Older => Prefer::Older,
-                PreferArg::Newer => Prefer::Newer,
-            },
-        },
+        policy: config
+            .policy
+            .fallback_policy(args.max_skew, args.prefer.map(Prefer::from)),
         platforms,
     })
 }
@@ -161,14 +161,15 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT")]
     pub tag_format: Option<String>,
 
-    /// How many minor versions a fallback may be away from the wanted one
-    /// (kubectl supports ±1 around the API server).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub max_skew: u64,
+    /// How many minor versions a fallback may be away from the wanted one (default: the
+    /// config's policy.max_skew, else 1: kubectl supports ±1 around the API server).
+    #[arg(long, value_name = "N")]
+    pub max_skew: Option<u64>,
 
-    /// Which side to try first once the wanted minor has nothing.
-    #[arg(long, value_enum, default_value_t = PreferArg::Older)]
-    pub prefer: PreferArg,
+    /// Which side to try first once the wanted minor has nothing (default: the config's
+    /// policy.prefer, else older).
+    #[arg(long, value_enum)]
+    pub prefer: Option<PreferArg>,
 
     /// A platform every acceptable tag must provide (OS/ARCH[/VARIANT]); repeatable. `all`: every
     /// platform its index lists, each of whose manifests must exist (a broken index is caught).
@@ -178,10 +179,4 @@ pub struct Args {
     /// Print the answer pinned by digest (IMAGE:TAG@sha256:…).
     #[arg(long)]
     pub pin: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PreferArg {
-    Older,
-    Newer,
 }

@@ -16,11 +16,9 @@ use tagwarden_cluster::{
 use tagwarden_core::KubeVersion;
 
 use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::check::{
-    CheckOutput, Details, FailOn, ImageReport, Located, Summary, policy::Policy,
-    policy::PolicyArgs, policy::PolicyFlags,
-};
 use crate::commands::kube_version::ClusterArgs;
+use crate::commands::policy::{Policy, PolicyArgs, PolicyFlags};
+use crate::commands::report::{CheckOutput, Details, FailOn, ImageReport, Located, Summary};
 use crate::commands::{load_config, print_json, registry_client_with};
 use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
@@ -262,10 +260,9 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
         .map_err(|e| crate::commands::kube_version::cluster_failure(e, HINT))?;
     let judged_at = target.clone().unwrap_or_else(|| today.clone());
     let preflight = judged_at.major_minor() != today.major_minor();
-    let judged_text = judged_at.to_string();
     let policy = Policy::from_flags(
         &PolicyFlags {
-            kube_version: Some(&judged_text),
+            kube_version: Some(&judged_at),
             args: &args.policy,
         },
         &config,
@@ -298,11 +295,11 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
         OutputFormat::Json => print_json(&output)?,
         OutputFormat::Junit => out!(
             "{}",
-            crate::commands::check::junit::report(&output.report, command)
+            crate::commands::report::junit::report(&output.report, command)
         )?,
-        _ => crate::commands::check::text::print(&output.report)?,
+        _ => crate::commands::report::text::print(&output.report)?,
     }
-    crate::commands::check::verdict_of(&output.report, args.fail_on)
+    crate::commands::report::verdict_of(&output.report, args.fail_on)
 }
 
 /// The report in `check`'s shape, with what only a scan has.
@@ -354,7 +351,7 @@ async fn scan_with_progress(
         .scan(local, options, |progress| {
             let mut bar = bar.lock().expect("not poisoned");
             if bar.is_none() {
-                *bar = crate::commands::check::progress_bar(progress.total);
+                *bar = crate::progress::progress_bar(progress.total);
             }
             if let Some(bar) = bar.as_ref() {
                 bar.set_position(progress.done as u64);

@@ -19,8 +19,8 @@ use tagwarden_registry::DiskCacheLocation;
 use tagwarden_registry::config::ServeConfig;
 
 use crate::cli::GlobalOptions;
-use crate::commands::check::policy::{Policy, PolicyArgs, PolicyFlags};
 use crate::commands::kube_version::ClusterArgs;
+use crate::commands::policy::{Policy, PolicyArgs, PolicyFlags};
 use crate::commands::{client_options, load_config};
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::errln;
@@ -212,7 +212,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let version_text = version.to_string();
     let policy = Policy::from_flags(
         &PolicyFlags {
-            kube_version: Some(&version_text),
+            kube_version: Some(&version),
             args: &args.policy,
         },
         &config,

@@ -1,4 +1,5 @@
-//! The flags `check` and `post-render` share for deciding about fallbacks, turned into the
+//! The flags every command that decides about fallbacks shares (`resolve` takes the skew
+//! and preference; `check`, `post-render`, `scan` and `serve` all of them), turned into the
 //! library's types: which images track the Kubernetes version
 //! ([`tagwarden_core::track`]) and the fallback policy ([`tagwarden_core::policy`]).
 //!
@@ -8,7 +9,6 @@ use anyhow::anyhow;
 use tagwarden_core::{FallbackPolicy, KubeVersion, Prefer, TrackRule, Tracking};
 use tagwarden_registry::{InspectOptions, Platform};
 
-use crate::commands::resolve::PreferArg;
 use crate::config::Config;
 use crate::exit::Failure;
 
@@ -42,20 +42,33 @@ pub struct PolicyArgs {
     pub prefer: Option<PreferArg>,
 }
 
-/// The policy flags as given, with the Kubernetes version the command works at.
+/// `--prefer`: which side a fallback is tried on first once the wanted minor has nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PreferArg {
+    Older,
+    Newer,
+}
+
+impl From<PreferArg> for Prefer {
+    fn from(prefer: PreferArg) -> Prefer {
+        match prefer {
+            PreferArg::Older => Prefer::Older,
+            PreferArg::Newer => Prefer::Newer,
+        }
+    }
+}
+
+/// The policy flags as given, with the Kubernetes version the command works at (parsed
+/// once, where it was read).
 pub struct PolicyFlags<'a> {
-    pub kube_version: Option<&'a str>,
+    pub kube_version: Option<&'a KubeVersion>,
     pub args: &'a PolicyArgs,
 }
 
 impl Policy {
     /// Flags first, then the config file, then the defaults (±1 minor, older first).
     pub fn from_flags(flags: &PolicyFlags<'_>, config: &Config) -> Result<Policy, Failure> {
-        let kube_version = flags
-            .kube_version
-            .map(KubeVersion::parse)
-            .transpose()
-            .map_err(|e| Failure::bad_input(anyhow!("--kube-version: {e}")))?;
+        let kube_version = flags.kube_version.cloned();
         let mut rules = Vec::new();
         for text in &flags.args.track {
             rules.push(
@@ -68,10 +81,7 @@ impl Policy {
                 .track_rules()
                 .map_err(|e| Failure::bad_input(anyhow!("config policy.track: {e}")))?,
         );
-        let prefer = flags.args.prefer.map(|p| match p {
-            PreferArg::Older => Prefer::Older,
-            PreferArg::Newer => Prefer::Newer,
-        });
+        let prefer = flags.args.prefer.map(Prefer::from);
         Ok(Policy {
             tracking: Tracking {
                 kube_version,
