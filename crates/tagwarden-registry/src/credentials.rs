@@ -28,11 +28,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::process;
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -315,70 +316,37 @@ impl CredentialStore {
     }
 }
 
-/// What a credential helper process said.
-struct HelperOutput {
-    status: std::process::ExitStatus,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
+/// The most a helper may print on stdout (an answer is a few hundred bytes) and stderr
+/// (only its first line is ever shown).
+const HELPER_LIMITS: process::Limits = process::Limits {
+    stdout: 1 << 20,
+    stderr: 64 << 10,
+};
 
-/// Run `program get` with `server` on stdin, reading both pipes on threads (so a chatty
-/// helper cannot block on a full pipe), and kill it when it takes longer than `timeout`.
+/// Runs `program get` with `server` on stdin ([`process::run`]: its own process group,
+/// killed with its children when it takes longer than `timeout`).
 fn run_with_timeout(
     program: &str,
     helper: &str,
     server: &str,
     timeout: Duration,
 ) -> Result<HelperOutput, String> {
-    let mut child = Command::new(program)
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
-                    "is not installed: put {program} on PATH, or remove \"{helper}\" from credHelpers/credsStore"
-                )
-            } else {
-                format!("cannot be started: {e}")
-            }
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading is not an error here.
-        let _ = stdin.write_all(server.as_bytes());
-    }
-    let read_all = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let out = read_all(Box::new(child.stdout.take().expect("piped")));
-    let err = read_all(Box::new(child.stderr.take().expect("piped")));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("did not answer within {} s", timeout.as_secs_f32()));
-            }
-            Err(e) => return Err(format!("could not be waited for: {e}")),
+    let mut command = Command::new(program);
+    command.arg("get");
+    process::run(&mut command, server.as_bytes(), timeout, HELPER_LIMITS).map_err(|e| match e {
+        process::Failed::Start(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+            "is not installed: put {program} on PATH, or remove \"{helper}\" from credHelpers/credsStore"
+        ),
+        process::Failed::Start(e) => format!("cannot be started: {e}"),
+        process::Failed::TimedOut { .. } => {
+            format!("did not answer within {} s", timeout.as_secs_f32())
         }
-    };
-    Ok(HelperOutput {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        process::Failed::Wait(e) => format!("could not be waited for: {e}"),
     })
 }
+
+/// What a credential helper process said.
+type HelperOutput = process::Output;
 
 /// The credential in a helper's answer (`None`: the protocol's "no credentials"), or
 /// what went wrong, completing "helper X …". Only the first line of a failure, shortened,

@@ -77,6 +77,7 @@ mod memory;
 pub mod observe;
 mod platform;
 pub mod preflight;
+mod process;
 pub mod proxy;
 mod resolve;
 mod transport;

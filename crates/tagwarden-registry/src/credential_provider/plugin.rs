@@ -22,23 +22,20 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{Read, Write as _};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::config::{CredentialProvider, parse_go_duration};
 use crate::credentials::Credential;
+use crate::process;
 
 /// The most stdout a plugin may print (a response is a few KiB).
 const MAX_STDOUT: u64 = 1 << 20;
 /// The most stderr kept (only its first line is ever shown).
 const MAX_STDERR: u64 = 64 << 10;
-/// How long to wait for the pipes after the plugin has exited or been killed.
-const PIPE_GRACE: Duration = Duration::from_secs(2);
 
 /// What a response's credentials are reused for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,79 +109,34 @@ pub(crate) fn run_plugin(
     let mut command = Command::new(&program);
     command
         .args(&provider.args)
-        .envs(provider.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt as _;
-        command.process_group(0);
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("could not be started ({}): {e}", program.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A plugin that exits without reading is judged by its exit status, not here.
-        let _ = stdin.write_all(request_body(&provider.api_version, image).as_bytes());
-    }
-    let stdout = read_on_thread(child.stdout.take().expect("piped"), MAX_STDOUT);
-    let stderr = read_on_thread(child.stderr.take().expect("piped"), MAX_STDERR);
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                kill_group(&mut child);
-                let said = first_line(&stderr.recv_timeout(PIPE_GRACE).unwrap_or_default());
-                return Err(format!(
-                    "did not answer within {} s and was killed{}",
-                    timeout.as_secs_f32(),
-                    said_suffix(&said)
-                ));
-            }
-            Err(e) => return Err(format!("could not be waited for: {e}")),
-        }
+        .envs(provider.env.iter().map(|(k, v)| (k, v)));
+    let limits = process::Limits {
+        stdout: MAX_STDOUT,
+        stderr: MAX_STDERR,
     };
-    let err = stderr.recv_timeout(PIPE_GRACE).unwrap_or_default();
-    if !status.success() {
+    let request = request_body(&provider.api_version, image);
+    let output = match process::run(&mut command, request.as_bytes(), timeout, limits) {
+        Ok(output) => output,
+        Err(process::Failed::Start(e)) => {
+            return Err(format!("could not be started ({}): {e}", program.display()));
+        }
+        Err(process::Failed::TimedOut { stderr }) => {
+            return Err(format!(
+                "did not answer within {} s and was killed{}",
+                timeout.as_secs_f32(),
+                said_suffix(&first_line(&stderr))
+            ));
+        }
+        Err(process::Failed::Wait(e)) => return Err(format!("could not be waited for: {e}")),
+    };
+    if !output.status.success() {
         return Err(format!(
-            "failed ({status}){}",
-            said_suffix(&first_line(&err))
+            "failed ({}){}",
+            output.status,
+            said_suffix(&first_line(&output.stderr))
         ));
     }
-    let out = stdout.recv_timeout(PIPE_GRACE).unwrap_or_default();
-    parse_response(&out, &provider.api_version)
-}
-
-/// Read a pipe to its end on a thread, keeping at most `limit` bytes (the rest is
-/// drained, so that a chatty plugin never blocks on a full pipe); the kept bytes arrive on
-/// the channel.
-fn read_on_thread(pipe: impl Read + Send + 'static, limit: u64) -> mpsc::Receiver<Vec<u8>> {
-    let (send, receive) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let mut kept = pipe.take(limit);
-        let _ = kept.read_to_end(&mut buf);
-        let _ = std::io::copy(&mut kept.into_inner(), &mut std::io::sink());
-        let _ = send.send(buf);
-    });
-    receive
-}
-
-/// Kill the plugin and everything it started (its process group).
-fn kill_group(child: &mut std::process::Child) {
-    #[cfg(unix)]
-    if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals the process group we created for
-        // this child (process_group(0) makes its pid the group id); no memory is touched.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    parse_response(&output.stdout, &provider.api_version)
 }
 
 /// The first line of a plugin's stderr, without control characters, at most 160
