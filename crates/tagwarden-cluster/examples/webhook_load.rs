@@ -429,17 +429,21 @@ struct PodBody {
     warnings: usize,
 }
 
+/// A Pod's name in the report, its containers and init containers (name, image), whether
+/// it is rewritten, and how many warnings its answer has at least.
+type Template = (
+    &'static str,
+    Vec<(&'static str, String)>,
+    Vec<(&'static str, String)>,
+    bool,
+    usize,
+);
+
 /// The mix: Deployments' Pods with present images, a Job's with images to rewrite, one
 /// with an image missing with no fallback, and one with nothing tracked.
 fn pods(registry: &str) -> Vec<PodBody> {
     let r = registry;
-    let specs: [(
-        &'static str,
-        Vec<(&str, String)>,
-        Vec<(&str, String)>,
-        bool,
-        usize,
-    ); 6] = [
+    let specs: [Template; 6] = [
         (
             "shop (present)",
             vec![

@@ -83,6 +83,19 @@ impl Memory {
         pending
     }
 
+    /// The remembered decisions for every one of `keys`, in order, or `None` when one is
+    /// not remembered (or has expired): then [`Memory::decision`] each.
+    pub(crate) fn remembered(&self, keys: &[Key]) -> Option<Vec<Repair>> {
+        let state = self.state.lock().expect("webhook memory poisoned");
+        let now = Instant::now();
+        keys.iter()
+            .map(|key| match state.answers.get(key) {
+                Some((repair, until)) if *until > now => Some(repair.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Forget every decision (the Kubernetes version changed: tracking changed).
     pub(crate) fn clear(&self) {
         self.state
