@@ -13,7 +13,7 @@
 //! - **the webhook** (this example run again with `--serve REGISTRY`): assembled as
 //!   `tagwarden serve` assembles it (`crates/tagwarden/src/commands/serve.rs`): the
 //!   monitor's `Metrics`, a registry client made with `prepare_client_options` (no answers
-//!   kept in the client), `Webhook::new` tracking Kubernetes 1.32 with the 2 s budget, bound
+//!   kept in the client), `Webhook::new(..).with_registry_gate(metrics)` tracking Kubernetes 1.32 with the 2 s budget, bound
 //!   and run with `Webhook::bind` / `BoundWebhook::run` (rustls on aws-lc-rs, hyper), on a
 //!   multi-threaded runtime with one worker per CPU, logging at `warn` as `serve` does. No
 //!   Event recorder (there is no API server here);
@@ -133,7 +133,7 @@ mod serve {
             };
             let mut options = WebhookOptions::new(repair, Some("tagwarden"));
             options.budget = Duration::from_millis(2000);
-            let webhook = Webhook::new(client, options);
+            let webhook = Webhook::new(client, options).with_registry_gate(metrics.clone());
             let endpoint = HttpsEndpoint {
                 listen: "127.0.0.1:0".parse().expect("an address"),
                 cert: cert_file,

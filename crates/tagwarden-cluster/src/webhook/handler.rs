@@ -67,6 +67,20 @@ struct Inner {
     /// The metrics alone, for [`Webhook::encode_metrics`].
     own_registry: Registry,
     recorder: Option<Recorder>,
+    /// Whether a registry may be asked now (its request budget, a 429's pause): the
+    /// monitor's gates in `serve` ([`Webhook::with_registry_gate`]).
+    gate: Option<Arc<dyn RegistryGate>>,
+}
+
+/// Says whether a registry may be asked now. `serve` gives the webhook the monitor's
+/// [`crate::monitor::Metrics`], whose gates count every request of the shared client
+/// against the user's per-registry budgets and pause a registry after a 429: an admission
+/// then does not ask a closed registry either, and its images are undetermined (the Pod is
+/// admitted unchanged; nothing is remembered).
+pub trait RegistryGate: Send + Sync + 'static {
+    /// `None` when `registry` (as users name it: `docker.io`, `127.0.0.1:5000`) may be
+    /// asked now; else why not.
+    fn closed(&self, registry: &str) -> Option<String>;
 }
 
 /// One [`RegistryClients`] shared by the monitor and the webhook (`Arc::new(clients)`,
@@ -147,6 +161,7 @@ impl Webhook {
                 metrics,
                 own_registry,
                 recorder: None,
+                gate: None,
             }),
         }
     }
@@ -154,22 +169,37 @@ impl Webhook {
     /// The same webhook, publishing an `ImageRewritten` Event on each rewritten Pod's
     /// owner through `recorder` (needs `create`/`patch` on `events.k8s.io` events).
     pub fn with_recorder(self, recorder: Recorder) -> Webhook {
+        self.changed(|inner| inner.recorder = Some(recorder))
+    }
+
+    /// The same webhook, asking no registry that `gate` says is closed (see
+    /// [`RegistryGate`]): `serve` passes the monitor's metrics, so that the webhook keeps
+    /// within the per-registry request budgets too.
+    pub fn with_registry_gate(self, gate: impl RegistryGate) -> Webhook {
+        self.changed(|inner| inner.gate = Some(Arc::new(gate)))
+    }
+
+    /// A webhook sharing everything with this one but what `change` changes.
+    fn changed(self, change: impl FnOnce(&mut Inner)) -> Webhook {
         let inner = &self.inner;
+        let mut next = Inner {
+            clients: inner.clients.clone(),
+            options: inner.options.clone(),
+            validate_repair: inner.validate_repair.clone(),
+            repair: inner.repair.clone(),
+            memory: inner.memory.clone(),
+            metrics: inner.metrics.clone(),
+            own_registry: {
+                let mut registry = Registry::default();
+                inner.metrics.register(&mut registry);
+                registry
+            },
+            recorder: inner.recorder.clone(),
+            gate: inner.gate.clone(),
+        };
+        change(&mut next);
         Webhook {
-            inner: Arc::new(Inner {
-                clients: inner.clients.clone(),
-                options: inner.options.clone(),
-                validate_repair: inner.validate_repair.clone(),
-                repair: inner.repair.clone(),
-                memory: inner.memory.clone(),
-                metrics: inner.metrics.clone(),
-                own_registry: {
-                    let mut registry = Registry::default();
-                    inner.metrics.register(&mut registry);
-                    registry
-                },
-                recorder: Some(recorder),
-            }),
+            inner: Arc::new(next),
         }
     }
 
@@ -475,6 +505,12 @@ impl Webhook {
         let repositories: Vec<Repository> = asked.iter().map(|r| Repository::of(r)).collect();
         client.announce(&repositories);
         let tasks = asked.iter().zip(keys).map(|(reference, key)| {
+            if let Some(why) = self.closed(reference) {
+                return self
+                    .inner
+                    .memory
+                    .remembered_or(key, Repair::Undetermined { why });
+            }
             let (client, options) = (client.clone(), options.clone());
             let reference = Reference::clone(reference);
             self.inner.memory.decision(key, move || {
@@ -490,6 +526,16 @@ impl Webhook {
                 Err(e) => Decided::Failed(e),
             },
         }
+    }
+}
+
+impl Webhook {
+    /// Why `reference`'s registry may not be asked now, if it may not.
+    fn closed(&self, reference: &Reference) -> Option<String> {
+        let gate = self.inner.gate.as_ref()?;
+        let why = gate.closed(reference.registry())?;
+        tracing::debug!(image = reference.original(), %why, "webhook: registry closed, not asked");
+        Some(format!("not asked: {why}"))
     }
 }
 

@@ -96,6 +96,16 @@ impl Memory {
             .collect()
     }
 
+    /// The remembered decision for `key`, or else `instead` (not remembered: a registry
+    /// that may not be asked now decides nothing).
+    pub(crate) fn remembered_or(&self, key: Key, instead: Repair) -> Pending {
+        let repair = self
+            .remembered(std::slice::from_ref(&key))
+            .and_then(|mut found| found.pop())
+            .unwrap_or(instead);
+        async move { Ok(repair) }.boxed().shared()
+    }
+
     /// Forget every decision (the Kubernetes version changed: tracking changed).
     pub(crate) fn clear(&self) {
         self.state

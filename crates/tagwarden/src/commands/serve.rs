@@ -235,7 +235,8 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         .read_pull_secrets
         .then(|| std::sync::Arc::new(PullSecretClients::new(local.clone())));
     // The webhook asks through the monitor's clients (one set of credentials, one single
-    // flight) and keeps its own memory of decisions.
+    // flight), keeps its own memory of decisions, and asks no registry the monitor's gates
+    // keep closed (its request budget used up, a 429's pause).
     let webhook = args.webhook_listen.map(|_| {
         let mut options = WebhookOptions::new(
             RepairOptions {
@@ -249,10 +250,11 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         options
             .excluded_namespaces
             .extend(args.webhook_skip_namespaces.iter().cloned());
-        match &pull_secrets {
+        let webhook = match &pull_secrets {
             Some(clients) => Webhook::with_clients(clients.clone(), options),
             None => Webhook::new(local.clone(), options),
-        }
+        };
+        webhook.with_registry_gate(metrics.clone())
     });
     let monitor = match &pull_secrets {
         Some(clients) => Monitor::new(clients.clone(), monitor_options, metrics.clone()),
