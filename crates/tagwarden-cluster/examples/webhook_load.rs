@@ -396,7 +396,13 @@ fn machine() -> String {
         .map_or("?", |(_, m)| m.trim())
         .to_string();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("machine: {cpus} CPUs, {model}")
+    // The machine may be shared: what else ran is part of the figures.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!(
+        "machine: {cpus} CPUs, {model}; load average before the run {}",
+        load.join(" ")
+    )
 }
 
 /// A CA, and a certificate it signed for 127.0.0.1 with its key, as PEM.
