@@ -1,7 +1,7 @@
 //! `AdmissionReview` v1 in and out.
 //!
 //! In: a Pod create, the one request the webhook is configured for, is read straight from
-//! the bytes into the few fields the webhook uses ([`PodCreateIn`]: the request's uid,
+//! the bytes into the few fields the webhook uses (`ReviewIn`: the request's uid,
 //! kind, operation, namespace and `dryRun`; the Pod's name, namespace, uid, annotations
 //! and owners, each container's name and image, its `imagePullSecrets`), skipping the rest
 //! of the object (env, probes, volumes, `managedFields`) without building it: most of a
