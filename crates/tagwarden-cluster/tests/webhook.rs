@@ -747,6 +747,17 @@ async fn a_registry_whose_budget_is_used_up_is_not_asked_at_admission() {
     assert_eq!(served.decisions("undetermined"), 1);
     assert_eq!(proxy.requests().len(), spent, "{:?}", proxy.request_lines());
 
+    // Whatever the credentials: the budget is the registry's. The first image asked with
+    // a Pod's pull secret (remembered apart from the anonymous answer) is not asked either.
+    let mut with_secret = pod.clone();
+    with_secret["spec"]["imagePullSecrets"] = json!([{ "name": "regcred" }]);
+    let answer = served
+        .call("/mutate", &review(&with_secret, "other-credentials"))
+        .await;
+    assert_unchanged(&answer, "other-credentials");
+    assert_eq!(served.decisions("undetermined"), 2);
+    assert_eq!(proxy.requests().len(), spent, "{:?}", proxy.request_lines());
+
     // What was decided before is still answered, from memory.
     let answer = served.call("/mutate", &review(&pod, "remembered")).await;
     assert!(image_of(&patched(&pod, &answer)).ends_with("/clastix/kubectl:v1.31"));
