@@ -4,6 +4,7 @@
 //! slow registry, certificate files rotated on disk, and the test API server calling the
 //! webhook for `kubectl create`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,10 @@ use k8s_openapi::api::core::v1::Pod;
 use prometheus_client::registry::Registry as Metrics;
 use serde_json::{Value, json};
 use tagwarden_cluster::SecretRef;
-use tagwarden_cluster::monitor::{RegistryClients, prepare_client_options};
+use tagwarden_cluster::monitor::{
+    Budget, Metrics as MonitorMetrics, Monitor, MonitorOptions, RegistryClients,
+    prepare_client_options,
+};
 use tagwarden_cluster::webhook::{
     CertificateFiles, HttpsEndpoint, ORIGINAL_IMAGES_ANNOTATION, Webhook, WebhookOptions,
     serve_https,
@@ -21,7 +25,8 @@ use tagwarden_cluster::webhook::{
 use tagwarden_core::{KubeVersion, Tracking};
 use tagwarden_registry::{Client, ClientOptions, CredentialStore, InspectOptions, RepairOptions};
 use tagwarden_testbed::{
-    ApiServer, FaultProxy, PodWebhook, Registry, RegistryMode, Seeded, dead_addr, seed_standard,
+    ApiServer, Fault, FaultProxy, PodWebhook, Registry, RegistryMode, Rule, Seeded, dead_addr,
+    seed_standard,
 };
 use tokio::sync::oneshot;
 
@@ -647,6 +652,116 @@ async fn two_hundred_admissions_of_one_missing_image_cost_one_resolution() {
         "220 admissions asked {asked} times, one resolution asks {one}: {:?}",
         proxy.request_lines()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_admissions_of_one_uncached_image_share_one_lookup() {
+    let (registry, _seeded) = seeded_registry();
+    let proxy = FaultProxy::in_front_of(&registry);
+    let pod = hook_pod(&proxy.addr(), "team-a");
+    let one = requests_of_one_resolution(&proxy, &pod).await;
+    assert!(one > 0);
+    // Slow enough that all of them are in flight at once.
+    proxy.set_latency(Duration::from_millis(100));
+    let served = Served::start(Webhook::new(monitor_client(), options(false))).await;
+    let reviews: Vec<Value> = (0..50).map(|i| review(&pod, &format!("c-{i}"))).collect();
+    let answers =
+        futures::future::join_all(reviews.iter().map(|r| served.call("/mutate", r))).await;
+    for answer in &answers {
+        assert!(image_of(&patched(&pod, answer)).ends_with("/clastix/kubectl:v1.31"));
+    }
+    assert_eq!(proxy.requests().len(), one, "{:?}", proxy.request_lines());
+    assert_eq!(served.decisions("rewritten"), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecided_answer_is_not_remembered_and_the_next_admission_asks_again() {
+    let (registry, _seeded) = seeded_registry();
+    let proxy = FaultProxy::in_front_of(&registry);
+    let broken = proxy.add_rule(
+        Rule::new(Fault::status(503))
+            .path_contains("/manifests/v1.32")
+            .times(1),
+    );
+    let served = Served::start(Webhook::new(monitor_client(), options(false))).await;
+    let pod = hook_pod(&proxy.addr(), "team-a");
+
+    let answer = served.call("/mutate", &review(&pod, "first")).await;
+    assert_unchanged(&answer, "first");
+    assert_eq!(proxy.hits(broken), 1);
+    assert_eq!(served.decisions("undetermined"), 1);
+
+    // "Could not decide" was not kept as an answer (nor as "missing"): asked again.
+    let asked = proxy.requests().len();
+    let answer = served.call("/mutate", &review(&pod, "second")).await;
+    assert!(image_of(&patched(&pod, &answer)).ends_with("/clastix/kubectl:v1.31"));
+    assert!(
+        proxy.requests().len() > asked,
+        "{:?}",
+        proxy.request_lines()
+    );
+    // And that answer is kept: the third asks nothing.
+    let asked = proxy.requests().len();
+    let answer = served.call("/mutate", &review(&pod, "third")).await;
+    assert!(image_of(&patched(&pod, &answer)).ends_with("/clastix/kubectl:v1.31"));
+    assert_eq!(proxy.requests().len(), asked, "{:?}", proxy.request_lines());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_whose_budget_is_used_up_is_not_asked_at_admission() {
+    let (registry, _seeded) = seeded_registry();
+    let proxy = FaultProxy::in_front_of(&registry);
+    // serve's assembly: one Metrics observes the client and holds the monitor's budgets.
+    let metrics = MonitorMetrics::new();
+    let mut client_options = ClientOptions::builder()
+        .max_attempts(1)
+        .request_timeout(Duration::from_secs(10))
+        .build();
+    prepare_client_options(&mut client_options, &metrics);
+    let client = Client::new(client_options).unwrap();
+    let budget = Budget {
+        requests: 2,
+        per: Duration::from_secs(3600),
+    };
+    let monitor_options = MonitorOptions {
+        budgets: HashMap::from([(proxy.addr(), budget)]),
+        ..MonitorOptions::default()
+    };
+    let _monitor = Monitor::new(client.clone(), monitor_options, metrics.clone());
+    let webhook = Webhook::new(client, options(false)).with_registry_gate(metrics.clone());
+    let served = Served::start(webhook).await;
+
+    // The first lookup may run to its end (the budget is not used up when it starts).
+    let pod = hook_pod(&proxy.addr(), "team-a");
+    let answer = served.call("/mutate", &review(&pod, "first")).await;
+    assert!(image_of(&patched(&pod, &answer)).ends_with("/clastix/kubectl:v1.31"));
+    let spent = proxy.requests().len();
+    assert!(spent >= 2, "{:?}", proxy.request_lines());
+
+    // Now it is: another image of that registry is not asked, the Pod goes in unchanged.
+    let mut other = hook_pod(&proxy.addr(), "team-b");
+    other["spec"]["containers"][0]["image"] =
+        json!(format!("{}/bitnami/kubectl:1.32", proxy.addr()));
+    let answer = served.call("/mutate", &review(&other, "closed")).await;
+    assert_unchanged(&answer, "closed");
+    assert_eq!(served.decisions("undetermined"), 1);
+    assert_eq!(proxy.requests().len(), spent, "{:?}", proxy.request_lines());
+
+    // Whatever the credentials: the budget is the registry's. The first image asked with
+    // a Pod's pull secret (remembered apart from the anonymous answer) is not asked either.
+    let mut with_secret = pod.clone();
+    with_secret["spec"]["imagePullSecrets"] = json!([{ "name": "regcred" }]);
+    let answer = served
+        .call("/mutate", &review(&with_secret, "other-credentials"))
+        .await;
+    assert_unchanged(&answer, "other-credentials");
+    assert_eq!(served.decisions("undetermined"), 2);
+    assert_eq!(proxy.requests().len(), spent, "{:?}", proxy.request_lines());
+
+    // What was decided before is still answered, from memory.
+    let answer = served.call("/mutate", &review(&pod, "remembered")).await;
+    assert!(image_of(&patched(&pod, &answer)).ends_with("/clastix/kubectl:v1.31"));
+    assert_eq!(proxy.requests().len(), spent, "{:?}", proxy.request_lines());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

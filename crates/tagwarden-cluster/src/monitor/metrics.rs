@@ -321,6 +321,18 @@ impl Metrics {
     }
 }
 
+/// The webhook asks no registry the monitor's gates keep closed: a 429's pause,
+/// `ratelimit-remaining: 0`, or the registry's request budget used up (the webhook's own
+/// requests count against it, as this is its client's observer).
+impl crate::webhook::RegistryGate for Metrics {
+    fn closed(&self, registry: &str) -> Option<String> {
+        self.inner
+            .gates
+            .closed(registry, std::time::Instant::now())
+            .map(|closed| closed.reason)
+    }
+}
+
 impl Observer for Metrics {
     fn on_request(&self, event: &RequestEvent) {
         let inner = &self.inner;

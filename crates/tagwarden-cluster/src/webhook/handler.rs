@@ -17,10 +17,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::events::Recorder;
@@ -31,7 +32,7 @@ use tagwarden_registry::{Client, Repair, RepairOptions, Repository, decide_repai
 
 use super::WebhookOptions;
 use super::events;
-use super::memory::Memory;
+use super::memory::{Key, Memory};
 use super::metrics::{Decision, WebhookMetrics};
 use super::patch::{self, ImageSlot, Mutation};
 use super::review::{self, Answer, Request, Subject};
@@ -66,6 +67,20 @@ struct Inner {
     /// The metrics alone, for [`Webhook::encode_metrics`].
     own_registry: Registry,
     recorder: Option<Recorder>,
+    /// Whether a registry may be asked now (its request budget, a 429's pause): the
+    /// monitor's gates in `serve` ([`Webhook::with_registry_gate`]).
+    gate: Option<Arc<dyn RegistryGate>>,
+}
+
+/// Says whether a registry may be asked now. `serve` gives the webhook the monitor's
+/// [`crate::monitor::Metrics`], whose gates count every request of the shared client
+/// against the user's per-registry budgets and pause a registry after a 429: an admission
+/// then does not ask a closed registry either, and its images are undetermined (the Pod is
+/// admitted unchanged; nothing is remembered).
+pub trait RegistryGate: Send + Sync + 'static {
+    /// `None` when `registry` (as users name it: `docker.io`, `127.0.0.1:5000`) may be
+    /// asked now; else why not.
+    fn closed(&self, registry: &str) -> Option<String>;
 }
 
 /// One [`RegistryClients`] shared by the monitor and the webhook (`Arc::new(clients)`,
@@ -146,6 +161,7 @@ impl Webhook {
                 metrics,
                 own_registry,
                 recorder: None,
+                gate: None,
             }),
         }
     }
@@ -153,22 +169,37 @@ impl Webhook {
     /// The same webhook, publishing an `ImageRewritten` Event on each rewritten Pod's
     /// owner through `recorder` (needs `create`/`patch` on `events.k8s.io` events).
     pub fn with_recorder(self, recorder: Recorder) -> Webhook {
+        self.changed(|inner| inner.recorder = Some(recorder))
+    }
+
+    /// The same webhook, asking no registry that `gate` says is closed (see
+    /// [`RegistryGate`]): `serve` passes the monitor's metrics, so that the webhook keeps
+    /// within the per-registry request budgets too.
+    pub fn with_registry_gate(self, gate: impl RegistryGate) -> Webhook {
+        self.changed(|inner| inner.gate = Some(Arc::new(gate)))
+    }
+
+    /// A webhook sharing everything with this one but what `change` changes.
+    fn changed(self, change: impl FnOnce(&mut Inner)) -> Webhook {
         let inner = &self.inner;
+        let mut next = Inner {
+            clients: inner.clients.clone(),
+            options: inner.options.clone(),
+            validate_repair: inner.validate_repair.clone(),
+            repair: inner.repair.clone(),
+            memory: inner.memory.clone(),
+            metrics: inner.metrics.clone(),
+            own_registry: {
+                let mut registry = Registry::default();
+                inner.metrics.register(&mut registry);
+                registry
+            },
+            recorder: inner.recorder.clone(),
+            gate: inner.gate.clone(),
+        };
+        change(&mut next);
         Webhook {
-            inner: Arc::new(Inner {
-                clients: inner.clients.clone(),
-                options: inner.options.clone(),
-                validate_repair: inner.validate_repair.clone(),
-                repair: inner.repair.clone(),
-                memory: inner.memory.clone(),
-                metrics: inner.metrics.clone(),
-                own_registry: {
-                    let mut registry = Registry::default();
-                    inner.metrics.register(&mut registry);
-                    registry
-                },
-                recorder: Some(recorder),
-            }),
+            inner: Arc::new(next),
         }
     }
 
@@ -252,12 +283,17 @@ impl Webhook {
     /// `timeoutSeconds`), so that a configuration with a shorter timeout than the budget
     /// still gets an answer instead of a failed call.
     pub async fn mutate_within(&self, body: &[u8], api_timeout: Option<Duration>) -> Value {
+        self.mutate_answer(body, api_timeout).await.to_review()
+    }
+
+    /// The answer of `/mutate`, counted in the metrics.
+    async fn mutate_answer(&self, body: &[u8], api_timeout: Option<Duration>) -> Answer {
         let clock = self.clock(api_timeout);
         let (answer, decision) = self.mutation_answer(body, &clock).await;
         self.inner
             .metrics
             .record(decision, clock.started.elapsed().as_secs_f64());
-        answer.to_review()
+        answer
     }
 
     /// The answer of `/validate` to one `AdmissionReview` body: denied when an image is
@@ -268,12 +304,17 @@ impl Webhook {
 
     /// [`Webhook::validate`] within the API server's timeout, as [`Webhook::mutate_within`].
     pub async fn validate_within(&self, body: &[u8], api_timeout: Option<Duration>) -> Value {
+        self.validate_answer(body, api_timeout).await.to_review()
+    }
+
+    /// The answer of `/validate`, counted in the metrics.
+    async fn validate_answer(&self, body: &[u8], api_timeout: Option<Duration>) -> Answer {
         let clock = self.clock(api_timeout);
         let (answer, decision) = self.validation_answer(body, &clock).await;
         self.inner
             .metrics
             .record(decision, clock.started.elapsed().as_secs_f64());
-        answer.to_review()
+        answer
     }
 
     /// Starts the clock of one request.
@@ -435,31 +476,43 @@ impl Webhook {
             .iter()
             .map(|slot| Reference::parse(&slot.image).ok())
             .collect();
-        let references: Vec<&Reference> = parsed.iter().flatten().collect();
-        if !references.iter().any(|r| options.asks_about(r)) {
+        // The images to ask about, each once (the others are kept without a question).
+        let mut seen = HashSet::new();
+        let asked: Vec<&Reference> = parsed
+            .iter()
+            .flatten()
+            .filter(|r| options.asks_about(r) && seen.insert(r.original()))
+            .collect();
+        if asked.is_empty() {
             return Decided::Repairs(vec![Repair::Keep; slots.len()]);
+        }
+        let keys: Vec<Key> = asked
+            .iter()
+            .map(|r| {
+                (
+                    asker.validate,
+                    asker.secrets.clone(),
+                    r.original().to_string(),
+                )
+            })
+            .collect();
+        // Warm: every answer remembered, nothing to wait for.
+        if let Some(answers) = self.inner.memory.remembered(&keys) {
+            return Decided::Repairs(by_slot(&parsed, &asked, answers));
         }
         // `decide_repairs`, one task per unique image: each task outlives a late answer
         // and leaves its result in the webhook's memory, where the next request finds it.
-        let mut seen = HashSet::new();
-        let unique: Vec<Reference> = references
-            .into_iter()
-            .filter(|r| seen.insert(r.original()))
-            .cloned()
-            .collect();
-        let asked: Vec<Repository> = unique
-            .iter()
-            .filter(|r| options.asks_about(r))
-            .map(Repository::of)
-            .collect();
-        client.announce(&asked);
-        let tasks = unique.iter().map(|reference| {
-            let key = (
-                asker.validate,
-                asker.secrets.clone(),
-                reference.original().to_string(),
-            );
-            let (client, options, reference) = (client.clone(), options.clone(), reference.clone());
+        let repositories: Vec<Repository> = asked.iter().map(|r| Repository::of(r)).collect();
+        client.announce(&repositories);
+        let tasks = asked.iter().zip(keys).map(|(reference, key)| {
+            if let Some(why) = self.closed(reference) {
+                return self
+                    .inner
+                    .memory
+                    .remembered_or(key, Repair::Undetermined { why });
+            }
+            let (client, options) = (client.clone(), options.clone());
+            let reference = Reference::clone(reference);
             self.inner.memory.decision(key, move || {
                 tokio::spawn(async move { decide_repair(&client, &reference, &options).await })
             })
@@ -468,25 +521,39 @@ impl Webhook {
         let left = clock.budget.saturating_sub(clock.started.elapsed());
         match tokio::time::timeout(left, task).await {
             Err(_) => Decided::Late,
-            Ok(answers) => {
-                let mut by_image = HashMap::new();
-                for (reference, answer) in unique.iter().zip(answers) {
-                    match answer {
-                        Ok(repair) => by_image.insert(reference.original(), repair),
-                        Err(e) => return Decided::Failed(e),
-                    };
-                }
-                let repairs = parsed
-                    .iter()
-                    .map(|p| match p {
-                        Some(r) => by_image.get(r.original()).cloned().unwrap_or(Repair::Keep),
-                        None => Repair::Keep,
-                    })
-                    .collect();
-                Decided::Repairs(repairs)
-            }
+            Ok(answers) => match answers.into_iter().collect::<Result<Vec<Repair>, String>>() {
+                Ok(answers) => Decided::Repairs(by_slot(&parsed, &asked, answers)),
+                Err(e) => Decided::Failed(e),
+            },
         }
     }
+}
+
+impl Webhook {
+    /// Why `reference`'s registry may not be asked now, if it may not.
+    fn closed(&self, reference: &Reference) -> Option<String> {
+        let gate = self.inner.gate.as_ref()?;
+        let why = gate.closed(reference.registry())?;
+        tracing::debug!(image = reference.original(), %why, "webhook: registry closed, not asked");
+        Some(format!("not asked: {why}"))
+    }
+}
+
+/// One repair per slot, from the answers about `asked` (in its order): a slot whose image
+/// was not asked about (untracked, or no reference at all) is kept.
+fn by_slot(
+    parsed: &[Option<Reference>],
+    asked: &[&Reference],
+    answers: Vec<Repair>,
+) -> Vec<Repair> {
+    let by_image: HashMap<&str, Repair> = asked.iter().map(|r| r.original()).zip(answers).collect();
+    parsed
+        .iter()
+        .map(|p| match p {
+            Some(r) => by_image.get(r.original()).cloned().unwrap_or(Repair::Keep),
+            None => Repair::Keep,
+        })
+        .collect()
 }
 
 fn late_warning(clock: &Clock) -> String {
@@ -528,18 +595,24 @@ async fn mutate_endpoint(
     State(webhook): State<Webhook>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Json<Value> {
+) -> Response {
     let timeout = query.as_deref().and_then(api_server_timeout);
-    Json(webhook.mutate_within(&body, timeout).await)
+    json_response(webhook.mutate_answer(&body, timeout).await)
 }
 
 async fn validate_endpoint(
     State(webhook): State<Webhook>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Json<Value> {
+) -> Response {
     let timeout = query.as_deref().and_then(api_server_timeout);
-    Json(webhook.validate_within(&body, timeout).await)
+    json_response(webhook.validate_answer(&body, timeout).await)
+}
+
+/// The answer as `application/json`, written straight from it (no JSON value first).
+fn json_response(answer: Answer) -> Response {
+    let json = HeaderValue::from_static("application/json");
+    ([(header::CONTENT_TYPE, json)], answer.to_json()).into_response()
 }
 
 /// The `timeout` the API server appends to a webhook's URL (`?timeout=10s`, a Go

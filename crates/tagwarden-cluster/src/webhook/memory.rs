@@ -83,6 +83,29 @@ impl Memory {
         pending
     }
 
+    /// The remembered decisions for every one of `keys`, in order, or `None` when one is
+    /// not remembered (or has expired): then [`Memory::decision`] each.
+    pub(crate) fn remembered(&self, keys: &[Key]) -> Option<Vec<Repair>> {
+        let state = self.state.lock().expect("webhook memory poisoned");
+        let now = Instant::now();
+        keys.iter()
+            .map(|key| match state.answers.get(key) {
+                Some((repair, until)) if *until > now => Some(repair.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The remembered decision for `key`, or else `instead` (not remembered: a registry
+    /// that may not be asked now decides nothing).
+    pub(crate) fn remembered_or(&self, key: Key, instead: Repair) -> Pending {
+        let repair = self
+            .remembered(std::slice::from_ref(&key))
+            .and_then(|mut found| found.pop())
+            .unwrap_or(instead);
+        async move { Ok(repair) }.boxed().shared()
+    }
+
     /// Forget every decision (the Kubernetes version changed: tracking changed).
     pub(crate) fn clear(&self) {
         self.state
@@ -123,6 +146,50 @@ fn ttl_of(repair: &Repair, image: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(image: &str) -> Key {
+        (false, Vec::new(), image.to_string())
+    }
+
+    #[tokio::test]
+    async fn answers_are_remembered_until_they_expire_and_undecided_ones_not_at_all() {
+        let memory = Arc::new(Memory::default());
+        let (kept, missing, unknown) = (key("r/a:v1.32"), key("r/b:v1.32"), key("r/c:v1.32"));
+        let answers = [
+            (&kept, Repair::Keep),
+            (&missing, Repair::Missing { why: "gone".into() }),
+            (&unknown, Repair::Undetermined { why: "503".into() }),
+        ];
+        for (key, repair) in answers {
+            let answer = memory
+                .decision(key.clone(), move || tokio::spawn(async move { repair }))
+                .await;
+            assert!(answer.is_ok());
+        }
+        // Each task has finished (its answer awaited), so what is kept is kept.
+        let both = memory.remembered(&[kept.clone(), missing.clone()]).unwrap();
+        assert_eq!(both.len(), 2);
+        assert!(matches!(both[1], Repair::Missing { .. }));
+        assert!(memory.remembered(std::slice::from_ref(&unknown)).is_none());
+        assert!(
+            memory
+                .remembered(&[kept.clone(), unknown.clone()])
+                .is_none()
+        );
+        let instead = Repair::Undetermined {
+            why: "closed".into(),
+        };
+        let answer = memory.remembered_or(unknown, instead).await.unwrap();
+        assert!(matches!(answer, Repair::Undetermined { why } if why == "closed"));
+        // An expired answer is not an answer.
+        {
+            let mut state = memory.state.lock().unwrap();
+            let (_, until) = state.answers.get_mut(&missing).unwrap();
+            *until = Instant::now() - Duration::from_secs(1);
+        }
+        assert!(memory.remembered(std::slice::from_ref(&missing)).is_none());
+        assert!(memory.remembered(std::slice::from_ref(&kept)).is_some());
+    }
 
     #[test]
     fn present_answers_stay_longer_than_missing_ones_and_errors_not_at_all() {

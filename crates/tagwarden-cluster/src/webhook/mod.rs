@@ -75,7 +75,7 @@ pub mod tls;
 use std::time::Duration;
 
 pub use endpoint::{BoundWebhook, HttpsEndpoint, WebhookError};
-pub use handler::Webhook;
+pub use handler::{RegistryGate, Webhook};
 pub use memory::{MISSING_TTL, PRESENT_TTL};
 pub use patch::{
     ContainerList, ImageSlot, MUTATE_ANNOTATION, Mutation, ORIGINAL_IMAGES_ANNOTATION, Rewrite,

@@ -232,7 +232,13 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let pull_secrets = args
         .read_pull_secrets
         .then(|| std::sync::Arc::new(PullSecretClients::new(local.clone())));
-    let webhook = webhook_of(args, &monitor_options, &local, pull_secrets.as_ref());
+    let webhook = webhook_of(
+        args,
+        &monitor_options,
+        &local,
+        pull_secrets.as_ref(),
+        &metrics,
+    );
     let monitor = match &pull_secrets {
         Some(clients) => Monitor::new(clients.clone(), monitor_options, metrics.clone()),
         None => Monitor::new(local, monitor_options, metrics.clone()),
@@ -264,13 +270,15 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 }
 
 /// The admission webhook, when `--webhook-listen` asks for it: it asks through the
-/// monitor's clients (one set of credentials, one single flight) and keeps its own
-/// memory of decisions.
+/// monitor's clients (one set of credentials, one single flight), keeps its own memory of
+/// decisions, and asks no registry the monitor's gates keep closed (its request budget
+/// used up, a 429's pause).
 fn webhook_of(
     args: &Args,
     monitor: &MonitorOptions,
     local: &tagwarden_registry::Client,
     pull_secrets: Option<&std::sync::Arc<PullSecretClients>>,
+    metrics: &Metrics,
 ) -> Option<Webhook> {
     args.webhook_listen?;
     let mut options = WebhookOptions::new(
@@ -285,10 +293,11 @@ fn webhook_of(
     options
         .excluded_namespaces
         .extend(args.webhook_skip_namespaces.iter().cloned());
-    Some(match pull_secrets {
+    let webhook = match pull_secrets {
         Some(clients) => Webhook::with_clients(clients.clone(), options),
         None => Webhook::new(local.clone(), options),
-    })
+    };
+    Some(webhook.with_registry_gate(metrics.clone()))
 }
 
 /// What serve is told: where to listen, what to watch, the Lease, the webhook's
