@@ -212,6 +212,16 @@ impl Pool {
         }
     }
 
+    /// A single-container template of an image handed out before.
+    fn earlier(&self, rng: &mut Rng) -> Images {
+        let used = self.next.min(self.size);
+        Images {
+            main: (self.next - 1 - rng.below(used)) % self.size,
+            sidecar: None,
+            init: None,
+        }
+    }
+
     /// The `k`-th unpublished image among those used so far.
     fn missing(&self, k: usize, every: usize) -> usize {
         let used = self.next.min(self.size).max(1);
@@ -314,8 +324,13 @@ impl RealisticCluster {
             let roll = rng.below(100);
             let (replicas, kind) = if roll < 82 || remaining < 3 {
                 deployments += 1;
+                // Old revisions (scaled to zero) use images current templates use too:
+                // `scan` and `serve` report a Deployment's template, not its old
+                // ReplicaSets, so an image only these had would never be checked.
+                let current = pool.template(&mut rng);
                 let old = rng.below(3);
-                let revisions = (0..=old).map(|_| pool.template(&mut rng)).collect();
+                let mut revisions: Vec<Images> = (0..old).map(|_| pool.earlier(&mut rng)).collect();
+                revisions.push(current);
                 let failing = (deployments.is_multiple_of(FAILING_ROLLOUT_EVERY) && remaining >= 2)
                     .then(|| {
                         pool.missing(deployments / FAILING_ROLLOUT_EVERY, options.missing_every)
@@ -1628,14 +1643,24 @@ mod tests {
             })
             .count();
         assert!(backoff > 0, "some Pods in ImagePullBackOff");
-        let used: BTreeSet<String> = objects
+        // What scan and serve check: the images of the workloads at the top of the
+        // owner chains (their templates) and of Pods that differ from their owner's.
+        let checked: BTreeSet<String> = objects
             .iter()
-            .filter(|o| o["kind"] == "Pod")
-            .flat_map(|p| {
+            .filter(|o| {
+                ["Deployment", "StatefulSet", "DaemonSet", "CronJob"]
+                    .contains(&o["kind"].as_str().unwrap_or_default())
+            })
+            .flat_map(|o| {
+                let spec = if o["kind"] == "CronJob" {
+                    &o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                } else {
+                    &o["spec"]["template"]["spec"]
+                };
                 ["containers", "initContainers"]
                     .into_iter()
                     .flat_map(move |k| {
-                        p["spec"][k]
+                        spec[k]
                             .as_array()
                             .into_iter()
                             .flatten()
@@ -1646,12 +1671,33 @@ mod tests {
         let all: BTreeSet<String> = (0..cluster.images().len())
             .map(|i| cluster.image(i))
             .collect();
-        assert!(used.is_subset(&all), "Pods use only the pool");
+        assert_eq!(
+            checked, all,
+            "images() are exactly those the workloads' templates use"
+        );
+        let in_pods: BTreeSet<String> = objects
+            .iter()
+            .filter(|o| o["kind"] == "Pod" || o["kind"] == "ReplicaSet")
+            .flat_map(|p| {
+                let spec = if p["kind"] == "Pod" {
+                    &p["spec"]
+                } else {
+                    &p["spec"]["template"]["spec"]
+                };
+                ["containers", "initContainers"]
+                    .into_iter()
+                    .flat_map(move |k| {
+                        spec[k]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|c| c["image"].as_str().unwrap_or_default().to_string())
+                    })
+            })
+            .collect();
         assert!(
-            used.len() * 10 >= all.len() * 8,
-            "Pods use {} of {} images",
-            used.len(),
-            all.len()
+            in_pods.is_subset(&all),
+            "Pods and ReplicaSets use only images() too"
         );
     }
 

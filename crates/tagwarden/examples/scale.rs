@@ -19,18 +19,32 @@
 //!   core; aim ≤ 10 %.
 //!
 //! `NODES` (default 100), `IMAGES` (default one per 15 Pods), `LATENCY_MS` (default 5)
-//! and `SCAN=0` (skip scan) apply to every mode.
+//! and `SCAN=0` (skip scan) apply to every mode. On a shared machine, `LIMIT_MB` (default
+//! 8192) stops `serve` or `scan` once its resident memory passes it (reported, not
+//! measured further), and `TIMEOUT_S` (default 1200) bounds the wait for a complete check.
 
 use std::io::{Read, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tagwarden_testbed::realistic::Write;
 use tagwarden_testbed::{
     ApiServer, FaultProxy, RealisticCluster, RealisticOptions, Registry, seed_realistic_images,
 };
+
+/// One run of `scan -A -o json`.
+#[derive(Clone, Copy)]
+struct Scan {
+    took: Duration,
+    peak_kb: u64,
+    code: i32,
+    /// Stopped at `LIMIT_MB`.
+    stopped: bool,
+}
 
 /// One measured size.
 struct Measured {
@@ -39,11 +53,12 @@ struct Measured {
     seed: Duration,
     pod_bytes: usize,
     apiserver_rss_kb: u64,
-    first_check: Duration,
+    /// The time to the first complete check, or why there was none.
+    first_check: Result<Duration, String>,
     serve_rss_kb: u64,
     serve_hwm_kb: u64,
     statuses: String,
-    scan: Option<(Duration, u64, i32)>,
+    scan: Option<Scan>,
     cpu: Option<(f64, usize, Duration)>,
 }
 
@@ -97,10 +112,16 @@ fn main() {
         "memory" => print_fit(&results),
         "first-check" => {
             for m in &results {
-                println!(
-                    "first complete check at {} Pods, {} images: {:.1?} (aim ≤ 15 s)",
-                    m.pods, m.images, m.first_check
-                );
+                match &m.first_check {
+                    Ok(took) => println!(
+                        "first complete check at {} Pods, {} images: {took:.1?} (aim ≤ 15 s)",
+                        m.pods, m.images
+                    ),
+                    Err(why) => println!(
+                        "at {} Pods, {} images: {why} (aim ≤ 15 s)",
+                        m.pods, m.images
+                    ),
+                }
             }
             print_fit(&results);
         }
@@ -157,7 +178,7 @@ fn measure(cluster: &RealisticCluster, aim: &str, scan: bool) -> Measured {
         });
     let (first_check, statuses) = wait_for_complete_check(listen, images, &mut serve);
     let (serve_rss_kb, serve_hwm_kb) = memory_of(serve.id());
-    let cpu = (aim == "churn").then(|| churn(cluster, &api, serve.id()));
+    let cpu = (aim == "churn" && first_check.is_ok()).then(|| churn(cluster, &api, serve.id()));
     let _ = serve.kill();
     let _ = serve.wait();
     let scan = scan.then(|| run_scan(&binary, &api, home.path()));
@@ -186,43 +207,79 @@ fn tagwarden_binary() -> PathBuf {
 }
 
 /// Waits until the unique images' statuses in `/metrics` sum to `images`; the time since
-/// start and the statuses (`present=…`).
+/// start (or why it did not happen: `LIMIT_MB`, `TIMEOUT_S`) and the statuses.
 fn wait_for_complete_check(
     listen: SocketAddr,
     images: usize,
     serve: &mut Child,
-) -> (Duration, String) {
+) -> (Result<Duration, String>, String) {
+    let limit_kb = limit_mb() * 1024;
+    let timeout = Duration::from_secs(env("TIMEOUT_S", "1200").parse().expect("TIMEOUT_S"));
     let started = Instant::now();
+    let mut said = Instant::now();
+    let (mut decided, mut statuses) = (0.0, String::new());
     loop {
         if let Some(text) = get(listen, "/metrics") {
-            let mut statuses = Vec::new();
-            let mut decided = 0.0;
-            for line in text.lines().filter(|l| l.starts_with("tagwarden_images{")) {
-                let Some(n) = line.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()) else {
-                    continue;
-                };
-                decided += n;
-                if n > 0.0 {
-                    let status = line
-                        .split("status=\"")
-                        .nth(1)
-                        .and_then(|s| s.split('"').next());
-                    statuses.push(format!("{}={n}", status.unwrap_or("?")));
-                }
-            }
+            (decided, statuses) = image_statuses(&text);
             if decided >= images as f64 {
-                return (started.elapsed(), statuses.join(" "));
+                return (Ok(started.elapsed()), statuses);
             }
         }
         if let Ok(Some(status)) = serve.try_wait() {
-            panic!("serve exited before a complete check: {status}");
+            return (Err(format!("serve exited: {status}")), statuses);
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(1800),
-            "no complete check in 30 minutes"
-        );
+        let (rss, _) = memory_of(serve.id());
+        let failure = if rss > limit_kb {
+            Some(format!(
+                "serve passed LIMIT_MB ({:.0} MB resident)",
+                mb(rss)
+            ))
+        } else if started.elapsed() > timeout {
+            Some("TIMEOUT_S passed".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = failure {
+            let why = format!(
+                "no complete check: {why} after {:.0?}, {decided} of {images} images decided",
+                started.elapsed()
+            );
+            return (Err(why), statuses);
+        }
+        if said.elapsed() > Duration::from_secs(30) {
+            said = Instant::now();
+            println!(
+                "  … {:.0?}: {decided} of {images} images decided, serve {:.0} MB resident",
+                started.elapsed(),
+                mb(rss)
+            );
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The unique images with a status in `/metrics` text, and the statuses (`present=…`).
+fn image_statuses(text: &str) -> (f64, String) {
+    let mut statuses = Vec::new();
+    let mut decided = 0.0;
+    for line in text.lines().filter(|l| l.starts_with("tagwarden_images{")) {
+        let Some(n) = line.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()) else {
+            continue;
+        };
+        decided += n;
+        if n > 0.0 {
+            let status = line
+                .split("status=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next());
+            statuses.push(format!("{}={n}", status.unwrap_or("?")));
+        }
+    }
+    (decided, statuses.join(" "))
+}
+
+fn limit_mb() -> u64 {
+    env("LIMIT_MB", "8192").parse().expect("LIMIT_MB: a number")
 }
 
 /// VmRSS and VmHWM of a process, in KB.
@@ -306,9 +363,10 @@ fn churn(cluster: &RealisticCluster, api: &ApiServer, pid: u32) -> (f64, usize, 
     (100.0 * used / window.as_secs_f64(), pod_writes, window)
 }
 
-/// `tagwarden scan -A -o json`: its time, peak resident memory (KB) and exit code.
+/// `tagwarden scan -A -o json`: its time, peak resident memory and exit code; stopped
+/// once its resident memory passes `LIMIT_MB`.
 #[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its peak memory
-fn run_scan(binary: &Path, api: &ApiServer, home: &Path) -> (Duration, u64, i32) {
+fn run_scan(binary: &Path, api: &ApiServer, home: &Path) -> Scan {
     let out = tempfile::NamedTempFile::new().expect("a temp file");
     let started = Instant::now();
     let child = Command::new(binary)
@@ -319,19 +377,40 @@ fn run_scan(binary: &Path, api: &ApiServer, home: &Path) -> (Duration, u64, i32)
         .stderr(Stdio::null())
         .spawn()
         .expect("run tagwarden scan");
+    let pid = child.id();
+    let done = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::new(AtomicBool::new(false));
+    let guard = {
+        let (done, stopped) = (Arc::clone(&done), Arc::clone(&stopped));
+        let limit_kb = limit_mb() * 1024;
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                if memory_of(pid).0 > limit_kb {
+                    stopped.store(true, Ordering::SeqCst);
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // wait4: this child's own peak, whatever other children did.
-    let pid = child.id() as libc::pid_t;
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4 on scan");
-    let took = started.elapsed();
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    (took, usage.ru_maxrss as u64, code)
+    let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    done.store(true, Ordering::SeqCst);
+    let _ = guard.join();
+    assert_eq!(waited, pid as libc::pid_t, "wait4 on scan");
+    Scan {
+        took: started.elapsed(),
+        peak_kb: usage.ru_maxrss as u64,
+        code: if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
+        stopped: stopped.load(Ordering::SeqCst),
+    }
 }
 
 fn mb(kb: u64) -> f64 {
@@ -339,12 +418,15 @@ fn mb(kb: u64) -> f64 {
 }
 
 fn print_one(m: &Measured) {
+    let first_check = match &m.first_check {
+        Ok(took) => format!("first complete check {took:.1?}"),
+        Err(why) => why.clone(),
+    };
     println!(
-        "{} Pods ({:.1} KB of JSON each on average), {} unique images: first complete check {:.1?} [{}]",
+        "{} Pods ({:.1} KB of JSON each on average), {} unique images: {first_check} [{}]",
         m.pods,
         m.pod_bytes as f64 / m.pods as f64 / 1024.0,
         m.images,
-        m.first_check,
         m.statuses
     );
     println!(
@@ -358,10 +440,17 @@ fn print_one(m: &Measured) {
         mb(m.serve_hwm_kb),
         m.serve_rss_kb as f64 / m.pods as f64
     );
-    if let Some((took, peak, code)) = m.scan {
+    if let Some(scan) = m.scan {
+        let stopped = if scan.stopped {
+            " (stopped at LIMIT_MB)"
+        } else {
+            ""
+        };
         println!(
-            "  scan -A -o json: peak {:.0} MB, {took:.1?}, exit {code}",
-            mb(peak)
+            "  scan -A -o json: peak {:.0} MB{stopped}, {:.1?}, exit {}",
+            mb(scan.peak_kb),
+            scan.took,
+            scan.code
         );
     }
     if let Some((cpu, writes, window)) = m.cpu {
@@ -394,11 +483,16 @@ fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 fn print_fit(results: &[Measured]) {
     let serve: Vec<(f64, f64)> = results
         .iter()
+        .filter(|m| m.first_check.is_ok())
         .map(|m| (m.pods as f64, mb(m.serve_rss_kb)))
         .collect();
     let scan: Vec<(f64, f64)> = results
         .iter()
-        .filter_map(|m| Some((m.pods as f64, mb(m.scan?.1))))
+        .filter_map(|m| {
+            m.scan
+                .filter(|s| !s.stopped)
+                .map(|s| (m.pods as f64, mb(s.peak_kb)))
+        })
         .collect();
     println!();
     for (what, points, aim_mb, predictions) in [
