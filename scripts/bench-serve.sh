@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p tagwarden --bins --example serve_scale
-exec target/release/examples/serve_scale
+exec "${CARGO_TARGET_DIR:-target}/release/examples/serve_scale"

@@ -30,6 +30,8 @@
 //!   accepts connections and never answers (a hung registry);
 //! - [`CredentialPlugin`] is a kubelet credential-provider plugin (a shell script in a
 //!   fresh bin dir) that answers, fails, hangs or prints garbage, and counts its runs;
+//! - [`RealisticCluster`] generates a cluster as kube-apiserver returns it (8–11 KB Pods
+//!   with owners, Nodes, Events), for the scale benchmarks; [`ApiServer::seed`] loads it;
 //! - [`ApiServer`] is a test Kubernetes API server (HTTPS, bearer tokens,
 //!   discovery, list/watch, writes) loaded with a realistic fixture cluster
 //!   ([`Fixtures`]); the real `kubectl` is its conformance test ([`apiserver`]).
@@ -67,6 +69,7 @@ pub mod helm;
 pub mod image;
 pub mod promtool;
 pub mod proxy;
+pub mod realistic;
 pub mod registry;
 pub mod seeder;
 mod server;
@@ -85,6 +88,7 @@ pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};
 pub use hanging::HangingServer;
 pub use image::{ACCEPT_ALL_MANIFESTS, ManifestKind, Platform};
 pub use proxy::PagingProxy;
+pub use realistic::{RealisticCluster, RealisticImage, RealisticOptions, seed_realistic_images};
 pub use registry::{Registry, RegistryBuilder, RegistryMode, dead_addr};
 pub use seeder::{Seeder, SeederBuilder};
 pub use standard::{

@@ -260,7 +260,7 @@ fn hooks(store: &Store, state: &Admission) -> Result<(Vec<Hook>, Vec<Hook>), Api
             .expect("webhook configurations are served");
         let page = store.list(resource, None, &|_| true, None, None, None)?;
         for configuration in &page.items {
-            let hooks = config::hooks_of(configuration, is_mutating)
+            let hooks = config::hooks_of(&configuration.value(), is_mutating)
                 .map_err(|e| ApiError::new(500, "InternalError", e))?;
             into.extend(hooks);
         }

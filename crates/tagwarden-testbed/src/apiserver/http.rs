@@ -20,7 +20,7 @@ use super::convert;
 use super::discovery::{self, RESOURCES, Resource};
 use super::rbac::{self, Authorization, Identity};
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{ApiError, Change, ChangeKind, Key, Store, Write};
+use super::store::{ApiError, Change, ChangeKind, Key, Store, Stored, Write};
 use super::table;
 use super::validation;
 use super::{ApiRequest, VersionAnswers, lock};
@@ -495,8 +495,20 @@ impl Target<'_> {
         }
     }
 
-    fn show_all(&self, objects: &[Arc<Value>]) -> Vec<Arc<Value>> {
-        objects.iter().map(|o| Arc::new(self.show(o))).collect()
+    /// A stored object, parsed, as this request's API version shows it.
+    fn show_stored(&self, object: &Stored) -> Value {
+        let value = object.value();
+        if self.events_view {
+            convert::core_to_events(&value)
+        } else {
+            value
+        }
+    }
+
+    /// Whether a stored object is sent as stored (no conversion, no selector):
+    /// then nothing needs to parse it.
+    fn as_stored(&self, filter: &Filter) -> bool {
+        !self.events_view && filter.is_empty()
     }
 
     /// A body of this request in the stored shape.
@@ -578,6 +590,11 @@ impl Filter {
     fn matches(&self, object: &Value) -> bool {
         self.labels.matches(object) && self.fields.matches(object)
     }
+
+    /// No selector: everything matches.
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
 }
 
 /// `{"v":"meta.k8s.io/v1","rv":N,"start":"ns/name\u0000"}`, base64url: the
@@ -646,12 +663,13 @@ fn list(
             (at, None)
         }
     };
+    let as_stored = target.as_stored(&filter);
     let page = inner
         .store
         .list(
             target.resource,
             target.namespace.as_deref(),
-            &|o| filter.matches(&target.show(o)),
+            &|o| as_stored || filter.matches(&target.show_stored(o)),
             at,
             after.as_ref(),
             limit,
@@ -673,8 +691,12 @@ fn list(
             }
         })?;
     let continue_token = page.next.as_ref().map(|k| encode_continue(page.rv, k));
-    let shown = target.show_all(&page.items);
     if let Some((version, include)) = table {
+        let shown: Vec<Arc<Value>> = page
+            .items
+            .iter()
+            .map(|o| Arc::new(target.show_stored(o)))
+            .collect();
         let mut t = table::table(
             target.res,
             &shown,
@@ -694,27 +716,52 @@ fn list(
             metadata["remainingItemCount"] = json!(page.remaining);
         }
     }
-    // Items of a list carry no apiVersion/kind, as in real list answers.
-    let items: Vec<Value> = shown
-        .iter()
-        .map(|o| {
-            let mut o = (**o).clone();
-            if let Some(map) = o.as_object_mut() {
+    Ok(list_response(target, &metadata, &page.items))
+}
+
+/// A list answer, written item by item: stored objects as they are stored
+/// (list items carry no apiVersion/kind, as in real list answers), Events
+/// converted when asked for as `events.k8s.io`.
+fn list_response(
+    target: &Target<'_>,
+    metadata: &Value,
+    items: &[super::store::Obj],
+) -> Response<Body> {
+    let mut body =
+        Vec::with_capacity(items.iter().map(|o| o.item_json().len() + 1).sum::<usize>() + 256);
+    body.extend_from_slice(b"{\"kind\":");
+    body.extend_from_slice(
+        json!(format!("{}List", target.res.kind))
+            .to_string()
+            .as_bytes(),
+    );
+    body.extend_from_slice(b",\"apiVersion\":");
+    body.extend_from_slice(json!(target.res.api_version()).to_string().as_bytes());
+    body.extend_from_slice(b",\"metadata\":");
+    body.extend_from_slice(metadata.to_string().as_bytes());
+    body.extend_from_slice(b",\"items\":[");
+    for (i, object) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        if target.events_view {
+            let mut shown = target.show_stored(object);
+            if let Some(map) = shown.as_object_mut() {
                 map.remove("apiVersion");
                 map.remove("kind");
             }
-            o
-        })
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "kind": format!("{}List", target.res.kind),
-            "apiVersion": target.res.api_version(),
-            "metadata": metadata,
-            "items": items,
-        }),
-    ))
+            body.extend_from_slice(shown.to_string().as_bytes());
+        } else {
+            body.extend_from_slice(object.item_json().as_bytes());
+        }
+    }
+    body.extend_from_slice(b"]}");
+    let mut resp = Response::new(full_body(body));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 fn parse_rv(text: &str) -> Result<Option<u64>, ApiError> {
@@ -879,7 +926,7 @@ fn patch(
     } else {
         Write::MergePatch
     };
-    let existed = inner.store.get(&target.key()).is_some();
+    let existed = inner.store.contains(&target.key());
     if !existed {
         validation::check_object(target.res, &body)?;
     }
@@ -939,14 +986,14 @@ fn delete_collection(inner: &Inner, target: &Target<'_>, query: &Query) -> Answe
     let page = inner.store.list(
         target.resource,
         target.namespace.as_deref(),
-        &|o| filter.matches(&target.show(o)),
+        &|o| filter.matches(&target.show_stored(o)),
         None,
         None,
         None,
     )?;
     let mut gone = Vec::new();
     for object in page.items {
-        let key = super::store::key_of(target.resource, &object);
+        let key = super::store::key_of(target.resource, &object.value());
         if let Ok(last) = inner.store.delete(&key) {
             gone.push(target.show(&last));
         }
@@ -1164,11 +1211,25 @@ impl Watcher<'_> {
         {
             return true;
         }
-        let show = |o: &Value| {
+        if self.opts.table.is_none() && !self.events_view && self.filter.is_empty() {
+            // As stored: no parsing (150,000 Pods of initial events stay cheap).
+            let kind = match change.kind {
+                ChangeKind::Added => "ADDED",
+                ChangeKind::Modified => "MODIFIED",
+                ChangeKind::Deleted => "DELETED",
+            };
+            let line = format!(
+                "{{\"type\":\"{kind}\",\"object\":{}}}\n",
+                change.object.json()
+            );
+            return self.tx.send(Some(Bytes::from(line))).await.is_ok();
+        }
+        let show = |o: &Stored| {
+            let value = o.value();
             if self.events_view {
-                convert::core_to_events(o)
+                convert::core_to_events(&value)
             } else {
-                o.clone()
+                value
             }
         };
         let shown = show(&change.object);

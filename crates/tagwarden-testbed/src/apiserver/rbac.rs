@@ -333,7 +333,7 @@ fn stored(store: &Store, plural: &str, namespace: Option<&str>) -> Vec<Value> {
             None,
             None,
         )
-        .map(|p| p.items.iter().map(|o| (**o).clone()).collect())
+        .map(|p| p.items.iter().map(|o| o.value()).collect())
         .unwrap_or_default()
 }
 

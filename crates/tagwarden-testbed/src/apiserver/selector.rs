@@ -198,6 +198,10 @@ impl FieldSelector {
         Ok(FieldSelector { requirements })
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
     pub(crate) fn matches(&self, object: &Value) -> bool {
         self.requirements.iter().all(|(field, equal, value)| {
             (super::validation::field_value(object, field) == *value) == *equal

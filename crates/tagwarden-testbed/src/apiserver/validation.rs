@@ -103,7 +103,7 @@ pub(crate) fn check_namespace_exists(store: &Store, namespace: &str) -> Result<(
         namespace: String::new(),
         name: namespace.to_string(),
     };
-    if store.get(&key).is_some() {
+    if store.contains(&key) {
         return Ok(());
     }
     let any = store
