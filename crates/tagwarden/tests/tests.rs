@@ -31,6 +31,7 @@ mod installed;
 mod kube_version;
 mod matrix;
 mod output_errors;
+mod output_schemas;
 mod post_render;
 mod progress;
 mod registry_options;
