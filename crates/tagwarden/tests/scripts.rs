@@ -54,11 +54,12 @@ impl FakeMachine {
         script("kubectl", &kubectl_version_script("v1.33.9"));
         // python3: `-c "import MODULE"` succeeds once MODULE is "installed" (a file in the
         // state folder, like the packages); pip is there and logs what it installs, which
-        // "installs" helm_python (the only module the scripts install).
+        // "installs" helm_python (the only module the scripts install); a script of the
+        // repository (`python3 scripts/….py`) only logs.
         script(
             "python3",
             &format!(
-                "case \"$1\" in\n-c) case \"$2\" in 'import '*) [ -e \"{state}/${{2#import }}\" ] && exit 0 ;; esac; exit 1 ;;\n-m) [ \"$3\" = install ] && echo \"python3 $*\" >> \"{log}\" && touch \"{state}/helm_python\"; exit 0 ;;\nesac\nexit 1"
+                "case \"$1\" in\n-c) case \"$2\" in 'import '*) [ -e \"{state}/${{2#import }}\" ] && exit 0 ;; esac; exit 1 ;;\n-m) [ \"$3\" = install ] && echo \"python3 $*\" >> \"{log}\" && touch \"{state}/helm_python\"; exit 0 ;;\n*.py) echo \"python3 $*\" >> \"{log}\"; exit 0 ;;\nesac\nexit 1"
             ),
         );
         FakeMachine { dir }
@@ -285,6 +286,8 @@ fn ci_runs_fmt_clippy_and_the_test_script() {
             "cargo --version",
             "cargo fmt --all -- --check",
             "cargo clippy --workspace --all-targets --locked -- -D warnings",
+            "python3 scripts/unused-deps.py",
+            "cargo doc --workspace --no-deps --document-private-items --locked",
             "cargo test --workspace --locked",
         ],
         "{run:?}"
