@@ -1501,12 +1501,33 @@ fn two_replicas_on_one_host_name_never_both_lead() {
             (now.iter().all(|l| *l >= 0.0) && now.contains(&1.0)).then_some(())
         },
     );
-    // Over more than a lease duration, never two.
-    for _ in 0..10 {
-        let now = leaders();
-        assert_eq!(now.iter().filter(|l| **l == 1.0).count(), 1, "{now:?}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    // Over more than a lease duration (the Lease renewed 4 times: the holder went on, the
+    // other had its chances to take it), never two.
+    let renewed = || {
+        api.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some(RELEASE_NAMESPACE),
+            "tagwarden",
+        )
+        .map(|lease| lease["spec"]["renewTime"].clone())
+    };
+    let (mut last, mut renewals) = (renewed(), 0);
+    wait_for(
+        &[&first, &second],
+        Duration::from_secs(30),
+        "4 renewals of the Lease",
+        || {
+            let now = leaders();
+            assert_eq!(now.iter().filter(|l| **l == 1.0).count(), 1, "{now:?}");
+            let current = renewed();
+            if current != last {
+                renewals += 1;
+                last = current;
+            }
+            (renewals >= 4).then_some(())
+        },
+    );
     let holder = api
         .get(
             "coordination.k8s.io/v1",
