@@ -728,7 +728,8 @@ fn kubectl_runs_it_as_a_plugin() {
             .output()
             .unwrap_or_else(|e| {
                 panic!(
-                    "these tests need kubectl on PATH (kubectl 1.27+ comes with the machine): {e}"
+                    "cannot run {}: {e}",
+                    tagwarden_testbed::kubectl_binary().describe()
                 )
             });
         (
