@@ -6,7 +6,8 @@
 #
 # As root, missing packages are installed with apt-get; otherwise the script prints the one
 # command that installs them and exits 2. The tests start their own registries on loopback
-# (Debian's docker-registry, through crates/tagwarden-testbed).
+# (Debian's docker-registry, through crates/tagwarden-testbed), and run the real kubectl
+# (1.27 or newer) against the test API server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/packages.sh
@@ -18,5 +19,8 @@ TEST_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl python3 pyth
 require_packages test "${TEST_PACKAGES[@]}"
 # The chart tests render deploy/helm/tagwarden with Helm v4's own library, from PyPI.
 require_python_module test helm_python helm-python-sdk==0.2.2
+# kubectl 1.27+: the Google Cloud SDK's on CI (kubectl.1.27 … kubectl.1.33); where there is
+# none, kubectl 1.27 and 1.33 from PyPI (Debian's kubernetes-client is 1.20, too old).
+require_kubectl test
 
 exec cargo test --workspace --locked "$@"

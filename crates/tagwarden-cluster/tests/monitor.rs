@@ -557,14 +557,28 @@ async fn only_the_leader_checks_and_announces_and_a_comeback_repeats_nothing() {
     let missing = bed.image("app:v9");
     let mut options = quick_options();
     options.failing_every = Duration::from_millis(100);
-    let mut running = bed.run(options, false);
-    running.monitor.set_uses(vec![use_of(
-        &missing, "web", "Job", "migrate", "migrate", 1,
-    )]);
-    // Not leading: the state stays unknown. (Absence needs a window; it is not timed.)
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let uses = vec![use_of(&missing, "web", "Job", "migrate", "migrate", 1)];
+    let mut running = bed.run(options.clone(), false);
+    running.monitor.set_uses(uses.clone());
+    // Not leading: the state stays unknown. Absence needs a window: the one in which a
+    // leader on the same schedule and registry, started after it, counts three check
+    // cycles.
+    let leader = bed.run(options, true);
+    leader.monitor.set_uses(uses);
+    leader
+        .wait_for("three check cycles of the leader", |_| {
+            (check_cycles(&leader.metrics) >= 3.0).then_some(())
+        })
+        .await;
+    leader.stop().await;
     assert_eq!(state_of(&running.monitor.snapshot(), &missing).checks, 0);
-    assert!(bed.proxy.requests().is_empty());
+    assert_eq!(check_cycles(&running.metrics), 0.0);
+    assert_eq!(
+        registry_requests(&running.metrics),
+        0.0,
+        "{}",
+        running.metrics.encode()
+    );
     assert!(running.drain().is_empty());
     let samples = parse_exposition(&running.metrics.encode());
     assert_eq!(single(&samples, "tagwarden_is_leader"), 0.0);
@@ -894,6 +908,25 @@ fn state_of<'a>(states: &'a [ImageState], image: &str) -> &'a ImageState {
         .iter()
         .find(|s| s.image == image)
         .unwrap_or_else(|| panic!("{image} is not known: {states:#?}"))
+}
+
+/// The check cycles `metrics` counted (`tagwarden_check_cycle_duration_seconds_count`).
+fn check_cycles(metrics: &Metrics) -> f64 {
+    single(
+        &parse_exposition(&metrics.encode()),
+        "tagwarden_check_cycle_duration_seconds_count",
+    )
+}
+
+/// The registry requests `metrics` counted, all registries and answers together.
+fn registry_requests(metrics: &Metrics) -> f64 {
+    values(
+        &parse_exposition(&metrics.encode()),
+        "tagwarden_registry_requests_total",
+    )
+    .iter()
+    .map(|(_, value)| value)
+    .sum()
 }
 
 fn tag_changes(metrics: &Metrics, kind: &str) -> f64 {

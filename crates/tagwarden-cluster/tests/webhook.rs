@@ -849,8 +849,57 @@ async fn trusted_by(url: &str, ca: &str) -> bool {
         .is_ok()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The warnings logged on this thread while it is the default subscriber: a TLS handshake
+/// asks [`CertificateFiles`] for its pair on the task of its connection, so on a
+/// current-thread runtime this sees what the certificate files said.
+#[derive(Clone, Default)]
+struct Warnings(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Warnings {
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// An event's fields, ` name=value` each.
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl tracing::Subscriber for Warnings {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+// One thread: the handshakes, and so the certificate files' warnings, happen on this one.
+#[tokio::test]
 async fn a_rotated_certificate_is_served_to_new_connections() {
+    let warnings = Warnings::default();
+    let _logging = tracing::subscriber::set_default(warnings.clone());
     let dir = tempfile::tempdir().unwrap();
     let first = Pki::generate("first");
     let (cert, key) = first.write_to(dir.path());
@@ -885,10 +934,31 @@ async fn a_rotated_certificate_is_served_to_new_connections() {
         "the old certificate is still served"
     );
 
-    // Mid-rotation, the certificate is new but the key is not: the current pair stays.
+    // Mid-rotation, the certificate is new but the key is not: the current pair stays,
+    // before and after the files were looked at again and the new pair refused.
     let third = Pki::generate("third");
     std::fs::write(&cert, &third.cert).unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let refused = |lines: &[String]| {
+        lines.iter().any(|line| {
+            line.contains("keeping the current one") && line.contains(&*cert.to_string_lossy())
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(
+            trusted_by(&url, &second.ca).await,
+            "the half-written pair was served"
+        );
+        if refused(&warnings.lines()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the half-written pair was never looked at (no warning refusing it): {:?}",
+            warnings.lines()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(trusted_by(&url, &second.ca).await);
     // …until the key arrives.
     std::fs::write(&key, &third.key).unwrap();
@@ -950,7 +1020,7 @@ async fn kubectl(api: &ApiServer, args: &[&str]) -> std::process::Output {
     let args: Vec<String> = args.iter().map(ToString::to_string).collect();
     tokio::task::spawn_blocking(move || {
         let home = tempfile::tempdir().unwrap();
-        std::process::Command::new("/usr/bin/kubectl")
+        std::process::Command::new(&tagwarden_testbed::kubectl_binary().path)
             .env("HOME", home.path())
             .env("KUBECONFIG", kubeconfig)
             .arg(format!(
@@ -960,7 +1030,7 @@ async fn kubectl(api: &ApiServer, args: &[&str]) -> std::process::Output {
             .arg("--request-timeout=20s")
             .args(&args)
             .output()
-            .unwrap_or_else(|e| panic!("this test needs /usr/bin/kubectl: {e}"))
+            .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"))
     })
     .await
     .unwrap()

@@ -34,7 +34,8 @@
 //!   with owners, Nodes, Events), for the scale benchmarks; [`ApiServer::seed`] loads it;
 //! - [`ApiServer`] is a test Kubernetes API server (HTTPS, bearer tokens,
 //!   discovery, list/watch, writes) loaded with a realistic fixture cluster
-//!   ([`Fixtures`]); the real `kubectl` is its conformance test ([`apiserver`]).
+//!   ([`Fixtures`]); the real `kubectl` is its conformance test ([`apiserver`]), found
+//!   by [`kubectl()`]: the one on `PATH` (1.27 or newer) and the `kubectl.1.NN` next to it.
 //!
 //! The API is synchronous, for plain `#[test]` functions (the CLI tests run the
 //! binary with `std::process::Command`), and safe to call from async tests too.
@@ -67,6 +68,7 @@ pub mod fault;
 pub mod hanging;
 pub mod helm;
 pub mod image;
+pub mod kubectl;
 pub mod promtool;
 pub mod proxy;
 pub mod realistic;
@@ -87,6 +89,7 @@ pub use credential_plugin::{CredentialPlugin, CredentialPluginBuilder, PluginBeh
 pub use fault::{Fault, FaultProxy, ProxyRequest, Rule, RuleId};
 pub use hanging::HangingServer;
 pub use image::{ACCEPT_ALL_MANIFESTS, ManifestKind, Platform};
+pub use kubectl::{KubectlBinary, Kubectls, kubectl, kubectl_binary};
 pub use proxy::PagingProxy;
 pub use realistic::{RealisticCluster, RealisticImage, RealisticOptions, seed_realistic_images};
 pub use registry::{Registry, RegistryBuilder, RegistryMode, dead_addr};

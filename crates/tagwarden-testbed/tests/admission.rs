@@ -271,7 +271,7 @@ impl<'a> Kubectl<'a> {
     /// `kubectl ARGS`, in a private HOME, killed after 60 s.
     fn run(&self, args: &[&str]) -> Output {
         let home = self.dir.path().join("home");
-        let child = Command::new("kubectl")
+        let child = Command::new(&tagwarden_testbed::kubectl_binary().path)
             .env("HOME", &home)
             .env("KUBECONFIG", self.api.kubeconfig_path())
             .arg(format!("--cache-dir={}", home.join("cache").display()))

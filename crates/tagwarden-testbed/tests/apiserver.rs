@@ -3,10 +3,11 @@
 //! plain reqwest, the protocol details kube-rs relies on: paging, selectors,
 //! watch from a resourceVersion, bookmarks, `410 Gone`, writes.
 //!
-//! kubectl is `/usr/bin/kubectl`, Google Cloud SDK's dispatcher, which asks
-//! the server's `/version` and runs the matching `kubectl.1.NN` next to it;
-//! those binaries (1.27 … 1.33) are also run directly. A missing kubectl is
-//! a failure with advice, never a skip.
+//! kubectl is the one [`tagwarden_testbed::kubectl()`] finds: `kubectl` on PATH
+//! (on CI the Google Cloud SDK's dispatcher, which asks the server's `/version`
+//! and runs the matching `kubectl.1.NN` next to it), and the `kubectl.1.NN`
+//! binaries next to it (1.27 … 1.33 there), which are also run directly. A
+//! missing or too old kubectl is a failure with advice, never a skip.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
-use tagwarden_testbed::{ApiServer, Fixtures, PodWebhook};
+use tagwarden_testbed::{ApiServer, Fixtures, KubectlBinary, PodWebhook, kubectl_binary};
 
 // ---------------------------------------------------------------- helpers
 
@@ -103,25 +104,16 @@ fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// The directory of the kubectl binaries (`kubectl` and `kubectl.1.NN`).
-fn kubectl_dir() -> PathBuf {
-    let path = std::fs::canonicalize("/usr/bin/kubectl").unwrap_or_else(|e| {
-        panic!(
-            "these tests need kubectl on PATH as /usr/bin/kubectl (the google-cloud-sdk \
-             kubectl dispatcher, or any kubectl 1.27+): {e}"
-        )
-    });
-    path.parent().unwrap().to_path_buf()
-}
-
-/// `kubectl ARGS` (or `kubectl.1.NN` for `version = Some("1.NN")`) against
-/// `api`, in a private HOME and cache dir, killed after `timeout`.
-fn kubectl(api: &ApiServer, version: Option<&str>, args: &[&str], timeout: Duration) -> Output {
+/// `kubectl ARGS` (or that `version` of it) against `api`, in a private HOME and
+/// cache dir, killed after `timeout`.
+fn kubectl(
+    api: &ApiServer,
+    version: Option<&KubectlBinary>,
+    args: &[&str],
+    timeout: Duration,
+) -> Output {
     let home = tempfile::tempdir().unwrap();
-    let bin = match version {
-        Some(v) => kubectl_dir().join(format!("kubectl.{v}")),
-        None => PathBuf::from("kubectl"),
-    };
+    let bin = version.unwrap_or_else(|| kubectl_binary()).path.clone();
     let child = kubectl_command(&bin, api, home.path())
         .args(args)
         .stdout(Stdio::piped())
@@ -276,7 +268,7 @@ fn kubectl_prints_the_server_side_table() {
 fn kubectl_watch_sees_a_deployment_added_while_it_watches() {
     let api = ApiServer::start();
     let home = tempfile::tempdir().unwrap();
-    let mut child = kubectl_command(Path::new("kubectl"), &api, home.path())
+    let mut child = kubectl_command(&kubectl_binary().path, &api, home.path())
         .args(["get", "deploy", "-A", "-w", "--output-watch-events"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -360,7 +352,9 @@ fn kubectl_with_a_wrong_token_is_unauthorized() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config");
     std::fs::write(&path, kubeconfig).unwrap();
-    let out = Command::new(kubectl_dir().join("kubectl.1.32"))
+    let newest = tagwarden_testbed::kubectl().newest();
+    let out = newest
+        .command()
         .env("HOME", dir.path())
         .args([
             "--kubeconfig",
@@ -376,28 +370,35 @@ fn kubectl_with_a_wrong_token_is_unauthorized() {
     // not read the Status body).
     assert!(
         text(&out.stderr).contains("error: You must be logged in to the server"),
-        "{}",
+        "{}: {}",
+        newest.describe(),
         text(&out.stderr)
     );
 }
 
-/// The oldest and newest kubectl this machine has: aggregated discovery
-/// v2beta1 (1.27) and v2 (1.33), and both list and print.
+/// The oldest and newest kubectl this machine has (1.27 and 1.33 on CI:
+/// aggregated discovery v2beta1 and v2): both list and print.
 #[test]
-fn kubectl_1_27_and_1_33_list_deployments() {
+fn the_oldest_and_newest_kubectl_list_deployments() {
     let api = ApiServer::start();
-    for version in ["1.27", "1.33"] {
+    let found = tagwarden_testbed::kubectl();
+    for version in [found.oldest(), found.newest()] {
+        let what = format!(
+            "{} (of the kubectl versions present: {})",
+            version.describe(),
+            found.describe_versions()
+        );
         let list = ok_json(&kubectl(
             &api,
             Some(version),
             &["get", "deploy", "-n", "shop", "-o", "json"],
             KUBECTL_TIMEOUT,
         ));
-        assert_eq!(names(&list), ["web"], "kubectl {version}");
+        assert_eq!(names(&list), ["web"], "{what}");
         let out = kubectl(&api, Some(version), &["get", "cj", "-A"], KUBECTL_TIMEOUT);
         assert!(
             text(&out.stdout).contains("nightly-export"),
-            "kubectl {version}: {}",
+            "{what}: {}",
             text(&out.stderr)
         );
     }
@@ -1485,16 +1486,14 @@ subjects:
 - { kind: ServiceAccount, name: tagwarden, namespace: tagwarden }
 "#;
 
-/// The kubectl binaries `kubectl.1.27` … `kubectl.1.33` that are present
-/// (at least one, or the test fails).
+/// The kubectl versions present (`kubectl.1.27` … `kubectl.1.33` on CI), oldest
+/// first; at least one, or the test fails with advice.
 fn kubectl_versions() -> Vec<PathBuf> {
-    let dir = kubectl_dir();
-    let found: Vec<PathBuf> = (27..=33)
-        .map(|minor| dir.join(format!("kubectl.1.{minor}")))
-        .filter(|p| p.exists())
-        .collect();
-    assert!(!found.is_empty(), "no kubectl.1.NN in {}", dir.display());
-    found
+    tagwarden_testbed::kubectl()
+        .versions
+        .iter()
+        .map(|v| v.path.clone())
+        .collect()
 }
 
 /// `GRANTS` created by the admin through `kubectl apply -f`, and a

@@ -1966,7 +1966,7 @@ fn serve_runs_the_webhook_with_the_charts_environment_and_helms_certificate() {
 /// `kubectl ARGS` against `api` (private HOME and cache): stdout and stderr, or a panic
 /// with both.
 fn kubectl(api: &tagwarden_testbed::ApiServer, home: &Path, args: &[&str]) -> (String, String) {
-    let output = Command::new("kubectl")
+    let output = Command::new(&tagwarden_testbed::kubectl_binary().path)
         .args(args)
         .arg(format!("--cache-dir={}", home.join("cache").display()))
         .arg("--request-timeout=30s")

@@ -240,7 +240,7 @@ fn a_kubeconfig_proxy_url_works_over_http_connect_and_socks5() {
         );
 
         // The same kubeconfig works with the real kubectl, through the same proxy.
-        let kubectl = std::process::Command::new("kubectl")
+        let kubectl = std::process::Command::new(&tagwarden_testbed::kubectl_binary().path)
             .args(["--kubeconfig", utf8(&config), "version", "-o", "json"])
             .env_remove("HTTPS_PROXY")
             .env_remove("https_proxy")
@@ -285,7 +285,7 @@ fn no_proxy_and_loopback_bypass_the_environment_proxy_as_with_kubectl() {
         &[("HTTPS_PROXY", &env[0].1)],
     );
     assert_eq!(through.code, 0, "{through:?}");
-    let kubectl = std::process::Command::new("kubectl")
+    let kubectl = std::process::Command::new(&tagwarden_testbed::kubectl_binary().path)
         .args(["--kubeconfig", utf8(&named), "version", "-o", "json"])
         .env("HTTPS_PROXY", proxy.url())
         .env_remove("NO_PROXY")

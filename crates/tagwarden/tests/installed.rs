@@ -106,7 +106,7 @@ pub(crate) fn kubectl_create_pod(
     )
     .unwrap();
     let started = Instant::now();
-    let created = Command::new("kubectl")
+    let created = Command::new(&tagwarden_testbed::kubectl_binary().path)
         .args(["create", "-f", manifest.to_str().unwrap()])
         .arg(format!("--cache-dir={}", dir.join("kube-cache").display()))
         .arg("--request-timeout=60s")

@@ -718,7 +718,7 @@ fn kubectl_runs_it_as_a_plugin() {
         .unwrap()
         .to_string();
     let kubectl = |args: &[&str]| {
-        let output = std::process::Command::new("kubectl")
+        let output = std::process::Command::new(&tagwarden_testbed::kubectl_binary().path)
             .args(args)
             .env("HOME", home.path())
             .env("PATH", &path)
@@ -728,7 +728,8 @@ fn kubectl_runs_it_as_a_plugin() {
             .output()
             .unwrap_or_else(|e| {
                 panic!(
-                    "these tests need kubectl on PATH (kubectl 1.27+ comes with the machine): {e}"
+                    "cannot run {}: {e}",
+                    tagwarden_testbed::kubectl_binary().describe()
                 )
             });
         (

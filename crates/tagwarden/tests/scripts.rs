@@ -3,7 +3,8 @@
 //!
 //! Nothing is installed or removed here: `id`, `dpkg-query`, `apt-get` and `cargo` are
 //! stand-ins on `PATH` that log their arguments, so each branch (root or not, installed or
-//! not) runs the real scripts without touching the machine.
+//! not) runs the real scripts without touching the machine; `kubectl` is a stand-in that
+//! says its version (1.33 unless a test says otherwise).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,16 +51,25 @@ impl FakeMachine {
             ),
         );
         script("cargo", &format!("echo \"cargo $*\" >> \"{log}\""));
+        script("kubectl", &kubectl_version_script("v1.33.9"));
         // python3: `-c "import MODULE"` succeeds once MODULE is "installed" (a file in the
         // state folder, like the packages); pip is there and logs what it installs, which
-        // "installs" helm_python (the only module the scripts install).
+        // "installs" helm_python (the only module the scripts install); a script of the
+        // repository (`python3 scripts/….py`) only logs.
         script(
             "python3",
             &format!(
-                "case \"$1\" in\n-c) case \"$2\" in 'import '*) [ -e \"{state}/${{2#import }}\" ] && exit 0 ;; esac; exit 1 ;;\n-m) [ \"$3\" = install ] && echo \"python3 $*\" >> \"{log}\" && touch \"{state}/helm_python\"; exit 0 ;;\nesac\nexit 1"
+                "case \"$1\" in\n-c) case \"$2\" in 'import '*) [ -e \"{state}/${{2#import }}\" ] && exit 0 ;; esac; exit 1 ;;\n-m) [ \"$3\" = install ] && echo \"python3 $*\" >> \"{log}\" && touch \"{state}/helm_python\"; exit 0 ;;\n*.py) echo \"python3 $*\" >> \"{log}\"; exit 0 ;;\nesac\nexit 1"
             ),
         );
         FakeMachine { dir }
+    }
+
+    /// The `kubectl` stand-in says it is `git_version` (`v1.20.15`: Debian's).
+    fn set_kubectl_version(&self, git_version: &str) {
+        let path = self.dir.path().join("bin").join("kubectl");
+        let body = kubectl_version_script(git_version);
+        std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
     }
 
     fn path_var(&self) -> String {
@@ -95,6 +105,14 @@ impl FakeMachine {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
+}
+
+/// The body of a `kubectl` whose `version --client -o json` says `git_version`, as
+/// kubectl prints it.
+fn kubectl_version_script(git_version: &str) -> String {
+    format!(
+        "[ \"$1\" = version ] || exit 1\nprintf '{{\\n  \"clientVersion\": {{\\n    \"gitVersion\": \"{git_version}\"\\n  }}\\n}}\\n'"
+    )
 }
 
 fn repo_root() -> PathBuf {
@@ -211,6 +229,51 @@ fn test_script_installs_what_the_tests_need_then_runs_every_test() {
 }
 
 #[test]
+fn test_script_without_a_recent_kubectl_says_how_to_get_one_and_exits_2() {
+    let mut installed: Vec<&str> = TEST_PACKAGES.split(' ').collect();
+    installed.push("helm_python");
+    // Debian's kubernetes-client: too old.
+    let machine = FakeMachine::new(1000, &installed);
+    machine.set_kubectl_version("v1.20.15");
+    let run = machine.run("scripts/test.sh", &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(machine.log().is_empty(), "no test ran: {:?}", machine.log());
+    let kubectl = machine.dir.path().join("bin/kubectl");
+    assert!(
+        run.stderr.contains(&format!(
+            "test: the tests need kubectl 1.27 or newer ({} is 1.20); get it with one of:",
+            kubectl.display()
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("sudo scripts/install-kubectl.sh"),
+        "{run:?}"
+    );
+    // TAGWARDEN_KUBECTL is the one the tests run, so it is the one checked.
+    let machine = FakeMachine::new(1000, &installed);
+    let run = machine.run(
+        "scripts/test.sh",
+        &[("TAGWARDEN_KUBECTL", "/nonexistent/kubectl")],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("(/nonexistent/kubectl does not say its version)"),
+        "{run:?}"
+    );
+    // 1.27 will do.
+    machine.set_kubectl_version("v1.27.1");
+    let run = machine.run("scripts/test.sh", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        machine.log(),
+        ["cargo test --workspace --locked"],
+        "{run:?}"
+    );
+}
+
+#[test]
 fn ci_runs_fmt_clippy_and_the_test_script() {
     let mut installed: Vec<&str> = TEST_PACKAGES.split(' ').collect();
     installed.push("helm_python");
@@ -223,6 +286,8 @@ fn ci_runs_fmt_clippy_and_the_test_script() {
             "cargo --version",
             "cargo fmt --all -- --check",
             "cargo clippy --workspace --all-targets --locked -- -D warnings",
+            "python3 scripts/unused-deps.py",
+            "cargo doc --workspace --no-deps --document-private-items --locked",
             "cargo test --workspace --locked",
         ],
         "{run:?}"

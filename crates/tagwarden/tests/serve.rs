@@ -341,6 +341,31 @@ fn wait_for_event(
 }
 
 /// How many tagwarden Events `reason` are on `on`.
+/// The one tagwarden Event `reason` on `on` (`Kind/name`), as stored.
+fn the_event(api: &ApiServer, on: &str, reason: &str) -> Value {
+    let (kind, name) = on.split_once('/').expect("Kind/name");
+    let found: Vec<Value> = api
+        .list("v1", "Event")
+        .into_iter()
+        .filter(|e| {
+            e["reportingComponent"] == "tagwarden"
+                && e["involvedObject"]["kind"] == kind
+                && e["involvedObject"]["name"] == name
+                && e["reason"] == reason
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{reason} on {on}: {found:#?}");
+    found.into_iter().next().unwrap()
+}
+
+/// How many checks of `image` serve's `--debug` log reports so far.
+fn checks_logged(serve: &Serve, image: &str) -> usize {
+    serve
+        .log()
+        .matches(&format!("checked image={image} "))
+        .count()
+}
+
 fn count_events(api: &ApiServer, on: &str, reason: &str) -> usize {
     events(api)
         .into_iter()
@@ -503,7 +528,22 @@ fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
         "{event}"
     );
 
-    // A workload added with a missing image shows up; deleted, its series goes away.
+    // Repeated checks of a stuck image do not repeat its Event: after two more checks of
+    // it (serve's --debug log says each), the Event is as it was written, not repeated
+    // and not folded into a series (kube-runtime's Recorder would patch it).
+    let stuck = format!("{public}/clastix/kubectl:v1.32");
+    let first_said = the_event(&api, "Job/capsule-crds", "ImageMissing");
+    let checked = checks_logged(&serve, &stuck);
+    wait_for(
+        &[&serve],
+        Duration::from_secs(30),
+        "two more checks of the stuck image",
+        || (checks_logged(&serve, &stuck) >= checked + 2).then_some(()),
+    );
+
+    // A workload added with a missing image shows up, and its Event is written: after
+    // anything those checks sent (Events are published in order). Deleted, its series
+    // goes away.
     api.apply(deployment(
         "late",
         &format!("{public}/clastix/kubectl:v1.99"),
@@ -520,6 +560,13 @@ fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
             )
         },
     );
+    wait_for_event(&[&serve], &api, "Deployment/late", "ImageMissing");
+    assert_eq!(count_events(&api, "Job/capsule-crds", "ImageMissing"), 1);
+    assert_eq!(
+        the_event(&api, "Job/capsule-crds", "ImageMissing"),
+        first_said,
+        "the stuck image's Event was said again"
+    );
     api.delete("apps/v1", "Deployment", Some("shop"), "late");
     wait_for(
         &[&serve],
@@ -535,11 +582,6 @@ fn serve_checks_the_cluster_exports_metrics_and_writes_events() {
             .then_some(())
         },
     );
-
-    // Repeated checks of a stuck image do not repeat its Event.
-    std::thread::sleep(Duration::from_secs(3));
-    let missing = count_events(&api, "Job/capsule-crds", "ImageMissing");
-    assert_eq!(missing, 1);
 }
 
 /// SIGKILL: the process gets no chance to release its Lease.
@@ -691,7 +733,9 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
         )
         .expect("the Lease");
     assert_eq!(holder["spec"]["holderIdentity"], "replica-b");
-    // It checks (its own metrics fill) but does not announce again what was said.
+    // It checks (its own metrics fill) but does not announce again what was said: a
+    // workload added now gets its Event from it, published after whatever its first
+    // checks sent (Events are published in order).
     wait_for(
         &[&second],
         Duration::from_secs(30),
@@ -704,7 +748,17 @@ fn one_leader_checks_and_the_other_takes_over_when_it_dies() {
             )
         },
     );
-    std::thread::sleep(Duration::from_secs(2));
+    let public = crate::charts::shared().addr().to_string();
+    api.apply(deployment(
+        "after-takeover",
+        &format!("{public}/clastix/kubectl:v1.98"),
+    ));
+    wait_for_event(
+        &[&second],
+        &api,
+        "Deployment/after-takeover",
+        "ImageMissing",
+    );
     let missing = count_events(&api, "Job/capsule-crds", "ImageMissing");
     assert_eq!(missing, 1, "{:?}", events(&api));
     // No Event at all was said twice, and none was listed to know that.
@@ -1285,11 +1339,24 @@ fn watches_that_end_at_once_back_off_say_so_once_and_are_counted() {
                 .then_some(())
         },
     );
-    // Bounded: ten watch loops backing off, not thousands of requests a second.
-    let start = api.requests().len();
-    std::thread::sleep(Duration::from_secs(3));
-    let sent = api.requests().len() - start;
-    assert!(sent <= 60, "{sent} API requests in 3 s");
+    // Bounded: ten watch loops backing off, not thousands of requests a second (20 at
+    // most), over 3 s at least in which they went on failing (3 more restarts in all).
+    let restarts = || total(&metrics_of(&serve), "tagwarden_watch_restarts_total", &[]);
+    let (start, restarted, started) = (api.requests().len(), restarts(), Instant::now());
+    wait_for(
+        &[&serve],
+        Duration::from_secs(60),
+        "3 more watch restarts, over 3 s at least",
+        || {
+            (started.elapsed() >= Duration::from_secs(3) && restarts() >= restarted + 3.0)
+                .then_some(())
+        },
+    );
+    let (sent, took) = (api.requests().len() - start, started.elapsed());
+    assert!(
+        sent as f64 <= 20.0 * took.as_secs_f64(),
+        "{sent} API requests in {took:?}"
+    );
     let log = serve.log();
     assert_eq!(
         log.matches("watching Deployments failed").count(),
@@ -1434,12 +1501,33 @@ fn two_replicas_on_one_host_name_never_both_lead() {
             (now.iter().all(|l| *l >= 0.0) && now.contains(&1.0)).then_some(())
         },
     );
-    // Over more than a lease duration, never two.
-    for _ in 0..10 {
-        let now = leaders();
-        assert_eq!(now.iter().filter(|l| **l == 1.0).count(), 1, "{now:?}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    // Over more than a lease duration (the Lease renewed 4 times: the holder went on, the
+    // other had its chances to take it), never two.
+    let renewed = || {
+        api.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some(RELEASE_NAMESPACE),
+            "tagwarden",
+        )
+        .map(|lease| lease["spec"]["renewTime"].clone())
+    };
+    let (mut last, mut renewals) = (renewed(), 0);
+    wait_for(
+        &[&first, &second],
+        Duration::from_secs(30),
+        "4 renewals of the Lease",
+        || {
+            let now = leaders();
+            assert_eq!(now.iter().filter(|l| **l == 1.0).count(), 1, "{now:?}");
+            let current = renewed();
+            if current != last {
+                renewals += 1;
+                last = current;
+            }
+            (renewals >= 4).then_some(())
+        },
+    );
     let holder = api
         .get(
             "coordination.k8s.io/v1",
