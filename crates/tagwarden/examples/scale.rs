@@ -7,7 +7,7 @@
 //! - `AIM=memory` (default): for each of `SIZES` (Pods, default `1000 5000 20000`), serve's
 //!   resident memory (VmRSS, VmHWM) after the first complete check (every unique image
 //!   has a status in `/metrics`), the time to it, and the peak resident memory of `scan
-//!   -A -o json` (`ru_maxrss` of the child); then a least-squares fit of memory against
+//!   -A -o json` (its own `VmHWM`, see `run_scan`); then a least-squares fit of memory against
 //!   Pods, next to the aims (serve ≤ 64 MB + 1 KB/Pod, scan ≤ 128 MB + 1 KB/Pod; 70 MB at
 //!   5,000 and 220 MB at 150,000 Pods for serve).
 //! - `AIM=first-check`: the same at `SIZES` (default 150000) with `NODES` (default 5000)
@@ -365,7 +365,13 @@ fn churn(cluster: &RealisticCluster, api: &ApiServer, pid: u32) -> (f64, usize, 
 
 /// `tagwarden scan -A -o json`: its time, peak resident memory and exit code; stopped
 /// once its resident memory passes `LIMIT_MB`.
-#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its peak memory
+///
+/// The peak is the highest `VmHWM` of `/proc/PID/status` seen while it runs (read every
+/// few milliseconds; `VmHWM` only grows, and belongs to the program's own memory map).
+/// Not `ru_maxrss`: Linux carries the parent's high-water mark into a child that execs
+/// (`exec_mmap` keeps the old map's), and the parent here is this process, which holds the
+/// whole test API server: `ru_maxrss` read this process's size, not scan's.
+#[allow(clippy::zombie_processes)] // reaped by wait4
 fn run_scan(binary: &Path, api: &ApiServer, home: &Path) -> Scan {
     let out = tempfile::NamedTempFile::new().expect("a temp file");
     let started = Instant::now();
@@ -384,14 +390,18 @@ fn run_scan(binary: &Path, api: &ApiServer, home: &Path) -> Scan {
         let (done, stopped) = (Arc::clone(&done), Arc::clone(&stopped));
         let limit_kb = limit_mb() * 1024;
         std::thread::spawn(move || {
+            let mut peak_kb = 0;
             while !done.load(Ordering::SeqCst) {
-                if memory_of(pid).0 > limit_kb {
+                let (rss_kb, hwm_kb) = memory_of(pid);
+                peak_kb = peak_kb.max(hwm_kb);
+                if rss_kb > limit_kb {
                     stopped.store(true, Ordering::SeqCst);
                     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-                    return;
+                    return peak_kb;
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(2));
             }
+            peak_kb
         })
     };
     let mut status = 0;
@@ -399,11 +409,11 @@ fn run_scan(binary: &Path, api: &ApiServer, home: &Path) -> Scan {
     // wait4: this child's own peak, whatever other children did.
     let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
     done.store(true, Ordering::SeqCst);
-    let _ = guard.join();
+    let peak_kb = guard.join().unwrap_or(0);
     assert_eq!(waited, pid as libc::pid_t, "wait4 on scan");
     Scan {
         took: started.elapsed(),
-        peak_kb: usage.ru_maxrss as u64,
+        peak_kb,
         code: if libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
         } else {
