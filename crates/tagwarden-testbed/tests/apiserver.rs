@@ -2162,3 +2162,65 @@ fn kubectl_auth_can_i_list_shows_the_rules_that_apply() {
         );
     }
 }
+
+#[test]
+fn a_seeded_realistic_cluster_pages_and_streams_whole() {
+    use tagwarden_testbed::{RealisticCluster, RealisticOptions};
+    let cluster = RealisticCluster::generate(RealisticOptions::new(2000).nodes(20));
+    let generated: Vec<Value> = cluster.objects().collect();
+    let api = ApiServer::builder().empty().start();
+    assert_eq!(api.seed(generated.clone()), generated.len());
+    let pods: Vec<&Value> = generated.iter().filter(|o| o["kind"] == "Pod").collect();
+
+    // kubectl pages (500 a page): every Pod once, as generated plus the server's fields.
+    let list = ok_json(&kubectl(
+        &api,
+        None,
+        &[
+            "get",
+            "pods",
+            "-A",
+            "-o",
+            "json",
+            "--chunk-size=500",
+            "--show-managed-fields",
+        ],
+        KUBECTL_TIMEOUT,
+    ));
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), pods.len());
+    let mut got = items[7].clone();
+    let want = pods
+        .iter()
+        .find(|p| p["metadata"]["uid"] == got["metadata"]["uid"])
+        .expect("a generated Pod");
+    assert!(got["metadata"]["resourceVersion"].as_str().is_some());
+    // The fields the server stamps on a write.
+    for field in ["resourceVersion", "generation"] {
+        got["metadata"].as_object_mut().unwrap().remove(field);
+    }
+    assert_eq!(&got, *want, "a Pod is served as it was generated");
+    let first = get_json(&api, "/api/v1/pods?limit=500");
+    assert_eq!(
+        first["metadata"]["remainingItemCount"],
+        json!(pods.len() - 500)
+    );
+
+    // A streaming list: every Pod as ADDED, then the bookmark.
+    let resp = get(
+        &api,
+        "/api/v1/pods?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=10",
+    );
+    let events = watch_events(resp, |e| e["type"] == "BOOKMARK");
+    let (last, initial) = events.split_last().unwrap();
+    assert_eq!(
+        last["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    assert_eq!(initial.len(), pods.len());
+    assert!(
+        initial
+            .iter()
+            .all(|e| e["type"] == "ADDED" && e["object"]["kind"] == "Pod")
+    );
+}
