@@ -78,7 +78,8 @@ pub(crate) struct Changes {
 pub(crate) struct Index {
     skip: HashSet<String>,
     interner: Interner,
-    objects: HashMap<Key, Entry>,
+    /// Boxed: a table sized for growth keeps its empty slots at a pointer's size.
+    objects: HashMap<Key, Box<Entry>>,
     /// Owner uid → the keys of the objects naming it (listed or not).
     children: HashMap<Key, Vec<Key>>,
     /// Root → how many Pods count in it.
@@ -280,10 +281,10 @@ impl Index {
         let owners = object.owners.clone();
         let old = self.objects.insert(
             key.clone(),
-            Entry {
+            Box::new(Entry {
                 object,
                 contribution: Contribution::default(),
-            },
+            }),
         );
         let old_owners = old.map(|e| e.object.owners).unwrap_or_default();
         self.relink(&key, &old_owners, &owners);
@@ -808,5 +809,115 @@ mod tests {
             }
             prop_assert_eq!(book, expected);
         }
+    }
+}
+
+/// What the index holds per Pod of a realistic cluster, counted by the allocator.
+#[cfg(test)]
+mod memory_tests {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+    use k8s_openapi::api::batch::v1::Job;
+    use tagwarden_testbed::{RealisticCluster, RealisticOptions};
+
+    use super::*;
+    use crate::inventory::wire::{CronJobWire, PodWire, Templated};
+
+    /// The system allocator, counting the bytes this thread holds.
+    struct Counting;
+
+    thread_local! {
+        static HELD: Cell<isize> = const { Cell::new(0) };
+    }
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = HELD.try_with(|h| h.set(h.get() + layout.size() as isize));
+            // SAFETY: forwarded as asked.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            let _ = HELD.try_with(|h| h.set(h.get() - layout.size() as isize));
+            // SAFETY: forwarded as asked.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+
+    fn held() -> isize {
+        HELD.with(Cell::get)
+    }
+
+    /// Every object of `cluster` into `index`, as the API server's JSON.
+    fn load(index: &mut Index, cluster: &RealisticCluster) {
+        for object in cluster.objects() {
+            let text = object.to_string();
+            match object["kind"].as_str().unwrap_or_default() {
+                "Pod" => {
+                    drop(index.upsert_workload::<PodWire>(serde_json::from_str(&text).unwrap()))
+                }
+                "Deployment" => drop(index.upsert_workload::<Templated<Deployment>>(
+                    serde_json::from_str(&text).unwrap(),
+                )),
+                "ReplicaSet" => drop(index.upsert_workload::<Templated<ReplicaSet>>(
+                    serde_json::from_str(&text).unwrap(),
+                )),
+                "StatefulSet" => drop(index.upsert_workload::<Templated<StatefulSet>>(
+                    serde_json::from_str(&text).unwrap(),
+                )),
+                "DaemonSet" => {
+                    drop(index.upsert_workload::<Templated<DaemonSet>>(
+                        serde_json::from_str(&text).unwrap(),
+                    ))
+                }
+                "Job" => drop(
+                    index.upsert_workload::<Templated<Job>>(serde_json::from_str(&text).unwrap()),
+                ),
+                "CronJob" => {
+                    drop(index.upsert_workload::<CronJobWire>(serde_json::from_str(&text).unwrap()))
+                }
+                "Node" => drop(index.upsert_node(serde_json::from_str(&text).unwrap())),
+                "ServiceAccount" => {
+                    drop(index.upsert_account(serde_json::from_str(&text).unwrap()))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Bytes held by an index of about `pods` realistic Pods (8-11 KB of JSON each), and
+    /// how many Pods that was.
+    fn held_for(pods: usize) -> (f64, f64) {
+        let cluster = RealisticCluster::generate(RealisticOptions::new(pods));
+        let before = held();
+        let mut index = Index::new(&[]);
+        load(&mut index, &cluster);
+        drop(index.take_changes());
+        let bytes = held() - before;
+        drop(index);
+        (bytes as f64, cluster.pod_count() as f64)
+    }
+
+    /// The index keeps projections: each more Pod costs it less than a kilobyte (about
+    /// 900 bytes today), however large its JSON (here 8-11 KB).
+    #[test]
+    fn a_realistic_pod_costs_the_index_less_than_a_kilobyte() {
+        let (small, small_pods) = held_for(1_000);
+        let (large, large_pods) = held_for(4_000);
+        let per_pod = (large - small) / (large_pods - small_pods);
+        eprintln!(
+            "index: {:.0} bytes per Pod at {large_pods} Pods, {per_pod:.0} per Pod more",
+            large / large_pods
+        );
+        assert!(per_pod < 1_000.0, "{per_pod:.0} bytes per Pod more");
+        assert!(
+            large / large_pods < 1_000.0,
+            "{:.0} bytes per Pod",
+            large / large_pods
+        );
     }
 }
