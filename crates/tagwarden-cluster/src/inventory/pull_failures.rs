@@ -39,23 +39,36 @@ impl PullFailureClass {
     pub fn of_message(message: &str) -> PullFailureClass {
         let text = message.to_ascii_lowercase();
         let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
-        if has(&["429", "toomanyrequests", "too many requests", "rate limit"]) {
+        // A status code counts as a number of its own: the registry's port (…:42961) or a
+        // digest holding "429" is no rate limit.
+        let code = |codes: &[&str]| codes.iter().any(|c| has_number(&text, c));
+        if code(&["429"]) || has(&["toomanyrequests", "too many requests", "rate limit"]) {
             PullFailureClass::RateLimited
         } else if has(&["not found", "manifest unknown", "name unknown", "notfound"]) {
             PullFailureClass::NotFound
-        } else if has(&[
-            "401",
-            "403",
-            "unauthorized",
-            "forbidden",
-            "denied",
-            "authentication required",
-        ]) {
+        } else if code(&["401", "403"])
+            || has(&[
+                "unauthorized",
+                "forbidden",
+                "denied",
+                "authentication required",
+            ])
+        {
             PullFailureClass::Unauthorized
         } else {
             PullFailureClass::Other
         }
     }
+}
+
+/// Whether `number` appears in `text` with no digit right before or after it.
+fn has_number(text: &str, number: &str) -> bool {
+    let digit_at = |i: Option<usize>| {
+        i.and_then(|i| text.as_bytes().get(i))
+            .is_some_and(u8::is_ascii_digit)
+    };
+    text.match_indices(number)
+        .any(|(at, _)| !digit_at(at.checked_sub(1)) && !digit_at(Some(at + number.len())))
 }
 
 /// One container that cannot pull its image now.
@@ -216,6 +229,17 @@ mod tests {
         ];
         for (message, class) in cases {
             assert_eq!(PullFailureClass::of_message(message), class, "{message}");
+        }
+        // A registry on a port holding 429 (or 401, 403) is not a rate limit (or a denial).
+        for port in ["42961", "14290", "40123", "24030"] {
+            let message = format!(
+                r#"Failed to pull image "127.0.0.1:{port}/clastix/kubectl:v1.32": rpc error: code = NotFound desc = failed to resolve reference "127.0.0.1:{port}/clastix/kubectl:v1.32": not found"#
+            );
+            assert_eq!(
+                PullFailureClass::of_message(&message),
+                PullFailureClass::NotFound,
+                "{message}"
+            );
         }
     }
 }
