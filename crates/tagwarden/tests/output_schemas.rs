@@ -51,8 +51,9 @@ for e in errors:
 sys.exit(1 if errors else 0)
 "#;
 
-/// Ok, or the validator's complaints (one per line, each with its JSON path).
-fn verdict(schema: &str, document: &Value) -> Result<(), String> {
+/// Ok, or the validator's complaints (one per line, each with its JSON path): `document`
+/// against `schema/SCHEMA` (which may `$ref` the others). `schema.rs` uses it too.
+pub(crate) fn verdict(schema: &str, document: &Value) -> Result<(), String> {
     let mut child = Command::new("python3")
         .args(["-c", VALIDATOR, &repo("schema"), schema])
         .stdin(Stdio::piped())

@@ -2,9 +2,7 @@
 //! show, or that tagwarden accepts, passes the schema (validated by Python's `jsonschema`,
 //! a real JSON Schema 2020-12 validator), and what the schema rejects, tagwarden rejects.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use crate::common::tagwarden;
 
@@ -17,42 +15,7 @@ fn repo(path: &str) -> String {
 fn schema_verdict(yaml: &str) -> Result<(), String> {
     let value: serde_json::Value =
         serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("not YAML ({e}):\n{yaml}"));
-    let script = "\
-import json, sys
-try:
-    import jsonschema
-except ImportError:
-    sys.exit('python3-jsonschema is missing: run scripts/test.sh (or apt-get install -y python3-jsonschema)')
-schema = json.load(open(sys.argv[1]))
-jsonschema.Draft202012Validator.check_schema(schema)
-errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(json.load(sys.stdin))]
-print('\\n'.join(errors))
-sys.exit(1 if errors else 0)
-";
-    let mut child = Command::new("python3")
-        .args(["-c", script, &repo("schema/compat-matrix.schema.json")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 (run scripts/test.sh to install the test dependencies)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(value.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("missing") && !stderr.contains("Traceback"),
-        "the schema validator did not run: {stderr}"
-    );
-    match output.status.code() {
-        Some(0) => Ok(()),
-        Some(1) => Err(String::from_utf8_lossy(&output.stdout).into_owned()),
-        other => panic!("validator exit {other:?}: {stderr}"),
-    }
+    crate::output_schemas::verdict("compat-matrix.schema.json", &value)
 }
 
 fn tagwarden_accepts(yaml: &str) -> Result<(), String> {
