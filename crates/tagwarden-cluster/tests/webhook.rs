@@ -25,8 +25,8 @@ use tagwarden_cluster::webhook::{
 use tagwarden_core::{KubeVersion, Tracking};
 use tagwarden_registry::{Client, ClientOptions, CredentialStore, InspectOptions, RepairOptions};
 use tagwarden_testbed::{
-    ApiServer, Fault, FaultProxy, PodWebhook, Registry, RegistryMode, Rule, Seeded, dead_addr,
-    seed_standard,
+    ApiServer, Fault, FaultProxy, PodWebhook, Registry, RegistryMode, Rule, Seeded, Warnings,
+    dead_addr, seed_standard,
 };
 use tokio::sync::oneshot;
 
@@ -849,51 +849,9 @@ async fn trusted_by(url: &str, ca: &str) -> bool {
         .is_ok()
 }
 
-/// The warnings logged on this thread while it is the default subscriber: a TLS handshake
-/// asks [`CertificateFiles`] for its pair on the task of its connection, so on a
-/// current-thread runtime this sees what the certificate files said.
-#[derive(Clone, Default)]
-struct Warnings(Arc<std::sync::Mutex<Vec<String>>>);
-
-impl Warnings {
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-/// An event's fields, ` name=value` each.
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write as _;
-        let _ = write!(self.0, " {}={value:?}", field.name());
-    }
-}
-
-impl tracing::Subscriber for Warnings {
-    fn register_callsite(
-        &self,
-        _: &'static tracing::Metadata<'static>,
-    ) -> tracing::subscriber::Interest {
-        tracing::subscriber::Interest::sometimes()
-    }
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() <= tracing::Level::WARN
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        self.0.lock().unwrap().push(fields.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
+// The certificate files' warnings: a TLS handshake asks [`CertificateFiles`] for its pair
+// on the task of its connection, so on a current-thread runtime the test's own
+// `Warnings` subscriber (tagwarden_testbed::Warnings) sees what the files said.
 
 // One thread: the handshakes, and so the certificate files' warnings, happen on this one.
 #[tokio::test]

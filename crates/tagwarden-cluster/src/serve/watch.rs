@@ -704,9 +704,7 @@ mod tests {
     use super::*;
     use crate::connection::{ClusterOptions, Environment};
     use serde_json::json;
-    use std::fmt::Debug;
-    use std::sync::Mutex;
-    use tagwarden_testbed::{ApiRequest, ApiServer};
+    use tagwarden_testbed::{ApiRequest, ApiServer, Warnings};
 
     /// The paths `serve` watches without namespaces: one per kind.
     const CLUSTER_WIDE: [&str; 10] = [
@@ -721,49 +719,6 @@ mod tests {
         "/api/v1/nodes",
         "/api/v1/serviceaccounts",
     ];
-
-    /// The warnings (and errors) logged on this thread while it is the default subscriber.
-    #[derive(Clone, Default)]
-    struct Warnings(Arc<Mutex<Vec<String>>>);
-
-    impl Warnings {
-        fn lines(&self) -> Vec<String> {
-            self.0.lock().unwrap().clone()
-        }
-    }
-
-    struct Message(String);
-
-    impl tracing::field::Visit for Message {
-        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn Debug) {
-            use std::fmt::Write as _;
-            let _ = write!(self.0, " {}={value:?}", field.name());
-        }
-    }
-
-    impl tracing::Subscriber for Warnings {
-        fn register_callsite(
-            &self,
-            _: &'static tracing::Metadata<'static>,
-        ) -> tracing::subscriber::Interest {
-            tracing::subscriber::Interest::sometimes()
-        }
-        fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-            *metadata.level() <= tracing::Level::WARN
-        }
-        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            tracing::span::Id::from_u64(1)
-        }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            let mut message = Message(String::new());
-            event.record(&mut message);
-            self.0.lock().unwrap().push(message.0);
-        }
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
-    }
 
     /// The cluster of `api`'s kubeconfig, with `timeouts`.
     async fn cluster_of(api: &ApiServer, timeouts: Timeouts) -> Cluster {
