@@ -404,120 +404,8 @@ impl TagFormat {
         if format.is_empty() {
             return Err(TagFormatError::Empty);
         }
-        let err_format = || format.to_owned();
-        let mut segments = Vec::new();
-        let mut literal = String::new();
-        let mut chars = format.char_indices();
-        while let Some((position, ch)) = chars.next() {
-            match ch {
-                '{' => {
-                    let rest = format.get(position + 1..).unwrap_or("");
-                    let Some(close) = rest
-                        .find(['{', '}'])
-                        .filter(|&i| rest[i..].starts_with('}'))
-                    else {
-                        return Err(TagFormatError::UnbalancedBrace {
-                            format: err_format(),
-                            position,
-                        });
-                    };
-                    let name = &rest[..close];
-                    let field = match name {
-                        "major" => Field::Major,
-                        "minor" => Field::Minor,
-                        "patch" => Field::Patch,
-                        _ => {
-                            return Err(TagFormatError::UnknownPlaceholder {
-                                format: err_format(),
-                                placeholder: format!("{{{name}}}"),
-                            });
-                        }
-                    };
-                    if literal.ends_with(|c: char| c.is_ascii_digit()) {
-                        return Err(TagFormatError::DigitNextToPlaceholder {
-                            format: err_format(),
-                        });
-                    }
-                    if !literal.is_empty() {
-                        segments.push(Segment::Literal(std::mem::take(&mut literal)));
-                    } else if matches!(segments.last(), Some(Segment::Placeholder(_))) {
-                        return Err(TagFormatError::AdjacentPlaceholders {
-                            format: err_format(),
-                        });
-                    }
-                    segments.push(Segment::Placeholder(field));
-                    // Skip the name and the closing brace (all ASCII).
-                    for _ in 0..=close {
-                        chars.next();
-                    }
-                }
-                '}' => {
-                    return Err(TagFormatError::UnbalancedBrace {
-                        format: err_format(),
-                        position,
-                    });
-                }
-                c if c.is_ascii() && is_tag_byte(c as u8) => {
-                    if c.is_ascii_digit()
-                        && literal.is_empty()
-                        && matches!(segments.last(), Some(Segment::Placeholder(_)))
-                    {
-                        return Err(TagFormatError::DigitNextToPlaceholder {
-                            format: err_format(),
-                        });
-                    }
-                    literal.push(c);
-                }
-                character => {
-                    return Err(TagFormatError::InvalidCharacter {
-                        format: err_format(),
-                        character,
-                    });
-                }
-            }
-        }
-        if !literal.is_empty() {
-            segments.push(Segment::Literal(literal));
-        }
-
-        let has = |field| segments.contains(&Segment::Placeholder(field));
-        if !has(Field::Major) && !has(Field::Minor) && !has(Field::Patch) {
-            return Err(TagFormatError::NoPlaceholder {
-                format: err_format(),
-            });
-        }
-        if has(Field::Minor) && !has(Field::Major) {
-            return Err(TagFormatError::MinorWithoutMajor {
-                format: err_format(),
-            });
-        }
-        if has(Field::Patch) && !has(Field::Minor) {
-            return Err(TagFormatError::PatchWithoutMinor {
-                format: err_format(),
-            });
-        }
-        if let Some(Segment::Literal(first)) = segments.first()
-            && let Some(character @ ('.' | '-')) = first.chars().next()
-        {
-            return Err(TagFormatError::InvalidStart {
-                format: err_format(),
-                character,
-            });
-        }
-        // The shortest rendering: every number has at least one digit.
-        let shortest: usize = segments
-            .iter()
-            .map(|s| match s {
-                Segment::Literal(text) => text.len(),
-                Segment::Placeholder(_) => 1,
-            })
-            .sum();
-        if shortest > MAX_TAG_LEN {
-            return Err(TagFormatError::TooLong {
-                format: err_format(),
-                length: shortest,
-            });
-        }
+        let segments = segments_of(format)?;
+        check_segments(format, &segments)?;
         Ok(TagFormat {
             format: format.to_owned(),
             segments,
@@ -697,4 +585,132 @@ pub enum TagFormatError {
         /// The format as given.
         format: String,
     },
+}
+
+/// The literal text and placeholders of a tag format, in order; what cannot be a tag
+/// character, an unknown or unbalanced placeholder, and digits or placeholders that would
+/// run together are errors.
+fn segments_of(format: &str) -> Result<Vec<Segment>, TagFormatError> {
+    let err_format = || format.to_owned();
+    let mut segments = Vec::new();
+    let mut literal = String::new();
+    let mut chars = format.char_indices();
+    while let Some((position, ch)) = chars.next() {
+        match ch {
+            '{' => {
+                let rest = format.get(position + 1..).unwrap_or("");
+                let Some(close) = rest
+                    .find(['{', '}'])
+                    .filter(|&i| rest[i..].starts_with('}'))
+                else {
+                    return Err(TagFormatError::UnbalancedBrace {
+                        format: err_format(),
+                        position,
+                    });
+                };
+                let name = &rest[..close];
+                let field = match name {
+                    "major" => Field::Major,
+                    "minor" => Field::Minor,
+                    "patch" => Field::Patch,
+                    _ => {
+                        return Err(TagFormatError::UnknownPlaceholder {
+                            format: err_format(),
+                            placeholder: format!("{{{name}}}"),
+                        });
+                    }
+                };
+                if literal.ends_with(|c: char| c.is_ascii_digit()) {
+                    return Err(TagFormatError::DigitNextToPlaceholder {
+                        format: err_format(),
+                    });
+                }
+                if !literal.is_empty() {
+                    segments.push(Segment::Literal(std::mem::take(&mut literal)));
+                } else if matches!(segments.last(), Some(Segment::Placeholder(_))) {
+                    return Err(TagFormatError::AdjacentPlaceholders {
+                        format: err_format(),
+                    });
+                }
+                segments.push(Segment::Placeholder(field));
+                // Skip the name and the closing brace (all ASCII).
+                for _ in 0..=close {
+                    chars.next();
+                }
+            }
+            '}' => {
+                return Err(TagFormatError::UnbalancedBrace {
+                    format: err_format(),
+                    position,
+                });
+            }
+            c if c.is_ascii() && is_tag_byte(c as u8) => {
+                if c.is_ascii_digit()
+                    && literal.is_empty()
+                    && matches!(segments.last(), Some(Segment::Placeholder(_)))
+                {
+                    return Err(TagFormatError::DigitNextToPlaceholder {
+                        format: err_format(),
+                    });
+                }
+                literal.push(c);
+            }
+            character => {
+                return Err(TagFormatError::InvalidCharacter {
+                    format: err_format(),
+                    character,
+                });
+            }
+        }
+    }
+    if !literal.is_empty() {
+        segments.push(Segment::Literal(literal));
+    }
+    Ok(segments)
+}
+
+/// The rules on a format's placeholders as a whole: at least one, no minor without a
+/// major nor a patch without a minor, no leading `.` or `-`, and a shortest rendering
+/// within the tag length limit.
+fn check_segments(format: &str, segments: &[Segment]) -> Result<(), TagFormatError> {
+    let err_format = || format.to_owned();
+    let has = |field| segments.contains(&Segment::Placeholder(field));
+    if !has(Field::Major) && !has(Field::Minor) && !has(Field::Patch) {
+        return Err(TagFormatError::NoPlaceholder {
+            format: err_format(),
+        });
+    }
+    if has(Field::Minor) && !has(Field::Major) {
+        return Err(TagFormatError::MinorWithoutMajor {
+            format: err_format(),
+        });
+    }
+    if has(Field::Patch) && !has(Field::Minor) {
+        return Err(TagFormatError::PatchWithoutMinor {
+            format: err_format(),
+        });
+    }
+    if let Some(Segment::Literal(first)) = segments.first()
+        && let Some(character @ ('.' | '-')) = first.chars().next()
+    {
+        return Err(TagFormatError::InvalidStart {
+            format: err_format(),
+            character,
+        });
+    }
+    // The shortest rendering: every number has at least one digit.
+    let shortest: usize = segments
+        .iter()
+        .map(|s| match s {
+            Segment::Literal(text) => text.len(),
+            Segment::Placeholder(_) => 1,
+        })
+        .sum();
+    if shortest > MAX_TAG_LEN {
+        return Err(TagFormatError::TooLong {
+            format: err_format(),
+            length: shortest,
+        });
+    }
+    Ok(())
 }
