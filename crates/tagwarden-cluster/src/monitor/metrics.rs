@@ -145,33 +145,32 @@ impl Metrics {
         let mut registry = Registry::default();
         let view = Arc::new(StateView::default());
         registry.register_collector(Box::new(view.clone()));
-        let tag_changes = Family::<TagChangeLabels, Counter>::default();
-        registry.register_collector(Box::new(Shown {
-            name: "tagwarden_image_tag_changes",
-            help: "Tag drift seen: a tag that was present was deleted, or now points at another digest.",
-            metric: tag_changes.clone(),
-        }));
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register_collector(Box::new(Shown {
-            name: "tagwarden_registry_requests",
-            help: "Registry requests by operation and HTTP status (or failure class).",
-            metric: requests.clone(),
-        }));
-        let durations = Family::<OperationLabels, Histogram>::new_with_constructor(
-            (|| Histogram::new(exponential_buckets(0.005, 2.0, 12))) as fn() -> Histogram,
+        let tag_changes = shown(
+            &mut registry,
+            "tagwarden_image_tag_changes",
+            "Tag drift seen: a tag that was present was deleted, or now points at another digest.",
+            Family::<TagChangeLabels, Counter>::default(),
         );
-        let durations_family: Family<OperationLabels, Histogram> = durations.clone();
-        registry.register_collector(Box::new(Shown {
-            name: "tagwarden_registry_request_duration_seconds",
-            help: "Registry request duration, from sending the request to reading the whole answer.",
-            metric: durations_family,
-        }));
-        let rate_limit_remaining = Family::<RegistryLabels, Gauge>::default();
-        registry.register_collector(Box::new(Shown {
-            name: "tagwarden_registry_rate_limit_remaining",
-            help: "Requests left in the registry's rate-limit window (ratelimit-remaining), when it sends it.",
-            metric: rate_limit_remaining.clone(),
-        }));
+        let requests = shown(
+            &mut registry,
+            "tagwarden_registry_requests",
+            "Registry requests by operation and HTTP status (or failure class).",
+            Family::<RequestLabels, Counter>::default(),
+        );
+        let durations = shown(
+            &mut registry,
+            "tagwarden_registry_request_duration_seconds",
+            "Registry request duration, from sending the request to reading the whole answer.",
+            Family::<OperationLabels, Histogram>::new_with_constructor(
+                (|| Histogram::new(exponential_buckets(0.005, 2.0, 12))) as fn() -> Histogram,
+            ),
+        );
+        let rate_limit_remaining = shown(
+            &mut registry,
+            "tagwarden_registry_rate_limit_remaining",
+            "Requests left in the registry's rate-limit window (ratelimit-remaining), when it sends it.",
+            Family::<RegistryLabels, Gauge>::default(),
+        );
         let cycle_duration = Histogram::new(exponential_buckets(0.1, 2.0, 14));
         registry.register(
             "tagwarden_check_cycle_duration_seconds",
@@ -190,25 +189,19 @@ impl Metrics {
             "1 on the replica that checks images and sends Events",
             is_leader.clone(),
         );
-        let build_info = Family::<VersionLabels, Gauge>::default();
-        build_info
-            .get_or_create(&VersionLabels {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            })
-            .set(1);
-        registry.register("tagwarden_build_info", "tagwarden's version", build_info);
-        let cluster_info = Family::<ClusterLabels, Gauge>::default();
-        registry.register_collector(Box::new(Shown {
-            name: "tagwarden_cluster_info",
-            help: "The Kubernetes version serve follows now (1; one series).",
-            metric: cluster_info.clone(),
-        }));
-        let watch_restarts = Family::<KindLabels, Counter>::default();
-        registry.register_collector(Box::new(Shown {
-            name: "tagwarden_watch_restarts",
-            help: "Watches started again after they ended or failed, by kind.",
-            metric: watch_restarts.clone(),
-        }));
+        registry.register("tagwarden_build_info", "tagwarden's version", build_info());
+        let cluster_info = shown(
+            &mut registry,
+            "tagwarden_cluster_info",
+            "The Kubernetes version serve follows now (1; one series).",
+            Family::<ClusterLabels, Gauge>::default(),
+        );
+        let watch_restarts = shown(
+            &mut registry,
+            "tagwarden_watch_restarts",
+            "Watches started again after they ended or failed, by kind.",
+            Family::<KindLabels, Counter>::default(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -371,6 +364,31 @@ impl Observer for Metrics {
         }
         inner.gates.observe(event);
     }
+}
+
+/// `tagwarden_build_info`: 1, labelled with this build's version.
+fn build_info() -> Family<VersionLabels, Gauge> {
+    let build_info = Family::<VersionLabels, Gauge>::default();
+    build_info
+        .get_or_create(&VersionLabels {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+        .set(1);
+    build_info
+}
+
+/// Registers `metric` under `name` (shown from the first scrape, see [`Shown`]) and gives
+/// it back to be updated.
+fn shown<M>(registry: &mut Registry, name: &'static str, help: &'static str, metric: M) -> M
+where
+    M: EncodeMetric + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    registry.register_collector(Box::new(Shown {
+        name,
+        help,
+        metric: metric.clone(),
+    }));
+    metric
 }
 
 /// A family registered as a collector so that its `HELP` and `TYPE` are written even
