@@ -409,6 +409,20 @@ fn parse_shape(s: &str) -> Result<Shape<'_>, KubeVersionError> {
         };
     }
 
+    let (pre, build) = suffix_parts(suffix).map_err(|problem| malformed(Some(problem)))?;
+
+    Ok(Shape {
+        major: numbers[0],
+        minor: numbers[1],
+        patch: (parts.len() == 3).then_some(numbers[2]),
+        pre,
+        build,
+    })
+}
+
+/// A version's suffix as its pre-release (after `-`) and build metadata (after `+`), or
+/// what is wrong with it.
+fn suffix_parts(suffix: &str) -> Result<(Option<&str>, Option<&str>), String> {
     let (pre, build) = if let Some(rest) = suffix.strip_prefix('-') {
         match rest.split_once('+') {
             Some((pre, build)) => (Some(pre), Some(build)),
@@ -420,31 +434,20 @@ fn parse_shape(s: &str) -> Result<Shape<'_>, KubeVersionError> {
         (None, None)
     };
     if pre == Some("") {
-        return Err(malformed(Some(
-            "the pre-release after '-' is empty".to_owned(),
-        )));
+        return Err("the pre-release after '-' is empty".to_owned());
     }
     if build == Some("") {
-        return Err(malformed(Some(
-            "the build metadata after '+' is empty".to_owned(),
-        )));
+        return Err("the build metadata after '+' is empty".to_owned());
     }
     if let Some(bad) = suffix
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+')))
     {
-        return Err(malformed(Some(format!(
+        return Err(format!(
             "its suffix contains {bad:?} (expected only letters, digits, '.', '-' and '+')"
-        ))));
+        ));
     }
-
-    Ok(Shape {
-        major: numbers[0],
-        minor: numbers[1],
-        patch: (parts.len() == 3).then_some(numbers[2]),
-        pre,
-        build,
-    })
+    Ok((pre, build))
 }
 
 /// True when `token` is `word` followed only by digits (`k3s`, `k3s1`, `k3s12`).

@@ -163,23 +163,7 @@ impl AppRange {
                 "{trimmed:?}: one entry holds one range; write another entry instead of ||"
             ));
         }
-        // Tokens, with a lone operator glued to the version after it (`>= 0.7`).
-        let mut tokens: Vec<String> = Vec::new();
-        let mut pending: Option<&str> = None;
-        for word in trimmed.split_whitespace() {
-            if matches!(word, ">=" | "<=" | ">" | "<" | "=") {
-                if pending.is_some() {
-                    return Err(format!("{trimmed:?}: two operators in a row"));
-                }
-                pending = Some(word);
-                continue;
-            }
-            tokens.push(format!("{}{word}", pending.take().unwrap_or("")));
-        }
-        if let Some(op) = pending {
-            return Err(format!("{trimmed:?}: {op} needs a version after it"));
-        }
-
+        let tokens = tokens_of(trimmed)?;
         let (lo, hi) = if tokens.len() == 3 && tokens[1] == "-" {
             let (lo, lo_hi) = partial(&tokens[0]).map_err(|e| format!("{trimmed:?}: {e}"))?;
             let (hi_lo, hi) = partial(&tokens[2]).map_err(|e| format!("{trimmed:?}: {e}"))?;
@@ -193,37 +177,7 @@ impl AppRange {
         } else if tokens.len() == 1 && !tokens[0].starts_with(['>', '<', '=']) {
             partial(&tokens[0]).map_err(|e| format!("{trimmed:?}: {e}"))?
         } else {
-            let mut lo = [0u64; 3];
-            let mut hi: Option<Triple> = None;
-            let min_hi = |a: Option<Triple>, b: Option<Triple>| match (a, b) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, None) => a,
-                (None, b) => b,
-            };
-            for token in &tokens {
-                let (op, version) = split_operator(token).ok_or_else(|| {
-                    format!(
-                        "{trimmed:?}: {token:?} has no operator; combine comparators such as >=0.7.0 <0.8.0, or write a hyphen range 0.7.0 - 0.7.5"
-                    )
-                })?;
-                let (v_lo, v_hi) = partial(version).map_err(|e| format!("{trimmed:?}: {e}"))?;
-                match op {
-                    ">=" => lo = lo.max(v_lo),
-                    ">" => match v_hi {
-                        Some(v_hi) => lo = lo.max(v_hi),
-                        None => {
-                            return Err(format!("{trimmed:?}: nothing is above {version}"));
-                        }
-                    },
-                    "<" => hi = min_hi(hi, Some(v_lo)),
-                    "<=" => hi = min_hi(hi, v_hi),
-                    _ => {
-                        lo = lo.max(v_lo);
-                        hi = min_hi(hi, v_hi);
-                    }
-                }
-            }
-            (lo, hi)
+            comparators(trimmed, &tokens)?
         };
         if let Some(hi) = hi
             && lo >= hi
@@ -545,6 +499,62 @@ impl fmt::Display for ImageTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
+}
+
+/// The words of an application range, with a lone operator glued to the version after it
+/// (`>= 0.7` is `>=0.7`).
+fn tokens_of(trimmed: &str) -> Result<Vec<String>, String> {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut pending: Option<&str> = None;
+    for word in trimmed.split_whitespace() {
+        if matches!(word, ">=" | "<=" | ">" | "<" | "=") {
+            if pending.is_some() {
+                return Err(format!("{trimmed:?}: two operators in a row"));
+            }
+            pending = Some(word);
+            continue;
+        }
+        tokens.push(format!("{}{word}", pending.take().unwrap_or("")));
+    }
+    if let Some(op) = pending {
+        return Err(format!("{trimmed:?}: {op} needs a version after it"));
+    }
+    Ok(tokens)
+}
+
+/// The bounds of comparators such as `>=0.7.0 <0.8.0`, all of which must hold.
+fn comparators(trimmed: &str, tokens: &[String]) -> Result<(Triple, Option<Triple>), String> {
+    let mut lo = [0u64; 3];
+    let mut hi: Option<Triple> = None;
+    let min_hi = |a: Option<Triple>, b: Option<Triple>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    };
+    for token in tokens {
+        let (op, version) = split_operator(token).ok_or_else(|| {
+            format!(
+                "{trimmed:?}: {token:?} has no operator; combine comparators such as >=0.7.0 <0.8.0, or write a hyphen range 0.7.0 - 0.7.5"
+            )
+        })?;
+        let (v_lo, v_hi) = partial(version).map_err(|e| format!("{trimmed:?}: {e}"))?;
+        match op {
+            ">=" => lo = lo.max(v_lo),
+            ">" => match v_hi {
+                Some(v_hi) => lo = lo.max(v_hi),
+                None => {
+                    return Err(format!("{trimmed:?}: nothing is above {version}"));
+                }
+            },
+            "<" => hi = min_hi(hi, Some(v_lo)),
+            "<=" => hi = min_hi(hi, v_hi),
+            _ => {
+                lo = lo.max(v_lo);
+                hi = min_hi(hi, v_hi);
+            }
+        }
+    }
+    Ok((lo, hi))
 }
 
 #[cfg(test)]
