@@ -140,26 +140,7 @@ impl Transport {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(error) => {
-                let reason = describe_transport_error(&error);
-                tracing::debug!(%url, error = %reason, "request failed");
-                // Fall back to plain HTTP only when HTTPS could not connect at all;
-                // a certificate the host does present but we do not trust is reported.
-                let certificate_problem = reason.contains("certificate");
-                let try_next =
-                    error.is_connect() && scheme == Scheme::Https && !certificate_problem;
-                let failure = if certificate_problem {
-                    Failure::new(
-                        ErrorClass::Tls,
-                        format!(
-                            "TLS: {reason}; trust its CA with --ca-file or /etc/docker/certs.d/{host}/ca.crt"
-                        ),
-                    )
-                } else {
-                    Failure::new(classify(&error), reason)
-                };
-                return Ok(SchemeOutcome::Failed { failure, try_next });
-            }
+            Err(error) => return Ok(send_failed(&error, &url, host, scheme)),
         };
         let status = response.status();
         let headers = response.headers().clone();
@@ -209,6 +190,27 @@ impl Transport {
         };
         Ok(SchemeOutcome::Done(exchange))
     }
+}
+
+/// A request that got no answer: what failed, and whether the next scheme may be tried.
+/// Plain HTTP is tried only when HTTPS could not connect at all; a certificate the host
+/// does present but is not trusted is reported, with where to trust its CA.
+fn send_failed(error: &reqwest::Error, url: &str, host: &str, scheme: Scheme) -> SchemeOutcome {
+    let reason = describe_transport_error(error);
+    tracing::debug!(%url, error = %reason, "request failed");
+    let certificate_problem = reason.contains("certificate");
+    let try_next = error.is_connect() && scheme == Scheme::Https && !certificate_problem;
+    let failure = if certificate_problem {
+        Failure::new(
+            ErrorClass::Tls,
+            format!(
+                "TLS: {reason}; trust its CA with --ca-file or /etc/docker/certs.d/{host}/ca.crt"
+            ),
+        )
+    } else {
+        Failure::new(classify(error), reason)
+    };
+    SchemeOutcome::Failed { failure, try_next }
 }
 
 /// What one scheme gave.
