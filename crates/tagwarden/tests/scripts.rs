@@ -287,6 +287,7 @@ fn ci_runs_fmt_clippy_and_the_test_script() {
             "cargo fmt --all -- --check",
             "cargo clippy --workspace --all-targets --locked -- -D warnings",
             "python3 scripts/unused-deps.py",
+            "python3 scripts/function-lengths.py",
             "cargo doc --workspace --no-deps --document-private-items --locked",
             "cargo test --workspace --locked",
         ],
