@@ -52,7 +52,7 @@ pub use pull_failures::{PullFailure, PullFailureClass};
 
 use crate::connection::Cluster;
 use crate::error::ClusterError;
-use index::{Class, Index};
+use index::Index;
 use pull_failures::PullEvents;
 use wire::{
     CronJobWire, EventWire, NodeWire, PodWire, ServiceAccountWire, Templated, Wire, WorkloadWire,
@@ -290,23 +290,6 @@ pub(crate) async fn list_pages<W: Wire>(
             Some(token) => params = params.continue_token(&token),
             None => return Ok(page.metadata.resource_version.unwrap_or_default()),
         }
-    }
-}
-
-/// Which kind a list fills in the [`Index`].
-pub(crate) fn class_of<W: Wire>() -> Class {
-    use objects::Kind;
-    match W::KIND {
-        "Node" => Class::Node,
-        "ServiceAccount" => Class::ServiceAccount,
-        "Deployment" => Class::Workload(Kind::Deployment),
-        "StatefulSet" => Class::Workload(Kind::StatefulSet),
-        "DaemonSet" => Class::Workload(Kind::DaemonSet),
-        "ReplicaSet" => Class::Workload(Kind::ReplicaSet),
-        "ReplicationController" => Class::Workload(Kind::ReplicationController),
-        "Job" => Class::Workload(Kind::Job),
-        "CronJob" => Class::Workload(Kind::CronJob),
-        _ => Class::Workload(Kind::Pod),
     }
 }
 

@@ -54,15 +54,21 @@ impl Kind {
     }
 }
 
-/// Which list of a Pod spec a container is in.
+/// The three lists of containers a Pod spec has (the webhook's too:
+/// `webhook::ContainerList`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ContainerList {
+pub enum ContainerList {
+    /// `spec.containers`
     Containers,
+    /// `spec.initContainers`
     InitContainers,
+    /// `spec.ephemeralContainers` (only through the `ephemeralcontainers` subresource,
+    /// but a Pod create may carry them too)
     EphemeralContainers,
 }
 
 impl ContainerList {
+    /// The field name in the Pod spec (`initContainers`).
     pub fn field(self) -> &'static str {
         match self {
             ContainerList::Containers => "containers",

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
-use super::objects::{ContainerList, Object};
+use super::objects::Object;
 use super::wire::EventWire;
 
 /// What the registry told the kubelet, from its Event's message.
@@ -165,15 +165,10 @@ pub(crate) fn of<'a>(
     let mut failures = Vec::new();
     for pod in pods {
         for waiting in &pod.waiting {
-            let list = match waiting.list {
-                ContainerList::Containers => "spec.containers",
-                ContainerList::InitContainers => "spec.initContainers",
-                ContainerList::EphemeralContainers => "spec.ephemeralContainers",
-            };
             let key = (
                 pod.namespace.to_string(),
                 pod.name.to_string(),
-                format!("{list}{{{}}}", waiting.container),
+                format!("spec.{}{{{}}}", waiting.list.field(), waiting.container),
             );
             let container_events = events.by_container.get(&key);
             let event_message = container_events

@@ -33,50 +33,39 @@ pub(super) async fn selected_uids(
 ) -> Result<HashSet<String>, ClusterError> {
     let uids = Mutex::new(HashSet::new());
     futures::try_join!(
-        uids_of::<UidOnly<Deployment>>(cluster, client, scope, &uids),
-        uids_of::<UidOnly<StatefulSet>>(cluster, client, scope, &uids),
-        uids_of::<UidOnly<DaemonSet>>(cluster, client, scope, &uids),
-        uids_of::<UidOnly<ReplicaSet>>(cluster, client, scope, &uids),
+        uids_of::<Deployment>(cluster, client, scope, &uids),
+        uids_of::<StatefulSet>(cluster, client, scope, &uids),
+        uids_of::<DaemonSet>(cluster, client, scope, &uids),
+        uids_of::<ReplicaSet>(cluster, client, scope, &uids),
     )?;
     futures::try_join!(
-        uids_of::<UidOnly<ReplicationController>>(cluster, client, scope, &uids),
-        uids_of::<UidOnly<Job>>(cluster, client, scope, &uids),
-        uids_of::<UidOnly<CronJob>>(cluster, client, scope, &uids),
-        uids_of::<UidOnly<Pod>>(cluster, client, scope, &uids),
+        uids_of::<ReplicationController>(cluster, client, scope, &uids),
+        uids_of::<Job>(cluster, client, scope, &uids),
+        uids_of::<CronJob>(cluster, client, scope, &uids),
+        uids_of::<Pod>(cluster, client, scope, &uids),
     )?;
     Ok(uids.into_inner().expect("uids poisoned"))
 }
 
 /// The uids of the objects of one kind the selector matches, into `uids`.
-async fn uids_of<W>(
+async fn uids_of<K>(
     cluster: &Cluster,
     client: &kube::Client,
     scope: &Scope,
     uids: &Mutex<HashSet<String>>,
 ) -> Result<(), ClusterError>
 where
-    W: Wire + HasMeta,
+    UidOnly<K>: Wire,
 {
     cluster
-        .list_each::<W>(
+        .list_each::<UidOnly<K>>(
             client,
             scope.namespace.as_deref(),
             scope.selector.as_deref(),
             |page| {
                 let mut uids = uids.lock().expect("uids poisoned");
-                uids.extend(page.into_iter().filter_map(|o| o.uid()));
+                uids.extend(page.into_iter().filter_map(|o| o.metadata.uid));
             },
         )
         .await
-}
-
-/// What has a uid.
-trait HasMeta {
-    fn uid(self) -> Option<String>;
-}
-
-impl<K> HasMeta for UidOnly<K> {
-    fn uid(self) -> Option<String> {
-        self.metadata.uid
-    }
 }

@@ -61,10 +61,12 @@ use tokio::task::JoinSet;
 
 use crate::connection::{Cluster, Timeouts};
 use crate::error::{ClusterError, one_line};
-use crate::inventory::index::{Changes, Index};
+use crate::inventory::index::{Changes, Class, Index};
+use crate::inventory::list_pages;
 use crate::inventory::objects::Key;
-use crate::inventory::wire::{CronJobWire, NodeWire, PodWire, ServiceAccountWire, Templated, Wire};
-use crate::inventory::{class_of, list_pages};
+use crate::inventory::wire::{
+    CronJobWire, NodeWire, PodWire, ServiceAccountWire, Templated, Wire, WorkloadWire,
+};
 use crate::monitor::Metrics;
 
 /// A watch that stays open this long (or delivers an event) is healthy: the backoff
@@ -80,6 +82,8 @@ const EXPIRY_SLACK: Duration = Duration::from_secs(1);
 
 /// What `serve` watches: a kind's wire form, and how it goes into the index.
 pub(crate) trait Watchable: Wire {
+    /// Which of the index's kinds a list of it fills (for [`Index::sweep`]).
+    const CLASS: Class;
     /// Keeps it (or its new state); its key, `None` when it is not kept.
     fn upsert(self, index: &mut Index) -> Option<Key>;
     /// Forgets it.
@@ -89,6 +93,7 @@ pub(crate) trait Watchable: Wire {
 macro_rules! watchable_workload {
     ($($wire:ty),*) => {$(
         impl Watchable for $wire {
+            const CLASS: Class = Class::Workload(<$wire as WorkloadWire>::WORKLOAD);
             fn upsert(self, index: &mut Index) -> Option<Key> {
                 index.upsert_workload(self)
             }
@@ -111,6 +116,7 @@ watchable_workload!(
 );
 
 impl Watchable for NodeWire {
+    const CLASS: Class = Class::Node;
     fn upsert(self, index: &mut Index) -> Option<Key> {
         Some(index.upsert_node(self))
     }
@@ -120,6 +126,7 @@ impl Watchable for NodeWire {
 }
 
 impl Watchable for ServiceAccountWire {
+    const CLASS: Class = Class::ServiceAccount;
     fn upsert(self, index: &mut Index) -> Option<Key> {
         index.upsert_account(self)
     }
@@ -459,7 +466,7 @@ impl<W: Watchable> WatchLoop<W> {
     fn list_done(&mut self) {
         let seen = std::mem::take(&mut self.seen);
         self.index.lock().expect("index poisoned").sweep(
-            class_of::<W>(),
+            W::CLASS,
             self.namespace.as_deref(),
             &seen,
         );

@@ -35,28 +35,7 @@ pub const MUTATE_ANNOTATION: &str = "tagwarden.io/mutate";
 /// Kubernetes truncates longer warnings; they are cut here, on a character boundary.
 const MAX_WARNING_LEN: usize = 256;
 
-/// The three lists of containers a Pod spec has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContainerList {
-    /// `spec.containers`
-    Containers,
-    /// `spec.initContainers`
-    InitContainers,
-    /// `spec.ephemeralContainers` (only through the `ephemeralcontainers` subresource,
-    /// but a Pod create may carry them too)
-    EphemeralContainers,
-}
-
-impl ContainerList {
-    /// The field name in the Pod spec (`initContainers`).
-    pub fn field(self) -> &'static str {
-        match self {
-            ContainerList::Containers => "containers",
-            ContainerList::InitContainers => "initContainers",
-            ContainerList::EphemeralContainers => "ephemeralContainers",
-        }
-    }
-}
+pub use crate::inventory::objects::ContainerList;
 
 /// One image field of a Pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
