@@ -195,32 +195,48 @@ impl Cluster {
         options: &ClusterOptions,
         env: &Environment,
     ) -> Result<Option<Cluster>, ClusterError> {
-        let files = kubeconfig_files(options, env);
-        if files.is_empty() {
+        let Some(kubeconfig) = MergedKubeconfig::read(options, env)? else {
             if env.in_cluster && options.kubeconfig.is_none() {
                 return in_cluster(options).map(Some);
             }
             return Ok(None);
-        }
-        let source = ConfigSource::Kubeconfig(files.clone());
-        let config_error = |reason: String| ClusterError::Config {
-            source_name: source.to_string(),
-            reason,
         };
-        let mut merged = Kubeconfig::default();
-        for file in &files {
-            let one = Kubeconfig::read_from(file).map_err(|e| config_error(one_line(&e)))?;
-            merged = merged.merge(one).map_err(|e| config_error(one_line(&e)))?;
-        }
         let context_name = options
             .context
             .clone()
-            .or_else(|| merged.current_context.clone())
+            .or_else(|| kubeconfig.merged.current_context.clone())
             .filter(|c| !c.is_empty())
-            .ok_or_else(|| config_error("no current-context is set; pass --context NAME".into()))?;
-        let config = config_of(&merged, &context_name).map_err(config_error)?;
-        let cluster = Cluster::new(config, source, Some(context_name), options);
-        cluster.with_exec_credential().await.map(Some)
+            .ok_or_else(|| {
+                kubeconfig.error("no current-context is set; pass --context NAME".into())
+            })?;
+        kubeconfig.cluster(&context_name, options).await.map(Some)
+    }
+
+    /// The clusters of a fleet: each context named in `choice` (or every context of the
+    /// merged kubeconfig), in the order given (the kubeconfig's order for all), each
+    /// located as [`Cluster::locate_in`] would with `--context NAME`.
+    ///
+    /// The outer error is the kubeconfig's own (unreadable, or naming a context it does
+    /// not define: bad input); the inner one is one cluster's, so that the others are
+    /// still scanned (an exec plugin that fails, for one).
+    pub async fn locate_fleet(
+        options: &ClusterOptions,
+        choice: &FleetChoice,
+        env: &Environment,
+    ) -> Result<Vec<(String, Result<Cluster, ClusterError>)>, ClusterError> {
+        let kubeconfig = MergedKubeconfig::read(options, env)?.ok_or_else(|| {
+            ClusterError::Config {
+                source_name: "the environment".into(),
+                reason: "no kubeconfig: several clusters are only read from a kubeconfig's contexts (set KUBECONFIG or pass --kubeconfig)".into(),
+            }
+        })?;
+        let names = kubeconfig.context_names(choice)?;
+        let mut clusters = Vec::with_capacity(names.len());
+        for name in names {
+            let cluster = kubeconfig.cluster(&name, options).await;
+            clusters.push((name, cluster));
+        }
+        Ok(clusters)
     }
 
     /// Runs the exec plugin, if any, now: once per command. A token it gives is kept for
@@ -424,6 +440,103 @@ fn kubeconfig_files(options: &ClusterOptions, env: &Environment) -> Vec<PathBuf>
         .filter(|p| p.is_file())
         .into_iter()
         .collect()
+}
+
+/// Which contexts of a kubeconfig make the fleet (`--context A --context B`, or
+/// `--all-contexts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetChoice {
+    /// The contexts named, in order; duplicates are asked once.
+    pub contexts: Vec<String>,
+    /// Every context of the merged kubeconfig, in its order.
+    pub all: bool,
+}
+
+/// The kubeconfig files of the environment, merged by kubectl's rules.
+struct MergedKubeconfig {
+    source: ConfigSource,
+    merged: Kubeconfig,
+}
+
+impl MergedKubeconfig {
+    /// `Ok(None)` when there is no kubeconfig file (see [`kubeconfig_files`]).
+    fn read(
+        options: &ClusterOptions,
+        env: &Environment,
+    ) -> Result<Option<MergedKubeconfig>, ClusterError> {
+        let files = kubeconfig_files(options, env);
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let mut kubeconfig = MergedKubeconfig {
+            source: ConfigSource::Kubeconfig(files.clone()),
+            merged: Kubeconfig::default(),
+        };
+        for file in &files {
+            let one = Kubeconfig::read_from(file).map_err(|e| kubeconfig.error(one_line(&e)))?;
+            kubeconfig.merged = std::mem::take(&mut kubeconfig.merged)
+                .merge(one)
+                .map_err(|e| kubeconfig.error(one_line(&e)))?;
+        }
+        Ok(Some(kubeconfig))
+    }
+
+    fn error(&self, reason: String) -> ClusterError {
+        ClusterError::Config {
+            source_name: self.source.to_string(),
+            reason,
+        }
+    }
+
+    /// The contexts `choice` names, each once, after checking that the kubeconfig
+    /// defines them.
+    fn context_names(&self, choice: &FleetChoice) -> Result<Vec<String>, ClusterError> {
+        let known: Vec<&str> = self
+            .merged
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        if choice.all {
+            if known.is_empty() {
+                return Err(self.error("it defines no contexts".into()));
+            }
+            return Ok(known.iter().map(|name| name.to_string()).collect());
+        }
+        let mut names: Vec<String> = Vec::new();
+        for name in &choice.contexts {
+            if !known.contains(&name.as_str()) {
+                return Err(self.error(format!(
+                    "no context named {name:?} (it has: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        Ok(names)
+    }
+
+    /// The cluster of one context, its exec plugin run.
+    async fn cluster(
+        &self,
+        context_name: &str,
+        options: &ClusterOptions,
+    ) -> Result<Cluster, ClusterError> {
+        let config = config_of(&self.merged, context_name).map_err(|e| self.error(e))?;
+        let cluster = Cluster::new(
+            config,
+            self.source.clone(),
+            Some(context_name.to_string()),
+            options,
+        );
+        cluster.with_exec_credential().await
+    }
 }
 
 /// The Pod's own service account.
@@ -742,5 +855,103 @@ mod tests {
         assert_eq!(duration_text(Duration::from_secs(30)), "30s");
         assert_eq!(duration_text(Duration::from_secs(90)), "1m30s");
         assert_eq!(duration_text(Duration::from_millis(1500)), "1500ms");
+    }
+
+    /// A kubeconfig file with one cluster and one context per name.
+    fn kubeconfig_with(dir: &Path, file: &str, names: &[&str]) -> PathBuf {
+        let mut text = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+        for name in names {
+            text.push_str(&format!(
+                "- name: {name}\n  cluster: {{server: 'https://{name}.example:6443'}}\n"
+            ));
+        }
+        text.push_str("users:\n- name: u\n  user: {token: t}\ncontexts:\n");
+        for name in names {
+            text.push_str(&format!(
+                "- name: {name}\n  context: {{cluster: {name}, user: u}}\n"
+            ));
+        }
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn environment_of(files: &[&Path]) -> Environment {
+        Environment {
+            kubeconfig: Some(std::env::join_paths(files).unwrap()),
+            home: None,
+            in_cluster: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fleet_is_every_context_of_the_merged_kubeconfig_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = kubeconfig_with(dir.path(), "a", &["prod-eu", "prod-us"]);
+        let second = kubeconfig_with(dir.path(), "b", &["staging", "prod-eu"]);
+        let env = environment_of(&[&first, &second]);
+        let all = FleetChoice {
+            contexts: vec![],
+            all: true,
+        };
+        let fleet = Cluster::locate_fleet(&ClusterOptions::default(), &all, &env)
+            .await
+            .unwrap();
+        let names: Vec<&str> = fleet.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["prod-eu", "prod-us", "staging"]);
+        let servers: Vec<String> = fleet
+            .iter()
+            .map(|(_, cluster)| cluster.as_ref().unwrap().server())
+            .collect();
+        assert_eq!(
+            servers,
+            [
+                "https://prod-eu.example:6443",
+                "https://prod-us.example:6443",
+                "https://staging.example:6443"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn named_contexts_are_asked_once_each_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = kubeconfig_with(dir.path(), "config", &["a", "b", "c"]);
+        let env = environment_of(&[&file]);
+        let choice = FleetChoice {
+            contexts: vec!["c".into(), "a".into(), "c".into()],
+            all: false,
+        };
+        let fleet = Cluster::locate_fleet(&ClusterOptions::default(), &choice, &env)
+            .await
+            .unwrap();
+        let names: Vec<&str> = fleet.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["c", "a"]);
+        let unknown = FleetChoice {
+            contexts: vec!["a".into(), "nope".into()],
+            all: false,
+        };
+        let error = Cluster::locate_fleet(&ClusterOptions::default(), &unknown, &env)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("no context named \"nope\" (it has: a, b, c)"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fleet_needs_a_kubeconfig() {
+        let env = Environment::default();
+        let all = FleetChoice {
+            contexts: vec![],
+            all: true,
+        };
+        let error = Cluster::locate_fleet(&ClusterOptions::default(), &all, &env)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no kubeconfig"), "{error}");
     }
 }

@@ -31,7 +31,7 @@ pub mod serve;
 mod version;
 pub mod webhook;
 
-pub use connection::{Cluster, ClusterOptions, ConfigSource};
+pub use connection::{Cluster, ClusterOptions, ConfigSource, Environment, FleetChoice};
 pub use error::ClusterError;
 pub use inventory::{
     ImageUse, Inventory, NodePlatform, PullFailure, PullFailureClass, Scope, SecretRef,
