@@ -29,9 +29,11 @@
 //!
 //! A 429 pauses its registry for its `Retry-After`; `ratelimit-remaining: 0` pauses it for
 //! the rate-limit window; a [`Budget`] closes it when its requests per window are used up
-//! (Docker Hub has one by default). A paused registry's images are not asked: they keep
-//! their last answer (`rate_limited` if they had none) and are checked when it opens. A
-//! rate limit is never "missing".
+//! (Docker Hub has one by default). The [`RegistryGates`] decide it: an observer of the
+//! client of their own ([`prepare_client_options`] attaches them, with or without the
+//! metrics), so the budgets hold whatever else observes the client. A paused registry's
+//! images are not asked: they keep their last answer (`rate_limited` if they had none) and
+//! are checked when it opens. A rate limit is never "missing".
 //!
 //! # Tag drift
 //!
@@ -107,7 +109,8 @@ struct Shared {
 /// order, without repeats), as `scan` does. A [`Client`] is one for every image.
 ///
 /// Build each client's options with [`prepare_client_options`] (fresh answers, the
-/// monitor's [`RegistryGates`] and the metrics as observers), and hand out the same client for the same secrets: clients are
+/// monitor's [`RegistryGates`] and the metrics as observers), and hand out the same
+/// client for the same secrets: clients are
 /// cheap to clone, and one client per set of secrets keeps their tokens and connections.
 /// A secret that cannot be read is the implementation's to report (and skip).
 pub trait RegistryClients: Send + Sync + 'static {

@@ -24,8 +24,13 @@
 //!   ConfigMap next to the Lease ([`announced`]) for the next leader.
 //! - [`following`]: `/version` is read again every [`VersionWatch::every`]; a new version
 //!   switches the monitor's and the webhook's tracking without a restart.
-//! - The endpoints ([`http`]) run on every replica. The shutdown future (SIGTERM) stops
-//!   the server gracefully and releases the Lease.
+//! - `settings`: what `serve` is given, as plain data ([`ServeSettings`]), and the one
+//!   place where its parts are built from it: one registry client observed by the
+//!   registry gates and the metrics, the monitor and the webhook asking through it, the
+//!   webhook's metrics in the monitor's one registry.
+//! - The endpoints ([`http`]) run on every replica. The shutdown future (SIGTERM) cancels
+//!   one `CancellationToken` every task watches: the server stops gracefully and the
+//!   Lease is released.
 
 mod announced;
 mod clients;
