@@ -190,3 +190,64 @@ impl Assembled {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assembled(webhook: Option<&WebhookSettings>) -> Assembled {
+        let options = ServeOptions::default();
+        Assembled::of(
+            RegistrySettings::default(),
+            MonitorOptions::default(),
+            &options,
+            webhook,
+        )
+        .expect("a client from the default options")
+    }
+
+    #[test]
+    fn the_webhooks_metrics_are_in_the_one_registry_only_when_it_runs() {
+        let endpoint = HttpsEndpoint {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert: "tls.crt".into(),
+            key: "tls.key".into(),
+        };
+        let with = assembled(Some(&WebhookSettings::new(endpoint)));
+        assert!(with.webhook.is_some());
+        let text = with.metrics.encode_openmetrics();
+        assert_eq!(
+            text.matches("# TYPE tagwarden_webhook_decisions counter")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("tagwarden_is_leader 0"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+
+        let without = assembled(None);
+        assert!(without.webhook.is_none() && without.pull_secrets.is_none());
+        let text = without.metrics.encode();
+        assert!(!text.contains("tagwarden_webhook_"), "{text}");
+        assert!(text.contains("tagwarden_is_leader 0"), "{text}");
+    }
+
+    #[test]
+    fn the_webhook_skips_kube_system_its_own_and_the_named_namespaces() {
+        let mut settings = WebhookSettings::new(HttpsEndpoint {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert: "tls.crt".into(),
+            key: "tls.key".into(),
+        });
+        settings.own_namespace = Some("tagwarden".into());
+        settings.skip_namespaces = vec!["batch".into()];
+        let options = settings.options(&MonitorOptions::default());
+        assert_eq!(
+            options.excluded_namespaces,
+            ["kube-system", "tagwarden", "batch"]
+        );
+        assert_eq!(options.budget, DEFAULT_BUDGET);
+        assert!(!options.validate && !options.repair.pin);
+    }
+}
