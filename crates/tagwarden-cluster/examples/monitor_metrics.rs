@@ -15,7 +15,9 @@
 
 use std::time::{Duration, Instant};
 
-use tagwarden_cluster::monitor::{Metrics, Monitor, MonitorOptions, prepare_client_options};
+use tagwarden_cluster::monitor::{
+    Metrics, Monitor, MonitorOptions, RegistryGates, prepare_client_options,
+};
 use tagwarden_cluster::{ImageUse, WorkloadLocation};
 use tagwarden_registry::{Client, ClientOptions};
 use tokio::sync::{mpsc, watch};
@@ -34,12 +36,14 @@ async fn main() {
     let images = (series / USES_PER_IMAGE).max(1);
     let registry = tagwarden_testbed::dead_addr();
     let metrics = Metrics::new();
+    let gates = RegistryGates::default();
     let mut client_options = ClientOptions::builder().max_attempts(1).build();
-    prepare_client_options(&mut client_options, &metrics);
+    prepare_client_options(&mut client_options, &gates, Some(&metrics));
     let monitor = Monitor::new(
         Client::new(client_options).expect("client"),
         MonitorOptions::default(),
         metrics.clone(),
+        gates,
     );
     let uses: Vec<ImageUse> = (0..images)
         .flat_map(|i| {

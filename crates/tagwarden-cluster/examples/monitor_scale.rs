@@ -11,7 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use tagwarden_cluster::monitor::{Metrics, Monitor, MonitorOptions, prepare_client_options};
+use tagwarden_cluster::monitor::{
+    Metrics, Monitor, MonitorOptions, RegistryGates, prepare_client_options,
+};
 use tagwarden_cluster::{ImageUse, WorkloadLocation};
 use tagwarden_registry::{Client, ClientOptions};
 use tagwarden_testbed::{FaultProxy, Registry, seed_scale_set};
@@ -29,12 +31,14 @@ async fn main() {
     proxy.set_latency(LATENCY);
 
     let metrics = Metrics::new();
+    let gates = RegistryGates::default();
     let mut client_options = ClientOptions::default();
-    prepare_client_options(&mut client_options, &metrics);
+    prepare_client_options(&mut client_options, &gates, Some(&metrics));
     let monitor = Monitor::new(
         Client::new(client_options).expect("client"),
         MonitorOptions::default(),
         metrics.clone(),
+        gates,
     );
     let uses: Vec<ImageUse> = images
         .iter()

@@ -15,9 +15,10 @@
 //! Two processes, so that the webhook's CPU time is its own:
 //!
 //! - **the webhook** (this example run again with `--serve REGISTRY`): assembled as
-//!   `tagwarden serve` assembles it (`crates/tagwarden/src/commands/serve.rs`): the
-//!   monitor's `Metrics`, a registry client made with `prepare_client_options` (no answers
-//!   kept in the client), `Webhook::new(..).with_registry_gate(metrics)` tracking Kubernetes 1.32 with the 2 s budget, bound
+//!   `tagwarden serve` assembles it (`crates/tagwarden-cluster/src/serve/settings.rs`): the
+//!   monitor's `Metrics` and `RegistryGates`, a registry client made with
+//!   `prepare_client_options` (no answers kept in the client, both observing it),
+//!   `Webhook::new(..).with_registry_gate(gates)` tracking Kubernetes 1.32 with the 2 s budget, bound
 //!   and run with `Webhook::bind` / `BoundWebhook::run` (rustls on aws-lc-rs, hyper), on a
 //!   multi-threaded runtime with one worker per CPU, logging at `warn` as `serve` does. No
 //!   Event recorder (there is no API server here);
@@ -99,7 +100,7 @@ impl Settings {
 mod serve {
     use std::time::Duration;
 
-    use tagwarden_cluster::monitor::{Metrics, prepare_client_options};
+    use tagwarden_cluster::monitor::{Metrics, RegistryGates, prepare_client_options};
     use tagwarden_cluster::webhook::{HttpsEndpoint, Webhook, WebhookOptions};
     use tagwarden_core::{KubeVersion, Tracking};
     use tagwarden_registry::{Client, ClientOptions, InspectOptions, RepairOptions};
@@ -128,10 +129,12 @@ mod serve {
             for (path, text) in [(&cert_file, cert), (&key_file, key), (&ca_file, ca)] {
                 std::fs::write(path, text).expect("write a PEM file");
             }
-            // As serve.rs: the monitor's metrics observe the client, which keeps no answers.
+            // As serve assembles it: the monitor's gates and metrics observe the client,
+            // which keeps no answers.
             let metrics = Metrics::new();
+            let gates = RegistryGates::default();
             let mut client_options = ClientOptions::default();
-            prepare_client_options(&mut client_options, &metrics);
+            prepare_client_options(&mut client_options, &gates, Some(&metrics));
             let client = Client::new(client_options).expect("a registry client");
             let repair = RepairOptions {
                 inspect: InspectOptions {
@@ -145,7 +148,7 @@ mod serve {
             };
             let mut options = WebhookOptions::new(repair, Some("tagwarden"));
             options.budget = Duration::from_millis(2000);
-            let webhook = Webhook::new(client, options).with_registry_gate(metrics.clone());
+            let webhook = Webhook::new(client, options).with_registry_gate(gates);
             let endpoint = HttpsEndpoint {
                 listen: "127.0.0.1:0".parse().expect("an address"),
                 cert: cert_file,

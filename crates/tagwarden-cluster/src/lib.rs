@@ -6,10 +6,11 @@
 //! - [`Cluster::inventory`] reads what the cluster runs ([`inventory`]);
 //! - [`Cluster::scan`] checks every image of it against its registry ([`scan`]), with the
 //!   pull secrets the workloads name ([`pull_secrets`]);
-//! - [`Cluster::serve`] watches it into the incremental inventory and keeps checking
-//!   ([`serve`]: watchers, Events, leader election, `/healthz`, `/readyz`, `/metrics`),
-//!   with the schedule, drift and metrics of [`monitor`] and, when asked, the admission
-//!   webhook ([`webhook`]);
+//! - [`Cluster::serve`] takes plain settings ([`serve::ServeSettings`]), builds the
+//!   registry client, the monitor and the webhook from them, watches the cluster into the
+//!   incremental inventory and keeps checking ([`serve`]: watchers, Events, leader
+//!   election, `/healthz`, `/readyz`, `/metrics`), with the schedule, registry gates,
+//!   drift and metrics of [`monitor`] and, when asked, the admission webhook ([`webhook`]);
 //! - [`names`] checks namespaces and names before they go into a request path;
 //!   [`ClusterError`] sorts what went wrong into classes that say what to do ([`error`]).
 //!

@@ -10,8 +10,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use tagwarden_cluster::monitor::{
-    Budget, ImageState, Metrics, Monitor, MonitorOptions, RegistryClients, Status, TagChange,
-    Transition, prepare_client_options,
+    Budget, ImageState, Metrics, Monitor, MonitorOptions, RegistryClients, RegistryGates, Status,
+    TagChange, Transition, prepare_client_options,
 };
 use tagwarden_cluster::{ImageUse, SecretRef, WorkloadLocation};
 use tagwarden_core::{KubeVersion, Tracking};
@@ -551,6 +551,57 @@ async fn a_used_up_budget_waits_for_its_window() {
     running.stop().await;
 }
 
+/// The budget is the registry gates' own observer, not the metrics': a client that no
+/// metrics observe keeps its budget all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_holds_with_no_metrics_observing_the_client() {
+    let bed = Bed::start(&["app:v1", "app:v2", "app:v3"]);
+    let mut options = quick_options();
+    options.default_budget = Some(Budget {
+        requests: 1,
+        per: Duration::from_secs(3600),
+    });
+    options.inspect.concurrency = 1;
+    let running = bed.run_observed(options, true, false);
+    let images = ["app:v1", "app:v2", "app:v3"].map(|image| bed.image(image));
+    running.monitor.set_uses(
+        images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| use_of(image, "web", "Deployment", &format!("w{i}"), "app", 1))
+            .collect(),
+    );
+    // The positive signal first: one image checked, and the check cycle counted (the
+    // monitor went idle, nothing more due within the window).
+    let states = running
+        .wait_for("one checked and the cycle over", |s| {
+            (s.iter().any(|i| i.status == Some(Status::Present))
+                && check_cycles(&running.metrics) >= 1.0)
+                .then(|| s.to_vec())
+        })
+        .await;
+    let waiting: Vec<&ImageState> = states.iter().filter(|s| s.status.is_none()).collect();
+    assert_eq!(waiting.len(), 2, "{states:#?}");
+    for image in &waiting {
+        assert_eq!(image.checks, 0, "{image:?}");
+        assert!(
+            image
+                .next_check_in
+                .is_some_and(|d| d > Duration::from_secs(3000)),
+            "{image:?}"
+        );
+    }
+    assert_eq!(
+        bed.proxy.requests().len(),
+        1,
+        "{:?}",
+        bed.proxy.request_lines()
+    );
+    // And the metrics really were off: they counted no registry request.
+    assert_eq!(registry_requests(&running.metrics), 0.0);
+    running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_checks_and_announces_and_a_comeback_repeats_nothing() {
     let bed = Bed::start(&["app:v1"]);
@@ -659,6 +710,7 @@ async fn each_image_is_asked_with_the_pull_secrets_of_its_workloads() {
     })
     .to_string();
     let metrics = Metrics::new();
+    let gates = RegistryGates::default();
     let client = |keychain: Option<PullSecretKeychain>| {
         let mut builder = ClientOptions::builder()
             .max_retry_wait(Duration::from_secs(1))
@@ -667,7 +719,7 @@ async fn each_image_is_asked_with_the_pull_secrets_of_its_workloads() {
             builder = builder.credentials(keychain);
         }
         let mut options = builder.build();
-        prepare_client_options(&mut options, &metrics);
+        prepare_client_options(&mut options, &gates, Some(&metrics));
         Client::new(options).unwrap()
     };
     let clients = BySecret {
@@ -676,7 +728,7 @@ async fn each_image_is_asked_with_the_pull_secrets_of_its_workloads() {
             PullSecretKeychain::from_cluster_secrets(&[("web/regcred".into(), secret)]).unwrap(),
         )),
     };
-    let monitor = Monitor::new(clients, quick_options(), metrics.clone());
+    let monitor = Monitor::new(clients, quick_options(), metrics.clone(), gates);
     let shared = format!("{}/private/app:v1", registry.addr());
     let unshared = format!("{}/private/app:v2", registry.addr());
     let with_secret = |image: &str, name: &str| ImageUse {
@@ -772,15 +824,31 @@ impl Bed {
             .count()
     }
 
-    /// A monitor on this registry, running (leading when `leading`).
+    /// A monitor on this registry, running (leading when `leading`), its client observed
+    /// by the registry gates and the metrics, as `serve` builds it.
     fn run(&self, options: MonitorOptions, leading: bool) -> Running {
+        self.run_observed(options, leading, true)
+    }
+
+    /// [`Bed::run`], the metrics observing the client only when `metrics_observe`.
+    fn run_observed(
+        &self,
+        options: MonitorOptions,
+        leading: bool,
+        metrics_observe: bool,
+    ) -> Running {
         let metrics = Metrics::new();
+        let gates = RegistryGates::default();
         let mut client_options = ClientOptions::builder()
             .max_retry_wait(Duration::from_secs(1))
             .build();
-        prepare_client_options(&mut client_options, &metrics);
+        prepare_client_options(
+            &mut client_options,
+            &gates,
+            metrics_observe.then_some(&metrics),
+        );
         let client = Client::new(client_options).unwrap();
-        let monitor = Monitor::new(client, options, metrics.clone());
+        let monitor = Monitor::new(client, options, metrics.clone(), gates);
         let (lead, active) = watch::channel(leading);
         let (sender, transitions) = mpsc::channel(64);
         let (stop, stopped) = oneshot::channel::<()>();

@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry as Metrics;
 use serde_json::{Value, json};
 use tagwarden_cluster::SecretRef;
 use tagwarden_cluster::monitor::{
-    Budget, Metrics as MonitorMetrics, Monitor, MonitorOptions, RegistryClients,
+    Budget, Metrics as MonitorMetrics, Monitor, MonitorOptions, RegistryClients, RegistryGates,
     prepare_client_options,
 };
 use tagwarden_cluster::webhook::{
@@ -172,7 +172,7 @@ fn monitor_client() -> Client {
         .max_attempts(1)
         .request_timeout(Duration::from_secs(10))
         .build();
-    prepare_client_options(&mut options, &tagwarden_cluster::monitor::Metrics::new());
+    prepare_client_options(&mut options, &RegistryGates::default(), None);
     Client::new(options).unwrap()
 }
 
@@ -341,10 +341,10 @@ async fn the_capsule_hook_pod_gets_the_nearest_published_kubectl() {
         "uid-2",
     );
 
-    // Next to the monitor's metrics on serve's /metrics, in either format.
+    // On serve's /metrics: in the monitor's one registry, encoded once, in either format.
     let monitor = tagwarden_cluster::monitor::Metrics::new();
-    let mut openmetrics = monitor.encode_openmetrics();
-    served.webhook.append_metrics(&mut openmetrics);
+    monitor.register(|registry| served.webhook.register_metrics(registry));
+    let openmetrics = monitor.encode_openmetrics();
     assert!(
         openmetrics.contains("tagwarden_is_leader 0")
             && openmetrics.contains("tagwarden_webhook_decisions_total{decision=\"rewritten\"} 1")
@@ -352,8 +352,7 @@ async fn the_capsule_hook_pod_gets_the_nearest_published_kubectl() {
             && openmetrics.matches("# EOF").count() == 1,
         "{openmetrics}"
     );
-    let mut text = monitor.encode();
-    served.webhook.append_metrics(&mut text);
+    let text = monitor.encode();
     assert!(
         text.contains("tagwarden_is_leader 0")
             && text.contains("tagwarden_webhook_decisions_total{decision=\"rewritten\"} 1")
@@ -361,14 +360,6 @@ async fn the_capsule_hook_pod_gets_the_nearest_published_kubectl() {
         "{text}"
     );
     tagwarden_testbed::promtool::check_metrics(&text);
-    // The same counts, alone in the Prometheus 0.0.4 text.
-    let own = served.webhook.encode_metrics();
-    assert!(
-        own.contains("tagwarden_webhook_decisions_total{decision=\"rewritten\"} 1")
-            && own.contains("# TYPE tagwarden_webhook_duration_seconds histogram")
-            && !own.contains("# EOF"),
-        "{own}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -711,13 +702,15 @@ async fn an_undecided_answer_is_not_remembered_and_the_next_admission_asks_again
 async fn a_registry_whose_budget_is_used_up_is_not_asked_at_admission() {
     let (registry, _seeded) = seeded_registry();
     let proxy = FaultProxy::in_front_of(&registry);
-    // serve's assembly: one Metrics observes the client and holds the monitor's budgets.
+    // serve's assembly: the gates and the metrics observe the client; the gates hold the
+    // monitor's budgets.
     let metrics = MonitorMetrics::new();
+    let gates = RegistryGates::default();
     let mut client_options = ClientOptions::builder()
         .max_attempts(1)
         .request_timeout(Duration::from_secs(10))
         .build();
-    prepare_client_options(&mut client_options, &metrics);
+    prepare_client_options(&mut client_options, &gates, Some(&metrics));
     let client = Client::new(client_options).unwrap();
     let budget = Budget {
         requests: 2,
@@ -727,8 +720,8 @@ async fn a_registry_whose_budget_is_used_up_is_not_asked_at_admission() {
         budgets: HashMap::from([(proxy.addr(), budget)]),
         ..MonitorOptions::default()
     };
-    let _monitor = Monitor::new(client.clone(), monitor_options, metrics.clone());
-    let webhook = Webhook::new(client, options(false)).with_registry_gate(metrics.clone());
+    let _monitor = Monitor::new(client.clone(), monitor_options, metrics, gates.clone());
+    let webhook = Webhook::new(client, options(false)).with_registry_gate(gates);
     let served = Served::start(webhook).await;
 
     // The first lookup may run to its end (the budget is not used up when it starts).

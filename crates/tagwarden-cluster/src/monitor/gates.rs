@@ -1,7 +1,8 @@
 //! When each registry may be asked: pauses after rate limits, and request budgets.
 //!
-//! The gates learn from the client's [`RequestEvent`]s (through [`super::Metrics`], the
-//! client's observer), so they see every request, retries included:
+//! [`RegistryGates`] is an [`Observer`] of its own, given to every client the monitor and
+//! the webhook ask through where that client is built ([`super::prepare_client_options`]),
+//! metrics or not, so it sees every request, retries included:
 //!
 //! - a **429** pauses the registry for its `Retry-After`, else for the window of its
 //!   `ratelimit-remaining`/`ratelimit-limit` (`N;w=SECONDS`), else for
@@ -14,13 +15,14 @@
 //! A closed registry's images are not asked; they keep their last answer and are checked
 //! once it opens. An image that never had an answer is `rate_limited` meanwhile when the
 //! registry rationed answers, and stays unanswered when only tagwarden's own budget is
-//! used up (a self-imposed wait must not raise alerts about the image).
+//! used up (a self-imposed wait must not raise alerts about the image). The webhook asks
+//! no closed registry either ([`crate::webhook::RegistryGate`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tagwarden_registry::{Operation, RateLimit, RequestEvent, RequestOutcome};
+use tagwarden_registry::{Observer, Operation, RateLimit, RequestEvent, RequestOutcome};
 
 use super::options::Budget;
 
@@ -48,16 +50,25 @@ struct Config {
     rate_limit_pause: Duration,
 }
 
-/// Every registry's gate.
+/// Every registry's gate: an [`Observer`] that counts each request against its
+/// registry's [`Budget`] and pauses a registry that rationed answers. Give it to the
+/// client ([`super::prepare_client_options`]), the monitor ([`super::Monitor::new`], which
+/// sets its budgets) and the webhook ([`crate::webhook::Webhook::with_registry_gate`]).
+/// Cheap to clone (clones share everything).
+#[derive(Debug, Clone, Default)]
+pub struct RegistryGates {
+    inner: Arc<Gates>,
+}
+
 #[derive(Debug)]
-pub(crate) struct RegistryGates {
+struct Gates {
     gates: Mutex<HashMap<String, Gate>>,
     config: Mutex<Config>,
 }
 
-impl Default for RegistryGates {
+impl Default for Gates {
     fn default() -> Self {
-        RegistryGates {
+        Gates {
             gates: Mutex::default(),
             config: Mutex::new(Config {
                 budgets: HashMap::new(),
@@ -68,15 +79,30 @@ impl Default for RegistryGates {
     }
 }
 
+impl Observer for RegistryGates {
+    fn on_request(&self, event: &RequestEvent) {
+        self.observe(event);
+    }
+}
+
+/// The webhook asks no registry these gates keep closed: a 429's pause,
+/// `ratelimit-remaining: 0`, or the registry's request budget used up (the webhook's own
+/// requests count against it, as the gates observe its client too).
+impl crate::webhook::RegistryGate for RegistryGates {
+    fn closed(&self, registry: &str) -> Option<String> {
+        RegistryGates::closed(self, registry, Instant::now()).map(|closed| closed.reason)
+    }
+}
+
 impl RegistryGates {
     /// Use these budgets and this default pause from now on.
-    pub fn configure(
+    pub(crate) fn configure(
         &self,
         budgets: HashMap<String, Budget>,
         default_budget: Option<Budget>,
         rate_limit_pause: Duration,
     ) {
-        *self.config.lock().expect("gates poisoned") = Config {
+        *self.inner.config.lock().expect("gates poisoned") = Config {
             budgets,
             default_budget,
             rate_limit_pause,
@@ -84,7 +110,7 @@ impl RegistryGates {
     }
 
     fn budget_of(&self, registry: &str) -> Option<Budget> {
-        let config = self.config.lock().expect("gates poisoned");
+        let config = self.inner.config.lock().expect("gates poisoned");
         config
             .budgets
             .get(registry)
@@ -93,13 +119,18 @@ impl RegistryGates {
     }
 
     /// Learn from one request: count it, and pause on a rate limit.
-    pub fn observe(&self, event: &RequestEvent) {
+    pub(crate) fn observe(&self, event: &RequestEvent) {
         if event.operation == Operation::Token {
             return;
         }
         let now = Instant::now();
         let budget = self.budget_of(&event.registry);
-        let default_pause = self.config.lock().expect("gates poisoned").rate_limit_pause;
+        let default_pause = self
+            .inner
+            .config
+            .lock()
+            .expect("gates poisoned")
+            .rate_limit_pause;
         let window = event.rate_limit.as_ref().and_then(rate_limit_window);
         let exhausted = event
             .rate_limit
@@ -108,7 +139,7 @@ impl RegistryGates {
             .and_then(leading_number)
             == Some(0);
         let too_many = event.outcome == RequestOutcome::Status(429);
-        let mut gates = self.gates.lock().expect("gates poisoned");
+        let mut gates = self.inner.gates.lock().expect("gates poisoned");
         let gate = gates.entry(event.registry.clone()).or_default();
         if let Some(budget) = budget {
             let (start, used) = gate.window.get_or_insert((now, 0));
@@ -133,8 +164,8 @@ impl RegistryGates {
     }
 
     /// Pause `registry` until `until` (a longer pause already in place stays).
-    pub fn pause(&self, registry: &str, until: Instant, reason: String) {
-        let mut gates = self.gates.lock().expect("gates poisoned");
+    pub(crate) fn pause(&self, registry: &str, until: Instant, reason: String) {
+        let mut gates = self.inner.gates.lock().expect("gates poisoned");
         pause_gate(
             gates.entry(registry.to_string()).or_default(),
             until,
@@ -143,14 +174,18 @@ impl RegistryGates {
     }
 
     /// The default pause after a 429 with no hint.
-    pub fn default_pause(&self) -> Duration {
-        self.config.lock().expect("gates poisoned").rate_limit_pause
+    pub(crate) fn default_pause(&self) -> Duration {
+        self.inner
+            .config
+            .lock()
+            .expect("gates poisoned")
+            .rate_limit_pause
     }
 
     /// `None` when `registry` may be asked at `now`; else until when it may not, and why.
-    pub fn closed(&self, registry: &str, now: Instant) -> Option<Closed> {
+    pub(crate) fn closed(&self, registry: &str, now: Instant) -> Option<Closed> {
         let budget = self.budget_of(registry);
-        let mut gates = self.gates.lock().expect("gates poisoned");
+        let mut gates = self.inner.gates.lock().expect("gates poisoned");
         let gate = gates.get_mut(registry)?;
         if let Some(paused) = &gate.paused {
             if paused.until > now {
@@ -172,8 +207,8 @@ impl RegistryGates {
     }
 
     /// Forget registries no image uses any more.
-    pub fn retain(&self, registries: impl Fn(&str) -> bool) {
-        let mut gates = self.gates.lock().expect("gates poisoned");
+    pub(crate) fn retain(&self, registries: impl Fn(&str) -> bool) {
+        let mut gates = self.inner.gates.lock().expect("gates poisoned");
         gates.retain(|registry, _| registries(registry));
     }
 }

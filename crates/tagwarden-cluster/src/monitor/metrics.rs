@@ -31,7 +31,9 @@
 //! share of `tagwarden_images`.
 //!
 //! **The registry metrics** come from the client: [`Metrics`] is an [`Observer`]; give it
-//! to the monitor's client ([`super::prepare_client_options`]). `code` is the HTTP status
+//! to the monitor's client ([`super::prepare_client_options`]). It only counts: the
+//! request budgets and rate-limit pauses are an observer of their own
+//! ([`super::RegistryGates`]), so a client without metrics still keeps them. `code` is the HTTP status
 //! (`200`, `404`, `429`) or the failure class (`timeout`, `connect`, `tls`,
 //! `interrupted`, `too_large`).
 //!
@@ -41,7 +43,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::SystemTime;
 
 use prometheus_client::collector::Collector;
@@ -56,7 +58,7 @@ use tagwarden_registry::{Observer, RequestEvent, RequestOutcome};
 
 use super::Status;
 use super::book::Book;
-use super::gates::{RegistryGates, leading_number};
+use super::gates::leading_number;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TagChangeLabels {
@@ -105,7 +107,9 @@ pub struct Metrics {
 }
 
 struct Inner {
-    registry: Registry,
+    /// The one registry `/metrics` encodes: the monitor's families, and those added with
+    /// [`Metrics::register`] (the webhook's, in `serve`).
+    registry: RwLock<Registry>,
     tag_changes: Family<TagChangeLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     durations: Family<OperationLabels, Histogram>,
@@ -115,8 +119,6 @@ struct Inner {
     is_leader: Gauge,
     cluster_info: Family<ClusterLabels, Gauge>,
     watch_restarts: Family<KindLabels, Counter>,
-    /// What the registry requests say about rate limits and budgets.
-    gates: Arc<RegistryGates>,
     /// The monitor's state, for the series derived at scrape time.
     view: Arc<StateView>,
 }
@@ -204,7 +206,7 @@ impl Metrics {
         );
         Metrics {
             inner: Arc::new(Inner {
-                registry,
+                registry: RwLock::new(registry),
                 tag_changes,
                 requests,
                 durations,
@@ -214,7 +216,6 @@ impl Metrics {
                 is_leader,
                 cluster_info,
                 watch_restarts,
-                gates: Arc::new(RegistryGates::default()),
                 view,
             }),
         }
@@ -223,7 +224,7 @@ impl Metrics {
     /// Everything, in the Prometheus text format 0.0.4 ([`Metrics::CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.inner.registry)
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry())
             .expect("writing to a String cannot fail");
         text
     }
@@ -231,9 +232,27 @@ impl Metrics {
     /// Everything, in OpenMetrics text ([`Metrics::OPENMETRICS_CONTENT_TYPE`]).
     pub fn encode_openmetrics(&self) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.inner.registry)
+        prometheus_client::encoding::text::encode(&mut text, &self.registry())
             .expect("writing to a String cannot fail");
         text
+    }
+
+    /// Adds more families to the registry these metrics are encoded from, so that one
+    /// `/metrics` (one registry, one encoding) serves them all: `serve` adds the webhook's
+    /// ([`crate::webhook::Webhook::register_metrics`]). Register each family once.
+    pub fn register(&self, add: impl FnOnce(&mut Registry)) {
+        add(&mut self
+            .inner
+            .registry
+            .write()
+            .expect("metrics registry poisoned"));
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.inner
+            .registry
+            .read()
+            .expect("metrics registry poisoned")
     }
 
     /// Set `tagwarden_is_leader`.
@@ -285,10 +304,6 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn gates(&self) -> &Arc<RegistryGates> {
-        &self.inner.gates
-    }
-
     pub(crate) fn attach(&self, book: Weak<Mutex<Book>>) {
         *self.inner.view.book.lock().expect("view poisoned") = Some(book);
     }
@@ -311,18 +326,6 @@ impl Metrics {
                 .map_or(0.0, |d| d.as_secs_f64());
             self.inner.last_full_check.set(now);
         }
-    }
-}
-
-/// The webhook asks no registry the monitor's gates keep closed: a 429's pause,
-/// `ratelimit-remaining: 0`, or the registry's request budget used up (the webhook's own
-/// requests count against it, as this is its client's observer).
-impl crate::webhook::RegistryGate for Metrics {
-    fn closed(&self, registry: &str) -> Option<String> {
-        self.inner
-            .gates
-            .closed(registry, std::time::Instant::now())
-            .map(|closed| closed.reason)
     }
 }
 
@@ -362,7 +365,6 @@ impl Observer for Metrics {
                 })
                 .set(i64::try_from(remaining).unwrap_or(i64::MAX));
         }
-        inner.gates.observe(event);
     }
 }
 

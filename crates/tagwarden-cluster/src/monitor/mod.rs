@@ -29,9 +29,11 @@
 //!
 //! A 429 pauses its registry for its `Retry-After`; `ratelimit-remaining: 0` pauses it for
 //! the rate-limit window; a [`Budget`] closes it when its requests per window are used up
-//! (Docker Hub has one by default). A paused registry's images are not asked: they keep
-//! their last answer (`rate_limited` if they had none) and are checked when it opens. A
-//! rate limit is never "missing".
+//! (Docker Hub has one by default). The [`RegistryGates`] decide it: an observer of the
+//! client of their own ([`prepare_client_options`] attaches them, with or without the
+//! metrics), so the budgets hold whatever else observes the client. A paused registry's
+//! images are not asked: they keep their last answer (`rate_limited` if they had none) and
+//! are checked when it opens. A rate limit is never "missing".
 //!
 //! # Tag drift
 //!
@@ -74,6 +76,7 @@ use tokio::sync::Notify;
 use crate::inventory::index::Changes;
 use crate::inventory::{ImageUse, SecretRef, WorkloadLocation};
 
+pub use gates::RegistryGates;
 pub use metrics::Metrics;
 pub use options::{Budget, MonitorOptions, prepare_client_options};
 pub use status::Status;
@@ -92,6 +95,8 @@ struct Shared {
     clients: Box<dyn RegistryClients>,
     options: MonitorOptions,
     metrics: Metrics,
+    /// When each registry may be asked (they observe the clients' requests).
+    gates: RegistryGates,
     book: Arc<Mutex<Book>>,
     /// The Kubernetes version tracked now (starts as `options.inspect.tracking`'s).
     kube_version: RwLock<Option<KubeVersion>>,
@@ -104,7 +109,8 @@ struct Shared {
 /// order, without repeats), as `scan` does. A [`Client`] is one for every image.
 ///
 /// Build each client's options with [`prepare_client_options`] (fresh answers, the
-/// metrics as observer), and hand out the same client for the same secrets: clients are
+/// monitor's [`RegistryGates`] and the metrics as observers), and hand out the same
+/// client for the same secrets: clients are
 /// cheap to clone, and one client per set of secrets keeps their tokens and connections.
 /// A secret that cannot be read is the implementation's to report (and skip).
 pub trait RegistryClients: Send + Sync + 'static {
@@ -147,13 +153,15 @@ pub struct ImageState {
 impl Monitor {
     /// A monitor asking through `clients` (a [`Client`] for every image, or a
     /// [`RegistryClients`] that chooses by pull secrets; build their options with
-    /// [`prepare_client_options`] and `metrics`), writing `metrics`.
+    /// [`prepare_client_options`] and `gates`), writing `metrics`, and asking no registry
+    /// `gates` keep closed. The gates get `options`' budgets and rate-limit pause.
     pub fn new(
         clients: impl RegistryClients,
         options: MonitorOptions,
         metrics: Metrics,
+        gates: RegistryGates,
     ) -> Monitor {
-        metrics.gates().configure(
+        gates.configure(
             options.budgets.clone(),
             options.default_budget,
             options.rate_limit_pause,
@@ -166,6 +174,7 @@ impl Monitor {
                 kube_version: RwLock::new(options.inspect.tracking.kube_version.clone()),
                 options,
                 metrics,
+                gates,
                 book,
                 wake: Notify::new(),
             }),
@@ -215,8 +224,7 @@ impl Monitor {
                 .filter(|r| r.as_str() != book::NO_REGISTRY),
         );
         self.shared
-            .metrics
-            .gates()
+            .gates
             .retain(|registry| registries.contains(registry));
         self.shared.wake.notify_one();
     }

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tagwarden_registry::{ClientOptions, InspectOptions};
+use tagwarden_registry::{ClientOptions, InspectOptions, Observer, RequestEvent};
 
-use super::Metrics;
+use super::{Metrics, RegistryGates};
 
 /// A request budget: at most `requests` registry requests (HEADs, GETs; token requests
 /// are not counted) per `per`. When it is used up, the registry's checks wait for the
@@ -73,7 +73,7 @@ impl MonitorOptions {
 }
 
 /// Makes `options` fit for the monitor's client; call it before building the client you
-/// give [`super::Monitor::new`]:
+/// give [`super::Monitor::new`] (and the webhook):
 ///
 /// - **Fresh answers.** The client remembers answers in memory (present for 10 minutes,
 ///   missing for 1) so that one `check` run asks once. A monitor must see a tag deleted or
@@ -81,11 +81,25 @@ impl MonitorOptions {
 ///   set to zero: concurrent identical questions still cost one request (single flight),
 ///   but nothing is reused afterwards. Build it without a disk cache too
 ///   ([`tagwarden_registry::DiskCacheLocation::Off`]), for the same reason.
-/// - **Observation.** `metrics` becomes the client's observer: that feeds the
-///   `tagwarden_registry_*` metrics, and it is how the monitor hears of `Retry-After`,
-///   `ratelimit-remaining: 0` and request budgets.
-pub fn prepare_client_options(options: &mut ClientOptions, metrics: &Metrics) {
+/// - **The gates, always.** `gates` observe every request: that is how the monitor and the
+///   webhook hear of `Retry-After`, `ratelimit-remaining: 0` and the request budgets.
+/// - **The metrics, when given.** `metrics` observe every request too, for the
+///   `tagwarden_registry_*` metrics; without them the budgets hold all the same.
+///
+/// An observer already in `options` is replaced.
+pub fn prepare_client_options(
+    options: &mut ClientOptions,
+    gates: &RegistryGates,
+    metrics: Option<&Metrics>,
+) {
     options.found_ttl = Duration::ZERO;
     options.missing_ttl = Duration::ZERO;
-    options.observer = Some(std::sync::Arc::new(metrics.clone()));
+    let gates = gates.clone();
+    let metrics = metrics.cloned();
+    options.observer = Some(std::sync::Arc::new(move |event: &RequestEvent| {
+        gates.on_request(event);
+        if let Some(metrics) = &metrics {
+            metrics.on_request(event);
+        }
+    }));
 }

@@ -59,8 +59,7 @@ impl Monitor {
 
             let now = Instant::now();
             let free = concurrency.saturating_sub(checks.len());
-            let (jobs, first_answers) =
-                self.book().take_due(now, self.shared.metrics.gates(), free);
+            let (jobs, first_answers) = self.book().take_due(now, &self.shared.gates, free);
             self.announce(first_answers, &transitions, &active).await;
             for job in jobs {
                 cycle.get_or_insert(now);
@@ -107,10 +106,10 @@ impl Monitor {
     fn record(&self, job: &Job, verdict: &Verdict) -> Vec<Transition> {
         let now = Instant::now();
         let answer = Answer::of(verdict);
-        let gates = self.shared.metrics.gates();
+        let gates = &self.shared.gates;
         if answer.status == Status::RateLimited && gates.closed(&job.registry, now).is_none() {
-            // The observer paused the registry already when it saw the 429 (unless the
-            // client was built without it); this is the safe side.
+            // The gates paused the registry already when they saw the 429 (unless the
+            // client was built without them); this is the safe side.
             let reason = answer.reason.clone().unwrap_or_default();
             gates.pause(&job.registry, now + gates.default_pause(), reason);
         }

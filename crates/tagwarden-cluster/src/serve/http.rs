@@ -1,6 +1,7 @@
 //! The endpoints every replica serves: `/healthz` (the process is alive), `/readyz` (the
 //! watchers have their first lists and the first inventory went to the monitor) and
-//! `/metrics` (OpenMetrics text). The admission webhook will join them.
+//! `/metrics` (OpenMetrics or the text format: the one registry of the monitor's and the
+//! webhook's metrics). The admission webhook has its own HTTPS port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

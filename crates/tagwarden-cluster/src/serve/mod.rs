@@ -24,8 +24,13 @@
 //!   ConfigMap next to the Lease ([`announced`]) for the next leader.
 //! - [`following`]: `/version` is read again every [`VersionWatch::every`]; a new version
 //!   switches the monitor's and the webhook's tracking without a restart.
-//! - The endpoints ([`http`]) run on every replica. The shutdown future (SIGTERM) stops
-//!   the server gracefully and releases the Lease.
+//! - `settings`: what `serve` is given, as plain data ([`ServeSettings`]), and the one
+//!   place where its parts are built from it: one registry client observed by the
+//!   registry gates and the metrics, the monitor and the webhook asking through it, the
+//!   webhook's metrics in the monitor's one registry.
+//! - The endpoints ([`http`]) run on every replica. The shutdown future (SIGTERM) cancels
+//!   one `CancellationToken` every task watches: the server stops gracefully and the
+//!   Lease is released.
 
 mod announced;
 mod clients;
@@ -33,6 +38,7 @@ mod events;
 mod following;
 mod http;
 mod leader;
+mod settings;
 mod watch;
 
 use std::collections::BTreeSet;
@@ -50,12 +56,14 @@ use tokio_util::sync::CancellationToken;
 pub use clients::{PullSecretClients, REREAD_EVERY};
 pub use following::{VERSION_INTERVAL, VersionWatch};
 pub use leader::LeaseOptions;
+pub use settings::{RegistrySettings, ServeSettings, WebhookSettings};
 
 use crate::connection::Cluster;
 use crate::error::ClusterError;
 use crate::inventory::SecretRef;
 use crate::monitor::{Metrics, Monitor};
 use crate::webhook::{BoundWebhook, HttpsEndpoint, Webhook, WebhookError};
+use settings::Assembled;
 
 /// How `serve` runs.
 #[derive(Debug, Clone)]
@@ -75,12 +83,10 @@ pub struct ServeOptions {
     pub instance: String,
     /// The least time between two recomputations of the image uses.
     pub debounce: Duration,
-    /// Read the pull secrets the workloads name into these clients (the monitor's), so
-    /// that images are checked with them; `None`: local credentials only.
-    pub pull_secrets: Option<Arc<PullSecretClients>>,
-    /// Where the admission webhook listens (HTTPS), with its certificate files; `None`:
-    /// no webhook.
-    pub webhook: Option<HttpsEndpoint>,
+    /// Read the pull secrets the workloads name (`get` on Secrets), so that the monitor
+    /// and the webhook ask with them, as the kubelet pulls; `false`: local credentials
+    /// only.
+    pub read_pull_secrets: bool,
     /// Follow the cluster's version from this one, reading `/version` again on a period;
     /// `None`: the version given to the monitor and webhook stays.
     pub version: Option<VersionWatch>,
@@ -96,8 +102,7 @@ impl Default for ServeOptions {
             reporter: "tagwarden".to_string(),
             instance: String::new(),
             debounce: Duration::from_millis(500),
-            pull_secrets: None,
-            webhook: None,
+            read_pull_secrets: false,
             version: None,
         }
     }
@@ -115,6 +120,9 @@ pub enum ServeError {
     /// The webhook could not start (its address, its certificate files).
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    /// The registry client could not be built (its options, a CA file).
+    #[error(transparent)]
+    Registry(#[from] tagwarden_registry::RegistryError),
 }
 
 /// Where `serve` listens, once every address is bound.
@@ -132,22 +140,21 @@ pub fn announced_configmap_name(lease: &LeaseOptions) -> String {
 }
 
 impl Cluster {
-    /// Serves until `shutdown` resolves; see the [module documentation](self).
+    /// Serves until `shutdown` resolves; see the [module documentation](self). The
+    /// registry client, the monitor and the webhook are built here, from `settings`.
     ///
     /// # Errors
     ///
-    /// [`ServeError::Listen`] when the address cannot be bound; [`ServeError::Cluster`]
-    /// when the Lease cannot be used. Watch failures are retried, never fatal.
+    /// [`ServeError::Listen`] when the address cannot be bound; [`ServeError::Webhook`]
+    /// when the webhook's address or certificate cannot be used; [`ServeError::Registry`]
+    /// when the registry client cannot be built; [`ServeError::Cluster`] when the Lease
+    /// cannot be used. Watch failures are retried, never fatal.
     pub async fn serve(
         &self,
-        options: &ServeOptions,
-        monitor: Monitor,
-        metrics: Metrics,
-        webhook: Option<Webhook>,
+        settings: ServeSettings,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        self.serve_and_tell(options, monitor, metrics, webhook, shutdown, |_| {})
-            .await
+        self.serve_and_tell(settings, shutdown, |_| {}).await
     }
 
     /// [`Cluster::serve`], calling `listening` once every address is bound (before that,
@@ -158,28 +165,49 @@ impl Cluster {
     /// As [`Cluster::serve`].
     pub async fn serve_and_tell(
         &self,
-        options: &ServeOptions,
-        monitor: Monitor,
-        metrics: Metrics,
-        webhook: Option<Webhook>,
+        settings: ServeSettings,
         shutdown: impl Future<Output = ()> + Send + 'static,
         listening: impl FnOnce(&Listening),
     ) -> Result<(), ServeError> {
+        let ServeSettings {
+            options,
+            monitor,
+            registry,
+            webhook,
+        } = settings;
+        let assembled = Assembled::of(registry, monitor, &options, webhook.as_ref())?;
         let client = self.client()?;
         let reporter = Reporter {
             controller: options.reporter.clone(),
             instance: Some(options.instance.clone()).filter(|i| !i.is_empty()),
         };
-        let bound = Bound::bind(options, webhook, &client, &reporter).await?;
-        listening(&bound.listening(options));
-        metrics.know_watched_kinds(&watch::KINDS);
+        let endpoint = webhook.map(|w| w.endpoint);
+        let webhook = assembled.webhook.clone().zip(endpoint.as_ref());
+        let bound = Bound::bind(options.listen, webhook, &client, &reporter).await?;
+        listening(&bound.listening(&options, endpoint.as_ref()));
+        assembled.metrics.know_watched_kinds(&watch::KINDS);
         if let Some(version) = &options.version {
-            metrics.set_cluster_version(
+            assembled.metrics.set_cluster_version(
                 &following::git_version_of(&version.initial),
                 version.initial.minor,
             );
         }
-        // One token stops every task; the JoinSet holds them all until they are done.
+        self.run(&options, assembled, bound, client, reporter, shutdown)
+            .await
+    }
+
+    /// Runs every task until `shutdown`: the endpoints first (`/healthz` answers while the
+    /// watches fill the inventory), stopped last, after the Lease is released.
+    async fn run(
+        &self,
+        options: &ServeOptions,
+        assembled: Assembled,
+        bound: Bound,
+        client: kube::Client,
+        reporter: Reporter,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        // One token stops every task; the JoinSets hold them all until they are done.
         let stop = CancellationToken::new();
         tokio::spawn({
             let stop = stop.clone();
@@ -188,16 +216,14 @@ impl Cluster {
                 stop.cancel();
             }
         });
-        // Endpoints first: /healthz answers while the watches fill the inventory. They
-        // stop last, after the Lease is released.
         let mut serving = JoinSet::new();
         let ready = Arc::new(AtomicBool::new(false));
-        let webhook = bound.start(&mut serving, &metrics, ready.clone(), &stop);
+        let webhook = bound.start(&mut serving, &assembled.metrics, ready.clone(), &stop);
         let watched = Arc::new(watch::Watched::start(
             self,
             &options.namespaces,
             &options.skip_namespaces,
-            &metrics,
+            &assembled.metrics,
         )?);
         let election = self.elect(&client, options).await?;
         let running = Running {
@@ -206,8 +232,9 @@ impl Cluster {
             client,
             leading: election.leading.clone(),
             stop: stop.clone(),
-            monitor,
-            metrics,
+            monitor: assembled.monitor,
+            metrics: assembled.metrics,
+            pull_secrets: assembled.pull_secrets,
             webhook,
             watched,
             ready,
@@ -258,33 +285,29 @@ struct Bound {
 }
 
 impl Bound {
+    /// Binds `listen`, and the webhook on its endpoint: every replica answers the webhook
+    /// (each Pod create reaches one), leader or not.
     async fn bind(
-        options: &ServeOptions,
-        webhook: Option<Webhook>,
+        listen: SocketAddr,
+        webhook: Option<(Webhook, &HttpsEndpoint)>,
         client: &kube::Client,
         reporter: &Reporter,
     ) -> Result<Bound, ServeError> {
-        let listener = http::bind(options.listen)
-            .await
-            .map_err(ServeError::Listen)?;
-        // Every replica answers the webhook (each Pod create reaches one), leader or not.
-        let webhook = match (webhook, &options.webhook) {
-            (Some(webhook), Some(endpoint)) => {
+        let listener = http::bind(listen).await.map_err(ServeError::Listen)?;
+        let webhook = match webhook {
+            Some((webhook, endpoint)) => {
                 let webhook =
                     webhook.with_recorder(Recorder::new(client.clone(), reporter.clone()));
                 let bound = webhook.bind(endpoint).await?;
                 Some((webhook, bound))
             }
-            _ => None,
+            None => None,
         };
         Ok(Bound { listener, webhook })
     }
 
-    fn listening(&self, options: &ServeOptions) -> Listening {
-        let webhook_default = options
-            .webhook
-            .as_ref()
-            .map_or(options.listen, |e| e.listen);
+    fn listening(&self, options: &ServeOptions, endpoint: Option<&HttpsEndpoint>) -> Listening {
+        let webhook_default = endpoint.map_or(options.listen, |e| e.listen);
         Listening {
             endpoints: self.listener.local_addr().unwrap_or(options.listen),
             webhook: self
@@ -304,13 +327,7 @@ impl Bound {
         stop: &CancellationToken,
     ) -> Option<Webhook> {
         let webhook = self.webhook.as_ref().map(|(w, _)| w.clone());
-        tasks.spawn(serve_endpoints(
-            self.listener,
-            metrics,
-            webhook.clone(),
-            ready,
-            stop.clone(),
-        ));
+        tasks.spawn(serve_endpoints(self.listener, metrics, ready, stop.clone()));
         if let Some((_, bound)) = self.webhook {
             let stopped = stop.clone().cancelled_owned();
             tasks.spawn(async move {
@@ -333,6 +350,8 @@ struct Running {
     stop: CancellationToken,
     monitor: Monitor,
     metrics: Metrics,
+    /// The clients by pull secrets, when serve reads them.
+    pull_secrets: Option<Arc<PullSecretClients>>,
     /// The webhook, when it runs (its tracking follows the cluster's version).
     webhook: Option<Webhook>,
     watched: Arc<watch::Watched>,
@@ -351,6 +370,7 @@ impl Running {
             stop,
             monitor,
             metrics,
+            pull_secrets,
             webhook,
             watched,
             ready,
@@ -382,29 +402,30 @@ impl Running {
         let checker = monitor.clone();
         let stopped = stop.clone().cancelled_owned();
         tasks.spawn(async move { checker.run(leading, transitions, stopped).await });
-        tasks.spawn(index(cluster, options, watched, monitor, ready, stop));
+        let indexer = Indexer {
+            cluster,
+            watched,
+            monitor,
+            pull_secrets,
+            ready,
+        };
+        tasks.spawn(indexer.index(options.debounce, stop));
     }
 }
 
-/// `/healthz`, `/readyz` and `/metrics` (the monitor's and the webhook's), until `stop`.
+/// `/healthz`, `/readyz` and `/metrics` (one registry: the monitor's families and the
+/// webhook's), until `stop`.
 fn serve_endpoints(
     listener: tokio::net::TcpListener,
     metrics: &Metrics,
-    webhook: Option<Webhook>,
     ready: Arc<AtomicBool>,
     stop: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static {
     let render = {
         let metrics = metrics.clone();
-        Arc::new(move |format| {
-            let mut text = match format {
-                http::Exposition::OpenMetrics => metrics.encode_openmetrics(),
-                http::Exposition::Text => metrics.encode(),
-            };
-            if let Some(webhook) = &webhook {
-                webhook.append_metrics(&mut text);
-            }
-            text
+        Arc::new(move |format| match format {
+            http::Exposition::OpenMetrics => metrics.encode_openmetrics(),
+            http::Exposition::Text => metrics.encode(),
         }) as Arc<dyn Fn(http::Exposition) -> String + Send + Sync>
     };
     let router = http::router(http::Endpoints {
@@ -473,19 +494,29 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Hands the images whose uses changed to the monitor after changes (debounced), and
-/// hurries the images of containers that newly cannot pull.
-fn index(
+/// What the indexer works with.
+struct Indexer {
     cluster: Cluster,
-    options: &ServeOptions,
     watched: Arc<watch::Watched>,
     monitor: Monitor,
+    /// The clients by pull secrets, when serve reads them: the Secrets the uses name are
+    /// read into them before the monitor hears of the uses.
+    pull_secrets: Option<Arc<PullSecretClients>>,
+    /// Set once the first uses are with the monitor (`/readyz`).
     ready: Arc<AtomicBool>,
-    stop: CancellationToken,
-) -> impl Future<Output = ()> + Send + 'static {
-    let debounce = options.debounce;
-    let pull_secrets = options.pull_secrets.clone();
-    async move {
+}
+
+impl Indexer {
+    /// Hands the images whose uses changed to the monitor after changes (at most once per
+    /// `debounce`), and hurries the images of containers that newly cannot pull.
+    async fn index(self, debounce: Duration, stop: CancellationToken) {
+        let Indexer {
+            cluster,
+            watched,
+            monitor,
+            pull_secrets,
+            ready,
+        } = self;
         tokio::select! {
             _ = watched.ready() => {}
             _ = stop.cancelled() => return,

@@ -64,16 +64,15 @@ struct Inner {
     /// Decisions remembered and in flight.
     memory: Arc<Memory>,
     metrics: WebhookMetrics,
-    /// The metrics alone, for [`Webhook::encode_metrics`].
-    own_registry: Registry,
     recorder: Option<Recorder>,
     /// Whether a registry may be asked now (its request budget, a 429's pause): the
-    /// monitor's gates in `serve` ([`Webhook::with_registry_gate`]).
+    /// monitor's [`crate::monitor::RegistryGates`] in `serve`
+    /// ([`Webhook::with_registry_gate`]).
     gate: Option<Arc<dyn RegistryGate>>,
 }
 
 /// Says whether a registry may be asked now. `serve` gives the webhook the monitor's
-/// [`crate::monitor::Metrics`], whose gates count every request of the shared client
+/// [`crate::monitor::RegistryGates`], which count every request of the shared client
 /// against the user's per-registry budgets and pause a registry after a 429: an admission
 /// then does not ask a closed registry either, and its images are undetermined (the Pod is
 /// admitted unchanged; nothing is remembered).
@@ -149,8 +148,6 @@ impl Webhook {
         })));
         let repair = Arc::new(RwLock::new(Arc::new(options.repair.clone())));
         let metrics = WebhookMetrics::new();
-        let mut own_registry = Registry::default();
-        metrics.register(&mut own_registry);
         Webhook {
             inner: Arc::new(Inner {
                 clients: Arc::new(clients),
@@ -159,7 +156,6 @@ impl Webhook {
                 repair,
                 memory: Arc::new(Memory::default()),
                 metrics,
-                own_registry,
                 recorder: None,
                 gate: None,
             }),
@@ -173,8 +169,8 @@ impl Webhook {
     }
 
     /// The same webhook, asking no registry that `gate` says is closed (see
-    /// [`RegistryGate`]): `serve` passes the monitor's metrics, so that the webhook keeps
-    /// within the per-registry request budgets too.
+    /// [`RegistryGate`]): `serve` passes the monitor's [`crate::monitor::RegistryGates`],
+    /// so that the webhook keeps within the per-registry request budgets too.
     pub fn with_registry_gate(self, gate: impl RegistryGate) -> Webhook {
         self.changed(|inner| inner.gate = Some(Arc::new(gate)))
     }
@@ -189,11 +185,6 @@ impl Webhook {
             repair: inner.repair.clone(),
             memory: inner.memory.clone(),
             metrics: inner.metrics.clone(),
-            own_registry: {
-                let mut registry = Registry::default();
-                inner.metrics.register(&mut registry);
-                registry
-            },
             recorder: inner.recorder.clone(),
             gate: inner.gate.clone(),
         };
@@ -230,34 +221,10 @@ impl Webhook {
     }
 
     /// Adds `tagwarden_webhook_decisions_total` and `tagwarden_webhook_duration_seconds`
-    /// to `registry` (once per registry).
+    /// to `registry` (once per registry): `serve` adds them to the monitor's, so that one
+    /// registry is encoded for `/metrics` ([`crate::monitor::Metrics::register`]).
     pub fn register_metrics(&self, registry: &mut Registry) {
         self.inner.metrics.register(registry);
-    }
-
-    /// The webhook's metrics alone in the Prometheus text format 0.0.4, which can be
-    /// appended to another 0.0.4 text (the monitor's [`crate::monitor::Metrics::encode`])
-    /// to serve both on one `/metrics`.
-    pub fn encode_metrics(&self) -> String {
-        let mut text = String::new();
-        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.inner.own_registry)
-            .expect("writing to a String cannot fail");
-        text
-    }
-
-    /// Adds the webhook's metrics to `text`, another registry's rendering, in its format:
-    /// OpenMetrics when it ends with `# EOF` (the webhook's go before it), else the
-    /// Prometheus text format 0.0.4. So `serve` renders the monitor's metrics either way
-    /// and calls this once.
-    pub fn append_metrics(&self, text: &mut String) {
-        const EOF: &str = "# EOF\n";
-        if text.ends_with(EOF) {
-            text.truncate(text.len() - EOF.len());
-            prometheus_client::encoding::text::encode(text, &self.inner.own_registry)
-                .expect("writing to a String cannot fail");
-        } else {
-            text.push_str(&self.encode_metrics());
-        }
     }
 
     /// `POST /mutate`, and `POST /validate` when [`WebhookOptions::validate`] is on. Merge

@@ -22,7 +22,8 @@
 //!   `tagwarden.io/original-images` (container name → original image, as JSON) and one
 //!   warning per rewrite, which the API server hands to `kubectl`.
 //! - `review`: `AdmissionReview` v1 in and out: the request (read with kube's
-//!   `AdmissionRequest<Pod>`), and the answers: allow, allow with a patch, deny, and the
+//!   `AdmissionRequest<Pod>`), and the answers, kube's `AdmissionResponse` (as kube-rs's
+//!   `admission_controller` example builds them): allow, allow with a patch, deny, and the
 //!   answer to a malformed request (allowed, with a warning: the webhook never fails closed
 //!   by accident).
 //! - `handler`: [`Webhook`], the context ([`Webhook::with_clients`] takes the monitor's

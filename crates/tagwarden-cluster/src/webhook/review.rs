@@ -12,9 +12,10 @@
 //! `DynamicObject`, so that any object parses and the scope is decided before the object
 //! is read as a [`Pod`], with the same answers and messages as before.
 //!
-//! Out: an [`Answer`], serialized as the API server expects it: `response.uid` copied
-//! from the request, `allowed`, `patchType: JSONPatch` with the patch as **base64 of its
-//! JSON** (Go's `[]byte`), `warnings`, and for a denial `status.message`. The
+//! Out: an [`Answer`], kube's [`AdmissionResponse`] (as kube-rs's `admission_controller`
+//! example builds it) in kube's [`AdmissionReview`]: `response.uid` copied from the
+//! request, `allowed`, `patchType: JSONPatch` with the patch as **base64 of its JSON** (Go's
+//! `[]byte`), `warnings`, and for a denial `status` (403, `Forbidden`, the message). The
 //! `apiVersion` is the request's (the API server requires the same version back).
 //!
 //! A request that cannot be read still gets an answer: allowed, with a warning saying why
@@ -29,14 +30,16 @@ use k8s_openapi::api::core::v1::{
     Container, EphemeralContainer, LocalObjectReference, Pod, PodSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation};
+use kube::core::admission::{
+    AdmissionRequest, AdmissionResponse, AdmissionReview, META_KIND, Operation,
+};
+use kube::core::{DynamicObject, Status, TypeMeta};
+use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The version this webhook speaks (and answers in when the request says nothing).
-const ADMISSION_V1: &str = "admission.k8s.io/v1";
+const ADMISSION_V1: &str = kube::core::admission::META_API_VERSION_V1;
 
 /// A request that could be read far enough to answer it.
 pub(crate) struct Request {
@@ -311,26 +314,27 @@ fn parse_any(body: &[u8]) -> Result<Request, Malformed> {
     })
 }
 
-/// What to answer.
+/// What to answer: kube's [`AdmissionResponse`], built as kube-rs's `admission_controller`
+/// example builds it (allowed, [`AdmissionResponse::with_patch`],
+/// [`AdmissionResponse::deny`], [`AdmissionResponse::into_review`]).
 #[derive(Debug, Clone)]
-pub(crate) struct Answer {
-    uid: String,
-    api_version: String,
-    denial: Option<String>,
-    patch: Option<Patch>,
-    warnings: Vec<String>,
-}
+pub(crate) struct Answer(AdmissionResponse);
 
 impl Answer {
-    /// Allow the object unchanged.
+    /// Allow the object unchanged: the answer to the request `uid` of a review in
+    /// `api_version`. kube copies these two from an [`AdmissionRequest`]
+    /// (`AdmissionResponse::from`); the fast path reads none, so the answer is made from
+    /// them alone (kube's constructor without a request, then allowed).
     pub(crate) fn allow(uid: &str, api_version: &str) -> Answer {
-        Answer {
-            uid: uid.to_string(),
+        let mut response = AdmissionResponse::invalid("");
+        response.types = TypeMeta {
             api_version: api_version.to_string(),
-            denial: None,
-            patch: None,
-            warnings: Vec::new(),
-        }
+            kind: META_KIND.to_string(),
+        };
+        response.uid = uid.to_string();
+        response.allowed = true;
+        response.result = Status::default();
+        Answer(response)
     }
 
     /// Allow a request that could not be read, saying why in a warning.
@@ -342,91 +346,64 @@ impl Answer {
     }
 
     /// With this JSONPatch applied (nothing when it is empty).
-    pub(crate) fn patched(mut self, patch: Patch) -> Answer {
-        self.patch = (!patch.0.is_empty()).then_some(patch);
-        self
+    pub(crate) fn patched(self, patch: Patch) -> Answer {
+        if patch.0.is_empty() {
+            return self;
+        }
+        match self.0.clone().with_patch(patch) {
+            Ok(response) => Answer(response),
+            Err(e) => self.warn(format!(
+                "tagwarden: the patch could not be written ({e}); the Pod was admitted unchanged"
+            )),
+        }
     }
 
-    /// Denied, with `message` for the user.
-    pub(crate) fn deny(mut self, message: String) -> Answer {
-        self.denial = Some(message);
-        self
+    /// Denied, with `message` for the user (as `403 Forbidden`, which the API server
+    /// reports as the webhook's denial).
+    pub(crate) fn deny(self, message: String) -> Answer {
+        let mut response = self.0.deny(message);
+        response.result.code = 403;
+        response.result.reason = "Forbidden".to_string();
+        Answer(response)
     }
 
     /// With one more warning.
-    pub(crate) fn warn(mut self, warning: String) -> Answer {
-        self.warnings.push(warning);
-        self
+    pub(crate) fn warn(self, warning: String) -> Answer {
+        self.warn_all([warning])
     }
 
     /// With these warnings added.
     pub(crate) fn warn_all(mut self, warnings: impl IntoIterator<Item = String>) -> Answer {
-        self.warnings.extend(warnings);
+        let mut warnings = warnings.into_iter().peekable();
+        if warnings.peek().is_some() {
+            self.0
+                .warnings
+                .get_or_insert_with(Vec::new)
+                .extend(warnings);
+        }
         self
     }
 
-    /// The `AdmissionReview` to send back.
+    /// The `AdmissionReview` to send back ([`AdmissionResponse::into_review`]), with
+    /// `response.patch` written as Kubernetes documents it: base64 of the patch's JSON (Go's
+    /// `[]byte`). kube serializes its `Vec<u8>` as an array of numbers (kube-rs#1781).
     pub(crate) fn to_review(&self) -> Value {
-        serde_json::to_value(self.review_out()).expect("an answer is always JSON")
-    }
-
-    /// [`Answer::to_review`] written as JSON, without building a `Value` first.
-    pub(crate) fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.review_out()).expect("an answer is always JSON")
-    }
-
-    fn review_out(&self) -> ReviewOut<'_> {
-        let response = Response {
-            uid: &self.uid,
-            allowed: self.denial.is_none(),
-            status: self.denial.as_ref().map(|message| Status {
-                code: 403,
-                reason: "Forbidden",
-                message,
-            }),
-            patch_type: self.patch.as_ref().map(|_| "JSONPatch"),
-            patch: self.patch.as_ref().map(|patch| {
-                let json = serde_json::to_vec(patch).expect("a JSONPatch is always JSON");
-                base64::engine::general_purpose::STANDARD.encode(json)
-            }),
-            warnings: &self.warnings,
-        };
-        ReviewOut {
-            api_version: &self.api_version,
-            kind: "AdmissionReview",
-            response,
+        let mut review = serde_json::to_value(self.0.clone().into_review()).unwrap_or_else(|e| {
+            // An AdmissionReview of strings and booleans always serializes.
+            tracing::error!("cannot write the admission answer: {e}");
+            Value::Null
+        });
+        if let (Some(patch), Some(response)) = (&self.0.patch, review.get_mut("response")) {
+            response["patch"] =
+                Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
         }
+        review
     }
-}
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReviewOut<'a> {
-    api_version: &'a str,
-    kind: &'static str,
-    response: Response<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Response<'a> {
-    uid: &'a str,
-    allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<Status<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    warnings: &'a [String],
-}
-
-#[derive(Serialize)]
-struct Status<'a> {
-    code: u16,
-    reason: &'static str,
-    message: &'a str,
+    /// [`Answer::to_review`] as JSON bytes.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        self.to_review().to_string().into_bytes()
+    }
 }
 
 #[cfg(test)]
@@ -612,5 +589,9 @@ mod tests {
             .to_review();
         assert_eq!(denied["response"]["allowed"], false);
         assert_eq!(denied["response"]["status"]["message"], "no");
+        assert_eq!(denied["response"]["status"]["code"], 403);
+        assert_eq!(denied["response"]["status"]["reason"], "Forbidden");
+        assert_eq!(denied["kind"], "AdmissionReview");
+        assert_eq!(denied["apiVersion"], ADMISSION_V1);
     }
 }

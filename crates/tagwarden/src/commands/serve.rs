@@ -1,6 +1,7 @@
-//! `tagwarden serve`: the in-cluster service. The work is `tagwarden_cluster::Cluster::serve`
-//! (watchers, the monitor, Events, leader election, endpoints); this command turns flags,
-//! environment variables and the config file's `serve:` section into its options.
+//! `tagwarden serve`: the in-cluster service. The work, and the assembly of its parts (the
+//! registry client, the monitor, the webhook), is `tagwarden_cluster::Cluster::serve`; this
+//! command turns flags, environment variables and the config file's `serve:` section into
+//! its `ServeSettings`, and calls it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,13 +9,12 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
-use tagwarden_cluster::monitor::{
-    Budget, Metrics, Monitor, MonitorOptions, prepare_client_options,
-};
+use tagwarden_cluster::monitor::{Budget, MonitorOptions};
 use tagwarden_cluster::serve::{
-    LeaseOptions, Listening, PullSecretClients, ServeError, ServeOptions, VersionWatch,
+    LeaseOptions, Listening, RegistrySettings, ServeError, ServeOptions, ServeSettings,
+    VersionWatch, WebhookSettings,
 };
-use tagwarden_cluster::webhook::{HttpsEndpoint, RepairOptions, Webhook, WebhookOptions};
+use tagwarden_cluster::webhook::HttpsEndpoint;
 use tagwarden_registry::DiskCacheLocation;
 use tagwarden_registry::config::ServeConfig;
 
@@ -217,96 +217,71 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         },
         &config,
     )?;
-    let monitor_options = MonitorOptions {
+    let monitor = MonitorOptions {
         inspect: policy.inspect_options(platforms),
         ..settled.monitor.clone()
     };
-    let metrics = Metrics::new();
-    // No disk cache: a monitor must see a deleted or moved tag at its next check.
-    let local = {
-        let mut options = client_options(global, None)?;
-        prepare_client_options(&mut options, &metrics);
-        config.build_client(options, DiskCacheLocation::Off)?
+    let client_options = client_options(global, None)?;
+    let settings = ServeSettings {
+        options: serve_options_of(args, settled, version),
+        monitor,
+        // No disk cache: a monitor must see a deleted or moved tag at its next check.
+        registry: RegistrySettings::built_by(client_options, move |options| {
+            config.build_client(options, DiskCacheLocation::Off)
+        }),
+        webhook: webhook_of(args),
     };
-    // Pull secrets ask through the local client's transport: one budget per registry.
-    let pull_secrets = args
-        .read_pull_secrets
-        .then(|| std::sync::Arc::new(PullSecretClients::new(local.clone())));
-    let webhook = webhook_of(
-        args,
-        &monitor_options,
-        &local,
-        pull_secrets.as_ref(),
-        &metrics,
-    );
-    let monitor = match &pull_secrets {
-        Some(clients) => Monitor::new(clients.clone(), monitor_options, metrics.clone()),
-        None => Monitor::new(local, monitor_options, metrics.clone()),
-    };
-    let serve_options = serve_options_of(args, settled, version, pull_secrets);
-    let started = |listening: &Listening| {
-        errln!(
-            "{}",
-            start_line(&serve_options, &cluster.server(), &version_text, listening)
-        );
+    let started = {
+        let (options, server) = (settings.options.clone(), cluster.server());
+        move |listening: &Listening| {
+            errln!(
+                "{}",
+                start_line(&options, &server, &version_text, listening)
+            );
+        }
     };
     cluster
-        .serve_and_tell(
-            &serve_options,
-            monitor,
-            metrics,
-            webhook,
-            termination(),
-            started,
-        )
+        .serve_and_tell(settings, termination(), started)
         .await
         .map_err(|e| match e {
             ServeError::Listen(e) => Failure::bad_input(anyhow!(e)),
             ServeError::Webhook(e) => Failure::bad_input(anyhow!(e)),
+            ServeError::Registry(e) => Failure::from(e),
             ServeError::Cluster(e) => crate::commands::kube_version::cluster_failure(e, HINT),
         })?;
     errln!("tagwarden serve: stopped");
     Ok(Status::Success)
 }
 
-/// The admission webhook, when `--webhook-listen` asks for it: it asks through the
-/// monitor's clients (one set of credentials, one single flight), keeps its own memory of
-/// decisions, and asks no registry the monitor's gates keep closed (its request budget
-/// used up, a 429's pause).
-fn webhook_of(
-    args: &Args,
-    monitor: &MonitorOptions,
-    local: &tagwarden_registry::Client,
-    pull_secrets: Option<&std::sync::Arc<PullSecretClients>>,
-    metrics: &Metrics,
-) -> Option<Webhook> {
-    args.webhook_listen?;
-    let mut options = WebhookOptions::new(
-        RepairOptions {
-            inspect: monitor.inspect.clone(),
-            pin: args.pin,
-        },
-        args.lease_namespace.as_deref(),
-    );
-    options.budget = Duration::from_millis(args.webhook_budget_ms);
-    options.validate = args.webhook_validate;
-    options
-        .excluded_namespaces
-        .extend(args.webhook_skip_namespaces.iter().cloned());
-    let webhook = match pull_secrets {
-        Some(clients) => Webhook::with_clients(clients.clone(), options),
-        None => Webhook::new(local.clone(), options),
+/// The admission webhook, when `--webhook-listen` asks for it (serve builds it to ask
+/// through the monitor's clients, within the monitor's registry gates).
+fn webhook_of(args: &Args) -> Option<WebhookSettings> {
+    let (Some(listen), Some(cert), Some(key)) = (
+        args.webhook_listen,
+        &args.webhook_tls_cert,
+        &args.webhook_tls_key,
+    ) else {
+        return None;
     };
-    Some(webhook.with_registry_gate(metrics.clone()))
+    let mut webhook = WebhookSettings::new(HttpsEndpoint {
+        listen,
+        cert: cert.clone(),
+        key: key.clone(),
+    });
+    webhook.pin = args.pin;
+    webhook.budget = Duration::from_millis(args.webhook_budget_ms);
+    webhook.validate = args.webhook_validate;
+    webhook.own_namespace = args.lease_namespace.clone();
+    webhook.skip_namespaces = args.webhook_skip_namespaces.clone();
+    Some(webhook)
 }
 
-/// What serve is told: where to listen, what to watch, the Lease, the webhook's
-/// endpoint and the version to follow.
+/// What serve is told: where to listen, what to watch, the Lease and the version to
+/// follow.
 fn serve_options_of(
     args: &Args,
     settled: Settled,
     version: tagwarden_core::KubeVersion,
-    pull_secrets: Option<std::sync::Arc<PullSecretClients>>,
 ) -> ServeOptions {
     let identity = args
         .identity
@@ -325,26 +300,13 @@ fn serve_options_of(
     };
     let mut version_watch = VersionWatch::new(version);
     version_watch.every = settled.version_every;
-    let webhook = match (
-        args.webhook_listen,
-        &args.webhook_tls_cert,
-        &args.webhook_tls_key,
-    ) {
-        (Some(listen), Some(cert), Some(key)) => Some(HttpsEndpoint {
-            listen,
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-        _ => None,
-    };
     ServeOptions {
         listen: settled.listen,
         namespaces: settled.namespaces,
         skip_namespaces: settled.skip_namespaces,
         lease,
         instance: identity,
-        pull_secrets,
-        webhook,
+        read_pull_secrets: args.read_pull_secrets,
         version: Some(version_watch),
         ..ServeOptions::default()
     }
