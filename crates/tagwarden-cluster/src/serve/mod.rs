@@ -29,6 +29,7 @@
 
 mod announced;
 mod clients;
+pub mod config;
 mod events;
 mod following;
 mod http;
@@ -48,8 +49,15 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use clients::{PullSecretClients, REREAD_EVERY};
+pub use config::{BudgetConfig, ServeConfig};
 pub use following::{VERSION_INTERVAL, VersionWatch};
-pub use leader::LeaseOptions;
+pub use leader::{LEASE_DURATION_SECONDS, LEASE_NAME, LeaseOptions};
+
+/// Where the endpoints listen by default (`serve --listen`).
+pub const LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    8080,
+));
 
 use crate::connection::Cluster;
 use crate::error::ClusterError;
@@ -60,7 +68,7 @@ use crate::webhook::{BoundWebhook, HttpsEndpoint, Webhook, WebhookError};
 /// How `serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Where the endpoints listen (`0.0.0.0:8080`).
+    /// Where the endpoints listen (default [`LISTEN`], `0.0.0.0:8080`).
     pub listen: SocketAddr,
     /// Namespaces to watch; empty: every namespace.
     pub namespaces: Vec<String>,
@@ -89,7 +97,7 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            listen: LISTEN,
             namespaces: Vec::new(),
             skip_namespaces: Vec::new(),
             lease: None,
