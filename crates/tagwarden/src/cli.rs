@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tagwarden_core::Prefer;
+use tagwarden_registry::ClientOptions;
+use tagwarden_registry::credential_provider::KUBELET_PLUGIN_TIMEOUT;
 
 use crate::commands;
 
@@ -109,7 +111,7 @@ pub struct RegistryOptions {
     #[arg(
         long,
         value_name = "SECS",
-        default_value_t = 60,
+        default_value_t = KUBELET_PLUGIN_TIMEOUT.as_secs(),
         value_parser = at_least_one_u64,
         requires = "image_credential_provider_config"
     )]
@@ -120,7 +122,7 @@ pub struct RegistryOptions {
     pub ca_files: Vec<PathBuf>,
 
     /// Docker's per-registry CA folders: DIR/HOST[:PORT]/*.crt is trusted for that registry.
-    #[arg(long, value_name = "DIR", default_value = "/etc/docker/certs.d")]
+    #[arg(long, value_name = "DIR", default_value = ClientOptions::DEFAULT_CERTS_DIR)]
     pub certs_dir: PathBuf,
 
     /// A tagwarden config file (YAML): insecure registries, insecure_skip_verify, CA files,
@@ -134,19 +136,19 @@ pub struct RegistryOptions {
 
     /// Attempts per request when it fails transiently (connection errors, timeouts,
     /// truncated answers, 429, 5xx); at least 1.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = at_least_one_u32)]
+    #[arg(long, value_name = "N", default_value_t = ClientOptions::DEFAULT_MAX_ATTEMPTS, value_parser = at_least_one_u32)]
     pub attempts: u32,
 
     /// Give up retrying one request after this many seconds in total.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = ClientOptions::DEFAULT_MAX_RETRY_TIME.as_secs())]
     pub retry_budget: u64,
 
     /// Timeout of one HTTP request, in seconds; at least 1.
-    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = at_least_one_u64)]
+    #[arg(long, value_name = "SECS", default_value_t = ClientOptions::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_parser = at_least_one_u64)]
     pub timeout: u64,
 
     /// Requests in flight per registry; at least 1.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one_usize)]
+    #[arg(long, value_name = "N", default_value_t = ClientOptions::DEFAULT_MAX_CONCURRENCY, value_parser = at_least_one_usize)]
     pub max_concurrency: usize,
 
     /// Requests per second per registry, a number above 0 (default: no limit).

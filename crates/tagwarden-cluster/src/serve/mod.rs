@@ -24,6 +24,9 @@
 //!   ConfigMap next to the Lease ([`announced`]) for the next leader.
 //! - [`following`]: `/version` is read again every [`VersionWatch::every`]; a new version
 //!   switches the monitor's and the webhook's tracking without a restart.
+//! - [`config`]: the config file's `serve:` section; the defaults of serve's settings are
+//!   constants here ([`LISTEN`], [`VERSION_INTERVAL`], [`LEASE_NAME`],
+//!   [`LEASE_DURATION_SECONDS`]) and in [`crate::monitor`] (the check intervals).
 //! - The endpoints ([`http`]) run on every replica. The shutdown future (SIGTERM) stops
 //!   the server gracefully and releases the Lease.
 
