@@ -9,11 +9,13 @@
 //! - [`matrix`]: the compatibility matrix file (application versions × Kubernetes minors).
 //! - [`track`]: which images follow the Kubernetes version (their tag, or a track rule).
 //! - [`verdict`]: the answer about one image (present, missing, undetermined, invalid).
+//! - [`config`]: the config file's `policy:` section, and the rule of its numbers.
 //!
 //! Nothing here does I/O or async, so every rule is tested exhaustively.
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod gaps;
 pub mod kube_version;
 pub mod matrix;

@@ -178,7 +178,7 @@ impl Client {
     }
 
     /// Build a client with registry mirrors (`docker.io` → its [`Mirror`]s, in order) and
-    /// an optional persistent cache. [`crate::config::Config::build_client`] builds one from
+    /// an optional persistent cache. [`crate::config::RegistryConfig::build_client`] builds one from
     /// the config file.
     pub fn with_mirrors(
         options: ClientOptions,

@@ -29,8 +29,8 @@
 //!   exchange (scheme and body), tls (CAs and `certs.d`), challenge and token (Basic and
 //!   Bearer), retry (backoff, `Retry-After`, pacing, hosts marked down), rate_limit
 //!   ([`RateLimit`]), errors (error bodies).
-//! - [`config`]: the config file, and [`Config::build_client`], the one way a front end
-//!   builds its client from it.
+//! - [`config`]: the config file's registry sections (registries, mirrors, cache), and
+//!   [`RegistryConfig::build_client`], the one way a front end builds its client from them.
 //! - [`keychain`]: where credentials come from ([`Keychain`], [`MultiKeychain`],
 //!   [`PullSecretKeychain`], [`DockerConfigKeychain`]); [`credentials`]: reading docker
 //!   config files, pull secrets and credential helpers; [`credential_provider`]: the
@@ -84,7 +84,7 @@ mod transport;
 
 pub use cache::DiskCache;
 pub use client::{Client, MANIFEST_ACCEPT, Manifest, ManifestHead, Mirror, Repository};
-pub use config::{Config, ConfigError, DiskCacheLocation};
+pub use config::{ConfigError, DiskCacheLocation, RegistryConfig};
 pub use credential_provider::CredentialProviderKeychain;
 pub use credentials::{Credential, CredentialStore};
 pub use error::{Lookup, Missing, RegistryError, Undecided};

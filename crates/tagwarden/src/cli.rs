@@ -4,8 +4,11 @@
 //! `--debug` and `--color` go before or after any command. `-o` belongs to each command and
 //! offers only the formats it writes. The registry options belong to the commands that
 //! contact a registry (resolve, check, post-render, scan, serve, gaps, matrix verify) and
-//! show in their `--help` under "Registry options". Commands see all of it as one
-//! [`GlobalOptions`].
+//! show in their `--help` under "Registry options".
+//!
+//! This module is the command line as typed (ripgrep's "low" arguments). What a command
+//! runs with is [`crate::settings::Settings`], built once from these, the environment, the
+//! config file and the defaults; [`Cli::low_args`] hands it the parts that are shared.
 
 // The doc comments of clap's derive are `--help` text, written for a terminal:
 // `HOST[:PORT]` there is not a rustdoc link.
@@ -14,12 +17,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::anyhow;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tagwarden_cluster::{Cluster, ClusterOptions};
+use tagwarden_core::Prefer;
+use tagwarden_registry::ClientOptions;
+use tagwarden_registry::credential_provider::KUBELET_PLUGIN_TIMEOUT;
 
 use crate::commands;
-use crate::exit::Failure;
 
 const ABOUT: &str = "Keeps Kubernetes image tags honest: finds the tag a chart asks for, checks that \
 it exists, and picks the nearest published tag within the kubectl skew policy when it does not.";
@@ -108,7 +111,7 @@ pub struct RegistryOptions {
     #[arg(
         long,
         value_name = "SECS",
-        default_value_t = 60,
+        default_value_t = KUBELET_PLUGIN_TIMEOUT.as_secs(),
         value_parser = at_least_one_u64,
         requires = "image_credential_provider_config"
     )]
@@ -119,7 +122,7 @@ pub struct RegistryOptions {
     pub ca_files: Vec<PathBuf>,
 
     /// Docker's per-registry CA folders: DIR/HOST[:PORT]/*.crt is trusted for that registry.
-    #[arg(long, value_name = "DIR", default_value = "/etc/docker/certs.d")]
+    #[arg(long, value_name = "DIR", default_value = ClientOptions::DEFAULT_CERTS_DIR)]
     pub certs_dir: PathBuf,
 
     /// A tagwarden config file (YAML): insecure registries, insecure_skip_verify, CA files,
@@ -133,19 +136,19 @@ pub struct RegistryOptions {
 
     /// Attempts per request when it fails transiently (connection errors, timeouts,
     /// truncated answers, 429, 5xx); at least 1.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = at_least_one_u32)]
+    #[arg(long, value_name = "N", default_value_t = ClientOptions::DEFAULT_MAX_ATTEMPTS, value_parser = at_least_one_u32)]
     pub attempts: u32,
 
     /// Give up retrying one request after this many seconds in total.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = ClientOptions::DEFAULT_MAX_RETRY_TIME.as_secs())]
     pub retry_budget: u64,
 
     /// Timeout of one HTTP request, in seconds; at least 1.
-    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = at_least_one_u64)]
+    #[arg(long, value_name = "SECS", default_value_t = ClientOptions::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_parser = at_least_one_u64)]
     pub timeout: u64,
 
     /// Requests in flight per registry; at least 1.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one_usize)]
+    #[arg(long, value_name = "N", default_value_t = ClientOptions::DEFAULT_MAX_CONCURRENCY, value_parser = at_least_one_usize)]
     pub max_concurrency: usize,
 
     /// Requests per second per registry, a number above 0 (default: no limit).
@@ -154,7 +157,8 @@ pub struct RegistryOptions {
 }
 
 impl RegistryOptions {
-    /// The defaults, for commands that never contact a registry.
+    /// The defaults, for commands that never contact a registry: clap's own, so that each
+    /// default is written once, on its flag.
     fn defaults() -> RegistryOptions {
         #[derive(Parser)]
         struct Only {
@@ -163,30 +167,14 @@ impl RegistryOptions {
         }
         Only::try_parse_from(["tagwarden"])
             .map(|only| only.registry)
-            .unwrap_or_else(|_| RegistryOptions {
-                insecure_registries: Vec::new(),
-                registry_config: None,
-                pull_secrets: Vec::new(),
-                image_credential_provider_config: None,
-                image_credential_provider_bin_dir: None,
-                image_credential_provider_timeout: 60,
-                ca_files: Vec::new(),
-                certs_dir: PathBuf::from("/etc/docker/certs.d"),
-                config: None,
-                no_cache: false,
-                attempts: 3,
-                retry_budget: 60,
-                timeout: 30,
-                max_concurrency: 8,
-                rps: None,
-            })
+            .unwrap_or_else(|e| e.exit())
     }
 }
 
 /// How to reach a cluster, as kubectl has it: `--kubeconfig`, `--context` and
 /// `--request-timeout`, on every command that talks to a cluster (`kube-version`, `check`,
 /// `post-render`, `scan`, `serve`). Every one of them finds its cluster the same way
-/// ([`ClusterArgs::find`]).
+/// (`crate::cluster`, from [`crate::settings::KubeSettings`]).
 #[derive(Debug, Clone, Default, Args)]
 pub struct ClusterArgs {
     /// The kubeconfig file to use instead of KUBECONFIG (a list of files) and
@@ -224,44 +212,6 @@ impl ClusterArgs {
     /// True when `--kubeconfig` or `--context` was given.
     pub fn is_given(&self) -> bool {
         self.kubeconfig.is_some() || self.context.is_some()
-    }
-
-    /// The options these flags and the environment give: `--context`, else
-    /// `HELM_KUBECONTEXT`.
-    pub fn options(&self) -> ClusterOptions {
-        let helm_context = std::env::var("HELM_KUBECONTEXT")
-            .ok()
-            .filter(|c| !c.is_empty());
-        ClusterOptions {
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone().or(helm_context),
-            request_timeout: self.request_timeout.0,
-        }
-    }
-
-    /// The cluster these flags (or KUBECONFIG, ~/.kube/config, HELM_KUBECONTEXT,
-    /// in-cluster) select, `None` when there is no configuration at all. A broken
-    /// kubeconfig is exit 2 with `hint`.
-    pub async fn find(&self, hint: &str) -> Result<Option<Cluster>, Failure> {
-        Cluster::locate(&self.options())
-            .await
-            .map_err(|e| commands::kube_version::cluster_failure(e, hint))
-    }
-
-    /// [`ClusterArgs::find`], where no configuration at all is exit 2: "no cluster
-    /// `to_what`: …; `instead`".
-    pub async fn locate(
-        &self,
-        to_what: &str,
-        instead: &str,
-        hint: &str,
-    ) -> Result<Cluster, Failure> {
-        self.find(hint).await?.ok_or_else(|| {
-            Failure::bad_input(anyhow!(
-                "no cluster {to_what}: no --kubeconfig, KUBECONFIG or ~/.kube/config, and \
-                 not running in a Pod; {instead}"
-            ))
-        })
     }
 }
 
@@ -396,36 +346,6 @@ pub enum GapsFormat {
     GithubMatrix,
 }
 
-impl From<TextOrJson> for OutputFormat {
-    fn from(format: TextOrJson) -> Self {
-        match format {
-            TextOrJson::Text => OutputFormat::Text,
-            TextOrJson::Json => OutputFormat::Json,
-        }
-    }
-}
-
-impl From<CheckFormat> for OutputFormat {
-    fn from(format: CheckFormat) -> Self {
-        match format {
-            CheckFormat::Text => OutputFormat::Text,
-            CheckFormat::Json => OutputFormat::Json,
-            CheckFormat::Sarif => OutputFormat::Sarif,
-            CheckFormat::Junit => OutputFormat::Junit,
-        }
-    }
-}
-
-impl From<GapsFormat> for OutputFormat {
-    fn from(format: GapsFormat) -> Self {
-        match format {
-            GapsFormat::Text => OutputFormat::Text,
-            GapsFormat::Json => OutputFormat::Json,
-            GapsFormat::GithubMatrix => OutputFormat::GithubMatrix,
-        }
-    }
-}
-
 /// `-o FORMAT` for text or JSON; `global` within the command, so that `cache path -o json`
 /// and `matrix show -o json` work.
 #[derive(Debug, Args)]
@@ -471,73 +391,139 @@ pub struct WithOutput<A: Args> {
     pub format: TextOrJsonOutput,
 }
 
-/// What every command sees: the output format, logging, and the registry options (their
-/// defaults for commands that never contact a registry). Built by [`Cli::global`].
-#[derive(Debug, Clone)]
-pub struct GlobalOptions {
-    pub output: OutputFormat,
-    pub debug: bool,
-    pub color: ColorChoice,
-    pub insecure_registries: Vec<String>,
-    pub registry_config: Option<PathBuf>,
-    pub pull_secrets: Vec<PathBuf>,
-    /// `--image-credential-provider-config` and `--image-credential-provider-bin-dir`
-    /// (clap makes sure both or neither are given).
-    pub image_credential_provider: Option<(PathBuf, PathBuf)>,
-    pub image_credential_provider_timeout: u64,
-    pub ca_files: Vec<PathBuf>,
-    pub certs_dir: PathBuf,
-    pub config: Option<PathBuf>,
-    pub no_cache: bool,
-    pub attempts: u32,
-    pub retry_budget: u64,
-    pub timeout: u64,
-    pub max_concurrency: usize,
-    pub rps: Option<f64>,
+/// The fallback-policy flags of every command that decides about fallbacks (`check`,
+/// `post-render`, `scan`, `serve`), declared once and flattened into each.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PolicyArgs {
+    /// A repository whose tag tracks the Kubernetes version whatever it looks like
+    /// (docker.io/clastix/kubectl, 'ghcr.io/org/*'); repeatable. Adds to the config's
+    /// policy.track.
+    #[arg(long = "track", value_name = "REPOSITORY")]
+    pub track: Vec<String>,
+
+    /// How many minor versions a fallback may be away from the wanted tag (default: the
+    /// config's policy.max_skew, else 1).
+    #[arg(long, value_name = "N")]
+    pub max_skew: Option<u64>,
+
+    /// Which side to try first once the wanted minor has nothing (default: the config's
+    /// policy.prefer, else older).
+    #[arg(long, value_enum)]
+    pub prefer: Option<PreferArg>,
+}
+
+/// `--prefer`: which side a fallback is tried on first once the wanted minor has nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreferArg {
+    Older,
+    Newer,
+}
+
+impl From<PreferArg> for Prefer {
+    fn from(prefer: PreferArg) -> Prefer {
+        match prefer {
+            PreferArg::Older => Prefer::Older,
+            PreferArg::Newer => Prefer::Newer,
+        }
+    }
+}
+
+/// The parts of a command line that settings are built from, whatever the command: the
+/// registry options, the policy flags, the Kubernetes version and the cluster flags, each
+/// `None` (or empty) where the command has no such flag.
+#[derive(Debug, Default)]
+pub struct LowArgs<'a> {
+    /// The registry options (`None`: the command never contacts a registry).
+    pub registry: Option<&'a RegistryOptions>,
+    /// `--track` (only the commands that take [`PolicyArgs`]).
+    pub track: &'a [String],
+    /// `--max-skew`.
+    pub max_skew: Option<u64>,
+    /// `--prefer`.
+    pub prefer: Option<PreferArg>,
+    /// Whether the command decides about fallbacks at all (`policy:` of the config file
+    /// is read only then).
+    pub decides_fallbacks: bool,
+    /// `--kube-version` as typed.
+    pub kube_version: Option<&'a str>,
+    /// Whether `TAGWARDEN_KUBE_VERSION` stands in for a missing `--kube-version` (`check`
+    /// of manifests; `post-render`'s flag reads it itself).
+    pub kube_version_env: bool,
+    /// The cluster flags.
+    pub cluster: Option<&'a ClusterArgs>,
 }
 
 impl Cli {
-    /// The options the command runs with: the common ones, its `-o`, and its registry
-    /// options when it has them.
-    pub fn global(&self) -> GlobalOptions {
-        let (output, registry): (OutputFormat, Option<&RegistryOptions>) = match &self.command {
-            Command::KubeVersion(c) => (c.format.output.into(), None),
-            Command::Cache(c) => (c.format.output.into(), None),
-            Command::Resolve(c) => (c.format.output.into(), Some(&c.registry)),
-            Command::Gaps(c) => (c.format.output.into(), Some(&c.registry)),
-            Command::Check(c) => (c.format.output.into(), Some(&c.registry)),
-            Command::PostRender(c) => (OutputFormat::Text, Some(&c.registry)),
-            Command::Scan(c) => (c.format.output.into(), Some(&c.registry)),
-            Command::Serve(c) => (OutputFormat::Text, Some(&c.registry)),
-            Command::Matrix(c) => (
-                c.format.output.into(),
-                match &c.args.command {
+    /// The parts of the command line [`crate::settings::Settings`] is built from.
+    pub fn low_args(&self) -> LowArgs<'_> {
+        match &self.command {
+            Command::KubeVersion(c) => LowArgs {
+                cluster: Some(&c.args.cluster),
+                ..LowArgs::default()
+            },
+            Command::Cache(_) => LowArgs::default(),
+            Command::Matrix(c) => LowArgs {
+                registry: match &c.args.command {
                     commands::matrix::MatrixCommand::Verify(verify) => Some(&verify.registry),
                     _ => None,
                 },
-            ),
-        };
-        let registry = registry.cloned().unwrap_or_else(RegistryOptions::defaults);
-        GlobalOptions {
-            output,
-            debug: self.common.debug,
-            color: self.common.color,
-            insecure_registries: registry.insecure_registries,
-            registry_config: registry.registry_config,
-            pull_secrets: registry.pull_secrets,
-            image_credential_provider: registry
-                .image_credential_provider_config
-                .zip(registry.image_credential_provider_bin_dir),
-            image_credential_provider_timeout: registry.image_credential_provider_timeout,
-            ca_files: registry.ca_files,
-            certs_dir: registry.certs_dir,
-            config: registry.config,
-            no_cache: registry.no_cache,
-            attempts: registry.attempts,
-            retry_budget: registry.retry_budget,
-            timeout: registry.timeout,
-            max_concurrency: registry.max_concurrency,
-            rps: registry.rps,
+                ..LowArgs::default()
+            },
+            Command::Gaps(c) => LowArgs {
+                registry: Some(&c.registry),
+                ..LowArgs::default()
+            },
+            Command::Resolve(c) => LowArgs {
+                registry: Some(&c.registry),
+                max_skew: c.args.max_skew,
+                prefer: c.args.prefer,
+                decides_fallbacks: true,
+                kube_version: c.args.kube_version.as_deref(),
+                ..LowArgs::default()
+            },
+            Command::Check(c) => LowArgs {
+                kube_version: c.args.kube_version.as_deref(),
+                // `check --cluster` is `scan -A`: its version is an upgrade's target.
+                kube_version_env: !c.args.cluster,
+                cluster: Some(&c.args.cluster_args),
+                ..LowArgs::with_policy(&c.registry, &c.args.policy)
+            },
+            Command::PostRender(c) => LowArgs {
+                kube_version: c.args.kube_version.as_deref(),
+                cluster: Some(&c.args.cluster),
+                ..LowArgs::with_policy(&c.registry, &c.args.policy)
+            },
+            Command::Scan(c) => LowArgs {
+                kube_version: c.args.kube_version.as_deref(),
+                cluster: Some(&c.args.cluster),
+                ..LowArgs::with_policy(&c.registry, &c.args.policy)
+            },
+            Command::Serve(c) => LowArgs {
+                cluster: Some(&c.args.cluster),
+                ..LowArgs::with_policy(&c.registry, &c.args.policy)
+            },
+        }
+    }
+}
+
+impl<'a> LowArgs<'a> {
+    /// The registry options and the policy flags of a command that has both.
+    fn with_policy(registry: &'a RegistryOptions, policy: &'a PolicyArgs) -> LowArgs<'a> {
+        LowArgs {
+            registry: Some(registry),
+            track: &policy.track,
+            max_skew: policy.max_skew,
+            prefer: policy.prefer,
+            decides_fallbacks: true,
+            ..LowArgs::default()
+        }
+    }
+
+    /// The registry options as given, or their defaults for a command without them.
+    pub fn registry_or_defaults(&self) -> std::borrow::Cow<'a, RegistryOptions> {
+        match self.registry {
+            Some(registry) => std::borrow::Cow::Borrowed(registry),
+            None => std::borrow::Cow::Owned(RegistryOptions::defaults()),
         }
     }
 }
@@ -566,37 +552,6 @@ impl ColorChoice {
                 std::io::stderr().is_terminal() && !no_color && !dumb
             }
         }
-    }
-}
-
-/// Every output format of every command. Each command's `-o` offers only its own
-/// ([`TextOrJson`], [`CheckFormat`], [`GapsFormat`]); commands still check with
-/// [`OutputFormat::reject`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// For people.
-    Text,
-    /// For programs: the stable shapes documented in docs/reference.md.
-    Json,
-    /// SARIF 2.1.0, for code scanning (`check`).
-    Sarif,
-    /// JUnit XML, for CI test reports (`check`).
-    Junit,
-    /// `{"include":[…]}`, a GitHub Actions build matrix (`gaps`).
-    GithubMatrix,
-}
-
-impl OutputFormat {
-    /// The error for a format this command does not produce (exit 2).
-    pub fn reject(self, command: &str, supported: &[&str]) -> crate::exit::Failure {
-        let name = self
-            .to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default();
-        crate::exit::Failure::bad_input(anyhow::anyhow!(
-            "`{command}` cannot write `-o {name}`; it writes {}",
-            supported.join(" or ")
-        ))
     }
 }
 
@@ -656,16 +611,6 @@ pub enum ScanFormat {
     Json,
     /// JUnit XML, one test case per unique image.
     Junit,
-}
-
-impl From<ScanFormat> for OutputFormat {
-    fn from(format: ScanFormat) -> Self {
-        match format {
-            ScanFormat::Text => OutputFormat::Text,
-            ScanFormat::Json => OutputFormat::Json,
-            ScanFormat::Junit => OutputFormat::Junit,
-        }
-    }
 }
 
 /// No `-o`: post-render writes the manifests it read, as YAML.

@@ -2,25 +2,28 @@
 //! flags, sets up logging, runs the command and maps its result to an exit code.
 
 mod cli;
+mod cluster;
 mod commands;
 mod config;
 mod exit;
 mod output;
 mod progress;
+mod settings;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use anyhow::anyhow;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command};
-use crate::exit::Failure;
+use crate::cli::{CheckFormat, Cli, Command, ScanFormat};
+use crate::exit::{CommandResult, Failure};
+use crate::settings::Settings;
 
 fn main() -> ExitCode {
-    let cli = parse();
-    let global = cli.global();
-    let color = global.color.colours_stderr();
+    let (cli, matches) = parse();
+    let color = cli.common.color.colours_stderr();
     output::set_stderr_color(color);
-    init_logging(global.debug, color);
+    init_logging(cli.common.debug, color);
 
     // One thread does for a command; the long-running service gets a worker per core.
     let mut builder = match cli.command {
@@ -34,24 +37,9 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let result = match &cli.command {
-        Command::KubeVersion(c) => runtime.block_on(commands::kube_version::run(&global, &c.args)),
-        Command::Resolve(c) => runtime.block_on(commands::resolve::run(&global, &c.args)),
-        Command::Cache(c) => commands::cache::run(&global, &c.args),
-        Command::Gaps(c) => runtime.block_on(commands::gaps::run(&global, &c.args)),
-        Command::Matrix(c) => runtime.block_on(commands::matrix::run(&global, &c.args)),
-        // `check --cluster` is `scan -A` with check's flags: dispatched here, so that
-        // neither command reaches into the other.
-        Command::Check(c) if c.args.cluster => {
-            check_the_cluster(&global, &c.args).and_then(|scan| {
-                runtime.block_on(commands::scan::run_as(&global, &scan, "check --cluster"))
-            })
-        }
-        Command::Check(c) => runtime.block_on(commands::check::run(&global, &c.args)),
-        Command::PostRender(c) => runtime.block_on(commands::post_render::run(&global, &c.args)),
-        Command::Scan(c) => runtime.block_on(commands::scan::run(&global, &c.args)),
-        Command::Serve(c) => runtime.block_on(commands::serve::run(&global, &c.args)),
-    };
+    // The settings, once: flags, environment, config file, defaults.
+    let result =
+        Settings::new(&cli, &matches).and_then(|settings| run(&cli.command, settings, &runtime));
     match result {
         Ok(status) => status.into(),
         Err(failure) => {
@@ -63,30 +51,71 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs `command` with `settings`, each command handed its own `-o` type.
+fn run(command: &Command, settings: Settings, runtime: &tokio::runtime::Runtime) -> CommandResult {
+    use commands::*;
+    match command {
+        Command::KubeVersion(c) => runtime.block_on(kube_version::run(
+            &settings.with_output(c.format.output),
+            &c.args,
+        )),
+        Command::Resolve(c) => runtime.block_on(resolve::run(
+            &settings.with_output(c.format.output),
+            &c.args,
+        )),
+        Command::Cache(c) => cache::run(&settings.with_output(c.format.output), &c.args),
+        Command::Gaps(c) => {
+            runtime.block_on(gaps::run(&settings.with_output(c.format.output), &c.args))
+        }
+        Command::Matrix(c) => {
+            runtime.block_on(matrix::run(&settings.with_output(c.format.output), &c.args))
+        }
+        // `check --cluster` is `scan -A` with check's flags: dispatched here, so that
+        // neither command reaches into the other.
+        Command::Check(c) if c.args.cluster => {
+            let (settings, scan) = check_the_cluster(settings, c.format.output, &c.args)?;
+            runtime.block_on(scan::run_as(&settings, &scan, "check --cluster"))
+        }
+        Command::Check(c) => {
+            runtime.block_on(check::run(&settings.with_output(c.format.output), &c.args))
+        }
+        Command::PostRender(c) => runtime.block_on(post_render::run(&settings, &c.args)),
+        Command::Scan(c) => {
+            runtime.block_on(scan::run(&settings.with_output(c.format.output), &c.args))
+        }
+        Command::Serve(c) => runtime.block_on(serve::run(&settings, &c.args)),
+    }
+}
+
 /// `check --cluster`: the `scan -A` it stands for, after refusing what only applies to
 /// manifests.
 fn check_the_cluster(
-    global: &cli::GlobalOptions,
+    settings: Settings,
+    format: CheckFormat,
     args: &commands::check::Args,
-) -> Result<commands::scan::Args, exit::Failure> {
-    use anyhow::anyhow;
+) -> Result<(Settings<ScanFormat>, commands::scan::Args), Failure> {
     if !args.paths.is_empty() {
-        return Err(exit::Failure::bad_input(anyhow!(
+        return Err(Failure::bad_input(anyhow!(
             "--cluster reads the images of the current cluster, not files: drop {} or --cluster",
             args.paths.join(" ")
         )));
     }
     if !args.image_paths.is_empty() {
-        return Err(exit::Failure::bad_input(anyhow!(
+        return Err(Failure::bad_input(anyhow!(
             "--image-path applies to manifests; a cluster's images come from its workloads and Pods"
         )));
     }
-    if global.output == cli::OutputFormat::Sarif {
-        return Err(exit::Failure::bad_input(anyhow!(
-            "`check --cluster` cannot write `-o sarif` (a cluster has no files to point at); it writes text, json or junit"
-        )));
-    }
-    Ok(commands::scan::Args {
+    let format = match format {
+        CheckFormat::Text => ScanFormat::Text,
+        CheckFormat::Json => ScanFormat::Json,
+        CheckFormat::Junit => ScanFormat::Junit,
+        CheckFormat::Sarif => {
+            return Err(Failure::bad_input(anyhow!(
+                "`check --cluster` cannot write `-o sarif` (a cluster has no files to point at); it writes text, json or junit"
+            )));
+        }
+    };
+    let scan = commands::scan::Args {
         namespace: None,
         all_namespaces: true,
         selector: None,
@@ -95,12 +124,13 @@ fn check_the_cluster(
         fail_on: args.fail_on,
         policy: args.policy.clone(),
         cluster: args.cluster_args.clone(),
-    })
+    };
+    Ok((settings.with_output(format), scan))
 }
 
 /// The command line, with usage lines that say `kubectl tagwarden` when kubectl runs
 /// tagwarden as its plugin (`kubectl-tagwarden` on PATH).
-fn parse() -> Cli {
+fn parse() -> (Cli, ArgMatches) {
     let invoked_as = std::env::args_os()
         .next()
         .and_then(|arg| {
@@ -114,7 +144,8 @@ fn parse() -> Cli {
         command = command.bin_name("kubectl tagwarden");
     }
     let matches = command.get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    (cli, matches)
 }
 
 /// The error on stderr: it and its causes on one line, each cause once (an error whose

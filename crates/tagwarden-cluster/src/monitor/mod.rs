@@ -78,7 +78,10 @@ use crate::inventory::{ImageUse, SecretRef, WorkloadLocation};
 
 pub use gates::RegistryGates;
 pub use metrics::Metrics;
-pub use options::{Budget, MonitorOptions, prepare_client_options};
+pub use options::{
+    Budget, FAILING_EVERY, MonitorOptions, PRESENT_EVERY, UNDETERMINED_BACKOFF,
+    prepare_client_options,
+};
 pub use status::Status;
 pub use transition::{TagChange, Transition};
 

@@ -18,6 +18,15 @@ pub struct Budget {
     pub per: Duration,
 }
 
+/// How often a present image is checked by default (`serve --present-interval`).
+pub const PRESENT_EVERY: Duration = Duration::from_secs(3600);
+/// How often a missing or invalid image is checked by default (`serve --failing-interval`).
+pub const FAILING_EVERY: Duration = Duration::from_secs(300);
+/// The first and the longest wait before an undetermined image is asked again by default
+/// (`serve --undetermined-max-backoff` sets the second).
+pub const UNDETERMINED_BACKOFF: (Duration, Duration) =
+    (Duration::from_secs(30), Duration::from_secs(1800));
+
 /// The monitor's schedule and limits. `Default` is what `serve` uses without settings.
 #[derive(Debug, Clone)]
 pub struct MonitorOptions {
@@ -48,9 +57,9 @@ pub struct MonitorOptions {
 impl Default for MonitorOptions {
     fn default() -> Self {
         MonitorOptions {
-            present_every: Duration::from_secs(3600),
-            failing_every: Duration::from_secs(300),
-            undetermined_backoff: (Duration::from_secs(30), Duration::from_secs(1800)),
+            present_every: PRESENT_EVERY,
+            failing_every: FAILING_EVERY,
+            undetermined_backoff: UNDETERMINED_BACKOFF,
             rate_limit_pause: Duration::from_secs(60),
             inspect: InspectOptions::default(),
             budgets: HashMap::from([(

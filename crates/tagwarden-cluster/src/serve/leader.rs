@@ -10,6 +10,11 @@ use tokio::sync::watch;
 
 use crate::error::ClusterError;
 
+/// The Lease's name by default (`serve --lease-name`).
+pub const LEASE_NAME: &str = "tagwarden";
+/// Seconds a Lease is valid without renewal by default (`serve --lease-duration`).
+pub const LEASE_DURATION_SECONDS: u64 = 15;
+
 /// Which Lease to hold, and for how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseOptions {
@@ -26,15 +31,25 @@ pub struct LeaseOptions {
 }
 
 impl LeaseOptions {
-    /// The Lease `tagwarden` in `namespace`, held 15 s, renewed 5 s before it expires.
+    /// The Lease [`LEASE_NAME`] in `namespace`, held [`LEASE_DURATION_SECONDS`] (15 s),
+    /// renewed a third of that (5 s) before it expires.
     pub fn new(namespace: impl Into<String>, identity: impl Into<String>) -> LeaseOptions {
         LeaseOptions {
-            name: "tagwarden".to_string(),
+            name: LEASE_NAME.to_string(),
             namespace: namespace.into(),
             identity: identity.into(),
-            duration_seconds: 15,
-            grace_seconds: 5,
+            duration_seconds: 0,
+            grace_seconds: 0,
         }
+        .held_for(LEASE_DURATION_SECONDS)
+    }
+
+    /// Held `seconds` without renewal, renewed a third of that (at least 1 s) before it
+    /// expires.
+    pub fn held_for(mut self, seconds: u64) -> LeaseOptions {
+        self.duration_seconds = seconds;
+        self.grace_seconds = (seconds / 3).max(1);
+        self
     }
 }
 

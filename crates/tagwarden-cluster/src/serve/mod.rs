@@ -28,12 +28,16 @@
 //!   place where its parts are built from it: one registry client observed by the
 //!   registry gates and the metrics, the monitor and the webhook asking through it, the
 //!   webhook's metrics in the monitor's one registry.
+//! - [`config`]: the config file's `serve:` section; the defaults of serve's settings are
+//!   constants here ([`LISTEN`], [`VERSION_INTERVAL`], [`LEASE_NAME`],
+//!   [`LEASE_DURATION_SECONDS`]) and in [`crate::monitor`] (the check intervals).
 //! - The endpoints ([`http`]) run on every replica. The shutdown future (SIGTERM) cancels
 //!   one `CancellationToken` every task watches: the server stops gracefully and the
 //!   Lease is released.
 
 mod announced;
 mod clients;
+pub mod config;
 mod events;
 mod following;
 mod http;
@@ -54,9 +58,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use clients::{PullSecretClients, REREAD_EVERY};
+pub use config::{BudgetConfig, ServeConfig};
 pub use following::{VERSION_INTERVAL, VersionWatch};
-pub use leader::LeaseOptions;
+pub use leader::{LEASE_DURATION_SECONDS, LEASE_NAME, LeaseOptions};
 pub use settings::{RegistrySettings, ServeSettings, WebhookSettings};
+
+/// Where the endpoints listen by default (`serve --listen`).
+pub const LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    8080,
+));
 
 use crate::connection::Cluster;
 use crate::error::ClusterError;
@@ -68,7 +79,7 @@ use settings::Assembled;
 /// How `serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Where the endpoints listen (`0.0.0.0:8080`).
+    /// Where the endpoints listen (default [`LISTEN`], `0.0.0.0:8080`).
     pub listen: SocketAddr,
     /// Namespaces to watch; empty: every namespace.
     pub namespaces: Vec<String>,
@@ -95,7 +106,7 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            listen: LISTEN,
             namespaces: Vec::new(),
             skip_namespaces: Vec::new(),
             lease: None,

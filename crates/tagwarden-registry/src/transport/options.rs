@@ -79,20 +79,33 @@ pub struct ClientOptions {
     pub user_agent: String,
 }
 
+impl ClientOptions {
+    /// Docker's per-registry CA folders (the CLI's `--certs-dir` default).
+    pub const DEFAULT_CERTS_DIR: &'static str = "/etc/docker/certs.d";
+    /// Timeout of one request (`--timeout`).
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Attempts per request (`--attempts`).
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+    /// The longest one request is retried (`--retry-budget`).
+    pub const DEFAULT_MAX_RETRY_TIME: Duration = Duration::from_secs(60);
+    /// Requests in flight per registry (`--max-concurrency`).
+    pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+}
+
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             insecure_registries: Vec::new(),
             skip_verify: Vec::new(),
             ca_files: Vec::new(),
-            certs_dir: Some(PathBuf::from("/etc/docker/certs.d")),
+            certs_dir: Some(PathBuf::from(Self::DEFAULT_CERTS_DIR)),
             credentials: Arc::new(Anonymous),
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
-            max_attempts: 3,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             max_retry_wait: Duration::from_secs(10),
-            max_retry_time: Duration::from_secs(60),
-            max_concurrency_per_registry: 8,
+            max_retry_time: Self::DEFAULT_MAX_RETRY_TIME,
+            max_concurrency_per_registry: Self::DEFAULT_MAX_CONCURRENCY,
             requests_per_second: None,
             host_down_for: Duration::from_secs(30),
             found_ttl: Duration::from_secs(600),

@@ -4,10 +4,11 @@ use anyhow::anyhow;
 use clap::{Args as ClapArgs, Subcommand};
 use tagwarden_registry::{DiskCache, cache};
 
-use crate::cli::{GlobalOptions, OutputFormat};
+use crate::cli::TextOrJson;
 use crate::commands::print_json;
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::{errln, outln};
+use crate::settings::Settings;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -32,15 +33,15 @@ pub enum Action {
     Clear,
 }
 
-pub fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+pub fn run(settings: &Settings<TextOrJson>, args: &Args) -> CommandResult {
     let path = DiskCache::default_path().ok_or_else(|| {
         Failure::bad_input(anyhow!(
             "no cache folder: neither XDG_CACHE_HOME nor HOME is set to an absolute path"
         ))
     })?;
     match args.action {
-        Action::Path => match global.output {
-            OutputFormat::Json => print_json(&serde_json::json!({ "path": path }))?,
+        Action::Path => match settings.output {
+            TextOrJson::Json => print_json(&serde_json::json!({ "path": path }))?,
             _ => outln!("{}", path.display())?,
         },
         Action::Clear => {

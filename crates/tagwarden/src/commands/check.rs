@@ -26,19 +26,17 @@ use clap::Args as ClapArgs;
 use tagwarden_manifest::Location;
 use tagwarden_registry::{Client, InspectOptions};
 
-use crate::cli::{GlobalOptions, OutputFormat};
+use crate::cli::{CheckFormat, PolicyArgs};
 use crate::commands::manifests::{self as input, find_options};
-use crate::commands::policy::{Policy, PolicyArgs, PolicyFlags};
+use crate::commands::print_json;
 use crate::commands::report::{
     CheckOutput, FailOn, ImageReport, ImageStatus, NoDetails, Summary, junit, sarif, text,
     verdict_of,
 };
-use crate::commands::{load_config, print_json, registry_client};
 use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
 use crate::progress::progress_bar;
-
-const FORMATS: &[&str] = &["text", "json", "sarif", "junit"];
+use crate::settings::Settings;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -140,27 +138,9 @@ fn paths_of(args: &Args) -> Result<Vec<String>, Failure> {
     Ok(vec!["-".to_string()])
 }
 
-pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
-    if !matches!(
-        global.output,
-        OutputFormat::Text | OutputFormat::Json | OutputFormat::Sarif | OutputFormat::Junit
-    ) {
-        return Err(global.output.reject("check", FORMATS));
-    }
+pub async fn run(settings: &Settings<CheckFormat>, args: &Args) -> CommandResult {
     // Everything the user typed is checked before anything is read or asked.
-    let config = load_config(global)?;
-    let kube_version = crate::commands::kube_version::for_tracking(
-        args.kube_version.as_deref(),
-        &args.cluster_args,
-    )
-    .await?;
-    let policy = Policy::from_flags(
-        &PolicyFlags {
-            kube_version: kube_version.as_ref(),
-            args: &args.policy,
-        },
-        &config,
-    )?;
+    let kube_version = crate::cluster::version_for_tracking(&settings.kube).await?;
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
     let options = find_options(&args.image_paths)?;
     let paths = paths_of(args)?;
@@ -184,8 +164,9 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
                  from track rules"
             );
         }
-        let client = registry_client(global)?;
-        inspect_all(&client, &mut images, &policy.inspect_options(platforms)).await;
+        let client = settings.client.build()?;
+        let options = settings.policy.inspect_options(kube_version, platforms);
+        inspect_all(&client, &mut images, &options).await;
         crate::commands::rate_limits_of(&client)
     } else {
         for report in &mut images {
@@ -201,11 +182,11 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     };
 
     // 4. The report, with every answer in.
-    match global.output {
-        OutputFormat::Json => print_json(&output)?,
-        OutputFormat::Sarif => print_json(&sarif::report(&output))?,
-        OutputFormat::Junit => out!("{}", junit::report(&output, "check"))?,
-        _ => text::print(&output)?,
+    match settings.output {
+        CheckFormat::Json => print_json(&output)?,
+        CheckFormat::Sarif => print_json(&sarif::report(&output))?,
+        CheckFormat::Junit => out!("{}", junit::report(&output, "check"))?,
+        CheckFormat::Text => text::print(&output)?,
     }
     verdict_of(&output, args.fail_on)
 }

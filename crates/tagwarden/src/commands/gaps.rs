@@ -18,12 +18,11 @@ use tagwarden_core::{Reference, TagFormat, VersionTag};
 use tagwarden_registry::inspect::{self, TagQuestion, TagState};
 use tagwarden_registry::{Client, Platform, Repository};
 
-use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::{print_json, registry_client};
+use crate::cli::GapsFormat;
+use crate::commands::print_json;
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::{errln, outln};
-
-const FORMATS: &[&str] = &["text", "json", "github-matrix"];
+use crate::settings::Settings;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -144,14 +143,7 @@ enum Source {
     Listed(Vec<UpstreamVersion>),
 }
 
-pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
-    if !matches!(
-        global.output,
-        OutputFormat::Text | OutputFormat::Json | OutputFormat::GithubMatrix
-    ) {
-        return Err(global.output.reject("gaps", FORMATS));
-    }
-
+pub async fn run(settings: &Settings<GapsFormat>, args: &Args) -> CommandResult {
     // Everything the user typed is checked before the first request.
     let image = image_from(args)?;
     let mut formats = formats_from(args, &image)?;
@@ -169,7 +161,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let source = source_from(args)?;
 
     // The network: upstream versions, then the image's tags (one listing each).
-    let client = registry_client(global)?;
+    let client = settings.client.build()?;
     let spinner = crate::progress::Spinner::start("listing upstream versions and published tags");
     let (all_versions, origin) = upstream_versions(&client, source).await?;
     let versions = gaps::select(&all_versions, &selection);
@@ -195,10 +187,10 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
 
     // Only now, with every answer in, is anything printed.
     let summary = summarize(&checked, &platforms);
-    match global.output {
-        OutputFormat::Json => print_json(&summary.json)?,
-        OutputFormat::GithubMatrix => crate::output::json_line(&summary.matrix)?,
-        _ => print_table(&checked)?,
+    match settings.output {
+        GapsFormat::Json => print_json(&summary.json)?,
+        GapsFormat::GithubMatrix => crate::output::json_line(&summary.matrix)?,
+        GapsFormat::Text => print_table(&checked)?,
     }
     let context = SummaryContext {
         name: image.name_as_written(),

@@ -1,23 +1,20 @@
 //! `tagwarden kube-version`: parse a Kubernetes version from any distribution, or read it
-//! from the live cluster; and the Kubernetes version `check` and `post-render` work with.
+//! from the live cluster.
 
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
-use tagwarden_cluster::ClusterError;
 use tagwarden_core::KubeVersion;
 
-use crate::cli::{GlobalOptions, OutputFormat};
+use crate::cli::{ClusterArgs, TextOrJson};
 use crate::commands::print_json;
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::{errln, outln};
+use crate::settings::Settings;
 
-pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
-    if !matches!(global.output, OutputFormat::Text | OutputFormat::Json) {
-        return Err(global.output.reject("kube-version", &["text", "json"]));
-    }
+pub async fn run(settings: &Settings<TextOrJson>, args: &Args) -> CommandResult {
     let given = args.git_version.is_some() || args.major.is_some() || args.minor.is_some();
     let version = if given {
-        if args.cluster.is_given() {
+        if settings.kube.cluster_given {
             return Err(Failure::bad_input(anyhow!(
                 "--kubeconfig and --context select a cluster to ask; with a version string \
                  there is nothing to ask: give one or the other"
@@ -32,12 +29,11 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         warn_about_conflicts(args, &version);
         version
     } else {
-        live_version(args).await?
+        live_version(settings).await?
     };
-    match global.output {
-        OutputFormat::Json => print_json(&version)?,
-        OutputFormat::Text => outln!("{version} ({})", version.distribution)?,
-        other => return Err(other.reject("kube-version", &["text", "json"])),
+    match settings.output {
+        TextOrJson::Json => print_json(&version)?,
+        TextOrJson::Text => outln!("{version} ({})", version.distribution)?,
     }
     Ok(Status::Success)
 }
@@ -92,86 +88,21 @@ fn warn_about_conflicts(args: &Args, version: &KubeVersion) {
     }
 }
 
-pub use crate::cli::ClusterArgs;
-
 /// `/version` of the cluster `--kubeconfig`/`--context` (or KUBECONFIG, ~/.kube/config,
 /// in-cluster) select.
-async fn live_version(args: &Args) -> Result<KubeVersion, Failure> {
+async fn live_version(settings: &Settings<TextOrJson>) -> Result<KubeVersion, Failure> {
     const HINT: &str = "or pass the version string instead (tagwarden kube-version v1.32.1)";
-    let cluster = args
-        .cluster
-        .locate(
-            "to ask",
-            "give a version string (e.g. `tagwarden kube-version v1.32.1`) or --major/--minor",
-            HINT,
-        )
-        .await?;
+    let cluster = crate::cluster::locate(
+        &settings.kube,
+        "to ask",
+        "give a version string (e.g. `tagwarden kube-version v1.32.1`) or --major/--minor",
+        HINT,
+    )
+    .await?;
     cluster
         .version()
         .await
-        .map_err(|e| cluster_failure(e, HINT))
-}
-
-/// Exit 2 for a broken kubeconfig or a bad name, 3 for a server that could not be asked.
-/// The message is the error and what the command can do without the cluster; for a
-/// server that could not be asked, a second line says what to do about it (`hint: …`).
-pub fn cluster_failure(error: ClusterError, hint: &str) -> Failure {
-    let message = match error.hint() {
-        Some(what_to_do) => anyhow!("{error}; {hint}\nhint: {what_to_do}"),
-        None => anyhow!("{error}; {hint}"),
-    };
-    if error.is_config() {
-        Failure::bad_input(message)
-    } else {
-        Failure::undecided(message)
-    }
-}
-
-/// The Kubernetes version `check` and `post-render` track, parsed once and kept typed
-/// from here on. In order:
-///
-/// 1. `--kube-version` (`given`);
-/// 2. `TAGWARDEN_KUBE_VERSION`;
-/// 3. `/version` of the cluster [`ClusterArgs`] finds (`--kubeconfig`/`--context`,
-///    KUBECONFIG or ~/.kube/config, the context `HELM_KUBECONTEXT` names when Helm runs
-///    tagwarden, or the in-cluster configuration): as `check --cluster` and `scan` find it.
-///
-/// `Ok(None)` only when there is no cluster configuration at all: tracking is skipped, and
-/// the command says so. A cluster that is configured but cannot be asked is exit 3, never a silent
-/// "no version": tracking would quietly stop.
-pub async fn for_tracking(
-    given: Option<&str>,
-    cluster_args: &ClusterArgs,
-) -> Result<Option<KubeVersion>, Failure> {
-    let parse = |what: &str, text: &str| {
-        KubeVersion::parse(text)
-            .map(Some)
-            .map_err(|e| Failure::bad_input(anyhow!("{what}: {e}")))
-    };
-    if let Some(text) = given {
-        return parse("--kube-version", text);
-    }
-    if let Some(text) = std::env::var("TAGWARDEN_KUBE_VERSION")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-    {
-        return parse("TAGWARDEN_KUBE_VERSION", &text);
-    }
-    const HINT: &str = "pass the version with --kube-version VERSION (or TAGWARDEN_KUBE_VERSION)";
-    let Some(cluster) = cluster_args.find(HINT).await? else {
-        return Ok(None);
-    };
-    let version = cluster
-        .version()
-        .await
-        .map_err(|e| cluster_failure(e, HINT))?;
-    tracing::debug!(
-        server = %cluster.server(),
-        context = cluster.context().unwrap_or("-"),
-        "Kubernetes {version} ({}) from the live cluster",
-        version.distribution
-    );
-    Ok(Some(version))
+        .map_err(|e| crate::cluster::failure(e, HINT))
 }
 
 pub const EXAMPLES: &str = "\

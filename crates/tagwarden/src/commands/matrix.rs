@@ -18,10 +18,11 @@ use tagwarden_core::matrix::{AppVersion, Entry, Layout, Matrix};
 use tagwarden_registry::inspect::{self, TagQuestion, TagState};
 use tagwarden_registry::{Client, Platform, Repository};
 
-use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::{print_json, registry_client};
+use crate::cli::TextOrJson;
+use crate::commands::print_json;
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::{errln, out, outln};
+use crate::settings::Settings;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -115,19 +116,11 @@ pub struct VerifyArgs {
     pub file: PathBuf,
 }
 
-pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
+pub async fn run(settings: &Settings<TextOrJson>, args: &Args) -> CommandResult {
     match &args.command {
-        MatrixCommand::Check(args) => check(global, args),
-        MatrixCommand::Show(args) => show(global, args),
-        MatrixCommand::Verify(args) => verify(global, &args.args).await,
-    }
-}
-
-fn text_or_json(global: &GlobalOptions, command: &str) -> Result<(), Failure> {
-    if matches!(global.output, OutputFormat::Text | OutputFormat::Json) {
-        Ok(())
-    } else {
-        Err(global.output.reject(command, &["text", "json"]))
+        MatrixCommand::Check(args) => check(settings, args),
+        MatrixCommand::Show(args) => show(settings, args),
+        MatrixCommand::Verify(args) => verify(settings, &args.args).await,
     }
 }
 
@@ -201,8 +194,7 @@ struct CheckOutput {
     nearest: Vec<Combination>,
 }
 
-fn check(global: &GlobalOptions, args: &CheckArgs) -> CommandResult {
-    text_or_json(global, "matrix check")?;
+fn check(settings: &Settings<TextOrJson>, args: &CheckArgs) -> CommandResult {
     let app =
         AppVersion::parse(&args.app).map_err(|e| Failure::bad_input(anyhow!("--app: {e}")))?;
     let kube = KubeVersion::parse(&args.kube_version)
@@ -232,8 +224,8 @@ fn check(global: &GlobalOptions, args: &CheckArgs) -> CommandResult {
             })
             .collect(),
     };
-    match global.output {
-        OutputFormat::Json => print_json(&output)?,
+    match settings.output {
+        TextOrJson::Json => print_json(&output)?,
         _ => {
             let asked = format!(
                 "{} on Kubernetes {}",
@@ -302,11 +294,10 @@ struct ShowOutput {
     versions: Vec<ShowEntry>,
 }
 
-fn show(global: &GlobalOptions, args: &ShowArgs) -> CommandResult {
-    text_or_json(global, "matrix show")?;
+fn show(settings: &Settings<TextOrJson>, args: &ShowArgs) -> CommandResult {
     let matrix = load(&args.file)?;
-    match global.output {
-        OutputFormat::Json => print_json(&ShowOutput {
+    match settings.output {
+        TextOrJson::Json => print_json(&ShowOutput {
             name: matrix.name.clone(),
             versions: matrix
                 .entries
@@ -371,8 +362,7 @@ struct Planned<'a> {
 /// lacks (the digest is known only when platforms were asked).
 type TagStates = BTreeMap<(String, String, String), Option<(Option<String>, Vec<Platform>)>>;
 
-async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
-    text_or_json(global, "matrix verify")?;
+async fn verify(settings: &Settings<TextOrJson>, args: &VerifyArgs) -> CommandResult {
     let matrix = load(&args.file)?;
     for entry in matrix.entries.iter().filter(|e| e.image.is_none()) {
         errln!(
@@ -382,15 +372,15 @@ async fn verify(global: &GlobalOptions, args: &VerifyArgs) -> CommandResult {
         );
     }
     let planned = plan(&matrix, &args.file)?;
-    let client = registry_client(global)?;
+    let client = settings.client.build()?;
     let spinner = crate::progress::Spinner::start("asking registries about promised tags");
     let states = ask_registries(&client, &planned).await?;
     drop(spinner);
 
     // Only now, with every answer in, is anything printed.
     let (output, rows) = outcome(&planned, &states);
-    match global.output {
-        OutputFormat::Json => print_json(&output)?,
+    match settings.output {
+        TextOrJson::Json => print_json(&output)?,
         _ if planned.is_empty() => errln!("no entry names an image: nothing to verify"),
         _ => {
             let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);

@@ -32,12 +32,11 @@ use tagwarden_core::Reference;
 use tagwarden_manifest::{ImageField, Limits, STDIN_NAME, read_source};
 use tagwarden_registry::{Repair, RepairOptions};
 
-use crate::cli::{GlobalOptions, OutputFormat};
+use crate::cli::PolicyArgs;
 use crate::commands::manifests::{find_options, manifest_error, scan_one};
-use crate::commands::policy::{Policy, PolicyArgs, PolicyFlags};
-use crate::commands::{load_config, registry_client};
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::errln;
+use crate::settings::Settings;
 
 /// Lines listed per image in explanations; the rest are counted.
 const MAX_LINES: usize = 5;
@@ -107,14 +106,9 @@ pub struct Args {
     pub cluster: crate::cli::ClusterArgs,
 }
 
-pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
-    if global.output != OutputFormat::Text {
-        return Err(global.output.reject("post-render", &["text (YAML)"]));
-    }
-    let kube_version =
-        crate::commands::kube_version::for_tracking(args.kube_version.as_deref(), &args.cluster)
-            .await?;
-    let options = repair_options(global, args, kube_version.as_ref())?;
+pub async fn run(settings: &Settings, args: &Args) -> CommandResult {
+    let kube_version = crate::cluster::version_for_tracking(&settings.kube).await?;
+    let options = repair_options(settings, args, kube_version)?;
     let find = find_options(&args.image_paths)?;
 
     let limits = Limits::default();
@@ -140,7 +134,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         }
     }
     let repairs = if references.iter().any(|r| options.asks_about(r)) {
-        let client = registry_client(global)?;
+        let client = settings.client.build()?;
         let _spinner = crate::progress::Spinner::start("asking registries about images");
         tagwarden_registry::decide_repairs(&client, &references, &options).await
     } else {
@@ -184,23 +178,15 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     write_rendered(source.contents, &edits)
 }
 
-/// The decision options from the flags and the config file; without a Kubernetes version,
-/// a warning (or exit 2 when nothing at all could act).
+/// The decision options from the settings; without a Kubernetes version, a warning (or
+/// exit 2 when nothing at all could act).
 fn repair_options(
-    global: &GlobalOptions,
+    settings: &Settings,
     args: &Args,
-    kube_version: Option<&tagwarden_core::KubeVersion>,
+    kube_version: Option<tagwarden_core::KubeVersion>,
 ) -> Result<RepairOptions, Failure> {
-    let config = load_config(global)?;
-    let policy = Policy::from_flags(
-        &PolicyFlags {
-            kube_version,
-            args: &args.policy,
-        },
-        &config,
-    )?;
-    if policy.tracking.kube_version.is_none() {
-        let no_rules = policy.tracking.rules.is_empty();
+    if kube_version.is_none() {
+        let no_rules = settings.policy.rules.is_empty();
         if !args.pin && no_rules {
             return Err(Failure::bad_input(anyhow!(
                 "post-render needs a Kubernetes version: --kube-version, TAGWARDEN_KUBE_VERSION, or a kubeconfig (KUBECONFIG, ~/.kube/config) whose cluster it asks, and there is none; with --pin or a track rule it runs without one"
@@ -217,7 +203,7 @@ fn repair_options(
     }
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
     Ok(RepairOptions {
-        inspect: policy.inspect_options(platforms),
+        inspect: settings.policy.inspect_options(kube_version, platforms),
         pin: args.pin,
     })
 }

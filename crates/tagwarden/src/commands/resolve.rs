@@ -3,15 +3,15 @@
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
 use serde::Serialize;
-use tagwarden_core::{KubeVersion, Prefer, Reference, TagFormat};
+use tagwarden_core::{KubeVersion, Reference, TagFormat};
 use tagwarden_registry::inspect::ResolvedImage;
 use tagwarden_registry::{Outcome, Resolution, ResolveRequest, SchemeSource, TagScheme};
 
-use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::policy::PreferArg;
-use crate::commands::{RateLimitOutput, load_config, print_json, rate_limits_of, registry_client};
+use crate::cli::{PreferArg, TextOrJson};
+use crate::commands::{RateLimitOutput, print_json, rate_limits_of};
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::{errln, outln};
+use crate::settings::Settings;
 
 /// The JSON answer (a stable interface; see docs/reference.md, "resolve").
 #[derive(Debug, Serialize)]
@@ -32,13 +32,9 @@ struct ResolveOutput {
     rate_limits: Vec<RateLimitOutput>,
 }
 
-pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
-    if !matches!(global.output, OutputFormat::Text | OutputFormat::Json) {
-        return Err(global.output.reject("resolve", &["text", "json"]));
-    }
-    let config = load_config(global)?;
-    let request = request_from(args, &config)?;
-    let client = registry_client(global)?;
+pub async fn run(settings: &Settings<TextOrJson>, args: &Args) -> CommandResult {
+    let request = request_from(settings, args)?;
+    let client = settings.client.build()?;
     let spinner = crate::progress::Spinner::start(format!("resolving {}", args.image));
     let ResolvedImage {
         resolution,
@@ -46,8 +42,8 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     } = tagwarden_registry::inspect::resolve_image(&client, &request, args.pin).await?;
     drop(spinner);
 
-    match global.output {
-        OutputFormat::Json => print_json(&ResolveOutput {
+    match settings.output {
+        TextOrJson::Json => print_json(&ResolveOutput {
             requested: resolution.requested.original().to_string(),
             resolved: reference.clone(),
             tag: resolution.tag.clone(),
@@ -58,7 +54,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
             scheme: resolution.scheme.clone(),
             rate_limits: rate_limits_of(&client),
         })?,
-        _ => {
+        TextOrJson::Text => {
             if let Some(reference) = &reference {
                 outln!("{reference}")?;
             }
@@ -95,16 +91,10 @@ fn scheme_line(kube: &KubeVersion, resolution: &Resolution, scheme: &TagScheme) 
     )
 }
 
-/// The question, with the fallback policy from the flags, then the config file's
-/// `policy:`, then the defaults, as the other commands take it.
-fn request_from(args: &Args, config: &crate::config::Config) -> Result<ResolveRequest, Failure> {
+/// The question, with the fallback policy of the settings (the flags, then the config
+/// file's `policy:`, then the defaults), as the other commands take it.
+fn request_from(settings: &Settings<TextOrJson>, args: &Args) -> Result<ResolveRequest, Failure> {
     let reference = Reference::parse(&args.image).map_err(Failure::bad_input)?;
-    let kube_version = args
-        .kube_version
-        .as_deref()
-        .map(KubeVersion::parse)
-        .transpose()
-        .map_err(|e| Failure::bad_input(anyhow!("--kube-version: {e}")))?;
     let tag_format = args
         .tag_format
         .as_deref()
@@ -114,11 +104,9 @@ fn request_from(args: &Args, config: &crate::config::Config) -> Result<ResolveRe
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
     Ok(ResolveRequest {
         reference,
-        kube_version,
+        kube_version: settings.kube.version.clone(),
         tag_format,
-        policy: config
-            .policy
-            .fallback_policy(args.max_skew, args.prefer.map(Prefer::from)),
+        policy: settings.policy.fallback,
         platforms,
     })
 }

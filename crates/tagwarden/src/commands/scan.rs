@@ -15,13 +15,12 @@ use tagwarden_cluster::{
 };
 use tagwarden_core::KubeVersion;
 
-use crate::cli::{GlobalOptions, OutputFormat};
-use crate::commands::kube_version::ClusterArgs;
-use crate::commands::policy::{Policy, PolicyArgs, PolicyFlags};
+use crate::cli::{ClusterArgs, PolicyArgs, ScanFormat};
+use crate::commands::print_json;
 use crate::commands::report::{CheckOutput, Details, FailOn, ImageReport, Located, Summary};
-use crate::commands::{load_config, print_json, registry_client_with};
 use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
+use crate::settings::Settings;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -216,8 +215,8 @@ pub struct ScanOutput {
     pub other_pull_failures: Vec<PullFailure>,
 }
 
-pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
-    run_as(global, args, "scan").await
+pub async fn run(settings: &Settings<ScanFormat>, args: &Args) -> CommandResult {
+    run_as(settings, args, "scan").await
 }
 
 /// What to do when the cluster cannot be read.
@@ -225,58 +224,44 @@ const HINT: &str =
     "check the kubeconfig and the server, or scan rendered manifests instead (tagwarden check)";
 
 /// `scan`, named `command` in its messages and reports (`check --cluster` runs it too).
-pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> CommandResult {
-    if !matches!(
-        global.output,
-        OutputFormat::Text | OutputFormat::Json | OutputFormat::Junit
-    ) {
-        return Err(global.output.reject(command, &["text", "json", "junit"]));
-    }
+pub async fn run_as(settings: &Settings<ScanFormat>, args: &Args, command: &str) -> CommandResult {
     // Flags first: nothing is asked before everything typed is known to be valid.
     if let Some(namespace) = &args.namespace {
         tagwarden_cluster::names::namespace(namespace)
             .map_err(|e| Failure::bad_input(anyhow!("-n/--namespace: {e}")))?;
     }
-    let config = load_config(global)?;
-    let target = args
-        .kube_version
-        .as_deref()
-        .map(KubeVersion::parse)
-        .transpose()
-        .map_err(|e| Failure::bad_input(anyhow!("--kube-version: {e}")))?;
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
 
-    let cluster = args
-        .cluster
-        .locate(
-            "to scan",
-            "to check manifests instead, use tagwarden check",
-            "fix the kubeconfig or pass --kubeconfig/--context",
-        )
-        .await?;
+    let cluster = crate::cluster::locate(
+        &settings.kube,
+        "to scan",
+        "to check manifests instead, use tagwarden check",
+        "fix the kubeconfig or pass --kubeconfig/--context",
+    )
+    .await?;
     let today = cluster
         .version()
         .await
-        .map_err(|e| crate::commands::kube_version::cluster_failure(e, HINT))?;
-    let judged_at = target.clone().unwrap_or_else(|| today.clone());
+        .map_err(|e| crate::cluster::failure(e, HINT))?;
+    // --kube-version: the version images are judged at (an upgrade preflight).
+    let judged_at = settings
+        .kube
+        .version
+        .clone()
+        .unwrap_or_else(|| today.clone());
     let preflight = judged_at.major_minor() != today.major_minor();
-    let policy = Policy::from_flags(
-        &PolicyFlags {
-            kube_version: Some(&judged_at),
-            args: &args.policy,
-        },
-        &config,
-    )?;
     let options = ScanOptions {
         scope: scope_of(args, &cluster),
-        inspect: policy.inspect_options(Vec::new()),
+        inspect: settings
+            .policy
+            .inspect_options(Some(judged_at.clone()), Vec::new()),
         platforms: (!platforms.is_empty()).then_some(platforms),
         upgrade_from: preflight.then(|| today.clone()),
     };
 
     // The client is built (and its flags and files checked) before the cluster is read;
     // pull secrets ask through it with their own keychain, within its limits.
-    let local = registry_client_with(global, None)?;
+    let local = settings.client.build()?;
     let report = scan_with_progress(&cluster, &local, &options).await?;
     for warning in &report.warnings {
         errln!("warning: {warning}");
@@ -291,13 +276,13 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
         target_kube_version: preflight.then_some(judged_at),
     };
     let output = scan_output(cluster_info, report, &local);
-    match global.output {
-        OutputFormat::Json => print_json(&output)?,
-        OutputFormat::Junit => out!(
+    match settings.output {
+        ScanFormat::Json => print_json(&output)?,
+        ScanFormat::Junit => out!(
             "{}",
             crate::commands::report::junit::report(&output.report, command)
         )?,
-        _ => crate::commands::report::text::print(&output.report)?,
+        ScanFormat::Text => crate::commands::report::text::print(&output.report)?,
     }
     crate::commands::report::verdict_of(&output.report, args.fail_on)
 }
@@ -359,7 +344,7 @@ async fn scan_with_progress(
         })
         .await
         .map_err(|e| match e {
-            ScanError::Cluster(e) => crate::commands::kube_version::cluster_failure(e, HINT),
+            ScanError::Cluster(e) => crate::cluster::failure(e, HINT),
         })?;
     if let Some(bar) = bar.into_inner().expect("not poisoned") {
         bar.finish_and_clear();

@@ -9,21 +9,21 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
-use tagwarden_cluster::monitor::{Budget, MonitorOptions};
-use tagwarden_cluster::serve::{
-    LeaseOptions, Listening, RegistrySettings, ServeError, ServeOptions, ServeSettings,
-    VersionWatch, WebhookSettings,
+use tagwarden_cluster::monitor::{
+    Budget, FAILING_EVERY, MonitorOptions, PRESENT_EVERY, UNDETERMINED_BACKOFF,
 };
-use tagwarden_cluster::webhook::HttpsEndpoint;
+use tagwarden_cluster::serve::{
+    LEASE_DURATION_SECONDS, LEASE_NAME, LISTEN, LeaseOptions, Listening, RegistrySettings,
+    ServeConfig, ServeError, ServeOptions, ServeSettings, VERSION_INTERVAL, VersionWatch,
+    WebhookSettings,
+};
+use tagwarden_cluster::webhook::{DEFAULT_BUDGET, HttpsEndpoint};
 use tagwarden_registry::DiskCacheLocation;
-use tagwarden_registry::config::ServeConfig;
 
-use crate::cli::GlobalOptions;
-use crate::commands::kube_version::ClusterArgs;
-use crate::commands::policy::{Policy, PolicyArgs, PolicyFlags};
-use crate::commands::{client_options, load_config};
+use crate::cli::{ClusterArgs, PolicyArgs};
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::errln;
+use crate::settings::{Given, Settings};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -50,10 +50,9 @@ have none, but --config and --registry-config.";
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Where /healthz, /readyz and /metrics listen [config: serve.listen]
-    /// [default: 0.0.0.0:8080].
-    #[arg(long, value_name = "ADDR", env = "TAGWARDEN_LISTEN")]
-    pub listen: Option<SocketAddr>,
+    /// Where /healthz, /readyz and /metrics listen [config: serve.listen].
+    #[arg(long, value_name = "ADDR", env = "TAGWARDEN_LISTEN", default_value_t = LISTEN)]
+    pub listen: SocketAddr,
 
     /// Watch only this namespace; repeatable (default: every namespace)
     /// [config: serve.namespaces].
@@ -74,26 +73,24 @@ pub struct Args {
     )]
     pub skip_namespaces: Vec<String>,
 
-    /// Seconds between checks of a present image [config: serve.present_interval]
-    /// [default: 3600].
-    #[arg(long, value_name = "SECS", env = "TAGWARDEN_PRESENT_INTERVAL")]
-    pub present_interval: Option<u64>,
+    /// Seconds between checks of a present image [config: serve.present_interval].
+    #[arg(long, value_name = "SECS", env = "TAGWARDEN_PRESENT_INTERVAL", default_value_t = PRESENT_EVERY.as_secs())]
+    pub present_interval: u64,
 
-    /// Seconds between checks of a missing image [config: serve.failing_interval]
-    /// [default: 300].
-    #[arg(long, value_name = "SECS", env = "TAGWARDEN_FAILING_INTERVAL")]
-    pub failing_interval: Option<u64>,
+    /// Seconds between checks of a missing image [config: serve.failing_interval].
+    #[arg(long, value_name = "SECS", env = "TAGWARDEN_FAILING_INTERVAL", default_value_t = FAILING_EVERY.as_secs())]
+    pub failing_interval: u64,
 
     /// The longest wait before an image that could not be checked is asked again (it
-    /// doubles from 30) [config: serve.undetermined_max_backoff] [default: 1800].
-    #[arg(long, value_name = "SECS", env = "TAGWARDEN_UNDETERMINED_MAX_BACKOFF")]
-    pub undetermined_max_backoff: Option<u64>,
+    /// doubles from 30) [config: serve.undetermined_max_backoff].
+    #[arg(long, value_name = "SECS", env = "TAGWARDEN_UNDETERMINED_MAX_BACKOFF", default_value_t = UNDETERMINED_BACKOFF.1.as_secs())]
+    pub undetermined_max_backoff: u64,
 
     /// Seconds between reads of the cluster's /version: an upgrade is followed without a
     /// restart (a higher version at once, a lower one after 5 reads in a row)
-    /// [config: serve.version_interval] [default: 60].
-    #[arg(long, value_name = "SECS", env = "TAGWARDEN_VERSION_INTERVAL")]
-    pub version_interval: Option<u64>,
+    /// [config: serve.version_interval].
+    #[arg(long, value_name = "SECS", env = "TAGWARDEN_VERSION_INTERVAL", default_value_t = VERSION_INTERVAL.as_secs())]
+    pub version_interval: u64,
 
     /// A registry's request budget, REGISTRY=REQUESTS/SECONDS (docker.io=600/3600: at most
     /// 600 requests an hour); repeatable. Adds to (and wins over) the config file's
@@ -111,13 +108,13 @@ pub struct Args {
         long,
         value_name = "NAME",
         env = "TAGWARDEN_LEASE_NAME",
-        default_value = "tagwarden"
+        default_value = LEASE_NAME
     )]
     pub lease_name: String,
 
     /// Seconds a Lease stays valid without renewal; the holder renews a third of it before
     /// it expires, and another replica takes over this long after the holder dies.
-    #[arg(long, value_name = "SECS", env = "TAGWARDEN_LEASE_DURATION", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
+    #[arg(long, value_name = "SECS", env = "TAGWARDEN_LEASE_DURATION", default_value_t = LEASE_DURATION_SECONDS, value_parser = clap::value_parser!(u64).range(2..))]
     pub lease_duration: u64,
 
     /// This replica's identity in the Lease and on Events (in a Pod: POD_NAME; default:
@@ -155,7 +152,7 @@ pub struct Args {
 
     /// How long the webhook may wait for the registries before it lets a Pod through
     /// unchanged, in milliseconds (keep it under the webhook's timeoutSeconds).
-    #[arg(long, value_name = "MS", env = "TAGWARDEN_WEBHOOK_BUDGET_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "MS", env = "TAGWARDEN_WEBHOOK_BUDGET_MS", default_value_t = DEFAULT_BUDGET.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub webhook_budget_ms: u64,
 
     /// Also serve POST /validate: deny Pods whose image is missing with no fallback.
@@ -191,48 +188,41 @@ pub struct Args {
     pub cluster: ClusterArgs,
 }
 
-pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
-    let config = load_config(global)?;
+pub async fn run(settings: &Settings, args: &Args) -> CommandResult {
     // Everything that can be wrong in the flags and the file, before the cluster is asked.
-    let settled = Settled::of(args, &config.serve)?;
+    let settled = Settled::of(args, &settings.serve, &settings.given)?;
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
 
-    let cluster = args
-        .cluster
-        .locate(
-            "to watch",
-            "run serve in a Pod, or point it at a kubeconfig",
-            "fix the kubeconfig, or run serve in a Pod",
-        )
-        .await?;
+    let cluster = crate::cluster::locate(
+        &settings.kube,
+        "to watch",
+        "run serve in a Pod, or point it at a kubeconfig",
+        "fix the kubeconfig, or run serve in a Pod",
+    )
+    .await?;
     let version = cluster
         .version()
         .await
-        .map_err(|e| crate::commands::kube_version::cluster_failure(e, HINT))?;
+        .map_err(|e| crate::cluster::failure(e, HINT))?;
     let version_text = version.to_string();
-    let policy = Policy::from_flags(
-        &PolicyFlags {
-            kube_version: Some(&version),
-            args: &args.policy,
-        },
-        &config,
-    )?;
     let monitor = MonitorOptions {
-        inspect: policy.inspect_options(platforms),
+        inspect: settings
+            .policy
+            .inspect_options(Some(version.clone()), platforms),
         ..settled.monitor.clone()
     };
-    let client_options = client_options(global, None)?;
-    let settings = ServeSettings {
+    let file = settings.client.file.clone();
+    let serve_settings = ServeSettings {
         options: serve_options_of(args, settled, version),
         monitor,
         // No disk cache: a monitor must see a deleted or moved tag at its next check.
-        registry: RegistrySettings::built_by(client_options, move |options| {
-            config.build_client(options, DiskCacheLocation::Off)
+        registry: RegistrySettings::built_by(settings.client.options()?, move |options| {
+            file.build_client(options, DiskCacheLocation::Off)
         }),
         webhook: webhook_of(args),
     };
     let started = {
-        let (options, server) = (settings.options.clone(), cluster.server());
+        let (options, server) = (serve_settings.options.clone(), cluster.server());
         move |listening: &Listening| {
             errln!(
                 "{}",
@@ -241,13 +231,13 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
         }
     };
     cluster
-        .serve_and_tell(settings, termination(), started)
+        .serve_and_tell(serve_settings, termination(), started)
         .await
         .map_err(|e| match e {
             ServeError::Listen(e) => Failure::bad_input(anyhow!(e)),
             ServeError::Webhook(e) => Failure::bad_input(anyhow!(e)),
             ServeError::Registry(e) => Failure::from(e),
-            ServeError::Cluster(e) => crate::commands::kube_version::cluster_failure(e, HINT),
+            ServeError::Cluster(e) => crate::cluster::failure(e, HINT),
         })?;
     errln!("tagwarden serve: stopped");
     Ok(Status::Success)
@@ -292,9 +282,7 @@ fn serve_options_of(
         (Some(namespace), false) if !namespace.is_empty() => {
             let mut lease = LeaseOptions::new(namespace, &identity);
             lease.name = args.lease_name.clone();
-            lease.duration_seconds = args.lease_duration;
-            lease.grace_seconds = (args.lease_duration / 3).max(1);
-            Some(lease)
+            Some(lease.held_for(args.lease_duration))
         }
         _ => None,
     };
@@ -355,40 +343,41 @@ struct Settled {
 }
 
 impl Settled {
-    fn of(args: &Args, settings: &ServeConfig) -> Result<Settled, Failure> {
-        let listen = match (args.listen, &settings.listen) {
+    /// Each setting from its flag or environment variable (`given`), else the config
+    /// file's `serve:` section, else the flag's default (the library's constant).
+    fn of(args: &Args, settings: &ServeConfig, given: &Given) -> Result<Settled, Failure> {
+        let listen = match (given.value("listen", args.listen), &settings.listen) {
             (Some(listen), _) => listen,
             (None, Some(text)) => text.parse().map_err(|e| {
                 Failure::bad_input(anyhow!(
-                    "config serve.listen {text:?}: {e} (expected HOST:PORT)"
+                    "config serve.listen \"{text}\": {e} (expected HOST:PORT)"
                 ))
             })?,
-            (None, None) => ServeOptions::default().listen,
+            (None, None) => args.listen,
         };
-        let defaults = MonitorOptions::default();
+        let interval = |key: &str, flag: u64, file: Option<u64>| {
+            seconds(given.value(key, flag), file, key, flag)
+        };
         let mut monitor = MonitorOptions {
-            present_every: seconds(
+            present_every: interval(
+                "present_interval",
                 args.present_interval,
                 settings.present_interval,
-                "present_interval",
-                defaults.present_every,
             )?,
-            failing_every: seconds(
+            failing_every: interval(
+                "failing_interval",
                 args.failing_interval,
                 settings.failing_interval,
-                "failing_interval",
-                defaults.failing_every,
             )?,
             undetermined_backoff: (
-                defaults.undetermined_backoff.0,
-                seconds(
+                UNDETERMINED_BACKOFF.0,
+                interval(
+                    "undetermined_max_backoff",
                     args.undetermined_max_backoff,
                     settings.undetermined_max_backoff,
-                    "undetermined_max_backoff",
-                    defaults.undetermined_backoff.1,
                 )?,
             ),
-            ..defaults
+            ..MonitorOptions::default()
         };
         add_budgets(&mut monitor, args, settings)?;
         let namespaces = if args.namespaces.is_empty() {
@@ -412,11 +401,10 @@ impl Settled {
             namespaces,
             skip_namespaces,
             monitor,
-            version_every: seconds(
+            version_every: interval(
+                "version_interval",
                 args.version_interval,
                 settings.version_interval,
-                "version_interval",
-                tagwarden_cluster::serve::VERSION_INTERVAL,
             )?,
         })
     }
@@ -483,13 +471,14 @@ fn check_names(args: &Args, namespaces: &[String], skipped: &[String]) -> Result
     Ok(())
 }
 
-/// A flag's seconds, else the config file's, else `default`; 0 is exit 2 with one line
-/// naming the flag (`--present-interval`) or the key (`serve.present_interval`).
+/// A flag's seconds (`None`: not given), else the config file's, else `default`; 0 is
+/// exit 2 with one line naming the flag (`--present-interval`) or the key
+/// (`serve.present_interval`).
 fn seconds(
     flag: Option<u64>,
     file: Option<u64>,
     key: &str,
-    default: Duration,
+    default: u64,
 ) -> Result<Duration, Failure> {
     let zero = |what: String| {
         Failure::bad_input(anyhow!("{what}: 0 is not a number of seconds (at least 1)"))
@@ -499,7 +488,7 @@ fn seconds(
         (Some(flag), _) => Ok(Duration::from_secs(flag)),
         (None, Some(0)) => Err(zero(format!("config serve.{key}"))),
         (None, Some(file)) => Ok(Duration::from_secs(file)),
-        (None, None) => Ok(default),
+        (None, None) => Ok(Duration::from_secs(default)),
     }
 }
 
@@ -556,7 +545,51 @@ fn budget(text: &str) -> Result<(String, u64, u64), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::budget;
+    use super::*;
+    use clap::Parser;
+
+    /// `serve ARGS`'s own arguments, as clap gives them.
+    fn args_of(args: &[&str]) -> Args {
+        #[derive(Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: Args,
+        }
+        Serve::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn each_setting_comes_from_the_flag_or_environment_then_the_file_then_the_default() {
+        let mut file = ServeConfig::default();
+        file.listen = Some("127.0.0.1:9000".into());
+        file.present_interval = Some(600);
+        file.failing_interval = Some(60);
+        // Typed (or from the environment: clap says which, `Given` records both).
+        let typed = args_of(&["--present-interval", "5", "--listen", "127.0.0.1:1"]);
+        let given = Given::these(&["present_interval", "listen"]);
+        let settled = Settled::of(&typed, &file, &given).unwrap();
+        assert_eq!(settled.monitor.present_every, Duration::from_secs(5));
+        assert_eq!(settled.listen.to_string(), "127.0.0.1:1");
+        // Not given: the file, where it has the key, over the flag's default.
+        assert_eq!(settled.monitor.failing_every, Duration::from_secs(60));
+        // Neither: the library's defaults, which are also the flags' defaults.
+        assert_eq!(settled.monitor.undetermined_backoff, UNDETERMINED_BACKOFF);
+        assert_eq!(settled.version_every, VERSION_INTERVAL);
+        let defaults = Settled::of(&args_of(&[]), &ServeConfig::default(), &Given::default());
+        let defaults = defaults.unwrap();
+        assert_eq!(defaults.listen, LISTEN);
+        assert_eq!(defaults.monitor.present_every, PRESENT_EVERY);
+        assert_eq!(defaults.monitor.failing_every, FAILING_EVERY);
+        let from_file = Settled::of(&args_of(&[]), &file, &Given::default()).unwrap();
+        assert_eq!(from_file.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(from_file.monitor.present_every, Duration::from_secs(600));
+        // A typed value that equals the default still wins over the file.
+        let same = args_of(&["--present-interval", "3600"]);
+        let settled = Settled::of(&same, &file, &Given::these(&["present_interval"])).unwrap();
+        assert_eq!(settled.monitor.present_every, PRESENT_EVERY);
+    }
 
     #[test]
     fn budgets_read_as_registry_requests_per_seconds() {
