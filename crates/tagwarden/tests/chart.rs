@@ -214,7 +214,11 @@ pub(crate) fn full_values() -> Value {
             "certManager": {"enabled": true},
             "validate": {"enabled": true},
         },
-        "serviceMonitor": {"enabled": true, "labels": {"release": "kube-prometheus-stack"}},
+        "serviceMonitor": {
+            "enabled": true,
+            "labels": {"release": "kube-prometheus-stack"},
+            "relabelings": [{"targetLabel": "cluster", "replacement": "prod-eu-1"}],
+        },
         "prometheusRule": {"enabled": true, "labels": {"release": "kube-prometheus-stack"}},
         "registryCredentials": {"secretName": "tagwarden-registry"},
         "logFilter": "info,tagwarden=debug",
@@ -619,6 +623,10 @@ fn probes_ports_and_the_downward_api_match_what_serve_expects() {
     assert_eq!(
         monitor["metadata"]["labels"]["release"],
         "kube-prometheus-stack"
+    );
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["relabelings"],
+        json!([{"targetLabel": "cluster", "replacement": "prod-eu-1"}])
     );
     let default = &renders()[0].2;
     assert_eq!(env(&self::container(default), "DOCKER_CONFIG"), None);
