@@ -12,10 +12,14 @@
 //!   the chart (rendered by Helm's own library, values schema included) and put the
 //!   cluster's name on every series the cluster's Prometheus scrapes.
 //!
-//! Why typed objects of our own: k8s-openapi has no custom resources, and
-//! kube-custom-resources-rs (the published bindings) has no ApplicationSet, builds on
-//! kube 0.x (the workspace is on kube 5) and ignores unknown fields, which would make the
-//! round trip prove nothing.
+//! Why typed objects of our own: k8s-openapi has no custom resources, and the published
+//! bindings do not fit the workspace: kube-custom-resources-rs 2024.11 has no
+//! ApplicationSet and builds on kube 0.x; its per-group successors (`kcr_argoproj_io`,
+//! `kcr_helm_toolkit_fluxcd_io`, … 3.2026) derive `kube::CustomResource` from kube 3,
+//! whose kube-core pins k8s-openapi 0.27 beside the workspace's kube 5 and k8s-openapi
+//! 0.29: a second Kubernetes stack to build on every test run, whose derived `Resource`
+//! impls need one k8s-openapi for both. The types here are small, refuse unknown fields
+//! (kopium's generated ones accept and drop them) and follow the upstream API references.
 
 mod argocd;
 mod flux;
@@ -453,4 +457,29 @@ fn each_flux_cluster_applies_the_oci_release_from_this_repository_with_its_varia
         ("ConfigMap", "cluster-vars")
     );
     assert_ne!(from.optional, Some(true));
+}
+
+#[test]
+fn the_fleet_guide_links_every_manifest_and_its_links_resolve() {
+    let guide = std::fs::read_to_string(repo("docs/fleet.md")).unwrap();
+    let mut files = Vec::new();
+    yaml_files(&repo("deploy/fleet"), &mut files);
+    for file in &files {
+        assert!(
+            guide.contains(&format!("(../{file})")),
+            "docs/fleet.md: no link to {file}"
+        );
+    }
+    let mut links = 0;
+    for (start, _) in guide.match_indices("](../") {
+        let rest = &guide[start + 5..];
+        let target = &rest[..rest.find(')').unwrap()];
+        let path = target.split('#').next().unwrap();
+        assert!(
+            repo(path).exists(),
+            "docs/fleet.md links to {target}: no such file"
+        );
+        links += 1;
+    }
+    assert!(links >= files.len(), "{links} links");
 }
