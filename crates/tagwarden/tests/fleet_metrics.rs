@@ -298,3 +298,54 @@ fn an_agent_mode_prometheus_refuses_rules_so_they_belong_in_a_central_ruler() {
         "{said}"
     );
 }
+
+/// The YAML blocks of docs/fleet.md whose first line is `# prometheus.yml …`.
+fn documented_prometheus_configs() -> Vec<String> {
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/fleet.md"))
+            .unwrap();
+    guide
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .filter(|block| block.starts_with("# prometheus.yml"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_guides_prometheus_configurations_pass_promtool() {
+    let configs = documented_prometheus_configs();
+    // The cluster's (external labels) and the central one's (relabelling).
+    assert_eq!(configs.len(), 2, "{configs:#?}");
+    let dir = tempfile::tempdir().unwrap();
+    // Debian's Prometheus is built without Kubernetes service discovery: its promtool
+    // checks the rest of the cluster's config with a static target in its place.
+    let kubernetes_sd =
+        "kubernetes_sd_configs: [{role: endpoints, namespaces: {names: [tagwarden]}}]";
+    assert!(configs[0].contains(kubernetes_sd), "{}", configs[0]);
+    for (index, config) in configs.iter().enumerate() {
+        let path = dir.path().join(format!("prometheus-{index}.yml"));
+        let checkable = config.replace(
+            kubernetes_sd,
+            "static_configs: [{targets: ['tagwarden.tagwarden.svc:8080']}]",
+        );
+        std::fs::write(&path, checkable).unwrap();
+        let output = Command::new("promtool")
+            .args(["check", "config", "--syntax-only"])
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("promtool ({e}): run scripts/test.sh (or apt-get install -y prometheus)")
+            });
+        assert!(
+            output.status.success(),
+            "docs/fleet.md's config:\n{config}\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // They set the label the way the tests above do.
+    assert!(configs[0].contains("external_labels:\n    cluster: prod-eu-1"));
+    assert!(configs[1].contains("target_label: cluster\n        replacement: prod-eu-1"));
+}
