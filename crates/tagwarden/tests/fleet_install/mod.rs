@@ -290,6 +290,10 @@ fn the_application_set_installs_this_repositorys_chart_on_every_cluster_with_its
         application.metadata.name,
         format!("tagwarden-{}", CLUSTER.0)
     );
+    assert_eq!(
+        application.metadata.finalizers,
+        ["resources-finalizer.argocd.argoproj.io"]
+    );
     let destination = &application.spec.destination;
     assert_eq!(destination.server, CLUSTER.1);
     let sync = application.spec.sync_policy.as_ref().expect("syncPolicy");
