@@ -28,7 +28,6 @@ impl Prometheus {
     /// Starts Prometheus scraping `targets` (`HOST:PORT`, `/metrics`) every second and
     /// evaluating the rules of `rule_files` every second; returns once it is ready.
     pub fn start(targets: &[String], rule_files: &[PathBuf]) -> Prometheus {
-        let dir = tempfile::tempdir().expect("temp dir");
         let config = serde_json::json!({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": rule_files,
@@ -37,18 +36,28 @@ impl Prometheus {
                 "static_configs": [{"targets": targets}],
             }],
         });
+        Prometheus::start_with(&config, &[])
+    }
+
+    /// Starts Prometheus with the configuration `config` and more command-line `flags`
+    /// (`--enable-feature=agent`: an agent, whose storage flag it is given instead);
+    /// returns once it is ready.
+    pub fn start_with(config: &Value, flags: &[&str]) -> Prometheus {
+        let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config.to_string()).unwrap();
         let addr = free_loopback_addr();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let storage = match flags.contains(&"--enable-feature=agent") {
+            true => "--storage.agent.path",
+            false => "--storage.tsdb.path",
+        };
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
+            .arg(format!("{storage}={}", dir.path().join("data").display()))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--log.level=warn")
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -61,6 +70,11 @@ impl Prometheus {
             (http_get(&p.addr, "/-/ready").map(|(status, _)| status) == Some(200)).then_some(())
         });
         prometheus
+    }
+
+    /// Its `HOST:PORT` on loopback.
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
     /// `GET path` of the HTTP API, as JSON; panics unless Prometheus says `success`.
@@ -119,7 +133,7 @@ impl Prometheus {
         }
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
     }
 }
@@ -139,7 +153,7 @@ fn free_loopback_addr() -> String {
 
 /// One HTTP/1.0 GET (so the answer is never chunked): status and body, or `None` when
 /// nothing answers.
-fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -178,7 +192,7 @@ fn static_metrics(body: &'static str) -> String {
 }
 
 /// The chart's PrometheusRule `spec`, rendered, written as a rules file in `dir`.
-fn rendered_rules(dir: &Path) -> PathBuf {
+pub(crate) fn rendered_rules(dir: &Path) -> PathBuf {
     let rendered = render(&full_values(), KUBE_VERSIONS[1]);
     let rule = rendered.all("PrometheusRule")[0];
     let path = dir.join("tagwarden-rules.yaml");
@@ -275,16 +289,19 @@ fn a_real_prometheus_holds_the_unavailable_image_alert_pending_with_its_fallback
 /// through KUBECONFIG, with the token of the chart's ServiceAccount under the chart's
 /// rendered RBAC (`crate::installed`). Killed on drop, which fails the test if RBAC
 /// refused it anything.
-struct ChartedServe<'a> {
+pub(crate) struct ChartedServe<'a> {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     dir: tempfile::TempDir,
     api: &'a tagwarden_testbed::ApiServer,
     installed: crate::installed::Installed,
 }
 
 impl<'a> ChartedServe<'a> {
-    fn start(api: &'a tagwarden_testbed::ApiServer, rendered: &crate::chart::Rendered) -> Self {
+    pub(crate) fn start(
+        api: &'a tagwarden_testbed::ApiServer,
+        rendered: &crate::chart::Rendered,
+    ) -> Self {
         Self::start_as(api, rendered, "tagwarden-7d9f8-abcde")
     }
 
@@ -359,7 +376,7 @@ impl<'a> ChartedServe<'a> {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 }

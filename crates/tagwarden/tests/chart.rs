@@ -214,7 +214,11 @@ pub(crate) fn full_values() -> Value {
             "certManager": {"enabled": true},
             "validate": {"enabled": true},
         },
-        "serviceMonitor": {"enabled": true, "labels": {"release": "kube-prometheus-stack"}},
+        "serviceMonitor": {
+            "enabled": true,
+            "labels": {"release": "kube-prometheus-stack"},
+            "relabelings": [{"targetLabel": "cluster", "replacement": "prod-eu-1"}],
+        },
         "prometheusRule": {"enabled": true, "labels": {"release": "kube-prometheus-stack"}},
         "registryCredentials": {"secretName": "tagwarden-registry"},
         "logFilter": "info,tagwarden=debug",
@@ -619,6 +623,10 @@ fn probes_ports_and_the_downward_api_match_what_serve_expects() {
     assert_eq!(
         monitor["metadata"]["labels"]["release"],
         "kube-prometheus-stack"
+    );
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["relabelings"],
+        json!([{"targetLabel": "cluster", "replacement": "prod-eu-1"}])
     );
     let default = &renders()[0].2;
     assert_eq!(env(&self::container(default), "DOCKER_CONFIG"), None);
@@ -2398,13 +2406,15 @@ fn the_dashboard_queries_are_promql_over_exported_metrics() {
     };
     assert_eq!(
         queries_of("Webhook decisions"),
-        ["sum by (decision) (rate(tagwarden_webhook_decisions_total[$__rate_interval]))"]
+        [
+            r#"sum by (decision) (rate(tagwarden_webhook_decisions_total{cluster=~"$cluster"}[$__rate_interval]))"#
+        ]
     );
     let latency = queries_of("Webhook latency (p50, p95, p99)");
     for (query, quantile) in latency.iter().zip(["0.5", "0.95", "0.99"]) {
         assert!(
             query.starts_with(&format!("histogram_quantile({quantile}, "))
-                && query.contains("rate(tagwarden_webhook_duration_seconds_bucket["),
+                && query.contains("rate(tagwarden_webhook_duration_seconds_bucket{"),
             "{query}"
         );
     }
@@ -2412,9 +2422,32 @@ fn the_dashboard_queries_are_promql_over_exported_metrics() {
     let timeouts = queries_of("Webhook timeouts");
     assert!(
         timeouts.len() == 1
-            && timeouts[0].contains(r#"tagwarden_webhook_decisions_total{decision="timeout"}"#),
+            && timeouts[0].contains(
+                r#"tagwarden_webhook_decisions_total{cluster=~"$cluster", decision="timeout"}"#
+            ),
         "{timeouts:?}"
     );
+    // On a fleet (docs/fleet.md), every query keeps to the clusters picked in the
+    // `cluster` variable, whose All also takes series without the label.
+    let cluster = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|variable| variable["name"] == "cluster")
+        .expect("a cluster variable");
+    assert_eq!(cluster["allValue"], ".*", "{cluster:#}");
+    assert_eq!(
+        cluster["query"]["query"],
+        "label_values(tagwarden_build_info, cluster)"
+    );
+    for (title, expr) in &exprs {
+        let selectors = expr.matches('{').count();
+        let filtered = expr.matches(r#"{cluster=~"$cluster""#).count();
+        assert!(
+            selectors > 0 && selectors == filtered,
+            "{title}: a selector without the cluster filter: {expr}"
+        );
+    }
     // Every metric tagwarden exports is on the dashboard.
     for metric in TAGWARDEN_METRICS {
         assert!(
@@ -2429,6 +2462,7 @@ fn the_dashboard_queries_are_promql_over_exported_metrics() {
         .enumerate()
         .map(|(i, (_, expr))| {
             let expr = expr
+                .replace("$cluster", ".*")
                 .replace("$__rate_interval", "5m")
                 .replace("$__interval", "1m")
                 .replace("$__range", "1h");

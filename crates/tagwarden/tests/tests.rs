@@ -22,6 +22,8 @@ mod credential_provider;
 mod credentials;
 mod debug_log;
 mod decisions;
+mod fleet_install;
+mod fleet_metrics;
 mod gaps;
 mod helm_plugin;
 mod help;
