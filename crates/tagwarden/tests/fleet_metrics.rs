@@ -199,7 +199,12 @@ fn assert_pages_name_cluster_a_only(
         alert["labels"]["reason"], "missing",
         "{topology}: {alert:#}"
     );
-    assert_eq!(alert["state"], "pending", "{topology}: {alert:#}");
+    // Pending until the rule's `for:` has passed, then firing: which one depends on how
+    // long the machine took to get here, not on the rule.
+    assert!(
+        alert["state"] == "pending" || alert["state"] == "firing",
+        "{topology}: {alert:#}"
+    );
     // The fallback was looked up within cluster a (the lookup names the cluster).
     let image = alert["labels"]["image"].as_str().unwrap();
     let description = alert["annotations"]["description"].as_str().unwrap();
