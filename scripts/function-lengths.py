@@ -6,6 +6,7 @@ Product code is crates/*/src of every crate but the dev-only test bed; test modu
 to the closing brace at the same indentation, as rustfmt writes it.
 
     scripts/function-lengths.py     # CI runs it (.ci/run)
+    scripts/function-lengths.py --top 10   # the ten longest, whatever their length
 """
 import pathlib
 import re
@@ -25,7 +26,7 @@ def closing(lines, start, indent):
     return len(lines) - 1
 
 
-def long_functions(path):
+def long_functions(path, limit=LIMIT):
     lines = path.read_text(encoding="utf-8").split("\n")
     found = []
     i = 0
@@ -46,13 +47,14 @@ def long_functions(path):
             if j < len(lines) and lines[j].rstrip().endswith("{"):
                 end = closing(lines, j, indent)
                 length = end - i + 1
-                if length > LIMIT:
+                if length > limit:
                     found.append((path.relative_to(ROOT), i + 1, match.group(7), length))
         i += 1
     return found
 
 
 def main():
+    top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else None
     found = []
     for crate in sorted(ROOT.glob("crates/*")):
         if crate.name == "tagwarden-testbed":
@@ -60,7 +62,11 @@ def main():
         for path in sorted((crate / "src").rglob("*.rs")):
             if path.name.endswith("_tests.rs"):
                 continue
-            found.extend(long_functions(path))
+            found.extend(long_functions(path, 0 if top else LIMIT))
+    if top:
+        for path, line, name, length in sorted(found, key=lambda f: -f[3])[:top]:
+            print(f"{length:4} {name} ({path}:{line})")
+        return 0
     for path, line, name, length in found:
         print(f"{path}:{line}: fn {name} is {length} lines (at most {LIMIT}): cut it into named steps", file=sys.stderr)
     return 1 if found else 0
