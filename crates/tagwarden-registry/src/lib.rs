@@ -97,7 +97,7 @@ pub use keychain::{
 };
 pub use observe::{ErrorClass, Observer, Operation, RequestEvent, RequestOutcome};
 pub use platform::{Platform, PlatformError};
-pub use preflight::{UpgradeVerdict, inspect_images_after_upgrade, inspect_upgrade};
+pub use preflight::{JudgedAt, UpgradeVerdict, inspect_images_after_upgrade, inspect_upgrade};
 pub use resolve::{
     Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, SchemeSource, TagScheme,
     missing_platforms, platform_report, platforms_of, resolve,

@@ -14,11 +14,12 @@ use tagwarden_cluster::{
     NodePlatform, PullFailure, ScanError, ScanOptions, Scope, SecretRef, WorkloadLocation,
 };
 use tagwarden_core::KubeVersion;
+use tagwarden_registry::JudgedAt;
 
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::kube_version::ClusterArgs;
 use crate::commands::policy::{Policy, PolicyArgs, PolicyFlags};
-use crate::commands::report::{CheckOutput, Details, FailOn, ImageReport, Located, Summary};
+use crate::commands::report::{CheckOutput, Details, FailOn, ImageReport, Located, Report};
 use crate::commands::{load_config, print_json, registry_client_with};
 use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
@@ -258,11 +259,10 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
         .version()
         .await
         .map_err(|e| crate::commands::kube_version::cluster_failure(e, HINT))?;
-    let judged_at = target.clone().unwrap_or_else(|| today.clone());
-    let preflight = judged_at.major_minor() != today.major_minor();
+    let judged = JudgedAt::new(today, target);
     let policy = Policy::from_flags(
         &PolicyFlags {
-            kube_version: Some(&judged_at),
+            kube_version: Some(judged.version()),
             args: &args.policy,
         },
         &config,
@@ -271,7 +271,7 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
         scope: scope_of(args, &cluster),
         inspect: policy.inspect_options(Vec::new()),
         platforms: (!platforms.is_empty()).then_some(platforms),
-        upgrade_from: preflight.then(|| today.clone()),
+        upgrade_from: judged.upgrade_from().cloned(),
     };
 
     // The client is built (and its flags and files checked) before the cluster is read;
@@ -287,19 +287,20 @@ pub async fn run_as(global: &GlobalOptions, args: &Args, command: &str) -> Comma
     let cluster_info = ClusterInfo {
         server: cluster.server(),
         context: cluster.context().map(str::to_string),
-        kube_version: today,
-        target_kube_version: preflight.then_some(judged_at),
+        kube_version: judged.today().clone(),
+        target_kube_version: judged.target().cloned(),
     };
     let output = scan_output(cluster_info, report, &local);
+    let report = &output.report.report;
     match global.output {
         OutputFormat::Json => print_json(&output)?,
         OutputFormat::Junit => out!(
             "{}",
-            crate::commands::report::junit::report(&output.report, command)
+            crate::commands::report::junit::report(report, command)
         )?,
-        _ => crate::commands::report::text::print(&output.report)?,
+        _ => crate::commands::report::text::print(report)?,
     }
-    crate::commands::report::verdict_of(&output.report, args.fail_on)
+    crate::commands::report::verdict_of(report, args.fail_on)
 }
 
 /// The report in `check`'s shape, with what only a scan has.
@@ -311,12 +312,10 @@ fn scan_output(
     let rate_limits = crate::commands::rate_limits_of(local);
     let images: Vec<ImageReport<WorkloadLocation, ScanDetails>> =
         report.images.into_iter().map(image_report).collect();
-    let summary = Summary::of(&images);
     ScanOutput {
         cluster,
         report: CheckOutput {
-            images,
-            summary,
+            report: Report::new(images),
             rate_limits,
         },
         nodes: report.nodes,
@@ -382,24 +381,15 @@ fn note_nothing_found(scope: &Scope) {
 
 /// One scanned image in `check`'s report shape.
 fn image_report(scanned: ScannedImage) -> ImageReport<WorkloadLocation, ScanDetails> {
-    let verdict = scanned.verdict;
-    ImageReport {
-        image: scanned.image,
-        status: verdict.status,
-        digest: verdict.digest,
-        fallback: verdict.fallback,
-        reason: verdict.reason,
-        nearest_outside_policy: verdict.nearest_outside_policy,
-        locations: scanned.locations,
-        details: ScanDetails {
-            after_upgrade: scanned.after_upgrade,
-            pull_failures: scanned.pull_failures,
-            platforms: scanned.platforms,
-            pull_secrets: scanned
-                .pull_secrets
-                .iter()
-                .map(SecretRef::to_string)
-                .collect(),
-        },
-    }
+    let details = ScanDetails {
+        after_upgrade: scanned.after_upgrade,
+        pull_failures: scanned.pull_failures,
+        platforms: scanned.platforms,
+        pull_secrets: scanned
+            .pull_secrets
+            .iter()
+            .map(SecretRef::to_string)
+            .collect(),
+    };
+    ImageReport::of(scanned.image, scanned.verdict, scanned.locations, details)
 }
