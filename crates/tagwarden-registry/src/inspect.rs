@@ -18,9 +18,9 @@
 //!   digest is checked by that digest.
 //! - [`resolve_image`]: [`resolve()`] with the answer pinned by digest when asked, as
 //!   `tagwarden resolve` prints it.
-//! - [`inspect_tags`] and [`published_tags`]: the questions of the publisher commands
-//!   (`gaps`, `matrix verify`): a repository's tags, listed once, and whether given tags
-//!   exist with given platforms.
+//! - [`inspect_tags`] and [`published_tags`]: the steps of the publisher commands'
+//!   question (`gaps`, `matrix verify`), which [`crate::promised`] asks: a repository's
+//!   tags, listed once, and whether given tags exist with given platforms.
 //!
 //! A registry that does not answer never leads to a fallback or a rewrite: such an image is
 //! *undetermined* ([`ImageStatus::Denied`] or [`ImageStatus::Unreachable`]).
