@@ -22,13 +22,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
 use tagwarden_core::ImageStatus;
-use tagwarden_core::{KubeVersion, Platform, Verdict};
+use tagwarden_core::{ImageSet, KubeVersion, Platform, Verdict};
 use tagwarden_registry::inspect::Progress;
 use tagwarden_registry::{Client, InspectOptions};
 
 use crate::connection::Cluster;
 use crate::error::ClusterError;
-use crate::inventory::{Inventory, NodePlatform, PullFailure, Scope, SecretRef, WorkloadLocation};
+use crate::inventory::{
+    GatheredUses, ImageUse, Inventory, NodePlatform, PullFailure, Scope, SecretRef,
+    WorkloadLocation,
+};
 use crate::pull_secrets::PullSecrets;
 
 /// What to scan and how to judge it.
@@ -95,106 +98,83 @@ pub enum ScanError {
 struct Group {
     pull_secrets: Vec<SecretRef>,
     platforms: Vec<Platform>,
-    images: Vec<String>,
+    /// Positions in the report's images.
+    images: Vec<usize>,
 }
 
-/// The unique images of an inventory, in order of first use, with what they are asked
-/// with: the pull secrets and node platforms of all their uses.
-#[derive(Debug, Default)]
-struct Gathered {
-    images: Vec<ScannedImage>,
-    /// Image → its index in `images`.
-    index: HashMap<String, usize>,
-    /// Per image: the pull secrets its uses name, without repeats.
-    secrets_of: Vec<Vec<SecretRef>>,
-    /// Per image: the node platforms of each of its uses.
-    platforms_of: Vec<Vec<Vec<NodePlatform>>>,
-    other_pull_failures: Vec<PullFailure>,
-}
-
-impl Gathered {
-    fn of(inventory: Inventory) -> Gathered {
-        let mut gathered = Gathered::default();
-        for image_use in inventory.uses {
-            let i = gathered.index_of(&image_use.image);
-            gathered.images[i].locations.push(image_use.location);
-            for secret in image_use.pull_secrets {
-                if !gathered.secrets_of[i].contains(&secret) {
-                    gathered.secrets_of[i].push(secret);
-                }
-            }
-            gathered.platforms_of[i].push(image_use.node_platforms);
+/// The unique images of an inventory ([`ImageSet`]: in order of first use), each with
+/// what it is asked with: the readable pull secrets and the node platforms of all its
+/// uses (or `--platform`'s), and its pull failures; and the failures of images no use
+/// names.
+fn gather(
+    inventory: Inventory,
+    secrets: &PullSecrets,
+    platforms: Option<&[Platform]>,
+) -> (Vec<ScannedImage>, Vec<PullFailure>) {
+    let uses: ImageSet<ImageUse> = inventory
+        .uses
+        .into_iter()
+        .map(|image_use| (image_use.image.clone(), image_use))
+        .collect();
+    let mut failures: Vec<Vec<PullFailure>> = vec![Vec::new(); uses.len()];
+    let mut other_pull_failures = Vec::new();
+    for failure in inventory.pull_failures {
+        match uses.position(failure.image.as_str()) {
+            Some(i) => failures[i].push(failure),
+            None => other_pull_failures.push(failure),
         }
-        for failure in inventory.pull_failures {
-            match gathered.index.get(&failure.image) {
-                Some(&i) => gathered.images[i].pull_failures.push(failure),
-                None => gathered.other_pull_failures.push(failure),
-            }
-        }
-        gathered
     }
-
-    /// The index of `image`, added when new.
-    fn index_of(&mut self, image: &str) -> usize {
-        if let Some(&i) = self.index.get(image) {
-            return i;
-        }
-        self.images.push(ScannedImage {
-            image: image.to_string(),
-            verdict: Verdict::with_status(ImageStatus::Unreachable),
-            after_upgrade: None,
-            locations: Vec::new(),
-            pull_failures: Vec::new(),
-            platforms: Vec::new(),
-            pull_secrets: Vec::new(),
-        });
-        self.secrets_of.push(Vec::new());
-        self.platforms_of.push(Vec::new());
-        self.index.insert(image.to_string(), self.images.len() - 1);
-        self.images.len() - 1
-    }
-
-    /// Sets each image's readable pull secrets and platforms, and groups the images
-    /// that share both.
-    fn group(
-        &mut self,
-        secrets: &PullSecrets,
-        platforms: Option<&[Platform]>,
-        nodes: &[NodePlatform],
-    ) -> Vec<Group> {
-        let mut groups: Vec<Group> = Vec::new();
-        for (i, image) in self.images.iter_mut().enumerate() {
-            image.pull_secrets = self.secrets_of[i]
-                .iter()
-                .filter(|s| secrets.knows(s))
-                .cloned()
-                .collect();
-            image.platforms = match platforms {
-                Some(platforms) => platforms
-                    .iter()
-                    .map(|p| NodePlatform {
-                        platform: p.clone(),
-                        nodes: count_nodes(nodes, p),
-                    })
+    let nodes = &inventory.nodes;
+    let images = uses
+        .into_iter()
+        .zip(failures)
+        .map(|(entry, pull_failures)| {
+            let gathered = GatheredUses::of(entry.uses);
+            ScannedImage {
+                image: entry.image,
+                verdict: Verdict::with_status(ImageStatus::Unreachable),
+                after_upgrade: None,
+                locations: gathered.locations,
+                pull_failures,
+                platforms: match platforms {
+                    Some(platforms) => platforms
+                        .iter()
+                        .map(|p| NodePlatform {
+                            platform: p.clone(),
+                            nodes: count_nodes(nodes, p),
+                        })
+                        .collect(),
+                    None => gathered.platforms,
+                },
+                pull_secrets: gathered
+                    .pull_secrets
+                    .into_iter()
+                    .filter(|s| secrets.knows(s))
                     .collect(),
-                None => union_of(&self.platforms_of[i]),
-            };
-            let platforms: Vec<Platform> =
-                image.platforms.iter().map(|p| p.platform.clone()).collect();
-            match groups
-                .iter_mut()
-                .find(|g| g.pull_secrets == image.pull_secrets && g.platforms == platforms)
-            {
-                Some(group) => group.images.push(image.image.clone()),
-                None => groups.push(Group {
-                    pull_secrets: image.pull_secrets.clone(),
-                    platforms,
-                    images: vec![image.image.clone()],
-                }),
             }
+        })
+        .collect();
+    (images, other_pull_failures)
+}
+
+/// The images that share both pull secrets and platforms, in order of first use.
+fn groups_of(images: &[ScannedImage]) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, image) in images.iter().enumerate() {
+        let platforms: Vec<Platform> = image.platforms.iter().map(|p| p.platform.clone()).collect();
+        match groups
+            .iter_mut()
+            .find(|g| g.pull_secrets == image.pull_secrets && g.platforms == platforms)
+        {
+            Some(group) => group.images.push(i),
+            None => groups.push(Group {
+                pull_secrets: image.pull_secrets.clone(),
+                platforms,
+                images: vec![i],
+            }),
         }
-        groups
     }
+    groups
 }
 
 impl Cluster {
@@ -223,17 +203,11 @@ impl Cluster {
         let mut warnings = inventory.warnings.clone();
         warnings.extend(secrets.warnings.iter().cloned());
         let nodes = inventory.nodes.clone();
-        let mut gathered = Gathered::of(inventory);
-        let groups = gathered.group(&secrets, options.platforms.as_deref(), &nodes);
-        let answers = ask_groups(client, &secrets, &groups, options, progress).await;
-        let Gathered {
-            mut images,
-            index,
-            other_pull_failures,
-            ..
-        } = gathered;
-        for (image, (verdict, after_upgrade)) in answers {
-            let i = index[&image];
+        let (mut images, other_pull_failures) =
+            gather(inventory, &secrets, options.platforms.as_deref());
+        let groups = groups_of(&images);
+        let answers = ask_groups(client, &secrets, &images, &groups, options, progress).await;
+        for (i, (verdict, after_upgrade)) in answers {
             images[i].verdict = with_nodes_named(verdict, &images[i].platforms);
             images[i].after_upgrade = after_upgrade;
         }
@@ -251,10 +225,11 @@ impl Cluster {
 async fn ask_groups(
     client: &Client,
     secrets: &PullSecrets,
+    images: &[ScannedImage],
     groups: &[Group],
     options: &ScanOptions,
     progress: impl Fn(Progress),
-) -> Vec<(String, (Verdict, Option<String>))> {
+) -> Vec<(usize, (Verdict, Option<String>))> {
     let mut clients_by_secrets: HashMap<Vec<SecretRef>, Client> = HashMap::new();
     for group in groups {
         if !clients_by_secrets.contains_key(&group.pull_secrets) {
@@ -276,10 +251,15 @@ async fn ask_groups(
         let mut inspect = options.inspect.clone();
         inspect.platforms = group.platforms.clone();
         let tick = &tick;
+        let strings: Vec<&str> = group
+            .images
+            .iter()
+            .map(|&i| images[i].image.as_str())
+            .collect();
         async move {
             let answers = ask(
                 client,
-                &group.images,
+                &strings,
                 &inspect,
                 options.upgrade_from.as_ref(),
                 tick,
@@ -288,7 +268,7 @@ async fn ask_groups(
             group
                 .images
                 .iter()
-                .cloned()
+                .copied()
                 .zip(answers)
                 .collect::<Vec<_>>()
         }
@@ -300,7 +280,7 @@ async fn ask_groups(
 /// The engine's answers for one group, with the reference asked for after an upgrade.
 async fn ask(
     client: &Client,
-    images: &[String],
+    images: &[&str],
     options: &InspectOptions,
     upgrade_from: Option<&KubeVersion>,
     progress: &impl Fn(Progress),
@@ -351,19 +331,6 @@ fn with_nodes_named(mut verdict: Verdict, platforms: &[NodePlatform]) -> Verdict
         reason.push_str(&lacking.join(", "));
     }
     verdict
-}
-
-/// Every platform of `sets`, each with the most nodes any set counted for it.
-fn union_of(sets: &[Vec<NodePlatform>]) -> Vec<NodePlatform> {
-    let mut union: Vec<NodePlatform> = Vec::new();
-    for platform in sets.iter().flatten() {
-        match union.iter_mut().find(|p| p.platform == platform.platform) {
-            Some(known) => known.nodes = known.nodes.max(platform.nodes),
-            None => union.push(platform.clone()),
-        }
-    }
-    union.sort_by_cached_key(|p| p.platform.to_string());
-    union
 }
 
 /// How many nodes offer `wanted`.

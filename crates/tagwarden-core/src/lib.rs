@@ -10,6 +10,9 @@
 //! - [`track`]: which images follow the Kubernetes version (their tag, or a track rule).
 //! - [`verdict`]: the answer about one image (present, missing, undetermined, invalid).
 //! - [`config`]: the config file's `policy:` section, and the rule of its numbers.
+//! - [`image_set`]: image uses grouped by image, in order of first use ([`ImageSet`]).
+//! - [`report`]: the report `check` and `scan` give, its summary, and the exit it means
+//!   under `--fail-on`.
 //!
 //! Nothing here does I/O or async, so every rule is tested exhaustively.
 
@@ -17,15 +20,18 @@
 
 pub mod config;
 pub mod gaps;
+pub mod image_set;
 pub mod kube_version;
 pub mod matrix;
 pub mod platform;
 pub mod policy;
 pub mod reference;
+pub mod report;
 pub mod tag;
 pub mod track;
 pub mod verdict;
 
+pub use image_set::{ImageEntry, ImageSet};
 pub use kube_version::{Distribution, KubeVersion, KubeVersionError};
 pub use platform::{Platform, PlatformError};
 pub use policy::{Candidate, FallbackPolicy, Prefer};

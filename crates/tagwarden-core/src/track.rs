@@ -300,6 +300,65 @@ pub fn tag_after_upgrade(
     })
 }
 
+/// The Kubernetes version images are judged at, and whether that makes the run an
+/// upgrade preflight: a version asked for (`scan --kube-version`) whose `major.minor` is
+/// not the cluster's today. Then every image whose tag tracks today's version is asked
+/// about at the target's tag ([`tag_after_upgrade`]); a version of today's minor (another
+/// patch) is no upgrade, and images are judged at it as they are.
+///
+/// ```
+/// use tagwarden_core::track::JudgedAt;
+/// use tagwarden_core::KubeVersion;
+///
+/// let today = KubeVersion::parse("v1.32.4-eks-5e0fdde").unwrap();
+/// let upgrade = JudgedAt::new(today.clone(), Some(KubeVersion::parse("1.33").unwrap()));
+/// assert_eq!(upgrade.upgrade_from(), Some(&today));
+/// assert_eq!(upgrade.target().map(|v| v.major_minor()), Some((1, 33)));
+///
+/// let patch = JudgedAt::new(today.clone(), Some(KubeVersion::parse("1.32.1").unwrap()));
+/// assert!(!patch.is_preflight());
+/// assert_eq!(patch.version().patch, Some(1));
+/// assert!(!JudgedAt::new(today, None).is_preflight());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgedAt {
+    today: KubeVersion,
+    version: KubeVersion,
+}
+
+impl JudgedAt {
+    /// The cluster runs `today`; `asked` is the version the user asked to judge at.
+    pub fn new(today: KubeVersion, asked: Option<KubeVersion>) -> JudgedAt {
+        let version = asked.unwrap_or_else(|| today.clone());
+        JudgedAt { today, version }
+    }
+
+    /// The cluster's version today.
+    pub fn today(&self) -> &KubeVersion {
+        &self.today
+    }
+
+    /// The version images are judged at (tracked): the one asked for, else today's.
+    pub fn version(&self) -> &KubeVersion {
+        &self.version
+    }
+
+    /// True when the version judged at is another `major.minor` than today's.
+    pub fn is_preflight(&self) -> bool {
+        self.version.major_minor() != self.today.major_minor()
+    }
+
+    /// Today's version, when this is an upgrade preflight.
+    pub fn upgrade_from(&self) -> Option<&KubeVersion> {
+        self.is_preflight().then_some(&self.today)
+    }
+
+    /// The target version, when this is an upgrade preflight.
+    pub fn target(&self) -> Option<&KubeVersion> {
+        self.is_preflight().then_some(&self.version)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

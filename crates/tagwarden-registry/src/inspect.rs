@@ -18,9 +18,9 @@
 //!   digest is checked by that digest.
 //! - [`resolve_image`]: [`resolve()`] with the answer pinned by digest when asked, as
 //!   `tagwarden resolve` prints it.
-//! - [`inspect_tags`] and [`published_tags`]: the questions of the publisher commands
-//!   (`gaps`, `matrix verify`): a repository's tags, listed once, and whether given tags
-//!   exist with given platforms.
+//! - [`inspect_tags`] and [`published_tags`]: the steps of the publisher commands'
+//!   question (`gaps`, `matrix verify`), which [`crate::promised`] asks: a repository's
+//!   tags, listed once, and whether given tags exist with given platforms.
 //!
 //! A registry that does not answer never leads to a fallback or a rewrite: such an image is
 //! *undetermined* ([`ImageStatus::Denied`] or [`ImageStatus::Unreachable`]).
@@ -28,10 +28,10 @@
 use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
-use tagwarden_core::Reference;
 use tagwarden_core::policy::FallbackPolicy;
 use tagwarden_core::track::{Tracking, Tracks};
 use tagwarden_core::verdict::{ImageStatus, Verdict};
+use tagwarden_core::{ImageSet, Reference};
 
 use crate::client::{Client, Repository};
 use crate::error::{Lookup, RegistryError, Undecided};
@@ -242,9 +242,13 @@ where
     Ask: Fn(Reference) -> Asking,
     Asking: std::future::Future<Output = T>,
 {
-    let unique = unique_images(images);
-    let parsed: Vec<Result<Reference, String>> = unique
+    let unique: ImageSet<usize, &str> = images
         .iter()
+        .enumerate()
+        .map(|(i, image)| (image.as_ref(), i))
+        .collect();
+    let parsed: Vec<Result<Reference, String>> = unique
+        .images()
         .map(|image| Reference::parse(image).map_err(|e| e.reason().to_string()))
         .collect();
     announce_all(client, parsed.iter().filter_map(|p| p.as_ref().ok()));
@@ -268,21 +272,19 @@ where
         })
         .collect()
         .await;
-    let by_image: HashMap<&str, &T> = unique.iter().copied().zip(&answers).collect();
-    images
-        .iter()
-        .map(|image| by_image[image.as_ref()].clone())
-        .collect()
+    in_input_order(&unique, answers)
 }
 
-/// The distinct strings of `images`, in order of first appearance.
-pub(crate) fn unique_images<S: AsRef<str>>(images: &[S]) -> Vec<&str> {
-    let mut seen = HashSet::new();
-    images
+/// The answer about each unique image, given to every use of it: one answer per input
+/// position, in input order (`unique`'s uses are the positions).
+fn in_input_order<K, T: Clone>(unique: &ImageSet<usize, K>, answers: Vec<T>) -> Vec<T> {
+    let mut placed: Vec<(usize, T)> = unique
         .iter()
-        .map(AsRef::as_ref)
-        .filter(|image| seen.insert(*image))
-        .collect()
+        .zip(answers)
+        .flat_map(|(entry, answer)| entry.uses.iter().map(move |&i| (i, answer.clone())))
+        .collect();
+    placed.sort_by_key(|(i, _)| *i);
+    placed.into_iter().map(|(_, answer)| answer).collect()
 }
 
 /// One token request per registry covers every repository about to be asked.
@@ -366,22 +368,20 @@ pub async fn decide_repairs(
     options: &RepairOptions,
 ) -> Vec<Repair> {
     announce_all(client, references.iter().filter(|r| options.asks_about(r)));
-    let mut seen = HashSet::new();
-    let unique: Vec<&Reference> = references
+    let unique: ImageSet<usize, &str> = references
         .iter()
-        .filter(|r| seen.insert(r.original()))
+        .enumerate()
+        .map(|(i, r)| (r.original(), i))
         .collect();
-    let answers: Vec<Repair> = futures::stream::iter(unique.iter())
+    let firsts = unique
+        .iter()
+        .filter_map(|entry| entry.uses.first().map(|&i| &references[i]));
+    let answers: Vec<Repair> = futures::stream::iter(firsts)
         .map(|reference| decide_repair(client, reference, options))
         .buffered(options.inspect.concurrency.max(1))
         .collect()
         .await;
-    let by_image: HashMap<&str, &Repair> =
-        unique.iter().map(|r| r.original()).zip(&answers).collect();
-    references
-        .iter()
-        .map(|r| by_image[r.original()].clone())
-        .collect()
+    in_input_order(&unique, answers)
 }
 
 /// Turns the verdict about `reference` into what to do with it.

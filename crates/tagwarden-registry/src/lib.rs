@@ -14,6 +14,10 @@
 //!
 //! - [`inspect`]: the verdict about one image or many, and repairs (the engine of `check`,
 //!   `post-render` and the cluster front ends).
+//! - [`preflight`]: the verdict after a Kubernetes upgrade, and whether a run is one.
+//! - [`promised`]: whether the tags a publisher promises exist, on the platforms promised
+//!   (`gaps`, `matrix verify`): the tags listed once per repository, then the platforms
+//!   of the listed tags checked.
 //! - [`resolve()`](resolve()) (module `resolve`): from a reference and a Kubernetes version to a tag
 //!   that exists.
 //! - `client`: [`Client`], [`Repository`], [`Mirror`]: the Distribution API operations,
@@ -78,6 +82,7 @@ pub mod observe;
 mod platform;
 pub mod preflight;
 mod process;
+pub mod promised;
 pub mod proxy;
 mod resolve;
 mod transport;
@@ -97,7 +102,8 @@ pub use keychain::{
 };
 pub use observe::{ErrorClass, Observer, Operation, RequestEvent, RequestOutcome};
 pub use platform::{Platform, PlatformError};
-pub use preflight::{UpgradeVerdict, inspect_images_after_upgrade, inspect_upgrade};
+pub use preflight::{JudgedAt, UpgradeVerdict, inspect_images_after_upgrade, inspect_upgrade};
+pub use promised::{PromisedTag, check_promised_tags};
 pub use resolve::{
     Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, SchemeSource, TagScheme,
     missing_platforms, platform_report, platforms_of, resolve,

@@ -40,6 +40,10 @@
 //!
 //! Downgrades work the same way (`v1.32` → `v1.31` for a target of 1.31).
 //!
+//! Whether a run is a preflight at all is [`JudgedAt`]'s decision: a version asked for
+//! whose `major.minor` is not the cluster's today (`scan --kube-version`, `check
+//! --cluster --kube-version`).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use tagwarden_core::{KubeVersion, Tracking};
@@ -65,6 +69,7 @@
 //! # Ok(()) }
 //! ```
 
+pub use tagwarden_core::track::JudgedAt;
 use tagwarden_core::track::{TagAfterUpgrade, Tracks, tag_after_upgrade};
 use tagwarden_core::verdict::Verdict;
 use tagwarden_core::{KubeVersion, Reference};

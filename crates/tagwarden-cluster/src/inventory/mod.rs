@@ -30,6 +30,7 @@
 //! says so once in [`Inventory::warnings`] and goes on without node platforms or
 //! ServiceAccount pull secrets.
 
+mod gathered;
 pub(crate) mod index;
 mod nodes;
 pub(crate) mod objects;
@@ -47,6 +48,7 @@ use kube::api::ListParams;
 use serde::Serialize;
 use tagwarden_core::Platform;
 
+pub(crate) use gathered::GatheredUses;
 pub use nodes::NodePlatform;
 pub use pull_failures::{PullFailure, PullFailureClass};
 

@@ -15,9 +15,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
-use tagwarden_core::{Platform, Reference};
+use tagwarden_core::{ImageSet, Platform, Reference};
 
-use crate::inventory::{ImageUse, SecretRef, WorkloadLocation};
+use crate::inventory::{GatheredUses, ImageUse, SecretRef, WorkloadLocation};
 
 use super::gates::RegistryGates;
 use super::options::MonitorOptions;
@@ -77,14 +77,6 @@ pub(crate) struct Job {
     pub pull_secrets: Vec<SecretRef>,
 }
 
-/// The uses of one image, gathered.
-#[derive(Default)]
-struct Grouped {
-    uses: Vec<WorkloadLocation>,
-    platforms: Vec<Platform>,
-    pull_secrets: Vec<SecretRef>,
-}
-
 /// Every image the cluster uses now.
 #[derive(Debug, Default)]
 pub(crate) struct Book {
@@ -95,17 +87,15 @@ pub(crate) struct Book {
 impl Book {
     /// Replace the uses; see the [module documentation](self). True when an image is new.
     pub fn set_uses(&mut self, uses: Vec<ImageUse>, now: Instant) -> bool {
-        let mut grouped: BTreeMap<String, Vec<ImageUse>> = BTreeMap::new();
-        for image_use in uses {
-            grouped
-                .entry(image_use.image.clone())
-                .or_default()
-                .push(image_use);
-        }
-        self.images.retain(|image, _| grouped.contains_key(image));
+        let grouped: ImageSet<ImageUse> = uses
+            .into_iter()
+            .map(|image_use| (image_use.image.clone(), image_use))
+            .collect();
+        self.images
+            .retain(|image, _| grouped.position(image.as_str()).is_some());
         let mut added = false;
-        for (image, uses) in grouped {
-            added |= self.set_image_uses(image, uses, now);
+        for entry in grouped {
+            added |= self.set_image_uses(entry.image, entry.uses, now);
         }
         added
     }
@@ -116,33 +106,12 @@ impl Book {
             self.images.remove(&image);
             return false;
         }
-        let mut group = Grouped::default();
-        // Repeated locations once, in linear time: an image (a sidecar) may have many.
-        let first: Vec<bool> = {
-            let mut seen = std::collections::HashSet::new();
-            uses.iter().map(|u| seen.insert(&u.location)).collect()
-        };
-        for (image_use, first) in uses.into_iter().zip(first) {
-            if first {
-                group.uses.push(image_use.location);
-            }
-            for node in image_use.node_platforms {
-                if !group.platforms.contains(&node.platform) {
-                    group.platforms.push(node.platform);
-                }
-            }
-            for secret in image_use.pull_secrets {
-                if !group.pull_secrets.contains(&secret) {
-                    group.pull_secrets.push(secret);
-                }
-            }
-        }
-        let Grouped {
-            uses,
-            mut platforms,
+        let GatheredUses {
+            locations: uses,
             pull_secrets,
-        } = group;
-        platforms.sort_by_key(|p| p.to_string());
+            platforms,
+        } = GatheredUses::of(uses);
+        let platforms: Vec<Platform> = platforms.into_iter().map(|p| p.platform).collect();
         if let Some(entry) = self.images.get_mut(&image) {
             entry.uses = uses;
             entry.platforms = platforms;

@@ -18,11 +18,11 @@
 //! undetermined images (with a warning); `--fail-on never` always exits 0 once a report was
 //! printed. Broken YAML and bad flags are exit 2 whatever `--fail-on` says.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
+use tagwarden_core::{ImageSet, Verdict};
 use tagwarden_manifest::Location;
 use tagwarden_registry::{Client, InspectOptions};
 
@@ -30,7 +30,7 @@ use crate::cli::{CheckFormat, PolicyArgs};
 use crate::commands::manifests::{self as input, find_options};
 use crate::commands::print_json;
 use crate::commands::report::{
-    CheckOutput, FailOn, ImageReport, ImageStatus, NoDetails, Summary, junit, sarif, text,
+    CheckOutput, FailOn, ImageReport, ImageStatus, NoDetails, Report, junit, sarif, text,
     verdict_of,
 };
 use crate::exit::{CommandResult, Failure};
@@ -174,21 +174,20 @@ pub async fn run(settings: &Settings<CheckFormat>, args: &Args) -> CommandResult
         }
         Vec::new()
     };
-    let summary = Summary::of(&images);
     let output = CheckOutput {
-        images,
-        summary,
+        report: Report::new(images),
         rate_limits,
     };
 
     // 4. The report, with every answer in.
+    let report = &output.report;
     match settings.output {
         CheckFormat::Json => print_json(&output)?,
-        CheckFormat::Sarif => print_json(&sarif::report(&output))?,
-        CheckFormat::Junit => out!("{}", junit::report(&output, "check"))?,
-        CheckFormat::Text => text::print(&output)?,
+        CheckFormat::Sarif => print_json(&sarif::report(report))?,
+        CheckFormat::Junit => out!("{}", junit::report(report, "check"))?,
+        CheckFormat::Text => text::print(report)?,
     }
-    verdict_of(&output, args.fail_on)
+    verdict_of(report, args.fail_on)
 }
 
 /// Nothing to read at all (an empty folder, empty files, empty stdin) is a mistake that
@@ -225,40 +224,27 @@ fn no_input_at_all(sources: &[tagwarden_manifest::Source], fail_on: FailOn) -> R
 /// (`image` is the scalar's text, or empty) and already carry their `reason`; other images
 /// are still to be asked about.
 fn unique_images(scans: &[tagwarden_manifest::Scan]) -> Vec<ImageReport> {
-    let mut images: Vec<ImageReport> = Vec::new();
-    // (why it is not an image string, if it is not; the text).
-    let mut index: HashMap<(Option<String>, String), usize> = HashMap::new();
-    let mut add = |reason: Option<String>, image: String, location: Location| {
-        let i = *index
-            .entry((reason.clone(), image.clone()))
-            .or_insert_with(|| {
-                images.push(ImageReport {
-                    image,
-                    status: ImageStatus::Invalid,
-                    digest: None,
-                    fallback: None,
-                    reason,
-                    nearest_outside_policy: None,
-                    locations: Vec::new(),
-                    details: NoDetails {},
-                });
-                images.len() - 1
-            });
-        images[i].locations.push(location);
-    };
+    // Keyed by why it is not an image string (if it is not), then the text.
+    let mut set: ImageSet<Location, (Option<String>, String)> = ImageSet::new();
     for scan in scans {
         for field in &scan.images {
-            add(None, field.image.clone(), field.location.clone());
+            set.add((None, field.image.clone()), field.location.clone());
         }
         for skipped in &scan.skipped {
-            add(
-                Some(skipped.message()),
-                skipped.value.clone().unwrap_or_default(),
-                skipped.location.clone(),
-            );
+            let text = skipped.value.clone().unwrap_or_default();
+            set.add((Some(skipped.message()), text), skipped.location.clone());
         }
     }
-    images
+    set.into_iter()
+        .map(|entry| {
+            let (reason, image) = entry.image;
+            let verdict = Verdict {
+                reason,
+                ..Verdict::with_status(ImageStatus::Invalid)
+            };
+            ImageReport::of(image, verdict, entry.uses, NoDetails {})
+        })
+        .collect()
 }
 
 /// Asks the registries about every image not yet known to be invalid (a progress bar on a
@@ -279,11 +265,6 @@ async fn inspect_all(client: &Client, images: &mut [ImageReport], options: &Insp
         bar.finish_and_clear();
     }
     for (i, verdict) in asked.into_iter().zip(verdicts) {
-        let report = &mut images[i];
-        report.status = verdict.status;
-        report.digest = verdict.digest;
-        report.fallback = verdict.fallback;
-        report.nearest_outside_policy = verdict.nearest_outside_policy;
-        report.reason = verdict.reason;
+        images[i].set_verdict(verdict);
     }
 }

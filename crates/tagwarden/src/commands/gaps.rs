@@ -2,20 +2,21 @@
 //!
 //! The decisions live in `tagwarden_core::gaps`; this module gathers the inputs (the
 //! upstream image's tags or a version list, the image's published tags: one tag listing
-//! each), checks platforms of the present tags only when asked, and prints the report.
+//! each), has the engine check the expected tags ([`tagwarden_registry::promised`]: the
+//! platforms of listed tags only, only when asked), and prints the report.
 //! Nothing is printed on stdout until every registry answer is in, so a registry that
 //! cannot be read (exit 3) never yields a partial report that looks like a real one.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
 use clap::{ArgGroup, Args as ClapArgs};
 use serde::Serialize;
-use tagwarden_core::gaps::{
-    self, ExpectedTag, GapReport, Selection, UpstreamVersion, expected_tags, partition,
-};
+use tagwarden_core::gaps::{self, ExpectedTag, Selection, UpstreamVersion, expected_tags};
 use tagwarden_core::{Reference, TagFormat, VersionTag};
-use tagwarden_registry::inspect::{self, TagQuestion, TagState};
+use tagwarden_registry::inspect::{self, TagQuestion};
+use tagwarden_registry::promised::{PromisedTag, check_listed_tags};
 use tagwarden_registry::{Client, Platform, Repository};
 
 use crate::cli::GapsFormat;
@@ -168,21 +169,21 @@ pub async fn run(settings: &Settings<GapsFormat>, args: &Args) -> CommandResult 
     let repo = Repository::of(&image);
     let listed = inspect::published_tags(&client, &repo).await?;
     let repository_missing = listed.is_none();
-    let published = listed.unwrap_or_default();
     if formats.is_empty() {
         let newest = versions.last().or(all_versions.last());
+        let published = listed.as_deref().unwrap_or_default();
         formats.push(inferred_format(
             &image,
             newest,
-            &published,
+            published,
             repository_missing,
         )?);
     }
 
     let expected = expected_tags(&versions, &formats).map_err(Failure::bad_input)?;
-    let report = partition(&expected, published.iter().map(String::as_str));
     spinner.set_message(format!("checking {} expected tags", expected.len()));
-    let checked = check_platforms(&client, &repo, &report, &platforms).await?;
+    let listings = HashMap::from([(repo.clone(), listed)]);
+    let checked = check_platforms(&client, &listings, &repo, &expected, &platforms).await?;
     drop(spinner);
 
     // Only now, with every answer in, is anything printed.
@@ -435,55 +436,41 @@ struct Checked {
     lacking: Vec<Platform>,
 }
 
-/// HEAD and inspect the present tags, only when platforms were asked for.
+/// Each expected tag as the engine finds it: missing unless listed, and the platforms of
+/// the listed ones checked only when platforms were asked for
+/// ([`tagwarden_registry::promised`]); in version order.
 async fn check_platforms(
     client: &Client,
+    listings: &HashMap<Repository, Option<Vec<String>>>,
     repo: &Repository,
-    report: &GapReport,
+    expected: &[ExpectedTag],
     platforms: &[Platform],
 ) -> Result<Vec<Checked>, Failure> {
-    let mut checked: Vec<Checked> = report
-        .missing
+    let promises: Vec<TagQuestion> = expected
         .iter()
-        .map(|e| Checked {
-            expected: e.clone(),
-            digest: None,
-            lacking: Vec::new(),
+        .map(|expected| TagQuestion {
+            repository: repo.clone(),
+            tag: expected.tag.clone(),
+            platforms: platforms.to_vec(),
         })
         .collect();
-    if platforms.is_empty() {
-        checked.extend(report.present.iter().map(|e| Checked {
-            expected: e.clone(),
-            digest: Some(String::new()),
-            lacking: Vec::new(),
-        }));
-    } else {
-        let questions: Vec<TagQuestion> = report
-            .present
-            .iter()
-            .map(|expected| TagQuestion {
-                repository: repo.clone(),
-                tag: expected.tag.clone(),
-                platforms: platforms.to_vec(),
-            })
-            .collect();
-        let states = inspect::inspect_tags(client, &questions).await?;
-        for (expected, state) in report.present.iter().zip(states) {
-            checked.push(match state {
-                TagState::Present { digest, lacking } => Checked {
-                    expected: expected.clone(),
-                    digest: Some(digest),
-                    lacking,
-                },
-                // Listed, then gone at HEAD: the registry now says it does not exist.
-                TagState::Missing => Checked {
-                    expected: expected.clone(),
-                    digest: None,
-                    lacking: Vec::new(),
-                },
-            });
-        }
-    }
+    let states = check_listed_tags(client, listings, &promises).await?;
+    let mut checked: Vec<Checked> = expected
+        .iter()
+        .zip(states)
+        .map(|(expected, state)| {
+            let (digest, lacking) = match state {
+                PromisedTag::Missing => (None, Vec::new()),
+                PromisedTag::Listed => (Some(String::new()), Vec::new()),
+                PromisedTag::Present { digest, lacking } => (Some(digest), lacking),
+            };
+            Checked {
+                expected: expected.clone(),
+                digest,
+                lacking,
+            }
+        })
+        .collect();
     checked.sort_by(|a, b| a.expected.cmp(&b.expected));
     Ok(checked)
 }

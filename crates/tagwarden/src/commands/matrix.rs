@@ -3,10 +3,10 @@
 //!
 //! The file format, ranges, "nearest" and the Markdown live in `tagwarden_core::matrix`;
 //! this module reads the file, reports its problems as `FILE:LINE:COLUMN: what`, and for
-//! `verify` asks the registries: one tag listing per repository, then a manifest (and
-//! config) only for present tags whose entry lists platforms.
+//! `verify` asks the engine ([`tagwarden_registry::promised`]): one tag listing per
+//! repository, then a manifest (and config) only for listed tags whose entry lists
+//! platforms.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
@@ -15,8 +15,9 @@ use serde::Serialize;
 use tagwarden_core::KubeVersion;
 use tagwarden_core::Reference;
 use tagwarden_core::matrix::{AppVersion, Entry, Layout, Matrix};
-use tagwarden_registry::inspect::{self, TagQuestion, TagState};
-use tagwarden_registry::{Client, Platform, Repository};
+use tagwarden_registry::inspect::TagQuestion;
+use tagwarden_registry::promised::{PromisedTag, check_promised_tags};
+use tagwarden_registry::{Platform, Repository};
 
 use crate::cli::TextOrJson;
 use crate::commands::print_json;
@@ -357,11 +358,6 @@ struct Planned<'a> {
     platforms: Vec<Platform>,
 }
 
-/// What the registry said about each promised tag, by (registry host, repository, tag):
-/// `None` missing; `Some((digest, lacking))` present, with the requested platforms it
-/// lacks (the digest is known only when platforms were asked).
-type TagStates = BTreeMap<(String, String, String), Option<(Option<String>, Vec<Platform>)>>;
-
 async fn verify(settings: &Settings<TextOrJson>, args: &VerifyArgs) -> CommandResult {
     let matrix = load(&args.file)?;
     for entry in matrix.entries.iter().filter(|e| e.image.is_none()) {
@@ -374,7 +370,15 @@ async fn verify(settings: &Settings<TextOrJson>, args: &VerifyArgs) -> CommandRe
     let planned = plan(&matrix, &args.file)?;
     let client = settings.client.build()?;
     let spinner = crate::progress::Spinner::start("asking registries about promised tags");
-    let states = ask_registries(&client, &planned).await?;
+    let promises: Vec<TagQuestion> = planned
+        .iter()
+        .map(|p| TagQuestion {
+            repository: p.repo.clone(),
+            tag: p.promise.tag.clone(),
+            platforms: p.platforms.clone(),
+        })
+        .collect();
+    let states = check_promised_tags(&client, &promises).await?;
     drop(spinner);
 
     // Only now, with every answer in, is anything printed.
@@ -421,63 +425,8 @@ fn plan<'a>(matrix: &'a Matrix, file: &Path) -> Result<Vec<Planned<'a>>, Failure
     Ok(planned)
 }
 
-/// One tag listing per repository; then, only for listed tags that some entry wants
-/// platforms of, the manifest (each tag once, with every platform any entry wants).
-async fn ask_registries(client: &Client, planned: &[Planned<'_>]) -> Result<TagStates, Failure> {
-    let listings = inspect::published_tags_of_each(client, planned.iter().map(|p| &p.repo)).await?;
-    let listings: HashMap<&Repository, HashSet<&str>> = listings
-        .iter()
-        .map(|(repo, tags)| {
-            let tags = tags.iter().flatten().map(String::as_str).collect();
-            (repo, tags)
-        })
-        .collect();
-    let mut states: TagStates = BTreeMap::new();
-    let mut questions: Vec<TagQuestion> = Vec::new();
-    for p in planned {
-        let key = key_of(&p.repo, &p.promise.tag);
-        if !listings[&p.repo].contains(p.promise.tag.as_str()) {
-            states.insert(key, None);
-            continue;
-        }
-        states
-            .entry(key.clone())
-            .or_insert(Some((None, Vec::new())));
-        if p.platforms.is_empty() {
-            continue;
-        }
-        match questions
-            .iter_mut()
-            .find(|q| key_of(&q.repository, &q.tag) == key)
-        {
-            Some(question) => {
-                for platform in &p.platforms {
-                    if !question.platforms.contains(platform) {
-                        question.platforms.push(platform.clone());
-                    }
-                }
-            }
-            None => questions.push(TagQuestion {
-                repository: p.repo.clone(),
-                tag: p.promise.tag.clone(),
-                platforms: p.platforms.clone(),
-            }),
-        }
-    }
-    let answers = inspect::inspect_tags(client, &questions).await?;
-    for (question, answer) in questions.iter().zip(answers) {
-        let state = match answer {
-            TagState::Present { digest, lacking } => Some((Some(digest), lacking)),
-            // Listed, then gone at HEAD: the registry now says it does not exist.
-            TagState::Missing => None,
-        };
-        states.insert(key_of(&question.repository, &question.tag), state);
-    }
-    Ok(states)
-}
-
 /// The report (JSON) and the table rows, in the matrix's order.
-fn outcome(planned: &[Planned<'_>], states: &TagStates) -> (VerifyOutput, Vec<[String; 4]>) {
+fn outcome(planned: &[Planned<'_>], states: &[PromisedTag]) -> (VerifyOutput, Vec<[String; 4]>) {
     let mut output = VerifyOutput {
         missing: Vec::new(),
         present: Vec::new(),
@@ -488,7 +437,7 @@ fn outcome(planned: &[Planned<'_>], states: &TagStates) -> (VerifyOutput, Vec<[S
         "IMAGE".into(),
         "STATUS".into(),
     ]];
-    for p in planned {
+    for (p, state) in planned.iter().zip(states) {
         let promise = &p.promise;
         let kubernetes = format!("{}.{}", promise.major, promise.minor);
         let entry = |platform: Option<String>, digest: Option<String>| VerifyEntry {
@@ -507,29 +456,24 @@ fn outcome(planned: &[Planned<'_>], states: &TagStates) -> (VerifyOutput, Vec<[S
                 status,
             ]
         };
-        match states.get(&key_of(&p.repo, &promise.tag)) {
-            Some(Some((digest, lacking_any))) => {
-                // The tag was asked with every platform any entry wants: this entry's own.
-                let lacking: Vec<&Platform> = p
-                    .platforms
-                    .iter()
-                    .filter(|w| lacking_any.contains(w))
-                    .collect();
-                if lacking.is_empty() {
-                    output.present.push(entry(None, digest.clone()));
-                    rows.push(row("present".into()));
-                }
-                for platform in lacking {
-                    output
-                        .missing
-                        .push(entry(Some(platform.to_string()), digest.clone()));
-                    rows.push(row(format!("missing {platform}")));
-                }
-            }
-            _ => {
+        let (digest, lacking) = match state {
+            PromisedTag::Missing => {
                 output.missing.push(entry(None, None));
                 rows.push(row("missing".into()));
+                continue;
             }
+            PromisedTag::Listed => (None, &[][..]),
+            PromisedTag::Present { digest, lacking } => (Some(digest.clone()), &lacking[..]),
+        };
+        if lacking.is_empty() {
+            output.present.push(entry(None, digest.clone()));
+            rows.push(row("present".into()));
+        }
+        for platform in lacking {
+            output
+                .missing
+                .push(entry(Some(platform.to_string()), digest.clone()));
+            rows.push(row(format!("missing {platform}")));
         }
     }
     (output, rows)
@@ -562,8 +506,4 @@ fn summarize_verify(output: &VerifyOutput, nothing_planned: bool) {
             n => errln!("all {n} promised images exist"),
         }
     }
-}
-
-fn key_of(repo: &Repository, tag: &str) -> (String, String, String) {
-    (repo.api_host.clone(), repo.name.clone(), tag.to_string())
 }

@@ -24,11 +24,9 @@
 //! kubeconfig at all, tags cannot be matched against the cluster's version, so only `--pin`
 //! and `track` rules do anything, and a warning says so; with neither, it is exit 2.
 
-use std::collections::HashMap;
-
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
-use tagwarden_core::Reference;
+use tagwarden_core::{ImageSet, Reference};
 use tagwarden_manifest::{ImageField, Limits, STDIN_NAME, read_source};
 use tagwarden_registry::{Repair, RepairOptions};
 
@@ -115,22 +113,27 @@ pub async fn run(settings: &Settings, args: &Args) -> CommandResult {
     let source = read_source(STDIN_NAME, std::io::stdin().lock(), &limits)
         .map_err(|e| manifest_error(e, None))?;
     let scan = scan_one(&source, &find)?;
-    let (order, fields) = unique_images(&scan.images);
+    // The fields of each image string, in order of first use.
+    let fields: ImageSet<&ImageField, &str> = scan
+        .images
+        .iter()
+        .map(|field| (field.image.as_str(), field))
+        .collect();
     for skipped in &scan.skipped {
         let at = &skipped.location;
         warn_invalid(&format!("{}:{}", at.file, at.line), &skipped.message());
     }
 
     // Every valid image; what needs the registry is the library's call.
-    let mut images: Vec<&str> = Vec::new();
+    let mut images: Vec<(&str, &[&ImageField])> = Vec::new();
     let mut references: Vec<Reference> = Vec::new();
-    for &image in &order {
-        match Reference::parse(image) {
+    for entry in &fields {
+        match Reference::parse(entry.image) {
             Ok(reference) => {
-                images.push(image);
+                images.push((entry.image, &entry.uses));
                 references.push(reference);
             }
-            Err(e) => warn_invalid(&where_(&fields[image]), &e.to_string()),
+            Err(e) => warn_invalid(&where_(&entry.uses), &e.to_string()),
         }
     }
     let repairs = if references.iter().any(|r| options.asks_about(r)) {
@@ -145,10 +148,8 @@ pub async fn run(settings: &Settings, args: &Args) -> CommandResult {
     let undecided: Vec<String> = images
         .iter()
         .zip(&repairs)
-        .filter_map(|(image, repair)| match repair {
-            Repair::Undetermined { why } => {
-                Some(format!("{}: {image}: {why}", where_(&fields[image])))
-            }
+        .filter_map(|((image, used), repair)| match repair {
+            Repair::Undetermined { why } => Some(format!("{}: {image}: {why}", where_(used))),
             _ => None,
         })
         .collect();
@@ -161,8 +162,7 @@ pub async fn run(settings: &Settings, args: &Args) -> CommandResult {
 
     let mut edits = Vec::new();
     let mut missing = Vec::new();
-    for (&image, repair) in images.iter().zip(repairs) {
-        let used = &fields[image];
+    for (&(image, used), repair) in images.iter().zip(repairs) {
         match repair {
             Repair::Keep | Repair::Undetermined { .. } => {}
             Repair::Replace { new, why } => {
@@ -208,22 +208,6 @@ fn repair_options(
     })
 }
 
-/// The image strings in order of first use, and every field that uses each.
-fn unique_images(found: &[ImageField]) -> (Vec<&str>, HashMap<&str, Vec<&ImageField>>) {
-    let mut order: Vec<&str> = Vec::new();
-    let mut fields: HashMap<&str, Vec<&ImageField>> = HashMap::new();
-    for field in found {
-        fields
-            .entry(field.image.as_str())
-            .or_insert_with(|| {
-                order.push(field.image.as_str());
-                Vec::new()
-            })
-            .push(field);
-    }
-    (order, fields)
-}
-
 /// One warning, in one form, for every field that holds no valid image reference (an
 /// invalid string, empty, null, absent, not a string): Kubernetes will reject it, but it is
 /// not post-render's to repair, so it is passed through.
@@ -232,7 +216,7 @@ fn warn_invalid(at: &str, reason: &str) {
 }
 
 /// Says what is missing; true when that stops the rendering (no `--allow-missing`).
-fn report_missing(missing: &[(&str, &Vec<&ImageField>, String)], allow_missing: bool) -> bool {
+fn report_missing(missing: &[(&str, &[&ImageField], String)], allow_missing: bool) -> bool {
     let level = if allow_missing { "warning" } else { "error" };
     for (image, used, why) in missing {
         errln!("{level}: {}: {image}: {why}{}", where_(used), owner(used));

@@ -14,10 +14,11 @@ use tagwarden_cluster::{
     NodePlatform, PullFailure, ScanError, ScanOptions, Scope, SecretRef, WorkloadLocation,
 };
 use tagwarden_core::KubeVersion;
+use tagwarden_registry::JudgedAt;
 
 use crate::cli::{ClusterArgs, PolicyArgs, ScanFormat};
 use crate::commands::print_json;
-use crate::commands::report::{CheckOutput, Details, FailOn, ImageReport, Located, Summary};
+use crate::commands::report::{CheckOutput, Details, FailOn, ImageReport, Located, Report};
 use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
 use crate::settings::Settings;
@@ -244,19 +245,14 @@ pub async fn run_as(settings: &Settings<ScanFormat>, args: &Args, command: &str)
         .await
         .map_err(|e| crate::cluster::failure(e, HINT))?;
     // --kube-version: the version images are judged at (an upgrade preflight).
-    let judged_at = settings
-        .kube
-        .version
-        .clone()
-        .unwrap_or_else(|| today.clone());
-    let preflight = judged_at.major_minor() != today.major_minor();
+    let judged = JudgedAt::new(today, settings.kube.version.clone());
     let options = ScanOptions {
         scope: scope_of(args, &cluster),
         inspect: settings
             .policy
-            .inspect_options(Some(judged_at.clone()), Vec::new()),
+            .inspect_options(Some(judged.version().clone()), Vec::new()),
         platforms: (!platforms.is_empty()).then_some(platforms),
-        upgrade_from: preflight.then(|| today.clone()),
+        upgrade_from: judged.upgrade_from().cloned(),
     };
 
     // The client is built (and its flags and files checked) before the cluster is read;
@@ -272,19 +268,20 @@ pub async fn run_as(settings: &Settings<ScanFormat>, args: &Args, command: &str)
     let cluster_info = ClusterInfo {
         server: cluster.server(),
         context: cluster.context().map(str::to_string),
-        kube_version: today,
-        target_kube_version: preflight.then_some(judged_at),
+        kube_version: judged.today().clone(),
+        target_kube_version: judged.target().cloned(),
     };
     let output = scan_output(cluster_info, report, &local);
+    let report = &output.report.report;
     match settings.output {
         ScanFormat::Json => print_json(&output)?,
         ScanFormat::Junit => out!(
             "{}",
-            crate::commands::report::junit::report(&output.report, command)
+            crate::commands::report::junit::report(report, command)
         )?,
-        ScanFormat::Text => crate::commands::report::text::print(&output.report)?,
+        ScanFormat::Text => crate::commands::report::text::print(report)?,
     }
-    crate::commands::report::verdict_of(&output.report, args.fail_on)
+    crate::commands::report::verdict_of(report, args.fail_on)
 }
 
 /// The report in `check`'s shape, with what only a scan has.
@@ -296,12 +293,10 @@ fn scan_output(
     let rate_limits = crate::commands::rate_limits_of(local);
     let images: Vec<ImageReport<WorkloadLocation, ScanDetails>> =
         report.images.into_iter().map(image_report).collect();
-    let summary = Summary::of(&images);
     ScanOutput {
         cluster,
         report: CheckOutput {
-            images,
-            summary,
+            report: Report::new(images),
             rate_limits,
         },
         nodes: report.nodes,
@@ -367,24 +362,15 @@ fn note_nothing_found(scope: &Scope) {
 
 /// One scanned image in `check`'s report shape.
 fn image_report(scanned: ScannedImage) -> ImageReport<WorkloadLocation, ScanDetails> {
-    let verdict = scanned.verdict;
-    ImageReport {
-        image: scanned.image,
-        status: verdict.status,
-        digest: verdict.digest,
-        fallback: verdict.fallback,
-        reason: verdict.reason,
-        nearest_outside_policy: verdict.nearest_outside_policy,
-        locations: scanned.locations,
-        details: ScanDetails {
-            after_upgrade: scanned.after_upgrade,
-            pull_failures: scanned.pull_failures,
-            platforms: scanned.platforms,
-            pull_secrets: scanned
-                .pull_secrets
-                .iter()
-                .map(SecretRef::to_string)
-                .collect(),
-        },
-    }
+    let details = ScanDetails {
+        after_upgrade: scanned.after_upgrade,
+        pull_failures: scanned.pull_failures,
+        platforms: scanned.platforms,
+        pull_secrets: scanned
+            .pull_secrets
+            .iter()
+            .map(SecretRef::to_string)
+            .collect(),
+    };
+    ImageReport::of(scanned.image, scanned.verdict, scanned.locations, details)
 }

@@ -7,11 +7,11 @@
 
 use std::fmt::Write as _;
 
-use super::{CheckOutput, ImageReport, ImageStatus, Located};
+use super::{ImageReport, ImageStatus, Located, Report};
 
 /// The JUnit XML of a report; `command` names the suite (`tagwarden check`, `tagwarden scan`)
 /// and the test cases' class (`tagwarden.check`).
-pub fn report<L: Located, X>(output: &CheckOutput<L, X>, command: &str) -> String {
+pub fn report<L: Located, X>(output: &Report<L, X>, command: &str) -> String {
     let tests = output.images.len();
     let failures = output
         .images

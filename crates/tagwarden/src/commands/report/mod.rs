@@ -1,12 +1,13 @@
-//! The report `check` and `scan` share: one entry per unique image with its verdict and
-//! where it is used, the summary, the exit status it means, and its printers (text,
-//! JSON through serde, JUnit, SARIF).
+//! How `check` and `scan` print the engine's report ([`tagwarden_core::report`]: one
+//! entry per unique image with its verdict and where it is used, the summary, and the
+//! exit it means under `--fail-on`): text, JSON through serde, JUnit, SARIF; and the
+//! messages of a failing exit.
 //!
 //! Exit codes, with the default `--fail-on undetermined`: 2 when any image reference is
 //! invalid (the report is still printed), else 3 when any image could not be checked
 //! (denied, unreachable), else 1 when any is missing, else 0. `--fail-on missing` ignores
 //! undetermined images (with a warning); `--fail-on never` always exits 0 once a report was
-//! printed.
+//! printed. The classification is the library's ([`Report::classify`]).
 
 pub mod junit;
 pub mod sarif;
@@ -15,12 +16,14 @@ pub mod text;
 use anyhow::anyhow;
 use clap::ValueEnum;
 use serde::Serialize;
+use tagwarden_core::report::{self, ExitClass};
 use tagwarden_manifest::Location;
 
 use crate::exit::{CommandResult, Failure, Status};
 use crate::output::errln;
 
-/// `--fail-on`: which findings fail the command.
+/// `--fail-on`: which findings fail the command (the flag; the decision is
+/// [`tagwarden_core::report::FailOn`]'s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     /// Exit 1 for missing images only; images that could not be checked only warn.
@@ -31,31 +34,22 @@ pub enum FailOn {
     Never,
 }
 
+impl From<FailOn> for report::FailOn {
+    fn from(flag: FailOn) -> Self {
+        match flag {
+            FailOn::Missing => report::FailOn::Missing,
+            FailOn::Undetermined => report::FailOn::Undetermined,
+            FailOn::Never => report::FailOn::Never,
+        }
+    }
+}
+
 pub use tagwarden_core::ImageStatus;
+pub use tagwarden_core::report::{NoDetails, Report};
 
 /// One unique image in the report (the `images[]` entry of `-o json`): `check`'s, with
 /// manifest [`Location`]s, or `scan`'s, with workload locations and [`Details`] of its own.
-#[derive(Debug, Clone, Serialize)]
-pub struct ImageReport<L = Location, X = NoDetails> {
-    /// The image exactly as written in the manifest.
-    pub image: String,
-    pub status: ImageStatus,
-    /// The manifest digest, when present.
-    pub digest: Option<String>,
-    /// The reference as written with the fallback tag (no digest), when one was found.
-    pub fallback: Option<String>,
-    /// Why it is not present, one line; `null` when it is.
-    pub reason: Option<String>,
-    /// For a missing image with no fallback within the policy: the reference as written
-    /// with the nearest compatible tag outside it. Only in JSON when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nearest_outside_policy: Option<String>,
-    /// Every place it is used, in input order.
-    pub locations: Vec<L>,
-    /// What a front end adds (`scan`: pull failures, the tag after an upgrade, …).
-    #[serde(flatten)]
-    pub details: X,
-}
+pub type ImageReport<L = Location, X = NoDetails> = report::ImageReport<L, X>;
 
 /// Where an image is used, as a report shows it.
 pub trait Located: Serialize {
@@ -96,42 +90,14 @@ pub trait Details: Serialize {
     }
 }
 
-/// `check` adds nothing.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct NoDetails {}
-
 impl Details for NoDetails {}
 
-/// Counts of unique images.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Summary {
-    pub present: usize,
-    pub missing: usize,
-    /// Denied or unreachable.
-    pub undetermined: usize,
-    pub invalid: usize,
-}
-
-impl Summary {
-    /// The counts of a finished report.
-    pub fn of<L, X>(images: &[ImageReport<L, X>]) -> Summary {
-        let mut summary = Summary::default();
-        for report in images {
-            match report.status {
-                ImageStatus::Present => summary.present += 1,
-                ImageStatus::Missing => summary.missing += 1,
-                ImageStatus::Denied | ImageStatus::Unreachable => summary.undetermined += 1,
-                ImageStatus::Invalid => summary.invalid += 1,
-            }
-        }
-        summary
-    }
-}
-
+/// A report as `-o json` prints it: the engine's report and the rate limits registries
+/// announced.
 #[derive(Debug, Serialize)]
 pub struct CheckOutput<L = Location, X = NoDetails> {
-    pub images: Vec<ImageReport<L, X>>,
-    pub summary: Summary,
+    #[serde(flatten)]
+    pub report: Report<L, X>,
     /// Only when a registry sent rate-limit headers (Docker Hub does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rate_limits: Vec<crate::commands::RateLimitOutput>,
@@ -140,47 +106,30 @@ pub struct CheckOutput<L = Location, X = NoDetails> {
 /// Images named in a failing exit's one-line error; the rest are counted ("and 6 more").
 const LISTED_IN_ERRORS: usize = 3;
 
-/// The exit status for a finished report (see the module docs).
-pub fn verdict_of<L: Located, X>(output: &CheckOutput<L, X>, fail_on: FailOn) -> CommandResult {
-    let summary = output.summary;
-    let first = |wanted: fn(ImageStatus) -> bool| {
-        let matching: Vec<&ImageReport<L, X>> =
-            output.images.iter().filter(|i| wanted(i.status)).collect();
-        let mut listed: Vec<String> = matching
-            .iter()
-            .take(LISTED_IN_ERRORS)
-            .map(|i| {
-                // A field with no image string is named by what it holds.
-                let what = if i.image.is_empty() {
-                    i.reason.clone().unwrap_or_default()
-                } else {
-                    text::short_image(&i.image)
-                };
-                match i.locations.first() {
-                    Some(l) => format!("{what} ({})", l.short()),
-                    None => what,
-                }
-            })
-            .collect();
-        if matching.len() > listed.len() {
-            listed.push(format!("and {} more", matching.len() - listed.len()));
-        }
-        listed.join(", ")
-    };
+/// The exit status for a finished report (see the module docs), with its messages.
+pub fn verdict_of<L: Located, X>(report: &Report<L, X>, fail_on: FailOn) -> CommandResult {
+    let summary = report.summary;
+    let classification = report.classify(fail_on.into());
     let plural = |n: usize| if n == 1 { "image" } else { "images" };
-    if fail_on == FailOn::Never {
-        if summary.invalid + summary.undetermined + summary.missing > 0 {
-            errln!(
-                "note: {} missing, {} undetermined, {} invalid; --fail-on never exits 0",
-                summary.missing,
-                summary.undetermined,
-                summary.invalid
-            );
-        }
-        return Ok(Status::Success);
+    if classification.findings_ignored {
+        errln!(
+            "note: {} missing, {} undetermined, {} invalid; --fail-on never exits 0",
+            summary.missing,
+            summary.undetermined,
+            summary.invalid
+        );
     }
-    if summary.invalid > 0 {
-        return Err(Failure::bad_input(anyhow!(
+    if classification.undetermined_ignored > 0 {
+        let n = classification.undetermined_ignored;
+        errln!(
+            "warning: {n} {} could not be checked (denied or unreachable); --fail-on missing ignores that",
+            plural(n)
+        );
+    }
+    match classification.exit {
+        ExitClass::Success => Ok(Status::Success),
+        ExitClass::Missing => Ok(Status::Finding),
+        ExitClass::Invalid => Err(Failure::bad_input(anyhow!(
             "{} invalid image {}: {}",
             summary.invalid,
             if summary.invalid == 1 {
@@ -188,27 +137,38 @@ pub fn verdict_of<L: Located, X>(output: &CheckOutput<L, X>, fail_on: FailOn) ->
             } else {
                 "references"
             },
-            first(|s| s == ImageStatus::Invalid)
-        )));
-    }
-    if summary.undetermined > 0 {
-        if fail_on == FailOn::Undetermined {
-            return Err(Failure::undecided(anyhow!(
-                "{} {} could not be checked: {}",
-                summary.undetermined,
-                plural(summary.undetermined),
-                first(ImageStatus::is_undetermined)
-            )));
-        }
-        errln!(
-            "warning: {} {} could not be checked (denied or unreachable); --fail-on missing ignores that",
+            first_of(report, |s| s == ImageStatus::Invalid)
+        ))),
+        ExitClass::Undetermined => Err(Failure::undecided(anyhow!(
+            "{} {} could not be checked: {}",
             summary.undetermined,
-            plural(summary.undetermined)
-        );
+            plural(summary.undetermined),
+            first_of(report, ImageStatus::is_undetermined)
+        ))),
     }
-    Ok(if summary.missing > 0 {
-        Status::Finding
-    } else {
-        Status::Success
-    })
+}
+
+/// The first few images of a status, for a one-line error: `what (where), …, and 6 more`.
+fn first_of<L: Located, X>(report: &Report<L, X>, wanted: fn(ImageStatus) -> bool) -> String {
+    let matching: Vec<&ImageReport<L, X>> = report.with_status(wanted).collect();
+    let mut listed: Vec<String> = matching
+        .iter()
+        .take(LISTED_IN_ERRORS)
+        .map(|i| {
+            // A field with no image string is named by what it holds.
+            let what = if i.image.is_empty() {
+                i.reason.clone().unwrap_or_default()
+            } else {
+                text::short_image(&i.image)
+            };
+            match i.locations.first() {
+                Some(l) => format!("{what} ({})", l.short()),
+                None => what,
+            }
+        })
+        .collect();
+    if matching.len() > listed.len() {
+        listed.push(format!("and {} more", matching.len() - listed.len()));
+    }
+    listed.join(", ")
 }

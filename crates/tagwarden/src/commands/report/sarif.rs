@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 use tagwarden_manifest::Location;
 
-use super::{CheckOutput, ImageReport, ImageStatus};
+use super::{ImageReport, ImageStatus, Report};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const INFORMATION_URI: &str = "https://github.com/tagwarden/tagwarden";
@@ -57,7 +57,7 @@ fn rule_index(status: ImageStatus) -> Option<usize> {
     }
 }
 
-pub fn report(output: &CheckOutput) -> Value {
+pub fn report(output: &Report<tagwarden_manifest::Location>) -> Value {
     let rules: Vec<Value> = RULES
         .iter()
         .map(|r| {

@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 use comfy_table::{ContentArrangement, Table, presets};
 use tagwarden_manifest::Location;
 
-use super::{CheckOutput, Details, ImageReport, ImageStatus, Located};
+use super::{Details, ImageReport, ImageStatus, Located, Report};
 use crate::exit::Failure;
 use crate::output::{errln, outln};
 
@@ -35,7 +35,7 @@ const HEADER: [&str; 4] = ["IMAGE", "STATUS", "DETAIL", "USED AT"];
 /// One row of the table: image, status, detail, locations (cells may hold several lines).
 type Row = [String; 4];
 
-pub fn print<L: Located, X: Details>(output: &CheckOutput<L, X>) -> Result<(), Failure> {
+pub fn print<L: Located, X: Details>(output: &Report<L, X>) -> Result<(), Failure> {
     if !output.images.is_empty() {
         let rows: Vec<Row> = output.images.iter().map(row).collect();
         let table = if std::io::stdout().is_terminal() {
@@ -354,7 +354,7 @@ pub fn describe(l: &Location) -> String {
     out
 }
 
-fn summary_line<L, X>(output: &CheckOutput<L, X>) -> String {
+fn summary_line<L, X>(output: &Report<L, X>) -> String {
     let s = output.summary;
     let places: usize = output.images.iter().map(|i| i.locations.len()).sum();
     let fallbacks = output
