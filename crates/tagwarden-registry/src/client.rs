@@ -692,8 +692,12 @@ fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
 /// Turn a `Link` target into a path on the registry host; refuse other hosts, so
 /// pagination can never carry credentials elsewhere.
 fn same_host_path(repo: &Repository, call: &Call<'_>, link: &str) -> Result<String, RegistryError> {
-    let base = Url::parse(&format!("http://{}{}", repo.api_host, call.path))
-        .map_err(|e| RegistryError::Config(format!("bad URL for {}: {e}", repo.api_host)))?;
+    let base = Url::parse(&format!("http://{}{}", repo.api_host, call.path)).map_err(|source| {
+        RegistryError::BadHost {
+            host: repo.api_host.clone(),
+            source,
+        }
+    })?;
     let target = base.join(link).map_err(|e| RegistryError::Malformed {
         registry: repo.registry.clone(),
         request: call.what.clone(),

@@ -118,7 +118,7 @@ impl Transport {
             }
         })
         .await
-        .map_err(|e| RegistryError::Config(format!("the credential lookup failed: {e}")))??;
+        .map_err(|source| RegistryError::CredentialLookup { source })??;
         let previous_source = previous.and_then(|(r, _)| r.map(|r| r.source));
         if let Some(r) = &resolved
             && previous_source.as_ref() != Some(&r.source)

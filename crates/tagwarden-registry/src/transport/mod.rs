@@ -62,6 +62,7 @@ use token::{CachedToken, pull_scope};
 pub(crate) use challenge::Credentials;
 pub use options::{ClientOptions, ClientOptionsBuilder};
 pub use rate_limit::RateLimit;
+pub use tls::TlsError;
 
 /// An answer with its body read (empty for HEAD).
 #[derive(Debug)]
