@@ -14,6 +14,7 @@
 //! instead of kept.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::cache::CacheError;
 use crate::credential_provider::ProviderConfigError;
@@ -97,8 +98,13 @@ pub enum RegistryError {
         registry: String,
         /// The request, for messages (`HEAD clastix/kubectl:v1.32`).
         request: String,
-        /// What happened, and after how many attempts.
+        /// What happened (a transport failure by its kind and innermost cause, which
+        /// says the most), and after how many attempts.
         reason: String,
+        /// The transport error of the last attempt, when there was one (not for an answer
+        /// that was cut short). Shared: a host marked down answers with it again.
+        #[source]
+        cause: Option<Arc<reqwest::Error>>,
     },
     /// 5xx after retries: the registry is up, but failed to answer.
     #[error("{registry} failed to answer {request}: HTTP {status} after {attempts}{}", detail(.message))]
