@@ -130,6 +130,9 @@ pub enum RegistryError {
         request: String,
         /// What is wrong with the answer.
         reason: String,
+        /// The parser's error, when one rejected the answer (its text is in the reason).
+        #[source]
+        cause: Option<BoxedCause>,
     },
     /// The config file is unusable: its message, naming the file and the place in it.
     #[error("{0}")]
@@ -176,6 +179,9 @@ pub enum RegistryError {
         reason: String,
     },
 }
+
+/// A lower error kept as a cause.
+pub type BoxedCause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What to check after a 401/403: the credentials that were used, or where to put some.
 fn denied_advice(registry: &str, credentials: &Option<String>) -> String {

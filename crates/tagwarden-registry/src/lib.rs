@@ -87,7 +87,7 @@ pub use client::{Client, MANIFEST_ACCEPT, Manifest, ManifestHead, Mirror, Reposi
 pub use config::{Config, ConfigError, DiskCacheLocation};
 pub use credential_provider::{CredentialProviderKeychain, ProviderConfigError};
 pub use credentials::{Credential, CredentialStore, CredentialsError};
-pub use error::{Lookup, Missing, RegistryError, Undecided};
+pub use error::{BoxedCause, Lookup, Missing, RegistryError, Undecided};
 pub use inspect::{
     InspectOptions, Repair, RepairOptions, decide_repair, decide_repairs, inspect_image,
     inspect_images, inspect_reference,

@@ -159,6 +159,12 @@ async fn persistent_failures_are_undecided_never_missing() {
         text.contains(&proxy.addr()) && text.contains("tags"),
         "{text}"
     );
+    // The parser's error is the cause, and the message already says it.
+    let json = std::error::Error::source(&err)
+        .and_then(|cause| cause.downcast_ref::<serde_json::Error>())
+        .unwrap_or_else(|| panic!("no serde_json::Error source: {err:?}"));
+    assert!(json.is_syntax(), "{json}");
+    assert!(text.contains(&json.to_string()), "{text}");
 }
 
 #[tokio::test]

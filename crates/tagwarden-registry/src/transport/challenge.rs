@@ -174,6 +174,7 @@ impl Transport {
             registry: call.registry.to_string(),
             request: call.what.clone(),
             reason: format!("cannot parse the WWW-Authenticate challenge {challenge:?}"),
+            cause: None,
         })?;
         let previous = self.with_host(call.host, |s| s.auth.replace(parsed.clone()));
         match parsed {

@@ -491,6 +491,7 @@ impl Transport {
                 registry: call.registry.to_string(),
                 request: call.what.clone(),
                 reason: with_message(format!("unexpected HTTP {}", other.as_u16())),
+                cause: None,
             })),
         }
     }

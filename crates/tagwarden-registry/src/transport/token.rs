@@ -147,9 +147,14 @@ impl Transport {
             registry: call.registry.to_string(),
             request: what.clone(),
             reason,
+            cause: None,
         };
-        let realm = parse_realm(realm, call.host)
-            .map_err(|e| malformed(format!("token realm {realm:?}: {e}")))?;
+        let realm = parse_realm(realm, call.host).map_err(|e| RegistryError::Malformed {
+            registry: call.registry.to_string(),
+            request: what.clone(),
+            reason: format!("token realm {realm:?}: {e}"),
+            cause: Some(e.into()),
+        })?;
         // Credentials go to the realm only over HTTPS, or over plain HTTP to the
         // registry's own host (a loopback registry with its token server beside it).
         let credential = self.credential(call).await?.filter(|_| {
@@ -227,6 +232,7 @@ impl Transport {
                                 registry: call.registry.to_string(),
                                 request: what.to_string(),
                                 reason: "the token answer is too large".into(),
+                                cause: None,
                             });
                         }
                         Err(BodyError::Read(e)) => transport_failure(e),
