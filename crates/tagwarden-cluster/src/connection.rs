@@ -228,6 +228,7 @@ impl Cluster {
             ClusterError::Config {
                 source_name: "the environment".into(),
                 reason: "no kubeconfig: several clusters are only read from a kubeconfig's contexts (set KUBECONFIG or pass --kubeconfig)".into(),
+                cause: None,
             }
         })?;
         let names = kubeconfig.context_names(choice)?;
@@ -248,7 +249,7 @@ impl Cluster {
         let certificate = tokens
             .prime()
             .await
-            .map_err(|e| self.credential_failure(&e))?;
+            .map_err(|e| self.credential_failure(e))?;
         if let Some(certificate) = certificate {
             use base64::Engine as _;
             let encode = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
@@ -259,6 +260,7 @@ impl Cluster {
             .map_err(|e| ClusterError::Config {
                 source_name: self.source.to_string(),
                 reason: format!("the exec credential plugin's certificate: {e}"),
+                cause: None,
             })?;
             self.config.auth_info.client_certificate_data = identity.client_certificate_data;
             self.config.auth_info.client_key_data = identity.client_key_data;
@@ -268,16 +270,17 @@ impl Cluster {
     }
 
     /// The class of an exec plugin's or token file's failure.
-    fn credential_failure(&self, error: &CredentialError) -> ClusterError {
+    fn credential_failure(&self, error: CredentialError) -> ClusterError {
         match error {
-            CredentialError::Config(reason) => ClusterError::Config {
+            CredentialError::Config { message, cause } => ClusterError::Config {
                 source_name: self.source.to_string(),
-                reason: reason.clone(),
+                reason: message,
+                cause,
             },
-            CredentialError::Failed(reason) => ClusterError::Unreachable {
+            CredentialError::Failed { message, .. } => ClusterError::Unreachable {
                 server: self.server(),
                 context: self.context_suffix(),
-                reason: reason.clone(),
+                reason: message,
             },
         }
     }
@@ -371,6 +374,7 @@ impl Cluster {
             .map_err(|e| ClusterError::Config {
                 source_name: self.source.to_string(),
                 reason: self.scrub(&one_line(&e)),
+                cause: None,
             })?
             .with_layer(&self.edge)
             .build();
@@ -485,6 +489,7 @@ impl MergedKubeconfig {
         ClusterError::Config {
             source_name: self.source.to_string(),
             reason,
+            cause: None,
         }
     }
 
@@ -544,6 +549,7 @@ fn in_cluster(options: &ClusterOptions) -> Result<Cluster, ClusterError> {
     let mut config = kube::Config::incluster().map_err(|e| ClusterError::Config {
         source_name: ConfigSource::InCluster.to_string(),
         reason: one_line(&e),
+        cause: Some(Box::new(e)),
     })?;
     let target = url::Url::parse(&config.cluster_url.to_string()).ok();
     config.proxy_url = target
@@ -763,7 +769,7 @@ impl Cluster {
             },
             other => {
                 if let Some(credential) = find_cause::<CredentialError>(&other) {
-                    return self.credential_failure(credential);
+                    return self.credential_failure(credential.message_only());
                 }
                 if let Some(timeout) = find_cause::<TimedOut>(&other) {
                     return self.unreachable(timeout);

@@ -39,16 +39,65 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 /// Characters of a failing plugin's stderr shown.
 const STDERR_SHOWN: usize = 2000;
 
-/// Why no token could be had.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why no token could be had. The message is one line, the cause's text included; the
+/// cause (an [`std::io::Error`], a [`serde_json::Error`]) is also the
+/// [`source`](std::error::Error::source). A JSON error that could quote the plugin's
+/// output (its token) is described by its position only.
+#[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
     /// The plugin or the file is not there, or the plugin's output is not a credential: the
     /// kubeconfig must change (exit 2).
-    #[error("{0}")]
-    Config(String),
+    #[error("{message}")]
+    Config {
+        /// What is wrong, naming the plugin or the file.
+        message: String,
+        /// The lower error, when there is one.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The plugin ran and failed or hung: could not decide (exit 3).
-    #[error("{0}")]
-    Failed(String),
+    #[error("{message}")]
+    Failed {
+        /// What the plugin did.
+        message: String,
+        /// The lower error, when there is one.
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+/// A lower error kept as a cause.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl CredentialError {
+    fn config(message: impl Into<String>) -> Self {
+        Self::Config {
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    fn failed(message: impl Into<String>) -> Self {
+        Self::Failed {
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// The same error, caused by `cause`.
+    fn because(mut self, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let (Self::Config { cause, .. } | Self::Failed { cause, .. }) = &mut self;
+        *cause = Some(Box::new(error));
+        self
+    }
+
+    /// The same error without its cause (for one seen inside another error, which owns it).
+    pub(crate) fn message_only(&self) -> Self {
+        match self {
+            Self::Config { message, .. } => Self::config(message.clone()),
+            Self::Failed { message, .. } => Self::failed(message.clone()),
+        }
+    }
 }
 
 /// Where the bearer token comes from.
@@ -131,8 +180,8 @@ impl TokenSource {
             Source::Exec(config, timeout) => match run_plugin(config, *timeout).await? {
                 Credential::Token(token) => token,
                 Credential::Certificate(_) => {
-                    return Err(CredentialError::Config(
-                        "the exec credential plugin gave a client certificate where it gave a token before".to_string(),
+                    return Err(CredentialError::config(
+                        "the exec credential plugin gave a client certificate where it gave a token before",
                     ));
                 }
             },
@@ -161,20 +210,19 @@ impl TokenSource {
 }
 
 fn bearer(token: &str) -> Result<HeaderValue, CredentialError> {
-    let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
-        CredentialError::Config("the token holds characters an HTTP header cannot".to_string())
-    })?;
+    let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+        .map_err(|_| CredentialError::config("the token holds characters an HTTP header cannot"))?;
     value.set_sensitive(true);
     Ok(value)
 }
 
 fn read_token_file(path: &PathBuf) -> Result<Cached, CredentialError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        CredentialError::Config(format!("cannot read tokenFile {}: {e}", path.display()))
+        CredentialError::config(format!("cannot read tokenFile {}: {e}", path.display())).because(e)
     })?;
     let token = text.trim();
     if token.is_empty() {
-        return Err(CredentialError::Config(format!(
+        return Err(CredentialError::config(format!(
             "tokenFile {} is empty",
             path.display()
         )));
@@ -189,8 +237,8 @@ fn read_token_file(path: &PathBuf) -> Result<Cached, CredentialError> {
 /// after `timeout`.
 async fn run_plugin(config: &ExecConfig, timeout: Duration) -> Result<Credential, CredentialError> {
     let Some(program) = config.command.as_deref().filter(|c| !c.is_empty()) else {
-        return Err(CredentialError::Config(
-            "the exec credential plugin has no command".to_string(),
+        return Err(CredentialError::config(
+            "the exec credential plugin has no command",
         ));
     };
     let interactive = match config.interactive_mode {
@@ -208,9 +256,10 @@ async fn run_plugin(config: &ExecConfig, timeout: Duration) -> Result<Credential
             .as_deref()
             .map(|h| format!(" ({})", h.trim().replace('\n', " ")))
             .unwrap_or_default();
-        CredentialError::Config(format!(
+        CredentialError::config(format!(
             "cannot run the exec credential plugin {program}: {e}{hint}"
         ))
+        .because(e)
     })?;
     let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
     let finished = tokio::time::timeout(timeout, async {
@@ -231,7 +280,7 @@ async fn run_plugin(config: &ExecConfig, timeout: Duration) -> Result<Credential
     })
     .await;
     let Ok((status, stdout, stderr)) = finished else {
-        return Err(CredentialError::Failed(format!(
+        return Err(CredentialError::failed(format!(
             "the exec credential plugin {program} did not answer within {} and was killed",
             crate::connection::duration_text(timeout)
         )));
@@ -242,13 +291,13 @@ async fn run_plugin(config: &ExecConfig, timeout: Duration) -> Result<Credential
         "ran the exec credential plugin"
     );
     let status = status.map_err(|e| {
-        CredentialError::Failed(format!("the exec credential plugin {program}: {e}"))
+        CredentialError::failed(format!("the exec credential plugin {program}: {e}")).because(e)
     })?;
     if !status.success() {
         let said = String::from_utf8_lossy(&stderr);
         let said = said.trim();
         let said: String = said.chars().take(STDERR_SHOWN).collect();
-        return Err(CredentialError::Failed(format!(
+        return Err(CredentialError::failed(format!(
             "the exec credential plugin {program} failed ({status}){}",
             if said.is_empty() {
                 String::new()
@@ -307,12 +356,22 @@ fn plugin_command(
 
 fn credential_of(program: &str, stdout: &[u8]) -> Result<Credential, CredentialError> {
     let bad = |why: String| {
-        CredentialError::Config(format!(
+        CredentialError::config(format!(
             "the exec credential plugin {program} printed no usable ExecCredential: {why}"
         ))
     };
-    let credential: ExecCredential =
-        serde_json::from_slice(stdout).map_err(|e| bad(e.to_string()))?;
+    let credential: ExecCredential = serde_json::from_slice(stdout).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            // serde's text may quote a value of the output: the token.
+            bad(format!(
+                "not an ExecCredential (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        } else {
+            bad(e.to_string()).because(e)
+        }
+    })?;
     let status = credential
         .status
         .ok_or_else(|| bad("it has no status".to_string()))?;
@@ -345,4 +404,44 @@ fn credential_of(program: &str, stdout: &[u8]) -> Result<Credential, CredentialE
         header: bearer(token.trim())?,
         valid_until,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreadable_token_file_keeps_its_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent-token");
+        let err = TokenSource::file(path.clone()).header().await.unwrap_err();
+        assert!(matches!(err, CredentialError::Config { .. }), "{err:?}");
+        let io = std::error::Error::source(&err)
+            .and_then(|cause| cause.downcast_ref::<std::io::Error>())
+            .unwrap_or_else(|| panic!("no io::Error source: {err:?}"));
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        let text = err.to_string();
+        assert!(
+            text.contains(&path.display().to_string()) && text.contains(&io.to_string()),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_exec_credential_of_the_wrong_shape_is_not_quoted() {
+        // A token where the status object belongs: serde's text would quote it.
+        let output = br#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":"s3cret-token"}"#;
+        let err = credential_of("plugin", output)
+            .err()
+            .expect("not a credential");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(err.to_string().contains("line 1, column"), "{err}");
+        assert!(std::error::Error::source(&err).is_none(), "{err:?}");
+
+        let err = credential_of("plugin", b"{").err().expect("not JSON");
+        let json = std::error::Error::source(&err)
+            .and_then(|cause| cause.downcast_ref::<serde_json::Error>())
+            .unwrap_or_else(|| panic!("no serde_json::Error source: {err:?}"));
+        assert!(json.is_eof(), "{json}");
+    }
 }

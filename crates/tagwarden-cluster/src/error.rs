@@ -32,8 +32,14 @@ pub enum ClusterError {
     Config {
         /// Where the configuration came from (file names, or `in-cluster`).
         source_name: String,
-        /// What is wrong with it.
+        /// What is wrong with it (the cause's text included, credentials removed).
         reason: String,
+        /// The lower error, when one can be shown as it is: a token file's or an exec
+        /// plugin's ([`crate::credentials::CredentialError`]), in-cluster configuration.
+        /// kube-rs' errors about a kubeconfig are not kept: their text may hold the
+        /// credentials the reason has removed.
+        #[source]
+        cause: Option<crate::credentials::Cause>,
     },
     /// A namespace or object name that is not one.
     #[error(transparent)]

@@ -108,14 +108,15 @@ impl Cluster {
             match api.get_opt(&secret.name).await {
                 Ok(Some(object)) => match docker_config_of(&object) {
                     Ok(json) => {
-                        if PullSecretKeychain::from_cluster_secrets(&[(secret.to_string(), json.clone())])
-                            .is_ok()
-                        {
-                            secrets.readable.insert(secret.clone(), json);
-                        } else {
-                            secrets.warnings.push(format!(
-                                "pull secret {secret} is not a docker config (JSON with \"auths\"); it is not used"
-                            ));
+                        // The error names the secret and says what is wrong (never the
+                        // content).
+                        match PullSecretKeychain::from_cluster_secrets(&[(secret.to_string(), json.clone())]) {
+                            Ok(_) => {
+                                secrets.readable.insert(secret.clone(), json);
+                            }
+                            Err(error) => {
+                                secrets.warnings.push(format!("{error}; it is not used"))
+                            }
                         }
                     }
                     Err(why) => secrets

@@ -952,12 +952,23 @@ fn certificate_files_that_do_not_belong_together_are_refused() {
     let other = Pki::generate("other");
     let (cert, key) = one.write_to(dir.path());
     std::fs::write(&key, &other.key).unwrap();
-    let err = CertificateFiles::load(&cert, &key).unwrap_err().to_string();
-    assert!(err.contains("does not belong"), "{err}");
-    let err = CertificateFiles::load(dir.path().join("nope.crt"), &key)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("nope.crt"), "{err}");
+    let err = CertificateFiles::load(&cert, &key).unwrap_err();
+    assert!(err.to_string().contains("does not belong"), "{err}");
+    // rustls' error is the cause.
+    let rustls_error = std::error::Error::source(&err)
+        .and_then(|cause| cause.downcast_ref::<rustls::Error>())
+        .unwrap_or_else(|| panic!("no rustls::Error source: {err:?}"));
+    assert!(err.to_string().contains(&rustls_error.to_string()), "{err}");
+    let err = CertificateFiles::load(dir.path().join("nope.crt"), &key).unwrap_err();
+    assert!(err.to_string().contains("nope.crt"), "{err}");
+    // The PEM reader's error is the cause; the file system's is inside it.
+    let pem = std::error::Error::source(&err)
+        .and_then(|cause| cause.downcast_ref::<rustls::pki_types::pem::Error>())
+        .unwrap_or_else(|| panic!("no PEM error source: {err:?}"));
+    assert!(
+        matches!(pem, rustls::pki_types::pem::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound),
+        "{pem:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -40,6 +40,28 @@ use sha2::{Digest as _, Sha256};
 
 use crate::RegistryError;
 
+/// The cache folder cannot be used, with the file system's error as its
+/// [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The folder (or its entries folder) cannot be created.
+    #[error("cannot create the cache folder {}: {source}", .path.display())]
+    CreateFolder {
+        /// The folder.
+        path: PathBuf,
+        /// Why it cannot be created.
+        source: std::io::Error,
+    },
+    /// Something in the folder cannot be removed.
+    #[error("cannot clear the cache {}: {source}", .path.display())]
+    Clear {
+        /// What could not be removed.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// The default time an entry stays valid.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
 
@@ -124,11 +146,9 @@ impl DiskCache {
     /// created; nothing is locked.
     pub fn open(root: &Path, ttl: Duration) -> Result<Self, RegistryError> {
         let entries = root.join(ENTRIES);
-        std::fs::create_dir_all(&entries).map_err(|e| {
-            RegistryError::Config(format!(
-                "cannot create the cache folder {}: {e}",
-                entries.display()
-            ))
+        std::fs::create_dir_all(&entries).map_err(|source| CacheError::CreateFolder {
+            path: entries.clone(),
+            source,
         })?;
         let cache = Self {
             root: root.to_path_buf(),
@@ -258,8 +278,11 @@ impl DiskCache {
 /// Empty the cache folder at `root` without opening it: works when the folder is
 /// corrupt, absent, or holds only a legacy `cache.redb`.
 pub fn clear_folder(root: &Path) -> Result<Cleared, RegistryError> {
-    let fail = |what: &Path, e: std::io::Error| {
-        RegistryError::Config(format!("cannot clear the cache {}: {e}", what.display()))
+    let fail = |what: &Path, source: std::io::Error| {
+        RegistryError::from(CacheError::Clear {
+            path: what.to_path_buf(),
+            source,
+        })
     };
     let mut cleared = Cleared::default();
     let legacy = root.join(LEGACY_FILE);
@@ -302,6 +325,28 @@ mod tests {
 
     fn tags(list: &[&str]) -> Vec<String> {
         list.iter().map(|t| t.to_string()).collect()
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_created_keeps_its_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the folder should be.
+        let root = dir.path().join("file");
+        std::fs::write(&root, "").unwrap();
+        let Err(err) = DiskCache::open(&root, Duration::from_secs(60)) else {
+            panic!("a file is not a folder");
+        };
+        assert!(err.is_config(), "{err}");
+        assert!(
+            matches!(&err, RegistryError::Cache(CacheError::CreateFolder { path, .. }) if path.starts_with(&root)),
+            "{err:?}"
+        );
+        let source = std::error::Error::source(&err).expect("a source");
+        assert!(
+            source.downcast_ref::<std::io::Error>().is_some(),
+            "{source:?}"
+        );
+        assert!(err.to_string().contains(&source.to_string()), "{err}");
     }
 
     #[test]

@@ -434,6 +434,7 @@ impl Client {
                 registry: repo.registry.clone(),
                 request: call.what,
                 reason: format!("the manifest body hashes to {computed}, not {expected}"),
+                cause: None,
             });
         }
         if serde_json::from_slice::<serde::de::IgnoredAny>(&fetched.body).is_err() {
@@ -448,6 +449,7 @@ impl Client {
                         media_type.as_str()
                     }
                 ),
+                cause: None,
             });
         }
         Ok(Lookup::Found(Manifest {
@@ -486,6 +488,7 @@ impl Client {
                         registry: r.registry.clone(),
                         request: call.what,
                         reason: format!("the blob hashes to sha256:{computed}"),
+                        cause: None,
                     });
                 }
             }
@@ -555,6 +558,7 @@ impl Client {
                     registry: repo.registry.clone(),
                     request: format!("GET {} tags", repo.name),
                     reason: format!("tag pagination does not end (page {page}, next {path})"),
+                    cause: None,
                 });
             }
             let call = Call {
@@ -576,6 +580,7 @@ impl Client {
                         registry: repo.registry.clone(),
                         request: call.what,
                         reason: format!("a later page of the tag list vanished ({m})"),
+                        cause: None,
                     });
                 }
             };
@@ -592,6 +597,7 @@ impl Client {
                     registry: repo.registry.clone(),
                     request: call.what.clone(),
                     reason: format!("the tag list is not valid JSON: {e}"),
+                    cause: Some(e.into()),
                 })?;
             tags.extend(page_tags.tags.unwrap_or_default());
             match next {
@@ -666,6 +672,7 @@ fn check_digest_syntax(repo: &Repository, what: &str, digest: &str) -> Result<()
             registry: repo.registry.clone(),
             request: what.to_string(),
             reason: format!("Docker-Content-Digest {digest:?} is not a valid digest"),
+            cause: None,
         })
     }
 }
@@ -692,12 +699,17 @@ fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
 /// Turn a `Link` target into a path on the registry host; refuse other hosts, so
 /// pagination can never carry credentials elsewhere.
 fn same_host_path(repo: &Repository, call: &Call<'_>, link: &str) -> Result<String, RegistryError> {
-    let base = Url::parse(&format!("http://{}{}", repo.api_host, call.path))
-        .map_err(|e| RegistryError::Config(format!("bad URL for {}: {e}", repo.api_host)))?;
+    let base = Url::parse(&format!("http://{}{}", repo.api_host, call.path)).map_err(|source| {
+        RegistryError::BadHost {
+            host: repo.api_host.clone(),
+            source,
+        }
+    })?;
     let target = base.join(link).map_err(|e| RegistryError::Malformed {
         registry: repo.registry.clone(),
         request: call.what.clone(),
         reason: format!("bad Link header {link:?}: {e}"),
+        cause: Some(e.into()),
     })?;
     let authority = match target.port() {
         Some(port) => format!("{}:{port}", target.host_str().unwrap_or_default()),
@@ -708,6 +720,7 @@ fn same_host_path(repo: &Repository, call: &Call<'_>, link: &str) -> Result<Stri
             registry: repo.registry.clone(),
             request: call.what.clone(),
             reason: format!("the next page is on another host ({authority}); refusing to follow"),
+            cause: None,
         });
     }
     Ok(match target.query() {

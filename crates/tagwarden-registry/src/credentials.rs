@@ -41,6 +41,206 @@ use serde::Deserialize;
 use crate::RegistryError;
 use crate::keychain::{Keychain, Resolved};
 
+/// A credentials file or credential helper that cannot be used: which file (or helper and
+/// the file that names it), and what is wrong, with the underlying error as its
+/// [`source`](std::error::Error::source). Messages are one line and never hold a secret:
+/// a cause whose text could quote a file's content (a JSON type error, a base64 error)
+/// is described in words instead of kept.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// `--registry-config` names a file that does not exist.
+    #[error("registry config {} does not exist", .path.display())]
+    Absent {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A docker config file exists but cannot be read.
+    #[error("cannot read registry config {}: {source}", .path.display())]
+    UnreadableDockerConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// A docker config file (or the `.dockerconfigjson` of a pull secret file) is unusable.
+    #[error("registry config {}{}", .path.display(), in_file(.problem))]
+    DockerConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its content.
+        #[source]
+        problem: DockerConfigProblem,
+    },
+    /// A `--pull-secret` file cannot be read.
+    #[error("cannot read pull secret {}: {source}", .path.display())]
+    UnreadablePullSecret {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// A `--pull-secret` file is not a usable pull secret.
+    #[error("pull secret {}: {problem}", .path.display())]
+    PullSecret {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        problem: PullSecretProblem,
+    },
+    /// The `.dockerconfigjson` of a pull secret read from a cluster is not a docker config.
+    #[error(
+        "pull secret {name}: its .dockerconfigjson is not a docker config (JSON with \"auths\"): {problem}"
+    )]
+    ClusterSecret {
+        /// The secret, `namespace/name`.
+        name: String,
+        /// What is wrong with its content.
+        #[source]
+        problem: DockerConfigProblem,
+    },
+    /// A credential helper named for the registry is missing, failed or timed out.
+    #[error("credential helper {program} (from {}) {problem}", .config.display())]
+    Helper {
+        /// `docker-credential-NAME`.
+        program: String,
+        /// The docker config that names it.
+        config: PathBuf,
+        /// What the helper did.
+        #[source]
+        problem: HelperProblem,
+    },
+}
+
+/// What is wrong with the content of a docker config (`config.json`, `.dockerconfigjson`).
+#[derive(Debug, thiserror::Error)]
+pub enum DockerConfigProblem {
+    /// Not JSON at all (a syntax error: its text names no content, only where).
+    #[error("not valid JSON ({0})")]
+    NotJson(#[source] serde_json::Error),
+    /// JSON of the wrong shape. serde's message is not kept: it may quote a value of the
+    /// file, which may be a secret.
+    #[error("not a docker config (line {line}, column {column})")]
+    WrongShape {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// An `auths` entry that holds no usable credential.
+    #[error("entry \"{key}\": {problem}")]
+    Entry {
+        /// The `auths` key (a registry, never a secret).
+        key: String,
+        /// What is wrong with it.
+        #[source]
+        problem: EntryProblem,
+    },
+}
+
+impl DockerConfigProblem {
+    /// A serde_json error, kept when its text cannot quote the file (syntax), else only
+    /// its position.
+    fn from_json(error: serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        match error.classify() {
+            Category::Syntax | Category::Eof | Category::Io => Self::NotJson(error),
+            Category::Data => Self::WrongShape {
+                line: error.line(),
+                column: error.column(),
+            },
+        }
+    }
+}
+
+/// `… is not valid JSON (…): fix or remove it`, or `…: entry "K": …`.
+fn in_file(problem: &DockerConfigProblem) -> String {
+    match problem {
+        DockerConfigProblem::Entry { .. } => format!(": {problem}"),
+        _ => format!(" is {problem}: fix or remove it"),
+    }
+}
+
+/// What is wrong with an `auths` entry. The base64 decoder's error is not kept: it quotes
+/// a byte of what may be a password.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryProblem {
+    /// `auth` is not base64.
+    #[error("\"auth\" is not valid base64")]
+    AuthNotBase64,
+    /// `auth` decodes to bytes that are not text.
+    #[error("\"auth\" does not decode to UTF-8 text ({0})")]
+    AuthNotUtf8(#[source] std::string::FromUtf8Error),
+    /// `auth` decodes to text without a `:`.
+    #[error("\"auth\" does not decode to username:password")]
+    AuthNotUserPassword,
+}
+
+/// What is wrong with a pull secret file.
+#[derive(Debug, thiserror::Error)]
+pub enum PullSecretProblem {
+    /// Neither YAML nor JSON; the first line of the parser's message (its full text
+    /// shows the file's content, so the error itself is not kept).
+    #[error("not a YAML or JSON document: {0}")]
+    NotYaml(String),
+    /// A document that is neither a Secret manifest nor a bare `.dockerconfigjson`.
+    #[error("expected a Secret manifest or a .dockerconfigjson file")]
+    NotASecret,
+    /// A Secret of another type.
+    #[error("type {0} holds no registry credentials; expected kubernetes.io/dockerconfigjson")]
+    WrongType(String),
+    /// `data[KEY]` is not base64 (the decoder's error quotes a byte of the secret).
+    #[error("data[{0}] is not valid base64")]
+    NotBase64(&'static str),
+    /// `data[KEY]` decodes to bytes that are not text.
+    #[error("data[{key}] is not UTF-8 ({source})")]
+    NotUtf8 {
+        /// `.dockerconfigjson` or `.dockercfg`.
+        key: &'static str,
+        /// Where the text breaks.
+        source: std::string::FromUtf8Error,
+    },
+    /// A Secret without `.dockerconfigjson` (or `.dockercfg`).
+    #[error("it has no .dockerconfigjson key")]
+    NoKey,
+}
+
+/// What a credential helper did instead of answering; completes "helper X (from F) …".
+#[derive(Debug, thiserror::Error)]
+pub enum HelperProblem {
+    /// The program is not on `PATH`.
+    #[error(
+        "is not installed: put docker-credential-{helper} on PATH, or remove \"{helper}\" from credHelpers/credsStore"
+    )]
+    NotInstalled {
+        /// The helper's name (`docker-credential-NAME`).
+        helper: String,
+    },
+    /// The program exists but cannot be started.
+    #[error("cannot be started: {0}")]
+    CannotStart(#[source] std::io::Error),
+    /// No answer within the timeout; the helper was killed.
+    #[error("did not answer within {} s", .0.as_secs_f32())]
+    TimedOut(Duration),
+    /// Waiting for the program failed.
+    #[error("could not be waited for: {0}")]
+    Wait(#[source] std::io::Error),
+    /// The answer is not JSON (a syntax error: its text quotes nothing).
+    #[error("answered with something that is not credentials JSON ({0})")]
+    NotJson(#[source] serde_json::Error),
+    /// The answer is JSON of the wrong shape (serde's text could quote the secret).
+    #[error("answered with something that is not credentials JSON")]
+    NotCredentials,
+    /// The helper failed: its exit status and the first line it printed, shortened.
+    #[error("failed ({status}): {said}")]
+    Failed {
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// The first line of what it printed, at most 160 characters.
+        said: String,
+    },
+}
+
 /// A credential for one registry. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
@@ -160,10 +360,10 @@ impl CredentialStore {
         let mut paths = Vec::new();
         if let Some(path) = explicit {
             if !path.exists() {
-                return Err(RegistryError::Config(format!(
-                    "registry config {} does not exist",
-                    path.display()
-                )));
+                return Err(CredentialsError::Absent {
+                    path: path.to_path_buf(),
+                }
+                .into());
             }
             paths.push(path.to_path_buf());
         }
@@ -204,10 +404,11 @@ impl CredentialStore {
     ) -> Result<Self, RegistryError> {
         let mut store = Self::default();
         for (name, config_json) in secrets {
-            let mut source = parse_config(Path::new(name), config_json).map_err(|_| {
-                RegistryError::Config(format!(
-                    "pull secret {name}: its .dockerconfigjson is not a docker config (JSON with \"auths\")"
-                ))
+            let mut source = parse_config(Path::new(name), config_json).map_err(|problem| {
+                CredentialsError::ClusterSecret {
+                    name: name.clone(),
+                    problem,
+                }
             })?;
             source.kind = SourceKind::ClusterSecret;
             // The kubelet never runs helpers a Secret names; neither do we.
@@ -299,11 +500,10 @@ impl CredentialStore {
         } else {
             registry.to_string()
         };
-        let fail = |what: String| {
-            RegistryError::Config(format!(
-                "credential helper {program} (from {}) {what}",
-                config.display()
-            ))
+        let fail = |problem: HelperProblem| CredentialsError::Helper {
+            program: program.clone(),
+            config: config.to_path_buf(),
+            problem,
         };
         let output =
             run_with_timeout(&program, helper, &server, self.helper_timeout).map_err(fail)?;
@@ -330,18 +530,18 @@ fn run_with_timeout(
     helper: &str,
     server: &str,
     timeout: Duration,
-) -> Result<HelperOutput, String> {
+) -> Result<HelperOutput, HelperProblem> {
     let mut command = Command::new(program);
     command.arg("get");
     process::run(&mut command, server.as_bytes(), timeout, HELPER_LIMITS).map_err(|e| match e {
-        process::Failed::Start(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
-            "is not installed: put {program} on PATH, or remove \"{helper}\" from credHelpers/credsStore"
-        ),
-        process::Failed::Start(e) => format!("cannot be started: {e}"),
-        process::Failed::TimedOut { .. } => {
-            format!("did not answer within {} s", timeout.as_secs_f32())
+        process::Failed::Start(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            HelperProblem::NotInstalled {
+                helper: helper.to_string(),
+            }
         }
-        process::Failed::Wait(e) => format!("could not be waited for: {e}"),
+        process::Failed::Start(e) => HelperProblem::CannotStart(e),
+        process::Failed::TimedOut { .. } => HelperProblem::TimedOut(timeout),
+        process::Failed::Wait(e) => HelperProblem::Wait(e),
     })
 }
 
@@ -351,7 +551,7 @@ type HelperOutput = process::Output;
 /// The credential in a helper's answer (`None`: the protocol's "no credentials"), or
 /// what went wrong, completing "helper X …". Only the first line of a failure, shortened,
 /// is repeated: a helper must not be able to make us print whatever it likes.
-fn helper_answer(output: &HelperOutput) -> Result<Option<Credential>, String> {
+fn helper_answer(output: &HelperOutput) -> Result<Option<Credential>, HelperProblem> {
     if output.status.success() {
         #[derive(Deserialize)]
         struct HelperAnswer {
@@ -360,8 +560,11 @@ fn helper_answer(output: &HelperOutput) -> Result<Option<Credential>, String> {
             #[serde(rename = "Secret", default)]
             secret: String,
         }
-        let parsed: HelperAnswer = serde_json::from_slice(&output.stdout)
-            .map_err(|_| "answered with something that is not credentials JSON".to_string())?;
+        let parsed: HelperAnswer =
+            serde_json::from_slice(&output.stdout).map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => HelperProblem::NotCredentials,
+                _ => HelperProblem::NotJson(e),
+            })?;
         return Ok(if parsed.secret.is_empty() {
             None
         } else if parsed.username == "<token>" {
@@ -392,7 +595,10 @@ fn helper_answer(output: &HelperOutput) -> Result<Option<Credential>, String> {
         .chars()
         .take(160)
         .collect();
-    Err(format!("failed ({}): {first}", output.status))
+    Err(HelperProblem::Failed {
+        status: output.status,
+        said: first,
+    })
 }
 
 impl Keychain for CredentialStore {
@@ -434,12 +640,16 @@ impl ConfigSource {
 
 /// A Kubernetes pull secret: a Secret manifest of type `kubernetes.io/dockerconfigjson`
 /// (YAML or JSON, `data` base64 or `stringData`), or a bare `.dockerconfigjson` file.
-fn load_pull_secret(path: &Path) -> Result<ConfigSource, RegistryError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        RegistryError::Config(format!("cannot read pull secret {}: {e}", path.display()))
-    })?;
-    let bad =
-        |reason: String| RegistryError::Config(format!("pull secret {}: {reason}", path.display()));
+fn load_pull_secret(path: &Path) -> Result<ConfigSource, CredentialsError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| CredentialsError::UnreadablePullSecret {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let bad = |problem: PullSecretProblem| CredentialsError::PullSecret {
+        path: path.to_path_buf(),
+        problem,
+    };
     #[derive(Deserialize)]
     struct Secret {
         #[serde(default)]
@@ -452,9 +662,8 @@ fn load_pull_secret(path: &Path) -> Result<ConfigSource, RegistryError> {
         string_data: HashMap<String, String>,
     }
     let secret: Secret = serde_saphyr::from_str(&text).map_err(|e| {
-        bad(format!(
-            "not a YAML or JSON document: {}",
-            first_line(&e.to_string())
+        bad(PullSecretProblem::NotYaml(
+            first_line(&e.to_string()).into(),
         ))
     })?;
     let config_json = if secret.kind.is_none() && secret.data.is_empty() {
@@ -462,74 +671,73 @@ fn load_pull_secret(path: &Path) -> Result<ConfigSource, RegistryError> {
         text.clone()
     } else {
         if secret.kind.as_deref() != Some("Secret") {
-            return Err(bad(
-                "expected a Secret manifest or a .dockerconfigjson file".into(),
-            ));
+            return Err(bad(PullSecretProblem::NotASecret));
         }
         if let Some(t) = &secret.secret_type
             && t != "kubernetes.io/dockerconfigjson"
             && t != "kubernetes.io/dockercfg"
         {
-            return Err(bad(format!(
-                "type {t} holds no registry credentials; expected kubernetes.io/dockerconfigjson"
-            )));
+            return Err(bad(PullSecretProblem::WrongType(t.clone())));
         }
         if let Some(plain) = secret.string_data.get(".dockerconfigjson") {
             plain.clone()
         } else if let Some(encoded) = secret.data.get(".dockerconfigjson") {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .map_err(|_| bad("data[.dockerconfigjson] is not valid base64".into()))?;
-            String::from_utf8(bytes)
-                .map_err(|_| bad("data[.dockerconfigjson] is not UTF-8".into()))?
+            decode_data(encoded, ".dockerconfigjson").map_err(bad)?
         } else if let Some(encoded) = secret.data.get(".dockercfg") {
             // The legacy format is the `auths` map itself.
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .map_err(|_| bad("data[.dockercfg] is not valid base64".into()))?;
-            let legacy = String::from_utf8(bytes)
-                .map_err(|_| bad("data[.dockercfg] is not UTF-8".into()))?;
+            let legacy = decode_data(encoded, ".dockercfg").map_err(bad)?;
             format!("{{\"auths\":{legacy}}}")
         } else {
-            return Err(bad("it has no .dockerconfigjson key".into()));
+            return Err(bad(PullSecretProblem::NoKey));
         }
     };
-    let mut source = parse_config(path, &config_json)?;
+    let mut source =
+        parse_config(path, &config_json).map_err(|problem| CredentialsError::DockerConfig {
+            path: path.to_path_buf(),
+            problem,
+        })?;
     source.kind = SourceKind::PullSecret;
     Ok(source)
+}
+
+/// The text of a Secret's `data[key]`: base64, then UTF-8.
+fn decode_data(encoded: &str, key: &'static str) -> Result<String, PullSecretProblem> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| PullSecretProblem::NotBase64(key))?;
+    String::from_utf8(bytes).map_err(|source| PullSecretProblem::NotUtf8 { key, source })
 }
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
-fn load(path: &Path) -> Result<ConfigSource, RegistryError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        RegistryError::Config(format!(
-            "cannot read registry config {}: {e}",
-            path.display()
-        ))
+fn load(path: &Path) -> Result<ConfigSource, CredentialsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        CredentialsError::UnreadableDockerConfig {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
-    parse_config(path, &text)
+    parse_config(path, &text).map_err(|problem| CredentialsError::DockerConfig {
+        path: path.to_path_buf(),
+        problem,
+    })
 }
 
-fn parse_config(path: &Path, text: &str) -> Result<ConfigSource, RegistryError> {
-    let file: DockerConfigFile = serde_json::from_str(text).map_err(|e| {
-        RegistryError::Config(format!(
-            "registry config {} is not valid JSON (line {}, column {}): fix or remove it",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })?;
+/// The docker config in `text`, read from `path` (a file, or `namespace/name` of a
+/// secret).
+fn parse_config(path: &Path, text: &str) -> Result<ConfigSource, DockerConfigProblem> {
+    let file: DockerConfigFile =
+        serde_json::from_str(text).map_err(DockerConfigProblem::from_json)?;
     let mut auths = HashMap::new();
     for (key, entry) in file.auths {
-        if let Some(cred) = entry_credential(&entry).map_err(|reason| {
-            RegistryError::Config(format!(
-                "registry config {}: entry \"{key}\": {reason}",
-                path.display()
-            ))
-        })? {
+        if let Some(cred) =
+            entry_credential(&entry).map_err(|problem| DockerConfigProblem::Entry {
+                key: key.clone(),
+                problem,
+            })?
+        {
             auths.insert(key, cred);
         }
     }
@@ -542,19 +750,18 @@ fn parse_config(path: &Path, text: &str) -> Result<ConfigSource, RegistryError> 
     })
 }
 
-fn entry_credential(entry: &AuthEntry) -> Result<Option<Credential>, String> {
+fn entry_credential(entry: &AuthEntry) -> Result<Option<Credential>, EntryProblem> {
     if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
         return Ok(Some(Credential::IdentityToken(token.to_string())));
     }
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
-            .map_err(|_| "\"auth\" is not valid base64".to_string())?;
-        let decoded = String::from_utf8(decoded)
-            .map_err(|_| "\"auth\" does not decode to UTF-8 text".to_string())?;
+            .map_err(|_| EntryProblem::AuthNotBase64)?;
+        let decoded = String::from_utf8(decoded).map_err(EntryProblem::AuthNotUtf8)?;
         let (username, password) = decoded
             .split_once(':')
-            .ok_or_else(|| "\"auth\" does not decode to username:password".to_string())?;
+            .ok_or(EntryProblem::AuthNotUserPassword)?;
         return Ok(Some(Credential::Basic {
             username: username.to_string(),
             password: password.to_string(),
@@ -721,6 +928,98 @@ mod tests {
         );
         // Other registries are unaffected.
         assert!(store.lookup("quay.io").unwrap().is_none());
+    }
+
+    /// The first cause of type `T` in `error`'s chain of sources.
+    fn cause<T: std::error::Error + 'static>(error: &RegistryError) -> Option<&T> {
+        let mut next = std::error::Error::source(error);
+        while let Some(cause) = next {
+            if let Some(found) = cause.downcast_ref::<T>() {
+                return Some(found);
+            }
+            next = cause.source();
+        }
+        None
+    }
+
+    #[test]
+    fn causes_are_kept_as_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, "{\"auths\": {").unwrap();
+        let err = CredentialStore::from_file(&path).unwrap_err();
+        let json = cause::<serde_json::Error>(&err).expect("a serde_json::Error source");
+        assert!(json.is_eof(), "{json}");
+        assert!(err.is_config());
+        assert!(
+            matches!(&err, RegistryError::Credentials(CredentialsError::DockerConfig { path: p, .. }) if *p == path)
+        );
+        // The message says it all on one line, the cause's text included.
+        let text = err.to_string();
+        assert!(
+            text.contains(&json.to_string()) && !text.contains('\n'),
+            "{text}"
+        );
+
+        let missing = dir.path().join("absent.yaml");
+        let err = CredentialStore::from_environment_with(None, std::slice::from_ref(&missing))
+            .unwrap_err();
+        let io = cause::<std::io::Error>(&err).expect("an io::Error source");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+
+        let secret = dir.path().join("secret.yaml");
+        std::fs::write(
+            &secret,
+            "kind: Secret\ntype: kubernetes.io/dockerconfigjson\nstringData: {}\ndata:\n  .dockerconfigjson: /w==\n",
+        )
+        .unwrap();
+        let err = CredentialStore::from_environment_with(None, std::slice::from_ref(&secret))
+            .unwrap_err();
+        assert!(cause::<std::string::FromUtf8Error>(&err).is_some(), "{err}");
+        assert!(err.to_string().contains("is not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn a_cause_that_could_quote_a_secret_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        // A password where an entry belongs: serde's message would quote it.
+        std::fs::write(&path, r#"{"auths":{"ghcr.io":"hunter2-secret"}}"#).unwrap();
+        let err = CredentialStore::from_file(&path).unwrap_err();
+        let mut chain = vec![err.to_string()];
+        let mut next = std::error::Error::source(&err);
+        while let Some(cause) = next {
+            chain.push(cause.to_string());
+            next = cause.source();
+        }
+        let chain = chain.join(" | ");
+        assert!(!chain.contains("hunter2"), "{chain}");
+        assert!(
+            chain.contains("is not a docker config (line 1, column"),
+            "{chain}"
+        );
+        assert!(cause::<serde_json::Error>(&err).is_none(), "{chain}");
+    }
+
+    #[test]
+    fn a_failing_helper_keeps_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        // A helper that is a folder: it exists, but cannot be started.
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(bin.join("docker-credential-folder")).unwrap();
+        let problem = run_with_timeout(
+            bin.join("docker-credential-folder").to_str().unwrap(),
+            "folder",
+            "ghcr.io",
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
+        let HelperProblem::CannotStart(io) = &problem else {
+            panic!("{problem}");
+        };
+        assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied, "{io}");
+        let source = std::error::Error::source(&problem).expect("a source");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
     }
 
     #[test]

@@ -5,8 +5,21 @@
 //! not an error: operations return it as [`Lookup::Missing`]. Everything else here is a
 //! [`RegistryError`], which means *could not decide*. Callers must never treat a
 //! `RegistryError` as "missing", and must never fall back to another tag because of one.
+//!
+//! Each error's message is one whole line, its cause's text included, so a report that
+//! shows `to_string()` says everything; the cause is also its
+//! [`source`](std::error::Error::source), for programs (the CLI's `error:` line skips a
+//! cause whose text the message already holds). A cause whose text could quote a secret
+//! (a JSON type error about a credentials file, a base64 error) is described in words
+//! instead of kept.
 
 use std::fmt;
+use std::sync::Arc;
+
+use crate::cache::CacheError;
+use crate::credential_provider::ProviderConfigError;
+use crate::credentials::CredentialsError;
+use crate::transport::TlsError;
 
 /// The result of asking for something that may or may not exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +98,13 @@ pub enum RegistryError {
         registry: String,
         /// The request, for messages (`HEAD clastix/kubectl:v1.32`).
         request: String,
-        /// What happened, and after how many attempts.
+        /// What happened (a transport failure by its kind and innermost cause, which
+        /// says the most), and after how many attempts.
         reason: String,
+        /// The transport error of the last attempt, when there was one (not for an answer
+        /// that was cut short). Shared: a host marked down answers with it again.
+        #[source]
+        cause: Option<Arc<reqwest::Error>>,
     },
     /// 5xx after retries: the registry is up, but failed to answer.
     #[error("{registry} failed to answer {request}: HTTP {status} after {attempts}{}", detail(.message))]
@@ -112,10 +130,40 @@ pub enum RegistryError {
         request: String,
         /// What is wrong with the answer.
         reason: String,
+        /// The parser's error, when one rejected the answer (its text is in the reason).
+        #[source]
+        cause: Option<BoxedCause>,
     },
-    /// The local configuration (credentials file, options) is unusable.
+    /// The config file is unusable: its message, naming the file and the place in it.
     #[error("{0}")]
     Config(String),
+    /// A credentials file (docker config, pull secret) or credential helper is unusable.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// A kubelet `CredentialProviderConfig` (or its plugins' bin dir) is unusable.
+    #[error(transparent)]
+    CredentialProviderConfig(#[from] ProviderConfigError),
+    /// A CA file is unusable, or HTTPS cannot be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The cache folder cannot be created or cleared.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// A registry host that does not make a URL.
+    #[error("bad URL for {host}: {source}")]
+    BadHost {
+        /// The host, as the image reference names it.
+        host: String,
+        /// Why it is not a URL.
+        source: url::ParseError,
+    },
+    /// Looking up credentials did not finish: the keychain panicked or its task was
+    /// cancelled.
+    #[error("the credential lookup failed: {source}")]
+    CredentialLookup {
+        /// The task's failure.
+        source: tokio::task::JoinError,
+    },
     /// A credential source configured for this image could not give its credential: a
     /// kubelet credential-provider plugin failed, timed out, or printed something that is
     /// not a `CredentialProviderResponse`. Asking anonymously instead would turn this into
@@ -131,6 +179,9 @@ pub enum RegistryError {
         reason: String,
     },
 }
+
+/// A lower error kept as a cause.
+pub type BoxedCause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What to check after a 401/403: the credentials that were used, or where to put some.
 fn denied_advice(registry: &str, credentials: &Option<String>) -> String {
@@ -170,6 +221,15 @@ impl RegistryError {
 
     /// True when the failure comes from the user's own configuration rather than the registry.
     pub fn is_config(&self) -> bool {
-        matches!(self, RegistryError::Config(_))
+        matches!(
+            self,
+            RegistryError::Config(_)
+                | RegistryError::Credentials(_)
+                | RegistryError::CredentialProviderConfig(_)
+                | RegistryError::Tls(_)
+                | RegistryError::Cache(_)
+                | RegistryError::BadHost { .. }
+                | RegistryError::CredentialLookup { .. }
+        )
     }
 }

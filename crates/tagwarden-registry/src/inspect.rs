@@ -563,6 +563,7 @@ pub async fn resolve_image(
                     registry: reference.registry().to_string(),
                     request: format!("HEAD {}", reference.repository()),
                     reason: format!("the digest {digest:?} is not valid: {e}"),
+                    cause: Some(e.into()),
                 })?;
             Some(pinned.to_string())
         }

@@ -247,7 +247,12 @@ mod tests {
 
     impl Keychain for Broken {
         fn resolve(&self, _: &str) -> Result<Option<Resolved>, RegistryError> {
-            Err(RegistryError::Config("helper failed".into()))
+            Err(crate::credentials::CredentialsError::Helper {
+                program: "docker-credential-broken".into(),
+                config: "config.json".into(),
+                problem: crate::credentials::HelperProblem::NotCredentials,
+            }
+            .into())
         }
     }
 

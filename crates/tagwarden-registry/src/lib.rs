@@ -87,12 +87,12 @@ pub mod proxy;
 mod resolve;
 mod transport;
 
-pub use cache::DiskCache;
+pub use cache::{CacheError, DiskCache};
 pub use client::{Client, MANIFEST_ACCEPT, Manifest, ManifestHead, Mirror, Repository};
 pub use config::{ConfigError, DiskCacheLocation, RegistryConfig};
-pub use credential_provider::CredentialProviderKeychain;
-pub use credentials::{Credential, CredentialStore};
-pub use error::{Lookup, Missing, RegistryError, Undecided};
+pub use credential_provider::{CredentialProviderKeychain, ProviderConfigError};
+pub use credentials::{Credential, CredentialStore, CredentialsError};
+pub use error::{BoxedCause, Lookup, Missing, RegistryError, Undecided};
 pub use inspect::{
     InspectOptions, Repair, RepairOptions, decide_repair, decide_repairs, inspect_image,
     inspect_images, inspect_reference,
@@ -108,4 +108,4 @@ pub use resolve::{
     Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, SchemeSource, TagScheme,
     missing_platforms, platform_report, platforms_of, resolve,
 };
-pub use transport::{ClientOptions, ClientOptionsBuilder, RateLimit, is_loopback};
+pub use transport::{ClientOptions, ClientOptionsBuilder, RateLimit, TlsError, is_loopback};

@@ -22,7 +22,7 @@ use tagwarden_core::policy::{self, FallbackPolicy};
 use tagwarden_core::{KubeVersion, Reference, TagFormat, VersionTag};
 
 use crate::client::{Client, Repository};
-use crate::error::{Lookup, RegistryError};
+use crate::error::{BoxedCause, Lookup, RegistryError};
 use crate::platform::Platform;
 
 /// What to resolve.
@@ -707,10 +707,15 @@ async fn platform_entries(
     repo: &Repository,
     digest: &str,
 ) -> Result<Vec<(Platform, Option<String>)>, RegistryError> {
-    let malformed = |reason: String| RegistryError::Malformed {
+    let malformed_because = |reason: String, cause: Option<BoxedCause>| RegistryError::Malformed {
         registry: repo.registry.clone(),
         request: format!("GET {}@{digest}", repo.name),
         reason,
+        cause,
+    };
+    let malformed = |reason: String| malformed_because(reason, None);
+    let unparsable = |what: &str, e: serde_json::Error| {
+        malformed_because(format!("{what}: {e}"), Some(e.into()))
     };
     let manifest = match client.get_manifest(repo, digest).await? {
         Lookup::Found(m) => m,
@@ -728,7 +733,7 @@ async fn platform_entries(
         manifests: Option<serde_json::Value>,
     }
     let probe: Probe = serde_json::from_slice(&manifest.body)
-        .map_err(|e| malformed(format!("the manifest is not valid JSON: {e}")))?;
+        .map_err(|e| unparsable("the manifest is not valid JSON", e))?;
     let is_index = probe.manifests.is_some()
         || probe
             .media_type
@@ -736,7 +741,7 @@ async fn platform_entries(
             .is_some_and(|m| m.contains("index") || m.contains("list"));
     if is_index {
         let index: oci_spec::image::ImageIndex = serde_json::from_slice(&manifest.body)
-            .map_err(|e| malformed(format!("the index is malformed: {e}")))?;
+            .map_err(|e| unparsable("the index is malformed", e))?;
         return Ok(index
             .manifests()
             .iter()
@@ -754,7 +759,7 @@ async fn platform_entries(
             .collect());
     }
     let image: oci_spec::image::ImageManifest = serde_json::from_slice(&manifest.body)
-        .map_err(|e| malformed(format!("the image manifest is malformed: {e}")))?;
+        .map_err(|e| unparsable("the image manifest is malformed", e))?;
     let config_digest = image.config().digest().to_string();
     let config = match client.get_blob(repo, &config_digest).await? {
         Lookup::Found(bytes) => bytes,
@@ -765,7 +770,7 @@ async fn platform_entries(
         }
     };
     let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config)
-        .map_err(|e| malformed(format!("the image config is malformed: {e}")))?;
+        .map_err(|e| unparsable("the image config is malformed", e))?;
     Ok(vec![(
         Platform::new(
             &config.os().to_string(),

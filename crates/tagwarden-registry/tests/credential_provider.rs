@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use tagwarden_registry::credential_provider::{
-    CredentialProviderConfig, CredentialProviderKeychain, image_matches,
+    CredentialProviderConfig, CredentialProviderKeychain, ProviderConfigError, image_matches,
 };
 use tagwarden_registry::{
     Client, ClientOptions, Keychain, Lookup, MultiKeychain, RegistryError, Undecided,
@@ -648,6 +648,18 @@ fn bad_configs_name_the_file_and_the_field() {
     assert!(
         missing.to_string().contains("/nonexistent/config.yaml"),
         "{missing}"
+    );
+    // The file system's error is the cause, for programs; the message already says it.
+    let io = std::error::Error::source(&missing)
+        .and_then(|cause| cause.downcast_ref::<std::io::Error>())
+        .unwrap_or_else(|| panic!("no io::Error source: {missing:?}"));
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    assert!(
+        matches!(
+            &missing,
+            RegistryError::CredentialProviderConfig(ProviderConfigError::Unreadable { .. })
+        ),
+        "{missing:?}"
     );
     let plugin = CredentialPlugin::builder("plugin").start();
     let path = plugin.dir().join("config.yaml");

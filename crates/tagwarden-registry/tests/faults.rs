@@ -18,6 +18,14 @@ use tagwarden_testbed::{
 
 use common::repo;
 
+/// The transport error an `Unreachable` keeps as its source.
+fn transport_cause(error: &RegistryError) -> &reqwest::Error {
+    std::error::Error::source(error)
+        .and_then(|cause| cause.downcast_ref::<std::sync::Arc<reqwest::Error>>())
+        .map(|cause| &**cause)
+        .unwrap_or_else(|| panic!("no reqwest::Error source: {error:?}"))
+}
+
 fn quick_client() -> Client {
     Client::new(
         ClientOptions::builder()
@@ -118,7 +126,7 @@ async fn persistent_failures_are_undecided_never_missing() {
         .unwrap_err();
         let text = err.to_string();
         assert!(text.contains(needle), "{fault:?}: {text}");
-        assert!(!matches!(err, RegistryError::Config(_)), "{fault:?}");
+        assert!(!err.is_config(), "{fault:?}");
         if method == "HEAD" {
             let hits = proxy.hits(rule);
             let expected = match &fault {
@@ -151,6 +159,12 @@ async fn persistent_failures_are_undecided_never_missing() {
         text.contains(&proxy.addr()) && text.contains("tags"),
         "{text}"
     );
+    // The parser's error is the cause, and the message already says it.
+    let json = std::error::Error::source(&err)
+        .and_then(|cause| cause.downcast_ref::<serde_json::Error>())
+        .unwrap_or_else(|| panic!("no serde_json::Error source: {err:?}"));
+    assert!(json.is_syntax(), "{json}");
+    assert!(text.contains(&json.to_string()), "{text}");
 }
 
 #[tokio::test]
@@ -298,16 +312,16 @@ async fn a_hung_host_is_down_for_a_while_then_asked_again() {
         let err = answer.unwrap_err();
         assert!(matches!(err, RegistryError::Unreachable { .. }), "{err}");
         assert!(err.to_string().contains("timed out"), "{err}");
+        // The transport error is the cause, for programs.
+        assert!(transport_cause(&err).is_timeout(), "{err:?}");
     }
     let asked = server.connections();
     assert!((1..=8).contains(&asked), "{asked} connections");
 
     // While it is down, a question costs no connection and names the original failure.
-    let err = client
-        .head_manifest(&app, "v2")
-        .await
-        .unwrap_err()
-        .to_string();
+    let down = client.head_manifest(&app, "v2").await.unwrap_err();
+    assert!(transport_cause(&down).is_timeout(), "{down:?}");
+    let err = down.to_string();
     assert!(
         err.contains("not asked") && err.contains("timed out"),
         "{err}"

@@ -154,18 +154,22 @@ fn report(failure: &Failure) {
     output::errln!("error: {}", chain_text(failure.error()));
 }
 
-/// `a: b: c` of an error chain, leaving out a cause whose text is already there.
+/// `a: b: c` of an error chain, leaving out a cause whose text is already there, and a
+/// cause between them when the message already quotes a deeper one (a library that
+/// summed up its cause's chain by its innermost text: `cannot set up HTTPS: <rustls's
+/// words>` is not followed by reqwest's "builder error").
 fn chain_text(error: &anyhow::Error) -> String {
+    let texts: Vec<String> = error.chain().map(ToString::to_string).collect();
     let mut message = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if message.contains(&text) {
+    for (index, text) in texts.iter().enumerate() {
+        let said = |text: &String| !text.is_empty() && message.contains(text.as_str());
+        if said(text) || texts[index + 1..].iter().any(said) {
             continue;
         }
         if !message.is_empty() {
             message.push_str(": ");
         }
-        message.push_str(&text);
+        message.push_str(text);
     }
     message
 }
@@ -256,5 +260,31 @@ mod tests {
         );
         let error = anyhow::anyhow!("inner").context("outer");
         assert_eq!(chain_text(&error), "outer: inner");
+    }
+
+    #[test]
+    fn a_cause_summed_up_by_a_deeper_one_is_left_out() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("builder error")
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let io = std::io::Error::other("no certificate in the file");
+        let error = anyhow::Error::new(Wrapper(io))
+            .context("CA file ca.pem is not PEM: no certificate in the file");
+        assert_eq!(
+            chain_text(&error),
+            "CA file ca.pem is not PEM: no certificate in the file"
+        );
+        // A cause that adds something is kept.
+        let error = anyhow::Error::new(Wrapper(std::io::Error::other("deeper"))).context("outer");
+        assert_eq!(chain_text(&error), "outer: builder error: deeper");
     }
 }

@@ -194,3 +194,58 @@ fn pull_secrets_and_certs_d() {
         "{run:?}"
     );
 }
+
+/// Broken local files: one `error:` line each, naming the file, with the cause's own words
+/// once (the library keeps the cause as a source; the CLI does not repeat it), exit 2,
+/// before any registry is asked. A docker config whose JSON error would quote a value
+/// (a password where an entry belongs) is described by its position only.
+#[test]
+fn broken_local_files_are_one_line_with_their_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let broken = write("broken.json", "{\"auths\": {");
+    let shape = write("shape.json", r#"{"auths":{"ghcr.io":"hunter2-secret"}}"#);
+    let not_pem = write(
+        "bad.pem",
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    );
+    let missing_ca = dir.path().join("absent.pem");
+    let missing_ca = missing_ca.to_str().unwrap();
+    // Nothing listens there: a registry asked would be exit 3, not 2.
+    let image = "127.0.0.1:1/team/app:1.0";
+    let cases: [(&[&str], String); 4] = [
+        (
+            &["--registry-config", &broken],
+            format!(
+                "error: registry config {broken} is not valid JSON (EOF while parsing an object at line 1 column 11): fix or remove it\n"
+            ),
+        ),
+        (
+            &["--registry-config", &shape],
+            format!(
+                "error: registry config {shape} is not a docker config (line 1, column 36): fix or remove it\n"
+            ),
+        ),
+        (
+            &["--ca-file", &not_pem],
+            format!("error: CA file {not_pem} is not PEM: invalid certificate encoding\n"),
+        ),
+        (
+            &["--ca-file", missing_ca],
+            format!(
+                "error: cannot read CA file {missing_ca}: No such file or directory (os error 2)\n"
+            ),
+        ),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["resolve", image];
+        args.extend_from_slice(flags);
+        let run = tagwarden_with(&args, &[]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert_eq!(run.stderr, expected, "{run:?}");
+    }
+}

@@ -40,26 +40,38 @@ pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why the certificate files cannot be used.
+/// Why the certificate files cannot be used: which file (or pair), what was being done,
+/// and the PEM reader's or rustls' error as the [`source`](std::error::Error::source) (its
+/// text is in the message too, which stays one line).
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// A file could not be read or holds no usable PEM.
-    #[error("{}: {reason}", path.display())]
+    /// A file could not be read, or holds no usable PEM.
+    #[error("{}: cannot read the {what}: {source}", path.display())]
     File {
         /// The file.
         path: PathBuf,
-        /// One line: why.
-        reason: String,
+        /// `certificates` or `private key`.
+        what: &'static str,
+        /// The PEM reader's error (an unreadable file is its `Io`).
+        source: rustls::pki_types::pem::Error,
+    },
+    /// A certificate file without a certificate.
+    #[error("{}: no CERTIFICATE in the file", path.display())]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
     },
     /// The key does not belong to the certificate, or rustls refused them.
-    #[error("{} and {}: {reason}", cert.display(), key.display())]
+    #[error("{} and {}: {what}: {source}", cert.display(), key.display())]
     Pair {
         /// The certificate file.
         cert: PathBuf,
         /// The key file.
         key: PathBuf,
-        /// One line: why.
-        reason: String,
+        /// What failed (`the key does not belong to the certificate`).
+        what: &'static str,
+        /// rustls' error, a [`rustls::Error`] (boxed: it is large).
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -114,7 +126,7 @@ impl CertificateFiles {
     pub fn server_config(self: &Arc<Self>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let mut config = rustls::ServerConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| self.pair_error(e.to_string()))?
+            .map_err(|e| self.pair_error("no TLS version to offer", e))?
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -146,11 +158,12 @@ impl CertificateFiles {
         state.certified.clone()
     }
 
-    fn pair_error(&self, reason: String) -> TlsError {
+    fn pair_error(&self, what: &'static str, source: rustls::Error) -> TlsError {
         TlsError::Pair {
             cert: self.cert.clone(),
             key: self.key.clone(),
-            reason,
+            what,
+            source: Box::new(source),
         }
     }
 }
@@ -189,31 +202,35 @@ fn read_pair(
     key: &Path,
     provider: &CryptoProvider,
 ) -> Result<Arc<CertifiedKey>, TlsError> {
-    let file_error = |path: &Path, reason: String| TlsError::File {
-        path: path.to_path_buf(),
-        reason,
+    let file_error = |path: &Path, what: &'static str| {
+        let path = path.to_path_buf();
+        move |source| TlsError::File { path, what, source }
     };
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| file_error(cert, format!("cannot read the certificates: {e}")))?;
+        .map_err(file_error(cert, "certificates"))?;
     if chain.is_empty() {
-        return Err(file_error(cert, "no CERTIFICATE in the file".into()));
+        return Err(TlsError::NoCertificate {
+            path: cert.to_path_buf(),
+        });
     }
-    let private = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| file_error(key, format!("cannot read the private key: {e}")))?;
-    let pair_error = |reason: String| TlsError::Pair {
-        cert: cert.to_path_buf(),
-        key: key.to_path_buf(),
-        reason,
+    let private = PrivateKeyDer::from_pem_file(key).map_err(file_error(key, "private key"))?;
+    let pair_error = |what: &'static str| {
+        move |source: rustls::Error| TlsError::Pair {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            what,
+            source: Box::new(source),
+        }
     };
     let signing = provider
         .key_provider
         .load_private_key(private)
-        .map_err(|e| pair_error(format!("unusable private key: {e}")))?;
+        .map_err(pair_error("unusable private key"))?;
     let certified = CertifiedKey::new(chain, signing);
     certified
         .keys_match()
-        .map_err(|e| pair_error(format!("the key does not belong to the certificate: {e}")))?;
+        .map_err(pair_error("the key does not belong to the certificate"))?;
     Ok(Arc::new(certified))
 }
 

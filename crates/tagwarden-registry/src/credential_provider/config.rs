@@ -19,7 +19,7 @@
 //! the config path may also be a folder: its `*.json`, `*.yaml` and `*.yml` files are read
 //! in name order and their providers merged, names unique.
 //!
-//! Every problem is a one-line [`RegistryError::Config`] naming the file and the field.
+//! Every problem is a one-line [`ProviderConfigError`] naming the file and the field.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,62 @@ use serde::Deserialize;
 
 use super::matching::pattern_problem;
 use crate::RegistryError;
+
+/// A `CredentialProviderConfig` (or the bin dir of its plugins) that cannot be used:
+/// which file, which field, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderConfigError {
+    /// The file or folder cannot be read.
+    #[error("cannot read credential provider config {}: {source}", .path.display())]
+    Unreadable {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// Not YAML (or JSON) of the right shape. The parser's message is kept as its first
+    /// line without the location (its full text shows the file, `env` values included).
+    #[error("credential provider config {}{}: {message}", .path.display(), at(.position))]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line and column, when known.
+        position: Option<(u64, u64)>,
+        /// What the parser said.
+        message: String,
+    },
+    /// A field with a value the kubelet would refuse.
+    #[error("credential provider config {}: {problem}", .path.display())]
+    Invalid {
+        /// The file (or folder).
+        path: PathBuf,
+        /// The field and what is wrong with it (`providers[0].name: is required`).
+        problem: String,
+    },
+    /// The bin dir is not a folder.
+    #[error("credential provider bin dir {} is not a folder", .bin_dir.display())]
+    BinDirNotAFolder {
+        /// The folder named by `--image-credential-provider-bin-dir`.
+        bin_dir: PathBuf,
+    },
+    /// A provider's plugin is not an executable in the bin dir.
+    #[error("credential provider config {}: providers[{index}].name: there is no executable {}", .path.display(), .program.display())]
+    NoExecutable {
+        /// The config file.
+        path: PathBuf,
+        /// The provider's index in `providers`.
+        index: usize,
+        /// The plugin's path in the bin dir.
+        program: PathBuf,
+    },
+}
+
+/// `:LINE:COLUMN`, or nothing.
+fn at(position: &Option<(u64, u64)>) -> String {
+    position
+        .map(|(line, column)| format!(":{line}:{column}"))
+        .unwrap_or_default()
+}
 
 /// The `apiVersion`s of the config file the kubelet reads.
 pub const CONFIG_API_VERSIONS: [&str; 3] = [
@@ -129,11 +185,11 @@ impl CredentialProviderConfig {
         let files = config_files(path)?;
         let mut providers: Vec<CredentialProvider> = Vec::new();
         for file in &files {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                RegistryError::Config(format!(
-                    "cannot read credential provider config {}: {e}",
-                    file.display()
-                ))
+            let text = std::fs::read_to_string(file).map_err(|source| {
+                ProviderConfigError::Unreadable {
+                    path: file.clone(),
+                    source,
+                }
             })?;
             for provider in Self::parse(file, &text)?.providers {
                 if providers.iter().any(|p| p.name == provider.name) {
@@ -156,17 +212,12 @@ impl CredentialProviderConfig {
 
     /// Parse and validate `text`, the contents of `path` (named in errors).
     pub fn parse(path: &Path, text: &str) -> Result<Self, RegistryError> {
-        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!(":{}:{}", l.line(), l.column()))
-                .unwrap_or_default();
-            RegistryError::Config(format!(
-                "credential provider config {}{at}: {}",
-                path.display(),
-                crate::config::yaml_message(&e)
-            ))
-        })?;
+        let raw: RawConfig =
+            serde_saphyr::from_str(text).map_err(|e| ProviderConfigError::Syntax {
+                path: path.to_path_buf(),
+                position: e.location().map(|l| (l.line(), l.column())),
+                message: crate::config::yaml_message(&e),
+            })?;
         if raw.kind != "CredentialProviderConfig" {
             return Err(bad(
                 path,
@@ -212,20 +263,19 @@ impl CredentialProviderConfig {
     }
 }
 
-fn bad(path: &Path, message: String) -> RegistryError {
-    RegistryError::Config(format!(
-        "credential provider config {}: {message}",
-        path.display()
-    ))
+fn bad(path: &Path, problem: String) -> RegistryError {
+    ProviderConfigError::Invalid {
+        path: path.to_path_buf(),
+        problem,
+    }
+    .into()
 }
 
 /// The file itself, or a folder's `*.json`/`*.yaml`/`*.yml` files in name order.
 fn config_files(path: &Path) -> Result<Vec<PathBuf>, RegistryError> {
-    let cannot = |e: std::io::Error| {
-        RegistryError::Config(format!(
-            "cannot read credential provider config {}: {e}",
-            path.display()
-        ))
+    let cannot = |source: std::io::Error| ProviderConfigError::Unreadable {
+        path: path.to_path_buf(),
+        source,
     };
     if !std::fs::metadata(path).map_err(cannot)?.is_dir() {
         return Ok(vec![path.to_path_buf()]);

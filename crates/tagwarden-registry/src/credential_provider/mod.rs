@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 pub use config::{
     CONFIG_API_VERSIONS, CredentialProvider, CredentialProviderConfig, PLUGIN_API_VERSIONS,
-    parse_go_duration,
+    ProviderConfigError, parse_go_duration,
 };
 pub use matching::image_matches;
 
@@ -159,19 +159,20 @@ impl CredentialProviderKeychain {
     /// The keychain for an already loaded `config`.
     pub fn new(config: CredentialProviderConfig, bin_dir: &Path) -> Result<Self, RegistryError> {
         if !bin_dir.is_dir() {
-            return Err(RegistryError::Config(format!(
-                "credential provider bin dir {} is not a folder",
-                bin_dir.display()
-            )));
+            return Err(ProviderConfigError::BinDirNotAFolder {
+                bin_dir: bin_dir.to_path_buf(),
+            }
+            .into());
         }
         for (index, provider) in config.providers.iter().enumerate() {
             let program = bin_dir.join(&provider.name);
             if !is_executable(&program) {
-                return Err(RegistryError::Config(format!(
-                    "credential provider config {}: providers[{index}].name: there is no executable {}",
-                    config.path.display(),
-                    program.display()
-                )));
+                return Err(ProviderConfigError::NoExecutable {
+                    path: config.path,
+                    index,
+                    program,
+                }
+                .into());
             }
         }
         Ok(Self {

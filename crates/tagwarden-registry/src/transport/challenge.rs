@@ -118,7 +118,7 @@ impl Transport {
             }
         })
         .await
-        .map_err(|e| RegistryError::Config(format!("the credential lookup failed: {e}")))??;
+        .map_err(|source| RegistryError::CredentialLookup { source })??;
         let previous_source = previous.and_then(|(r, _)| r.map(|r| r.source));
         if let Some(r) = &resolved
             && previous_source.as_ref() != Some(&r.source)
@@ -174,6 +174,7 @@ impl Transport {
             registry: call.registry.to_string(),
             request: call.what.clone(),
             reason: format!("cannot parse the WWW-Authenticate challenge {challenge:?}"),
+            cause: None,
         })?;
         let previous = self.with_host(call.host, |s| s.auth.replace(parsed.clone()));
         match parsed {

@@ -6,6 +6,7 @@
 //! HTTP. The scheme that worked is remembered per host. Bodies are read whole, up to
 //! [`MAX_BODY`], and an answer shorter than its `Content-Length` is a transient failure.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
 
 use super::errors::describe_transport_error;
-use super::{Call, HostHandles, Transport, is_loopback};
+use super::{Call, Cause, HostHandles, Transport, is_loopback};
 use crate::error::RegistryError;
 use crate::observe::ErrorClass;
 
@@ -46,11 +47,22 @@ pub(super) struct Failure {
     /// For messages: `timed out: operation timed out`.
     pub(super) reason: String,
     pub(super) class: ErrorClass,
+    /// The transport error, when there was one.
+    pub(super) cause: Cause,
 }
 
 impl Failure {
     fn new(class: ErrorClass, reason: String) -> Self {
-        Self { reason, class }
+        Self {
+            reason,
+            class,
+            cause: None,
+        }
+    }
+
+    fn caused_by(mut self, error: reqwest::Error) -> Self {
+        self.cause = Some(Arc::new(error));
+        self
     }
 }
 
@@ -140,7 +152,7 @@ impl Transport {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(error) => return Ok(send_failed(&error, &url, host, scheme)),
+            Err(error) => return Ok(send_failed(error, &url, host, scheme)),
         };
         let status = response.status();
         let headers = response.headers().clone();
@@ -180,13 +192,16 @@ impl Transport {
                 ErrorClass::TooLarge,
                 format!("the answer is larger than {MAX_BODY} bytes"),
             )),
-            Err(BodyError::Read(e)) => Exchange::Failed(Failure::new(
-                classify(&e),
-                format!(
-                    "reading the answer failed: {}",
-                    describe_transport_error(&e)
-                ),
-            )),
+            Err(BodyError::Read(e)) => Exchange::Failed(
+                Failure::new(
+                    classify(&e),
+                    format!(
+                        "reading the answer failed: {}",
+                        describe_transport_error(&e)
+                    ),
+                )
+                .caused_by(e),
+            ),
         };
         Ok(SchemeOutcome::Done(exchange))
     }
@@ -195,8 +210,8 @@ impl Transport {
 /// A request that got no answer: what failed, and whether the next scheme may be tried.
 /// Plain HTTP is tried only when HTTPS could not connect at all; a certificate the host
 /// does present but is not trusted is reported, with where to trust its CA.
-fn send_failed(error: &reqwest::Error, url: &str, host: &str, scheme: Scheme) -> SchemeOutcome {
-    let reason = describe_transport_error(error);
+fn send_failed(error: reqwest::Error, url: &str, host: &str, scheme: Scheme) -> SchemeOutcome {
+    let reason = describe_transport_error(&error);
     tracing::debug!(%url, error = %reason, "request failed");
     let certificate_problem = reason.contains("certificate");
     let try_next = error.is_connect() && scheme == Scheme::Https && !certificate_problem;
@@ -208,9 +223,12 @@ fn send_failed(error: &reqwest::Error, url: &str, host: &str, scheme: Scheme) ->
             ),
         )
     } else {
-        Failure::new(classify(error), reason)
+        Failure::new(classify(&error), reason)
     };
-    SchemeOutcome::Failed { failure, try_next }
+    SchemeOutcome::Failed {
+        failure: failure.caused_by(error),
+        try_next,
+    }
 }
 
 /// What one scheme gave.

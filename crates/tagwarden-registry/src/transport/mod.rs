@@ -62,6 +62,7 @@ use token::{CachedToken, pull_scope};
 pub(crate) use challenge::Credentials;
 pub use options::{ClientOptions, ClientOptionsBuilder};
 pub use rate_limit::RateLimit;
+pub use tls::TlsError;
 
 /// An answer with its body read (empty for HEAD).
 #[derive(Debug)]
@@ -109,8 +110,14 @@ struct HostState {
     next_slot: Option<Instant>,
     /// Set when the host failed at the transport level: until when it counts as down, and
     /// why.
-    down: Option<(Instant, String)>,
+    down: Option<(Instant, Down)>,
 }
+
+/// Why a host counts as down: the reason, and the transport error behind it.
+type Down = (String, Cause);
+
+/// The transport error behind a failure, shared by the requests it fails.
+type Cause = Option<Arc<reqwest::Error>>;
 
 /// Per-host resources shared by every request to it.
 struct HostHandles {
@@ -294,19 +301,19 @@ impl Transport {
     /// Fail at once when the host is marked down.
     fn refuse_if_down(&self, call: &Call<'_>) -> Result<(), RegistryError> {
         match self.down_reason(call.host) {
-            Some(reason) => {
+            Some(down) => {
                 tracing::debug!(request = %call.what, host = call.host, "not asked: the host is down");
-                Err(unreachable_host(call, call.host, reason))
+                Err(unreachable_host(call, call.host, down))
             }
             None => Ok(()),
         }
     }
 
     /// Why `host` counts as down, if it does (an expired mark is cleared).
-    fn down_reason(&self, host: &str) -> Option<String> {
+    fn down_reason(&self, host: &str) -> Option<Down> {
         let now = Instant::now();
         self.with_host(host, |s| match &s.down {
-            Some((until, reason)) if *until > now => Some(reason.clone()),
+            Some((until, down)) if *until > now => Some(down.clone()),
             Some(_) => {
                 s.down = None;
                 None
@@ -316,14 +323,16 @@ impl Transport {
     }
 
     /// Remember that `host` is unusable, for [`ClientOptions::host_down_for`].
-    fn mark_down(&self, host: &str, reason: &str) {
+    fn mark_down(&self, host: &str, reason: &str, cause: &Cause) {
         let period = self.options.host_down_for;
         if period.is_zero() {
             return;
         }
         tracing::debug!(host, reason, ?period, "host marked down");
         let until = Instant::now() + period;
-        self.with_host(host, |s| s.down = Some((until, reason.to_string())));
+        self.with_host(host, |s| {
+            s.down = Some((until, (reason.to_string(), cause.clone())));
+        });
     }
 
     /// Judge a failed exchange: retry it, or give up (marking the host down when the
@@ -340,9 +349,9 @@ impl Transport {
         }
         let reason = format!("{} (after {})", failure.reason, attempts(attempt));
         if failure.class.is_host_level() {
-            self.mark_down(call.host, &reason);
+            self.mark_down(call.host, &reason, &failure.cause);
         }
-        Next::Return(Err(unreachable(call, reason)))
+        Next::Return(Err(unreachable(call, reason, failure.cause)))
     }
 
     /// Tell the observer (and `--debug`) about one exchange.
@@ -482,25 +491,29 @@ impl Transport {
                 registry: call.registry.to_string(),
                 request: call.what.clone(),
                 reason: with_message(format!("unexpected HTTP {}", other.as_u16())),
+                cause: None,
             })),
         }
     }
 }
 
-fn unreachable(call: &Call<'_>, reason: String) -> RegistryError {
+fn unreachable(call: &Call<'_>, reason: String, cause: Cause) -> RegistryError {
     RegistryError::Unreachable {
         registry: call.registry.to_string(),
         request: call.what.clone(),
         reason,
+        cause,
     }
 }
 
-/// The error for a request that was not sent because its host is down.
-fn unreachable_host(call: &Call<'_>, host: &str, reason: String) -> RegistryError {
+/// The error for a request that was not sent because its host is down: why it is, and
+/// the transport error that marked it.
+fn unreachable_host(call: &Call<'_>, host: &str, (reason, cause): Down) -> RegistryError {
     RegistryError::Unreachable {
         registry: call.registry.to_string(),
         request: call.what.clone(),
         reason: format!("not asked, {host} failed moments ago: {reason}"),
+        cause,
     }
 }
 

@@ -15,6 +15,47 @@ use std::time::Duration;
 use super::{ClientOptions, Transport, host_listed, is_loopback};
 use crate::error::RegistryError;
 
+/// A CA file that cannot be used, or an HTTPS client that cannot be built, with the
+/// underlying error as its [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The HTTP client cannot be built (its TLS setup failed).
+    #[error("cannot set up HTTPS: {}", innermost(.0))]
+    Setup(#[source] reqwest::Error),
+    /// A CA file (`--ca-file`, a `certs.d` `*.crt`) cannot be read.
+    #[error("cannot read CA file {}: {source}", .path.display())]
+    UnreadableCaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// A CA file that is not a PEM bundle.
+    #[error("CA file {} is not PEM: {}", .path.display(), innermost(.source))]
+    NotPem {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        source: reqwest::Error,
+    },
+    /// A PEM file without a certificate in it.
+    #[error("CA file {} holds no certificate", .path.display())]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// The text of the innermost cause of `error`, which says the most (reqwest's own text
+/// is "builder error").
+fn innermost(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 impl Transport {
     pub(super) fn plain_http_allowed(&self, host: &str) -> bool {
         is_loopback(host) || host_listed(&self.options.insecure_registries, host)
@@ -116,23 +157,81 @@ pub(super) fn build_http(
     if !extra_roots.is_empty() {
         builder = builder.tls_certs_merge(extra_roots);
     }
-    builder
-        .build()
-        .map_err(|e| RegistryError::Config(format!("cannot set up HTTPS: {e}")))
+    Ok(builder.build().map_err(TlsError::Setup)?)
 }
 
-pub(super) fn load_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, RegistryError> {
-    let pem = std::fs::read(path).map_err(|e| {
-        RegistryError::Config(format!("cannot read CA file {}: {e}", path.display()))
+pub(super) fn load_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::UnreadableCaFile {
+        path: path.to_path_buf(),
+        source,
     })?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        RegistryError::Config(format!("CA file {} is not PEM: {e}", path.display()))
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| TlsError::NotPem {
+        path: path.to_path_buf(),
+        source,
     })?;
     if certs.is_empty() {
-        return Err(RegistryError::Config(format!(
-            "CA file {} holds no certificate",
-            path.display()
-        )));
+        return Err(TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Client, ClientOptions, RegistryError, TlsError};
+
+    fn client_with_ca(path: &std::path::Path) -> RegistryError {
+        let options = ClientOptions::builder().ca_file(path).build();
+        Client::new(options)
+            .err()
+            .expect("a CA file that cannot be used")
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_keeps_its_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.pem");
+        let err = client_with_ca(&path);
+        assert!(err.is_config(), "{err}");
+        let source = std::error::Error::source(&err).expect("a source");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert!(
+            matches!(&err, RegistryError::Tls(TlsError::UnreadableCaFile { path: p, .. }) if *p == path)
+        );
+        assert!(err.to_string().contains(&io.to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_pem_keeps_the_parser_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.pem");
+        std::fs::write(
+            &path,
+            "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let err = client_with_ca(&path);
+        let RegistryError::Tls(TlsError::NotPem { source, .. }) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(source.is_builder(), "{source:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("CA file {} is not PEM: ", path.display()))
+                && !text.ends_with("builder error")
+                && !text.contains('\n'),
+            "{text}"
+        );
+
+        std::fs::write(&path, "no PEM section at all\n").unwrap();
+        let err = client_with_ca(&path);
+        assert!(
+            matches!(&err, RegistryError::Tls(TlsError::NoCertificate { .. })),
+            "{err:?}"
+        );
+    }
 }

@@ -25,7 +25,9 @@ use url::Url;
 use super::challenge::{HostAuth, basic_header, may_send_credentials};
 use super::errors::{describe_transport_error, error_message};
 use super::exchange::{BodyError, Scheme, attempt_timeout, classify, read_limited};
-use super::{Call, HostHandles, HostState, Transport, attempts, strip_port, unreachable_host};
+use super::{
+    Call, Cause, HostHandles, HostState, Transport, attempts, strip_port, unreachable_host,
+};
 use crate::credentials::Credential;
 use crate::error::RegistryError;
 use crate::observe::{ErrorClass, Operation, RequestEvent, RequestOutcome};
@@ -145,9 +147,14 @@ impl Transport {
             registry: call.registry.to_string(),
             request: what.clone(),
             reason,
+            cause: None,
         };
-        let realm = parse_realm(realm, call.host)
-            .map_err(|e| malformed(format!("token realm {realm:?}: {e}")))?;
+        let realm = parse_realm(realm, call.host).map_err(|e| RegistryError::Malformed {
+            registry: call.registry.to_string(),
+            request: what.clone(),
+            reason: format!("token realm {realm:?}: {e}"),
+            cause: Some(e.into()),
+        })?;
         // Credentials go to the realm only over HTTPS, or over plain HTTP to the
         // registry's own host (a loopback registry with its token server beside it).
         let credential = self.credential(call).await?.filter(|_| {
@@ -208,7 +215,7 @@ impl Transport {
                 .timeout(attempt_timeout(self.options.request_timeout, budget_left))
                 .send()
                 .await;
-            let (failure, class, outcome) = match sent {
+            let (failure, class, outcome, cause) = match sent {
                 Ok(r) if !r.status().is_server_error() => {
                     let status = r.status();
                     let read = read_limited(r).await;
@@ -225,36 +232,31 @@ impl Transport {
                                 registry: call.registry.to_string(),
                                 request: what.to_string(),
                                 reason: "the token answer is too large".into(),
+                                cause: None,
                             });
                         }
-                        Err(BodyError::Read(e)) => {
-                            let class = classify(&e);
-                            let reason = describe_transport_error(&e);
-                            (reason, Some(class), RequestOutcome::Error(class))
-                        }
+                        Err(BodyError::Read(e)) => transport_failure(e),
                     }
                 }
                 Ok(r) => (
                     format!("HTTP {}", r.status().as_u16()),
                     None,
                     RequestOutcome::Status(r.status().as_u16()),
+                    None,
                 ),
-                Err(e) => {
-                    let class = classify(&e);
-                    let reason = describe_transport_error(&e);
-                    (reason, Some(class), RequestOutcome::Error(class))
-                }
+                Err(e) => transport_failure(e),
             };
             self.observe_token(call, realm, outcome, sent_at, attempt);
             if self.give_up(attempt, started, None) {
                 let reason = format!("{failure} (after {})", attempts(attempt));
                 if class.is_some_and(ErrorClass::is_host_level) {
-                    self.mark_down(&realm.authority, &reason);
+                    self.mark_down(&realm.authority, &reason, &cause);
                 }
                 return Err(RegistryError::Unreachable {
                     registry: call.registry.to_string(),
                     request: format!("{what} from {}", realm.authority),
                     reason,
+                    cause,
                 });
             }
             tokio::time::sleep(super::retry::backoff(attempt)).await;
@@ -375,4 +377,15 @@ fn parse_token_answer(body: &[u8]) -> Result<CachedToken, String> {
         token,
         expires: Instant::now() + lifetime - margin,
     })
+}
+
+/// A token request that failed on the wire: its reason, class, outcome and the error.
+fn transport_failure(error: reqwest::Error) -> (String, Option<ErrorClass>, RequestOutcome, Cause) {
+    let class = classify(&error);
+    (
+        describe_transport_error(&error),
+        Some(class),
+        RequestOutcome::Error(class),
+        Some(std::sync::Arc::new(error)),
+    )
 }
