@@ -383,6 +383,8 @@ pub enum CheckFormat {
     Sarif,
     /// JUnit XML, for CI test reports.
     Junit,
+    /// The repairs as Kustomize `images` entries, for a Flux HelmRelease's post-renderer.
+    KustomizeImages,
 }
 
 /// `-o` of `gaps`.
@@ -412,6 +414,7 @@ impl From<CheckFormat> for OutputFormat {
             CheckFormat::Json => OutputFormat::Json,
             CheckFormat::Sarif => OutputFormat::Sarif,
             CheckFormat::Junit => OutputFormat::Junit,
+            CheckFormat::KustomizeImages => OutputFormat::KustomizeImages,
         }
     }
 }
@@ -584,6 +587,8 @@ pub enum OutputFormat {
     Junit,
     /// `{"include":[…]}`, a GitHub Actions build matrix (`gaps`).
     GithubMatrix,
+    /// Kustomize `images` entries for the repairs (`check`).
+    KustomizeImages,
 }
 
 impl OutputFormat {

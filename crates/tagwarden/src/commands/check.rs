@@ -30,15 +30,15 @@ use crate::cli::{GlobalOptions, OutputFormat};
 use crate::commands::manifests::{self as input, find_options};
 use crate::commands::policy::{Policy, PolicyArgs, PolicyFlags};
 use crate::commands::report::{
-    CheckOutput, FailOn, ImageReport, ImageStatus, NoDetails, Summary, junit, sarif, text,
-    verdict_of,
+    CheckOutput, FailOn, ImageReport, ImageStatus, NoDetails, Summary, junit, kustomize, sarif,
+    text, verdict_of,
 };
 use crate::commands::{load_config, print_json, registry_client};
 use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
 use crate::progress::progress_bar;
 
-const FORMATS: &[&str] = &["text", "json", "sarif", "junit"];
+const FORMATS: &[&str] = &["text", "json", "sarif", "junit", "kustomize-images"];
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -76,6 +76,9 @@ Output:
          (image-undetermined) or invalid (image-invalid) image
   junit  one testcase per unique image: <failure> when missing or invalid, <error> when
          undetermined
+  kustomize-images
+         the repairs as Kustomize images entries (name, newTag, digest: the fallback's),
+         for a Flux HelmRelease's spec.postRenderers[].kustomize.images; [] when none
 
 Exit (--fail-on undetermined, the default): 2 an invalid image reference, else 3 an image
 could not be checked, else 1 an image is missing, else 0. --fail-on missing: undetermined
@@ -143,7 +146,11 @@ fn paths_of(args: &Args) -> Result<Vec<String>, Failure> {
 pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     if !matches!(
         global.output,
-        OutputFormat::Text | OutputFormat::Json | OutputFormat::Sarif | OutputFormat::Junit
+        OutputFormat::Text
+            | OutputFormat::Json
+            | OutputFormat::Sarif
+            | OutputFormat::Junit
+            | OutputFormat::KustomizeImages
     ) {
         return Err(global.output.reject("check", FORMATS));
     }
@@ -201,13 +208,26 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     };
 
     // 4. The report, with every answer in.
-    match global.output {
-        OutputFormat::Json => print_json(&output)?,
-        OutputFormat::Sarif => print_json(&sarif::report(&output))?,
-        OutputFormat::Junit => out!("{}", junit::report(&output, "check"))?,
-        _ => text::print(&output)?,
-    }
+    print_report(global.output, &output)?;
     verdict_of(&output, args.fail_on)
+}
+
+/// Writes the finished report in the format asked for.
+fn print_report(format: OutputFormat, output: &CheckOutput) -> Result<(), Failure> {
+    match format {
+        OutputFormat::Json => print_json(output)?,
+        OutputFormat::Sarif => print_json(&sarif::report(output))?,
+        OutputFormat::Junit => out!("{}", junit::report(output, "check"))?,
+        OutputFormat::KustomizeImages => {
+            let images = kustomize::images(output);
+            for warning in &images.warnings {
+                errln!("warning: {warning}");
+            }
+            out!("{}", images.yaml())?
+        }
+        _ => text::print(output)?,
+    }
+    Ok(())
 }
 
 /// Nothing to read at all (an empty folder, empty files, empty stdin) is a mistake that
@@ -256,6 +276,7 @@ fn unique_images(scans: &[tagwarden_manifest::Scan]) -> Vec<ImageReport> {
                     status: ImageStatus::Invalid,
                     digest: None,
                     fallback: None,
+                    fallback_digest: None,
                     reason,
                     nearest_outside_policy: None,
                     locations: Vec::new(),
@@ -302,6 +323,7 @@ async fn inspect_all(client: &Client, images: &mut [ImageReport], options: &Insp
         report.status = verdict.status;
         report.digest = verdict.digest;
         report.fallback = verdict.fallback;
+        report.fallback_digest = verdict.fallback_digest;
         report.nearest_outside_policy = verdict.nearest_outside_policy;
         report.reason = verdict.reason;
     }

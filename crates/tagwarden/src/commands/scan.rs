@@ -388,6 +388,7 @@ fn image_report(scanned: ScannedImage) -> ImageReport<WorkloadLocation, ScanDeta
         status: verdict.status,
         digest: verdict.digest,
         fallback: verdict.fallback,
+        fallback_digest: verdict.fallback_digest,
         reason: verdict.reason,
         nearest_outside_policy: verdict.nearest_outside_policy,
         locations: scanned.locations,

@@ -1,6 +1,6 @@
 //! The report `check` and `scan` share: one entry per unique image with its verdict and
 //! where it is used, the summary, the exit status it means, and its printers (text,
-//! JSON through serde, JUnit, SARIF).
+//! JSON through serde, JUnit, SARIF, Kustomize `images`).
 //!
 //! Exit codes, with the default `--fail-on undetermined`: 2 when any image reference is
 //! invalid (the report is still printed), else 3 when any image could not be checked
@@ -9,6 +9,7 @@
 //! printed.
 
 pub mod junit;
+pub mod kustomize;
 pub mod sarif;
 pub mod text;
 
@@ -44,6 +45,9 @@ pub struct ImageReport<L = Location, X = NoDetails> {
     pub digest: Option<String>,
     /// The reference as written with the fallback tag (no digest), when one was found.
     pub fallback: Option<String>,
+    /// The fallback's manifest digest (`-o kustomize-images` pins to it); not in JSON.
+    #[serde(skip)]
+    pub fallback_digest: Option<String>,
     /// Why it is not present, one line; `null` when it is.
     pub reason: Option<String>,
     /// For a missing image with no fallback within the policy: the reference as written
