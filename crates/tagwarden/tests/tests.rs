@@ -23,6 +23,7 @@ mod credentials;
 mod debug_log;
 mod decisions;
 mod gaps;
+mod gitops;
 mod helm_plugin;
 mod help;
 mod hung_registry;
