@@ -567,3 +567,421 @@ fn flux_kustomize_images_warn_what_an_entry_cannot_tell_apart() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "[]\n");
 }
+
+// ---------------------------------------------------------------------------------------
+// Chart CI: scripts/chart-ci.sh, the pre-commit hook and the GitHub Action
+
+/// Kubernetes versions as distributions write them; the test registry has clastix/kubectl
+/// v1.28 … v1.31, so v1.32 falls back to v1.31 and v1.33 has nothing within ±1.
+const MATRIX: [&str; 4] = [
+    "v1.32.0-eks-5e0fdde",
+    "v1.31.4+k3s1",
+    "v1.30.5-gke.1014001",
+    "v1.33.1+k0s",
+];
+
+/// A chart repository: the test chart at charts/kubectl-hooks, and ci-values.yaml that
+/// points it at the test registry.
+fn chart_repository(addr: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&test_chart(), &dir.path().join("charts/kubectl-hooks"));
+    std::fs::write(
+        dir.path().join("ci-values.yaml"),
+        format!("registry: {addr}\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// `scripts/chart-ci.sh ARGS` in `dir`, with helm and tagwarden on PATH and nothing of a
+/// GitHub runner in the environment.
+fn chart_ci(dir: &Path, args: &[&str]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(repo().join("scripts/chart-ci.sh"))
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", tool_path())
+        .env("HOME", home.path())
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("TAGWARDEN_CONFIG")
+        .env_remove("TAGWARDEN_KUBE_VERSION")
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("run scripts/chart-ci.sh");
+    run_of(output)
+}
+
+/// `--kube-version V` for each version.
+fn matrix_args(versions: &[&str]) -> Vec<String> {
+    versions
+        .iter()
+        .flat_map(|v| ["--kube-version".to_string(), v.to_string()])
+        .collect()
+}
+
+/// The Markdown summary chart-ci.sh writes for the test chart on [`MATRIX`].
+fn expected_summary(addr: &str) -> String {
+    format!(
+        "### tagwarden: images of `charts/kubectl-hooks`\n\n\
+         | Kubernetes | exit | missing | undetermined | invalid |\n\
+         |---|---|---|---|---|\n\
+         | `v1.32.0-eks-5e0fdde` | ❌ 1 | 1 | 0 | 0 |\n\
+         | `v1.31.4+k3s1` | ✅ 0 | 0 | 0 | 0 |\n\
+         | `v1.30.5-gke.1014001` | ✅ 0 | 0 | 0 | 0 |\n\
+         | `v1.33.1+k0s` | ❌ 1 | 1 | 0 | 0 |\n\n\
+         - `v1.32.0-eks-5e0fdde`: `{addr}/clastix/kubectl:v1.32` missing → fallback `{addr}/clastix/kubectl:v1.31` (charts/kubectl-hooks/templates/hooks.yaml)\n\
+         - `v1.33.1+k0s`: `{addr}/clastix/kubectl:v1.33` missing (charts/kubectl-hooks/templates/hooks.yaml)\n\n"
+    )
+}
+
+#[test]
+fn chart_ci_checks_every_version_into_sarif_and_a_job_summary() {
+    let addr = shared().addr();
+    let dir = chart_repository(addr);
+    let mut args = vec![
+        "--chart",
+        "charts/kubectl-hooks",
+        "--values",
+        "charts/kubectl-hooks/values-production.yaml",
+        "--values",
+        "ci-values.yaml",
+        "--sarif-dir",
+        "sarif",
+        "--summary",
+        "summary.md",
+    ];
+    let versions = matrix_args(&MATRIX);
+    args.extend(versions.iter().map(String::as_str));
+    let run = chart_ci(dir.path(), &args);
+    assert_eq!(run.code, 1, "missing images, nothing worse: {run:?}");
+    let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert_eq!(summary, expected_summary(addr));
+
+    let sarif_of = |version: &str| -> Value {
+        let file = dir.path().join(format!("sarif/tagwarden-{version}.sarif"));
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
+    };
+    let eks = sarif_of("v1.32.0-eks-5e0fdde");
+    let run0 = &eks["runs"][0];
+    assert_eq!(
+        run0["automationDetails"]["id"],
+        "tagwarden/kubectl-hooks/v1.32.0-eks-5e0fdde/"
+    );
+    let results = run0["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "one per hook Job: {eks}");
+    for result in results {
+        assert_eq!(result["ruleId"], "image-missing");
+        assert_eq!(
+            result["properties"]["fallback"],
+            format!("{addr}/clastix/kubectl:v1.31")
+        );
+        let location = &result["locations"][0]["physicalLocation"];
+        // The chart's template, in the repository, where code scanning can show it.
+        assert_eq!(
+            location["artifactLocation"]["uri"],
+            "charts/kubectl-hooks/templates/hooks.yaml"
+        );
+        assert!(
+            dir.path()
+                .join("charts/kubectl-hooks/templates/hooks.yaml")
+                .is_file()
+        );
+        assert_eq!(location["region"]["startLine"], 1);
+        let text = result["message"]["text"].as_str().unwrap();
+        assert!(
+            text.contains("Kubernetes v1.32.0-eks-5e0fdde; rendered at line "),
+            "{text}"
+        );
+    }
+    // The k3s version's kubectl exists: a SARIF file with no results.
+    let k3s = sarif_of("v1.31.4_k3s1");
+    assert_eq!(k3s["runs"][0]["results"], serde_json::json!([]));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("sarif")).unwrap().count(),
+        MATRIX.len()
+    );
+}
+
+#[test]
+fn chart_ci_runs_as_the_pre_commit_hook_declares_it() {
+    let hooks: Value = yaml_file(&repo().join(".pre-commit-hooks.yaml"));
+    let hook = &hooks[0];
+    assert_eq!(hook["id"], "tagwarden-chart-images");
+    assert_eq!(hook["language"], "script");
+    assert_eq!(hook["pass_filenames"], false);
+    let entry = repo().join(hook["entry"].as_str().unwrap());
+    assert_eq!(entry, repo().join("scripts/chart-ci.sh"));
+    // pre-commit runs the entry with the hook's args, in the repository's root.
+    let addr = shared().addr();
+    let dir = chart_repository(addr);
+    let mut args = vec![
+        "--chart",
+        "charts/kubectl-hooks",
+        "--values",
+        "ci-values.yaml",
+    ];
+    let versions = matrix_args(&["v1.31.4+k3s1", "v1.32.0-eks-5e0fdde"]);
+    args.extend(versions.iter().map(String::as_str));
+    let run = chart_ci(dir.path(), &args);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stdout, "", "{run:?}");
+    // tagwarden's table for each version, on the terminal.
+    assert!(
+        run.stderr
+            .contains("chart-ci: charts/kubectl-hooks at Kubernetes v1.31.4+k3s1"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{addr}/clastix/kubectl:v1.32")),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{addr}/clastix/kubectl:v1.31")),
+        "{run:?}"
+    );
+
+    // A version helm cannot read fails the hook as a render failure (exit 2), and the
+    // other versions are still checked.
+    let args = [
+        "--chart",
+        "charts/kubectl-hooks",
+        "--values",
+        "ci-values.yaml",
+        "--kube-version",
+        "one-point-thirty",
+        "--kube-version",
+        "v1.31.4+k3s1",
+    ];
+    let run = chart_ci(dir.path(), &args);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("chart-ci: helm template failed for Kubernetes one-point-thirty"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("chart-ci: charts/kubectl-hooks at Kubernetes v1.31.4+k3s1"),
+        "{run:?}"
+    );
+
+    // No version at all is a usage error, not a pass.
+    let run = chart_ci(dir.path(), &["--chart", "charts/kubectl-hooks"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.starts_with("chart-ci: no Kubernetes version"),
+        "{run:?}"
+    );
+}
+
+/// `${{ … }}` in `text` replaced as a runner would, for the expressions action.yml uses in
+/// its `run` steps' `env`: `inputs.NAME` (given, else the input's default) and
+/// `github.action_path`. Anything else fails the test: the runner would need to know it.
+fn substitute(text: &str, action: &Value, inputs: &BTreeMap<&str, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").expect("a closed expression") + start;
+        let expression = rest[start + 3..end].trim();
+        let value = if let Some(name) = expression.strip_prefix("inputs.") {
+            inputs.get(name).cloned().unwrap_or_else(|| {
+                let input = &action["inputs"][name];
+                assert!(input.is_object(), "action.yml has no input {name}");
+                input["default"].as_str().unwrap_or("").to_string()
+            })
+        } else if expression == "github.action_path" {
+            repo().to_string_lossy().into_owned()
+        } else {
+            panic!("an expression this test's runner does not know: {expression}");
+        };
+        out.push_str(&value);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What running action.yml's steps left behind.
+struct ActionRun {
+    /// Each step's name and exit code (`None`: skipped).
+    steps: Vec<(String, Option<i32>)>,
+    stderr: String,
+    outputs: String,
+}
+
+/// action.yml's steps as a runner runs a composite action's: each `run` step through
+/// `bash --noprofile --norc -eo pipefail` (GitHub's `shell: bash`), with its `env`, the
+/// runner's files (GITHUB_OUTPUT, GITHUB_PATH, GITHUB_STEP_SUMMARY), and the folders a
+/// step adds to GITHUB_PATH on the PATH of the steps after it. A `uses` step can only run
+/// on GitHub: its `if` must make it skip with these inputs.
+fn run_action(
+    workspace: &Path,
+    runner: &Path,
+    inputs: &BTreeMap<&str, String>,
+    path: &OsString,
+) -> ActionRun {
+    let action = yaml_file(&repo().join("action.yml"));
+    assert_eq!(action["runs"]["using"], "composite");
+    let files = |name: &str| runner.join(name);
+    for name in ["output", "path", "summary"] {
+        std::fs::write(files(name), "").unwrap();
+    }
+    let (mut steps, mut stderr, mut failed) = (Vec::new(), String::new(), false);
+    for step in action["runs"]["steps"].as_array().unwrap() {
+        let name = step["name"].as_str().unwrap().to_string();
+        if let Some(uses) = step["uses"].as_str() {
+            assert_eq!(uses, "github/codeql-action/upload-sarif@v3");
+            assert_eq!(
+                step["if"],
+                "${{ always() && inputs.upload-sarif == 'true' }}"
+            );
+            assert_ne!(inputs.get("upload-sarif").map(String::as_str), Some("true"));
+            steps.push((name, None));
+            continue;
+        }
+        if failed {
+            steps.push((name, None));
+            continue;
+        }
+        assert_eq!(step["shell"], "bash", "{name}");
+        let script = files("step.sh");
+        std::fs::write(&script, step["run"].as_str().unwrap()).unwrap();
+        let added = std::fs::read_to_string(files("path")).unwrap();
+        let mut dirs: Vec<PathBuf> = added.lines().rev().map(PathBuf::from).collect();
+        dirs.extend(std::env::split_paths(path));
+        let mut command = Command::new("bash");
+        command
+            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(&script)
+            .current_dir(workspace)
+            .env_clear()
+            .env("PATH", std::env::join_paths(dirs).unwrap())
+            .env("HOME", runner)
+            .env("RUNNER_TEMP", files("temp"))
+            .env("GITHUB_WORKSPACE", workspace)
+            .env("GITHUB_ACTION_PATH", repo())
+            .env("GITHUB_OUTPUT", files("output"))
+            .env("GITHUB_PATH", files("path"))
+            .env("GITHUB_STEP_SUMMARY", files("summary"));
+        for (key, value) in step["env"].as_object().into_iter().flatten() {
+            command.env(key, substitute(value.as_str().unwrap(), &action, inputs));
+        }
+        let run = run_of(command.output().unwrap());
+        stderr.push_str(&run.stderr);
+        failed = run.code != 0;
+        steps.push((name, Some(run.code)));
+    }
+    let outputs = std::fs::read_to_string(files("output")).unwrap();
+    ActionRun {
+        steps,
+        stderr,
+        outputs,
+    }
+}
+
+/// PATH without any folder that has a tagwarden: the action must install it.
+fn path_without_tagwarden() -> OsString {
+    let dirs: Vec<PathBuf> = std::iter::once(helm_dir())
+        .chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ))
+        .filter(|dir| !dir.join("tagwarden").exists())
+        .collect();
+    std::env::join_paths(dirs).unwrap()
+}
+
+fn sha256_of(file: &Path) -> String {
+    let output = Command::new("sha256sum")
+        .arg(file)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_action_installs_a_release_binary_then_checks_every_version() {
+    let addr = shared().addr();
+    let workspace = chart_repository(addr);
+    let runner = tempfile::tempdir().unwrap();
+    // The release binary: the one this build made, served from a file:// URL.
+    let binary = Path::new(env!("CARGO_BIN_EXE_tagwarden"));
+    let inputs = BTreeMap::from([
+        ("chart", "charts/kubectl-hooks".to_string()),
+        ("kube-versions", format!("{}\n", MATRIX.join("\n"))),
+        (
+            "values-files",
+            "charts/kubectl-hooks/values-production.yaml, ci-values.yaml".to_string(),
+        ),
+        ("install", format!("file://{}", binary.display())),
+        ("binary-sha256", sha256_of(binary)),
+    ]);
+    let run = run_action(
+        workspace.path(),
+        runner.path(),
+        &inputs,
+        &path_without_tagwarden(),
+    );
+    let codes: Vec<Option<i32>> = run.steps.iter().map(|(_, code)| *code).collect();
+    assert_eq!(
+        codes,
+        [Some(0), Some(1), None],
+        "{:?}\n{}",
+        run.steps,
+        run.stderr
+    );
+    let installed = runner.path().join("temp/tagwarden/bin/tagwarden");
+    assert!(installed.is_file(), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(runner.path().join("path")).unwrap(),
+        format!("{}\n", installed.parent().unwrap().display())
+    );
+    assert_eq!(run.outputs, "exit-code=1\n");
+    let summary = std::fs::read_to_string(runner.path().join("summary")).unwrap();
+    assert_eq!(summary, expected_summary(addr));
+    let sarif = workspace.path().join("tagwarden-sarif");
+    assert_eq!(std::fs::read_dir(sarif).unwrap().count(), MATRIX.len());
+}
+
+#[test]
+fn the_install_script_refuses_a_download_whose_digest_differs() {
+    let runner = tempfile::tempdir().unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_tagwarden"));
+    let install = |envs: &[(&str, &str)]| -> Run {
+        let mut command = Command::new(repo().join("scripts/install-tagwarden.sh"));
+        command
+            .env("PATH", path_without_tagwarden())
+            .env("HOME", runner.path())
+            .env("TAGWARDEN_INSTALL_ROOT", runner.path().join("root"))
+            .env_remove("GITHUB_PATH")
+            .env_remove("RUNNER_TEMP");
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        run_of(command.output().unwrap())
+    };
+    let url = format!("file://{}", binary.display());
+    let wrong = "0".repeat(64);
+    let run = install(&[("TAGWARDEN_INSTALL", &url), ("TAGWARDEN_SHA256", &wrong)]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("SHA-256 is {}, not {wrong}", sha256_of(binary))),
+        "{run:?}"
+    );
+    assert!(!runner.path().join("root/bin/tagwarden").exists());
+    // `path` needs a tagwarden on PATH; an unknown mode is named.
+    let run = install(&[("TAGWARDEN_INSTALL", "path")]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("tagwarden is not on PATH"), "{run:?}");
+    let run = install(&[("TAGWARDEN_INSTALL", "brew")]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("not 'brew'"), "{run:?}");
+}
