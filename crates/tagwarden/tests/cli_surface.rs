@@ -100,7 +100,10 @@ fn each_command_offers_only_the_formats_it_writes() {
     let cases: [(&[&str], &[&str]); 9] = [
         (&["kube-version"], &["text", "json"]),
         (&["resolve"], &["text", "json"]),
-        (&["check"], &["text", "json", "sarif", "junit", "kustomize-images"]),
+        (
+            &["check"],
+            &["text", "json", "sarif", "junit", "kustomize-images"],
+        ),
         (&["gaps"], &["text", "json", "github-matrix"]),
         (&["matrix", "show"], &["text", "json"]),
         (&["matrix", "check"], &["text", "json"]),
