@@ -39,11 +39,18 @@ fn formats(help: &str) -> Vec<String> {
     };
     let section = &help[start..];
     let end = section.find("[default:").unwrap_or(section.len());
-    ["text", "json", "sarif", "junit", "github-matrix"]
-        .iter()
-        .filter(|f| section[..end].contains(&format!("- {f}:")))
-        .map(|f| f.to_string())
-        .collect()
+    [
+        "text",
+        "json",
+        "sarif",
+        "junit",
+        "kustomize-images",
+        "github-matrix",
+    ]
+    .iter()
+    .filter(|f| section[..end].contains(&format!("- {f}:")))
+    .map(|f| f.to_string())
+    .collect()
 }
 
 #[test]
