@@ -15,7 +15,8 @@
 # (v1.30.5-gke.1014001, v1.33.1+k0s): `helm template --kube-version` and `tagwarden check
 # --kube-version` both get the string as given.
 #
-# Without --sarif-dir and --summary (pre-commit): tagwarden's table for each version.
+# Without --sarif-dir and --summary (pre-commit): tagwarden's table for each version, on
+# stderr, its locations in the chart's templates.
 # With them: one SARIF file per version in DIR (its locations are the chart's template
 # files, its category `tagwarden/CHART/VERSION`), and a Markdown table with the problem
 # images appended to FILE (jq is needed for both).
@@ -144,7 +145,10 @@ check_version() {
         return
     fi
     if [ -z "$sarif_dir$summary" ]; then
-        tagwarden check "$out" --kube-version "$version" "${check_args[@]}" >&2 || code=$?
+        # The table and the errors name the chart's templates, not the render's folder.
+        tagwarden check "$out" --kube-version "$version" "${check_args[@]}" \
+            >"$out.table" 2>"$out.errors" || code=$?
+        sed "s#$out/$chart_name/#$chart/#g" "$out.table" "$out.errors" >&2
         echo "$code"
         return
     fi

@@ -741,6 +741,13 @@ fn chart_ci_runs_as_the_pre_commit_hook_declares_it() {
             .contains(&format!("{addr}/clastix/kubectl:v1.31")),
         "{run:?}"
     );
+    // Its locations are the chart's templates, not the render's temporary folder.
+    assert!(
+        run.stderr
+            .contains("charts/kubectl-hooks/templates/hooks.yaml:20:18 Job default/kubectl-hooks-pre-delete (kubectl)"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("chart-ci."), "{run:?}");
 
     // A version helm cannot read fails the hook as a render failure (exit 2), and the
     // other versions are still checked.
@@ -984,4 +991,112 @@ fn the_install_script_refuses_a_download_whose_digest_differs() {
     let run = install(&[("TAGWARDEN_INSTALL", "brew")]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("not 'brew'"), "{run:?}");
+}
+
+/// `git ARGS` in `dir`, with no configuration of the developer's; panics unless it works.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args([
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git");
+    let run = run_of(output);
+    assert_eq!(run.code, 0, "git {args:?}: {run:?}");
+    run.stdout
+}
+
+/// A hook repository with this tree's hook files, committed: what `repo:` names.
+fn hook_repository() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("scripts")).unwrap();
+    for file in [".pre-commit-hooks.yaml", "scripts/chart-ci.sh"] {
+        std::fs::copy(repo().join(file), dir.path().join(file)).unwrap();
+    }
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-qm", "hooks"]);
+    let rev = git(dir.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    (dir, rev)
+}
+
+#[test]
+fn the_pre_commit_hook_runs_in_the_real_pre_commit() {
+    let imports = Command::new("python3")
+        .args(["-c", "import pre_commit"])
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        imports,
+        "this test runs pre-commit: run scripts/test.sh (or python3 -m pip install pre-commit==4.7.0)"
+    );
+    let addr = shared().addr();
+    let (hooks, rev) = hook_repository();
+    let workspace = chart_repository(addr);
+    std::fs::write(
+        workspace.path().join(".pre-commit-config.yaml"),
+        format!(
+            "repos:\n  - repo: {}\n    rev: {rev}\n    hooks:\n      - id: tagwarden-chart-images\n        \
+             args: [--chart, charts/kubectl-hooks, --values, ci-values.yaml,\n               \
+             --kube-version, v1.31.4+k3s1, --kube-version, v1.32.0-eks-5e0fdde]\n",
+            hooks.path().display()
+        ),
+    )
+    .unwrap();
+    git(workspace.path(), &["init", "-q"]);
+    git(workspace.path(), &["add", "-A"]);
+    git(workspace.path(), &["commit", "-qm", "chart"]);
+    let home = tempfile::tempdir().unwrap();
+    let pre_commit = |args: &[&str]| -> Run {
+        let output = Command::new("python3")
+            .args(["-m", "pre_commit", "run"])
+            .args(args)
+            .current_dir(workspace.path())
+            .env("PATH", tool_path())
+            .env("HOME", home.path())
+            .env("PRE_COMMIT_HOME", home.path().join("pre-commit"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("TAGWARDEN_CONFIG")
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("run pre-commit");
+        run_of(output)
+    };
+    // A template changed: the hook renders both versions and fails on the missing v1.32.
+    let run = pre_commit(&["--files", "charts/kubectl-hooks/templates/hooks.yaml"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("tagwarden chart images"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Failed\n- hook id: tagwarden-chart-images\n- exit code: 1"),
+        "{run:?}"
+    );
+    let missing = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(&format!("{addr}/clastix/kubectl:v1.32 ")))
+        .unwrap_or_else(|| panic!("no line for the missing image: {run:?}"));
+    assert!(missing.contains(" missing "), "{run:?}");
+    assert!(
+        run.stdout.contains("charts/kubectl-hooks/templates/hooks.yaml:20:18 Job default/kubectl-hooks-pre-delete (kubectl)"),
+        "{run:?}"
+    );
+    // A file that is not part of the chart: the hook does not run.
+    let run = pre_commit(&["--files", ".pre-commit-config.yaml"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("(no files to check)Skipped"), "{run:?}");
 }
