@@ -1100,3 +1100,38 @@ fn the_pre_commit_hook_runs_in_the_real_pre_commit() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("(no files to check)Skipped"), "{run:?}");
 }
+
+#[test]
+fn chart_ci_passes_on_this_repositorys_own_chart_for_every_vendor_version() {
+    // deploy/helm/tagwarden, its image pushed into the test registry.
+    let (repository, digest) = crate::chart::seeded_tagwarden_image();
+    let work = tempfile::tempdir().unwrap();
+    let values = work.path().join("values.yaml");
+    std::fs::write(
+        &values,
+        format!("image:\n  repository: {repository}\n  digest: {digest}\n"),
+    )
+    .unwrap();
+    let summary = work.path().join("summary.md");
+    let mut args = vec![
+        "--chart".to_string(),
+        "deploy/helm/tagwarden".to_string(),
+        "--values".to_string(),
+        values.display().to_string(),
+        "--summary".to_string(),
+        summary.display().to_string(),
+        "--sarif-dir".to_string(),
+        work.path().join("sarif").display().to_string(),
+    ];
+    args.extend(matrix_args(&MATRIX));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = chart_ci(&repo(), &args);
+    assert_eq!(run.code, 0, "{run:?}");
+    let summary = std::fs::read_to_string(summary).unwrap();
+    for version in MATRIX {
+        assert!(
+            summary.contains(&format!("| `{version}` | ✅ 0 | 0 | 0 | 0 |\n")),
+            "{summary}"
+        );
+    }
+}
