@@ -297,9 +297,9 @@ fn argocd_plugin_takes_an_old_argo_cds_major_minor_version_and_tagwarden_flags()
     );
 }
 
-#[test]
-fn argocd_sidecar_has_the_mounts_argo_cd_documents() {
-    // deploy/argocd as a component of an Argo CD installation, built by real kustomize.
+/// deploy/argocd as a component of an Argo CD installation (a repo-server with Argo CD's
+/// `var-files` and `plugins` volumes), built by the real `kubectl kustomize`, by object.
+fn argocd_with_the_component() -> BTreeMap<String, Value> {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().canonicalize().unwrap();
     std::fs::write(
@@ -326,7 +326,12 @@ fn argocd_sidecar_has_the_mounts_argo_cd_documents() {
         .unwrap();
     let built = run_of(output);
     assert_eq!(built.code, 0, "{built:?}");
-    let objects = objects_by_name(&built.stdout);
+    objects_by_name(&built.stdout)
+}
+
+#[test]
+fn argocd_sidecar_has_the_mounts_argo_cd_documents() {
+    let objects = argocd_with_the_component();
 
     let config = &objects["ConfigMap/argocd/tagwarden-plugin-config"]["data"];
     for file in ["plugin.yaml", "generate.sh"] {
@@ -748,7 +753,12 @@ fn chart_ci_runs_as_the_pre_commit_hook_declares_it() {
         "{run:?}"
     );
     assert!(!run.stderr.contains("chart-ci."), "{run:?}");
+}
 
+#[test]
+fn chart_ci_fails_a_version_helm_cannot_render_and_checks_the_others() {
+    let addr = shared().addr();
+    let dir = chart_repository(addr);
     // A version helm cannot read fails the hook as a render failure (exit 2), and the
     // other versions are still checked.
     let args = [
