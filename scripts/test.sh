@@ -19,6 +19,8 @@ TEST_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl python3 pyth
 require_packages test "${TEST_PACKAGES[@]}"
 # The chart tests render deploy/helm/tagwarden with Helm v4's own library, from PyPI.
 require_python_module test helm_python helm-python-sdk==0.2.2
+# The pre-commit hook's test runs the real pre-commit (crates/tagwarden/tests/gitops.rs).
+require_python_module test pre_commit pre-commit==4.7.0
 # kubectl 1.27+: the Google Cloud SDK's on CI (kubectl.1.27 … kubectl.1.33); where there is
 # none, kubectl 1.27 and 1.33 from PyPI (Debian's kubernetes-client is 1.20, too old).
 require_kubectl test

@@ -47,6 +47,9 @@ pub struct ImageReport<L, X = NoDetails> {
     pub digest: Option<String>,
     /// The reference as written with the fallback tag (no digest), when one was found.
     pub fallback: Option<String>,
+    /// The fallback's manifest digest (`check -o kustomize-images` pins to it); not in JSON.
+    #[serde(skip)]
+    pub fallback_digest: Option<String>,
     /// Why it is not present, one line; `null` when it is.
     pub reason: Option<String>,
     /// For a missing image with no fallback within the policy: the reference as written
@@ -68,6 +71,7 @@ impl<L, X> ImageReport<L, X> {
             status: verdict.status,
             digest: None,
             fallback: None,
+            fallback_digest: None,
             reason: None,
             nearest_outside_policy: None,
             locations,
@@ -82,6 +86,7 @@ impl<L, X> ImageReport<L, X> {
         self.status = verdict.status;
         self.digest = verdict.digest;
         self.fallback = verdict.fallback;
+        self.fallback_digest = verdict.fallback_digest;
         self.nearest_outside_policy = verdict.nearest_outside_policy;
         self.reason = verdict.reason;
     }

@@ -242,3 +242,27 @@ pub fn install_service_account(
         name,
     }
 }
+
+/// The folder of the `helm` this suite puts first on `PATH` for scripts that run `helm
+/// template` (the Argo CD plugin, the chart-CI script): `TAGWARDEN_HELM_DIR` when it is set
+/// (a folder with a real `helm` binary), else `helm-shim/`, whose `helm` renders `helm
+/// template` through Helm v4's own library, the one [`render`] uses (there is no `helm`
+/// binary to install here: Debian has none, and nothing outside the package registries can
+/// be fetched).
+///
+/// Panics when the shim's library is missing, with the command that installs it.
+pub fn helm_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TAGWARDEN_HELM_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let imports = Command::new("python3")
+        .args(["-c", "import helm_python"])
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        imports,
+        "the helm shim needs python3 with helm-python-sdk: run scripts/test.sh \
+         (or python3 -m pip install helm-python-sdk==0.2.2)"
+    );
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/helm-shim"))
+}

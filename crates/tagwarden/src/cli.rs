@@ -333,6 +333,8 @@ pub enum CheckFormat {
     Sarif,
     /// JUnit XML, for CI test reports.
     Junit,
+    /// The repairs as Kustomize `images` entries, for a Flux HelmRelease's post-renderer.
+    KustomizeImages,
 }
 
 /// `-o` of `gaps`.

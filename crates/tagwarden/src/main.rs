@@ -114,6 +114,11 @@ fn check_the_cluster(
                 "`check --cluster` cannot write `-o sarif` (a cluster has no files to point at); it writes text, json or junit"
             )));
         }
+        CheckFormat::KustomizeImages => {
+            return Err(Failure::bad_input(anyhow!(
+                "`check --cluster` cannot write `-o kustomize-images` (Kustomize repairs a chart's rendering, not a running cluster); it writes text, json or junit"
+            )));
+        }
     };
     let scan = commands::scan::Args {
         namespace: None,

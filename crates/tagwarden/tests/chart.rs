@@ -960,7 +960,7 @@ fn the_operators_guide_config_example_is_valid_for_tagwarden() {
 }
 
 /// The image the chart runs, pushed into the shared test registry once: its digest.
-fn seeded_tagwarden_image() -> (&'static str, &'static str) {
+pub(crate) fn seeded_tagwarden_image() -> (&'static str, &'static str) {
     static SEEDED: OnceLock<(String, String)> = OnceLock::new();
     let (repository, digest) = SEEDED.get_or_init(|| {
         let shared = charts::shared();

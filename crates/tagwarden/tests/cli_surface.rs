@@ -39,11 +39,18 @@ fn formats(help: &str) -> Vec<String> {
     };
     let section = &help[start..];
     let end = section.find("[default:").unwrap_or(section.len());
-    ["text", "json", "sarif", "junit", "github-matrix"]
-        .iter()
-        .filter(|f| section[..end].contains(&format!("- {f}:")))
-        .map(|f| f.to_string())
-        .collect()
+    [
+        "text",
+        "json",
+        "sarif",
+        "junit",
+        "kustomize-images",
+        "github-matrix",
+    ]
+    .iter()
+    .filter(|f| section[..end].contains(&format!("- {f}:")))
+    .map(|f| f.to_string())
+    .collect()
 }
 
 #[test]
@@ -100,7 +107,10 @@ fn each_command_offers_only_the_formats_it_writes() {
     let cases: [(&[&str], &[&str]); 9] = [
         (&["kube-version"], &["text", "json"]),
         (&["resolve"], &["text", "json"]),
-        (&["check"], &["text", "json", "sarif", "junit"]),
+        (
+            &["check"],
+            &["text", "json", "sarif", "junit", "kustomize-images"],
+        ),
         (&["gaps"], &["text", "json", "github-matrix"]),
         (&["matrix", "show"], &["text", "json"]),
         (&["matrix", "check"], &["text", "json"]),

@@ -208,7 +208,7 @@ fn every_command(addr: &str, files: &Files) -> Vec<Case> {
             1,
         ),
     ];
-    for format in ["text", "json", "sarif", "junit"] {
+    for format in ["text", "json", "sarif", "junit", "kustomize-images"] {
         cases.push(case(
             &["check", "--kube-version", "1.32", &manifest, "-o", format],
             1,

@@ -54,12 +54,12 @@ impl FakeMachine {
         script("kubectl", &kubectl_version_script("v1.33.9"));
         // python3: `-c "import MODULE"` succeeds once MODULE is "installed" (a file in the
         // state folder, like the packages); pip is there and logs what it installs, which
-        // "installs" helm_python (the only module the scripts install); a script of the
-        // repository (`python3 scripts/….py`) only logs.
+        // "installs" the module of the requirement (helm_python, pre_commit); a script of
+        // the repository (`python3 scripts/….py`) only logs.
         script(
             "python3",
             &format!(
-                "case \"$1\" in\n-c) case \"$2\" in 'import '*) [ -e \"{state}/${{2#import }}\" ] && exit 0 ;; esac; exit 1 ;;\n-m) [ \"$3\" = install ] && echo \"python3 $*\" >> \"{log}\" && touch \"{state}/helm_python\"; exit 0 ;;\n*.py) echo \"python3 $*\" >> \"{log}\"; exit 0 ;;\nesac\nexit 1"
+                "case \"$1\" in\n-c) case \"$2\" in 'import '*) [ -e \"{state}/${{2#import }}\" ] && exit 0 ;; esac; exit 1 ;;\n-m) [ \"$3\" = install ] && echo \"python3 $*\" >> \"{log}\" && case \"$*\" in *helm-python-sdk*) touch \"{state}/helm_python\" ;; *pre-commit*) touch \"{state}/pre_commit\" ;; esac; exit 0 ;;\n*.py) echo \"python3 $*\" >> \"{log}\"; exit 0 ;;\nesac\nexit 1"
             ),
         );
         FakeMachine { dir }
@@ -125,6 +125,10 @@ const TEST_PACKAGES: &str =
 /// The PyPI package the chart tests need, as scripts/test.sh installs it.
 const PIP_INSTALL: &str =
     "python3 -m pip install --quiet --disable-pip-version-check helm-python-sdk==0.2.2";
+
+/// The PyPI package the pre-commit hook's test runs, as scripts/test.sh installs it.
+const PIP_INSTALL_PRE_COMMIT: &str =
+    "python3 -m pip install --quiet --disable-pip-version-check pre-commit==4.7.0";
 
 /// No binaries built: the demo stops there, after its set-up (exit 2, naming the build).
 const NOT_BUILT: [(&str, &str); 1] = [("TAGWARDEN", "/nonexistent/tagwarden")];
@@ -197,6 +201,7 @@ fn test_script_installs_what_the_tests_need_then_runs_every_test() {
             "apt-get update -qq".to_string(),
             format!("apt-get install -y -qq {}", missing.join(" ")),
             PIP_INSTALL.to_string(),
+            PIP_INSTALL_PRE_COMMIT.to_string(),
             "cargo test --workspace --locked".to_string(),
         ],
         "{run:?}"
@@ -232,6 +237,7 @@ fn test_script_installs_what_the_tests_need_then_runs_every_test() {
 fn test_script_without_a_recent_kubectl_says_how_to_get_one_and_exits_2() {
     let mut installed: Vec<&str> = TEST_PACKAGES.split(' ').collect();
     installed.push("helm_python");
+    installed.push("pre_commit");
     // Debian's kubernetes-client: too old.
     let machine = FakeMachine::new(1000, &installed);
     machine.set_kubectl_version("v1.20.15");
@@ -277,6 +283,7 @@ fn test_script_without_a_recent_kubectl_says_how_to_get_one_and_exits_2() {
 fn ci_runs_fmt_clippy_and_the_test_script() {
     let mut installed: Vec<&str> = TEST_PACKAGES.split(' ').collect();
     installed.push("helm_python");
+    installed.push("pre_commit");
     let machine = FakeMachine::new(0, &installed);
     let run = machine.run(".ci/run", &[]);
     assert_eq!(run.code, 0, "{run:?}");

@@ -25,6 +25,7 @@ mod decisions;
 mod fleet_install;
 mod fleet_metrics;
 mod gaps;
+mod gitops;
 mod helm_plugin;
 mod help;
 mod hung_registry;

@@ -30,8 +30,8 @@ use crate::cli::{CheckFormat, PolicyArgs};
 use crate::commands::manifests::{self as input, find_options};
 use crate::commands::print_json;
 use crate::commands::report::{
-    CheckOutput, FailOn, ImageReport, ImageStatus, NoDetails, Report, junit, sarif, text,
-    verdict_of,
+    CheckOutput, FailOn, ImageReport, ImageStatus, NoDetails, Report, junit, kustomize, sarif,
+    text, verdict_of,
 };
 use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
@@ -74,6 +74,9 @@ Output:
          (image-undetermined) or invalid (image-invalid) image
   junit  one testcase per unique image: <failure> when missing or invalid, <error> when
          undetermined
+  kustomize-images
+         the repairs as Kustomize images entries (name, newTag, digest: the fallback's),
+         for a Flux HelmRelease's spec.postRenderers[].kustomize.images; [] when none
 
 Exit (--fail-on undetermined, the default): 2 an invalid image reference, else 3 an image
 could not be checked, else 1 an image is missing, else 0. --fail-on missing: undetermined
@@ -180,14 +183,27 @@ pub async fn run(settings: &Settings<CheckFormat>, args: &Args) -> CommandResult
     };
 
     // 4. The report, with every answer in.
+    print_report(settings.output, &output)?;
+    verdict_of(&output.report, args.fail_on)
+}
+
+/// Writes the finished report in the format asked for.
+fn print_report(format: CheckFormat, output: &CheckOutput) -> Result<(), Failure> {
     let report = &output.report;
-    match settings.output {
-        CheckFormat::Json => print_json(&output)?,
+    match format {
+        CheckFormat::Json => print_json(output)?,
         CheckFormat::Sarif => print_json(&sarif::report(report))?,
         CheckFormat::Junit => out!("{}", junit::report(report, "check"))?,
+        CheckFormat::KustomizeImages => {
+            let images = kustomize::images(report);
+            for warning in &images.warnings {
+                errln!("warning: {warning}");
+            }
+            out!("{}", images.yaml())?
+        }
         CheckFormat::Text => text::print(report)?,
     }
-    verdict_of(report, args.fail_on)
+    Ok(())
 }
 
 /// Nothing to read at all (an empty folder, empty files, empty stdin) is a mistake that

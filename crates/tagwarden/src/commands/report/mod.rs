@@ -1,7 +1,7 @@
 //! How `check` and `scan` print the engine's report ([`tagwarden_core::report`]: one
 //! entry per unique image with its verdict and where it is used, the summary, and the
-//! exit it means under `--fail-on`): text, JSON through serde, JUnit, SARIF; and the
-//! messages of a failing exit.
+//! exit it means under `--fail-on`): text, JSON through serde, JUnit, SARIF, Kustomize
+//! `images`; and the messages of a failing exit.
 //!
 //! Exit codes, with the default `--fail-on undetermined`: 2 when any image reference is
 //! invalid (the report is still printed), else 3 when any image could not be checked
@@ -10,6 +10,7 @@
 //! printed. The classification is the library's ([`Report::classify`]).
 
 pub mod junit;
+pub mod kustomize;
 pub mod sarif;
 pub mod text;
 
