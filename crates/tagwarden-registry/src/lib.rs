@@ -37,6 +37,8 @@
 //!   kubelet's credential-provider plugins ([`CredentialProviderKeychain`]).
 //! - [`observe`]: one [`RequestEvent`] per registry request, for metrics.
 //! - [`cache`]: the persistent cache on disk ([`DiskCache`]).
+//! - [`shared`]: the cache a fleet shares in Redis ([`SharedCache`]): answers, a single
+//!   flight across processes, request budgets per registry.
 //! - `error`: [`Lookup`], [`Missing`], [`RegistryError`]: "missing" versus *could not
 //!   decide*.
 //! - `platform`: [`Platform`], re-exported from `tagwarden-core`.
@@ -80,6 +82,7 @@ pub mod preflight;
 mod process;
 pub mod proxy;
 mod resolve;
+pub mod shared;
 mod transport;
 
 pub use cache::DiskCache;
@@ -101,5 +104,8 @@ pub use preflight::{UpgradeVerdict, inspect_images_after_upgrade, inspect_upgrad
 pub use resolve::{
     Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, SchemeSource, TagScheme,
     missing_platforms, platform_report, platforms_of, resolve,
+};
+pub use shared::{
+    SharedBudget, SharedCache, SharedCacheError, SharedCacheOptions, SharedCacheStats,
 };
 pub use transport::{ClientOptions, ClientOptionsBuilder, RateLimit, is_loopback};
