@@ -11,8 +11,10 @@
 //!    until its answer is there (a hit), or its lock is gone without an answer (it could not
 //!    decide: race for the lock again), or `lock_ttl` has passed (ask on our own).
 //!
-//! Only decided answers are shared: "present" and "missing" with `MANIFEST_UNKNOWN` or
-//! `NAME_UNKNOWN`. Whenever Redis fails or is being left alone, the process asks the
+//! Only decided answers are shared: "present", and "missing" as this crate decides it
+//! (the registry said `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, or 404 to a HEAD, which has no
+//! body to say more; [`Lookup::Missing`]). A timeout, a 5xx, 401/403/429 or a malformed
+//! answer is an error, and errors are never shared. Whenever Redis fails or is being left alone, the process asks the
 //! registry itself (a fallback): an answer is never made up from a failure.
 
 use std::future::Future;
@@ -41,7 +43,9 @@ const LONGEST_POLL: Duration = Duration::from_millis(200);
 #[serde(rename_all = "snake_case")]
 enum Stored<T> {
     Found(T),
-    Missing(String),
+    /// The registry's error code (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), or none for a bare
+    /// 404 (a HEAD has no body to say more).
+    Missing(Option<String>),
 }
 
 /// What reading an answer gave.
@@ -192,12 +196,9 @@ impl SharedCache {
         let options = &self.inner.options;
         let (stored, ttl) = match answer {
             Lookup::Found(value) => (Stored::Found(value), options.found_ttl),
-            Lookup::Missing(Missing { code: Some(code) })
-                if code == "MANIFEST_UNKNOWN" || code == "NAME_UNKNOWN" =>
-            {
+            Lookup::Missing(Missing { code }) => {
                 (Stored::Missing(code.clone()), options.missing_ttl)
             }
-            Lookup::Missing(_) => return None,
         };
         if ttl.as_millis() == 0 {
             return None;
@@ -242,7 +243,7 @@ impl SharedCache {
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<Lookup<T>> {
     match serde_json::from_slice::<Stored<T>>(bytes) {
         Ok(Stored::Found(value)) => Some(Lookup::Found(value)),
-        Ok(Stored::Missing(code)) => Some(Lookup::Missing(Missing { code: Some(code) })),
+        Ok(Stored::Missing(code)) => Some(Lookup::Missing(Missing { code })),
         Err(e) => {
             tracing::debug!(error = %e, "a shared answer this version cannot read; asking");
             None

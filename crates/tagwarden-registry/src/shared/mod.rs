@@ -9,7 +9,8 @@
 //!
 //! - **Answers** ([`flight`]): a manifest digest ("present"), "missing", and tag lists,
 //!   each with its TTL ([`SharedCacheOptions::found_ttl`], [`SharedCacheOptions::missing_ttl`]).
-//!   "Missing" is shared only when the registry said `MANIFEST_UNKNOWN` or `NAME_UNKNOWN`;
+//!   "Missing" is shared only when the registry said so (`MANIFEST_UNKNOWN`,
+//!   `NAME_UNKNOWN`, or a 404 to a HEAD, [`Lookup::Missing`](crate::Lookup::Missing));
 //!   an answer that could not decide (timeouts, 5xx, 401/403/429) is never shared.
 //! - **A single flight across processes** ([`flight`]): the first process to ask takes a
 //!   lock with an expiry (`SET NX PX`) and asks the registry; the others poll for its
