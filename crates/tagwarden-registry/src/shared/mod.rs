@@ -45,6 +45,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use self::redis::SharedCacheError;
+
+/// `url` with its password, if any, replaced by `***`: for messages.
+pub fn redacted_url(url: &str) -> String {
+    redis::redacted(url)
+}
 use self::redis::Store;
 
 /// A request budget kept in the shared cache: at most `requests` registry requests per

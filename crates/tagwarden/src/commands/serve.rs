@@ -15,8 +15,8 @@ use tagwarden_cluster::serve::{
     LeaseOptions, Listening, PullSecretClients, ServeError, ServeOptions, VersionWatch,
 };
 use tagwarden_cluster::webhook::{HttpsEndpoint, RepairOptions, Webhook, WebhookOptions};
-use tagwarden_registry::DiskCacheLocation;
 use tagwarden_registry::config::ServeConfig;
+use tagwarden_registry::{DiskCacheLocation, SharedBudget, SharedCache, SharedCacheOptions};
 
 use crate::cli::GlobalOptions;
 use crate::commands::kube_version::ClusterArgs;
@@ -130,6 +130,28 @@ pub struct Args {
     #[arg(long, env = "TAGWARDEN_READ_PULL_SECRETS")]
     pub read_pull_secrets: bool,
 
+    /// Share answers, one registry request per question, and the registry budgets
+    /// (--budget) with every serve using this Redis (or Valkey):
+    /// redis://[USER@]HOST[:PORT][/DB], or rediss://… over TLS (trusting --ca-file too).
+    /// When it is down or slow, each serve checks on its own. See docs/operator.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TAGWARDEN_SHARED_CACHE",
+        hide_env_values = true
+    )]
+    pub shared_cache: Option<String>,
+
+    /// A file holding the shared cache's AUTH password (a mounted Secret); else
+    /// TAGWARDEN_SHARED_CACHE_PASSWORD, else the URL's.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "TAGWARDEN_SHARED_CACHE_PASSWORD_FILE",
+        requires = "shared_cache"
+    )]
+    pub shared_cache_password_file: Option<PathBuf>,
+
     /// Serve the admission webhook (POST /mutate) over HTTPS here; needs
     /// --webhook-tls-cert and --webhook-tls-key. See docs/webhook.md.
     #[arg(long, value_name = "ADDR", env = "TAGWARDEN_WEBHOOK_LISTEN", requires_all = ["webhook_tls_cert", "webhook_tls_key"])]
@@ -226,6 +248,7 @@ pub async fn run(global: &GlobalOptions, args: &Args) -> CommandResult {
     let local = {
         let mut options = client_options(global, None)?;
         prepare_client_options(&mut options, &metrics);
+        options.shared_cache = shared_cache_of(args, &monitor_options, &options, &metrics)?;
         config.build_client(options, DiskCacheLocation::Off)?
     };
     // Pull secrets ask through the local client's transport: one budget per registry.
@@ -348,6 +371,57 @@ fn serve_options_of(
         version: Some(version_watch),
         ..ServeOptions::default()
     }
+}
+
+/// The cache shared with other serves (`--shared-cache`), with the budgets as fleet
+/// budgets, trusting the client's CA files, its counters in `metrics`. Redis is not asked
+/// here: one that is down at start is a fallback, not an error.
+fn shared_cache_of(
+    args: &Args,
+    monitor: &MonitorOptions,
+    client: &tagwarden_registry::ClientOptions,
+    metrics: &Metrics,
+) -> Result<Option<SharedCache>, Failure> {
+    let Some(url) = args.shared_cache.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let mut options = SharedCacheOptions::new(url);
+    options.password = match &args.shared_cache_password_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    Failure::bad_input(anyhow!(
+                        "--shared-cache-password-file {}: {e}",
+                        path.display()
+                    ))
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        ),
+        None => std::env::var("TAGWARDEN_SHARED_CACHE_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+    };
+    options.ca_files = client.ca_files.clone();
+    options.budgets = monitor
+        .budgets
+        .iter()
+        .map(|(registry, budget)| {
+            let shared = SharedBudget {
+                requests: budget.requests,
+                per: budget.per,
+            };
+            (registry.clone(), shared)
+        })
+        .collect();
+    let cache = SharedCache::new(options)
+        .map_err(|e| Failure::bad_input(anyhow!("--shared-cache: {e}")))?;
+    metrics.watch_shared_cache(cache.clone());
+    errln!(
+        "tagwarden serve: sharing answers and registry budgets through {}",
+        tagwarden_registry::shared::redacted_url(url)
+    );
+    Ok(Some(cache))
 }
 
 const HINT: &str = "serve needs the cluster's version to know which images follow it";
