@@ -84,14 +84,32 @@ pub struct ManifestHead {
 }
 
 /// A manifest with its body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// `sha256:…` of the body, checked against `Docker-Content-Digest`.
     pub digest: String,
     /// The `Content-Type` of the manifest.
     pub media_type: String,
-    /// The manifest, byte for byte.
+    /// The manifest, byte for byte (base64 when serialized).
+    #[serde(with = "base64_bytes")]
     pub body: Vec<u8>,
+}
+
+/// Bytes as a base64 string, for manifests kept in the shared cache.
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// A mirror of a registry: a host asked before the registry itself.
@@ -450,9 +468,19 @@ impl Client {
         reference: &str,
     ) -> Result<Lookup<Manifest>, RegistryError> {
         let key = self.reference_key(repo, reference);
+        let question = |identity: &str| {
+            format!(
+                "manifest:{identity}:{}/{}:{reference}",
+                repo.api_host, repo.name
+            )
+        };
         self.inner
             .manifests
-            .get_or_try(&key, || self.get_manifest_uncached(repo, reference))
+            .get_or_try(&key, || {
+                self.via_shared(repo, question, || {
+                    self.get_manifest_uncached(repo, reference)
+                })
+            })
             .await
     }
 

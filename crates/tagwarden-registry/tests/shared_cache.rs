@@ -250,3 +250,26 @@ async fn redis_keys(redis: &RedisServer) -> Vec<String> {
         .await
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifests_for_platform_checks_are_shared_byte_for_byte() {
+    let registry = Registry::start();
+    let seeded = seed_standard(&registry);
+    let proxy = FaultProxy::in_front_of(&registry);
+    proxy.set_latency(Duration::from_millis(40));
+    let redis = RedisServer::start();
+    let (a, b) = (
+        client(Some(shared_cache(&redis, |_| {}))),
+        client(Some(shared_cache(&redis, |_| {}))),
+    );
+    let kubectl = repo(&proxy.addr(), "clastix/kubectl");
+    let digest = seeded.digest("clastix/kubectl", "v1.31");
+    let (x, y) = futures::join!(
+        a.get_manifest(&kubectl, digest),
+        b.get_manifest(&kubectl, digest)
+    );
+    let (x, y) = (x.unwrap().found().unwrap(), y.unwrap().found().unwrap());
+    assert_eq!(x, y);
+    assert_eq!(x.digest, digest);
+    assert_eq!(registry_requests(&proxy), 1);
+}

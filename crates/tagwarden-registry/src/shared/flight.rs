@@ -1,6 +1,6 @@
 //! Shared answers and the single flight across processes.
 //!
-//! A question (`head:IDENTITY:HOST/REPOSITORY:REFERENCE`, `tags:IDENTITY:HOST/REPOSITORY`)
+//! A question (`head:IDENTITY:HOST/REPOSITORY:REFERENCE`, `manifest:…`, `tags:IDENTITY:HOST/REPOSITORY`)
 //! has an answer key and a lock key:
 //!
 //! 1. `GET` the answer: there → a hit.

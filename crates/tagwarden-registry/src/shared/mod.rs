@@ -7,7 +7,8 @@
 //! the clients of every process that points at the same Redis (or Valkey, or a managed
 //! server speaking the protocol; `redis://` or `rediss://`, with AUTH) share:
 //!
-//! - **Answers** ([`flight`]): a manifest digest ("present"), "missing", and tag lists,
+//! - **Answers** ([`flight`]): a manifest digest ("present"), "missing", manifests (for
+//!   platform checks), and tag lists,
 //!   each with its TTL ([`SharedCacheOptions::found_ttl`], [`SharedCacheOptions::missing_ttl`]).
 //!   "Missing" is shared only when the registry said so (`MANIFEST_UNKNOWN`,
 //!   `NAME_UNKNOWN`, or a 404 to a HEAD, [`Lookup::Missing`](crate::Lookup::Missing));
@@ -30,7 +31,7 @@
 //! ([`SharedCache::stats`], the `tagwarden_shared_cache_*` metrics of `serve`).
 //!
 //! The client consults the shared cache at one seam: after its own memory (and disk
-//! cache) and before the registry, for HEAD manifest and tag lists; and the transport
+//! cache) and before the registry, for HEAD and GET manifest and tag lists; and the transport
 //! spends the budget right before each registry request.
 
 pub mod budget;
