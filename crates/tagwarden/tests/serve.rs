@@ -267,7 +267,7 @@ fn family_name(name: &str) -> &str {
 
 /// Every family a scrape has (its `# HELP` lines) is a row of docs/operator.md's metrics
 /// table, and every row is served: all of them with the webhook, all but the webhook's
-/// without it.
+/// without it (and the shared cache's only with one).
 fn assert_metrics_match_the_docs(metrics: &str, with_webhook: bool) {
     use std::collections::BTreeSet;
     let documented: BTreeSet<String> = documented_metrics()
@@ -285,9 +285,14 @@ fn assert_metrics_match_the_docs(metrics: &str, with_webhook: bool) {
         undocumented.is_empty(),
         "/metrics serves {undocumented:?}, which docs/operator.md's metrics table lacks"
     );
+    // The shared cache's families come all together, and only with --shared-cache.
+    let shared_cache = served
+        .iter()
+        .any(|name| name.starts_with("tagwarden_shared_cache_"));
     let expected: BTreeSet<String> = documented
         .into_iter()
         .filter(|name| with_webhook || !name.starts_with("tagwarden_webhook_"))
+        .filter(|name| shared_cache || !name.starts_with("tagwarden_shared_cache_"))
         .collect();
     let unserved: Vec<&String> = expected.difference(&served).collect();
     assert!(
@@ -1675,5 +1680,88 @@ fn the_start_line_comes_after_every_bind_and_names_the_webhook() {
     assert!(
         line.contains(&format!("https://{webhook_addr}/mutate")),
         "{line}"
+    );
+}
+
+/// Registry requests that got an answer (200 or 404) for a question a shared cache can
+/// share: HEAD and GET manifests, tag lists (not token requests, not 401s).
+fn decided_requests(metrics: &str) -> f64 {
+    let mut sum = 0.0;
+    for operation in ["head_manifest", "get_manifest", "list_tags"] {
+        for code in ["200", "404"] {
+            let labels = [("operation", operation), ("code", code)];
+            sum += total(metrics, "tagwarden_registry_requests_total", &labels);
+        }
+    }
+    sum
+}
+
+/// Two serves, each on its own cluster (test API server) with the same workloads, run
+/// until each has answered every image once; with `redis`, they share it. Each serve's
+/// metrics at that point.
+fn two_clusters(redis: Option<&tagwarden_testbed::RedisServer>) -> [String; 2] {
+    let (api_a, api_b) = (fixture_api_server(), fixture_api_server());
+    let url = redis.map(|r| r.url()).unwrap_or_default();
+    let mut extra = vec!["--present-interval", "3600", "--failing-interval", "3600"];
+    if redis.is_some() {
+        extra.extend(["--shared-cache", url.as_str()]);
+    }
+    let (a, b) = (serve(&api_a, &extra), serve(&api_b, &extra));
+    let full_pass = |s: &Serve| {
+        let m = metrics_of(s);
+        (sample(&m, "tagwarden_last_full_check_timestamp_seconds", &[])? > 0.0).then_some(m)
+    };
+    let timeout = Duration::from_secs(60);
+    let first = wait_for(&[&a, &b], timeout, "a full pass", || full_pass(&a));
+    let second = wait_for(&[&a, &b], timeout, "a full pass", || full_pass(&b));
+    if redis.is_some() {
+        assert!(
+            a.log()
+                .contains("sharing answers and registry budgets through redis://")
+        );
+    }
+    [first, second]
+}
+
+#[test]
+fn two_serves_sharing_one_redis_ask_the_registry_once_per_question() {
+    let [a, b] = two_clusters(None);
+    let (alone_a, alone_b) = (decided_requests(&a), decided_requests(&b));
+    // The same workloads, so about the same questions (a check asked again at once
+    // after a pull failure may add one).
+    let per_cluster = alone_a.max(alone_b);
+    assert!(alone_a > 5.0 && alone_b > 5.0, "{a}");
+    assert!(!a.contains("tagwarden_shared_cache_"), "{a}");
+
+    let redis = tagwarden_testbed::RedisServer::start();
+    let [a, b] = two_clusters(Some(&redis));
+    assert_metrics_match_the_docs(&a, false);
+    let shared = decided_requests(&a) + decided_requests(&b);
+    let of = |m: &str, result: &str| {
+        total(
+            m,
+            "tagwarden_shared_cache_requests_total",
+            &[("result", result)],
+        )
+    };
+    let (hits, misses) = (
+        of(&a, "hit") + of(&b, "hit"),
+        of(&a, "miss") + of(&b, "miss"),
+    );
+    let fallbacks = total(&a, "tagwarden_shared_cache_fallbacks_total", &[])
+        + total(&b, "tagwarden_shared_cache_fallbacks_total", &[]);
+    println!(
+        "two serves on two clusters: {} registry requests alone, {shared} sharing one Redis \
+         ({hits} answers from Redis, {misses} asked and shared, {fallbacks} fallbacks)",
+        alone_a + alone_b
+    );
+    assert!(hits > 0.0, "{a}\n{b}");
+    assert_eq!(sample(&a, "tagwarden_shared_cache_up", &[]), Some(1.0));
+    // At most one request per question for the two of them (fewer when one serve asks a
+    // question twice: the second time is a hit); a fallback (Redis slow on a loaded
+    // machine) may cost one more.
+    assert!(
+        shared > 0.0 && shared <= per_cluster + fallbacks,
+        "{shared} vs {per_cluster}"
     );
 }

@@ -90,7 +90,8 @@ impl Store {
             let settings = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(settings);
         }
-        let client = if options.ca_files.is_empty() {
+        // The CA files matter for TLS only (serve passes --ca-file, whatever the scheme).
+        let client = if options.ca_files.is_empty() || !options.url.starts_with("rediss://") {
             redis::Client::open(info)
         } else {
             let mut roots = Vec::new();
@@ -202,5 +203,45 @@ impl Store {
         } else {
             tracing::debug!(%error, "the shared cache is still unavailable");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_never_shown() {
+        let shown = redacted("redis://user:hunter2@cache.local:6379/2");
+        assert_eq!(shown, "redis://user:***@cache.local:6379/2");
+        let options = SharedCacheOptions {
+            password: Some("hunter2".into()),
+            ..SharedCacheOptions::new("rediss://:hunter2@cache.local")
+        };
+        let debug = format!("{options:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+    }
+
+    #[test]
+    fn urls_are_checked_and_ca_files_only_matter_for_tls() {
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        let with_ca = |url: &str| {
+            let mut options = SharedCacheOptions::new(url);
+            options.ca_files = vec![ca.path().to_path_buf()];
+            Store::new(&options).map(|_| ())
+        };
+        // serve passes --ca-file whatever the scheme: plain redis:// ignores it.
+        with_ca("redis://127.0.0.1:6379").unwrap();
+        let err = with_ca("http://:hunter2@127.0.0.1:6379")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("redis://") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let mut missing = SharedCacheOptions::new("rediss://127.0.0.1:6379");
+        missing.ca_files = vec!["/nonexistent/ca.pem".into()];
+        let err = Store::new(&missing).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
     }
 }
