@@ -1696,72 +1696,95 @@ fn decided_requests(metrics: &str) -> f64 {
     sum
 }
 
-/// Two serves, each on its own cluster (test API server) with the same workloads, run
+/// `n` serves, each on its own cluster (test API server) with the same workloads, run
 /// until each has answered every image once; with `redis`, they share it. Each serve's
 /// metrics at that point.
-fn two_clusters(redis: Option<&tagwarden_testbed::RedisServer>) -> [String; 2] {
-    let (api_a, api_b) = (fixture_api_server(), fixture_api_server());
+fn clusters(n: usize, redis: Option<&tagwarden_testbed::RedisServer>) -> Vec<String> {
+    let apis: Vec<ApiServer> = (0..n).map(|_| fixture_api_server()).collect();
     let url = redis.map(|r| r.url()).unwrap_or_default();
     let mut extra = vec!["--present-interval", "3600", "--failing-interval", "3600"];
     if redis.is_some() {
         extra.extend(["--shared-cache", url.as_str()]);
     }
-    let (a, b) = (serve(&api_a, &extra), serve(&api_b, &extra));
+    let serves: Vec<Serve> = apis.iter().map(|api| serve(api, &extra)).collect();
+    let all: Vec<&Serve> = serves.iter().collect();
     let full_pass = |s: &Serve| {
         let m = metrics_of(s);
         (sample(&m, "tagwarden_last_full_check_timestamp_seconds", &[])? > 0.0).then_some(m)
     };
-    let timeout = Duration::from_secs(60);
-    let first = wait_for(&[&a, &b], timeout, "a full pass", || full_pass(&a));
-    let second = wait_for(&[&a, &b], timeout, "a full pass", || full_pass(&b));
+    let timeout = Duration::from_secs(120);
+    let metrics = serves
+        .iter()
+        .map(|s| wait_for(&all, timeout, "a full pass", || full_pass(s)))
+        .collect();
     if redis.is_some() {
         assert!(
-            a.log()
+            serves[0]
+                .log()
                 .contains("sharing answers and registry budgets through redis://")
         );
     }
-    [first, second]
+    metrics
+}
+
+/// The registry requests of `n` serves on `n` clusters alone, then sharing one Redis, and
+/// the shared cache's hits, misses and fallbacks; asserts what holds for any `n`.
+fn fleet(n: usize) -> (f64, f64) {
+    let alone = clusters(n, None);
+    let counts: Vec<f64> = alone.iter().map(|m| decided_requests(m)).collect();
+    // The same workloads, so about the same questions (a check asked again at once
+    // after a pull failure may add one).
+    let per_cluster = counts.iter().copied().fold(0.0, f64::max);
+    assert!(counts.iter().all(|c| *c > 5.0), "{counts:?}");
+    assert!(
+        !alone[0].contains("tagwarden_shared_cache_"),
+        "{}",
+        alone[0]
+    );
+    let redis = tagwarden_testbed::RedisServer::start();
+    let shared = clusters(n, Some(&redis));
+    assert_metrics_match_the_docs(&shared[0], false);
+    let sum = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        shared.iter().map(|m| total(m, name, labels)).sum()
+    };
+    let requests: f64 = shared.iter().map(|m| decided_requests(m)).sum();
+    let hits = sum(
+        "tagwarden_shared_cache_requests_total",
+        &[("result", "hit")],
+    );
+    let misses = sum(
+        "tagwarden_shared_cache_requests_total",
+        &[("result", "miss")],
+    );
+    let fallbacks = sum("tagwarden_shared_cache_fallbacks_total", &[]);
+    let alone_total: f64 = counts.iter().sum();
+    println!(
+        "{n} serves on {n} clusters: {alone_total} registry requests alone, {requests} sharing \
+         one Redis ({hits} answers from Redis, {misses} asked and shared, {fallbacks} fallbacks)"
+    );
+    assert!(hits > 0.0);
+    assert_eq!(
+        sample(&shared[0], "tagwarden_shared_cache_up", &[]),
+        Some(1.0)
+    );
+    // At most one request per question for all of them (fewer when one serve asks a
+    // question twice: the second time is a hit); a fallback (Redis slow on a loaded
+    // machine) may cost one more.
+    assert!(
+        requests > 0.0 && requests <= per_cluster + fallbacks,
+        "{requests} vs {per_cluster}"
+    );
+    (alone_total, requests)
 }
 
 #[test]
 fn two_serves_sharing_one_redis_ask_the_registry_once_per_question() {
-    let [a, b] = two_clusters(None);
-    let (alone_a, alone_b) = (decided_requests(&a), decided_requests(&b));
-    // The same workloads, so about the same questions (a check asked again at once
-    // after a pull failure may add one).
-    let per_cluster = alone_a.max(alone_b);
-    assert!(alone_a > 5.0 && alone_b > 5.0, "{a}");
-    assert!(!a.contains("tagwarden_shared_cache_"), "{a}");
+    fleet(2);
+}
 
-    let redis = tagwarden_testbed::RedisServer::start();
-    let [a, b] = two_clusters(Some(&redis));
-    assert_metrics_match_the_docs(&a, false);
-    let shared = decided_requests(&a) + decided_requests(&b);
-    let of = |m: &str, result: &str| {
-        total(
-            m,
-            "tagwarden_shared_cache_requests_total",
-            &[("result", result)],
-        )
-    };
-    let (hits, misses) = (
-        of(&a, "hit") + of(&b, "hit"),
-        of(&a, "miss") + of(&b, "miss"),
-    );
-    let fallbacks = total(&a, "tagwarden_shared_cache_fallbacks_total", &[])
-        + total(&b, "tagwarden_shared_cache_fallbacks_total", &[]);
-    println!(
-        "two serves on two clusters: {} registry requests alone, {shared} sharing one Redis \
-         ({hits} answers from Redis, {misses} asked and shared, {fallbacks} fallbacks)",
-        alone_a + alone_b
-    );
-    assert!(hits > 0.0, "{a}\n{b}");
-    assert_eq!(sample(&a, "tagwarden_shared_cache_up", &[]), Some(1.0));
-    // At most one request per question for the two of them (fewer when one serve asks a
-    // question twice: the second time is a hit); a fallback (Redis slow on a loaded
-    // machine) may cost one more.
-    assert!(
-        shared > 0.0 && shared <= per_cluster + fallbacks,
-        "{shared} vs {per_cluster}"
-    );
+/// Ten serves on ten clusters: the number for the issue's closing note (ten test API
+/// servers and ten serve processes; about a minute on a loaded machine).
+#[test]
+fn ten_serves_sharing_one_redis_ask_the_registry_once_per_question() {
+    fleet(10);
 }
