@@ -1788,3 +1788,119 @@ fn two_serves_sharing_one_redis_ask_the_registry_once_per_question() {
 fn ten_serves_sharing_one_redis_ask_the_registry_once_per_question() {
     fleet(10);
 }
+
+/// `tagwarden_images` by status, summed over registries.
+fn images_by_status(metrics: &str) -> Vec<(String, f64)> {
+    [
+        "present",
+        "missing",
+        "denied",
+        "unreachable",
+        "rate_limited",
+        "invalid",
+    ]
+    .iter()
+    .map(|status| {
+        let count = total(metrics, "tagwarden_images", &[("status", status)]);
+        (status.to_string(), count)
+    })
+    .collect()
+}
+
+#[test]
+fn when_the_shared_redis_dies_serves_go_on_checking_alone_and_nothing_turns_missing() {
+    let redis = tagwarden_testbed::RedisServer::start();
+    let (api_a, api_b) = (fixture_api_server(), fixture_api_server());
+    let url = redis.url();
+    // Present images are checked every second (the helper's default): checks go on.
+    let (a, b) = (
+        serve(&api_a, &["--shared-cache", &url]),
+        serve(&api_b, &["--shared-cache", &url]),
+    );
+    let both = [&a, &b];
+    let full_pass = |s: &Serve| {
+        let m = metrics_of(s);
+        (sample(&m, "tagwarden_last_full_check_timestamp_seconds", &[])? > 0.0).then_some(m)
+    };
+    let before: Vec<String> = both
+        .iter()
+        .map(|s| {
+            wait_for(&both, Duration::from_secs(60), "a full pass", || {
+                full_pass(s)
+            })
+        })
+        .collect();
+    assert!(total(&before[0], "tagwarden_shared_cache_requests_total", &[]) > 0.0);
+    redis.kill();
+    for (serve, before) in both.iter().zip(&before) {
+        let asked_before = decided_requests(before);
+        let after = wait_for(
+            &both,
+            Duration::from_secs(60),
+            "checks without Redis",
+            || {
+                let m = metrics_of(serve);
+                let alone = total(&m, "tagwarden_shared_cache_fallbacks_total", &[]) > 0.0
+                    && sample(&m, "tagwarden_shared_cache_up", &[]) == Some(0.0)
+                    && decided_requests(&m) > asked_before + 3.0;
+                alone.then_some(m)
+            },
+        );
+        assert!(
+            total(
+                &after,
+                "tagwarden_shared_cache_requests_total",
+                &[("result", "error")]
+            ) > 0.0
+        );
+        assert_eq!(
+            images_by_status(&after),
+            images_by_status(before),
+            "{after}"
+        );
+        let said = serve
+            .log()
+            .matches("the shared cache is unavailable")
+            .count();
+        assert_eq!(said, 1, "once in the log:\n{}", serve.log());
+    }
+}
+
+#[test]
+fn two_serves_sharing_one_redis_keep_one_budget_together() {
+    let redis = tagwarden_testbed::RedisServer::start();
+    let (api_a, api_b) = (fixture_api_server(), fixture_api_server());
+    let public = crate::charts::shared().addr().to_string();
+    let (url, budget) = (redis.url(), format!("{public}=5/60"));
+    let flags = ["--shared-cache", url.as_str(), "--budget", budget.as_str()];
+    let (a, b) = (serve(&api_a, &flags), serve(&api_b, &flags));
+    let both = [&a, &b];
+    let requests = |m: &str| {
+        total(
+            m,
+            "tagwarden_registry_requests_total",
+            &[("registry", &public)],
+        )
+    };
+    // Each cluster alone would ask the public registry more than 5 times: the fleet's
+    // budget holds some requests back (counted), and the two together send at most 5.
+    let spent = wait_for(&both, Duration::from_secs(60), "the budget spent", || {
+        let metrics = [metrics_of(&a), metrics_of(&b)];
+        let spent: f64 = metrics
+            .iter()
+            .map(|m| total(m, "tagwarden_shared_cache_budget_spent_total", &[]))
+            .sum();
+        (spent > 0.0).then_some(metrics)
+    });
+    let sent = requests(&spent[0]) + requests(&spent[1]);
+    assert!(sent > 0.0 && sent <= 5.0, "{sent} requests to {public}");
+    // Nothing held back by the budget is missing: it waits, rate-limited.
+    for m in &spent {
+        let missing = total(
+            m,
+            "tagwarden_images",
+            &[("registry", &public), ("status", "missing")],
+        );
+        assert!(missing <= 1.0, "only the hook image is missing:\n{m}");
+    }
+}
