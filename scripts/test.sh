@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 # docker-registry: the registry every test starts. The rest: scripts and benchmarks
 # (skopeo, htpasswd, jq, curl, openssl), the JSON-schema check of schema/ (python3) and
 # promtool for the alert rules and the dashboard's queries (prometheus).
-TEST_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl python3 python3-jsonschema prometheus)
+TEST_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl python3 python3-jsonschema prometheus redis-server)
 require_packages test "${TEST_PACKAGES[@]}"
 # The chart tests render deploy/helm/tagwarden with Helm v4's own library, from PyPI.
 require_python_module test helm_python helm-python-sdk==0.2.2

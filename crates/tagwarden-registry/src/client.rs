@@ -29,6 +29,7 @@ use crate::error::{Lookup, RegistryError};
 use crate::keychain::{Keychain, MultiKeychain};
 use crate::memory::{Answers, Limits};
 use crate::observe::Operation;
+use crate::shared::SharedCache;
 use crate::transport::{
     Call, ClientOptions, Credentials, Fetched, RateLimit, Transport, header_str,
 };
@@ -83,14 +84,32 @@ pub struct ManifestHead {
 }
 
 /// A manifest with its body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// `sha256:…` of the body, checked against `Docker-Content-Digest`.
     pub digest: String,
     /// The `Content-Type` of the manifest.
     pub media_type: String,
-    /// The manifest, byte for byte.
+    /// The manifest, byte for byte (base64 when serialized).
+    #[serde(with = "base64_bytes")]
     pub body: Vec<u8>,
+}
+
+/// Bytes as a base64 string, for manifests kept in the shared cache.
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// A mirror of a registry: a host asked before the registry itself.
@@ -155,6 +174,8 @@ struct Inner {
     /// The identity of the keychain the client was built with: the only one whose answers
     /// go to (and come from) the disk cache, which does not know who asked.
     own_keychain: u64,
+    /// The cache shared with other processes, if any (see [`Client::via_shared`]).
+    shared: Option<SharedCache>,
 }
 
 impl Client {
@@ -191,6 +212,7 @@ impl Client {
             max_entries: options.max_cached_answers,
         };
         let credentials = Arc::new(Credentials::new(options.credentials.clone()));
+        let shared = options.shared_cache.clone();
         Ok(Self {
             inner: Arc::new(Inner {
                 transport: Transport::new(options)?,
@@ -201,6 +223,7 @@ impl Client {
                 manifests: Answers::new(limits),
                 disk,
                 own_keychain: credentials.id(),
+                shared,
             }),
             credentials,
         })
@@ -353,6 +376,51 @@ impl Client {
             tracing::debug!(repo = %repo.name, reference, "manifest digest from the disk cache");
             return Ok(Lookup::Found(head));
         }
+        let question = |identity: &str| {
+            format!(
+                "head:{identity}:{}/{}:{reference}",
+                repo.api_host, repo.name
+            )
+        };
+        let answer = self
+            .via_shared(repo, question, || self.head_from_registry(repo, reference))
+            .await?;
+        if let (Some(disk), Lookup::Found(head)) = (self.disk(), &answer) {
+            disk.put(&disk_key, head);
+        }
+        Ok(answer)
+    }
+
+    /// The one seam to the cache shared with other processes ([`crate::shared`]): its
+    /// answer to `question` (made from the identity of the credential this client would
+    /// use for `repo`, never the secret), or `ask`'s, asked by one process of the fleet
+    /// at a time. Without a shared cache, `ask`.
+    async fn via_shared<T, Q, F, Fut>(
+        &self,
+        repo: &Repository,
+        question: Q,
+        ask: F,
+    ) -> Result<Lookup<T>, RegistryError>
+    where
+        T: Serialize + serde::de::DeserializeOwned,
+        Q: FnOnce(&str) -> String,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Lookup<T>, RegistryError>>,
+    {
+        let Some(shared) = &self.inner.shared else {
+            return ask().await;
+        };
+        let call = manifest_call(repo, Method::HEAD, "", &self.credentials);
+        let identity = self.inner.transport.sharing_identity(&call).await?;
+        shared.answer(&question(&identity), ask).await
+    }
+
+    /// HEAD a manifest on the registry (a GET when the HEAD has no digest).
+    async fn head_from_registry(
+        &self,
+        repo: &Repository,
+        reference: &str,
+    ) -> Result<Lookup<ManifestHead>, RegistryError> {
         let call = manifest_call(repo, Method::HEAD, reference, &self.credentials);
         let fetched = match self.inner.transport.fetch(&call).await? {
             Lookup::Found(f) => f,
@@ -378,9 +446,6 @@ impl Client {
                 Lookup::Missing(m) => return Ok(Lookup::Missing(m)),
             },
         };
-        if let Some(disk) = self.disk() {
-            disk.put(&disk_key, &head);
-        }
         Ok(Lookup::Found(head))
     }
 
@@ -403,9 +468,19 @@ impl Client {
         reference: &str,
     ) -> Result<Lookup<Manifest>, RegistryError> {
         let key = self.reference_key(repo, reference);
+        let question = |identity: &str| {
+            format!(
+                "manifest:{identity}:{}/{}:{reference}",
+                repo.api_host, repo.name
+            )
+        };
         self.inner
             .manifests
-            .get_or_try(&key, || self.get_manifest_uncached(repo, reference))
+            .get_or_try(&key, || {
+                self.via_shared(repo, question, || {
+                    self.get_manifest_uncached(repo, reference)
+                })
+            })
             .await
     }
 
@@ -542,8 +617,19 @@ impl Client {
         self.list_tags_from_registry(repo).await
     }
 
-    /// Every page of the tag list, from the registry; the answer goes to the disk cache.
+    /// The tag list from the registry (or from the fleet's shared cache, which only holds
+    /// lists read from a registry).
     async fn list_tags_from_registry(
+        &self,
+        repo: &Repository,
+    ) -> Result<Lookup<Vec<String>>, RegistryError> {
+        let question = |identity: &str| format!("tags:{identity}:{}/{}", repo.api_host, repo.name);
+        self.via_shared(repo, question, || self.list_tag_pages(repo))
+            .await
+    }
+
+    /// Every page of the tag list, from the registry; the answer goes to the disk cache.
+    async fn list_tag_pages(
         &self,
         repo: &Repository,
     ) -> Result<Lookup<Vec<String>>, RegistryError> {

@@ -178,6 +178,32 @@ pub enum RegistryError {
         /// timeout, or what is wrong with its answer. Never its credentials.
         reason: String,
     },
+    /// The fleet's request budget for the registry, kept in the shared cache, is spent:
+    /// the request was not sent (see [`crate::shared`]).
+    #[error(
+        "{request} was not sent to {registry}: the fleet's request budget ({budget}, shared in Redis) is spent for {retry_in:?}"
+    )]
+    BudgetSpent {
+        /// The registry as users name it.
+        registry: String,
+        /// The request, for messages (`HEAD clastix/kubectl:v1.32`).
+        request: String,
+        /// The budget: `600 requests per 3600s`.
+        budget: String,
+        /// How long the budget's window still runs.
+        retry_in: std::time::Duration,
+    },
+}
+
+impl RegistryError {
+    /// True when the registry (or the fleet's budget for it) is rationing answers: wait,
+    /// and never call the image missing.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::RateLimited { .. } | RegistryError::BudgetSpent { .. }
+        )
+    }
 }
 
 /// A lower error kept as a cause.

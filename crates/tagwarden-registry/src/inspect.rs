@@ -200,7 +200,7 @@ pub(crate) fn undetermined(error: &RegistryError) -> Verdict {
         Undecided::Unreachable => ImageStatus::Unreachable,
     };
     let mut verdict = Verdict::with_status(status).because(error.to_string());
-    verdict.rate_limited = matches!(error, RegistryError::RateLimited { .. });
+    verdict.rate_limited = error.is_rate_limited();
     verdict
 }
 

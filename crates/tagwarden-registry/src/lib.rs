@@ -41,6 +41,8 @@
 //!   kubelet's credential-provider plugins ([`CredentialProviderKeychain`]).
 //! - [`observe`]: one [`RequestEvent`] per registry request, for metrics.
 //! - [`cache`]: the persistent cache on disk ([`DiskCache`]).
+//! - [`shared`]: the cache a fleet shares in Redis ([`SharedCache`]): answers, a single
+//!   flight across processes, request budgets per registry.
 //! - `error`: [`Lookup`], [`Missing`], [`RegistryError`]: "missing" versus *could not
 //!   decide*.
 //! - `platform`: [`Platform`], re-exported from `tagwarden-core`.
@@ -85,6 +87,7 @@ mod process;
 pub mod promised;
 pub mod proxy;
 mod resolve;
+pub mod shared;
 mod transport;
 
 pub use cache::{CacheError, DiskCache};
@@ -107,5 +110,8 @@ pub use promised::{PromisedTag, check_promised_tags};
 pub use resolve::{
     Outcome, PlatformReport, Resolution, ResolveError, ResolveRequest, SchemeSource, TagScheme,
     missing_platforms, platform_report, platforms_of, resolve,
+};
+pub use shared::{
+    SharedBudget, SharedCache, SharedCacheError, SharedCacheOptions, SharedCacheStats,
 };
 pub use transport::{ClientOptions, ClientOptionsBuilder, RateLimit, TlsError, is_loopback};

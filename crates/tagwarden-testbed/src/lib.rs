@@ -28,6 +28,8 @@
 //!   credentials never follow a redirect or go to a foreign token realm;
 //! - [`dead_addr`] gives an address where nothing listens, and [`HangingServer`] one that
 //!   accepts connections and never answers (a hung registry);
+//! - [`RedisServer`] is a real `redis-server` (plain or TLS, with or without a password)
+//!   for the cache `serve`s share, and can be killed mid-test;
 //! - [`CredentialPlugin`] is a kubelet credential-provider plugin (a shell script in a
 //!   fresh bin dir) that answers, fails, hangs or prints garbage, and counts its runs;
 //! - [`RealisticCluster`] generates a cluster as kube-apiserver returns it (8–11 KB Pods
@@ -73,6 +75,7 @@ pub mod logs;
 pub mod promtool;
 pub mod proxy;
 pub mod realistic;
+pub mod redis;
 pub mod registry;
 pub mod seeder;
 mod server;
@@ -94,6 +97,7 @@ pub use kubectl::{KubectlBinary, Kubectls, kubectl, kubectl_binary};
 pub use logs::Warnings;
 pub use proxy::PagingProxy;
 pub use realistic::{RealisticCluster, RealisticImage, RealisticOptions, seed_realistic_images};
+pub use redis::{RedisBuilder, RedisServer};
 pub use registry::{Registry, RegistryBuilder, RegistryMode, dead_addr};
 pub use seeder::{Seeder, SeederBuilder};
 pub use standard::{
@@ -116,4 +120,5 @@ fn handles_are_send_and_sync() {
     check::<PagingProxy>();
     check::<Seeder>();
     check::<HangingServer>();
+    check::<RedisServer>();
 }

@@ -691,7 +691,7 @@ fn sweep_orphans(parent: &Path) {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0")
         .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0 to find a free port: {e}"));
     listener
@@ -816,7 +816,7 @@ fn try_start(
 }
 
 /// Make the kernel SIGKILL the child when the thread that spawned it exits.
-fn die_with_parent(cmd: &mut Command) {
+pub(crate) fn die_with_parent(cmd: &mut Command) {
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe syscalls (prctl, getppid); it allocates nothing.
@@ -841,7 +841,7 @@ struct SpawnRequest {
 }
 
 /// Spawn `cmd` from the process-lifetime spawner thread (see the module docs).
-fn spawn(cmd: Command) -> io::Result<Child> {
+pub(crate) fn spawn(cmd: Command) -> io::Result<Child> {
     static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<SpawnRequest>();
@@ -913,7 +913,7 @@ fn http_status(mut s: impl Read + Write, addr: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("not an HTTP answer: {head:?}"))
 }
 
-fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     let start = all.len().saturating_sub(lines);
     if all.is_empty() {

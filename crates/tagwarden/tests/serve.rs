@@ -267,7 +267,7 @@ fn family_name(name: &str) -> &str {
 
 /// Every family a scrape has (its `# HELP` lines) is a row of docs/operator.md's metrics
 /// table, and every row is served: all of them with the webhook, all but the webhook's
-/// without it.
+/// without it (and the shared cache's only with one).
 fn assert_metrics_match_the_docs(metrics: &str, with_webhook: bool) {
     use std::collections::BTreeSet;
     let documented: BTreeSet<String> = documented_metrics()
@@ -285,9 +285,14 @@ fn assert_metrics_match_the_docs(metrics: &str, with_webhook: bool) {
         undocumented.is_empty(),
         "/metrics serves {undocumented:?}, which docs/operator.md's metrics table lacks"
     );
+    // The shared cache's families come all together, and only with --shared-cache.
+    let shared_cache = served
+        .iter()
+        .any(|name| name.starts_with("tagwarden_shared_cache_"));
     let expected: BTreeSet<String> = documented
         .into_iter()
         .filter(|name| with_webhook || !name.starts_with("tagwarden_webhook_"))
+        .filter(|name| shared_cache || !name.starts_with("tagwarden_shared_cache_"))
         .collect();
     let unserved: Vec<&String> = expected.difference(&served).collect();
     assert!(
@@ -1676,4 +1681,226 @@ fn the_start_line_comes_after_every_bind_and_names_the_webhook() {
         line.contains(&format!("https://{webhook_addr}/mutate")),
         "{line}"
     );
+}
+
+/// Registry requests that got an answer (200 or 404) for a question a shared cache can
+/// share: HEAD and GET manifests, tag lists (not token requests, not 401s).
+fn decided_requests(metrics: &str) -> f64 {
+    let mut sum = 0.0;
+    for operation in ["head_manifest", "get_manifest", "list_tags"] {
+        for code in ["200", "404"] {
+            let labels = [("operation", operation), ("code", code)];
+            sum += total(metrics, "tagwarden_registry_requests_total", &labels);
+        }
+    }
+    sum
+}
+
+/// `n` serves, each on its own cluster (test API server) with the same workloads, run
+/// until each has answered every image once; with `redis`, they share it. Each serve's
+/// metrics at that point.
+fn clusters(n: usize, redis: Option<&tagwarden_testbed::RedisServer>) -> Vec<String> {
+    let apis: Vec<ApiServer> = (0..n).map(|_| fixture_api_server()).collect();
+    let url = redis.map(|r| r.url()).unwrap_or_default();
+    let mut extra = vec!["--present-interval", "3600", "--failing-interval", "3600"];
+    if redis.is_some() {
+        extra.extend(["--shared-cache", url.as_str()]);
+    }
+    let serves: Vec<Serve> = apis.iter().map(|api| serve(api, &extra)).collect();
+    let all: Vec<&Serve> = serves.iter().collect();
+    let full_pass = |s: &Serve| {
+        let m = metrics_of(s);
+        (sample(&m, "tagwarden_last_full_check_timestamp_seconds", &[])? > 0.0).then_some(m)
+    };
+    let timeout = Duration::from_secs(120);
+    let metrics = serves
+        .iter()
+        .map(|s| wait_for(&all, timeout, "a full pass", || full_pass(s)))
+        .collect();
+    if redis.is_some() {
+        assert!(
+            serves[0]
+                .log()
+                .contains("sharing answers and registry budgets through redis://")
+        );
+    }
+    metrics
+}
+
+/// The registry requests of `n` serves on `n` clusters alone, then sharing one Redis, and
+/// the shared cache's hits, misses and fallbacks; asserts what holds for any `n`.
+fn fleet(n: usize) -> (f64, f64) {
+    let alone = clusters(n, None);
+    let counts: Vec<f64> = alone.iter().map(|m| decided_requests(m)).collect();
+    // The same workloads, so about the same questions (a check asked again at once
+    // after a pull failure may add one).
+    let per_cluster = counts.iter().copied().fold(0.0, f64::max);
+    assert!(counts.iter().all(|c| *c > 5.0), "{counts:?}");
+    assert!(
+        !alone[0].contains("tagwarden_shared_cache_"),
+        "{}",
+        alone[0]
+    );
+    let redis = tagwarden_testbed::RedisServer::start();
+    let shared = clusters(n, Some(&redis));
+    assert_metrics_match_the_docs(&shared[0], false);
+    let sum = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        shared.iter().map(|m| total(m, name, labels)).sum()
+    };
+    let requests: f64 = shared.iter().map(|m| decided_requests(m)).sum();
+    let hits = sum(
+        "tagwarden_shared_cache_requests_total",
+        &[("result", "hit")],
+    );
+    let misses = sum(
+        "tagwarden_shared_cache_requests_total",
+        &[("result", "miss")],
+    );
+    let fallbacks = sum("tagwarden_shared_cache_fallbacks_total", &[]);
+    let alone_total: f64 = counts.iter().sum();
+    println!(
+        "{n} serves on {n} clusters: {alone_total} registry requests alone, {requests} sharing \
+         one Redis ({hits} answers from Redis, {misses} asked and shared, {fallbacks} fallbacks)"
+    );
+    assert!(hits > 0.0);
+    assert_eq!(
+        sample(&shared[0], "tagwarden_shared_cache_up", &[]),
+        Some(1.0)
+    );
+    // At most one request per question for all of them (fewer when one serve asks a
+    // question twice: the second time is a hit); a fallback (Redis slow on a loaded
+    // machine) may cost one more.
+    assert!(
+        requests > 0.0 && requests <= per_cluster + fallbacks,
+        "{requests} vs {per_cluster}"
+    );
+    (alone_total, requests)
+}
+
+#[test]
+fn two_serves_sharing_one_redis_ask_the_registry_once_per_question() {
+    fleet(2);
+}
+
+/// Ten serves on ten clusters: the number for the issue's closing note (ten test API
+/// servers and ten serve processes; about a minute on a loaded machine).
+#[test]
+fn ten_serves_sharing_one_redis_ask_the_registry_once_per_question() {
+    fleet(10);
+}
+
+/// `tagwarden_images` by status, summed over registries.
+fn images_by_status(metrics: &str) -> Vec<(String, f64)> {
+    [
+        "present",
+        "missing",
+        "denied",
+        "unreachable",
+        "rate_limited",
+        "invalid",
+    ]
+    .iter()
+    .map(|status| {
+        let count = total(metrics, "tagwarden_images", &[("status", status)]);
+        (status.to_string(), count)
+    })
+    .collect()
+}
+
+#[test]
+fn when_the_shared_redis_dies_serves_go_on_checking_alone_and_nothing_turns_missing() {
+    let redis = tagwarden_testbed::RedisServer::start();
+    let (api_a, api_b) = (fixture_api_server(), fixture_api_server());
+    let url = redis.url();
+    // Present images are checked every second (the helper's default): checks go on.
+    let (a, b) = (
+        serve(&api_a, &["--shared-cache", &url]),
+        serve(&api_b, &["--shared-cache", &url]),
+    );
+    let both = [&a, &b];
+    let full_pass = |s: &Serve| {
+        let m = metrics_of(s);
+        (sample(&m, "tagwarden_last_full_check_timestamp_seconds", &[])? > 0.0).then_some(m)
+    };
+    let before: Vec<String> = both
+        .iter()
+        .map(|s| {
+            wait_for(&both, Duration::from_secs(60), "a full pass", || {
+                full_pass(s)
+            })
+        })
+        .collect();
+    assert!(total(&before[0], "tagwarden_shared_cache_requests_total", &[]) > 0.0);
+    redis.kill();
+    for (serve, before) in both.iter().zip(&before) {
+        let asked_before = decided_requests(before);
+        let after = wait_for(
+            &both,
+            Duration::from_secs(60),
+            "checks without Redis",
+            || {
+                let m = metrics_of(serve);
+                let alone = total(&m, "tagwarden_shared_cache_fallbacks_total", &[]) > 0.0
+                    && sample(&m, "tagwarden_shared_cache_up", &[]) == Some(0.0)
+                    && decided_requests(&m) > asked_before + 3.0;
+                alone.then_some(m)
+            },
+        );
+        assert!(
+            total(
+                &after,
+                "tagwarden_shared_cache_requests_total",
+                &[("result", "error")]
+            ) > 0.0
+        );
+        assert_eq!(
+            images_by_status(&after),
+            images_by_status(before),
+            "{after}"
+        );
+        let said = serve
+            .log()
+            .matches("the shared cache is unavailable")
+            .count();
+        assert_eq!(said, 1, "once in the log:\n{}", serve.log());
+    }
+}
+
+#[test]
+fn two_serves_sharing_one_redis_keep_one_budget_together() {
+    let redis = tagwarden_testbed::RedisServer::start();
+    let (api_a, api_b) = (fixture_api_server(), fixture_api_server());
+    let public = crate::charts::shared().addr().to_string();
+    let (url, budget) = (redis.url(), format!("{public}=5/60"));
+    let flags = ["--shared-cache", url.as_str(), "--budget", budget.as_str()];
+    let (a, b) = (serve(&api_a, &flags), serve(&api_b, &flags));
+    let both = [&a, &b];
+    let requests = |m: &str| {
+        total(
+            m,
+            "tagwarden_registry_requests_total",
+            &[("registry", &public)],
+        )
+    };
+    // Each cluster alone would ask the public registry more than 5 times: the fleet's
+    // budget holds some requests back (counted), and the two together send at most 5.
+    let spent = wait_for(&both, Duration::from_secs(60), "the budget spent", || {
+        let metrics = [metrics_of(&a), metrics_of(&b)];
+        let spent: f64 = metrics
+            .iter()
+            .map(|m| total(m, "tagwarden_shared_cache_budget_spent_total", &[]))
+            .sum();
+        (spent > 0.0).then_some(metrics)
+    });
+    let sent = requests(&spent[0]) + requests(&spent[1]);
+    assert!(sent > 0.0 && sent <= 5.0, "{sent} requests to {public}");
+    // Nothing held back by the budget is missing: it waits, rate-limited.
+    for m in &spent {
+        let missing = total(
+            m,
+            "tagwarden_images",
+            &[("registry", &public), ("status", "missing")],
+        );
+        assert!(missing <= 1.0, "only the hook image is missing:\n{m}");
+    }
 }

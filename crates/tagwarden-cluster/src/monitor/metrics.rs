@@ -15,6 +15,7 @@
 //! | `tagwarden_build_info` | gauge (1) | `version` |
 //! | `tagwarden_cluster_info` | gauge (1) | `git_version`, `minor` (the version followed now) |
 //! | `tagwarden_watch_restarts_total` | counter | `kind` (every watched kind, from the start) |
+//! | `tagwarden_shared_cache_*` | | with a shared cache only: see `monitor/shared_cache.rs` |
 //!
 //! **Every family from the first scrape.** Each family is registered at start, so its
 //! `HELP`/`TYPE` is there before anything happened, and label values known in advance
@@ -59,6 +60,7 @@ use tagwarden_registry::{Observer, RequestEvent, RequestOutcome};
 use super::Status;
 use super::book::Book;
 use super::gates::leading_number;
+use super::shared_cache::SharedCacheView;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TagChangeLabels {
@@ -121,6 +123,8 @@ struct Inner {
     watch_restarts: Family<KindLabels, Counter>,
     /// The monitor's state, for the series derived at scrape time.
     view: Arc<StateView>,
+    /// The shared cache's counters (`tagwarden_shared_cache_*`), when there is one.
+    shared_cache: Arc<SharedCacheView>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -147,6 +151,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let view = Arc::new(StateView::default());
         registry.register_collector(Box::new(view.clone()));
+        let shared_cache = SharedCacheView::registered(&mut registry);
         let tag_changes = shown(
             &mut registry,
             "tagwarden_image_tag_changes",
@@ -217,6 +222,7 @@ impl Metrics {
                 cluster_info,
                 watch_restarts,
                 view,
+                shared_cache,
             }),
         }
     }
@@ -302,6 +308,12 @@ impl Metrics {
                 });
             }
         }
+    }
+
+    /// Write the `tagwarden_shared_cache_*` metrics (requests by result, fallbacks, budget
+    /// spent, up) from `cache`'s counters on every scrape.
+    pub fn watch_shared_cache(&self, cache: tagwarden_registry::SharedCache) {
+        *self.inner.shared_cache.cache.lock().expect("view poisoned") = Some(cache);
     }
 
     pub(crate) fn attach(&self, book: Weak<Mutex<Book>>) {

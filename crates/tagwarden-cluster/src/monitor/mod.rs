@@ -63,6 +63,7 @@ mod gates;
 mod metrics;
 mod options;
 mod run;
+mod shared_cache;
 mod status;
 mod transition;
 

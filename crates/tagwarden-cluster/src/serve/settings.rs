@@ -166,6 +166,9 @@ impl Assembled {
             build,
         } = registry;
         prepare_client_options(&mut client_options, &gates, Some(&metrics));
+        if let Some(cache) = &client_options.shared_cache {
+            metrics.watch_shared_cache(cache.clone());
+        }
         let local = build(client_options)?;
         // Pull secrets ask through the local client's transport.
         let pull_secrets = options

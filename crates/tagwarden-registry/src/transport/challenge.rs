@@ -267,6 +267,22 @@ impl CredentialIdentity {
     }
 }
 
+impl CredentialIdentity {
+    /// The identity as the shared cache keys answers: a SHA-256 of this identity's hash in
+    /// hex (so it never equals what tokens are kept under), or `anonymous`.
+    pub(super) fn for_sharing(&self) -> String {
+        match &self.0 {
+            None => "anonymous".to_string(),
+            Some(hash) => {
+                let mut outer = Sha256::new();
+                outer.update(b"tagwarden shared cache identity\0");
+                outer.update(hash);
+                format!("{:x}", outer.finalize())
+            }
+        }
+    }
+}
+
 impl fmt::Debug for CredentialIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {

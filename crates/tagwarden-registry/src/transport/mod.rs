@@ -258,6 +258,7 @@ impl Transport {
                 .max_retry_time
                 .saturating_sub(started.elapsed());
             let timeout = attempt_timeout(self.options.request_timeout, budget_left);
+            self.spend_shared_budget(call).await?;
             let sent = Instant::now();
             let exchange = self.send_once(call, &handles, timeout).await?;
             self.observe(call, &exchange, sent.elapsed(), attempt);
@@ -296,6 +297,29 @@ impl Transport {
             tracing::debug!(request = %call.what, attempt, ?wait, "retrying");
             tokio::time::sleep(wait.min(self.options.max_retry_wait)).await;
         }
+    }
+
+    /// Count the request against the fleet's budget in the shared cache, if there is one:
+    /// a spent budget is *could not decide*, and nothing is sent.
+    async fn spend_shared_budget(&self, call: &Call<'_>) -> Result<(), RegistryError> {
+        let Some(shared) = &self.options.shared_cache else {
+            return Ok(());
+        };
+        shared
+            .spend(call.registry)
+            .await
+            .map_err(|spent| RegistryError::BudgetSpent {
+                registry: call.registry.to_string(),
+                request: call.what.clone(),
+                budget: spent.budget,
+                retry_in: spent.retry_in,
+            })
+    }
+
+    /// Who the call's credential is, as the shared cache keys answers: a hash of the
+    /// credential's identity hash (never the secret), or `anonymous`.
+    pub(crate) async fn sharing_identity(&self, call: &Call<'_>) -> Result<String, RegistryError> {
+        Ok(self.credential_identity(call).await?.for_sharing())
     }
 
     /// Fail at once when the host is marked down.

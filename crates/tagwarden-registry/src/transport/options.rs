@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use crate::keychain::{Anonymous, Keychain};
 use crate::observe::Observer;
+use crate::shared::SharedCache;
 
 /// How the client behaves. `Default` is what the CLI uses without flags.
 #[non_exhaustive]
@@ -77,6 +78,9 @@ pub struct ClientOptions {
     pub observer: Option<Arc<dyn Observer>>,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// A cache shared with other processes (Redis; see [`crate::shared`]): answers, a
+    /// single flight and request budgets for a fleet. Default: none.
+    pub shared_cache: Option<SharedCache>,
 }
 
 impl ClientOptions {
@@ -113,6 +117,7 @@ impl Default for ClientOptions {
             max_cached_answers: 10_000,
             observer: None,
             user_agent: concat!("tagwarden/", env!("CARGO_PKG_VERSION")).to_string(),
+            shared_cache: None,
         }
     }
 }
@@ -141,6 +146,7 @@ impl fmt::Debug for ClientOptions {
             .field("max_cached_answers", &self.max_cached_answers)
             .field("observer", &self.observer.as_ref().map(|_| "<observer>"))
             .field("user_agent", &self.user_agent)
+            .field("shared_cache", &self.shared_cache)
             .finish()
     }
 }
@@ -225,6 +231,12 @@ impl ClientOptionsBuilder {
     /// [`crate::MultiKeychain`], or any other [`Keychain`].
     pub fn credentials(mut self, keychain: impl Keychain) -> Self {
         self.options.credentials = Arc::new(keychain);
+        self
+    }
+
+    /// Set [`ClientOptions::shared_cache`].
+    pub fn shared_cache(mut self, cache: SharedCache) -> Self {
+        self.options.shared_cache = Some(cache);
         self
     }
 

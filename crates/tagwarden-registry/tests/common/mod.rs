@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod shared;
+
 use std::sync::{Arc, Mutex};
 
 use tagwarden_core::Reference;

@@ -18,7 +18,7 @@ use tagwarden_cluster::serve::{
     WebhookSettings,
 };
 use tagwarden_cluster::webhook::{DEFAULT_BUDGET, HttpsEndpoint};
-use tagwarden_registry::DiskCacheLocation;
+use tagwarden_registry::{DiskCacheLocation, SharedBudget, SharedCache, SharedCacheOptions};
 
 use crate::cli::{ClusterArgs, PolicyArgs};
 use crate::exit::{CommandResult, Failure, Status};
@@ -127,6 +127,28 @@ pub struct Args {
     #[arg(long, env = "TAGWARDEN_READ_PULL_SECRETS")]
     pub read_pull_secrets: bool,
 
+    /// Share answers, one registry request per question, and the registry budgets
+    /// (--budget) with every serve using this Redis (or Valkey):
+    /// redis://[USER@]HOST[:PORT][/DB], or rediss://… over TLS (trusting --ca-file too).
+    /// When it is down or slow, each serve checks on its own. See docs/operator.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TAGWARDEN_SHARED_CACHE",
+        hide_env_values = true
+    )]
+    pub shared_cache: Option<String>,
+
+    /// A file holding the shared cache's AUTH password (a mounted Secret); else
+    /// TAGWARDEN_SHARED_CACHE_PASSWORD, else the URL's.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "TAGWARDEN_SHARED_CACHE_PASSWORD_FILE",
+        requires = "shared_cache"
+    )]
+    pub shared_cache_password_file: Option<PathBuf>,
+
     /// Serve the admission webhook (POST /mutate) over HTTPS here; needs
     /// --webhook-tls-cert and --webhook-tls-key. See docs/webhook.md.
     #[arg(long, value_name = "ADDR", env = "TAGWARDEN_WEBHOOK_LISTEN", requires_all = ["webhook_tls_cert", "webhook_tls_key"])]
@@ -212,11 +234,13 @@ pub async fn run(settings: &Settings, args: &Args) -> CommandResult {
         ..settled.monitor.clone()
     };
     let file = settings.client.file.clone();
+    let mut client_options = settings.client.options()?;
+    client_options.shared_cache = shared_cache_of(args, &monitor, &client_options)?;
     let serve_settings = ServeSettings {
         options: serve_options_of(args, settled, version),
         monitor,
         // No disk cache: a monitor must see a deleted or moved tag at its next check.
-        registry: RegistrySettings::built_by(settings.client.options()?, move |options| {
+        registry: RegistrySettings::built_by(client_options, move |options| {
             file.build_client(options, DiskCacheLocation::Off)
         }),
         webhook: webhook_of(args),
@@ -298,6 +322,55 @@ fn serve_options_of(
         version: Some(version_watch),
         ..ServeOptions::default()
     }
+}
+
+/// The cache shared with other serves (`--shared-cache`), with the budgets as fleet
+/// budgets, trusting the client's CA files, its counters in `metrics`. Redis is not asked
+/// here: one that is down at start is a fallback, not an error.
+fn shared_cache_of(
+    args: &Args,
+    monitor: &MonitorOptions,
+    client: &tagwarden_registry::ClientOptions,
+) -> Result<Option<SharedCache>, Failure> {
+    let Some(url) = args.shared_cache.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let mut options = SharedCacheOptions::new(url);
+    options.password = match &args.shared_cache_password_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    Failure::bad_input(anyhow!(
+                        "--shared-cache-password-file {}: {e}",
+                        path.display()
+                    ))
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        ),
+        None => std::env::var("TAGWARDEN_SHARED_CACHE_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+    };
+    options.ca_files = client.ca_files.clone();
+    options.budgets = monitor
+        .budgets
+        .iter()
+        .map(|(registry, budget)| {
+            let shared = SharedBudget {
+                requests: budget.requests,
+                per: budget.per,
+            };
+            (registry.clone(), shared)
+        })
+        .collect();
+    let cache = SharedCache::new(options)
+        .map_err(|e| Failure::bad_input(anyhow!("--shared-cache: {e}")))?;
+    errln!(
+        "tagwarden serve: sharing answers and registry budgets through {}",
+        tagwarden_registry::shared::redacted_url(url)
+    );
+    Ok(Some(cache))
 }
 
 const HINT: &str = "serve needs the cluster's version to know which images follow it";
