@@ -22,10 +22,11 @@ fail() { echo "install-tagwarden: $1" >&2; exit 2; }
 
 # Downloads URL into $dir/tagwarden (unpacking a .tar.gz), checking TAGWARDEN_SHA256.
 download() {
-    local url=$1 tmp
+    local url=$1
     command -v curl >/dev/null || fail "curl is needed to download $url"
+    # Global, and removed on exit: a refused download (fail exits) leaves nothing behind.
     tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' RETURN
+    trap 'rm -rf "$tmp"' EXIT
     curl --fail --silent --show-error --location --output "$tmp/download" "$url" \
         || fail "could not download $url"
     if [ -n "${TAGWARDEN_SHA256:-}" ]; then

@@ -14,6 +14,7 @@
 //!   version_interval: 60            # seconds between reads of /version
 //!   budgets:
 //!     docker.io: {requests: 600, window: 3600}
+//!   shared_cache: redis://redis.tagwarden:6379   # the password: a file or the environment
 //! ```
 
 use std::collections::BTreeMap;
@@ -53,6 +54,9 @@ pub struct ServeConfig {
     /// Registry (`docker.io`) → the requests it may get per window.
     #[serde(default)]
     pub budgets: BTreeMap<String, BudgetConfig>,
+    /// The Redis (or Valkey) every serve of a fleet shares answers and budgets through
+    /// (`redis://…`, `rediss://…`); `serve --shared-cache` wins over it.
+    pub shared_cache: Option<String>,
 }
 
 /// `serve.budgets.REGISTRY`: at most `requests` registry requests every `window` seconds.
@@ -74,10 +78,14 @@ mod tests {
     #[test]
     fn the_documented_section_parses_and_typos_are_refused() {
         let serve: ServeConfig = serde_saphyr::from_str(
-            "listen: 0.0.0.0:8080\nnamespaces: [shop]\npresent_interval: 3600\nbudgets:\n  docker.io: {requests: 600, window: 3600}\n",
+            "listen: 0.0.0.0:8080\nnamespaces: [shop]\npresent_interval: 3600\nbudgets:\n  docker.io: {requests: 600, window: 3600}\nshared_cache: redis://127.0.0.1:6379\n",
         )
         .unwrap();
         assert_eq!(serve.listen.as_deref(), Some("0.0.0.0:8080"));
+        assert_eq!(
+            serve.shared_cache.as_deref(),
+            Some("redis://127.0.0.1:6379")
+        );
         assert_eq!(serve.present_interval, Some(3600));
         assert_eq!(
             serve.budgets["docker.io"],

@@ -130,7 +130,8 @@ pub struct Args {
     /// Share answers, one registry request per question, and the registry budgets
     /// (--budget) with every serve using this Redis (or Valkey):
     /// redis://[USER@]HOST[:PORT][/DB], or rediss://… over TLS (trusting --ca-file too).
-    /// When it is down or slow, each serve checks on its own. See docs/operator.md.
+    /// When it is down or slow, each serve checks on its own. Default: the config file's
+    /// serve.shared_cache. See docs/operator.md.
     #[arg(
         long,
         value_name = "URL",
@@ -144,8 +145,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "PATH",
-        env = "TAGWARDEN_SHARED_CACHE_PASSWORD_FILE",
-        requires = "shared_cache"
+        env = "TAGWARDEN_SHARED_CACHE_PASSWORD_FILE"
     )]
     pub shared_cache_password_file: Option<PathBuf>,
 
@@ -235,7 +235,8 @@ pub async fn run(settings: &Settings, args: &Args) -> CommandResult {
     };
     let file = settings.client.file.clone();
     let mut client_options = settings.client.options()?;
-    client_options.shared_cache = shared_cache_of(args, &monitor, &client_options)?;
+    client_options.shared_cache =
+        shared_cache_of(args, &settings.serve, &monitor, &client_options)?;
     let serve_settings = ServeSettings {
         options: serve_options_of(args, settled, version),
         monitor,
@@ -324,15 +325,26 @@ fn serve_options_of(
     }
 }
 
-/// The cache shared with other serves (`--shared-cache`), with the budgets as fleet
-/// budgets, trusting the client's CA files, its counters in `metrics`. Redis is not asked
-/// here: one that is down at start is a fallback, not an error.
+/// The cache shared with other serves (`--shared-cache`, else the config file's
+/// `serve.shared_cache`), with the budgets as fleet budgets, trusting the client's CA
+/// files. Redis is not asked here: one that is down at start is a fallback, not an error.
 fn shared_cache_of(
     args: &Args,
+    file: &ServeConfig,
     monitor: &MonitorOptions,
     client: &tagwarden_registry::ClientOptions,
 ) -> Result<Option<SharedCache>, Failure> {
-    let Some(url) = args.shared_cache.as_deref().filter(|u| !u.is_empty()) else {
+    let url = args
+        .shared_cache
+        .as_deref()
+        .or(file.shared_cache.as_deref())
+        .filter(|u| !u.is_empty());
+    let Some(url) = url else {
+        if args.shared_cache_password_file.is_some() {
+            return Err(Failure::bad_input(anyhow!(
+                "--shared-cache-password-file needs a shared cache: pass --shared-cache URL or set serve.shared_cache in the config file"
+            )));
+        }
         return Ok(None);
     };
     let mut options = SharedCacheOptions::new(url);
@@ -631,6 +643,34 @@ mod tests {
         Serve::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))
             .unwrap()
             .args
+    }
+
+    #[test]
+    fn the_shared_cache_comes_from_the_flag_else_the_file() {
+        let monitor = MonitorOptions::default();
+        let client = tagwarden_registry::ClientOptions::default();
+        let mut file = ServeConfig::default();
+        let none = shared_cache_of(&args_of(&[]), &file, &monitor, &client).unwrap();
+        assert!(none.is_none());
+        file.shared_cache = Some("redis://127.0.0.1:6379".into());
+        let from_file = shared_cache_of(&args_of(&[]), &file, &monitor, &client).unwrap();
+        assert!(from_file.is_some());
+        let refused = shared_cache_of(
+            &args_of(&["--shared-cache", "http://x"]),
+            &file,
+            &monitor,
+            &client,
+        );
+        assert!(
+            refused.is_err(),
+            "the flag wins over the file, and is checked"
+        );
+        let lonely = args_of(&["--shared-cache-password-file", "/nonexistent"]);
+        let error = shared_cache_of(&lonely, &ServeConfig::default(), &monitor, &client)
+            .unwrap_err()
+            .error()
+            .to_string();
+        assert!(error.contains("needs a shared cache"), "{error}");
     }
 
     #[test]
