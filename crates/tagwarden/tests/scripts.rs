@@ -119,8 +119,7 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-const TEST_PACKAGES: &str =
-    "docker-registry skopeo apache2-utils jq curl openssl python3 python3-jsonschema prometheus";
+const TEST_PACKAGES: &str = "docker-registry skopeo apache2-utils jq curl openssl python3 python3-jsonschema prometheus redis-server";
 
 /// The PyPI package the chart tests need, as scripts/test.sh installs it.
 const PIP_INSTALL: &str =
