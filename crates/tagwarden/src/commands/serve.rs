@@ -129,9 +129,9 @@ pub struct Args {
 
     /// Share answers, one registry request per question, and the registry budgets
     /// (--budget) with every serve using this Redis (or Valkey):
-    /// redis://[USER@]HOST[:PORT][/DB], or rediss://… over TLS (trusting --ca-file too).
-    /// When it is down or slow, each serve checks on its own. Default: the config file's
-    /// serve.shared_cache. See docs/operator.md.
+    /// redis://HOST:PORT/DB (USER@HOST, :PORT and /DB as needed), or rediss://… over TLS
+    /// (trusting --ca-file too). When it is down or slow, each serve checks on its own.
+    /// Default: the config file's serve.shared_cache. See docs/operator.md.
     #[arg(
         long,
         value_name = "URL",
