@@ -31,7 +31,7 @@ use crate::memory::{Answers, Limits};
 use crate::observe::Operation;
 use crate::shared::SharedCache;
 use crate::transport::{
-    Call, ClientOptions, Credentials, Fetched, RateLimit, Transport, header_str,
+    Call, ClientOptions, CredentialIdentity, Credentials, Fetched, RateLimit, Transport, header_str,
 };
 
 /// Every manifest media type tagwarden understands, for `Accept`.
@@ -149,18 +149,19 @@ impl Mirror {
 /// the same transport, as go-containerregistry passes a keychain per request: the
 /// per-host concurrency limit, pacing, host-down marks, learned challenges, connections
 /// and the memory bound are one budget for the process, whatever the credentials. Tokens
-/// are kept per credential, and answers in memory per keychain, so nothing obtained with
-/// one set of credentials is served to another.
+/// and answers in memory are kept per credential (the identity of the credential the
+/// keychain gives for the registry, a hash), so nothing obtained with one credential is
+/// served to another, and keychains that give the same credential share what was learnt.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
     credentials: Arc<Credentials>,
 }
 
-/// (keychain, host, repository, reference).
-type ReferenceKey = (u64, String, String, String);
-/// (keychain, host, repository).
-type RepositoryKey = (u64, String, String);
+/// (who asked: the credential's identity, host, repository, reference).
+type ReferenceKey = (CredentialIdentity, String, String, String);
+/// (who asked: the credential's identity, host, repository).
+type RepositoryKey = (CredentialIdentity, String, String);
 
 struct Inner {
     transport: Transport,
@@ -232,9 +233,9 @@ impl Client {
     /// A client that answers challenges with `keychain` instead of this client's, over
     /// the same transport: the same per-host concurrency limit, pacing, host-down marks,
     /// learned challenges and connections (one registry budget for every credential set).
-    /// Its tokens and in-memory answers are its own; it does not use the disk cache (which
-    /// does not know who asked). Build one per set of credentials and keep it while the
-    /// set is in use: a new one starts with an empty memory.
+    /// Its tokens and in-memory answers are those of the credential it gives for each
+    /// registry: shared with every client of the transport that gives the same one, never
+    /// with another. It does not use the disk cache (which does not know who asked).
     pub fn with_keychain(&self, keychain: impl Keychain) -> Client {
         Client {
             inner: self.inner.clone(),
@@ -263,21 +264,35 @@ impl Client {
             .filter(|_| self.credentials.id() == self.inner.own_keychain)
     }
 
-    fn reference_key(&self, repo: &Repository, reference: &str) -> ReferenceKey {
-        (
-            self.credentials.id(),
+    /// Who asks about `repo`: the identity of the credential this client's keychain gives
+    /// for it (a hash, or anonymous). Answers in memory are kept under it, not under the
+    /// keychain: clients whose keychains give the same credential (a fleet's clusters with
+    /// the same pull secret, or none) share answers and single flights; different
+    /// credentials never do.
+    async fn asker(&self, repo: &Repository) -> Result<CredentialIdentity, RegistryError> {
+        let call = manifest_call(repo, Method::HEAD, "", &self.credentials);
+        self.inner.transport.answer_identity(&call).await
+    }
+
+    async fn reference_key(
+        &self,
+        repo: &Repository,
+        reference: &str,
+    ) -> Result<ReferenceKey, RegistryError> {
+        Ok((
+            self.asker(repo).await?,
             repo.api_host.clone(),
             repo.name.clone(),
             reference.to_string(),
-        )
+        ))
     }
 
-    fn repository_key(&self, repo: &Repository) -> RepositoryKey {
-        (
-            self.credentials.id(),
+    async fn repository_key(&self, repo: &Repository) -> Result<RepositoryKey, RegistryError> {
+        Ok((
+            self.asker(repo).await?,
             repo.api_host.clone(),
             repo.name.clone(),
-        )
+        ))
     }
 
     /// How many answers the client holds in memory (all kinds together, questions in
@@ -355,7 +370,7 @@ impl Client {
         reference: &str,
     ) -> Result<Lookup<ManifestHead>, RegistryError> {
         self.via_mirrors(repo, |r| async move {
-            let key = self.reference_key(&r, reference);
+            let key = self.reference_key(&r, reference).await?;
             self.inner
                 .heads
                 .get_or_try(&key, || self.head_uncached(&r, reference))
@@ -467,7 +482,7 @@ impl Client {
         repo: &Repository,
         reference: &str,
     ) -> Result<Lookup<Manifest>, RegistryError> {
-        let key = self.reference_key(repo, reference);
+        let key = self.reference_key(repo, reference).await?;
         let question = |identity: &str| {
             format!(
                 "manifest:{identity}:{}/{}:{reference}",
@@ -576,7 +591,7 @@ impl Client {
     /// registry says there are no more. Missing when the repository does not exist.
     pub async fn list_tags(&self, repo: &Repository) -> Result<Lookup<Vec<String>>, RegistryError> {
         self.via_mirrors(repo, |r| async move {
-            let key = self.repository_key(&r);
+            let key = self.repository_key(&r).await?;
             self.inner
                 .tags
                 .get_or_try(&key, || self.list_tags_uncached(&r))
@@ -594,7 +609,7 @@ impl Client {
         repo: &Repository,
     ) -> Result<Lookup<Vec<String>>, RegistryError> {
         self.via_mirrors(repo, |r| async move {
-            let key = self.repository_key(&r);
+            let key = self.repository_key(&r).await?;
             self.inner
                 .fresh_tags
                 .get_or_try(&key, || self.list_tags_from_registry(&r))

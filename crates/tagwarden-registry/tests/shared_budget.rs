@@ -214,6 +214,103 @@ async fn an_answer_with_credentials_is_never_served_without_them() {
     ));
 }
 
+/// A fleet's clusters name their pull secrets differently but often hold the same
+/// credential: answers in memory (and the single flight) are kept per credential, so each
+/// image is asked once per credential, however many keychains give it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keychains_that_give_the_same_credential_share_answers_and_flights() {
+    let registry = Registry::builder()
+        .mode(RegistryMode::Htpasswd)
+        .extra_users(users())
+        .start();
+    let seeded = seed_standard(&registry);
+    let proxy = FaultProxy::in_front_of(&registry);
+    proxy.record_authorization_values(true);
+    proxy.set_latency(Duration::from_millis(30));
+    let kubectl = repo(&proxy.addr(), "clastix/kubectl");
+    let shared = anonymous_client(8, None);
+    let (user_0, password_0) = &users()[0];
+    let (user_1, password_1) = &users()[1];
+    // Five clusters' keychains (five Secret names) with user-0, three with user-1.
+    let clients: Vec<Client> = (0..8)
+        .map(|n| {
+            let (user, password) = if n < 5 {
+                (user_0, password_0)
+            } else {
+                (user_1, password_1)
+            };
+            shared.with_keychain(pull_secret(&proxy.addr(), n, user, password))
+        })
+        .collect();
+    let answers = join_all(clients.iter().map(|client| {
+        let kubectl = &kubectl;
+        async move {
+            (
+                client.head_manifest(kubectl, "v1.31").await,
+                client.head_manifest(kubectl, "v1.32").await,
+                client.list_tags(kubectl).await,
+            )
+        }
+    }))
+    .await;
+    for (found, missing, tags) in answers {
+        assert!(
+            matches!(found.unwrap(), Lookup::Found(head) if head.digest == seeded.digest("clastix/kubectl", "v1.31"))
+        );
+        assert!(matches!(missing.unwrap(), Lookup::Missing(_)));
+        assert!(
+            matches!(tags.unwrap(), Lookup::Found(tags) if tags.contains(&"v1.31".to_string()))
+        );
+    }
+    let requests = proxy.requests();
+    let asked = |user: &str, path: &str| {
+        requests
+            .iter()
+            .filter(|r| format!("{} {}", r.method, r.target).starts_with(path))
+            .filter(|r| {
+                r.authorization_value
+                    .as_deref()
+                    .and_then(basic_user)
+                    .as_deref()
+                    == Some(user)
+            })
+            .count()
+    };
+    for user in [user_0, user_1] {
+        for path in [
+            "HEAD /v2/clastix/kubectl/manifests/v1.31",
+            "HEAD /v2/clastix/kubectl/manifests/v1.32",
+            "GET /v2/clastix/kubectl/tags/list",
+        ] {
+            assert_eq!(
+                asked(user, path),
+                1,
+                "{user} {path}: {:?}",
+                proxy.request_lines()
+            );
+        }
+    }
+    // And a third credential is not served what the other two learnt.
+    let (user_2, password_2) = &users()[2];
+    let third = shared.with_keychain(pull_secret(&proxy.addr(), 9, user_2, password_2));
+    assert!(matches!(
+        third.head_manifest(&kubectl, "v1.31").await.unwrap(),
+        Lookup::Found(_)
+    ));
+    let requests = proxy.requests();
+    let third_asked = requests
+        .iter()
+        .filter(|r| {
+            r.authorization_value
+                .as_deref()
+                .and_then(basic_user)
+                .as_deref()
+                == Some(user_2.as_str())
+        })
+        .count();
+    assert_eq!(third_asked, 1, "{:?}", proxy.request_lines());
+}
+
 #[tokio::test]
 async fn keychains_ask_first_before_the_clients_own() {
     let registry = Registry::start_with(RegistryMode::Htpasswd);

@@ -244,7 +244,7 @@ impl fmt::Debug for Credentials {
 /// Who a credential is, for keeping tokens apart: a SHA-256 of the credential (or
 /// "anonymous"). Never the secret itself; `Debug` shows a short prefix of the hash.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) struct CredentialIdentity(Option<[u8; 32]>);
+pub(crate) struct CredentialIdentity(Option<[u8; 32]>);
 
 impl CredentialIdentity {
     pub(super) fn of(credential: Option<&Credential>) -> Self {

@@ -52,7 +52,8 @@ use tokio::sync::Semaphore;
 
 use crate::error::{Lookup, Missing, RegistryError};
 use crate::observe::{Operation, RequestEvent, RequestOutcome};
-use challenge::{CredentialIdentity, HostAuth};
+pub(crate) use challenge::CredentialIdentity;
+use challenge::HostAuth;
 use errors::{error_entries, error_message};
 use exchange::{Answer, Exchange, Failure, Scheme, attempt_timeout};
 use retry::{backoff, retry_after_header};
@@ -314,6 +315,15 @@ impl Transport {
                 budget: spent.budget,
                 retry_in: spent.retry_in,
             })
+    }
+
+    /// Who the call's credential is, as answers in memory are kept apart: two keychains
+    /// that give the same credential (or none) for a registry share what it was told.
+    pub(crate) async fn answer_identity(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<CredentialIdentity, RegistryError> {
+        self.credential_identity(call).await
     }
 
     /// Who the call's credential is, as the shared cache keys answers: a hash of the
