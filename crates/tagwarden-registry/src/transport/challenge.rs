@@ -96,18 +96,31 @@ impl Transport {
         let credentials = call.credentials;
         let per_repository = credentials.keychain.answers_per_repository();
         let key = credential_key(call, per_repository);
-        let previous = credentials
-            .resolved
-            .lock()
-            .expect("credentials poisoned")
-            .get(&key)
-            .cloned();
-        if let Some((resolved, at)) = &previous
-            && !per_repository
-            && at.elapsed() < CREDENTIALS_FOR
-        {
-            return Ok(resolved.as_ref().map(|r| r.credential.clone()));
+        // (the answer still fresh, if any; the last answer, fresh or not)
+        let remembered = || {
+            let previous = credentials
+                .resolved
+                .lock()
+                .expect("credentials poisoned")
+                .get(&key)
+                .cloned();
+            let fresh = previous
+                .as_ref()
+                .filter(|(_, at)| !per_repository && at.elapsed() < CREDENTIALS_FOR)
+                .map(|(resolved, _)| resolved.as_ref().map(|r| r.credential.clone()));
+            (fresh, previous)
+        };
+        if let (Some(credential), _) = remembered() {
+            return Ok(credential);
         }
+        // One resolution at a time per keychain: concurrent requests (every image of a
+        // run is asked at once) wait for the first one's answer instead of each running
+        // the credential helper or plugin.
+        let _turn = credentials.resolving.lock().await;
+        let previous = match remembered() {
+            (Some(credential), _) => return Ok(credential),
+            (None, previous) => previous,
+        };
         let keychain = credentials.keychain.clone();
         let (registry, repository) = (call.registry.to_string(), call.repository.to_string());
         let resolved = tokio::task::spawn_blocking(move || {
@@ -209,6 +222,8 @@ pub(crate) struct Credentials {
     /// Registry (and repository, for a keychain that answers per repository) → the
     /// keychain's answer and when it was given.
     resolved: Mutex<HashMap<CredentialKey, (Option<Resolved>, Instant)>>,
+    /// Held while the keychain is asked (see [`Transport::credential`]).
+    resolving: tokio::sync::Mutex<()>,
 }
 
 impl Credentials {
@@ -218,6 +233,7 @@ impl Credentials {
             keychain,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             resolved: Mutex::new(HashMap::new()),
+            resolving: tokio::sync::Mutex::new(()),
         }
     }
 
