@@ -6,6 +6,9 @@
 //! - [`Cluster::inventory`] reads what the cluster runs ([`inventory`]);
 //! - [`Cluster::scan`] checks every image of it against its registry ([`scan`]), with the
 //!   pull secrets the workloads name ([`pull_secrets`]);
+//! - [`scan_fleet`] scans the clusters of several contexts ([`Cluster::locate_fleet`]) at
+//!   once, through one registry client, each at its own version or a [`FleetTarget`]
+//!   ([`fleet`]);
 //! - [`Cluster::serve`] takes plain settings ([`serve::ServeSettings`]), builds the
 //!   registry client, the monitor and the webhook from them, watches the cluster into the
 //!   incremental inventory and keeps checking ([`serve`]: watchers, Events, leader
@@ -23,6 +26,7 @@ pub mod connection;
 pub mod credentials;
 mod edge;
 pub mod error;
+pub mod fleet;
 pub mod inventory;
 pub mod monitor;
 pub mod names;
@@ -34,6 +38,7 @@ pub mod webhook;
 
 pub use connection::{Cluster, ClusterOptions, ConfigSource, Environment, FleetChoice};
 pub use error::ClusterError;
+pub use fleet::{ClusterScan, FleetMember, FleetScanOptions, FleetTarget, scan_fleet};
 pub use inventory::{
     ImageUse, Inventory, NodePlatform, PullFailure, PullFailureClass, Scope, SecretRef,
     WorkloadLocation,

@@ -183,9 +183,10 @@ pub struct ClusterArgs {
     pub kubeconfig: Option<PathBuf>,
 
     /// The kubeconfig context to use instead of HELM_KUBECONTEXT (set when Helm runs
-    /// tagwarden) and the kubeconfig's current-context.
-    #[arg(long, value_name = "NAME", help_heading = CLUSTER_OPTIONS)]
-    pub context: Option<String>,
+    /// tagwarden) and the kubeconfig's current-context. `scan` takes it more than once: a
+    /// fleet, scanned in one run.
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append, help_heading = CLUSTER_OPTIONS)]
+    pub context: Vec<String>,
 
     /// How long one request to the Kubernetes API server may wait for its answer, as
     /// kubectl's: a number of seconds or a duration (10s, 1m, 1h30m); 0 waits as long as
@@ -211,7 +212,7 @@ pub struct RequestTimeout(pub Option<Duration>);
 impl ClusterArgs {
     /// True when `--kubeconfig` or `--context` was given.
     pub fn is_given(&self) -> bool {
-        self.kubeconfig.is_some() || self.context.is_some()
+        self.kubeconfig.is_some() || !self.context.is_empty()
     }
 }
 
@@ -453,6 +454,11 @@ pub struct LowArgs<'a> {
     pub kube_version_env: bool,
     /// The cluster flags.
     pub cluster: Option<&'a ClusterArgs>,
+    /// Whether the command reads several clusters (`scan`, `check --cluster`): `--context`
+    /// more than once, `--all-contexts` and `--kube-version +N`.
+    pub fleet: bool,
+    /// `--all-contexts`.
+    pub all_contexts: bool,
 }
 
 impl Cli {
@@ -488,6 +494,7 @@ impl Cli {
                 // `check --cluster` is `scan -A`: its version is an upgrade's target.
                 kube_version_env: !c.args.cluster,
                 cluster: Some(&c.args.cluster_args),
+                fleet: c.args.cluster,
                 ..LowArgs::with_policy(&c.registry, &c.args.policy)
             },
             Command::PostRender(c) => LowArgs {
@@ -498,6 +505,8 @@ impl Cli {
             Command::Scan(c) => LowArgs {
                 kube_version: c.args.kube_version.as_deref(),
                 cluster: Some(&c.args.cluster),
+                fleet: true,
+                all_contexts: c.args.all_contexts,
                 ..LowArgs::with_policy(&c.registry, &c.args.policy)
             },
             Command::Serve(c) => LowArgs {

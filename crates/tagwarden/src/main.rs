@@ -129,6 +129,8 @@ fn check_the_cluster(
         fail_on: args.fail_on,
         policy: args.policy.clone(),
         cluster: args.cluster_args.clone(),
+        all_contexts: false,
+        concurrent_clusters: tagwarden_cluster::fleet::FLEET_CONCURRENCY,
     };
     Ok((settings.with_output(format), scan))
 }

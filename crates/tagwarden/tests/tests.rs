@@ -24,6 +24,7 @@ mod debug_log;
 mod decisions;
 mod fleet_install;
 mod fleet_metrics;
+mod fleet_scan;
 mod gaps;
 mod gitops;
 mod helm_plugin;

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
+use tagwarden_cluster::FleetChoice;
 use tagwarden_core::{FallbackPolicy, KubeVersion, Prefer};
 use tagwarden_registry::DiskCacheLocation;
 
@@ -138,6 +139,60 @@ fn the_cluster_context_comes_from_the_flag_then_helm() {
             .kube
             .cluster_given
     );
+}
+
+#[test]
+fn several_contexts_or_all_of_them_make_a_fleet_only_where_a_fleet_is_read() {
+    let kube = |args: &[&str]| settings_of(args, &[]).unwrap().kube;
+    let two = kube(&["scan", "--context", "a", "--context", "b"]);
+    assert_eq!(
+        two.fleet,
+        Some(FleetChoice {
+            contexts: vec!["a".into(), "b".into()],
+            all: false
+        })
+    );
+    let all = kube(&["scan", "--all-contexts"]).fleet.unwrap();
+    assert!(all.all && all.contexts.is_empty());
+    // One context is the one-cluster scan, as before.
+    let one = kube(&["scan", "--context", "a"]);
+    assert_eq!(
+        (one.fleet, one.cluster.context.as_deref()),
+        (None, Some("a"))
+    );
+    assert!(
+        kube(&["check", "--cluster", "--context", "a", "--context", "b"])
+            .fleet
+            .is_some()
+    );
+    let refused =
+        settings_of(&["check", "-", "--context", "a", "--context", "b"], &[]).unwrap_err();
+    assert!(
+        refused.error().to_string().contains("reads one cluster"),
+        "{}",
+        refused.error()
+    );
+}
+
+#[test]
+fn plus_n_is_minors_ahead_for_cluster_scans_and_refused_elsewhere() {
+    let scan = settings_of(&["scan", "--kube-version", "+2"], &[])
+        .unwrap()
+        .kube;
+    assert_eq!((scan.minors_ahead, scan.version), (Some(2), None));
+    let bad = settings_of(&["scan", "--kube-version", "+x"], &[]).unwrap_err();
+    assert!(
+        bad.error().to_string().contains("+N takes a whole number"),
+        "{}",
+        bad.error()
+    );
+    for args in [
+        &["check", "-", "--kube-version", "+1"][..],
+        &["post-render", "--kube-version", "+1"],
+        &["resolve", "a/b:v1", "--kube-version", "+1"],
+    ] {
+        assert!(settings_of(args, &[]).is_err(), "{args:?}");
+    }
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! the image as written, `classname` is `tagwarden.check`, `file`/`line` its first use).
 //! A missing or invalid image has a `failure` (`type` = its status), an image that could
 //! not be checked an `error`; every test case lists its locations in `system-out`.
+//!
+//! A fleet's `scan` writes one `testsuite` per cluster (`tagwarden scan: <context>`); a
+//! cluster that could not be scanned is one test case named `cluster` with an `error`.
 
 use std::fmt::Write as _;
 
@@ -12,30 +15,79 @@ use super::{ImageReport, ImageStatus, Located, Report};
 /// The JUnit XML of a report; `command` names the suite (`tagwarden check`, `tagwarden scan`)
 /// and the test cases' class (`tagwarden.check`).
 pub fn report<L: Located, X>(output: &Report<L, X>, command: &str) -> String {
-    let tests = output.images.len();
-    let failures = output
-        .images
-        .iter()
-        .filter(|i| matches!(i.status, ImageStatus::Missing | ImageStatus::Invalid))
-        .count();
-    let errors = output
-        .images
-        .iter()
-        .filter(|i| i.status.is_undetermined())
-        .count();
+    suites(
+        &[Suite {
+            name: format!("tagwarden {command}"),
+            outcome: Ok(output),
+        }],
+        command,
+    )
+}
+
+/// One `testsuite`: a report, or why there is none (a cluster of a fleet that could not be
+/// scanned: one test case with an `error`).
+pub struct Suite<'a, L, X> {
+    /// The suite's name (`tagwarden scan: prod-eu`).
+    pub name: String,
+    /// The report, or the reason there is none.
+    pub outcome: Result<&'a Report<L, X>, String>,
+}
+
+/// (tests, failures, errors) of a suite.
+fn counts<L, X>(suite: &Suite<'_, L, X>) -> (usize, usize, usize) {
+    match suite.outcome {
+        Ok(output) => (
+            output.images.len(),
+            output
+                .images
+                .iter()
+                .filter(|i| matches!(i.status, ImageStatus::Missing | ImageStatus::Invalid))
+                .count(),
+            output
+                .images
+                .iter()
+                .filter(|i| i.status.is_undetermined())
+                .count(),
+        ),
+        Err(_) => (1, 0, 1),
+    }
+}
+
+/// The JUnit XML of several suites (`scan` of a fleet: one per cluster).
+pub fn suites<L: Located, X>(suites: &[Suite<'_, L, X>], command: &str) -> String {
+    let all: Vec<(usize, usize, usize)> = suites.iter().map(counts).collect();
+    let (tests, failures, errors) = all.iter().fold((0, 0, 0), |(t, f, e), (t2, f2, e2)| {
+        (t + t2, f + f2, e + e2)
+    });
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
         "<testsuites name=\"tagwarden {command}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">"
     );
-    let _ = writeln!(
-        xml,
-        "  <testsuite name=\"tagwarden {command}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\">"
-    );
-    for image in &output.images {
-        testcase(&mut xml, image, command);
+    for (suite, (tests, failures, errors)) in suites.iter().zip(all) {
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\">",
+            attribute(&suite.name)
+        );
+        match suite.outcome {
+            Ok(output) => {
+                for image in &output.images {
+                    testcase(&mut xml, image, command);
+                }
+            }
+            Err(ref reason) => {
+                let _ = writeln!(
+                    xml,
+                    "    <testcase name=\"cluster\" classname=\"tagwarden.{command}\">\n      <error message=\"{}\" type=\"unreachable\">{}</error>\n    </testcase>",
+                    attribute(reason),
+                    text(reason)
+                );
+            }
+        }
+        xml.push_str("  </testsuite>\n");
     }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml.push_str("</testsuites>\n");
     xml
 }
 

@@ -9,12 +9,12 @@
 use anyhow::anyhow;
 use clap::Args as ClapArgs;
 use serde::Serialize;
+use tagwarden_cluster::fleet::FleetTarget;
 use tagwarden_cluster::scan::ScannedImage;
 use tagwarden_cluster::{
     NodePlatform, PullFailure, ScanError, ScanOptions, Scope, SecretRef, WorkloadLocation,
 };
 use tagwarden_core::KubeVersion;
-use tagwarden_registry::JudgedAt;
 
 use crate::cli::{ClusterArgs, PolicyArgs, ScanFormat};
 use crate::commands::print_json;
@@ -22,6 +22,8 @@ use crate::commands::report::{CheckOutput, Details, FailOn, ImageReport, Located
 use crate::exit::{CommandResult, Failure};
 use crate::output::{errln, out};
 use crate::settings::Settings;
+
+mod fleet;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -36,6 +38,9 @@ Examples:
 
   # As a kubectl plugin (kubectl-tagwarden on PATH, a link to tagwarden)
   kubectl tagwarden scan -A --context prod-eu
+
+  # A fleet: several contexts (or --all-contexts), each before its next minor upgrade
+  tagwarden scan -A --context prod-eu --context prod-us --kube-version +1
 
 What is read: Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers,
 Jobs (Helm hooks included), CronJobs and Pods, with their containers, init containers and
@@ -59,9 +64,19 @@ Connection: as kubectl's. The kubeconfig's proxy-url (http, https, socks5), else
 HTTPS_PROXY with NO_PROXY (never for localhost or loopback); exec credential plugins run
 once per command; --request-timeout bounds each request (and a plugin; else 60 s).
 
+--kube-version +N: each cluster is judged N minors after its own version (+1: the next
+minor), the preflight of a fleet whose clusters run different versions.
+
 Output: as check (text, json with locations {namespace, kind, name, container, path,
 pods} plus pull_failures, platforms, pull_secrets and after_upgrade per image; junit).
-Exit: as check (2 invalid, 3 undetermined or the cluster unreachable, 1 missing, 0).";
+Exit: as check (2 invalid, 3 undetermined or the cluster unreachable, 1 missing, 0).
+
+A fleet (--context more than once, or --all-contexts): the clusters are scanned at once
+(--concurrent-clusters), through one registry client, so an image the fleet shares is
+asked once per credential. The report is per cluster: text grouped by cluster, JSON
+{clusters: [{cluster, images, summary, …} or {cluster, error}], summary}, every location
+with its cluster {context, server, kube_version}; JUnit one suite per cluster. A cluster
+that cannot be read is reported with its reason, the others still are, and the exit is 3.";
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -90,7 +105,8 @@ pub struct Args {
 
     /// Judge images at this Kubernetes version instead of the cluster's: an upgrade
     /// preflight (images whose tag follows today's version are checked at this one's tag).
-    #[arg(long, value_name = "VERSION")]
+    /// `+N`: N minors after each cluster's own version (`+1`: its next minor).
+    #[arg(long, value_name = "VERSION|+N")]
     pub kube_version: Option<String>,
 
     /// A platform every image must provide (OS/ARCH[/VARIANT]), instead of the platforms
@@ -108,6 +124,20 @@ pub struct Args {
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+
+    /// Scan every context of the kubeconfig (a fleet; see --context).
+    #[arg(long, help_heading = "Cluster options")]
+    pub all_contexts: bool,
+
+    /// How many clusters of a fleet are scanned at once.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = tagwarden_cluster::fleet::FLEET_CONCURRENCY,
+        value_parser = clap::value_parser!(usize),
+        help_heading = "Cluster options"
+    )]
+    pub concurrent_clusters: usize,
 }
 
 /// What `scan` adds to an image's report.
@@ -232,6 +262,14 @@ pub async fn run_as(settings: &Settings<ScanFormat>, args: &Args, command: &str)
             .map_err(|e| Failure::bad_input(anyhow!("-n/--namespace: {e}")))?;
     }
     let platforms = crate::commands::platforms_flag(&args.platforms)?;
+    if args.concurrent_clusters == 0 {
+        return Err(Failure::bad_input(anyhow!(
+            "--concurrent-clusters 0 would scan nothing: give 1 or more"
+        )));
+    }
+    if let Some(choice) = &settings.kube.fleet {
+        return fleet::run(settings, args, command, choice, platforms).await;
+    }
 
     let cluster = crate::cluster::locate(
         &settings.kube,
@@ -245,7 +283,7 @@ pub async fn run_as(settings: &Settings<ScanFormat>, args: &Args, command: &str)
         .await
         .map_err(|e| crate::cluster::failure(e, HINT))?;
     // --kube-version: the version images are judged at (an upgrade preflight).
-    let judged = JudgedAt::new(today, settings.kube.version.clone());
+    let judged = target_of(&settings.kube).judged_at(today);
     let options = ScanOptions {
         scope: scope_of(args, &cluster),
         inspect: settings
@@ -282,6 +320,16 @@ pub async fn run_as(settings: &Settings<ScanFormat>, args: &Args, command: &str)
         ScanFormat::Text => crate::commands::report::text::print(report)?,
     }
     crate::commands::report::verdict_of(report, args.fail_on)
+}
+
+/// What `--kube-version` asks clusters to be judged at: their own version, one for all,
+/// or N minors after each one's.
+fn target_of(kube: &crate::settings::KubeSettings) -> FleetTarget {
+    match (&kube.version, kube.minors_ahead) {
+        (_, Some(n)) => FleetTarget::MinorsAhead(n),
+        (Some(version), None) => FleetTarget::Version(version.clone()),
+        (None, None) => FleetTarget::Today,
+    }
 }
 
 /// The report in `check`'s shape, with what only a scan has.

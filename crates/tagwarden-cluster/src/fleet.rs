@@ -1,0 +1,193 @@
+//! A fleet scanned in one run: the clusters of several kubeconfig contexts
+//! ([`Cluster::locate_fleet`]), each scanned as [`Cluster::scan`] scans one, at most
+//! [`FleetScanOptions::concurrency`] at a time, all asking through one registry client, so
+//! that an image the whole fleet uses is asked once (the client's single flight and
+//! in-memory answers).
+//!
+//! Each cluster is judged at its own version, or at the [`FleetTarget`] the run asks for:
+//! one version for all (`--kube-version 1.34`), or each cluster's next minor
+//! (`--kube-version +1`). A cluster that cannot be read is reported with its reason; the
+//! others are still scanned.
+
+use futures::StreamExt;
+use tagwarden_core::KubeVersion;
+use tagwarden_core::track::JudgedAt;
+use tagwarden_registry::Client;
+
+use crate::connection::Cluster;
+use crate::error::ClusterError;
+use crate::inventory::Scope;
+use crate::scan::{ScanError, ScanOptions, ScanReport};
+
+/// How many clusters are scanned at once by default.
+pub const FLEET_CONCURRENCY: usize = 4;
+
+/// The version a fleet's clusters are judged at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FleetTarget {
+    /// Each cluster's own version today.
+    #[default]
+    Today,
+    /// One version for every cluster (`--kube-version 1.34`).
+    Version(KubeVersion),
+    /// Each cluster's version today, `n` minors later (`--kube-version +1`).
+    MinorsAhead(u64),
+}
+
+impl FleetTarget {
+    /// `+N` (N minors after each cluster's version) or a version string; `None` for an
+    /// empty text.
+    ///
+    /// # Errors
+    ///
+    /// The reason, for a `+` without a whole number after it, or a version that does not
+    /// parse.
+    pub fn parse(text: &str) -> Result<FleetTarget, String> {
+        let text = text.trim();
+        if let Some(ahead) = text.strip_prefix('+') {
+            return match ahead.parse::<u64>() {
+                Ok(n) if n > 0 => Ok(FleetTarget::MinorsAhead(n)),
+                _ => Err(format!(
+                    "{text:?}: +N takes a whole number of minor versions, 1 or more (+1: each cluster's next minor)"
+                )),
+            };
+        }
+        KubeVersion::parse(text)
+            .map(FleetTarget::Version)
+            .map_err(|e| e.to_string())
+    }
+
+    /// What a cluster running `today` is judged at.
+    pub fn judged_at(&self, today: KubeVersion) -> JudgedAt {
+        let asked = match self {
+            FleetTarget::Today => None,
+            FleetTarget::Version(version) => Some(version.clone()),
+            FleetTarget::MinorsAhead(n) => Some(KubeVersion {
+                minor: today.minor + n,
+                patch: None,
+                git_version: None,
+                ..today.clone()
+            }),
+        };
+        JudgedAt::new(today, asked)
+    }
+}
+
+/// What to scan on every cluster of a fleet.
+#[derive(Debug, Clone)]
+pub struct FleetScanOptions {
+    /// The scan of one cluster; its tracking version is set per cluster.
+    pub scan: ScanOptions,
+    /// `-A`: every namespace; else each context's own namespace (as kubectl without `-n`),
+    /// or `scan.scope.namespace` when set.
+    pub all_namespaces: bool,
+    /// The version each cluster is judged at.
+    pub target: FleetTarget,
+    /// How many clusters are scanned at once.
+    pub concurrency: usize,
+}
+
+/// One cluster of a fleet, and what its scan found (or why it could not be scanned).
+#[derive(Debug)]
+pub struct FleetMember {
+    /// The kubeconfig context.
+    pub context: String,
+    /// The API server, when the context names a usable one.
+    pub server: Option<String>,
+    /// The scan, or why there is none.
+    pub outcome: Result<ClusterScan, ScanError>,
+}
+
+/// A cluster's scan with the versions it was judged at.
+#[derive(Debug)]
+pub struct ClusterScan {
+    /// Its version today, and the one its images were judged at.
+    pub judged: JudgedAt,
+    /// What the scan found.
+    pub report: ScanReport,
+}
+
+/// Scans every located cluster, at most `options.concurrency` at once, all through
+/// `client`; the members come back in the order given.
+pub async fn scan_fleet(
+    clusters: Vec<(String, Result<Cluster, ClusterError>)>,
+    client: &Client,
+    options: &FleetScanOptions,
+) -> Vec<FleetMember> {
+    futures::stream::iter(clusters)
+        .map(|(context, located)| async move {
+            let server = located.as_ref().ok().map(Cluster::server);
+            let outcome = match located {
+                Ok(cluster) => scan_member(&cluster, client, options).await,
+                Err(error) => Err(ScanError::Cluster(error)),
+            };
+            FleetMember {
+                context,
+                server,
+                outcome,
+            }
+        })
+        .buffered(options.concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// One cluster: its version, what it is judged at, then its scan.
+async fn scan_member(
+    cluster: &Cluster,
+    client: &Client,
+    options: &FleetScanOptions,
+) -> Result<ClusterScan, ScanError> {
+    let today = cluster.version().await?;
+    let judged = options.target.judged_at(today);
+    let mut scan = options.scan.clone();
+    scan.inspect.tracking.kube_version = Some(judged.version().clone());
+    scan.upgrade_from = judged.upgrade_from().cloned();
+    if !options.all_namespaces && scan.scope.namespace.is_none() {
+        scan.scope = Scope {
+            namespace: Some(cluster.default_namespace()),
+            ..scan.scope
+        };
+    }
+    let report = cluster.scan(client, &scan, |_| {}).await?;
+    Ok(ClusterScan { judged, report })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(text: &str) -> KubeVersion {
+        KubeVersion::parse(text).unwrap()
+    }
+
+    #[test]
+    fn plus_n_is_each_clusters_minor_n_later() {
+        let target = FleetTarget::parse("+1").unwrap();
+        assert_eq!(target, FleetTarget::MinorsAhead(1));
+        let eks = target.judged_at(version("v1.31.4-eks-5e0fdde"));
+        assert!(eks.is_preflight());
+        assert_eq!(eks.version().major_minor(), (1, 32));
+        assert_eq!(eks.today().major_minor(), (1, 31));
+        let k3s = target.judged_at(version("v1.29.1+k3s1"));
+        assert_eq!(k3s.version().major_minor(), (1, 30));
+    }
+
+    #[test]
+    fn one_version_for_all_and_today_for_none() {
+        let all = FleetTarget::parse("1.34").unwrap();
+        let judged = all.judged_at(version("v1.33.2"));
+        assert_eq!(judged.version().major_minor(), (1, 34));
+        let same = FleetTarget::Today.judged_at(version("v1.33.2"));
+        assert!(!same.is_preflight());
+    }
+
+    #[test]
+    fn a_bad_target_says_why() {
+        for text in ["+", "+0", "+x", "+-1"] {
+            let error = FleetTarget::parse(text).unwrap_err();
+            assert!(error.contains("+N takes a whole number"), "{text}: {error}");
+        }
+        assert!(FleetTarget::parse("not-a-version").is_err());
+    }
+}

@@ -1,0 +1,466 @@
+//! `tagwarden scan` of a fleet: the contexts of one kubeconfig, each a test API server (a
+//! third one's server is gone), their images on real registries behind counting proxies.
+//! The report is per cluster, an unreachable cluster is reported and makes the exit 3, and
+//! each image is asked once for the whole fleet per credential, however the clusters name
+//! their pull secrets.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tagwarden_testbed::{
+    ApiServer, FaultProxy, ManifestKind, Platform, Registry, RegistryMode, dead_addr,
+};
+
+use crate::common::{Run, tagwarden_stdin_in};
+use crate::output_schemas::verdict;
+
+/// The fleet: `prod-eu` (1.31), `prod-us` (1.32 on EKS), `gone` (nothing listens), and
+/// the registries they pull from, behind proxies that count requests.
+struct Fleet {
+    eu: ApiServer,
+    us: ApiServer,
+    kubeconfig: tempfile::TempDir,
+    public: FaultProxy,
+    private: FaultProxy,
+    _registries: (Registry, Registry),
+}
+
+const LEDGER_USER: &str = "ledger-reader";
+const LEDGER_PASSWORD: &str = "s3cret-ledger";
+
+impl Fleet {
+    fn start() -> Fleet {
+        let public = Registry::start();
+        let seeder = public.seeder();
+        for tag in ["v1.30", "v1.31"] {
+            seeder.push_image(
+                "clastix/kubectl",
+                tag,
+                ManifestKind::Oci,
+                &[Platform::linux_amd64()],
+            );
+        }
+        seeder.push_image(
+            "library/busybox",
+            "1.36",
+            ManifestKind::Oci,
+            &[Platform::linux_amd64()],
+        );
+        let private = Registry::builder()
+            .mode(RegistryMode::Htpasswd)
+            .extra_users([(LEDGER_USER.to_string(), LEDGER_PASSWORD.to_string())])
+            .start();
+        private.seeder().push_image(
+            "payments/ledger",
+            "3.1.0",
+            ManifestKind::Oci,
+            &[Platform::linux_amd64()],
+        );
+        let public_proxy = FaultProxy::in_front_of(&public);
+        let private_proxy = FaultProxy::in_front_of(&private);
+        private_proxy.record_authorization_values(true);
+
+        let eu = ApiServer::builder()
+            .empty()
+            .context_name("prod-eu")
+            .git_version("v1.31.4")
+            .start();
+        let us = ApiServer::builder()
+            .empty()
+            .context_name("prod-us")
+            .git_version("v1.32.1-eks-5e0fdde")
+            .start();
+        let (pub_addr, priv_addr) = (public_proxy.addr(), private_proxy.addr());
+        // Both clusters run busybox and the ledger, with the same credential in pull
+        // secrets of different names; each runs the kubectl of its own minor.
+        apply_workloads(&eu, &pub_addr, &priv_addr, "v1.31", "regcred");
+        apply_workloads(&us, &pub_addr, &priv_addr, "v1.32", "ledger-pull");
+
+        let kubeconfig = tempfile::tempdir().unwrap();
+        std::fs::write(
+            kubeconfig.path().join("gone"),
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters:\n- name: gone\n  cluster:\n    server: https://{}\n    insecure-skip-tls-verify: true\nusers:\n- name: gone\n  user:\n    token: t\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: gone\n",
+                dead_addr()
+            ),
+        )
+        .unwrap();
+        Fleet {
+            eu,
+            us,
+            kubeconfig,
+            public: public_proxy,
+            private: private_proxy,
+            _registries: (public, private),
+        }
+    }
+
+    /// KUBECONFIG: the three files, merged as kubectl merges them.
+    fn kubeconfig(&self) -> String {
+        [
+            self.eu.kubeconfig_path().to_path_buf(),
+            self.us.kubeconfig_path().to_path_buf(),
+            self.kubeconfig.path().join("gone"),
+        ]
+        .iter()
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(":")
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let home = tempfile::tempdir().unwrap();
+        // A fresh HOME: no cache on disk, no credentials of the developer's.
+        tagwarden_stdin_in(
+            args,
+            b"",
+            home.path(),
+            &[("KUBECONFIG", &self.kubeconfig())],
+        )
+    }
+}
+
+/// A namespace with a pull secret, a bare Pod running kubectl and busybox, and one
+/// running the private ledger with the pull secret.
+fn apply_workloads(api: &ApiServer, public: &str, private: &str, kubectl: &str, secret: &str) {
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{LEDGER_USER}:{LEDGER_PASSWORD}"));
+    let config = json!({"auths": {private: {"auth": auth}}}).to_string();
+    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ops"}}));
+    api.apply(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": secret, "namespace": "ops"},
+        "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config)},
+    }));
+    api.apply(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "tools", "namespace": "ops", "uid": "7a1e0000-0000-4000-8000-000000000001"},
+        "spec": {"containers": [
+            {"name": "kubectl", "image": format!("{public}/clastix/kubectl:{kubectl}")},
+            {"name": "shell", "image": format!("{public}/library/busybox:1.36")},
+        ]},
+        "status": {"phase": "Running"},
+    }));
+    api.apply(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "ledger", "namespace": "ops", "uid": "7a1e0000-0000-4000-8000-000000000002"},
+        "spec": {
+            "containers": [{"name": "ledger", "image": format!("{private}/payments/ledger:3.1.0")}],
+            "imagePullSecrets": [{"name": secret}],
+        },
+        "status": {"phase": "Running"},
+    }));
+}
+
+/// The `clusters[]` entry of `context`.
+fn cluster<'a>(report: &'a Value, context: &str) -> &'a Value {
+    report["clusters"]
+        .as_array()
+        .expect("clusters[]")
+        .iter()
+        .find(|c| c["cluster"]["context"] == context)
+        .unwrap_or_else(|| panic!("no cluster {context} in {report:#}"))
+}
+
+/// The image entry of a cluster whose image contains `part`.
+fn image<'a>(cluster: &'a Value, part: &str) -> &'a Value {
+    cluster["images"]
+        .as_array()
+        .expect("images[]")
+        .iter()
+        .find(|i| i["image"].as_str().is_some_and(|s| s.contains(part)))
+        .unwrap_or_else(|| panic!("no image {part} in {cluster:#}"))
+}
+
+#[test]
+fn a_fleet_is_reported_per_cluster_and_each_image_asked_once() {
+    let fleet = Fleet::start();
+    let run = fleet.run(&["scan", "-A", "--all-contexts", "-o", "json"]);
+    assert_eq!(run.code, 3, "an unreachable cluster is exit 3: {run:?}");
+    let report = run.json();
+    if let Err(errors) = verdict("scan-fleet.schema.json", &report) {
+        panic!("scan-fleet.schema.json rejects the output:\n{errors}\n{report:#}");
+    }
+    let contexts: Vec<&str> = report["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cluster"]["context"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contexts,
+        ["prod-eu", "prod-us", "gone"],
+        "the kubeconfig's order"
+    );
+
+    let eu = cluster(&report, "prod-eu");
+    assert_eq!(
+        eu["cluster"]["kube_version"]["git_version"], "v1.31.4",
+        "{eu:#}"
+    );
+    assert_eq!(eu["cluster"]["server"], fleet.eu.url());
+    assert_eq!(image(eu, "kubectl:v1.31")["status"], "present");
+    assert_eq!(image(eu, "busybox")["status"], "present");
+    assert_eq!(image(eu, "ledger")["status"], "present", "{eu:#}");
+    assert_eq!(image(eu, "ledger")["pull_secrets"], json!(["ops/regcred"]));
+    for entry in eu["images"].as_array().unwrap() {
+        for location in entry["locations"].as_array().unwrap() {
+            assert_eq!(location["cluster"]["context"], "prod-eu", "{location:#}");
+            assert_eq!(
+                location["cluster"]["kube_version"]["git_version"],
+                "v1.31.4"
+            );
+        }
+    }
+    let us = cluster(&report, "prod-us");
+    assert_eq!(image(us, "kubectl:v1.32")["status"], "missing", "{us:#}");
+    assert_eq!(image(us, "ledger")["status"], "present", "{us:#}");
+    assert_eq!(
+        image(us, "ledger")["pull_secrets"],
+        json!(["ops/ledger-pull"])
+    );
+    assert_eq!(
+        image(us, "busybox")["locations"][0]["cluster"]["context"],
+        "prod-us"
+    );
+
+    let gone = cluster(&report, "gone");
+    assert!(gone["images"].is_null(), "{gone:#}");
+    let error = gone["error"].as_str().expect("the reason");
+    assert!(
+        error.contains(&dead_addr()) || error.contains("connect"),
+        "{error}"
+    );
+    assert_eq!(
+        report["summary"],
+        json!({"clusters": 3, "unreachable": 1, "present": 5, "missing": 1, "undetermined": 0, "invalid": 0})
+    );
+    assert!(
+        run.stderr
+            .contains("1 of 3 clusters could not be scanned: gone"),
+        "{}",
+        run.stderr
+    );
+
+    // Each image once for the fleet: busybox (anonymous) and the ledger (one credential,
+    // two pull secrets of different names) were each asked about once.
+    let heads = |proxy: &FaultProxy, path: &str| {
+        proxy
+            .requests()
+            .iter()
+            .filter(|r| r.method == "HEAD" && r.target == path)
+            .filter(|r| r.authorization || path.contains("busybox"))
+            .count()
+    };
+    assert_eq!(
+        heads(&fleet.public, "/v2/library/busybox/manifests/1.36"),
+        1,
+        "{:?}",
+        fleet.public.request_lines()
+    );
+    assert_eq!(
+        heads(&fleet.private, "/v2/payments/ledger/manifests/3.1.0"),
+        1,
+        "{:?}",
+        fleet.private.request_lines()
+    );
+}
+
+#[test]
+fn text_and_junit_group_by_cluster() {
+    let fleet = Fleet::start();
+    let text = fleet.run(&["scan", "-A", "--all-contexts"]);
+    assert_eq!(text.code, 3, "{text:?}");
+    let eu = text.stdout.find("cluster prod-eu · ").expect(&text.stdout);
+    let us = text.stdout.find("cluster prod-us · ").expect(&text.stdout);
+    let gone = text.stdout.find("cluster gone").expect(&text.stdout);
+    assert!(eu < us && us < gone, "{}", text.stdout);
+    let us_section = &text.stdout[us..gone];
+    assert!(
+        us_section.contains("kubectl:v1.32") && us_section.contains("missing"),
+        "{us_section}"
+    );
+    assert!(
+        !text.stdout[eu..us].contains("kubectl:v1.32"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout[gone..].contains("could not be scanned: "),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stderr.contains(
+            "fleet: 3 clusters (1 could not be scanned); images per cluster: 5 present, 1 missing"
+        ),
+        "{}",
+        text.stderr
+    );
+
+    let junit = fleet.run(&[
+        "scan",
+        "-A",
+        "--context",
+        "prod-us",
+        "--context",
+        "gone",
+        "-o",
+        "junit",
+    ]);
+    assert_eq!(junit.code, 3, "{junit:?}");
+    assert_eq!(
+        junit.stdout.matches("<testsuite ").count(),
+        2,
+        "{}",
+        junit.stdout
+    );
+    assert!(
+        junit.stdout.contains(
+            "<testsuite name=\"tagwarden scan: prod-us\" tests=\"3\" failures=\"1\" errors=\"0\""
+        ),
+        "{}",
+        junit.stdout
+    );
+    assert!(
+        junit.stdout.contains(
+            "<testsuite name=\"tagwarden scan: gone\" tests=\"1\" failures=\"0\" errors=\"1\""
+        ),
+        "{}",
+        junit.stdout
+    );
+}
+
+#[test]
+fn plus_one_judges_each_cluster_at_its_own_next_minor() {
+    let fleet = Fleet::start();
+    let run = fleet.run(&[
+        "scan",
+        "-A",
+        "--context",
+        "prod-eu",
+        "--context",
+        "prod-us",
+        "--kube-version",
+        "+1",
+        "-o",
+        "json",
+    ]);
+    // No cluster is unreachable: the missing tags decide (exit 1).
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    if let Err(errors) = verdict("scan-fleet.schema.json", &report) {
+        panic!("scan-fleet.schema.json rejects the output:\n{errors}\n{report:#}");
+    }
+    let eu = cluster(&report, "prod-eu");
+    assert_eq!(eu["cluster"]["target_kube_version"]["minor"], 32, "{eu:#}");
+    let kubectl = image(eu, "kubectl:v1.31");
+    assert!(
+        kubectl["after_upgrade"]
+            .as_str()
+            .unwrap()
+            .ends_with("clastix/kubectl:v1.32"),
+        "{kubectl:#}"
+    );
+    assert_eq!(kubectl["status"], "missing");
+    let us = cluster(&report, "prod-us");
+    assert_eq!(us["cluster"]["target_kube_version"]["minor"], 33, "{us:#}");
+    let kubectl = image(us, "kubectl:v1.32");
+    assert!(
+        kubectl["after_upgrade"]
+            .as_str()
+            .unwrap()
+            .ends_with("clastix/kubectl:v1.33"),
+        "{kubectl:#}"
+    );
+    // An image that does not follow the version is asked as it is.
+    assert_eq!(image(us, "busybox")["status"], "present");
+    assert!(image(us, "busybox")["after_upgrade"].is_null());
+
+    // One version for every cluster: 1.32 is prod-eu's next minor and prod-us's own.
+    let run = fleet.run(&[
+        "scan",
+        "-A",
+        "--context",
+        "prod-eu",
+        "--context",
+        "prod-us",
+        "--kube-version",
+        "1.32",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    let eu = cluster(&report, "prod-eu");
+    assert_eq!(eu["cluster"]["target_kube_version"]["minor"], 32, "{eu:#}");
+    let us = cluster(&report, "prod-us");
+    assert!(
+        us["cluster"]["target_kube_version"].is_null(),
+        "not a preflight: {us:#}"
+    );
+    assert!(
+        image(us, "kubectl:v1.32")["after_upgrade"].is_null(),
+        "{us:#}"
+    );
+}
+
+#[test]
+fn one_context_keeps_the_single_cluster_report() {
+    let fleet = Fleet::start();
+    let run = fleet.run(&[
+        "scan",
+        "-A",
+        "--context",
+        "prod-us",
+        "--kube-version",
+        "+1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    assert!(report["clusters"].is_null(), "{report:#}");
+    assert_eq!(report["cluster"]["context"], "prod-us");
+    assert_eq!(
+        report["cluster"]["target_kube_version"]["minor"], 33,
+        "{report:#}"
+    );
+}
+
+#[test]
+fn fleet_flags_that_cannot_work_are_exit_2_with_what_to_do() {
+    let fleet = Fleet::start();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "kube-version",
+                "--context",
+                "prod-eu",
+                "--context",
+                "prod-us",
+            ],
+            "this command reads one cluster; scan reads several",
+        ),
+        (
+            &["scan", "--all-contexts", "--context", "prod-eu"],
+            "--all-contexts reads every context of the kubeconfig: drop --context prod-eu",
+        ),
+        (
+            &["scan", "--all-contexts", "--concurrent-clusters", "0"],
+            "--concurrent-clusters 0",
+        ),
+        (
+            &["scan", "--context", "prod-eu", "--context", "nope"],
+            "nope",
+        ),
+        (
+            &["check", "--kube-version", "+1", "-"],
+            "+N (N minors after the cluster's version) is for scan and check --cluster",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = fleet.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+    }
+}
