@@ -13,12 +13,9 @@ use tagwarden_testbed::{
 use crate::common::{Run, tagwarden_stdin_in};
 use crate::output_schemas::verdict;
 
-/// The fleet: `prod-eu` (1.31), `prod-us` (1.32 on EKS), `gone` (nothing listens), and
-/// the registries they pull from, behind proxies that count requests.
-struct Fleet {
-    eu: ApiServer,
-    us: ApiServer,
-    kubeconfig: tempfile::TempDir,
+/// The registries a fleet pulls from: a public one with kubectl and busybox, and an
+/// htpasswd one with the ledger; each behind a proxy that counts requests.
+struct Registries {
     public: FaultProxy,
     private: FaultProxy,
     _registries: (Registry, Registry),
@@ -27,8 +24,8 @@ struct Fleet {
 const LEDGER_USER: &str = "ledger-reader";
 const LEDGER_PASSWORD: &str = "s3cret-ledger";
 
-impl Fleet {
-    fn start() -> Fleet {
+impl Registries {
+    fn start() -> Registries {
         let public = Registry::start();
         let seeder = public.seeder();
         for tag in ["v1.30", "v1.31"] {
@@ -58,23 +55,56 @@ impl Fleet {
         let public_proxy = FaultProxy::in_front_of(&public);
         let private_proxy = FaultProxy::in_front_of(&private);
         private_proxy.record_authorization_values(true);
+        Registries {
+            public: public_proxy,
+            private: private_proxy,
+            _registries: (public, private),
+        }
+    }
 
-        let eu = ApiServer::builder()
+    /// A cluster running kubectl `kubectl`, busybox and the ledger (with a pull secret
+    /// named `secret` that holds the ledger's credential).
+    fn cluster(&self, context: &str, git_version: &str, kubectl: &str, secret: &str) -> ApiServer {
+        let api = ApiServer::builder()
             .empty()
-            .context_name("prod-eu")
-            .git_version("v1.31.4")
+            .context_name(context)
+            .git_version(git_version)
             .start();
-        let us = ApiServer::builder()
-            .empty()
-            .context_name("prod-us")
-            .git_version("v1.32.1-eks-5e0fdde")
-            .start();
-        let (pub_addr, priv_addr) = (public_proxy.addr(), private_proxy.addr());
+        apply_workloads(
+            &api,
+            &self.public.addr(),
+            &self.private.addr(),
+            kubectl,
+            secret,
+        );
+        api
+    }
+
+    /// Every request both registries got, and forget them.
+    fn take_requests(&self) -> usize {
+        let n = self.public.requests().len() + self.private.requests().len();
+        self.public.clear_requests();
+        self.private.clear_requests();
+        n
+    }
+}
+
+/// The fleet: `prod-eu` (1.31), `prod-us` (1.32 on EKS), `gone` (nothing listens), and
+/// the registries they pull from.
+struct Fleet {
+    eu: ApiServer,
+    us: ApiServer,
+    kubeconfig: tempfile::TempDir,
+    registries: Registries,
+}
+
+impl Fleet {
+    fn start() -> Fleet {
+        let registries = Registries::start();
         // Both clusters run busybox and the ledger, with the same credential in pull
         // secrets of different names; each runs the kubectl of its own minor.
-        apply_workloads(&eu, &pub_addr, &priv_addr, "v1.31", "regcred");
-        apply_workloads(&us, &pub_addr, &priv_addr, "v1.32", "ledger-pull");
-
+        let eu = registries.cluster("prod-eu", "v1.31.4", "v1.31", "regcred");
+        let us = registries.cluster("prod-us", "v1.32.1-eks-5e0fdde", "v1.32", "ledger-pull");
         let kubeconfig = tempfile::tempdir().unwrap();
         std::fs::write(
             kubeconfig.path().join("gone"),
@@ -88,9 +118,7 @@ impl Fleet {
             eu,
             us,
             kubeconfig,
-            public: public_proxy,
-            private: private_proxy,
-            _registries: (public, private),
+            registries,
         }
     }
 
@@ -108,15 +136,15 @@ impl Fleet {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let home = tempfile::tempdir().unwrap();
-        // A fresh HOME: no cache on disk, no credentials of the developer's.
-        tagwarden_stdin_in(
-            args,
-            b"",
-            home.path(),
-            &[("KUBECONFIG", &self.kubeconfig())],
-        )
+        run_with_kubeconfig(args, &self.kubeconfig())
     }
+}
+
+/// `tagwarden ARGS` with `KUBECONFIG`, in a fresh HOME: no cache on disk, no credentials
+/// of the developer's.
+fn run_with_kubeconfig(args: &[&str], kubeconfig: &str) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    tagwarden_stdin_in(args, b"", home.path(), &[("KUBECONFIG", kubeconfig)])
 }
 
 /// A namespace with a pull secret, a bare Pod running kubectl and busybox, and one
@@ -252,16 +280,22 @@ fn a_fleet_is_reported_per_cluster_and_each_image_asked_once() {
             .count()
     };
     assert_eq!(
-        heads(&fleet.public, "/v2/library/busybox/manifests/1.36"),
+        heads(
+            &fleet.registries.public,
+            "/v2/library/busybox/manifests/1.36"
+        ),
         1,
         "{:?}",
-        fleet.public.request_lines()
+        fleet.registries.public.request_lines()
     );
     assert_eq!(
-        heads(&fleet.private, "/v2/payments/ledger/manifests/3.1.0"),
+        heads(
+            &fleet.registries.private,
+            "/v2/payments/ledger/manifests/3.1.0"
+        ),
         1,
         "{:?}",
-        fleet.private.request_lines()
+        fleet.registries.private.request_lines()
     );
 }
 
@@ -463,4 +497,61 @@ fn fleet_flags_that_cannot_work_are_exit_2_with_what_to_do() {
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
         assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
     }
+}
+
+/// The same ten clusters scanned one by one and as a fleet: the fleet asks each question
+/// once, one by one asks it ten times.
+#[test]
+fn ten_clusters_cost_the_registries_what_one_does() {
+    const CLUSTERS: usize = 10;
+    let registries = Registries::start();
+    let clusters: Vec<ApiServer> = (0..CLUSTERS)
+        .map(|n| {
+            let context = format!("cluster-{n}");
+            registries.cluster(&context, "v1.31.4", "v1.31", &format!("pull-{n}"))
+        })
+        .collect();
+    let kubeconfig = clusters
+        .iter()
+        .map(|c| c.kubeconfig_path().to_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    registries.take_requests();
+
+    let one_by_one: usize = (0..CLUSTERS)
+        .map(|n| {
+            let run = run_with_kubeconfig(
+                &[
+                    "scan",
+                    "-A",
+                    "--context",
+                    &format!("cluster-{n}"),
+                    "-o",
+                    "json",
+                ],
+                &kubeconfig,
+            );
+            assert_eq!(run.code, 0, "{run:?}");
+            registries.take_requests()
+        })
+        .sum();
+    let run = run_with_kubeconfig(&["scan", "-A", "--all-contexts", "-o", "json"], &kubeconfig);
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["summary"]["clusters"], CLUSTERS);
+    assert_eq!(report["summary"]["present"], 3 * CLUSTERS, "{report:#}");
+    let fleet = registries.take_requests();
+    eprintln!(
+        "registry requests for {CLUSTERS} clusters: one by one {one_by_one}, as a fleet {fleet}"
+    );
+    assert_eq!(
+        one_by_one % CLUSTERS,
+        0,
+        "each run asks the same: {one_by_one}"
+    );
+    assert_eq!(
+        fleet,
+        one_by_one / CLUSTERS,
+        "the fleet asks what one cluster's scan asks"
+    );
 }
