@@ -555,3 +555,90 @@ fn ten_clusters_cost_the_registries_what_one_does() {
         "the fleet asks what one cluster's scan asks"
     );
 }
+
+/// `kubectl config` on a `KUBECONFIG` list.
+fn kubectl_config(kubeconfig: &str, args: &[&str]) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(&tagwarden_testbed::kubectl_binary().path)
+        .arg("config")
+        .args(args)
+        .env("HOME", home.path())
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .unwrap_or_else(|e| panic!("these tests need kubectl on PATH: {e}"));
+    assert!(
+        output.status.success(),
+        "kubectl config {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `--all-contexts` reads the `KUBECONFIG` list as kubectl does: the same contexts, and
+/// where two files name the same context, the first file's.
+#[test]
+fn all_contexts_are_the_contexts_kubectl_merges() {
+    let registries = Registries::start();
+    let eu = registries.cluster("prod-eu", "v1.31.4", "v1.31", "regcred");
+    let us = registries.cluster("prod-us", "v1.32.1-eks-5e0fdde", "v1.31", "regcred");
+    // A later file that names prod-eu again (another server) and a context of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let later = dir.path().join("later");
+    std::fs::write(
+        &later,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: prod-eu\n  cluster:\n    server: https://{dead}\n- name: gone\n  cluster:\n    server: https://{dead}\nusers:\n- name: gone\n  user:\n    token: t\ncontexts:\n- name: prod-eu\n  context:\n    cluster: gone\n    user: gone\n- name: gone\n  context:\n    cluster: gone\n    user: gone\n",
+            dead = dead_addr()
+        ),
+    )
+    .unwrap();
+    let kubeconfig = [eu.kubeconfig_path(), later.as_path(), us.kubeconfig_path()]
+        .iter()
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+
+    let mut kubectl_contexts: Vec<String> =
+        kubectl_config(&kubeconfig, &["get-contexts", "-o", "name"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+    kubectl_contexts.sort();
+    let kubectl_server = kubectl_config(
+        &kubeconfig,
+        &[
+            "view",
+            "--minify",
+            "--context",
+            "prod-eu",
+            "-o",
+            "jsonpath={.clusters[0].cluster.server}",
+        ],
+    );
+    assert_eq!(
+        kubectl_server,
+        eu.url(),
+        "kubectl: the first file's prod-eu"
+    );
+
+    let run = run_with_kubeconfig(&["scan", "-A", "--all-contexts", "-o", "json"], &kubeconfig);
+    let report = run.json();
+    let mut contexts: Vec<String> = report["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cluster"]["context"].as_str().unwrap().to_string())
+        .collect();
+    contexts.sort();
+    assert_eq!(contexts, kubectl_contexts, "{report:#}");
+    let prod_eu = cluster(&report, "prod-eu");
+    assert_eq!(
+        prod_eu["cluster"]["server"],
+        kubectl_server.as_str(),
+        "{prod_eu:#}"
+    );
+    assert_eq!(image(prod_eu, "ledger")["status"], "present", "{prod_eu:#}");
+    // Only `gone` could not be scanned: exit 3.
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(report["summary"]["unreachable"], 1, "{report:#}");
+}
