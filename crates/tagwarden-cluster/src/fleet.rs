@@ -9,6 +9,8 @@
 //! (`--kube-version +1`). A cluster that cannot be read is reported with its reason; the
 //! others are still scanned.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use futures::StreamExt;
 use tagwarden_core::KubeVersion;
 use tagwarden_core::track::JudgedAt;
@@ -107,13 +109,27 @@ pub struct ClusterScan {
     pub report: ScanReport,
 }
 
+/// How far a fleet's scan is: clusters finished (scanned or failed) of all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetProgress {
+    /// Clusters finished.
+    pub done: usize,
+    /// Clusters in the fleet.
+    pub total: usize,
+}
+
 /// Scans every located cluster, at most `options.concurrency` at once, all through
-/// `client`; the members come back in the order given.
+/// `client`; the members come back in the order given. `progress` is called as each
+/// cluster finishes.
 pub async fn scan_fleet(
     clusters: Vec<(String, Result<Cluster, ClusterError>)>,
     client: &Client,
     options: &FleetScanOptions,
+    progress: impl Fn(FleetProgress),
 ) -> Vec<FleetMember> {
+    let total = clusters.len();
+    let done = AtomicUsize::new(0);
+    let (done, progress) = (&done, &progress);
     futures::stream::iter(clusters)
         .map(|(context, located)| async move {
             let server = located.as_ref().ok().map(Cluster::server);
@@ -121,6 +137,10 @@ pub async fn scan_fleet(
                 Ok(cluster) => scan_member(&cluster, client, options).await,
                 Err(error) => Err(ScanError::Cluster(error)),
             };
+            progress(FleetProgress {
+                done: done.fetch_add(1, Ordering::Relaxed) + 1,
+                total,
+            });
             FleetMember {
                 context,
                 server,

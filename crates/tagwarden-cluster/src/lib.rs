@@ -38,7 +38,9 @@ pub mod webhook;
 
 pub use connection::{Cluster, ClusterOptions, ConfigSource, Environment, FleetChoice};
 pub use error::ClusterError;
-pub use fleet::{ClusterScan, FleetMember, FleetScanOptions, FleetTarget, scan_fleet};
+pub use fleet::{
+    ClusterScan, FleetMember, FleetProgress, FleetScanOptions, FleetTarget, scan_fleet,
+};
 pub use inventory::{
     ImageUse, Inventory, NodePlatform, PullFailure, PullFailureClass, Scope, SecretRef,
     WorkloadLocation,

@@ -642,3 +642,29 @@ fn all_contexts_are_the_contexts_kubectl_merges() {
     assert_eq!(run.code, 3, "{run:?}");
     assert_eq!(report["summary"]["unreachable"], 1, "{report:#}");
 }
+
+/// On a terminal, a fleet's scan counts its clusters on stderr while it waits; piped, it
+/// does not.
+#[test]
+fn a_terminal_sees_the_clusters_counted_and_a_pipe_does_not() {
+    let fleet = Fleet::start();
+    let home = tempfile::tempdir().unwrap();
+    let line = format!(
+        "exec '{}' scan -A --all-contexts",
+        env!("CARGO_BIN_EXE_tagwarden")
+    );
+    let output = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("HOME", home.path())
+        .env("TERM", "xterm")
+        .env("KUBECONFIG", fleet.kubeconfig())
+        .output()
+        .expect("run util-linux `script` for a pseudo-terminal");
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{terminal}");
+    assert!(terminal.contains("scanning 3 clusters"), "{terminal}");
+    assert!(terminal.contains("cluster prod-us"), "{terminal}");
+    let piped = fleet.run(&["scan", "-A", "--all-contexts"]);
+    assert_eq!(piped.code, 3, "{piped:?}");
+    assert!(!piped.stderr.contains("scanning 3 clusters"), "{piped:?}");
+}

@@ -143,7 +143,13 @@ pub async fn run(
         target: target_of(&settings.kube),
         concurrency: args.concurrent_clusters,
     };
-    let members = scan_fleet(located, &local, &options).await;
+    let total = located.len();
+    let spinner = crate::progress::Spinner::start(format!("scanning {total} clusters"));
+    let members = scan_fleet(located, &local, &options, |p| {
+        spinner.set_message(format!("scanning {} clusters: {} done", p.total, p.done));
+    })
+    .await;
+    drop(spinner);
     let output = FleetOutput::of(members, rate_limits_of(&local));
     for cluster in &output.clusters {
         for warning in &cluster.warnings {
