@@ -495,6 +495,7 @@ impl Cli {
                 kube_version_env: !c.args.cluster,
                 cluster: Some(&c.args.cluster_args),
                 fleet: c.args.cluster,
+                all_contexts: c.args.all_contexts,
                 ..LowArgs::with_policy(&c.registry, &c.args.policy)
             },
             Command::PostRender(c) => LowArgs {

@@ -129,7 +129,7 @@ fn check_the_cluster(
         fail_on: args.fail_on,
         policy: args.policy.clone(),
         cluster: args.cluster_args.clone(),
-        all_contexts: false,
+        all_contexts: args.all_contexts,
         concurrent_clusters: tagwarden_cluster::fleet::FLEET_CONCURRENCY,
     };
     Ok((settings.with_output(format), scan))

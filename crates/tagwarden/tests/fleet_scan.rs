@@ -331,6 +331,16 @@ fn text_and_junit_group_by_cluster() {
         text.stderr
     );
 
+    // `check --cluster` is `scan -A`, fleets included.
+    let check = fleet.run(&["check", "--cluster", "--all-contexts"]);
+    assert_eq!(check.code, 3, "{check:?}");
+    assert_eq!(check.stdout, text.stdout, "{check:?}");
+    let refused = fleet.run(&["check", "--all-contexts", "-"]);
+    assert_eq!(
+        refused.code, 2,
+        "--all-contexts needs --cluster: {refused:?}"
+    );
+
     let junit = fleet.run(&[
         "scan",
         "-A",

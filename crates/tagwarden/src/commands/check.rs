@@ -126,6 +126,11 @@ pub struct Args {
     /// The cluster whose version is tracked (and, with --cluster, whose images are checked).
     #[command(flatten)]
     pub cluster_args: crate::cli::ClusterArgs,
+
+    /// With --cluster: check every context of the kubeconfig (a fleet, as `scan
+    /// --all-contexts`).
+    #[arg(long, requires = "cluster", help_heading = "Cluster options")]
+    pub all_contexts: bool,
 }
 
 /// The files and folders to read; none given: standard input, unless it is a terminal.
