@@ -7,7 +7,8 @@
 //! Each cluster is judged at its own version, or at the [`FleetTarget`] the run asks for:
 //! one version for all (`--kube-version 1.34`), or each cluster's next minor
 //! (`--kube-version +1`). A cluster that cannot be read is reported with its reason; the
-//! others are still scanned.
+//! others are still scanned. A cluster without the namespace asked for is scanned as
+//! empty and says so ([`ClusterScan::absent_namespace`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -107,6 +108,9 @@ pub struct ClusterScan {
     pub judged: JudgedAt,
     /// What the scan found.
     pub report: ScanReport,
+    /// The namespace asked for, when this cluster has no such namespace: nothing was
+    /// scanned there (a fleet's clusters need not all have every namespace).
+    pub absent_namespace: Option<String>,
 }
 
 /// How far a fleet's scan is: clusters finished (scanned or failed) of all.
@@ -169,8 +173,19 @@ async fn scan_member(
             ..scan.scope
         };
     }
-    let report = cluster.scan(client, &scan, |_| {}).await?;
-    Ok(ClusterScan { judged, report })
+    match cluster.scan(client, &scan, |_| {}).await {
+        Ok(report) => Ok(ClusterScan {
+            judged,
+            report,
+            absent_namespace: None,
+        }),
+        Err(ScanError::Cluster(ClusterError::NoSuchNamespace { namespace })) => Ok(ClusterScan {
+            judged,
+            report: ScanReport::default(),
+            absent_namespace: Some(namespace),
+        }),
+        Err(error) => Err(error),
+    }
 }
 
 #[cfg(test)]

@@ -678,3 +678,69 @@ fn a_terminal_sees_the_clusters_counted_and_a_pipe_does_not() {
     assert_eq!(piped.code, 3, "{piped:?}");
     assert!(!piped.stderr.contains("scanning 3 clusters"), "{piped:?}");
 }
+
+/// A namespace some clusters of a fleet lack is scanned where it exists and said where it
+/// does not; one that none has is exit 2, as on one cluster.
+#[test]
+fn a_namespace_only_some_clusters_have_is_scanned_where_it_exists() {
+    let fleet = Fleet::start();
+    fleet
+        .us
+        .apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}}));
+    fleet.us.apply(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "batch", "namespace": "payments", "uid": "7a1e0000-0000-4000-8000-000000000003"},
+        "spec": {"containers": [{"name": "batch", "image": format!("{}/library/busybox:1.36", fleet.registries.public.addr())}]},
+        "status": {"phase": "Running"},
+    }));
+    let run = fleet.run(&[
+        "scan",
+        "-n",
+        "payments",
+        "--context",
+        "prod-eu",
+        "--context",
+        "prod-us",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    let eu = cluster(&report, "prod-eu");
+    assert_eq!(eu["images"], json!([]), "{eu:#}");
+    assert!(
+        eu["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("namespace payments does not exist in this cluster"),
+        "{eu:#}"
+    );
+    assert!(
+        run.stderr
+            .contains("warning: prod-eu: namespace payments does not exist"),
+        "{}",
+        run.stderr
+    );
+    let us = cluster(&report, "prod-us");
+    assert_eq!(
+        image(us, "busybox")["locations"][0]["namespace"],
+        "payments",
+        "{us:#}"
+    );
+
+    let typo = fleet.run(&[
+        "scan",
+        "-n",
+        "paymnets",
+        "--context",
+        "prod-eu",
+        "--context",
+        "prod-us",
+    ]);
+    assert_eq!(typo.code, 2, "{typo:?}");
+    assert!(
+        typo.stderr
+            .contains("not found in any of the 2 clusters reached"),
+        "{typo:?}"
+    );
+}

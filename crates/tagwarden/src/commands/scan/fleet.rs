@@ -150,6 +150,10 @@ pub async fn run(
     })
     .await;
     drop(spinner);
+    let absent = members
+        .iter()
+        .filter(|m| matches!(&m.outcome, Ok(scan) if scan.absent_namespace.is_some()))
+        .count();
     let output = FleetOutput::of(members, rate_limits_of(&local));
     for cluster in &output.clusters {
         for warning in &cluster.warnings {
@@ -161,7 +165,7 @@ pub async fn run(
         ScanFormat::Junit => crate::output::out!("{}", junit_of(&output, command))?,
         ScanFormat::Text => print_text(&output)?,
     }
-    exit_of(&output, args)
+    exit_of(&output, args, absent)
 }
 
 impl FleetOutput {
@@ -209,7 +213,16 @@ fn member_output(member: FleetMember) -> FleetClusterOutput {
             };
         }
     };
-    let ClusterScan { judged, report } = scan;
+    let ClusterScan {
+        judged,
+        mut report,
+        absent_namespace,
+    } = scan;
+    if let Some(namespace) = absent_namespace {
+        report.warnings.push(format!(
+            "namespace {namespace} does not exist in this cluster: nothing was scanned here"
+        ));
+    }
     cluster.kube_version = Some(judged.today().clone());
     cluster.target_kube_version = judged.target().cloned();
     let images: Vec<ImageReport<FleetLocation, ScanDetails>> = report
@@ -314,8 +327,18 @@ fn junit_of(output: &FleetOutput, command: &str) -> String {
 }
 
 /// The exit: the images of every cluster decide together; a cluster that could not be
-/// scanned is exit 3 (an invalid reference's 2 still wins).
-fn exit_of(output: &FleetOutput, args: &Args) -> CommandResult {
+/// scanned is exit 3 (an invalid reference's 2 still wins). A namespace that none of the
+/// clusters reached has is exit 2 (a typo, most likely), as on one cluster.
+fn exit_of(output: &FleetOutput, args: &Args, absent: usize) -> CommandResult {
+    let reached = output.clusters.iter().filter(|c| c.error.is_none()).count();
+    if let Some(namespace) = &args.namespace
+        && reached > 0
+        && absent == reached
+    {
+        return Err(Failure::bad_input(anyhow!(
+            "namespaces \"{namespace}\" not found in any of the {reached} clusters reached; kubectl get namespaces --context … lists them"
+        )));
+    }
     let all = Report::new(
         output
             .clusters
