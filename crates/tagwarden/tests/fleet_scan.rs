@@ -324,6 +324,12 @@ fn text_and_junit_group_by_cluster() {
         text.stdout
     );
     assert!(
+        text.stderr
+            .contains("prod-us: 3 unique images in 3 places: 2 present, 1 missing"),
+        "{}",
+        text.stderr
+    );
+    assert!(
         text.stderr.contains(
             "fleet: 3 clusters (1 could not be scanned); images per cluster: 5 present, 1 missing"
         ),

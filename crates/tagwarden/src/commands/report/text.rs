@@ -36,6 +36,15 @@ const HEADER: [&str; 4] = ["IMAGE", "STATUS", "DETAIL", "USED AT"];
 type Row = [String; 4];
 
 pub fn print<L: Located, X: Details>(output: &Report<L, X>) -> Result<(), Failure> {
+    print_named(output, None)
+}
+
+/// [`print`], its summary line on stderr starting with `name: ` when given (a fleet's
+/// cluster), so that piped stderr still says which cluster each line is about.
+pub fn print_named<L: Located, X: Details>(
+    output: &Report<L, X>,
+    name: Option<&str>,
+) -> Result<(), Failure> {
     if !output.images.is_empty() {
         let rows: Vec<Row> = output.images.iter().map(row).collect();
         let table = if std::io::stdout().is_terminal() {
@@ -45,7 +54,10 @@ pub fn print<L: Located, X: Details>(output: &Report<L, X>) -> Result<(), Failur
         };
         outln!("{table}")?;
     }
-    errln!("{}", summary_line(output));
+    match name {
+        Some(name) => errln!("{name}: {}", summary_line(output)),
+        None => errln!("{}", summary_line(output)),
+    }
     Ok(())
 }
 

@@ -290,7 +290,9 @@ fn print_text(output: &FleetOutput) -> Result<(), Failure> {
         outln!("{}", heading(&cluster.cluster))?;
         match (&cluster.error, &cluster.report) {
             (Some(error), _) => outln!("could not be scanned: {error}")?,
-            (None, Some(report)) => crate::commands::report::text::print(report)?,
+            (None, Some(report)) => {
+                crate::commands::report::text::print_named(report, Some(&cluster.cluster.context))?
+            }
             (None, None) => {}
         }
     }
