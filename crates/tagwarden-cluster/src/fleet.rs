@@ -25,6 +25,10 @@ use crate::scan::{ScanError, ScanOptions, ScanReport};
 /// How many clusters are scanned at once by default.
 pub const FLEET_CONCURRENCY: usize = 4;
 
+/// The most minors `+N` looks ahead: Kubernetes ships three minors a year, so more is a
+/// typo, not a plan.
+pub const MAX_MINORS_AHEAD: u64 = 100;
+
 /// The version a fleet's clusters are judged at.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum FleetTarget {
@@ -49,9 +53,9 @@ impl FleetTarget {
         let text = text.trim();
         if let Some(ahead) = text.strip_prefix('+') {
             return match ahead.parse::<u64>() {
-                Ok(n) if n > 0 => Ok(FleetTarget::MinorsAhead(n)),
+                Ok(n) if (1..=MAX_MINORS_AHEAD).contains(&n) => Ok(FleetTarget::MinorsAhead(n)),
                 _ => Err(format!(
-                    "{text:?}: +N takes a whole number of minor versions, 1 or more (+1: each cluster's next minor)"
+                    "{text:?}: +N takes a whole number of minor versions from 1 to {MAX_MINORS_AHEAD} (+1: each cluster's next minor)"
                 )),
             };
         }
@@ -66,7 +70,7 @@ impl FleetTarget {
             FleetTarget::Today => None,
             FleetTarget::Version(version) => Some(version.clone()),
             FleetTarget::MinorsAhead(n) => Some(KubeVersion {
-                minor: today.minor + n,
+                minor: today.minor.saturating_add(*n),
                 patch: None,
                 git_version: None,
                 ..today.clone()
@@ -215,6 +219,34 @@ mod tests {
         assert_eq!(judged.version().major_minor(), (1, 34));
         let same = FleetTarget::Today.judged_at(version("v1.33.2"));
         assert!(!same.is_preflight());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plus_n_parses_back_to_n_and_any_other_plus_text_is_refused(
+            n in 1u64..=MAX_MINORS_AHEAD,
+            huge in (MAX_MINORS_AHEAD + 1)..=u64::MAX,
+            junk in "\\+[^0-9]?.{0,12}",
+            minor in 0u64..100,
+        ) {
+            proptest::prop_assert_eq!(
+                FleetTarget::parse(&format!("+{n}")),
+                Ok(FleetTarget::MinorsAhead(n))
+            );
+            proptest::prop_assert_eq!(
+                FleetTarget::parse(&format!(" +{n} ")),
+                Ok(FleetTarget::MinorsAhead(n))
+            );
+            let too_far = format!("+{huge}");
+            proptest::prop_assert!(FleetTarget::parse(&too_far).is_err(), "{too_far}");
+            // Never a panic, and never a target for text that is not +N.
+            if junk[1..].parse::<u64>().map_or(true, |n| !(1..=MAX_MINORS_AHEAD).contains(&n)) {
+                proptest::prop_assert!(FleetTarget::parse(&junk).is_err(), "{junk:?}");
+            }
+            let judged = FleetTarget::MinorsAhead(n).judged_at(KubeVersion::parse(&format!("v1.{minor}.3")).unwrap());
+            proptest::prop_assert_eq!(judged.version().major_minor(), (1, minor + n));
+            proptest::prop_assert_eq!(judged.today().major_minor(), (1, minor));
+        }
     }
 
     #[test]

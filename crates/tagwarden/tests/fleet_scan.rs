@@ -480,7 +480,16 @@ fn one_context_keeps_the_single_cluster_report() {
 #[test]
 fn fleet_flags_that_cannot_work_are_exit_2_with_what_to_do() {
     let fleet = Fleet::start();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "scan",
+                "--all-contexts",
+                "--kube-version",
+                "+18446744073709551615",
+            ],
+            "from 1 to 100",
+        ),
         (
             &[
                 "kube-version",
