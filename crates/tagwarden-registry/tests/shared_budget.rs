@@ -63,8 +63,9 @@ fn basic_user(value: &str) -> Option<String> {
     Some(text.split_once(':')?.0.to_string())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_credential_sets_share_one_concurrency_limit() {
+/// The htpasswd registry with [`users`], seeded, behind a proxy that records who asked
+/// and answers slowly, so that requests that may overlap do.
+fn many_users_behind_a_slow_proxy() -> (Registry, tagwarden_testbed::Seeded, FaultProxy) {
     let registry = Registry::builder()
         .mode(RegistryMode::Htpasswd)
         .extra_users(users())
@@ -72,8 +73,13 @@ async fn fifty_credential_sets_share_one_concurrency_limit() {
     let seeded = seed_standard(&registry);
     let proxy = FaultProxy::in_front_of(&registry);
     proxy.record_authorization_values(true);
-    // Slow answers, so that requests that may overlap do.
     proxy.set_latency(Duration::from_millis(30));
+    (registry, seeded, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_credential_sets_share_one_concurrency_limit() {
+    let (_registry, seeded, proxy) = many_users_behind_a_slow_proxy();
     let kubectl = repo(&proxy.addr(), "clastix/kubectl");
 
     let shared = anonymous_client(2, None);
@@ -219,14 +225,7 @@ async fn an_answer_with_credentials_is_never_served_without_them() {
 /// image is asked once per credential, however many keychains give it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keychains_that_give_the_same_credential_share_answers_and_flights() {
-    let registry = Registry::builder()
-        .mode(RegistryMode::Htpasswd)
-        .extra_users(users())
-        .start();
-    let seeded = seed_standard(&registry);
-    let proxy = FaultProxy::in_front_of(&registry);
-    proxy.record_authorization_values(true);
-    proxy.set_latency(Duration::from_millis(30));
+    let (_registry, seeded, proxy) = many_users_behind_a_slow_proxy();
     let kubectl = repo(&proxy.addr(), "clastix/kubectl");
     let shared = anonymous_client(8, None);
     let (user_0, password_0) = &users()[0];

@@ -135,6 +135,22 @@ impl Fleet {
         .join(":")
     }
 
+    /// `scan -A` of prod-eu and prod-us at `--kube-version version`, as JSON.
+    fn scan_both_at(&self, version: &str) -> Run {
+        self.run(&[
+            "scan",
+            "-A",
+            "--context",
+            "prod-eu",
+            "--context",
+            "prod-us",
+            "--kube-version",
+            version,
+            "-o",
+            "json",
+        ])
+    }
+
     fn run(&self, args: &[&str]) -> Run {
         run_with_kubeconfig(args, &self.kubeconfig())
     }
@@ -179,6 +195,14 @@ fn apply_workloads(api: &ApiServer, public: &str, private: &str, kubectl: &str, 
     }));
 }
 
+/// The document passes `schema/scan-fleet.schema.json`.
+#[track_caller]
+fn assert_valid(report: &Value) {
+    if let Err(errors) = verdict("scan-fleet.schema.json", report) {
+        panic!("scan-fleet.schema.json rejects the output:\n{errors}\n{report:#}");
+    }
+}
+
 /// The `clusters[]` entry of `context`.
 fn cluster<'a>(report: &'a Value, context: &str) -> &'a Value {
     report["clusters"]
@@ -205,9 +229,7 @@ fn a_fleet_is_reported_per_cluster_and_each_image_asked_once() {
     let run = fleet.run(&["scan", "-A", "--all-contexts", "-o", "json"]);
     assert_eq!(run.code, 3, "an unreachable cluster is exit 3: {run:?}");
     let report = run.json();
-    if let Err(errors) = verdict("scan-fleet.schema.json", &report) {
-        panic!("scan-fleet.schema.json rejects the output:\n{errors}\n{report:#}");
-    }
+    assert_valid(&report);
     let contexts: Vec<&str> = report["clusters"]
         .as_array()
         .unwrap()
@@ -383,24 +405,11 @@ fn text_and_junit_group_by_cluster() {
 #[test]
 fn plus_one_judges_each_cluster_at_its_own_next_minor() {
     let fleet = Fleet::start();
-    let run = fleet.run(&[
-        "scan",
-        "-A",
-        "--context",
-        "prod-eu",
-        "--context",
-        "prod-us",
-        "--kube-version",
-        "+1",
-        "-o",
-        "json",
-    ]);
+    let run = fleet.scan_both_at("+1");
     // No cluster is unreachable: the missing tags decide (exit 1).
     assert_eq!(run.code, 1, "{run:?}");
     let report = run.json();
-    if let Err(errors) = verdict("scan-fleet.schema.json", &report) {
-        panic!("scan-fleet.schema.json rejects the output:\n{errors}\n{report:#}");
-    }
+    assert_valid(&report);
     let eu = cluster(&report, "prod-eu");
     assert_eq!(eu["cluster"]["target_kube_version"]["minor"], 32, "{eu:#}");
     let kubectl = image(eu, "kubectl:v1.31");
@@ -427,18 +436,7 @@ fn plus_one_judges_each_cluster_at_its_own_next_minor() {
     assert!(image(us, "busybox")["after_upgrade"].is_null());
 
     // One version for every cluster: 1.32 is prod-eu's next minor and prod-us's own.
-    let run = fleet.run(&[
-        "scan",
-        "-A",
-        "--context",
-        "prod-eu",
-        "--context",
-        "prod-us",
-        "--kube-version",
-        "1.32",
-        "-o",
-        "json",
-    ]);
+    let run = fleet.scan_both_at("1.32");
     assert_eq!(run.code, 1, "{run:?}");
     let report = run.json();
     let eu = cluster(&report, "prod-eu");
