@@ -39,7 +39,7 @@ pub fn print<L: Located, X: Details>(output: &Report<L, X>) -> Result<(), Failur
     print_named(output, None)
 }
 
-/// [`print`], its summary line on stderr starting with `name: ` when given (a fleet's
+/// [`print()`], its summary line on stderr starting with `name: ` when given (a fleet's
 /// cluster), so that piped stderr still says which cluster each line is about.
 pub fn print_named<L: Located, X: Details>(
     output: &Report<L, X>,
