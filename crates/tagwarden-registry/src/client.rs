@@ -29,6 +29,7 @@ use crate::error::{Lookup, RegistryError};
 use crate::keychain::{Keychain, MultiKeychain};
 use crate::memory::{Answers, Limits};
 use crate::observe::Operation;
+use crate::platform::Platform;
 use crate::shared::SharedCache;
 use crate::transport::{
     Call, ClientOptions, CredentialIdentity, Credentials, Fetched, RateLimit, Transport, header_str,
@@ -171,6 +172,9 @@ struct Inner {
     /// Tag lists read from the registry, never from the disk cache.
     fresh_tags: Answers<RepositoryKey, Vec<String>>,
     manifests: Answers<ReferenceKey, Manifest>,
+    /// The platform each image config names, by config digest: many tags (and a fleet's
+    /// clusters) share one config, whose blob is read once.
+    config_platforms: Answers<ReferenceKey, Platform>,
     disk: Option<DiskCache>,
     /// The identity of the keychain the client was built with: the only one whose answers
     /// go to (and come from) the disk cache, which does not know who asked.
@@ -222,6 +226,7 @@ impl Client {
                 tags: Answers::new(limits),
                 fresh_tags: Answers::new(limits),
                 manifests: Answers::new(limits),
+                config_platforms: Answers::new(limits),
                 disk,
                 own_keychain: credentials.id(),
                 shared,
@@ -299,7 +304,11 @@ impl Client {
     /// flight included). Bounded by [`ClientOptions::max_cached_answers`] per kind.
     pub fn cache_len(&self) -> usize {
         let inner = &self.inner;
-        inner.heads.len() + inner.tags.len() + inner.fresh_tags.len() + inner.manifests.len()
+        inner.heads.len()
+            + inner.tags.len()
+            + inner.fresh_tags.len()
+            + inner.manifests.len()
+            + inner.config_platforms.len()
     }
 
     /// Announce the repositories about to be checked, so that one token request per
@@ -547,6 +556,38 @@ impl Client {
             media_type,
             body: fetched.body.to_vec(),
         }))
+    }
+
+    /// The platform (`os`, `architecture`, `variant`) the image config `config_digest`
+    /// names, read from its blob once per config and credential: the tags of a repository
+    /// (and the clusters of a fleet) often share one config.
+    pub async fn config_platform(
+        &self,
+        repo: &Repository,
+        config_digest: &str,
+    ) -> Result<Lookup<Platform>, RegistryError> {
+        let key = self.reference_key(repo, config_digest).await?;
+        self.inner
+            .config_platforms
+            .get_or_try(&key, || async {
+                let bytes = match self.get_blob(repo, config_digest).await? {
+                    Lookup::Found(bytes) => bytes,
+                    Lookup::Missing(m) => return Ok(Lookup::Missing(m)),
+                };
+                let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&bytes)
+                    .map_err(|e| RegistryError::Malformed {
+                        registry: repo.registry.clone(),
+                        request: format!("GET blob {}@{config_digest}", repo.name),
+                        reason: format!("the image config is malformed: {e}"),
+                        cause: Some(e.into()),
+                    })?;
+                Ok(Lookup::Found(Platform::new(
+                    &config.os().to_string(),
+                    &config.architecture().to_string(),
+                    config.variant().as_deref(),
+                )))
+            })
+            .await
     }
 
     /// GET a blob (an image config, say), verifying it against its digest.

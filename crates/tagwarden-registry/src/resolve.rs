@@ -761,24 +761,12 @@ async fn platform_entries(
     let image: oci_spec::image::ImageManifest = serde_json::from_slice(&manifest.body)
         .map_err(|e| unparsable("the image manifest is malformed", e))?;
     let config_digest = image.config().digest().to_string();
-    let config = match client.get_blob(repo, &config_digest).await? {
-        Lookup::Found(bytes) => bytes,
-        Lookup::Missing(_) => {
-            return Err(malformed(format!(
-                "the image config {config_digest} is missing"
-            )));
-        }
-    };
-    let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config)
-        .map_err(|e| unparsable("the image config is malformed", e))?;
-    Ok(vec![(
-        Platform::new(
-            &config.os().to_string(),
-            &config.architecture().to_string(),
-            config.variant().as_deref(),
-        ),
-        None,
-    )])
+    match client.config_platform(repo, &config_digest).await? {
+        Lookup::Found(platform) => Ok(vec![(platform, None)]),
+        Lookup::Missing(_) => Err(malformed(format!(
+            "the image config {config_digest} is missing"
+        ))),
+    }
 }
 
 /// The policy's explanation, with its first clause replaced by what really was wrong

@@ -13,7 +13,7 @@ use tagwarden_registry::{
     Client, ClientOptions, InspectOptions, Repair, RepairOptions, decide_repair, decide_repairs,
     inspect_images,
 };
-use tagwarden_testbed::{PagingProxy, Registry, dead_addr, seed_standard};
+use tagwarden_testbed::{FaultProxy, PagingProxy, Registry, dead_addr, seed_standard};
 
 fn tracking_1_32() -> Tracking {
     Tracking {
@@ -190,4 +190,51 @@ fn repairs_why(repair: &Repair) -> String {
         Repair::Replace { why, .. } => why.clone(),
         other => panic!("{other:?}"),
     }
+}
+
+/// Many tags that share one image config (here one manifest under twenty tags, as a
+/// repository's rebuilt tags or a fleet's clusters share theirs): the platform check reads
+/// the config blob once, not once per tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_many_tags_share_is_read_once_for_its_platform() {
+    let registry = Registry::start();
+    let tags: Vec<String> = (0..20).map(|n| format!("v{n}")).collect();
+    registry.seeder().many_tags("app/shared", &tags);
+    let proxy = FaultProxy::in_front_of(&registry);
+    let images: Vec<String> = tags
+        .iter()
+        .map(|tag| format!("{}/app/shared:{tag}", proxy.addr()))
+        .collect();
+    let client = Client::new(ClientOptions::default()).unwrap();
+    let options = InspectOptions {
+        platforms: vec![Platform::new("linux", "amd64", None)],
+        ..InspectOptions::default()
+    };
+    for verdict in inspect_images(&client, &images, &options, |_| {}).await {
+        assert_eq!(verdict.status, ImageStatus::Present, "{verdict:?}");
+    }
+    let blobs = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.target.contains("/blobs/"))
+        .count();
+    assert_eq!(blobs, 1, "{:?}", proxy.request_lines());
+    // Asked again with other platforms: the config's answer is still known.
+    let arm = InspectOptions {
+        platforms: vec![Platform::new("linux", "arm64", Some("v8"))],
+        ..InspectOptions::default()
+    };
+    for verdict in inspect_images(&client, &images[..3], &arm, |_| {}).await {
+        assert_eq!(
+            verdict.status,
+            ImageStatus::Missing,
+            "lacks arm64: {verdict:?}"
+        );
+    }
+    let blobs = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.target.contains("/blobs/"))
+        .count();
+    assert_eq!(blobs, 1, "{:?}", proxy.request_lines());
 }

@@ -18,6 +18,12 @@
 //!   60); serve's CPU (utime + stime of /proc/PID/stat) over that window, as % of one
 //!   core; aim ≤ 10 %.
 //!
+//! - `AIM=fleet`: `CLUSTERS` (default 10) test API servers, each holding the same realistic
+//!   cluster of `SIZES` Pods (default 2000; the first size only), in one `KUBECONFIG` list;
+//!   `scan -A --context …` of each cluster one after the other, then `scan -A
+//!   --all-contexts` (`--concurrent-clusters`, default 4): wall time, registry requests
+//!   (counted at the proxy) and peak memory of each way, and their ratios. No serve.
+//!
 //! `NODES` (default 100), `IMAGES` (default one per 15 Pods), `LATENCY_MS` (default 5)
 //! and `SCAN=0` (skip scan) apply to every mode. On a shared machine, `LIMIT_MB` (default
 //! 8192) stops `serve` or `scan` once its resident memory passes it (reported, not
@@ -64,8 +70,12 @@ struct Measured {
 
 fn main() {
     let aim = env("AIM", "memory");
-    let large = aim != "memory";
-    let sizes: Vec<usize> = env("SIZES", if large { "150000" } else { "1000 5000 20000" })
+    let default_sizes = match aim.as_str() {
+        "memory" => "1000 5000 20000",
+        "fleet" => "2000",
+        _ => "150000",
+    };
+    let sizes: Vec<usize> = env("SIZES", default_sizes)
         .split_whitespace()
         .map(|s| s.parse().expect("SIZES: numbers of Pods"))
         .collect();
@@ -101,6 +111,11 @@ fn main() {
     );
     proxy.set_latency(latency);
 
+    if aim == "fleet" {
+        let cluster = RealisticCluster::generate(options(sizes[0]));
+        fleet(&cluster, &proxy);
+        return;
+    }
     let mut results = Vec::new();
     for &pods in &sizes {
         let cluster = RealisticCluster::generate(options(pods));
@@ -371,14 +386,136 @@ fn churn(cluster: &RealisticCluster, api: &ApiServer, pid: u32) -> (f64, usize, 
 /// Not `ru_maxrss`: Linux carries the parent's high-water mark into a child that execs
 /// (`exec_mmap` keeps the old map's), and the parent here is this process, which holds the
 /// whole test API server: `ru_maxrss` read this process's size, not scan's.
-#[allow(clippy::zombie_processes)] // reaped by wait4
 fn run_scan(binary: &Path, api: &ApiServer, home: &Path) -> Scan {
+    run_scan_with(
+        binary,
+        &["scan", "-A", "-o", "json"],
+        api.kubeconfig_path().as_os_str(),
+        home,
+    )
+}
+
+/// `AIM=fleet`: the same clusters scanned one by one, then as a fleet.
+fn fleet(cluster: &RealisticCluster, proxy: &FaultProxy) {
+    let clusters: usize = env("CLUSTERS", "10").parse().expect("CLUSTERS: a number");
+    let concurrent = env("CONCURRENT", "4");
+    let started = Instant::now();
+    let apis: Vec<ApiServer> = (0..clusters)
+        .map(|n| {
+            let api = ApiServer::builder()
+                .empty()
+                .context_name(format!("cluster-{n}"))
+                .start();
+            api.seed(cluster.objects());
+            api
+        })
+        .collect();
+    println!(
+        "{clusters} clusters of {} Pods and {} unique images each (the same images), seeded in {:.1?}",
+        cluster.pod_count(),
+        cluster.images().len(),
+        started.elapsed()
+    );
+    let kubeconfig = std::env::join_paths(apis.iter().map(|a| a.kubeconfig_path()))
+        .expect("kubeconfig paths without ':'");
+    let binary = tagwarden_binary();
+    let home = tempfile::tempdir().expect("temp home");
+    proxy.clear_requests();
+    let mut one_by_one = Scan {
+        took: Duration::ZERO,
+        peak_kb: 0,
+        code: 0,
+        stopped: false,
+    };
+    for n in 0..clusters {
+        let context = format!("cluster-{n}");
+        let scan = run_scan_with(
+            &binary,
+            &["scan", "-A", "--context", &context, "-o", "json"],
+            &kubeconfig,
+            home.path(),
+        );
+        one_by_one.took += scan.took;
+        one_by_one.peak_kb = one_by_one.peak_kb.max(scan.peak_kb);
+        one_by_one.code = one_by_one.code.max(scan.code);
+    }
+    let requests_one_by_one = proxy.requests().len();
+    proxy.clear_requests();
+    let fleet = run_scan_with(
+        &binary,
+        &[
+            "scan",
+            "-A",
+            "--all-contexts",
+            "--concurrent-clusters",
+            &concurrent,
+            "-o",
+            "json",
+        ],
+        &kubeconfig,
+        home.path(),
+    );
+    let fleet_requests = proxy.requests();
+    let requests_fleet = fleet_requests.len();
+    let mut asked: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &fleet_requests {
+        *asked
+            .entry(format!("{} {}", r.method, r.target))
+            .or_default() += 1;
+    }
+    let mut repeated: Vec<(&String, &usize)> = asked.iter().filter(|(_, n)| **n > 1).collect();
+    repeated.sort_by(|a, b| b.1.cmp(a.1));
+    println!(
+        "as a fleet: {} distinct requests; asked more than once: {}",
+        asked.len(),
+        repeated
+            .iter()
+            .take(5)
+            .map(|(what, n)| format!("{what} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let row = |what: &str, scan: &Scan, requests: usize| {
+        println!(
+            "{what:<34} {:>8.1?} {requests:>9} requests  peak {:>6.0} MB  exit {}{}",
+            scan.took,
+            mb(scan.peak_kb),
+            scan.code,
+            if scan.stopped {
+                " (stopped at LIMIT_MB)"
+            } else {
+                ""
+            }
+        );
+    };
+    row(
+        "one by one (scan --context, each)",
+        &one_by_one,
+        requests_one_by_one,
+    );
+    row(
+        &format!("as a fleet (--concurrent-clusters {concurrent})"),
+        &fleet,
+        requests_fleet,
+    );
+    println!(
+        "fleet vs one by one: {:.2}x the time, {:.3}x the registry requests, {:.2}x the peak memory",
+        fleet.took.as_secs_f64() / one_by_one.took.as_secs_f64().max(f64::EPSILON),
+        requests_fleet as f64 / requests_one_by_one.max(1) as f64,
+        mb(fleet.peak_kb) / mb(one_by_one.peak_kb).max(f64::EPSILON)
+    );
+}
+
+/// Runs `tagwarden ARGS` (a scan) with `KUBECONFIG`, stdout to a file, measuring its own
+/// peak memory and stopping it at `LIMIT_MB` (see [`run_scan`]).
+#[allow(clippy::zombie_processes)] // reaped by wait4
+fn run_scan_with(binary: &Path, args: &[&str], kubeconfig: &std::ffi::OsStr, home: &Path) -> Scan {
     let out = tempfile::NamedTempFile::new().expect("a temp file");
     let started = Instant::now();
     let child = Command::new(binary)
-        .args(["scan", "-A", "-o", "json"])
+        .args(args)
         .env("HOME", home)
-        .env("KUBECONFIG", api.kubeconfig_path())
+        .env("KUBECONFIG", kubeconfig)
         .stdout(out.reopen().expect("reopen"))
         .stderr(Stdio::null())
         .spawn()
