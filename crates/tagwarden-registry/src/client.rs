@@ -276,7 +276,7 @@ impl Client {
     /// credentials never do.
     async fn asker(&self, repo: &Repository) -> Result<CredentialIdentity, RegistryError> {
         let call = manifest_call(repo, Method::HEAD, "", &self.credentials);
-        self.inner.transport.answer_identity(&call).await
+        self.inner.transport.credential_identity(&call).await
     }
 
     async fn reference_key(

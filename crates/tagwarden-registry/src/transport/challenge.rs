@@ -151,8 +151,9 @@ impl Transport {
     }
 
     /// Who the call's credential is (a hash, never the secret): what its tokens are kept
-    /// under.
-    pub(super) async fn credential_identity(
+    /// under, and the client's answers in memory (two keychains that give the same
+    /// credential, or none, for a registry share what it was told).
+    pub(crate) async fn credential_identity(
         &self,
         call: &Call<'_>,
     ) -> Result<CredentialIdentity, RegistryError> {

@@ -317,15 +317,6 @@ impl Transport {
             })
     }
 
-    /// Who the call's credential is, as answers in memory are kept apart: two keychains
-    /// that give the same credential (or none) for a registry share what it was told.
-    pub(crate) async fn answer_identity(
-        &self,
-        call: &Call<'_>,
-    ) -> Result<CredentialIdentity, RegistryError> {
-        self.credential_identity(call).await
-    }
-
     /// Who the call's credential is, as the shared cache keys answers: a hash of the
     /// credential's identity hash (never the secret), or `anonymous`.
     pub(crate) async fn sharing_identity(&self, call: &Call<'_>) -> Result<String, RegistryError> {
