@@ -81,6 +81,22 @@ impl<L, X> ImageReport<L, X> {
         report
     }
 
+    /// The same report with each location turned into another shape (a fleet's scan adds
+    /// the cluster to every workload location).
+    pub fn map_locations<M>(self, to: impl FnMut(L) -> M) -> ImageReport<M, X> {
+        ImageReport {
+            image: self.image,
+            status: self.status,
+            digest: self.digest,
+            fallback: self.fallback,
+            fallback_digest: self.fallback_digest,
+            reason: self.reason,
+            nearest_outside_policy: self.nearest_outside_policy,
+            locations: self.locations.into_iter().map(to).collect(),
+            details: self.details,
+        }
+    }
+
     /// Takes the engine's answer about the image.
     pub fn set_verdict(&mut self, verdict: Verdict) {
         self.status = verdict.status;
@@ -291,6 +307,30 @@ mod tests {
                 "{statuses:?} with {fail_on:?}"
             );
         }
+    }
+
+    #[test]
+    fn mapping_locations_keeps_the_verdict_and_the_order() {
+        let mut verdict = Verdict::missing("v1.33 is not published");
+        verdict.fallback = Some("kubectl:v1.32".into());
+        verdict.fallback_digest = Some("sha256:aa".into());
+        let image = ImageReport::of("kubectl:v1.33".into(), verdict, vec![1, 2], NoDetails {});
+        let mapped = image.clone().map_locations(|n| format!("cluster-a/{n}"));
+        assert_eq!(mapped.locations, ["cluster-a/1", "cluster-a/2"]);
+        assert_eq!(
+            (
+                mapped.status,
+                mapped.fallback,
+                mapped.fallback_digest,
+                mapped.reason
+            ),
+            (
+                image.status,
+                image.fallback,
+                image.fallback_digest,
+                image.reason
+            )
+        );
     }
 
     #[test]

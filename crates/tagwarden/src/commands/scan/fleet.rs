@@ -229,16 +229,10 @@ fn member_output(member: FleetMember) -> FleetClusterOutput {
         .images
         .into_iter()
         .map(|scanned| {
-            let one = image_report(scanned);
-            let locations = one
-                .locations
-                .iter()
-                .map(|workload| FleetLocation {
-                    cluster: cluster.clone(),
-                    workload: workload.clone(),
-                })
-                .collect();
-            with_locations(one, locations)
+            image_report(scanned).map_locations(|workload| FleetLocation {
+                cluster: cluster.clone(),
+                workload,
+            })
         })
         .collect();
     FleetClusterOutput {
@@ -248,21 +242,6 @@ fn member_output(member: FleetMember) -> FleetClusterOutput {
         nodes: report.nodes,
         other_pull_failures: report.other_pull_failures,
         warnings: report.warnings,
-    }
-}
-
-/// The same image report with other locations.
-fn with_locations<A, B, X>(report: ImageReport<A, X>, locations: Vec<B>) -> ImageReport<B, X> {
-    ImageReport {
-        image: report.image,
-        status: report.status,
-        digest: report.digest,
-        fallback: report.fallback,
-        fallback_digest: report.fallback_digest,
-        reason: report.reason,
-        nearest_outside_policy: report.nearest_outside_policy,
-        locations,
-        details: report.details,
     }
 }
 
