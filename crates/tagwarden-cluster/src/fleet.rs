@@ -42,8 +42,7 @@ pub enum FleetTarget {
 }
 
 impl FleetTarget {
-    /// `+N` (N minors after each cluster's version) or a version string; `None` for an
-    /// empty text.
+    /// `+N` (N minors after each cluster's version) or a version string.
     ///
     /// # Errors
     ///
@@ -51,17 +50,27 @@ impl FleetTarget {
     /// parse.
     pub fn parse(text: &str) -> Result<FleetTarget, String> {
         let text = text.trim();
-        if let Some(ahead) = text.strip_prefix('+') {
-            return match ahead.parse::<u64>() {
-                Ok(n) if (1..=MAX_MINORS_AHEAD).contains(&n) => Ok(FleetTarget::MinorsAhead(n)),
-                _ => Err(format!(
-                    "{text:?}: +N takes a whole number of minor versions from 1 to {MAX_MINORS_AHEAD} (+1: each cluster's next minor)"
-                )),
-            };
+        if text.starts_with('+') {
+            return Self::minors_ahead(text).map(FleetTarget::MinorsAhead);
         }
         KubeVersion::parse(text)
             .map(FleetTarget::Version)
             .map_err(|e| e.to_string())
+    }
+
+    /// N of `+N`, from 1 to [`MAX_MINORS_AHEAD`].
+    ///
+    /// # Errors
+    ///
+    /// The reason, for a text that is not `+` and such a number.
+    pub fn minors_ahead(text: &str) -> Result<u64, String> {
+        let text = text.trim();
+        match text.strip_prefix('+').map(str::parse::<u64>) {
+            Some(Ok(n)) if (1..=MAX_MINORS_AHEAD).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "{text:?}: +N takes a whole number of minor versions from 1 to {MAX_MINORS_AHEAD} (+1: each cluster's next minor)"
+            )),
+        }
     }
 
     /// What a cluster running `today` is judged at.

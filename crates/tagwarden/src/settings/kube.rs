@@ -87,11 +87,8 @@ fn minors_ahead(text: &str, fleet: bool) -> Result<u64, Failure> {
             "--kube-version {text}: +N (N minors after the cluster's version) is for scan and check --cluster; give a version such as 1.33"
         )));
     }
-    match FleetTarget::parse(text) {
-        Ok(FleetTarget::MinorsAhead(n)) => Ok(n),
-        Ok(_) => unreachable!("a text starting with + is +N or an error"),
-        Err(reason) => Err(Failure::bad_input(anyhow!("--kube-version: {reason}"))),
-    }
+    FleetTarget::minors_ahead(text)
+        .map_err(|reason| Failure::bad_input(anyhow!("--kube-version: {reason}")))
 }
 
 /// Several clusters: `--context` more than once, or `--all-contexts` (only where the
