@@ -146,6 +146,20 @@ impl Summary {
     }
 }
 
+/// The counts of two reports together (a fleet's clusters, counted per cluster).
+impl std::ops::Add for Summary {
+    type Output = Summary;
+
+    fn add(self, other: Summary) -> Summary {
+        Summary {
+            present: self.present + other.present,
+            missing: self.missing + other.missing,
+            undetermined: self.undetermined + other.undetermined,
+            invalid: self.invalid + other.invalid,
+        }
+    }
+}
+
 /// A finished report: every unique image and their counts.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report<L, X = NoDetails> {
@@ -331,6 +345,17 @@ mod tests {
                 image.reason
             )
         );
+    }
+
+    #[test]
+    fn summaries_add_up_to_the_summary_of_all_images() {
+        use ImageStatus::{Denied, Invalid, Missing, Present};
+        let (a, b) = (
+            report(&[Present, Missing]),
+            report(&[Denied, Invalid, Present]),
+        );
+        let all = report(&[Present, Missing, Denied, Invalid, Present]);
+        assert_eq!(a.summary + b.summary, all.summary);
     }
 
     #[test]

@@ -172,13 +172,10 @@ impl FleetOutput {
     /// The members' reports in the fleet's shape.
     fn of(members: Vec<FleetMember>, rate_limits: Vec<RateLimitOutput>) -> FleetOutput {
         let clusters: Vec<FleetClusterOutput> = members.into_iter().map(member_output).collect();
-        let mut images = Summary::default();
-        for report in clusters.iter().filter_map(|c| c.report.as_ref()) {
-            images.present += report.summary.present;
-            images.missing += report.summary.missing;
-            images.undetermined += report.summary.undetermined;
-            images.invalid += report.summary.invalid;
-        }
+        let images = clusters
+            .iter()
+            .filter_map(|c| c.report.as_ref())
+            .fold(Summary::default(), |sum, report| sum + report.summary);
         let summary = FleetSummary {
             clusters: clusters.len(),
             unreachable: clusters.iter().filter(|c| c.error.is_some()).count(),
