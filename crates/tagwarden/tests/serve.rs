@@ -1733,8 +1733,11 @@ fn fleet(n: usize) -> (f64, f64) {
     let alone = clusters(n, None);
     let counts: Vec<f64> = alone.iter().map(|m| decided_requests(m)).collect();
     // The same workloads, so about the same questions (a check asked again at once
-    // after a pull failure may add one).
+    // after a pull failure may add one, and an image checked before its pull secrets
+    // are read asks once more with them): how much one serve's count varies from run to
+    // run is the spread between the serves alone.
     let per_cluster = counts.iter().copied().fold(0.0, f64::max);
+    let spread = per_cluster - counts.iter().copied().fold(f64::INFINITY, f64::min);
     assert!(counts.iter().all(|c| *c > 5.0), "{counts:?}");
     assert!(
         !alone[0].contains("tagwarden_shared_cache_"),
@@ -1767,12 +1770,12 @@ fn fleet(n: usize) -> (f64, f64) {
         sample(&shared[0], "tagwarden_shared_cache_up", &[]),
         Some(1.0)
     );
-    // At most one request per question for all of them (fewer when one serve asks a
-    // question twice: the second time is a hit); a fallback (Redis slow on a loaded
-    // machine) may cost one more.
+    // At most one request per question (and credential) for all of them, as one serve
+    // makes, within that serve's own run-to-run spread; a fallback (Redis slow on a
+    // loaded machine) may cost one more.
     assert!(
-        requests > 0.0 && requests <= per_cluster + fallbacks,
-        "{requests} vs {per_cluster}"
+        requests > 0.0 && requests <= per_cluster + spread + fallbacks,
+        "{requests} vs {per_cluster} (spread {spread}, counts alone {counts:?})"
     );
     (alone_total, requests)
 }
